@@ -1,0 +1,214 @@
+//! The example adapter: Interlink's unified vendors, items and purchase orders
+//! over the demo procurement API (`tests/demo-upstream`).
+//!
+//! It is the smallest complete adapter: a manifest that declares the rules,
+//! an API key used through a secret header, and table-driven mapping between
+//! the system's records and the unified model. `docs/adapter-guide.md` walks
+//! through it.
+
+mod mapping;
+
+use interlink_sdk::http::Request;
+use interlink_sdk::manifest::*;
+use interlink_sdk::{Context, Error, ListRequest, Page, Result, Value};
+use mapping::EntityMap;
+
+pub use mapping::map_page;
+
+/// The example adapter.
+pub struct Example;
+
+fn url(ctx: &Context, path: &str) -> Result<String> {
+    Ok(format!(
+        "{}/api/{path}",
+        ctx.config("base_url")?.trim_end_matches('/')
+    ))
+}
+
+fn authed(request: Request) -> Request {
+    request.secret_header("Authorization", "api_key", "Bearer ")
+}
+
+fn entity(name: &str) -> Result<&'static EntityMap> {
+    mapping::entity(name).ok_or_else(|| Error::not_found(format!("no entity {name}")))
+}
+
+impl interlink_sdk::Adapter for Example {
+    fn manifest() -> Manifest {
+        Manifest::new(
+            "example",
+            "Demo Procurement (example)",
+            env!("CARGO_PKG_VERSION"),
+        )
+        .description("The demo procurement API that ships with Interlink's tests.")
+        .auth(AuthScheme::ApiKey)
+        .config(ConfigField::url(
+            "base_url",
+            "The API's base URL, e.g. http://127.0.0.1:8088",
+        ))
+        .config(ConfigField::text("api_key", "The API key, sent as a bearer token").secret())
+        .outbound_host("{base_url}")
+        .limits(4, Some(120))
+        .entity(vendors())
+        .entity(items())
+        .entity(purchase_orders())
+    }
+
+    fn connect(ctx: &Context) -> Result<Account> {
+        let me: Value = authed(Request::get(url(ctx, "me")?))
+            .send()?
+            .error_for_status()?
+            .json()?;
+        let permissions = me["permissions"]
+            .as_array()
+            .map(|p| {
+                p.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Account::new(
+            me["accountId"].as_str().unwrap_or_default(),
+            me["company"].as_str().unwrap_or_default(),
+        )
+        .permissions(permissions))
+    }
+
+    fn list(ctx: &Context, request: ListRequest) -> Result<Page> {
+        let map = entity(&request.entity)?;
+        let offset = request.cursor.as_deref().unwrap_or("0");
+        let mut path = format!(
+            "{}?offset={offset}&limit={}",
+            map.collection, request.page_size
+        );
+        if let Some(since) = &request.modified_after {
+            path.push_str("&updated_since=");
+            path.push_str(&since.replace('+', "%2B"));
+        }
+        let response = authed(Request::get(url(ctx, &path)?))
+            .send()?
+            .error_for_status()?;
+        map_page(&request.entity, response.body())
+    }
+
+    fn get(ctx: &Context, entity_name: &str, id: &str) -> Result<Value> {
+        let map = entity(entity_name)?;
+        let path = format!("{}/{}", map.collection, id);
+        let record: Value = authed(Request::get(url(ctx, &path)?))
+            .send()?
+            .error_for_status()?
+            .json()?;
+        Ok(map.to_unified(&record))
+    }
+
+    fn create(ctx: &Context, entity_name: &str, record: Value) -> Result<Value> {
+        let map = entity(entity_name)?;
+        let body = map.to_upstream(&record)?;
+        let request = authed(Request::post(url(ctx, map.collection)?)).json(&body);
+        let created: Value = request.send()?.error_for_status()?.json()?;
+        Ok(map.to_unified(&created))
+    }
+
+    fn update(ctx: &Context, entity_name: &str, id: &str, patch: Value) -> Result<Value> {
+        let map = entity(entity_name)?;
+        let body = map.to_upstream(&patch)?;
+        let path = format!("{}/{}", map.collection, id);
+        let request = authed(Request::patch(url(ctx, &path)?)).json(&body);
+        let updated: Value = request.send()?.error_for_status()?.json()?;
+        Ok(map.to_unified(&updated))
+    }
+
+    fn delete(ctx: &Context, entity_name: &str, id: &str) -> Result<()> {
+        let map = entity(entity_name)?;
+        let path = format!("{}/{}", map.collection, id);
+        authed(Request::delete(url(ctx, &path)?))
+            .send()?
+            .error_for_status()?;
+        Ok(())
+    }
+}
+
+fn timestamps(entity: Entity) -> Entity {
+    entity
+        .field(Field::date_time("created_at").read_only())
+        .field(Field::date_time("updated_at").read_only())
+}
+
+fn vendors() -> Entity {
+    timestamps(
+        Entity::new("vendors", "Suppliers")
+            .operation(Operation::List, &["suppliers:read"])
+            .operation(Operation::Get, &["suppliers:read"])
+            .operation(Operation::Create, &["suppliers:write"])
+            .operation(Operation::Update, &["suppliers:write"])
+            .operation(Operation::Delete, &["suppliers:write"])
+            .field(Field::text("id").read_only())
+            .field(Field::text("name").required())
+            .field(Field::text("email"))
+            .field(Field::text("phone"))
+            .field(Field::text("currency").create_only())
+            .field(Field::enumeration("status", &["active", "inactive"]))
+            .field(Field::object("custom_fields")),
+    )
+}
+
+fn items() -> Entity {
+    timestamps(
+        Entity::new("items", "Products")
+            .operation(Operation::List, &["products:read"])
+            .operation(Operation::Get, &["products:read"])
+            .operation(Operation::Create, &["products:write"])
+            .operation(Operation::Update, &["products:write"])
+            .field(Field::text("id").read_only())
+            .field(Field::text("code").required().create_only())
+            .field(Field::text("name").required())
+            .field(Field::text("description"))
+            .field(Field::text("unit"))
+            .field(Field::decimal("unit_price"))
+            .field(Field::enumeration(
+                "type",
+                &["inventory", "non_inventory", "service"],
+            )),
+    )
+}
+
+fn purchase_orders() -> Entity {
+    timestamps(
+        Entity::new("purchase-orders", "Orders to suppliers")
+            .operation(Operation::List, &["orders:read"])
+            .operation(Operation::Get, &["orders:read"])
+            .operation(Operation::Create, &["orders:write"])
+            .operation(Operation::Update, &["orders:write"])
+            .operation(Operation::Delete, &["orders:write"])
+            .field(Field::text("id").read_only())
+            .field(Field::text("number").read_only())
+            .field(
+                Field::text("vendor_id")
+                    .required()
+                    .create_only()
+                    .references("vendors"),
+            )
+            .field(Field::enumeration("status", &["draft", "open", "billed", "closed"]).read_only())
+            .field(Field::text("currency").create_only())
+            .field(Field::text("memo"))
+            .field(Field::text("reference"))
+            .child(
+                ChildCollection::new("lines", "Ordered items")
+                    .create_with_parent()
+                    .min_count(1)
+                    .field(Field::text("item_id").references("items"))
+                    .field(Field::text("description"))
+                    .field(Field::decimal("quantity").required())
+                    .field(Field::decimal("unit_price")),
+            )
+            .state_lock(
+                StateLock::when("status", &["billed", "closed"])
+                    .lock_all_fields_except(&["memo"])
+                    .lock_operations(&[Operation::Delete])
+                    .reason("billed and closed orders are final"),
+            ),
+    )
+}
+
+#[cfg(target_arch = "wasm32")]
+interlink_sdk::export_adapter!(Example);

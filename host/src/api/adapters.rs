@@ -1,0 +1,143 @@
+//! `/v1/adapters`: what is loaded, each manifest, and uploads.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde_json::json;
+
+use super::AppState;
+use super::auth::Admin;
+use super::error::ApiError;
+use crate::manifest::Manifest;
+use crate::registry::{FileStatus, Loaded, RegistryError};
+
+/// A loaded adapter, briefly.
+#[derive(Serialize)]
+pub struct AdapterSummary {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub contract_version: String,
+    pub description: String,
+    pub entities: Vec<String>,
+    pub sha256: String,
+    pub file: String,
+    #[serde(with = "humantime_serde")]
+    pub loaded_at: std::time::SystemTime,
+}
+
+impl From<&Loaded> for AdapterSummary {
+    fn from(l: &Loaded) -> Self {
+        let m = l.adapter.manifest();
+        AdapterSummary {
+            id: m.id.clone(),
+            name: m.name.clone(),
+            version: m.version.clone(),
+            contract_version: m.contract_version.clone(),
+            description: m.description.clone(),
+            entities: m.entities.iter().map(|e| e.name.clone()).collect(),
+            sha256: l.adapter.sha256().to_string(),
+            file: l.path.display().to_string(),
+            loaded_at: l.loaded_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct AdapterList {
+    pub adapters: Vec<AdapterSummary>,
+    /// Files in the adapters folder that did not load, and why.
+    pub load_errors: Vec<FileStatus>,
+}
+
+/// An adapter with its whole manifest.
+#[derive(Serialize)]
+pub struct AdapterDetail {
+    #[serde(flatten)]
+    pub summary: AdapterSummary,
+    pub manifest: Manifest,
+}
+
+pub async fn list(State(state): State<AppState>) -> Json<AdapterList> {
+    Json(AdapterList {
+        adapters: state
+            .registry
+            .loaded()
+            .iter()
+            .map(AdapterSummary::from)
+            .collect(),
+        load_errors: state.registry.load_errors(),
+    })
+}
+
+fn find(state: &AppState, id: &str) -> Result<Loaded, ApiError> {
+    state
+        .registry
+        .loaded()
+        .into_iter()
+        .find(|l| l.adapter.id() == id)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "adapter_not_found",
+                format!("no adapter `{id}` is loaded"),
+            )
+        })
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<AdapterDetail>, ApiError> {
+    let loaded = find(&state, &id)?;
+    Ok(Json(AdapterDetail {
+        summary: (&loaded).into(),
+        manifest: loaded.adapter.manifest().clone(),
+    }))
+}
+
+/// `PUT /v1/adapters/{id}` with the component as the body.
+pub async fn upload(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<AdapterDetail>, ApiError> {
+    let body = body.map_err(|r| {
+        ApiError::for_status(r.status()).with_details(json!({"reason": r.body_text()}))
+    })?;
+    if body.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "empty_body",
+            "send the adapter's .wasm component as the request body",
+        ));
+    }
+    let loaded = state
+        .registry
+        .upload(&id, body.to_vec())
+        .await
+        .map_err(|e| match e {
+            RegistryError::Load(e) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_adapter",
+                e.to_string(),
+            ),
+            RegistryError::IdMismatch { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "adapter_id_mismatch",
+                e.to_string(),
+            ),
+            RegistryError::IdTaken { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "adapter_id_taken", e.to_string())
+            }
+            RegistryError::Io(e) => ApiError::internal(e),
+        })?;
+    Ok(Json(AdapterDetail {
+        summary: (&loaded).into(),
+        manifest: loaded.adapter.manifest().clone(),
+    }))
+}

@@ -1,0 +1,74 @@
+//! Request ids: every response carries `x-request-id`, every error body
+//! carries it, and the request's log span carries it.
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tracing::Instrument;
+
+use super::error::ApiError;
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the request being served, for handlers that log or store it.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// A client's own id is kept when it is short, visible ASCII.
+fn acceptable(value: &HeaderValue) -> Option<String> {
+    let text = value.to_str().ok()?;
+    (!text.is_empty() && text.len() <= 128 && text.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| text.to_string())
+}
+
+/// Assigns the id, runs the request in a span that carries it, and writes
+/// error bodies (see [`super::error`]).
+pub async fn middleware(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(acceptable)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    let mut response = next.run(request).instrument(span.clone()).await;
+
+    let status = response.status();
+    if status.is_client_error() || status.is_server_error() {
+        let error = response
+            .extensions_mut()
+            .remove::<ApiError>()
+            .unwrap_or_else(|| ApiError::for_status(status));
+        let _enter = span.enter();
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), code = error.code, message = %error.message, "request failed");
+        } else {
+            tracing::info!(
+                status = status.as_u16(),
+                code = error.code,
+                "request refused"
+            );
+        }
+        let mut body = json!({"error": {
+            "code": error.code,
+            "message": error.message,
+            "request_id": id,
+        }});
+        if let Some(details) = error.details {
+            body["error"]["details"] = details;
+        }
+        let mut rewritten = (status, axum::Json(body)).into_response();
+        for (name, value) in response.headers() {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                rewritten.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+        response = rewritten;
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(X_REQUEST_ID.clone(), value);
+    }
+    response
+}

@@ -1,0 +1,380 @@
+//! The host's model of an adapter manifest, and its validation.
+//!
+//! Every contract version converts its WIT manifest into these types (see
+//! [`crate::contract`]), so the rest of the host is written once, against the
+//! latest model. They serialize as the JSON of `GET /v1/adapters/{id}`.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::outbound::OriginTemplate;
+
+/// Everything an adapter declares about its system.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Manifest {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub contract_version: String,
+    pub description: String,
+    pub auth: AuthScheme,
+    pub config: Vec<ConfigField>,
+    pub outbound_hosts: Vec<String>,
+    pub limits: RateLimits,
+    pub entities: Vec<Entity>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthScheme {
+    None,
+    ApiKey,
+    Basic,
+    Oauth2ClientCredentials,
+    Oauth2ClientCredentialsJwt,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigType {
+    Text,
+    Url,
+    Integer,
+    Boolean,
+    PrivateKey,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigField {
+    pub name: String,
+    pub description: String,
+    #[serde(rename = "type")]
+    pub kind: ConfigType,
+    pub secret: bool,
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RateLimits {
+    pub max_concurrent_requests: u32,
+    pub writes_per_minute: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    List,
+    Get,
+    Create,
+    Update,
+    Delete,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldAccess {
+    ReadOnly,
+    CreateOnly,
+    Updatable,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "values")]
+pub enum FieldType {
+    Text,
+    Integer,
+    Decimal,
+    Boolean,
+    Date,
+    DateTime,
+    Enumeration(Vec<String>),
+    Object,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Field {
+    pub name: String,
+    pub description: String,
+    #[serde(rename = "type")]
+    pub kind: FieldType,
+    pub access: FieldAccess,
+    pub required: bool,
+    pub custom: bool,
+    pub references: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChildCollection {
+    pub name: String,
+    pub description: String,
+    pub fields: Vec<Field>,
+    pub create_with_parent: bool,
+    pub min_count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "fields")]
+pub enum FieldSelection {
+    All,
+    AllExcept(Vec<String>),
+    Only(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StateLock {
+    pub field: String,
+    pub values: Vec<String>,
+    pub locked_fields: FieldSelection,
+    pub locked_operations: Vec<Operation>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OperationPermissions {
+    pub operation: Operation,
+    pub permissions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entity {
+    pub name: String,
+    pub description: String,
+    pub operations: Vec<OperationPermissions>,
+    pub fields: Vec<Field>,
+    pub children: Vec<ChildCollection>,
+    pub state_locks: Vec<StateLock>,
+}
+
+/// A manifest that the host refuses to load.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ManifestError {
+    #[error(
+        "adapter id `{0}` must be 1-64 lowercase letters, digits or `-`, starting with a letter"
+    )]
+    InvalidId(String),
+    #[error("version `{0}` is not a semantic version (such as 1.2.0)")]
+    InvalidVersion(String),
+    #[error(
+        "the manifest says contract {declared} but the component implements contract {exported}"
+    )]
+    ContractMismatch { declared: String, exported: String },
+    #[error("{0} `{1}` is declared twice")]
+    Duplicate(&'static str, String),
+    #[error("config field `{0}` must be snake_case")]
+    InvalidConfigName(String),
+    #[error("outbound host `{template}`: {reason}")]
+    InvalidOutboundHost { template: String, reason: String },
+    #[error("max_concurrent_requests must be at least 1")]
+    NoConcurrency,
+    #[error("entity `{entity}`: state lock on `{field}`, which is not one of its fields")]
+    UnknownLockField { entity: String, field: String },
+}
+
+fn is_valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn is_snake_case(name: &str) -> bool {
+    !name.is_empty()
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn unique<'a>(
+    what: &'static str,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<(), ManifestError> {
+    let mut seen = HashSet::new();
+    for name in names {
+        if !seen.insert(name) {
+            return Err(ManifestError::Duplicate(what, name.to_string()));
+        }
+    }
+    Ok(())
+}
+
+impl Manifest {
+    /// Checks what the host relies on; `exported` is the contract version the
+    /// component's exports carry. Returns the parsed outbound host templates.
+    pub fn validate(&self, exported: &str) -> Result<Vec<OriginTemplate>, ManifestError> {
+        if !is_valid_id(&self.id) {
+            return Err(ManifestError::InvalidId(self.id.clone()));
+        }
+        if semver::Version::parse(&self.version).is_err() {
+            return Err(ManifestError::InvalidVersion(self.version.clone()));
+        }
+        if self.contract_version != exported {
+            return Err(ManifestError::ContractMismatch {
+                declared: self.contract_version.clone(),
+                exported: exported.to_string(),
+            });
+        }
+        if self.limits.max_concurrent_requests == 0 {
+            return Err(ManifestError::NoConcurrency);
+        }
+        unique("config field", self.config.iter().map(|c| c.name.as_str()))?;
+        if let Some(bad) = self.config.iter().find(|c| !is_snake_case(&c.name)) {
+            return Err(ManifestError::InvalidConfigName(bad.name.clone()));
+        }
+        unique("entity", self.entities.iter().map(|e| e.name.as_str()))?;
+        for entity in &self.entities {
+            unique("field", entity.fields.iter().map(|f| f.name.as_str()))?;
+            unique(
+                "child collection",
+                entity.children.iter().map(|c| c.name.as_str()),
+            )?;
+            unique(
+                "operation",
+                entity.operations.iter().map(|o| o.operation.as_str()),
+            )?;
+            for lock in &entity.state_locks {
+                if !entity.fields.iter().any(|f| f.name == lock.field) {
+                    return Err(ManifestError::UnknownLockField {
+                        entity: entity.name.clone(),
+                        field: lock.field.clone(),
+                    });
+                }
+            }
+        }
+        self.outbound_hosts
+            .iter()
+            .map(|template| {
+                OriginTemplate::parse(template, &self.config).map_err(|reason| {
+                    ManifestError::InvalidOutboundHost {
+                        template: template.clone(),
+                        reason,
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// The entity named `name`.
+    pub fn entity(&self, name: &str) -> Option<&Entity> {
+        self.entities.iter().find(|e| e.name == name)
+    }
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::List => "list",
+            Operation::Get => "get",
+            Operation::Create => "create",
+            Operation::Update => "update",
+            Operation::Delete => "delete",
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> Manifest {
+        Manifest {
+            id: "demo".into(),
+            name: "Demo".into(),
+            version: "1.0.0".into(),
+            contract_version: "0.1.0".into(),
+            description: String::new(),
+            auth: AuthScheme::ApiKey,
+            config: vec![ConfigField {
+                name: "base_url".into(),
+                description: String::new(),
+                kind: ConfigType::Url,
+                secret: false,
+                required: true,
+            }],
+            outbound_hosts: vec!["{base_url}".into()],
+            limits: RateLimits {
+                max_concurrent_requests: 4,
+                writes_per_minute: None,
+            },
+            entities: vec![Entity {
+                name: "vendors".into(),
+                description: String::new(),
+                operations: vec![OperationPermissions {
+                    operation: Operation::List,
+                    permissions: vec![],
+                }],
+                fields: vec![Field {
+                    name: "status".into(),
+                    description: String::new(),
+                    kind: FieldType::Text,
+                    access: FieldAccess::ReadOnly,
+                    required: false,
+                    custom: false,
+                    references: None,
+                }],
+                children: vec![],
+                state_locks: vec![],
+            }],
+        }
+    }
+
+    #[test]
+    fn a_sound_manifest_validates() {
+        assert_eq!(sample().validate("0.1.0").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn refuses_bad_ids_versions_and_contracts() {
+        let mut m = sample();
+        m.id = "Demo_1".into();
+        assert_eq!(
+            m.validate("0.1.0"),
+            Err(ManifestError::InvalidId("Demo_1".into()))
+        );
+        let mut m = sample();
+        m.version = "one".into();
+        assert!(matches!(
+            m.validate("0.1.0"),
+            Err(ManifestError::InvalidVersion(_))
+        ));
+        assert!(matches!(
+            sample().validate("0.2.0"),
+            Err(ManifestError::ContractMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn refuses_duplicates_and_unknown_lock_fields() {
+        let mut m = sample();
+        m.entities.push(m.entities[0].clone());
+        assert_eq!(
+            m.validate("0.1.0"),
+            Err(ManifestError::Duplicate("entity", "vendors".into()))
+        );
+        let mut m = sample();
+        m.entities[0].state_locks.push(StateLock {
+            field: "state".into(),
+            values: vec!["closed".into()],
+            locked_fields: FieldSelection::All,
+            locked_operations: vec![],
+            reason: String::new(),
+        });
+        assert!(matches!(
+            m.validate("0.1.0"),
+            Err(ManifestError::UnknownLockField { .. })
+        ));
+    }
+
+    #[test]
+    fn refuses_templates_over_unknown_config() {
+        let mut m = sample();
+        m.outbound_hosts = vec!["https://{tenant}.example.com".into()];
+        assert!(matches!(
+            m.validate("0.1.0"),
+            Err(ManifestError::InvalidOutboundHost { .. })
+        ));
+    }
+}

@@ -1,0 +1,266 @@
+//! The loaded adapters, by id, hot-swapped without a restart.
+//!
+//! Adapters come from the adapters folder (loaded at start, then watched:
+//! see [`watch`]) or from uploads, which are written into that folder so they
+//! survive a restart. A new version is validated and compiled off the request
+//! path, then swapped in atomically: calls in flight keep the [`Adapter`]
+//! they started with, new calls get the new one. A component that fails to
+//! load is reported and changes nothing: the previous version keeps serving.
+
+pub mod watch;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::SystemTime;
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::runtime::{Adapter, LoadError, Runtime, sha256_hex};
+
+/// Why an upload was refused.
+#[derive(Debug, Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("the component is adapter `{found}`, not `{expected}`")]
+    IdMismatch { expected: String, found: String },
+    #[error("adapter `{id}` is already served from {path}")]
+    IdTaken { id: String, path: String },
+    #[error("could not store the adapter: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A loaded adapter and where it came from.
+#[derive(Clone)]
+pub struct Loaded {
+    pub adapter: Adapter,
+    pub path: PathBuf,
+    pub loaded_at: SystemTime,
+}
+
+/// What the last attempt to load a file did.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileStatus {
+    pub file: String,
+    pub sha256: String,
+    /// The adapter it serves, when it loaded.
+    pub adapter: Option<String>,
+    /// Why it did not load; the previous version, if any, still serves.
+    pub error: Option<String>,
+    #[serde(with = "humantime_serde")]
+    pub at: SystemTime,
+}
+
+#[derive(Default)]
+struct State {
+    adapters: BTreeMap<String, Loaded>,
+    files: BTreeMap<PathBuf, FileStatus>,
+}
+
+pub struct Registry {
+    runtime: Runtime,
+    dir: PathBuf,
+    state: RwLock<State>,
+    /// One load at a time, so two versions of a file never race to be swapped in.
+    loading: tokio::sync::Mutex<()>,
+}
+
+fn is_adapter_file(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "wasm")
+        && !path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+}
+
+impl Registry {
+    pub fn new(runtime: Runtime, dir: &Path) -> Self {
+        Registry {
+            runtime,
+            dir: dir.to_path_buf(),
+            state: RwLock::default(),
+            loading: Default::default(),
+        }
+    }
+
+    /// The folder adapters are loaded from and uploads are stored in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The adapter serving `id`, for one or more calls.
+    pub fn get(&self, id: &str) -> Option<Adapter> {
+        self.state
+            .read()
+            .unwrap()
+            .adapters
+            .get(id)
+            .map(|l| l.adapter.clone())
+    }
+
+    /// Every loaded adapter, by id.
+    pub fn loaded(&self) -> Vec<Loaded> {
+        self.state
+            .read()
+            .unwrap()
+            .adapters
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// The files that failed to load, with why.
+    pub fn load_errors(&self) -> Vec<FileStatus> {
+        self.state
+            .read()
+            .unwrap()
+            .files
+            .values()
+            .filter(|f| f.error.is_some())
+            .cloned()
+            .collect()
+    }
+
+    /// Loads every `.wasm` file of the folder.
+    pub async fn load_dir(&self) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&self.dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| is_adapter_file(p))
+            .collect();
+        paths.sort();
+        for path in paths {
+            self.load_file(&path).await;
+        }
+        Ok(())
+    }
+
+    /// Brings `path` up to date: loads it if it is new or changed, unloads
+    /// its adapter if it is gone. Failures are logged and kept for
+    /// `GET /v1/adapters`.
+    pub async fn load_file(&self, path: &Path) {
+        if !is_adapter_file(path) {
+            return;
+        }
+        let _guard = self.loading.lock().await;
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return self.unload_file(path),
+            Err(e) => return self.record_error(path, String::new(), e.to_string()),
+        };
+        let sha256 = sha256_hex(&bytes);
+        if self
+            .state
+            .read()
+            .unwrap()
+            .files
+            .get(path)
+            .is_some_and(|f| f.sha256 == sha256)
+        {
+            return;
+        }
+        match self.runtime.load(bytes).await {
+            Ok(adapter) => {
+                if let Err(e) = self.swap_in(path, adapter) {
+                    self.record_error(path, sha256, e.to_string());
+                }
+            }
+            Err(e) => self.record_error(path, sha256, e.to_string()),
+        }
+    }
+
+    /// Validates and swaps in an uploaded adapter, which must be `id`, and
+    /// stores it in the folder.
+    pub async fn upload(&self, id: &str, bytes: Vec<u8>) -> Result<Loaded, RegistryError> {
+        let _guard = self.loading.lock().await;
+        let adapter = self.runtime.load(bytes.clone()).await?;
+        if adapter.id() != id {
+            return Err(RegistryError::IdMismatch {
+                expected: id.to_string(),
+                found: adapter.id().to_string(),
+            });
+        }
+        let path = match self.state.read().unwrap().adapters.get(id) {
+            Some(loaded) => loaded.path.clone(),
+            None => self.dir.join(format!("{id}.wasm")),
+        };
+        std::fs::create_dir_all(&self.dir)?;
+        // Write then rename, so the watcher never reads half a file.
+        let tmp = self.dir.join(format!(".{id}.upload"));
+        std::fs::write(&tmp, &bytes)?;
+        std::fs::rename(&tmp, &path)?;
+        self.swap_in(&path, adapter)
+    }
+
+    fn swap_in(&self, path: &Path, adapter: Adapter) -> Result<Loaded, RegistryError> {
+        let mut state = self.state.write().unwrap();
+        let id = adapter.id().to_string();
+        if let Some(other) = state.adapters.get(&id).filter(|l| l.path != path) {
+            return Err(RegistryError::IdTaken {
+                id,
+                path: other.path.display().to_string(),
+            });
+        }
+        // A file that used to hold another adapter no longer serves it.
+        state
+            .adapters
+            .retain(|other_id, l| l.path != path || *other_id == id);
+        let loaded = Loaded {
+            adapter: adapter.clone(),
+            path: path.to_path_buf(),
+            loaded_at: SystemTime::now(),
+        };
+        tracing::info!(
+            adapter = %id,
+            version = %adapter.manifest().version,
+            file = %path.display(),
+            from_cache = adapter.from_cache(),
+            "adapter loaded"
+        );
+        state.adapters.insert(id.clone(), loaded.clone());
+        state.files.insert(
+            path.to_path_buf(),
+            FileStatus {
+                file: path.display().to_string(),
+                sha256: adapter.sha256().to_string(),
+                adapter: Some(id),
+                error: None,
+                at: loaded.loaded_at,
+            },
+        );
+        Ok(loaded)
+    }
+
+    fn unload_file(&self, path: &Path) {
+        let mut state = self.state.write().unwrap();
+        state.files.remove(path);
+        state.adapters.retain(|id, l| {
+            let keep = l.path != path;
+            if !keep {
+                tracing::info!(adapter = %id, file = %path.display(), "adapter file removed: adapter unloaded");
+            }
+            keep
+        });
+    }
+
+    fn record_error(&self, path: &Path, sha256: String, error: String) {
+        tracing::error!(file = %path.display(), %error, "adapter not loaded; any previous version keeps serving");
+        let mut state = self.state.write().unwrap();
+        let adapter = state
+            .adapters
+            .values()
+            .find(|l| l.path == path)
+            .map(|l| l.adapter.id().to_string());
+        state.files.insert(
+            path.to_path_buf(),
+            FileStatus {
+                file: path.display().to_string(),
+                sha256,
+                adapter,
+                error: Some(error),
+                at: SystemTime::now(),
+            },
+        );
+    }
+}

@@ -1,0 +1,63 @@
+//! Watching the adapters folder: a new, changed or removed `.wasm` file is
+//! (re)loaded or unloaded without a restart.
+//!
+//! File systems report a write as several events, and a file may be seen
+//! half-written. Events are therefore gathered for [`SETTLE`] after the last
+//! one, then each touched file is loaded as it is then; a half-written file
+//! fails validation and is simply tried again on its next event.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use super::Registry;
+
+/// How long the folder must be quiet before changed files are loaded.
+pub const SETTLE: Duration = Duration::from_millis(200);
+
+/// Keeps the watch alive; dropping it stops watching.
+pub struct FolderWatch {
+    _watcher: notify::RecommendedWatcher,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FolderWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts watching the registry's folder.
+pub fn start(registry: Arc<Registry>) -> notify::Result<FolderWatch> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
+    let mut watcher =
+        notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+            Ok(event) => {
+                for path in event.paths {
+                    let _ = tx.send(path);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "adapter folder watch error"),
+        })?;
+    std::fs::create_dir_all(registry.dir())?;
+    watcher.watch(registry.dir(), RecursiveMode::NonRecursive)?;
+    let task = tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut touched = BTreeSet::from([first]);
+            while let Ok(Some(path)) = tokio::time::timeout(SETTLE, rx.recv()).await {
+                touched.insert(path);
+            }
+            for path in touched {
+                registry.load_file(&path).await;
+            }
+        }
+    });
+    Ok(FolderWatch {
+        _watcher: watcher,
+        task,
+    })
+}

@@ -1,0 +1,77 @@
+//! The wasmtime engine: configuration and the epoch ticker.
+//!
+//! Choices, and why:
+//! - the pooling allocator with copy-on-write memory images, so a fresh
+//!   instance per call costs microseconds, not an mmap dance;
+//! - epoch interruption (one increment every [`TICK`]) rather than fuel, which
+//!   costs a load and compare per loop back-edge instead of a counter update
+//!   per basic block;
+//! - only the wasmtime features we use are compiled in (see `host/Cargo.toml`):
+//!   `component-model-async`, for one, makes every call slower.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances; deadlines are checked at this granularity.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// Builds the engine: `max_instances` adapter instances alive at once, each
+/// with at most `memory_limit` bytes of linear memory.
+pub fn build(max_instances: u32, memory_limit: usize) -> anyhow::Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    // wit-component wraps a Rust guest into a component of three core
+    // instances (the module and two small shims); allow some headroom.
+    pool.total_component_instances(max_instances)
+        .total_core_instances(max_instances * 4)
+        .total_memories(max_instances)
+        .total_tables(max_instances * 4)
+        .total_stacks(max_instances)
+        .max_memory_size(memory_limit)
+        // Keep pages of recycled slots mapped: a fresh instance then reuses
+        // warm pages instead of faulting in zeroed ones (see docs/benchmarks.md).
+        .linear_memory_keep_resident(1 << 20)
+        .table_keep_resident(1 << 16);
+
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .memory_init_cow(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Ok(Engine::new(&config)?)
+}
+
+/// Advances the engine's epoch every [`TICK`] until dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    pub fn start(engine: &Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let weak = engine.weak();
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("interlink-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .expect("spawning the epoch thread");
+        EpochTicker { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

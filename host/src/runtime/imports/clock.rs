@@ -1,0 +1,15 @@
+//! `interlink:adapter/clock`
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::contract::v0_1_0::interlink::adapter::clock;
+use crate::runtime::state::HostState;
+
+impl clock::Host for HostState {
+    async fn now_ms(&mut self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+}

@@ -1,0 +1,483 @@
+//! The WebAssembly runtime: loading adapters and calling them, sandboxed and
+//! bounded.
+//!
+//! Loading ([`Runtime::load`]) validates and compiles a component once (or
+//! takes the compilation from the on-disk cache), checks its contract
+//! version, links it against the host's imports into an `InstancePre`, and
+//! reads its manifest. Calling ([`Adapter::list`] and friends) gets a fresh
+//! [`Store`] and instance every time, from the pooling allocator: no state
+//! leaks between calls or connections, and a call that misbehaves takes only
+//! itself down. Every call is bounded by a deadline (epoch interruption, plus
+//! a tokio timeout around the whole call, host calls included) and a memory
+//! limit.
+
+mod cache;
+mod engine;
+mod error;
+pub mod imports;
+mod state;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Engine, Store, UpdateDeadline};
+
+pub use error::{AdapterError, CallError, FieldError, LoadError};
+pub use imports::kv::{KvStore, MemoryKv};
+pub use state::{CallContext, Secrets};
+
+use crate::contract::{self, v0_1_0 as latest};
+use crate::manifest::{Field, Manifest};
+use crate::outbound::{AllowList, OriginTemplate, Outbound};
+use state::{DeadlineExceeded, HostState, classify};
+
+/// Bounds on every call.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// The longest a call may take, host calls included.
+    pub call_timeout: Duration,
+    /// The most linear memory one instance may have.
+    pub memory_limit: usize,
+    /// Instances alive at once; calls beyond it fail with [`CallError::Busy`].
+    pub max_instances: u32,
+    /// The longest one outbound HTTP request may take.
+    pub http_timeout: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            call_timeout: Duration::from_secs(30),
+            memory_limit: 64 << 20,
+            max_instances: 256,
+            http_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// What the host's imports use.
+pub struct Services {
+    pub outbound: Arc<dyn Outbound>,
+    pub kv: Arc<dyn KvStore>,
+}
+
+struct RuntimeInner {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: Option<cache::ArtifactCache>,
+    config: RuntimeConfig,
+    services: Arc<Services>,
+    _ticker: engine::EpochTicker,
+}
+
+/// The engine, the linker with the host's imports, and the compile cache.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<RuntimeInner>,
+}
+
+/// A loaded adapter: its manifest and its compiled, linked component.
+/// Cheap to clone; a call holds a clone, so it finishes on the version it
+/// started with even if a new version is swapped in meanwhile.
+#[derive(Clone)]
+pub struct Adapter {
+    inner: Arc<AdapterInner>,
+}
+
+struct AdapterInner {
+    runtime: Runtime,
+    manifest: Manifest,
+    templates: Vec<OriginTemplate>,
+    sha256: String,
+    pre: latest::AdapterWorldPre<HostState>,
+    from_cache: bool,
+}
+
+/// The account a connection reaches, as `connect` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub permissions: Vec<String>,
+    pub custom_fields: Vec<CustomField>,
+}
+
+/// A custom field an account adds to an entity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CustomField {
+    pub entity: String,
+    pub field: Field,
+}
+
+/// A request for one page of records.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    pub entity: String,
+    pub cursor: Option<String>,
+    pub page_size: u32,
+    pub modified_after: Option<String>,
+}
+
+/// One page of records, as the adapter produced them (validated JSON).
+#[derive(Debug, Serialize)]
+pub struct Page {
+    pub records: Vec<Box<RawValue>>,
+    pub next_cursor: Option<String>,
+}
+
+fn json(text: String) -> Result<Box<RawValue>, CallError> {
+    RawValue::from_string(text)
+        .map_err(|e| CallError::InvalidOutput(format!("a record is not JSON: {e}")))
+}
+
+/// The SHA-256 of `bytes`, in hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Runtime {
+    /// A runtime whose compiled artifacts are cached in `cache_dir`, if given.
+    pub fn new(
+        config: RuntimeConfig,
+        services: Services,
+        cache_dir: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let engine = engine::build(config.max_instances, config.memory_limit)?;
+        let mut linker = Linker::new(&engine);
+        latest::AdapterWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        let cache = cache_dir
+            .map(|dir| cache::ArtifactCache::new(dir, &engine))
+            .transpose()?;
+        let ticker = engine::EpochTicker::start(&engine);
+        Ok(Runtime {
+            inner: Arc::new(RuntimeInner {
+                engine,
+                linker,
+                cache,
+                config,
+                services: Arc::new(services),
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// Compiles `bytes`, or takes them from the cache. Blocking: run it off
+    /// the async workers.
+    fn compile(
+        &self,
+        bytes: &[u8],
+        sha256: &str,
+    ) -> Result<(wasmtime::component::Component, bool), LoadError> {
+        let inner = &self.inner;
+        if let Some(component) = inner
+            .cache
+            .as_ref()
+            .and_then(|c| c.get(&inner.engine, sha256))
+        {
+            return Ok((component, true));
+        }
+        let component = wasmtime::component::Component::new(&inner.engine, bytes)
+            .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        if let Some(cache) = &inner.cache {
+            cache.put(sha256, &component);
+        }
+        Ok((component, false))
+    }
+
+    /// Validates, compiles and links a component, and reads its manifest.
+    ///
+    /// # Errors
+    ///
+    /// A [`LoadError`] that says why the component is not a usable adapter:
+    /// not a component, a contract version this host does not serve, imports
+    /// it does not provide, or a manifest it refuses.
+    pub async fn load(&self, bytes: Vec<u8>) -> Result<Adapter, LoadError> {
+        let sha256 = sha256_hex(&bytes);
+        let runtime = self.clone();
+        let hash = sha256.clone();
+        let (component, from_cache) =
+            tokio::task::spawn_blocking(move || runtime.compile(&bytes, &hash))
+                .await
+                .map_err(|e| LoadError::Invalid(format!("compilation panicked: {e}")))??;
+        let version = contract::detect(&self.inner.engine, &component)?;
+        let pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Imports(format!("{e:#}")))?;
+        let pre =
+            latest::AdapterWorldPre::new(pre).map_err(|e| LoadError::Imports(format!("{e:#}")))?;
+
+        let mut instance = self
+            .instantiate(
+                &pre,
+                "manifest".into(),
+                CallContext::default(),
+                AllowList::default(),
+            )
+            .await
+            .map_err(LoadError::Describe)?;
+        let manifest: Manifest = instance
+            .describe()
+            .await
+            .map_err(LoadError::Describe)?
+            .into();
+        let templates = manifest.validate(version)?;
+        Ok(Adapter {
+            inner: Arc::new(AdapterInner {
+                runtime: self.clone(),
+                manifest,
+                templates,
+                sha256,
+                pre,
+                from_cache,
+            }),
+        })
+    }
+
+    async fn instantiate(
+        &self,
+        pre: &latest::AdapterWorldPre<HostState>,
+        adapter_id: Arc<str>,
+        ctx: CallContext,
+        allow: AllowList,
+    ) -> Result<AdapterInstance, CallError> {
+        let config = &self.inner.config;
+        let state = HostState {
+            adapter_id,
+            ctx,
+            allow,
+            services: self.inner.services.clone(),
+            memory_limit: config.memory_limit,
+            deadline: Instant::now() + config.call_timeout,
+            http_timeout: config.http_timeout,
+        };
+        let mut store = Store::new(&self.inner.engine, state);
+        store.limiter(|s| s);
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().deadline {
+                Err(DeadlineExceeded.into())
+            } else {
+                // Yield to tokio at every tick, so a busy guest never holds
+                // a worker thread for long.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.set_epoch_deadline(1);
+        let timeout = config.call_timeout;
+        let bindings = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| classify(e, timeout))?;
+        Ok(AdapterInstance {
+            store,
+            bindings,
+            timeout,
+        })
+    }
+}
+
+impl Adapter {
+    pub fn manifest(&self) -> &Manifest {
+        &self.inner.manifest
+    }
+
+    pub fn id(&self) -> &str {
+        &self.inner.manifest.id
+    }
+
+    /// The SHA-256 of the component, in hex.
+    pub fn sha256(&self) -> &str {
+        &self.inner.sha256
+    }
+
+    /// Whether the compilation came from the on-disk cache.
+    pub fn from_cache(&self) -> bool {
+        self.inner.from_cache
+    }
+
+    /// A fresh instance for calls made for `ctx`, which may reach the
+    /// origins the manifest allows for `ctx`'s config.
+    pub async fn instantiate(&self, ctx: CallContext) -> Result<AdapterInstance, CallError> {
+        let allow = AllowList::render(&self.inner.templates, &ctx.config);
+        let runtime = &self.inner.runtime;
+        runtime
+            .instantiate(
+                &self.inner.pre,
+                self.inner.manifest.id.as_str().into(),
+                ctx,
+                allow,
+            )
+            .await
+    }
+
+    /// `connect` on a fresh instance.
+    pub async fn connect(&self, ctx: CallContext) -> Result<Account, CallError> {
+        self.instantiate(ctx).await?.connect().await
+    }
+
+    /// `list` on a fresh instance.
+    pub async fn list(&self, ctx: CallContext, request: &ListRequest) -> Result<Page, CallError> {
+        self.instantiate(ctx).await?.list(request).await
+    }
+
+    /// `get` on a fresh instance.
+    pub async fn get(
+        &self,
+        ctx: CallContext,
+        entity: &str,
+        id: &str,
+    ) -> Result<Box<RawValue>, CallError> {
+        self.instantiate(ctx).await?.get(entity, id).await
+    }
+
+    /// `create` on a fresh instance.
+    pub async fn create(
+        &self,
+        ctx: CallContext,
+        entity: &str,
+        record: String,
+    ) -> Result<Box<RawValue>, CallError> {
+        self.instantiate(ctx).await?.create(entity, record).await
+    }
+
+    /// `update` on a fresh instance.
+    pub async fn update(
+        &self,
+        ctx: CallContext,
+        entity: &str,
+        id: &str,
+        patch: String,
+    ) -> Result<Box<RawValue>, CallError> {
+        self.instantiate(ctx).await?.update(entity, id, patch).await
+    }
+
+    /// `delete` on a fresh instance.
+    pub async fn delete(&self, ctx: CallContext, entity: &str, id: &str) -> Result<(), CallError> {
+        self.instantiate(ctx).await?.delete(entity, id).await
+    }
+}
+
+/// One instance of an adapter, for one connection. The host makes a fresh
+/// one per call; it can serve several calls in a row (benchmarks, and
+/// adapters whose start-up is costly).
+pub struct AdapterInstance {
+    store: Store<HostState>,
+    bindings: latest::AdapterWorld,
+    timeout: Duration,
+}
+
+/// Runs one export call under the deadline, mapping every failure to a
+/// [`CallError`].
+macro_rules! guarded {
+    ($self:ident, $call:ident ( $($arg:expr),* )) => {{
+        $self.store.data_mut().deadline = Instant::now() + $self.timeout;
+        $self.store.set_epoch_deadline(1);
+        let guest = $self.bindings.interlink_adapter_adapter();
+        let call = guest.$call(&mut $self.store, $($arg),*);
+        // The epoch deadline stops a guest that computes too long; this
+        // timeout also stops one waiting on a host call (plus one tick of grace).
+        match tokio::time::timeout($self.timeout + engine::TICK * 5, call).await {
+            Err(_) => Err(CallError::DeadlineExceeded($self.timeout)),
+            Ok(Err(e)) => Err(classify(e, $self.timeout)),
+            Ok(Ok(result)) => Ok(result),
+        }
+    }};
+}
+
+impl AdapterInstance {
+    fn wit_context(&self) -> latest::types::CallContext {
+        let ctx = &self.store.data().ctx;
+        latest::types::CallContext {
+            connection_id: ctx.connection_id.clone(),
+            config: ctx
+                .config
+                .iter()
+                .map(|(name, value)| latest::types::ConfigValue {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    async fn describe(&mut self) -> Result<latest::types::Manifest, CallError> {
+        guarded!(self, call_describe())
+    }
+
+    pub async fn connect(&mut self) -> Result<Account, CallError> {
+        let ctx = self.wit_context();
+        Ok(guarded!(self, call_connect(&ctx))?
+            .map_err(AdapterError::from)?
+            .into())
+    }
+
+    pub async fn list(&mut self, request: &ListRequest) -> Result<Page, CallError> {
+        let ctx = self.wit_context();
+        let request = latest::types::ListRequest {
+            entity: request.entity.clone(),
+            cursor: request.cursor.clone(),
+            page_size: request.page_size,
+            modified_after: request.modified_after.clone(),
+        };
+        let page = guarded!(self, call_list(&ctx, &request))?.map_err(AdapterError::from)?;
+        Ok(Page {
+            records: page
+                .records
+                .into_iter()
+                .map(json)
+                .collect::<Result<_, _>>()?,
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    pub async fn get(&mut self, entity: &str, id: &str) -> Result<Box<RawValue>, CallError> {
+        let ctx = self.wit_context();
+        json(guarded!(self, call_get(&ctx, entity, id))?.map_err(AdapterError::from)?)
+    }
+
+    pub async fn create(
+        &mut self,
+        entity: &str,
+        record: String,
+    ) -> Result<Box<RawValue>, CallError> {
+        let ctx = self.wit_context();
+        json(guarded!(self, call_create(&ctx, entity, &record))?.map_err(AdapterError::from)?)
+    }
+
+    pub async fn update(
+        &mut self,
+        entity: &str,
+        id: &str,
+        patch: String,
+    ) -> Result<Box<RawValue>, CallError> {
+        let ctx = self.wit_context();
+        json(guarded!(self, call_update(&ctx, entity, id, &patch))?.map_err(AdapterError::from)?)
+    }
+
+    pub async fn delete(&mut self, entity: &str, id: &str) -> Result<(), CallError> {
+        let ctx = self.wit_context();
+        Ok(guarded!(self, call_delete(&ctx, entity, id))?.map_err(AdapterError::from)?)
+    }
+}
+
+/// Config values as the map the runtime takes.
+pub fn config_map<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> BTreeMap<String, String> {
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}

@@ -1,0 +1,116 @@
+//! What one call's [`Store`](wasmtime::Store) holds: who the call is for,
+//! what it may reach, and its limits.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::ResourceLimiter;
+
+use super::Services;
+use super::error::CallError;
+use crate::outbound::AllowList;
+
+/// A connection's secret config values. They are used by the host on the
+/// adapter's behalf and never cross into the sandbox.
+#[derive(Clone, Default)]
+pub struct Secrets(BTreeMap<String, String>);
+
+impl Secrets {
+    pub fn new(values: BTreeMap<String, String>) -> Self {
+        Secrets(values)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set()
+            .entries(self.0.keys().map(|k| format!("{k}: <redacted>")))
+            .finish()
+    }
+}
+
+/// Who a call is made for.
+#[derive(Debug, Clone, Default)]
+pub struct CallContext {
+    pub connection_id: String,
+    /// Non-secret config values, which the adapter sees.
+    pub config: BTreeMap<String, String>,
+    pub secrets: Secrets,
+}
+
+/// The error a call stops with when its deadline passes.
+#[derive(Debug, thiserror::Error)]
+#[error("deadline exceeded")]
+pub(super) struct DeadlineExceeded;
+
+/// The error a call stops with when it grows memory past the limit.
+#[derive(Debug, thiserror::Error)]
+#[error("memory limit of {0} bytes exceeded")]
+pub(super) struct MemoryLimitExceeded(pub usize);
+
+/// The data of one call's store.
+pub struct HostState {
+    pub(super) adapter_id: Arc<str>,
+    pub(super) ctx: CallContext,
+    pub(super) allow: AllowList,
+    pub(super) services: Arc<Services>,
+    pub(super) memory_limit: usize,
+    /// When the current call must end; checked at every epoch tick.
+    pub(super) deadline: Instant,
+    /// The longest any one outbound request may take.
+    pub(super) http_timeout: Duration,
+}
+
+impl HostState {
+    /// How long until the deadline.
+    pub(super) fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+impl ResourceLimiter for HostState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_limit {
+            // An error, not `Ok(false)`: a Rust guest would abort on a failed
+            // grow anyway, and the typed error tells the operator why.
+            return Err(MemoryLimitExceeded(self.memory_limit).into());
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// Turns a wasmtime error from a call into a [`CallError`].
+pub(super) fn classify(error: wasmtime::Error, timeout: Duration) -> CallError {
+    if error.downcast_ref::<DeadlineExceeded>().is_some() {
+        CallError::DeadlineExceeded(timeout)
+    } else if let Some(MemoryLimitExceeded(limit)) = error.downcast_ref::<MemoryLimitExceeded>() {
+        CallError::MemoryLimitExceeded(*limit)
+    } else if error
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
+        CallError::Busy
+    } else {
+        CallError::Trap(format!("{error:#}"))
+    }
+}

@@ -1,0 +1,166 @@
+//! HTTP through the host.
+//!
+//! The host sends the request, after checking it against the manifest's
+//! `outbound-hosts`; it follows no redirects and bounds time and size.
+//!
+//! ```no_run
+//! # fn demo(base: &str) -> interlink_sdk::Result<()> {
+//! use interlink_sdk::http::Request;
+//!
+//! let me: serde_json::Value = Request::get(format!("{base}/api/me"))
+//!     .secret_header("Authorization", "api_key", "Bearer ")
+//!     .send()?
+//!     .error_for_status()?
+//!     .json()?;
+//! # Ok(()) }
+//! ```
+
+use crate::Error;
+use crate::bindings::interlink::adapter::http as wit;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+pub use wit::Method;
+
+/// An outgoing request.
+#[derive(Debug, Clone)]
+pub struct Request(wit::Request);
+
+impl Request {
+    pub fn new(method: Method, url: impl Into<String>) -> Self {
+        Request(wit::Request {
+            method,
+            url: url.into(),
+            headers: Vec::new(),
+            secret_headers: Vec::new(),
+            body: None,
+            timeout_ms: None,
+        })
+    }
+
+    pub fn get(url: impl Into<String>) -> Self {
+        Self::new(Method::Get, url)
+    }
+
+    pub fn post(url: impl Into<String>) -> Self {
+        Self::new(Method::Post, url)
+    }
+
+    pub fn put(url: impl Into<String>) -> Self {
+        Self::new(Method::Put, url)
+    }
+
+    pub fn patch(url: impl Into<String>) -> Self {
+        Self::new(Method::Patch, url)
+    }
+
+    pub fn delete(url: impl Into<String>) -> Self {
+        Self::new(Method::Delete, url)
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.0.headers.push(wit::Header {
+            name: name.into(),
+            value: value.into(),
+        });
+        self
+    }
+
+    /// A header whose value is `prefix` followed by the connection's secret
+    /// config value `secret`, filled in by the host: the adapter never sees it.
+    pub fn secret_header(mut self, name: &str, secret: &str, prefix: &str) -> Self {
+        self.0.secret_headers.push(wit::SecretHeader {
+            name: name.into(),
+            secret: secret.into(),
+            prefix: prefix.into(),
+        });
+        self
+    }
+
+    pub fn body(mut self, body: Vec<u8>) -> Self {
+        self.0.body = Some(body);
+        self
+    }
+
+    /// A JSON body, with its `Content-Type`.
+    pub fn json<T: Serialize + ?Sized>(self, body: &T) -> Self {
+        let bytes = serde_json::to_vec(body).expect("JSON values always serialize");
+        self.header("Content-Type", "application/json").body(bytes)
+    }
+
+    /// A timeout shorter than the host's.
+    pub fn timeout_ms(mut self, ms: u32) -> Self {
+        self.0.timeout_ms = Some(ms);
+        self
+    }
+
+    /// Sends the request. A request the host refuses, or one without a
+    /// response, becomes an `upstream` error with status 0.
+    pub fn send(&self) -> Result<Response, Error> {
+        wit::send(&self.0).map(Response).map_err(|e| {
+            let message = match e {
+                wit::Error::Denied(m) => format!("request denied by the host: {m}"),
+                wit::Error::InvalidRequest(m) => format!("invalid request: {m}"),
+                wit::Error::Timeout => "the system did not answer in time".to_string(),
+                wit::Error::TooLarge(n) => format!("the response exceeded {n} bytes"),
+                wit::Error::Transport(m) => format!("could not reach the system: {m}"),
+            };
+            Error::upstream(0, message)
+        })
+    }
+}
+
+/// A complete response.
+#[derive(Debug, Clone)]
+pub struct Response(wit::Response);
+
+impl Response {
+    pub fn status(&self) -> u16 {
+        self.0.status
+    }
+
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.0
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+
+    pub fn body(&self) -> &[u8] {
+        &self.0.body
+    }
+
+    /// Decodes the body as JSON.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        Ok(serde_json::from_slice(&self.0.body)?)
+    }
+
+    /// Maps the common failure statuses to typed errors: 401 `unauthorized`,
+    /// 403 `forbidden`, 404 `not-found`, 429 `rate-limited` (with
+    /// `Retry-After`), any other 4xx or 5xx `upstream`. Adapters whose system
+    /// says more in its error bodies map those themselves.
+    pub fn error_for_status(self) -> Result<Self, Error> {
+        let status = self.status();
+        if status < 400 {
+            return Ok(self);
+        }
+        let text = String::from_utf8_lossy(self.body())
+            .chars()
+            .take(1000)
+            .collect::<String>();
+        Err(match status {
+            401 => Error::unauthorized(text),
+            403 => Error::forbidden(text, Vec::new()),
+            404 => Error::not_found(text),
+            429 => {
+                let retry = self
+                    .header("retry-after")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(|s| s * 1000);
+                Error::rate_limited(text, retry)
+            }
+            _ => Error::upstream(status, text),
+        })
+    }
+}

@@ -1,0 +1,367 @@
+//! A small procurement API for the example adapter: suppliers, products and
+//! orders with lines, behind a bearer API key.
+//!
+//! Its shapes differ from Interlink's unified model on purpose (camelCase,
+//! numeric ids, nested contacts), so the example adapter has real mapping to
+//! do. Tests start it in-process with [`DemoUpstream::start`]; the quick start
+//! runs it as the `demo-upstream` binary.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /api/me` | the account and its permissions |
+//! | `GET /api/{collection}?offset&limit&updated_since` | a page: `{items, total, offset, hasMore}` |
+//! | `GET /api/{collection}/{id}` | one record |
+//! | `POST /api/{collection}` | create; answers 201 with the record |
+//! | `PATCH /api/{collection}/{id}` | merge the body's members into the record |
+//! | `DELETE /api/{collection}/{id}` | delete; 204 |
+//! | `GET /api/ping?delay_ms=N` | answers `{"ok":true}` after N ms (tests of in-flight calls) |
+//!
+//! Collections: `suppliers`, `products`, `orders`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+const COLLECTIONS: [&str; 3] = ["suppliers", "products", "orders"];
+
+/// How the upstream starts.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The bearer key clients must send.
+    pub api_key: String,
+    /// The permissions `GET /api/me` reports.
+    pub permissions: Vec<String>,
+    /// Fill the collections with a few records.
+    pub seed: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            api_key: "demo-key".into(),
+            permissions: [
+                "suppliers:read",
+                "suppliers:write",
+                "products:read",
+                "products:write",
+                "orders:read",
+                "orders:write",
+            ]
+            .map(String::from)
+            .to_vec(),
+            seed: true,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Collection {
+    next_id: u64,
+    records: BTreeMap<u64, Value>,
+}
+
+struct Shared {
+    options: Options,
+    collections: Mutex<BTreeMap<&'static str, Collection>>,
+    requests: AtomicU64,
+}
+
+/// A running upstream. Dropping it stops the server.
+pub struct DemoUpstream {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for DemoUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl DemoUpstream {
+    /// Starts on `addr` (port 0 picks a free one) on the current tokio runtime.
+    pub async fn start(addr: SocketAddr, options: Options) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let seed = options.seed;
+        let shared = Arc::new(Shared {
+            options,
+            collections: Mutex::new(
+                COLLECTIONS
+                    .iter()
+                    .map(|c| (*c, Collection::default()))
+                    .collect(),
+            ),
+            requests: AtomicU64::new(0),
+        });
+        if seed {
+            seed_data(&shared);
+        }
+        let app = router(shared.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(DemoUpstream { addr, shared, task })
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// How many requests reached the server.
+    pub fn requests(&self) -> u64 {
+        self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// Inserts a record as the system would store it; returns its id.
+    pub fn insert(&self, collection: &str, record: Value) -> u64 {
+        insert(&self.shared, collection, record)
+    }
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+fn insert(shared: &Shared, collection: &str, mut record: Value) -> u64 {
+    let mut collections = shared.collections.lock().unwrap();
+    let c = collections.get_mut(collection).expect("known collection");
+    c.next_id += 1;
+    let id = c.next_id;
+    let stamp = now();
+    record["id"] = json!(id);
+    record["createdAt"] = json!(stamp);
+    record["updatedAt"] = json!(stamp);
+    if collection == "orders" {
+        // The system numbers orders and starts them in draft, as ERPs do.
+        record["orderNumber"] = json!(format!("PO{id:05}"));
+        if record.get("state").is_none() {
+            record["state"] = json!("draft");
+        }
+    }
+    c.records.insert(id, record);
+    id
+}
+
+fn seed_data(shared: &Shared) {
+    for (name, email, currency) in [
+        ("Acme Industrial Supply", "orders@acme.example", "USD"),
+        (
+            "Nordic Fasteners AB",
+            "sales@nordicfasteners.example",
+            "SEK",
+        ),
+        ("Bolt & Nut GmbH", "vertrieb@boltnut.example", "EUR"),
+    ] {
+        insert(
+            shared,
+            "suppliers",
+            json!({
+                "displayName": name,
+                "contact": {"email": email, "phone": "+1 555 0100"},
+                "currencyCode": currency,
+                "isActive": true,
+            }),
+        );
+    }
+    for (sku, title, price) in [
+        ("BLT-M8", "Hex bolt M8x40", "0.42"),
+        ("NUT-M8", "Hex nut M8", "0.08"),
+    ] {
+        insert(
+            shared,
+            "products",
+            json!({"sku": sku, "title": title, "uom": "ea", "price": price, "kind": "inventory"}),
+        );
+    }
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/api/ping", get(ping))
+        .route("/api/me", get(me))
+        .route("/api/{collection}", get(list).post(create))
+        .route(
+            "/api/{collection}/{id}",
+            get(read).patch(update).delete(remove),
+        )
+        .layer(middleware::from_fn_with_state(shared.clone(), authenticate))
+        .with_state(shared)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+async fn authenticate(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    shared.requests.fetch_add(1, Ordering::SeqCst);
+    let expected = format!("Bearer {}", shared.options.api_key);
+    match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+        Some(v) if v == expected => next.run(request).await,
+        _ => error(StatusCode::UNAUTHORIZED, "invalid or missing API key"),
+    }
+}
+
+#[derive(Deserialize)]
+struct PingQuery {
+    delay_ms: Option<u64>,
+}
+
+async fn ping(Query(q): Query<PingQuery>) -> Json<Value> {
+    if let Some(ms) = q.delay_ms {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    Json(json!({"ok": true}))
+}
+
+async fn me(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    Json(
+        json!({"accountId": "demo-1", "company": "Demo Procurement Co.", "permissions": shared.options.permissions}),
+    )
+}
+
+fn collection_name(name: &str) -> Result<&'static str, Response> {
+    COLLECTIONS
+        .iter()
+        .find(|c| **c == name)
+        .copied()
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no collection {name}")))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    offset: usize,
+    limit: Option<usize>,
+    updated_since: Option<String>,
+}
+
+async fn list(
+    State(shared): State<Arc<Shared>>,
+    Path(collection): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let name = match collection_name(&collection) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let collections = shared.collections.lock().unwrap();
+    let matching: Vec<&Value> = collections[name]
+        .records
+        .values()
+        .filter(|r| match &q.updated_since {
+            Some(since) => r["updatedAt"].as_str().is_some_and(|u| u > since.as_str()),
+            None => true,
+        })
+        .collect();
+    let total = matching.len();
+    let items: Vec<&Value> = matching.into_iter().skip(q.offset).take(limit).collect();
+    let has_more = q.offset + items.len() < total;
+    Json(json!({"items": items, "total": total, "offset": q.offset, "hasMore": has_more}))
+        .into_response()
+}
+
+async fn read(
+    State(shared): State<Arc<Shared>>,
+    Path((collection, id)): Path<(String, u64)>,
+) -> Response {
+    let name = match collection_name(&collection) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    match shared.collections.lock().unwrap()[name].records.get(&id) {
+        Some(r) => Json(r.clone()).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!("{collection} {id} not found"),
+        ),
+    }
+}
+
+async fn create(
+    State(shared): State<Arc<Shared>>,
+    Path(collection): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    let name = match collection_name(&collection) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    if !body.is_object() {
+        return error(StatusCode::BAD_REQUEST, "the body must be a JSON object");
+    }
+    let id = insert(&shared, name, body);
+    let record = shared.collections.lock().unwrap()[name].records[&id].clone();
+    (StatusCode::CREATED, Json(record)).into_response()
+}
+
+async fn update(
+    State(shared): State<Arc<Shared>>,
+    Path((collection, id)): Path<(String, u64)>,
+    Json(body): Json<Value>,
+) -> Response {
+    let name = match collection_name(&collection) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    let Some(patch) = body.as_object() else {
+        return error(StatusCode::BAD_REQUEST, "the body must be a JSON object");
+    };
+    let mut collections = shared.collections.lock().unwrap();
+    let Some(record) = collections
+        .get_mut(name)
+        .and_then(|c| c.records.get_mut(&id))
+    else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("{collection} {id} not found"),
+        );
+    };
+    for (k, v) in patch {
+        if k != "id" && k != "createdAt" {
+            record[k] = v.clone();
+        }
+    }
+    record["updatedAt"] = json!(now());
+    Json(record.clone()).into_response()
+}
+
+async fn remove(
+    State(shared): State<Arc<Shared>>,
+    Path((collection, id)): Path<(String, u64)>,
+) -> Response {
+    let name = match collection_name(&collection) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    let mut collections = shared.collections.lock().unwrap();
+    match collections
+        .get_mut(name)
+        .and_then(|c| c.records.remove(&id))
+    {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!("{collection} {id} not found"),
+        ),
+    }
+}

@@ -1,0 +1,95 @@
+//! The project's tasks, as `cargo xtask <task>`:
+//!
+//! - `build-adapters`: builds every adapter for `wasm32-unknown-unknown` and
+//!   wraps each into a component (installing the target with rustup if needed);
+//! - `serve [ARGS]`: builds the adapters and the host, then runs
+//!   `interlink serve` with the bundled adapters;
+//! - `test`: builds the adapters, then runs every test of the workspace;
+//! - `wit FILE.wasm`: prints the WIT world a component implements.
+
+mod adapters;
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Builds and checks Interlink")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build every adapter into `target/adapters` (bundled) and
+    /// `target/test-adapters` (the tests' own).
+    BuildAdapters,
+    /// Build everything, then run `interlink serve` with the bundled adapters.
+    Serve {
+        /// Passed to `interlink serve` (see `interlink serve --help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Build the adapters, then run all tests.
+    Test {
+        /// Passed to `cargo test` (a test name filter, `--nocapture`, ...).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Print the WIT world of a component, as `wasm-tools component wit` does.
+    Wit { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse().task) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(task: Task) -> Result<()> {
+    match task {
+        Task::BuildAdapters => adapters::build_all(),
+        Task::Serve { args } => {
+            adapters::build_all()?;
+            cargo(
+                &["run", "--release", "--package", "interlink", "--", "serve"],
+                &args,
+            )
+        }
+        Task::Test { args } => {
+            adapters::build_all()?;
+            let mut cargo_args = vec!["test", "--release", "--workspace"];
+            if !args.is_empty() {
+                cargo_args.push("--");
+            }
+            cargo(&cargo_args, &args)
+        }
+        Task::Wit { file } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            print!("{}", adapters::world_wit(&bytes)?);
+            Ok(())
+        }
+    }
+}
+
+/// Runs cargo at the workspace root with `args` then `extra`.
+fn cargo(args: &[&str], extra: &[String]) -> Result<()> {
+    let status = Command::new(env!("CARGO"))
+        .current_dir(adapters::workspace_root())
+        .args(args)
+        .args(extra)
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
