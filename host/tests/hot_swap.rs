@@ -1,0 +1,179 @@
+//! Hot-loading from the adapters folder: a changed file is swapped in without
+//! failing calls in flight, and a broken one changes nothing.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use demo_upstream::{DemoUpstream, Options};
+use interlink::registry::{Registry, watch};
+use interlink::runtime::{ListRequest, RuntimeConfig};
+use serde_json::Value;
+
+fn list(entity: &str) -> ListRequest {
+    ListRequest {
+        entity: entity.into(),
+        page_size: 10,
+        ..Default::default()
+    }
+}
+
+/// Polls `check` until it holds, for up to 20 s.
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn version(registry: &Registry) -> String {
+    registry
+        .get("chaos")
+        .map(|a| a.manifest().version.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacing_a_file_swaps_the_adapter_without_failing_calls_in_flight() {
+    let up = DemoUpstream::start("127.0.0.1:0".parse().unwrap(), Options::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("chaos.wasm");
+    std::fs::write(&file, adapter_bytes("chaos")).unwrap();
+
+    let registry = Arc::new(Registry::new(runtime(RuntimeConfig::default()), dir.path()));
+    registry.load_dir().await.unwrap();
+    let _watch = watch::start(registry.clone()).unwrap();
+    assert_eq!(version(&registry), "1.0.0");
+
+    let ctx = ctx(&[("base_url", &up.base_url())], &[("api_key", "demo-key")]);
+    let in_flight: Vec<_> = (0..8)
+        .map(|_| {
+            let adapter = registry.get("chaos").unwrap();
+            let ctx = ctx.clone();
+            tokio::spawn(async move { adapter.list(ctx, &list("slow")).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // A plain overwrite, not an atomic rename: the watcher may see the file
+    // half-written, which must not disturb anything.
+    std::fs::write(&file, adapter_bytes("chaos-next")).unwrap();
+
+    for call in in_flight {
+        let page = call.await.unwrap().expect("no call in flight fails");
+        let record: Value = serde_json::from_str(page.records[0].get()).unwrap();
+        assert_eq!(
+            record["version"], "1.0.0",
+            "calls finish on the version they started with"
+        );
+    }
+    eventually("version 2.0.0 to be swapped in", || {
+        version(&registry) == "2.0.0"
+    })
+    .await;
+    let page = registry
+        .get("chaos")
+        .unwrap()
+        .list(ctx, &list("echo"))
+        .await
+        .unwrap();
+    let record: Value = serde_json::from_str(page.records[0].get()).unwrap();
+    assert_eq!(record["version"], "2.0.0", "new calls see the new version");
+    assert!(
+        registry.load_errors().is_empty(),
+        "{:?}",
+        registry.load_errors()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_file_is_rejected_and_the_old_version_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("chaos.wasm");
+    std::fs::write(&file, adapter_bytes("chaos")).unwrap();
+    let registry = Arc::new(Registry::new(runtime(RuntimeConfig::default()), dir.path()));
+    registry.load_dir().await.unwrap();
+    let _watch = watch::start(registry.clone()).unwrap();
+
+    let mut corrupt = adapter_bytes("chaos-next");
+    corrupt.truncate(corrupt.len() / 2);
+    std::fs::write(&file, corrupt).unwrap();
+
+    eventually("the load error to be reported", || {
+        !registry.load_errors().is_empty()
+    })
+    .await;
+    let errors = registry.load_errors();
+    assert!(
+        errors[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("not a valid WebAssembly component"),
+        "{errors:?}"
+    );
+    assert_eq!(
+        errors[0].adapter.as_deref(),
+        Some("chaos"),
+        "the error names the adapter still serving"
+    );
+    assert_eq!(version(&registry), "1.0.0");
+    registry
+        .get("chaos")
+        .unwrap()
+        .list(ctx(&[], &[]), &list("echo"))
+        .await
+        .unwrap();
+
+    // Fixing the file heals it.
+    std::fs::write(&file, adapter_bytes("chaos-next")).unwrap();
+    eventually("the fixed file to load", || version(&registry) == "2.0.0").await;
+    assert!(registry.load_errors().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_files_load_and_removed_files_unload() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Arc::new(Registry::new(runtime(RuntimeConfig::default()), dir.path()));
+    registry.load_dir().await.unwrap();
+    let _watch = watch::start(registry.clone()).unwrap();
+    assert!(registry.get("example").is_none());
+
+    std::fs::write(dir.path().join("example.wasm"), adapter_bytes("example")).unwrap();
+    eventually("the new adapter to load", || {
+        registry.get("example").is_some()
+    })
+    .await;
+
+    std::fs::remove_file(dir.path().join("example.wasm")).unwrap();
+    eventually("the adapter to unload", || {
+        registry.get("example").is_none()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_files_cannot_serve_the_same_adapter() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.wasm"), adapter_bytes("chaos")).unwrap();
+    std::fs::write(dir.path().join("b.wasm"), adapter_bytes("chaos-next")).unwrap();
+    let registry = Registry::new(runtime(RuntimeConfig::default()), dir.path());
+    registry.load_dir().await.unwrap();
+    assert_eq!(version(&registry), "1.0.0", "the first file keeps the id");
+    let errors = registry.load_errors();
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("already served from"),
+        "{errors:?}"
+    );
+}

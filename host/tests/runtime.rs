@@ -1,0 +1,312 @@
+//! The runtime, through real components: the manifest crosses the WIT, calls
+//! reach a real HTTP server through the host, and the sandbox holds.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use demo_upstream::{DemoUpstream, Options};
+use interlink::runtime::{AdapterError, CallError, ListRequest, LoadError, RuntimeConfig};
+use serde_json::{Value, json};
+
+fn list(entity: &str) -> ListRequest {
+    ListRequest {
+        entity: entity.into(),
+        page_size: 50,
+        ..Default::default()
+    }
+}
+
+async fn upstream() -> DemoUpstream {
+    DemoUpstream::start("127.0.0.1:0".parse().unwrap(), Options::default())
+        .await
+        .unwrap()
+}
+
+fn values(page: &interlink::runtime::Page) -> Vec<Value> {
+    page.records
+        .iter()
+        .map(|r| serde_json::from_str(r.get()).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_manifest_crosses_the_wit_intact() {
+    let rt = runtime(RuntimeConfig::default());
+    let chaos = load(&rt, "chaos").await;
+    let manifest = serde_json::to_value(chaos.manifest()).unwrap();
+    let expected: Value = serde_json::from_str(include_str!("chaos-manifest.json")).unwrap();
+    assert_eq!(manifest, expected);
+}
+
+#[tokio::test]
+async fn connect_reports_the_account_and_its_custom_fields() {
+    let rt = runtime(RuntimeConfig::default());
+    let chaos = load(&rt, "chaos").await;
+    let account = chaos.connect(ctx(&[], &[])).await.unwrap();
+    assert_eq!(account.id, "chaos-1");
+    assert_eq!(account.permissions, ["REST Web Services"]);
+    assert_eq!(
+        account.custom_fields[0].field.name,
+        "custom_fields.custbody_extra"
+    );
+    assert!(account.custom_fields[0].field.custom);
+}
+
+#[tokio::test]
+async fn a_list_goes_through_the_host_to_a_real_server_and_back() {
+    let up = upstream().await;
+    let rt = runtime(RuntimeConfig::default());
+    let example = load(&rt, "example").await;
+    let ctx = ctx(&[("base_url", &up.base_url())], &[("api_key", "demo-key")]);
+
+    let first = example
+        .list(
+            ctx.clone(),
+            &ListRequest {
+                page_size: 2,
+                ..list("vendors")
+            },
+        )
+        .await
+        .unwrap();
+    let records = values(&first);
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0]["id"], "1");
+    assert_eq!(records[0]["name"], "Acme Industrial Supply");
+    assert_eq!(records[0]["email"], "orders@acme.example");
+    assert_eq!(records[0]["status"], "active");
+    assert_eq!(first.next_cursor.as_deref(), Some("2"));
+
+    let second = example
+        .list(
+            ctx.clone(),
+            &ListRequest {
+                page_size: 2,
+                cursor: first.next_cursor,
+                ..list("vendors")
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(values(&second).len(), 1);
+    assert_eq!(second.next_cursor, None);
+    assert_eq!(up.requests(), 2);
+}
+
+#[tokio::test]
+async fn writes_map_both_ways() {
+    let up = upstream().await;
+    let rt = runtime(RuntimeConfig::default());
+    let example = load(&rt, "example").await;
+    let ctx = ctx(&[("base_url", &up.base_url())], &[("api_key", "demo-key")]);
+
+    let order =
+        json!({"vendor_id": "1", "memo": "rush", "lines": [{"item_id": "2", "quantity": 10}]});
+    let created = example
+        .create(ctx.clone(), "purchase-orders", order.to_string())
+        .await
+        .unwrap();
+    let created: Value = serde_json::from_str(created.get()).unwrap();
+    assert_eq!(created["number"], "PO00001");
+    assert_eq!(created["status"], "draft");
+    assert_eq!(created["lines"][0]["item_id"], "2");
+
+    let id = created["id"].as_str().unwrap();
+    let patch = json!({"memo": "not so rush"}).to_string();
+    example
+        .update(ctx.clone(), "purchase-orders", id, patch)
+        .await
+        .unwrap();
+    let read = example
+        .get(ctx.clone(), "purchase-orders", id)
+        .await
+        .unwrap();
+    let read: Value = serde_json::from_str(read.get()).unwrap();
+    assert_eq!(read["memo"], "not so rush");
+
+    example
+        .delete(ctx.clone(), "purchase-orders", id)
+        .await
+        .unwrap();
+    let gone = example.get(ctx, "purchase-orders", id).await.unwrap_err();
+    assert!(
+        matches!(gone, CallError::Adapter(AdapterError::NotFound { .. })),
+        "{gone:?}"
+    );
+}
+
+#[tokio::test]
+async fn rejected_credentials_are_a_typed_error() {
+    let up = upstream().await;
+    let rt = runtime(RuntimeConfig::default());
+    let example = load(&rt, "example").await;
+    let ctx = ctx(&[("base_url", &up.base_url())], &[("api_key", "wrong")]);
+    let err = example.connect(ctx).await.unwrap_err();
+    assert!(
+        matches!(err, CallError::Adapter(AdapterError::Unauthorized { .. })),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_loop_is_stopped_while_other_calls_go_on() {
+    let rt = runtime(RuntimeConfig {
+        call_timeout: Duration::from_secs(1),
+        ..RuntimeConfig::default()
+    });
+    let chaos = load(&rt, "chaos").await;
+
+    let spinning = tokio::spawn({
+        let chaos = chaos.clone();
+        async move { chaos.list(ctx(&[], &[]), &list("spin")).await }
+    });
+    let mut served = 0;
+    while !spinning.is_finished() {
+        let page = chaos.list(ctx(&[], &[]), &list("echo")).await.unwrap();
+        assert_eq!(values(&page)[0]["version"], "1.0.0");
+        served += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let err = spinning.await.unwrap().unwrap_err();
+    assert!(matches!(err, CallError::DeadlineExceeded(_)), "{err:?}");
+    assert!(served >= 10, "other calls were served meanwhile ({served})");
+}
+
+#[tokio::test]
+async fn unbounded_allocation_is_stopped_by_the_memory_limit() {
+    let rt = runtime(RuntimeConfig {
+        memory_limit: 32 << 20,
+        ..RuntimeConfig::default()
+    });
+    let chaos = load(&rt, "chaos").await;
+    let err = chaos.list(ctx(&[], &[]), &list("hog")).await.unwrap_err();
+    assert!(
+        matches!(err, CallError::MemoryLimitExceeded(limit) if limit == 32 << 20),
+        "{err:?}"
+    );
+    // The next call gets a fresh instance and works.
+    chaos.list(ctx(&[], &[]), &list("echo")).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_host_outside_the_allow_list_is_refused_before_anything_is_sent() {
+    let allowed = upstream().await;
+    let other = upstream().await;
+    let rt = runtime(RuntimeConfig::default());
+    let chaos = load(&rt, "chaos").await;
+    let ctx = ctx(
+        &[
+            ("base_url", &allowed.base_url()),
+            ("other_url", &format!("{}/api/me", other.base_url())),
+        ],
+        &[],
+    );
+    let err = chaos.list(ctx, &list("escape")).await.unwrap_err();
+    let CallError::Adapter(AdapterError::Upstream { status: 0, message }) = err else {
+        panic!("{err:?}")
+    };
+    assert!(message.contains("denied"), "{message}");
+    assert!(message.contains(&other.base_url()), "{message}");
+    assert_eq!(other.requests(), 0, "no request reached the other host");
+}
+
+fn openssl(args: &[&str], input: Option<&str>) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("openssl")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the openssl command line");
+    if let Some(input) = input {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn kv_clock_log_and_jwt_signing_serve_the_adapter() {
+    let private = openssl(
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ],
+        None,
+    );
+    let public = openssl(&["pkey", "-pubout"], Some(&private));
+    let rt = runtime(RuntimeConfig::default());
+    let chaos = load(&rt, "chaos").await;
+
+    let page = chaos
+        .list(ctx(&[], &[("signing_key", &private)]), &list("imports"))
+        .await
+        .unwrap();
+    let record = &values(&page)[0];
+    assert_eq!(record["cached"], "cached");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(record["now"].as_u64().unwrap().abs_diff(now) < 5);
+
+    let jwt = record["jwt"].as_str().expect("a signed JWT");
+    let header = jsonwebtoken::decode_header(jwt).unwrap();
+    assert_eq!(header.kid.as_deref(), Some("cert-1"));
+    let key = jsonwebtoken::DecodingKey::from_ec_pem(public.as_bytes()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.required_spec_claims.clear();
+    let claims = jsonwebtoken::decode::<Value>(jwt, &key, &validation)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["iss"], "client");
+}
+
+#[tokio::test]
+async fn garbage_and_core_modules_are_not_adapters() {
+    let rt = runtime(RuntimeConfig::default());
+    let err = rt
+        .load(b"definitely not wasm".to_vec())
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, LoadError::Invalid(_)), "{err}");
+    let core_module = b"\0asm\x01\0\0\0".to_vec();
+    let err = rt.load(core_module).await.err().unwrap();
+    assert!(matches!(err, LoadError::Invalid(_)), "{err}");
+}
+
+#[tokio::test]
+async fn compiled_adapters_are_cached_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let services = || interlink::runtime::Services {
+        outbound: std::sync::Arc::new(interlink::outbound::ReqwestOutbound::new(1 << 20).unwrap()),
+        kv: std::sync::Arc::new(interlink::runtime::MemoryKv::default()),
+    };
+    let first =
+        interlink::runtime::Runtime::new(RuntimeConfig::default(), services(), Some(dir.path()))
+            .unwrap();
+    assert!(!load(&first, "chaos").await.from_cache());
+    // A second runtime, as after a restart.
+    let second =
+        interlink::runtime::Runtime::new(RuntimeConfig::default(), services(), Some(dir.path()))
+            .unwrap();
+    let started = Instant::now();
+    let chaos = load(&second, "chaos").await;
+    assert!(chaos.from_cache());
+    eprintln!("loaded from the cache in {:?}", started.elapsed());
+    chaos.list(ctx(&[], &[]), &list("echo")).await.unwrap();
+}
