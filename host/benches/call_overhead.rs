@@ -1,1 +1,226 @@
-fn main() {}
+//! What a call costs: through a fresh instance (the host's real path, minus
+//! HTTP), on a reused instance, and as native code.
+//!
+//! `cargo xtask build-adapters && cargo bench -p interlink --bench call_overhead`
+//!
+//! The call is the example adapter's `list` of vendors: the guest builds the
+//! URL, calls the host's `http.send` (allow-list check included; the
+//! response is a canned ~2.3 KB page of 10 suppliers instead of a socket),
+//! parses the page, maps it to unified records and serializes them; the host
+//! validates the JSON it gets back. The native floor runs the same mapping
+//! code (`interlink_adapter_example::map_page`) compiled for the host.
+//!
+//! The three paths run interleaved, one call each per round, so that the
+//! machine's drift hits them alike; the report gives medians and their ratios.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use interlink::outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse};
+use interlink::runtime::{
+    CallContext, ListRequest, MemoryKv, Runtime, RuntimeConfig, Secrets, Services,
+};
+use serde_json::json;
+
+const WARMUP: usize = 300;
+const ROUNDS: usize = 3000;
+
+/// Answers every request with the same page.
+struct Canned(Arc<Vec<u8>>);
+
+impl Outbound for Canned {
+    fn send(
+        &self,
+        _: OutboundRequest,
+    ) -> BoxFuture<'static, Result<OutboundResponse, OutboundError>> {
+        let body = self.0.clone();
+        Box::pin(async move {
+            Ok(OutboundResponse {
+                status: 200,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: body.to_vec(),
+            })
+        })
+    }
+}
+
+fn page_body() -> Vec<u8> {
+    let items: Vec<_> = (1..=10)
+        .map(|i| {
+            json!({
+                "id": i,
+                "displayName": format!("Supplier number {i} Industrial Components Ltd."),
+                "contact": {"email": format!("orders{i}@supplier{i}.example"), "phone": "+1 555 0100"},
+                "currencyCode": "USD",
+                "isActive": i % 3 != 0,
+                "customFields": {"custentity_region": "EMEA"},
+                "createdAt": "2026-01-02T03:04:05.678Z",
+                "updatedAt": "2026-11-20T10:11:12.131Z",
+            })
+        })
+        .collect();
+    serde_json::to_vec(&json!({"items": items, "total": 10, "offset": 0, "hasMore": false}))
+        .unwrap()
+}
+
+fn adapter_bytes() -> Vec<u8> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let path = target.join("adapters/example.wasm");
+    std::fs::read(&path).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing: run `cargo xtask build-adapters`",
+            path.display()
+        )
+    })
+}
+
+struct Samples {
+    name: &'static str,
+    times: Vec<Duration>,
+}
+
+impl Samples {
+    fn new(name: &'static str) -> Self {
+        Samples {
+            name,
+            times: Vec::with_capacity(ROUNDS),
+        }
+    }
+
+    fn percentile(&mut self, p: f64) -> Duration {
+        self.times.sort_unstable();
+        self.times[((self.times.len() - 1) as f64 * p) as usize]
+    }
+}
+
+/// This process's minor page faults so far (Linux; 0 elsewhere).
+fn minor_faults() -> u64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // The fields after the parenthesized command name; minflt is the 10th field overall.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            rest.split(' ').nth(7)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn main() {
+    let body = page_body();
+    let services = Services {
+        outbound: Arc::new(Canned(Arc::new(body.clone()))),
+        kv: Arc::new(MemoryKv::default()),
+    };
+    let runtime = Runtime::new(RuntimeConfig::default(), services, None).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let ctx = CallContext {
+        connection_id: "bench".into(),
+        config: [("base_url".to_string(), "http://127.0.0.1:9".to_string())].into(),
+        secrets: Secrets::new([("api_key".to_string(), "k".to_string())].into()),
+    };
+    let request = ListRequest {
+        entity: "vendors".into(),
+        page_size: 50,
+        ..Default::default()
+    };
+
+    rt.block_on(async {
+        let adapter = runtime.load(adapter_bytes()).await.unwrap();
+        let mut reused = adapter.instantiate(ctx.clone()).await.unwrap();
+
+        let native = || {
+            let page = interlink_adapter_example::map_page("vendors", std::hint::black_box(&body)).unwrap();
+            let records: Vec<String> = page.records.iter().map(|r| r.to_string()).collect();
+            assert_eq!(records.len(), 10);
+        };
+
+        let mut fresh_s = Samples::new("fresh instance");
+        let mut instantiate_s = Samples::new("  of which: store + instantiate");
+        let mut first_call_s = Samples::new("  of which: first call + teardown");
+        let mut reused_s = Samples::new("reused instance");
+        let mut native_s = Samples::new("native");
+
+        let mut faults = [0u64; 2];
+        let mut gaps: Vec<f64> = Vec::with_capacity(ROUNDS);
+        for round in 0..WARMUP + ROUNDS {
+            let record = round >= WARMUP;
+
+            let faults_before = minor_faults();
+            let t = Instant::now();
+            let mut instance = adapter.instantiate(ctx.clone()).await.unwrap();
+            let instantiated = t.elapsed();
+            let page = instance.list(&request).await.unwrap();
+            // Dropping the store returns the slot to the pool (and resets its
+            // memory): part of every fresh call's cost.
+            drop(instance);
+            let fresh = t.elapsed();
+            assert_eq!(page.records.len(), 10);
+
+            let faults_between = minor_faults();
+            let t = Instant::now();
+            let page = reused.list(&request).await.unwrap();
+            let reused_time = t.elapsed();
+            if record {
+                faults[0] += faults_between - faults_before;
+                faults[1] += minor_faults() - faults_between;
+            }
+            assert_eq!(page.records.len(), 10);
+
+            let t = Instant::now();
+            native();
+            let native_time = t.elapsed();
+
+            if record {
+                gaps.push(us(fresh) - us(reused_time));
+                fresh_s.times.push(fresh);
+                instantiate_s.times.push(instantiated);
+                first_call_s.times.push(fresh - instantiated);
+                reused_s.times.push(reused_time);
+                native_s.times.push(native_time);
+            }
+        }
+
+        let native_median = native_s.percentile(0.5);
+        let reused_median = reused_s.percentile(0.5);
+        let fresh_median = fresh_s.percentile(0.5);
+        println!("example adapter, list of 10 vendors ({} B page), {ROUNDS} interleaved rounds", body.len());
+        println!("{:<34} {:>10} {:>10} {:>10}", "path", "median us", "p90 us", "x native");
+        for s in [&mut fresh_s, &mut instantiate_s, &mut first_call_s, &mut reused_s, &mut native_s] {
+            let median = s.percentile(0.5);
+            let p90 = s.percentile(0.9);
+            println!(
+                "{:<34} {:>10.1} {:>10.1} {:>10.2}",
+                s.name,
+                us(median),
+                us(p90),
+                median.as_secs_f64() / native_median.as_secs_f64()
+            );
+        }
+        println!(
+            "minor page faults per call: fresh {:.1}, reused {:.1}",
+            faults[0] as f64 / ROUNDS as f64,
+            faults[1] as f64 / ROUNDS as f64
+        );
+        gaps.sort_unstable_by(f64::total_cmp);
+        println!(
+            "fresh - reused: {:.1} us between medians, {:.1} us median of paired rounds (target <= 40)",
+            us(fresh_median) - us(reused_median),
+            gaps[gaps.len() / 2]
+        );
+        println!(
+            "reused / native: {:.2}x (target <= 2.5)",
+            reused_median.as_secs_f64() / native_median.as_secs_f64()
+        );
+    });
+}

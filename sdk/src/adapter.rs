@@ -131,6 +131,6 @@ impl<T: Exports> exports::Guest for T {
     }
 
     fn delete(ctx: wit::CallContext, entity: String, id: String) -> Result<(), wit::AdapterError> {
-        Ok(T::Adapter::delete(&Context::from(ctx), &entity, &id)?)
+        T::Adapter::delete(&Context::from(ctx), &entity, &id)
     }
 }

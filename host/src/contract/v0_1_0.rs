@@ -11,8 +11,8 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use exports::interlink::adapter::adapter as guest;
-pub use interlink::adapter::types;
+
+pub use self::interlink::adapter::types;
 
 impl From<types::Manifest> for m::Manifest {
     fn from(w: types::Manifest) -> Self {

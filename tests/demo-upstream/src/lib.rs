@@ -202,8 +202,17 @@ fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
+/// An error answer: `{"error": message}`.
+struct Failure(StatusCode, String);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({"error": self.1}))).into_response()
+    }
+}
+
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({"error": message.into()}))).into_response()
+    Failure(status, message.into()).into_response()
 }
 
 async fn authenticate(
@@ -238,12 +247,12 @@ async fn me(State(shared): State<Arc<Shared>>) -> Json<Value> {
     )
 }
 
-fn collection_name(name: &str) -> Result<&'static str, Response> {
+fn collection_name(name: &str) -> Result<&'static str, Failure> {
     COLLECTIONS
         .iter()
         .find(|c| **c == name)
         .copied()
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no collection {name}")))
+        .ok_or_else(|| Failure(StatusCode::NOT_FOUND, format!("no collection {name}")))
 }
 
 #[derive(Deserialize)]
@@ -261,7 +270,7 @@ async fn list(
 ) -> Response {
     let name = match collection_name(&collection) {
         Ok(n) => n,
-        Err(e) => return e,
+        Err(e) => return e.into_response(),
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
     let collections = shared.collections.lock().unwrap();
@@ -286,7 +295,7 @@ async fn read(
 ) -> Response {
     let name = match collection_name(&collection) {
         Ok(n) => n,
-        Err(e) => return e,
+        Err(e) => return e.into_response(),
     };
     match shared.collections.lock().unwrap()[name].records.get(&id) {
         Some(r) => Json(r.clone()).into_response(),
@@ -304,7 +313,7 @@ async fn create(
 ) -> Response {
     let name = match collection_name(&collection) {
         Ok(n) => n,
-        Err(e) => return e,
+        Err(e) => return e.into_response(),
     };
     if !body.is_object() {
         return error(StatusCode::BAD_REQUEST, "the body must be a JSON object");
@@ -321,7 +330,7 @@ async fn update(
 ) -> Response {
     let name = match collection_name(&collection) {
         Ok(n) => n,
-        Err(e) => return e,
+        Err(e) => return e.into_response(),
     };
     let Some(patch) = body.as_object() else {
         return error(StatusCode::BAD_REQUEST, "the body must be a JSON object");
@@ -351,7 +360,7 @@ async fn remove(
 ) -> Response {
     let name = match collection_name(&collection) {
         Ok(n) => n,
-        Err(e) => return e,
+        Err(e) => return e.into_response(),
     };
     let mut collections = shared.collections.lock().unwrap();
     match collections
