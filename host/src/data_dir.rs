@@ -1,5 +1,5 @@
-//! The host's data folder: the admin key and the compiled-adapter cache
-//! (and, as the host grows, its database).
+//! The host's data folder: the database, the admin key, the secret key
+//! (see [`crate::secret_box`]) and the compiled-adapter cache.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -57,15 +57,25 @@ impl DataDir {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let key = format!("ilk_admin_{}", hex::encode(bytes));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&path)?;
-        file.write_all(key.as_bytes())?;
-        file.write_all(b"\n")?;
+        write_private(&path, &key)?;
         Ok(AdminKey { key, created: true })
     }
+
+    /// The SQLite database.
+    pub fn database(&self) -> PathBuf {
+        self.path.join("interlink.db")
+    }
+}
+
+/// Writes `text` and a newline to a new file only the owner can read (0600).
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")
 }
 
 #[cfg(test)]

@@ -7,13 +7,19 @@
 //! - [`runtime`]: wasmtime, the per-call sandbox and the host imports;
 //! - [`outbound`]: the outbound allow-list and HTTP client;
 //! - [`registry`]: the loaded adapters, hot-swapped from a folder or uploads;
+//! - [`connections`]: the connection lifecycle, tokens and credits;
+//! - [`storage`]: the database (SQLite by default);
+//! - [`secret_box`]: encryption of credentials at rest;
 //! - [`api`]: the HTTP API;
-//! - [`data_dir`]: the host's data folder (admin key, compile cache).
+//! - [`data_dir`]: the host's data folder.
 
 pub mod api;
+pub mod connections;
 pub mod contract;
 pub mod data_dir;
 pub mod manifest;
 pub mod outbound;
 pub mod registry;
 pub mod runtime;
+pub mod secret_box;
+pub mod storage;

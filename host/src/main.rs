@@ -8,10 +8,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use interlink::api::{AppState, router};
+use interlink::connections::Connections;
 use interlink::data_dir::DataDir;
 use interlink::outbound::ReqwestOutbound;
 use interlink::registry::{Registry, watch};
 use interlink::runtime::{MemoryKv, Runtime, RuntimeConfig, Services};
+use interlink::secret_box::SecretBox;
+use interlink::storage::sqlite::SqliteStorage;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -58,6 +61,9 @@ struct ServeArgs {
     /// The largest response an adapter may receive from its system, in MiB.
     #[arg(long, env = "INTERLINK_MAX_RESPONSE_MIB", default_value_t = 32)]
     max_response_mib: u64,
+    /// Connection credits: how many connections may exist at once (not counting disconnected ones).
+    #[arg(long, env = "INTERLINK_CREDITS", default_value_t = 10)]
+    credits: u32,
 }
 
 #[tokio::main]
@@ -67,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
@@ -102,6 +109,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         kv: Arc::new(MemoryKv::default()),
     };
     let runtime = Runtime::new(config, services, Some(&data.cache_dir()))?;
+    let secret_box = SecretBox::load(
+        std::env::var("INTERLINK_SECRET_KEY").ok().as_deref(),
+        data.path(),
+    )?;
+    let storage = SqliteStorage::open(&data.database())
+        .await
+        .with_context(|| format!("opening the database {}", data.database().display()))?;
     let registry = Arc::new(Registry::new(runtime, &args.adapters_dir));
     registry.load_dir().await.with_context(|| {
         format!(
@@ -119,10 +133,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         %addr,
         adapters = registry.loaded().len(),
         adapters_dir = %args.adapters_dir.display(),
+        credits = args.credits,
         "interlink listening"
     );
+    let connections = Arc::new(Connections::new(
+        Arc::new(storage),
+        registry,
+        secret_box,
+        args.credits,
+    ));
     println!("interlink listening on http://{addr}");
-    axum::serve(listener, router(AppState::new(registry, &admin.key)))
+    axum::serve(listener, router(AppState::new(connections, &admin.key)))
         .with_graceful_shutdown(shutdown())
         .await?;
     Ok(())

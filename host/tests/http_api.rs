@@ -1,70 +1,30 @@
-//! The HTTP API, through the real `interlink` binary.
+//! The adapters API and the error shape, through the real `interlink` binary.
 
 mod common;
 
 use common::*;
 use reqwest::StatusCode;
-use serde_json::Value;
-
-async fn json(response: reqwest::Response) -> (StatusCode, String, Value) {
-    let status = response.status();
-    let id = response
-        .headers()
-        .get("x-request-id")
-        .expect("every response has x-request-id")
-        .to_str()
-        .unwrap()
-        .to_string();
-    (
-        status,
-        id,
-        serde_json::from_slice(&response.bytes().await.unwrap()).unwrap(),
-    )
-}
-
-/// Asserts an error body with `code` that carries the response's request id.
-fn assert_error(
-    status: StatusCode,
-    id: &str,
-    body: &Value,
-    expected_status: StatusCode,
-    code: &str,
-) {
-    assert_eq!(status, expected_status, "{body}");
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert_eq!(body["error"]["request_id"], id, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty())
-    );
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn lists_and_describes_the_loaded_adapters() {
     let server = Server::start(&["example"]);
     let http = reqwest::Client::new();
 
-    let (status, _, health) = json(http.get(server.url("/healthz")).send().await.unwrap()).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(health["adapters"], 1);
+    let health = send(http.get(server.url("/healthz"))).await;
+    assert_eq!(health.status, StatusCode::OK);
+    assert_eq!(health.body["adapters"], 1);
 
-    let (_, _, list) = json(http.get(server.url("/v1/adapters")).send().await.unwrap()).await;
+    let list = send(http.get(server.url("/v1/adapters"))).await.body;
     assert_eq!(list["adapters"][0]["id"], "example");
     assert_eq!(
         list["adapters"][0]["entities"],
-        serde_json::json!(["vendors", "items", "purchase-orders"])
+        json!(["vendors", "items", "purchase-orders"])
     );
 
-    let (status, _, detail) = json(
-        http.get(server.url("/v1/adapters/example"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    let orders = &detail["manifest"]["entities"][2];
+    let detail = send(http.get(server.url("/v1/adapters/example"))).await;
+    assert_eq!(detail.status, StatusCode::OK);
+    let orders = &detail.body["manifest"]["entities"][2];
     assert_eq!(orders["name"], "purchase-orders");
     assert_eq!(orders["children"][0]["name"], "lines");
     assert_eq!(orders["children"][0]["create_with_parent"], true);
@@ -80,20 +40,9 @@ async fn lists_and_describes_the_loaded_adapters() {
         .unwrap();
     assert_eq!(number["access"], "read_only");
 
-    let (status, id, body) = json(
-        http.get(server.url("/v1/adapters/nope"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_error(
-        status,
-        &id,
-        &body,
-        StatusCode::NOT_FOUND,
-        "adapter_not_found",
-    );
+    send(http.get(server.url("/v1/adapters/nope")))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "adapter_not_found");
 }
 
 #[tokio::test]
@@ -101,34 +50,23 @@ async fn errors_are_json_with_the_request_id() {
     let server = Server::start(&[]);
     let http = reqwest::Client::new();
 
-    let (status, id, body) =
-        json(http.get(server.url("/no/such/route")).send().await.unwrap()).await;
-    assert_error(status, &id, &body, StatusCode::NOT_FOUND, "not_found");
+    send(http.get(server.url("/no/such/route")))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    send(http.delete(server.url("/v1/adapters")))
+        .await
+        .assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
 
-    let (status, id, body) = json(
-        http.delete(server.url("/v1/adapters"))
-            .send()
-            .await
-            .unwrap(),
+    let reply = send(
+        http.get(server.url("/no/such/route"))
+            .header("x-request-id", "client-chosen-42"),
     )
     .await;
-    assert_error(
-        status,
-        &id,
-        &body,
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+    assert_eq!(
+        reply.request_id, "client-chosen-42",
+        "a client's own request id is kept"
     );
-
-    let response = http
-        .get(server.url("/nope"))
-        .header("x-request-id", "client-chosen-42")
-        .send()
-        .await
-        .unwrap();
-    let (_, id, body) = json(response).await;
-    assert_eq!(id, "client-chosen-42", "a client's own request id is kept");
-    assert_eq!(body["error"]["request_id"], "client-chosen-42");
+    assert_eq!(reply.body["error"]["request_id"], "client-chosen-42");
 }
 
 #[tokio::test]
@@ -141,105 +79,42 @@ async fn uploads_need_the_admin_key_and_a_valid_adapter() {
             .body(body)
     };
 
-    let (status, id, body) = json(put("chaos", adapter_bytes("chaos")).send().await.unwrap()).await;
-    assert_error(
-        status,
-        &id,
-        &body,
-        StatusCode::UNAUTHORIZED,
-        "admin_key_missing",
-    );
-    let (status, id, body) = json(
-        put("chaos", adapter_bytes("chaos"))
-            .bearer_auth("wrong")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_error(
-        status,
-        &id,
-        &body,
-        StatusCode::UNAUTHORIZED,
-        "admin_key_invalid",
-    );
+    send(put("chaos", adapter_bytes("chaos")))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "admin_key_missing");
+    send(put("chaos", adapter_bytes("chaos")).bearer_auth("wrong"))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "admin_key_invalid");
 
-    let (_, _, before) = json(
-        http.get(server.url("/v1/adapters/example"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let (status, id, body) = json(
-        put("example", b"\0asm garbage".to_vec())
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_error(
-        status,
-        &id,
-        &body,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_adapter",
-    );
-    let (_, _, after) = json(
-        http.get(server.url("/v1/adapters/example"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let before = send(http.get(server.url("/v1/adapters/example")))
+        .await
+        .body;
+    send(put("example", b"\0asm garbage".to_vec()).bearer_auth(&key))
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_adapter");
+    let after = send(http.get(server.url("/v1/adapters/example")))
+        .await
+        .body;
     assert_eq!(
         before["sha256"], after["sha256"],
         "the old version keeps serving"
     );
 
-    let (status, id, body) = json(
-        put("example", adapter_bytes("chaos"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_error(
-        status,
-        &id,
-        &body,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "adapter_id_mismatch",
-    );
+    send(put("example", adapter_bytes("chaos")).bearer_auth(&key))
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "adapter_id_mismatch");
 
-    let (status, _, body) = json(
-        put("chaos", adapter_bytes("chaos"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["manifest"]["version"], "1.0.0");
+    let uploaded = send(put("chaos", adapter_bytes("chaos")).bearer_auth(&key)).await;
+    assert_eq!(uploaded.status, StatusCode::OK, "{}", uploaded.body);
+    assert_eq!(uploaded.body["manifest"]["version"], "1.0.0");
     assert!(
-        server.adapters_dir.path().join("chaos.wasm").exists(),
+        server.adapters_dir.join("chaos.wasm").exists(),
         "uploads are kept in the adapters folder"
     );
 
-    let (status, _, body) = json(
-        put("chaos", adapter_bytes("chaos-next"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (_, _, list) = json(http.get(server.url("/v1/adapters")).send().await.unwrap()).await;
+    let replaced = send(put("chaos", adapter_bytes("chaos-next")).bearer_auth(&key)).await;
+    assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.body);
+    let list = send(http.get(server.url("/v1/adapters"))).await.body;
     let chaos = list["adapters"]
         .as_array()
         .unwrap()
@@ -247,5 +122,5 @@ async fn uploads_need_the_admin_key_and_a_valid_adapter() {
         .find(|a| a["id"] == "chaos")
         .unwrap();
     assert_eq!(chaos["version"], "2.0.0", "the upload replaced the adapter");
-    assert_eq!(list["load_errors"], serde_json::json!([]));
+    assert_eq!(list["load_errors"], json!([]));
 }

@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::Admin;
@@ -15,7 +16,7 @@ use crate::manifest::Manifest;
 use crate::registry::{FileStatus, Loaded, RegistryError};
 
 /// A loaded adapter, briefly.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AdapterSummary {
     pub id: String,
     pub name: String,
@@ -26,6 +27,7 @@ pub struct AdapterSummary {
     pub sha256: String,
     pub file: String,
     #[serde(with = "humantime_serde")]
+    #[schema(value_type = String, format = DateTime)]
     pub loaded_at: std::time::SystemTime,
 }
 
@@ -46,7 +48,7 @@ impl From<&Loaded> for AdapterSummary {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AdapterList {
     pub adapters: Vec<AdapterSummary>,
     /// Files in the adapters folder that did not load, and why.
@@ -54,28 +56,30 @@ pub struct AdapterList {
 }
 
 /// An adapter with its whole manifest.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AdapterDetail {
     #[serde(flatten)]
     pub summary: AdapterSummary,
     pub manifest: Manifest,
 }
 
+/// The loaded adapters, and files that failed to load.
+#[utoipa::path(get, path = "/v1/adapters", tag = "adapters", responses((status = 200, body = AdapterList)))]
 pub async fn list(State(state): State<AppState>) -> Json<AdapterList> {
     Json(AdapterList {
         adapters: state
-            .registry
+            .registry()
             .loaded()
             .iter()
             .map(AdapterSummary::from)
             .collect(),
-        load_errors: state.registry.load_errors(),
+        load_errors: state.registry().load_errors(),
     })
 }
 
 fn find(state: &AppState, id: &str) -> Result<Loaded, ApiError> {
     state
-        .registry
+        .registry()
         .loaded()
         .into_iter()
         .find(|l| l.adapter.id() == id)
@@ -88,6 +92,9 @@ fn find(state: &AppState, id: &str) -> Result<Loaded, ApiError> {
         })
 }
 
+/// One adapter with its whole manifest.
+#[utoipa::path(get, path = "/v1/adapters/{id}", tag = "adapters", params(("id" = String, Path)),
+    responses((status = 200, body = AdapterDetail), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -99,13 +106,19 @@ pub async fn get(
     }))
 }
 
-/// `PUT /v1/adapters/{id}` with the component as the body.
+/// Upload a new adapter or a new version (the `.wasm` component as the body).
+#[utoipa::path(put, path = "/v1/adapters/{id}", tag = "adapters", params(("id" = String, Path)),
+    security(("admin_key" = [])), request_body(content = Vec<u8>, content_type = "application/wasm"),
+    responses((status = 200, body = AdapterDetail), (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn upload(
-    _: Admin,
+    admin: Result<Admin, ApiError>,
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<AdapterDetail>, ApiError> {
+    // The body is read before the key is judged: answering before the client
+    // has sent it would reset the connection under a client still sending.
+    admin?;
     let body = body.map_err(|r| {
         ApiError::for_status(r.status()).with_details(json!({"reason": r.body_text()}))
     })?;
@@ -117,7 +130,7 @@ pub async fn upload(
         ));
     }
     let loaded = state
-        .registry
+        .registry()
         .upload(&id, body.to_vec())
         .await
         .map_err(|e| match e {

@@ -77,3 +77,61 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+impl From<crate::runtime::CallError> for ApiError {
+    /// How a failed adapter call looks to the client. (An `unauthorized`
+    /// from a data-plane call has a side effect on the connection: see
+    /// `api::data`.)
+    fn from(error: crate::runtime::CallError) -> Self {
+        use crate::runtime::{AdapterError as A, CallError as C};
+        use serde_json::json;
+        let message = error.to_string();
+        match error {
+            C::Adapter(A::Unauthorized { .. }) => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "connection_requires_reauthorization",
+                message,
+            ),
+            C::Adapter(A::Forbidden {
+                missing_permissions,
+                ..
+            }) => ApiError::new(StatusCode::FORBIDDEN, "insufficient_permissions", message)
+                .with_details(json!({"missing_permissions": missing_permissions})),
+            C::Adapter(A::Invalid { errors }) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "the system refused the record",
+            )
+            .with_details(json!({"errors": errors})),
+            C::Adapter(A::NotFound { .. }) => {
+                ApiError::new(StatusCode::NOT_FOUND, "record_not_found", message)
+            }
+            C::Adapter(A::Conflict { state, .. }) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+                    .with_details(json!({"state": state}))
+            }
+            C::Adapter(A::RateLimited { retry_after_ms, .. }) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+                    .with_details(json!({"retry_after_ms": retry_after_ms}))
+            }
+            C::Adapter(A::Upstream { status, .. }) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", message)
+                    .with_details(json!({"upstream_status": status}))
+            }
+            C::Adapter(A::Unsupported { .. }) => {
+                ApiError::new(StatusCode::NOT_IMPLEMENTED, "unsupported", message)
+            }
+            C::DeadlineExceeded(_) => {
+                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "adapter_timeout", message)
+            }
+            C::MemoryLimitExceeded(_) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "adapter_memory_limit", message)
+            }
+            C::Busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message),
+            C::Trap(_) => ApiError::new(StatusCode::BAD_GATEWAY, "adapter_crashed", message),
+            C::InvalidOutput(_) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "adapter_invalid_output", message)
+            }
+        }
+    }
+}

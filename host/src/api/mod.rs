@@ -1,58 +1,107 @@
 //! The HTTP API. Handlers are thin: they extract, call the domain, and map
 //! errors to [`ApiError`]; all state lives in [`AppState`].
+//!
+//! - admin plane (admin key): `/v1/adapters` uploads, `/v1/connections`, `/v1/credits`;
+//! - data plane (connection token): `/v1/{entity}`;
+//! - `/healthz`, `/openapi.json`.
 
 mod adapters;
 pub mod auth;
+mod connections;
+mod data;
 pub mod error;
+mod json;
+pub mod openapi;
 pub mod request_id;
+mod token;
 
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use serde_json::{Value, json};
-use tower_http::trace::TraceLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use utoipa::OpenApi;
 
-use crate::registry::Registry;
 use error::ApiError;
 
 /// The largest adapter upload.
 pub const MAX_UPLOAD_BYTES: usize = 64 << 20;
+/// The largest JSON body.
+pub const MAX_JSON_BYTES: usize = 2 << 20;
 
 /// Everything handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    pub registry: Arc<Registry>,
+    pub connections: Arc<crate::connections::Connections>,
     pub admin_key_hash: [u8; 32],
 }
 
 impl AppState {
-    pub fn new(registry: Arc<Registry>, admin_key: &str) -> Self {
+    pub fn new(connections: Arc<crate::connections::Connections>, admin_key: &str) -> Self {
         AppState {
-            registry,
+            connections,
             admin_key_hash: auth::key_hash(admin_key),
         }
+    }
+
+    fn registry(&self) -> &crate::registry::Registry {
+        self.connections.registry()
     }
 }
 
 /// The whole API.
+///
+/// Body sizes are checked twice: on `Content-Length`, before any of the
+/// body is read (so a client is refused before it sends megabytes), and while
+/// reading, for bodies without one.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/v1/adapters", get(adapters::list))
+    let uploads = Router::new()
         .route(
             "/v1/adapters/{id}",
-            get(adapters::get)
-                .put(adapters::upload)
-                .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+            get(adapters::get).put(adapters::upload),
         )
-        .fallback(|| async { ApiError::for_status(axum::http::StatusCode::NOT_FOUND) })
-        .layer(TraceLayer::new_for_http())
+        .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_UPLOAD_BYTES));
+    let json = Router::new()
+        .route("/healthz", get(healthz))
+        .route(
+            "/openapi.json",
+            get(|| async { Json(openapi::ApiDoc::openapi()) }),
+        )
+        .route("/v1/adapters", get(adapters::list))
+        .route(
+            "/v1/connections",
+            post(connections::create).get(connections::list),
+        )
+        .route("/v1/connections/{id}", get(connections::get))
+        .route(
+            "/v1/connections/{id}/disconnect",
+            post(connections::disconnect),
+        )
+        .route(
+            "/v1/connections/{id}/data",
+            axum::routing::delete(connections::delete_data),
+        )
+        .route("/v1/credits", get(connections::credits))
+        .route("/v1/{entity}", get(data::list).post(data::create))
+        .route(
+            "/v1/{entity}/{id}",
+            get(data::get).patch(data::update).delete(data::delete),
+        )
+        .fallback(|| async { ApiError::for_status(StatusCode::NOT_FOUND) })
+        .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_JSON_BYTES));
+    uploads
+        .merge(json)
         .layer(middleware::from_fn(request_id::middleware))
         .with_state(state)
 }
 
-async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Json<Value> {
-    Json(json!({"status": "ok", "adapters": state.registry.loaded().len()}))
+/// Liveness, and how many adapters are loaded.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Object)))]
+async fn healthz(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({"status": "ok", "adapters": state.registry().loaded().len()}))
 }

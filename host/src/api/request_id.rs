@@ -1,5 +1,6 @@
-//! Request ids: every response carries `x-request-id`, every error body
-//! carries it, and the request's log span carries it.
+//! Request ids and request logs: every response carries `x-request-id`,
+//! every error body carries it, and every log line of the request carries it
+//! (with the connection and adapter ids, once known) in the `request` span.
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
@@ -32,22 +33,32 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
         .and_then(acceptable)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     request.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+        connection = tracing::field::Empty,
+        adapter = tracing::field::Empty,
+    );
+    let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
+    let _enter = span.enter();
 
     let status = response.status();
+    let latency_ms = started.elapsed().as_secs_f64() * 1e3;
     if status.is_client_error() || status.is_server_error() {
         let error = response
             .extensions_mut()
             .remove::<ApiError>()
             .unwrap_or_else(|| ApiError::for_status(status));
-        let _enter = span.enter();
         if status.is_server_error() {
-            tracing::error!(status = status.as_u16(), code = error.code, message = %error.message, "request failed");
+            tracing::error!(status = status.as_u16(), code = error.code, message = %error.message, latency_ms, "request failed");
         } else {
             tracing::info!(
                 status = status.as_u16(),
                 code = error.code,
+                latency_ms,
                 "request refused"
             );
         }
@@ -66,6 +77,8 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
             }
         }
         response = rewritten;
+    } else {
+        tracing::info!(status = status.as_u16(), latency_ms, "request served");
     }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID.clone(), value);

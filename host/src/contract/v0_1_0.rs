@@ -11,7 +11,6 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-
 pub use self::interlink::adapter::types;
 
 impl From<types::Manifest> for m::Manifest {

@@ -41,7 +41,7 @@ pub struct Loaded {
 }
 
 /// What the last attempt to load a file did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FileStatus {
     pub file: String,
     pub sha256: String,
@@ -50,6 +50,7 @@ pub struct FileStatus {
     /// Why it did not load; the previous version, if any, still serves.
     pub error: Option<String>,
     #[serde(with = "humantime_serde")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: SystemTime,
 }
 

@@ -66,35 +66,70 @@ pub fn ctx(config: &[(&str, &str)], secrets: &[(&str, &str)]) -> CallContext {
 pub struct Server {
     child: std::process::Child,
     pub base: String,
-    pub data_dir: tempfile::TempDir,
-    pub adapters_dir: tempfile::TempDir,
+    pub data_dir: PathBuf,
+    pub adapters_dir: PathBuf,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+/// How to start a [`Server`].
+#[derive(Default)]
+pub struct ServerOptions<'a> {
+    /// Built adapters to copy into a new adapters folder.
+    pub adapters: &'a [&'a str],
+    /// Reuse this data folder (a restart); a new one otherwise.
+    pub data_dir: Option<PathBuf>,
+    /// Reuse this adapters folder; a new one otherwise.
+    pub adapters_dir: Option<PathBuf>,
+    pub credits: Option<u32>,
 }
 
 impl Server {
     /// Starts the real binary with copies of the built `adapters`.
     pub fn start(adapters: &[&str]) -> Server {
+        Self::start_with(ServerOptions {
+            adapters,
+            ..Default::default()
+        })
+    }
+
+    pub fn start_with(options: ServerOptions) -> Server {
         use std::io::{BufRead, BufReader};
         use std::process::{Command, Stdio};
 
-        let data_dir = tempfile::tempdir().unwrap();
-        let adapters_dir = tempfile::tempdir().unwrap();
-        for name in adapters {
+        let mut dirs = Vec::new();
+        let mut dir = |given: Option<PathBuf>| {
+            given.unwrap_or_else(|| {
+                let d = tempfile::tempdir().unwrap();
+                let path = d.path().to_path_buf();
+                dirs.push(d);
+                path
+            })
+        };
+        let data_dir = dir(options.data_dir);
+        let adapters_dir = dir(options.adapters_dir);
+        for name in options.adapters {
             std::fs::copy(
                 adapter_path(name),
-                adapters_dir.path().join(format!("{name}.wasm")),
+                adapters_dir.join(format!("{name}.wasm")),
             )
             .unwrap();
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_interlink"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_interlink"));
+        command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .arg("--data-dir")
-            .arg(data_dir.path())
+            .arg(&data_dir)
             .arg("--adapters-dir")
-            .arg(adapters_dir.path())
+            .arg(&adapters_dir)
+            .env_remove("INTERLINK_SECRET_KEY")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stderr(std::fs::File::create(data_dir.join("interlink.log")).unwrap());
+        if let Some(credits) = options.credits {
+            command.arg("--credits").arg(credits.to_string());
+        }
+        let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
@@ -108,6 +143,7 @@ impl Server {
             base,
             data_dir,
             adapters_dir,
+            _dirs: dirs,
         }
     }
 
@@ -116,10 +152,26 @@ impl Server {
     }
 
     pub fn admin_key(&self) -> String {
-        std::fs::read_to_string(self.data_dir.path().join("admin.key"))
+        std::fs::read_to_string(self.data_dir.join("admin.key"))
             .unwrap()
             .trim()
             .to_string()
+    }
+
+    /// What the server has logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("interlink.log")).unwrap_or_default()
+    }
+
+    /// Stops the server and waits for it to exit, keeping its folders.
+    pub fn stop(mut self) -> (PathBuf, PathBuf, Vec<tempfile::TempDir>) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        (
+            self.data_dir.clone(),
+            self.adapters_dir.clone(),
+            std::mem::take(&mut self._dirs),
+        )
     }
 }
 
@@ -127,5 +179,107 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// What the API answered.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: reqwest::StatusCode,
+    pub request_id: String,
+    /// The JSON body; `Null` when empty.
+    pub body: serde_json::Value,
+}
+
+impl Reply {
+    /// Asserts an error with `code` whose body carries the response's request id.
+    pub fn assert_error(&self, status: reqwest::StatusCode, code: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.body["error"]["code"], code, "{}", self.body);
+        assert_eq!(
+            self.body["error"]["request_id"],
+            self.request_id.as_str(),
+            "{}",
+            self.body
+        );
+        assert!(
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{}",
+            self.body
+        );
+    }
+}
+
+/// Sends a request and reads the reply, checking that it has a request id.
+pub async fn send(request: reqwest::RequestBuilder) -> Reply {
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .expect("every response has x-request-id")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let bytes = response.bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    Reply {
+        status,
+        request_id,
+        body,
+    }
+}
+
+/// Sends `head` (request line and headers, no body) over a plain socket and
+/// reads the reply: for requests a client library would not send, such as a
+/// `Content-Length` the server must refuse before any body arrives.
+pub fn raw_request(base: &str, head: &str) -> Reply {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(b"\r\n").unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).unwrap_or(0);
+        raw.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&raw);
+        if let Some((headers, body)) = text.split_once("\r\n\r\n") {
+            let length = headers
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if body.len() >= length || n == 0 {
+                let status = headers.split(' ').nth(1).unwrap().parse::<u16>().unwrap();
+                let request_id = headers
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .starts_with("x-request-id:")
+                            .then(|| l[13..].trim().to_string())
+                    })
+                    .expect("x-request-id");
+                return Reply {
+                    status: reqwest::StatusCode::from_u16(status).unwrap(),
+                    request_id,
+                    body: serde_json::from_str(&body[..length]).unwrap(),
+                };
+            }
+        }
+        assert!(n > 0, "the connection closed before a whole reply: {text}");
     }
 }

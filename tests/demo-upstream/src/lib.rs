@@ -73,6 +73,8 @@ struct Collection {
 
 struct Shared {
     options: Options,
+    /// The key clients must send; tests change it to revoke credentials.
+    api_key: Mutex<String>,
     collections: Mutex<BTreeMap<&'static str, Collection>>,
     requests: AtomicU64,
 }
@@ -97,6 +99,7 @@ impl DemoUpstream {
         let addr = listener.local_addr()?;
         let seed = options.seed;
         let shared = Arc::new(Shared {
+            api_key: Mutex::new(options.api_key.clone()),
             options,
             collections: Mutex::new(
                 COLLECTIONS
@@ -124,6 +127,12 @@ impl DemoUpstream {
     /// How many requests reached the server.
     pub fn requests(&self) -> u64 {
         self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// Replaces the accepted API key: clients holding the old one are
+    /// rejected from now on, as when a key is revoked.
+    pub fn set_api_key(&self, key: &str) {
+        *self.shared.api_key.lock().unwrap() = key.to_string();
     }
 
     /// Inserts a record as the system would store it; returns its id.
@@ -215,6 +224,8 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     Failure(status, message.into()).into_response()
 }
 
+/// Checks the API key, and the permission the request needs:
+/// `<collection>:read` to read, `<collection>:write` to write.
 async fn authenticate(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -222,11 +233,27 @@ async fn authenticate(
     next: Next,
 ) -> Response {
     shared.requests.fetch_add(1, Ordering::SeqCst);
-    let expected = format!("Bearer {}", shared.options.api_key);
-    match headers.get("authorization").and_then(|v| v.to_str().ok()) {
-        Some(v) if v == expected => next.run(request).await,
-        _ => error(StatusCode::UNAUTHORIZED, "invalid or missing API key"),
+    let expected = format!("Bearer {}", shared.api_key.lock().unwrap());
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        return error(StatusCode::UNAUTHORIZED, "invalid or missing API key");
     }
+    let path = request.uri().path().trim_start_matches("/api/");
+    let collection = path.split('/').next().unwrap_or_default();
+    if COLLECTIONS.contains(&collection) {
+        let access = if request.method() == axum::http::Method::GET {
+            "read"
+        } else {
+            "write"
+        };
+        let needed = format!("{collection}:{access}");
+        if !shared.options.permissions.contains(&needed) {
+            return error(
+                StatusCode::FORBIDDEN,
+                format!("the key lacks the permission {needed}"),
+            );
+        }
+    }
+    next.run(request).await
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,219 @@
+//! The connection lifecycle: connect, fail, disconnect.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+use super::config::{ConfigError, split_config};
+use super::{Connection, LastError, Status, new_token, token_hash};
+use crate::registry::Registry;
+use crate::runtime::{AdapterError, CallContext, CallError, Secrets};
+use crate::secret_box::{SecretBox, SecretBoxError};
+use crate::storage::{Storage, StorageError};
+
+/// A request to connect an account.
+#[derive(Debug, Clone)]
+pub struct NewConnection {
+    pub adapter: String,
+    pub config: Map<String, Value>,
+    pub credentials: Map<String, Value>,
+    /// A connection this one replaces (a reconnect): disconnected once the new
+    /// credentials are verified, so its credit passes to the new one.
+    pub replaces: Option<String>,
+}
+
+/// Why a connection was not created.
+#[derive(Debug, Error)]
+pub enum ConnectError {
+    #[error("no adapter `{0}` is loaded")]
+    UnknownAdapter(String),
+    #[error("the config does not fit the adapter")]
+    Config(ConfigError),
+    #[error("the system rejected the credentials: {0}")]
+    CredentialsRejected(String),
+    #[error("the adapter could not verify the connection: {0}")]
+    Call(CallError),
+    #[error(
+        "all {total} connection credits are in use; disconnect a connection or raise --credits"
+    )]
+    NoCredits { total: u32 },
+    #[error("connection `{0}`, which this one replaces, does not exist")]
+    UnknownReplaced(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Connections and the credit pool.
+pub struct Connections {
+    storage: Arc<dyn Storage>,
+    registry: Arc<Registry>,
+    secret_box: SecretBox,
+    credits: u32,
+    /// Creates are serialized, so the credit count and the insert cannot race.
+    creating: tokio::sync::Mutex<()>,
+}
+
+impl Connections {
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        registry: Arc<Registry>,
+        secret_box: SecretBox,
+        credits: u32,
+    ) -> Self {
+        Connections {
+            storage,
+            registry,
+            secret_box,
+            credits,
+            creating: Default::default(),
+        }
+    }
+
+    pub fn storage(&self) -> &dyn Storage {
+        &*self.storage
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The size of the credit pool.
+    pub fn credits(&self) -> u32 {
+        self.credits
+    }
+
+    /// Verifies the credentials with the adapter's `connect`, then stores the
+    /// connection and takes a credit. Answers it with its API token, which is
+    /// not stored and cannot be shown again.
+    pub async fn create(
+        &self,
+        request: NewConnection,
+    ) -> Result<(Connection, String), ConnectError> {
+        let adapter = self
+            .registry
+            .get(&request.adapter)
+            .ok_or_else(|| ConnectError::UnknownAdapter(request.adapter.clone()))?;
+        let (config, secrets) = split_config(
+            &adapter.manifest().config,
+            &request.config,
+            &request.credentials,
+        )
+        .map_err(ConnectError::Config)?;
+        let replaced = match &request.replaces {
+            Some(id) => Some(
+                self.storage
+                    .connection(id)
+                    .await?
+                    .ok_or_else(|| ConnectError::UnknownReplaced(id.clone()))?,
+            ),
+            None => None,
+        };
+        let frees_a_credit = replaced
+            .as_ref()
+            .is_some_and(|c| c.status != Status::Disconnected);
+        if !frees_a_credit && self.storage.credits_used().await? >= self.credits {
+            return Err(ConnectError::NoCredits {
+                total: self.credits,
+            });
+        }
+
+        let id = format!("conn_{}", uuid::Uuid::now_v7().simple());
+        let ctx = CallContext {
+            connection_id: id.clone(),
+            config: config.clone(),
+            secrets: Secrets::new(secrets.clone()),
+        };
+        let account = adapter.connect(ctx).await.map_err(|e| match e {
+            CallError::Adapter(AdapterError::Unauthorized { message }) => {
+                ConnectError::CredentialsRejected(message)
+            }
+            other => ConnectError::Call(other),
+        })?;
+
+        let now = SystemTime::now();
+        let sealed = self
+            .secret_box
+            .seal(&serde_json::to_vec(&secrets).expect("maps serialize"), &id);
+        let connection = Connection {
+            id,
+            adapter_id: adapter.id().to_string(),
+            adapter_version: adapter.manifest().version.clone(),
+            status: Status::Active,
+            config,
+            credentials: sealed,
+            account_id: account.id,
+            account_name: account.name,
+            permissions: account.permissions,
+            status_reason: None,
+            status_changed_at: now,
+            last_error: None,
+            created_at: now,
+            disconnected_at: None,
+        };
+        let token = new_token();
+        let _creating = self.creating.lock().await;
+        if let Some(old) = &replaced {
+            self.storage.disconnect(&old.id, now).await?;
+        }
+        if !self
+            .storage
+            .insert_connection(&connection, &token_hash(&token), self.credits)
+            .await?
+        {
+            return Err(ConnectError::NoCredits {
+                total: self.credits,
+            });
+        }
+        tracing::info!(connection = %connection.id, adapter = %connection.adapter_id, account = %connection.account_id, "connection created");
+        Ok((connection, token))
+    }
+
+    /// Disconnects `id`: its token stops working at once and its credit
+    /// returns to the pool; its stored records stay. Answers the connection
+    /// as it is now, or `None` if there is no such connection.
+    pub async fn disconnect(&self, id: &str) -> Result<Option<Connection>, StorageError> {
+        if self.storage.disconnect(id, SystemTime::now()).await? {
+            tracing::info!(connection = %id, "connection disconnected");
+        }
+        self.storage.connection(id).await
+    }
+
+    /// The context for calls made for `connection`, with its secrets opened.
+    pub fn context(&self, connection: &Connection) -> Result<CallContext, SecretBoxError> {
+        let plain = self
+            .secret_box
+            .open(&connection.credentials, &connection.id)?;
+        let secrets = serde_json::from_slice(&plain).map_err(|_| SecretBoxError::Decrypt)?;
+        Ok(CallContext {
+            connection_id: connection.id.clone(),
+            config: connection.config.clone(),
+            secrets: Secrets::new(secrets),
+        })
+    }
+
+    /// Records a failed request; when the system rejected the credentials,
+    /// the connection now requires reauthorization.
+    pub async fn request_failed(
+        &self,
+        connection: &Connection,
+        error: LastError,
+        credentials_rejected: bool,
+    ) -> Result<(), StorageError> {
+        self.storage.record_error(&connection.id, &error).await?;
+        if credentials_rejected && connection.status == Status::Active {
+            tracing::warn!(connection = %connection.id, adapter = %connection.adapter_id, reason = %error.message, "connection requires reauthorization");
+            let reason = format!("the system rejected the credentials: {}", error.message);
+            self.storage
+                .set_status(
+                    &connection.id,
+                    Status::RequiresReauthorization,
+                    &reason,
+                    error.at,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}

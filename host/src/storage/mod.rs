@@ -1,0 +1,75 @@
+//! The host's database, behind one interface ([`Storage`]) so that another
+//! backend (PostgreSQL) can follow. [`sqlite::SqliteStorage`] is the embedded
+//! default.
+
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+use crate::connections::{Connection, LastError, Status};
+
+#[derive(Debug, Error)]
+#[error("storage: {0}")]
+pub struct StorageError(#[from] pub sqlx::Error);
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// A record to store: its id and its JSON.
+pub struct StoredRecord<'a> {
+    pub id: &'a str,
+    pub json: &'a str,
+}
+
+/// Everything the host keeps.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// Stores a new connection if fewer than `credits` connections hold a
+    /// credit (any not disconnected); answers whether it did.
+    async fn insert_connection(
+        &self,
+        connection: &Connection,
+        token_hash: &[u8; 32],
+        credits: u32,
+    ) -> Result<bool>;
+    async fn connection(&self, id: &str) -> Result<Option<Connection>>;
+    async fn connection_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Connection>>;
+    /// Every connection, newest first.
+    async fn connections(&self) -> Result<Vec<Connection>>;
+    /// Connections that hold a credit.
+    async fn credits_used(&self) -> Result<u32>;
+    /// Moves a connection that is not disconnected to `status`.
+    async fn set_status(
+        &self,
+        id: &str,
+        status: Status,
+        reason: &str,
+        at: SystemTime,
+    ) -> Result<()>;
+    async fn record_error(&self, id: &str, error: &LastError) -> Result<()>;
+    /// Disconnects; answers false if it already was.
+    async fn disconnect(&self, id: &str, at: SystemTime) -> Result<bool>;
+    /// Inserts or refreshes records of one entity.
+    async fn upsert_records(
+        &self,
+        connection: &str,
+        entity: &str,
+        records: &[StoredRecord<'_>],
+        at: SystemTime,
+    ) -> Result<()>;
+    /// Marks a record deleted (it stays, with the time of deletion).
+    async fn mark_deleted(
+        &self,
+        connection: &str,
+        entity: &str,
+        id: &str,
+        at: SystemTime,
+    ) -> Result<()>;
+    /// Stored records per entity.
+    async fn record_counts(&self, connection: &str) -> Result<BTreeMap<String, u64>>;
+    /// Deletes every stored record of a connection; answers how many.
+    async fn delete_records(&self, connection: &str) -> Result<u64>;
+}

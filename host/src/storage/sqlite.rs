@@ -1,0 +1,307 @@
+//! [`Storage`] on embedded SQLite (WAL), with migrations from `host/migrations`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{Result, Storage, StorageError, StoredRecord};
+use crate::connections::{Connection, LastError, Status};
+
+pub struct SqliteStorage {
+    pool: SqlitePool,
+}
+
+fn time(t: SystemTime) -> String {
+    humantime::format_rfc3339_micros(t).to_string()
+}
+
+fn parse_time(text: &str) -> SystemTime {
+    humantime::parse_rfc3339(text).unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+impl SqliteStorage {
+    /// Opens (creating if needed) the database file and migrates it.
+    pub async fn open(path: &Path) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(SqliteStorage { pool })
+    }
+
+    async fn begin(&self) -> Result<Transaction<'_, Sqlite>> {
+        Ok(self.pool.begin().await?)
+    }
+}
+
+const CONNECTION_COLUMNS: &str = "id, adapter_id, adapter_version, status, config, credentials, account_id, account_name, \
+     permissions, status_reason, status_changed_at, last_error_code, last_error_message, last_error_at, \
+     last_error_request_id, created_at, disconnected_at";
+
+fn connection_from_row(row: &SqliteRow) -> std::result::Result<Connection, sqlx::Error> {
+    let decode = |column: &str, e: serde_json::Error| sqlx::Error::ColumnDecode {
+        index: column.into(),
+        source: Box::new(e),
+    };
+    let config: String = row.try_get("config")?;
+    let permissions: String = row.try_get("permissions")?;
+    let status: String = row.try_get("status")?;
+    let last_error = match row.try_get::<Option<String>, _>("last_error_code")? {
+        Some(code) => Some(LastError {
+            code,
+            message: row
+                .try_get::<Option<String>, _>("last_error_message")?
+                .unwrap_or_default(),
+            at: parse_time(
+                &row.try_get::<Option<String>, _>("last_error_at")?
+                    .unwrap_or_default(),
+            ),
+            request_id: row
+                .try_get::<Option<String>, _>("last_error_request_id")?
+                .unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(Connection {
+        id: row.try_get("id")?,
+        adapter_id: row.try_get("adapter_id")?,
+        adapter_version: row.try_get("adapter_version")?,
+        status: Status::from_str(&status).map_err(|_| sqlx::Error::ColumnDecode {
+            index: "status".into(),
+            source: format!("unknown status {status}").into(),
+        })?,
+        config: serde_json::from_str(&config).map_err(|e| decode("config", e))?,
+        credentials: row.try_get("credentials")?,
+        account_id: row.try_get("account_id")?,
+        account_name: row.try_get("account_name")?,
+        permissions: serde_json::from_str(&permissions).map_err(|e| decode("permissions", e))?,
+        status_reason: row.try_get("status_reason")?,
+        status_changed_at: parse_time(&row.try_get::<String, _>("status_changed_at")?),
+        last_error,
+        created_at: parse_time(&row.try_get::<String, _>("created_at")?),
+        disconnected_at: row
+            .try_get::<Option<String>, _>("disconnected_at")?
+            .map(|t| parse_time(&t)),
+    })
+}
+
+#[async_trait]
+impl Storage for SqliteStorage {
+    async fn insert_connection(
+        &self,
+        c: &Connection,
+        token_hash: &[u8; 32],
+        credits: u32,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        // The count and the insert share one transaction; callers serialize
+        // creates (see `connections::Connections::create`), so two creates
+        // cannot both take the last credit.
+        let used: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM connections WHERE status != 'disconnected'")
+                .fetch_one(&mut *tx)
+                .await?;
+        if used >= i64::from(credits) {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO connections (id, adapter_id, adapter_version, status, config, credentials, token_hash, \
+             account_id, account_name, permissions, status_changed_at, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.id)
+        .bind(&c.adapter_id)
+        .bind(&c.adapter_version)
+        .bind(c.status.as_str())
+        .bind(serde_json::to_string(&c.config).expect("maps serialize"))
+        .bind(&c.credentials)
+        .bind(&token_hash[..])
+        .bind(&c.account_id)
+        .bind(&c.account_name)
+        .bind(serde_json::to_string(&c.permissions).expect("lists serialize"))
+        .bind(time(c.status_changed_at))
+        .bind(time(c.created_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn connection(&self, id: &str) -> Result<Option<Connection>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(connection_from_row).transpose()?)
+    }
+
+    async fn connection_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Connection>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE token_hash = ?"
+        ))
+        .bind(&token_hash[..])
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(connection_from_row).transpose()?)
+    }
+
+    async fn connections(&self) -> Result<Vec<Connection>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections ORDER BY created_at DESC, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(connection_from_row)
+            .collect::<std::result::Result<_, _>>()?)
+    }
+
+    async fn credits_used(&self) -> Result<u32> {
+        let used: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM connections WHERE status != 'disconnected'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(used as u32)
+    }
+
+    async fn set_status(
+        &self,
+        id: &str,
+        status: Status,
+        reason: &str,
+        at: SystemTime,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE connections SET status = ?, status_reason = ?, status_changed_at = ? \
+             WHERE id = ? AND status != 'disconnected'",
+        )
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(time(at))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn record_error(&self, id: &str, e: &LastError) -> Result<()> {
+        sqlx::query(
+            "UPDATE connections SET last_error_code = ?, last_error_message = ?, last_error_at = ?, \
+             last_error_request_id = ? WHERE id = ?",
+        )
+        .bind(&e.code)
+        .bind(&e.message)
+        .bind(time(e.at))
+        .bind(&e.request_id)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn disconnect(&self, id: &str, at: SystemTime) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE connections SET status = 'disconnected', status_reason = 'disconnected by the customer', \
+             status_changed_at = ?1, disconnected_at = ?1 WHERE id = ?2 AND status != 'disconnected'",
+        )
+        .bind(time(at))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn upsert_records(
+        &self,
+        connection: &str,
+        entity: &str,
+        records: &[StoredRecord<'_>],
+        at: SystemTime,
+    ) -> Result<()> {
+        let now = time(at);
+        let mut tx = self.begin().await?;
+        for record in records {
+            let hash = hex::encode(Sha256::digest(record.json.as_bytes()));
+            sqlx::query(
+                "INSERT INTO records (connection_id, entity, record_id, data, content_hash, first_seen_at, last_modified_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
+                 ON CONFLICT (connection_id, entity, record_id) DO UPDATE SET \
+                   data = excluded.data, content_hash = excluded.content_hash, deleted_at = NULL, \
+                   last_modified_at = CASE WHEN records.content_hash = excluded.content_hash \
+                                           THEN records.last_modified_at ELSE excluded.last_modified_at END",
+            )
+            .bind(connection)
+            .bind(entity)
+            .bind(record.id)
+            .bind(record.json)
+            .bind(hash)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mark_deleted(
+        &self,
+        connection: &str,
+        entity: &str,
+        id: &str,
+        at: SystemTime,
+    ) -> Result<()> {
+        sqlx::query("UPDATE records SET deleted_at = ? WHERE connection_id = ? AND entity = ? AND record_id = ?")
+            .bind(time(at))
+            .bind(connection)
+            .bind(entity)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn record_counts(&self, connection: &str) -> Result<BTreeMap<String, u64>> {
+        let rows = sqlx::query(
+            "SELECT entity, COUNT(*) AS n FROM records WHERE connection_id = ? GROUP BY entity",
+        )
+        .bind(connection)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("entity")?,
+                    r.try_get::<i64, _>("n")? as u64,
+                ))
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(StorageError)
+    }
+
+    async fn delete_records(&self, connection: &str) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM records WHERE connection_id = ?")
+            .bind(connection)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

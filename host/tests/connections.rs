@@ -1,0 +1,501 @@
+//! Connections through the real binary, the example adapter and a real
+//! upstream over HTTP: the whole lifecycle, isolation, restarts, bad input.
+
+mod common;
+
+use common::*;
+use demo_upstream::{DemoUpstream, Options};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn upstream(options: Options) -> DemoUpstream {
+    DemoUpstream::start("127.0.0.1:0".parse().unwrap(), options)
+        .await
+        .unwrap()
+}
+
+/// A client of one server, with its admin key.
+struct Client<'a> {
+    server: &'a Server,
+    http: reqwest::Client,
+    admin_key: String,
+}
+
+impl<'a> Client<'a> {
+    fn new(server: &'a Server) -> Self {
+        Client {
+            server,
+            http: reqwest::Client::new(),
+            admin_key: server.admin_key(),
+        }
+    }
+
+    fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.server.url(path))
+            .bearer_auth(&self.admin_key)
+    }
+
+    fn data(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.server.url(path))
+            .bearer_auth(token)
+    }
+
+    async fn connect(&self, up: &DemoUpstream, api_key: &str, replaces: Option<&str>) -> Reply {
+        let body = json!({
+            "adapter": "example",
+            "config": {"base_url": up.base_url()},
+            "credentials": {"api_key": api_key},
+            "replaces": replaces,
+        });
+        send(
+            self.admin(reqwest::Method::POST, "/v1/connections")
+                .json(&body),
+        )
+        .await
+    }
+
+    async fn status(&self, id: &str) -> Value {
+        send(self.admin(reqwest::Method::GET, &format!("/v1/connections/{id}")))
+            .await
+            .body
+    }
+
+    async fn credits(&self) -> Value {
+        send(self.admin(reqwest::Method::GET, "/v1/credits"))
+            .await
+            .body
+    }
+}
+
+use reqwest::Method as M;
+
+#[tokio::test]
+async fn the_whole_lifecycle() {
+    let up = upstream(Options::default()).await;
+    let server = Server::start_with(ServerOptions {
+        adapters: &["example"],
+        credits: Some(2),
+        ..Default::default()
+    });
+    let c = Client::new(&server);
+
+    // Connect.
+    let created = c.connect(&up, "demo-key", None).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["connection"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = created.body["token"].as_str().unwrap().to_string();
+    assert_eq!(created.body["connection"]["status"], "active");
+    assert_eq!(created.body["connection"]["account"]["id"], "demo-1");
+    assert!(
+        created.body["connection"]["permissions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("orders:write"))
+    );
+    assert!(
+        created.body["connection"].get("credentials").is_none(),
+        "secrets are never shown"
+    );
+    assert_eq!(
+        c.credits().await,
+        json!({"total": 2, "used": 1, "available": 1})
+    );
+
+    // Read and write.
+    let vendors = send(c.data(M::GET, "/v1/vendors?page_size=2", &token)).await;
+    assert_eq!(vendors.status, StatusCode::OK, "{}", vendors.body);
+    assert_eq!(vendors.body["data"].as_array().unwrap().len(), 2);
+    assert_eq!(vendors.body["data"][0]["name"], "Acme Industrial Supply");
+    let cursor = vendors.body["next_cursor"].as_str().unwrap();
+    let rest = send(c.data(
+        M::GET,
+        &format!("/v1/vendors?page_size=2&cursor={cursor}"),
+        &token,
+    ))
+    .await;
+    assert_eq!(rest.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(rest.body["next_cursor"], Value::Null);
+
+    let order =
+        json!({"vendor_id": "1", "memo": "rush", "lines": [{"item_id": "1", "quantity": 100}]});
+    let po = send(c.data(M::POST, "/v1/purchase-orders", &token).json(&order)).await;
+    assert_eq!(po.status, StatusCode::CREATED, "{}", po.body);
+    let po_id = po.body["id"].as_str().unwrap();
+    let patched = send(
+        c.data(M::PATCH, &format!("/v1/purchase-orders/{po_id}"), &token)
+            .json(&json!({"memo": "calm"})),
+    )
+    .await;
+    assert_eq!(patched.body["memo"], "calm", "{}", patched.body);
+    let read = send(c.data(M::GET, &format!("/v1/purchase-orders/{po_id}"), &token)).await;
+    assert_eq!(read.body["lines"][0]["quantity"], 100);
+    let stored = c.status(&id).await["stored_records"].clone();
+    assert_eq!(stored, json!({"purchase-orders": 1, "vendors": 3}));
+
+    // The system starts rejecting the credentials.
+    up.set_api_key("rotated-key");
+    let rejected = send(c.data(M::GET, "/v1/vendors", &token)).await;
+    rejected.assert_error(
+        StatusCode::UNAUTHORIZED,
+        "connection_requires_reauthorization",
+    );
+    let status = c.status(&id).await;
+    assert_eq!(status["status"], "requires_reauthorization");
+    assert!(
+        status["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("rejected the credentials"),
+        "{status}"
+    );
+    assert_eq!(
+        status["last_error"]["code"],
+        "connection_requires_reauthorization"
+    );
+    assert_eq!(
+        status["last_error"]["request_id"],
+        rejected.request_id.as_str(),
+        "the status names the request"
+    );
+    let logged = server.logs();
+    let line = logged
+        .lines()
+        .find(|l| l.contains(&rejected.request_id))
+        .expect("the request is in the logs");
+    assert!(
+        line.contains(&id) && line.contains("adapter=\"example\""),
+        "with its connection and adapter: {line}"
+    );
+    let again = send(c.data(M::GET, "/v1/vendors", &token)).await;
+    again.assert_error(
+        StatusCode::UNAUTHORIZED,
+        "connection_requires_reauthorization",
+    );
+    assert_eq!(again.body["error"]["details"]["connection_id"], id.as_str());
+
+    // Reconnect: a new connection and token; the old one is disconnected.
+    let wrong = c.connect(&up, "demo-key", Some(&id)).await;
+    wrong.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "credentials_rejected");
+    let renewed = c.connect(&up, "rotated-key", Some(&id)).await;
+    assert_eq!(renewed.status, StatusCode::CREATED, "{}", renewed.body);
+    let new_id = renewed.body["connection"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let new_token = renewed.body["token"].as_str().unwrap().to_string();
+    assert_ne!(new_id, id);
+    assert_ne!(new_token, token);
+    assert_eq!(c.status(&id).await["status"], "disconnected");
+    send(c.data(M::GET, "/v1/vendors", &token))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "connection_disconnected");
+    assert_eq!(
+        send(c.data(M::GET, "/v1/vendors", &new_token)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        c.credits().await["used"],
+        1,
+        "the credit passed to the new connection"
+    );
+
+    // Disconnect: the token is dead at once, the credit is back, the data stays.
+    let disconnected =
+        send(c.admin(M::POST, &format!("/v1/connections/{new_id}/disconnect"))).await;
+    assert_eq!(disconnected.body["status"], "disconnected");
+    assert!(disconnected.body["disconnected_at"].is_string());
+    send(c.data(M::GET, "/v1/vendors", &new_token))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "connection_disconnected");
+    assert_eq!(
+        c.credits().await,
+        json!({"total": 2, "used": 0, "available": 2})
+    );
+    assert_eq!(
+        c.status(&new_id).await["stored_records"]["vendors"],
+        3,
+        "synced data stays after a disconnect"
+    );
+
+    let deleted = send(c.admin(M::DELETE, &format!("/v1/connections/{new_id}/data"))).await;
+    assert_eq!(deleted.body["deleted_records"], 3);
+    assert_eq!(c.status(&new_id).await["stored_records"], json!({}));
+    assert_eq!(
+        c.status(&id).await["stored_records"]["purchase-orders"],
+        1,
+        "only that connection's data went"
+    );
+}
+
+#[tokio::test]
+async fn credits_run_out_and_come_back() {
+    let up = upstream(Options::default()).await;
+    let server = Server::start_with(ServerOptions {
+        adapters: &["example"],
+        credits: Some(1),
+        ..Default::default()
+    });
+    let c = Client::new(&server);
+    let first = c.connect(&up, "demo-key", None).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let requests = up.requests();
+    c.connect(&up, "demo-key", None)
+        .await
+        .assert_error(StatusCode::PAYMENT_REQUIRED, "no_credits");
+    assert_eq!(up.requests(), requests, "no credit, no call to the system");
+    let id = first.body["connection"]["id"].as_str().unwrap();
+    send(c.admin(M::POST, &format!("/v1/connections/{id}/disconnect"))).await;
+    assert_eq!(
+        c.connect(&up, "demo-key", None).await.status,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn a_token_reaches_only_its_own_connection() {
+    let up_a = upstream(Options::default()).await;
+    let up_b = upstream(Options::default()).await;
+    let server = Server::start(&["example"]);
+    let c = Client::new(&server);
+    let a = c.connect(&up_a, "demo-key", None).await.body;
+    let b = c.connect(&up_b, "demo-key", None).await.body;
+    let (token_a, token_b) = (a["token"].as_str().unwrap(), b["token"].as_str().unwrap());
+
+    let created = send(
+        c.data(M::POST, "/v1/vendors", token_a)
+            .json(&json!({"name": "Only in A"})),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let vendor = created.body["id"].as_str().unwrap();
+
+    let listed_b = send(c.data(M::GET, "/v1/vendors", token_b)).await;
+    assert!(
+        listed_b.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["name"] != "Only in A")
+    );
+    send(c.data(M::GET, &format!("/v1/vendors/{vendor}"), token_b))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "record_not_found");
+    let patched = send(
+        c.data(M::PATCH, &format!("/v1/vendors/{vendor}"), token_b)
+            .json(&json!({"name": "Hijacked"})),
+    )
+    .await;
+    patched.assert_error(StatusCode::NOT_FOUND, "record_not_found");
+    let read_a = send(c.data(M::GET, &format!("/v1/vendors/{vendor}"), token_a)).await;
+    assert_eq!(read_a.body["name"], "Only in A");
+
+    let status_b = c.status(b["connection"]["id"].as_str().unwrap()).await;
+    assert_eq!(
+        status_b["stored_records"]["vendors"], 3,
+        "B stores only what it read from B"
+    );
+}
+
+#[tokio::test]
+async fn connections_tokens_and_statuses_survive_a_restart_and_no_secret_is_stored_in_clear() {
+    let up = upstream(Options {
+        api_key: "sk-live-8f3b2c91d4e7".into(),
+        ..Options::default()
+    })
+    .await;
+    let server = Server::start(&["example"]);
+    let c = Client::new(&server);
+    let kept = c.connect(&up, "sk-live-8f3b2c91d4e7", None).await.body;
+    let failed = c.connect(&up, "sk-live-8f3b2c91d4e7", None).await.body;
+    let kept_token = kept["token"].as_str().unwrap().to_string();
+    let failed_token = failed["token"].as_str().unwrap().to_string();
+    send(c.data(M::GET, "/v1/items", &kept_token)).await;
+    up.set_api_key("sk-live-rotated");
+    send(c.data(M::GET, "/v1/items", &failed_token)).await;
+    up.set_api_key("sk-live-8f3b2c91d4e7");
+    let admin_key = c.admin_key.clone();
+    let (data_dir, adapters_dir, dirs) = server.stop();
+
+    let database = std::fs::read(data_dir.join("interlink.db")).unwrap();
+    let wal = std::fs::read(data_dir.join("interlink.db-wal")).unwrap_or_default();
+    for file in [&database, &wal] {
+        for secret in [
+            "sk-live-8f3b2c91d4e7",
+            kept_token.as_str(),
+            failed_token.as_str(),
+        ] {
+            assert!(
+                !file.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "`{secret}` is stored in clear"
+            );
+        }
+    }
+
+    let server = Server::start_with(ServerOptions {
+        data_dir: Some(data_dir),
+        adapters_dir: Some(adapters_dir),
+        ..Default::default()
+    });
+    let c = Client::new(&server);
+    assert_eq!(c.admin_key, admin_key);
+    let items = send(c.data(M::GET, "/v1/items", &kept_token)).await;
+    assert_eq!(
+        items.status,
+        StatusCode::OK,
+        "the token still works: {}",
+        items.body
+    );
+    assert_eq!(
+        items.body["data"][0]["code"], "BLT-M8",
+        "and its credentials still decrypt"
+    );
+    send(c.data(M::GET, "/v1/items", &failed_token))
+        .await
+        .assert_error(
+            StatusCode::UNAUTHORIZED,
+            "connection_requires_reauthorization",
+        );
+    let listed = send(c.admin(M::GET, "/v1/connections")).await.body;
+    assert_eq!(listed["connections"].as_array().unwrap().len(), 2);
+    drop(dirs);
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_json_error_with_a_code_never_a_500() {
+    let up = upstream(Options::default()).await;
+    let server = Server::start(&["example"]);
+    let c = Client::new(&server);
+    let token = c.connect(&up, "demo-key", None).await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    send(c.http.get(server.url("/v1/vendors")))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "token_missing");
+    send(c.data(M::GET, "/v1/vendors", "ilk_conn_nope"))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "token_invalid");
+
+    let malformed = c
+        .data(M::POST, "/v1/vendors", &token)
+        .header("content-type", "application/json")
+        .body("{\"name\": ");
+    send(malformed)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_json");
+    let wrong_type = c
+        .data(M::POST, "/v1/vendors", &token)
+        .header("content-type", "text/plain")
+        .body("{}");
+    send(wrong_type)
+        .await
+        .assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    let not_object = c.data(M::POST, "/v1/vendors", &token).json(&json!([1, 2]));
+    send(not_object)
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    // An oversized body is refused on its Content-Length, before it is sent.
+    let head = format!(
+        "POST /v1/vendors HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n",
+        3 << 20
+    );
+    raw_request(&server.base, &head)
+        .assert_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+
+    let unknown = send(c.data(M::GET, "/v1/invoices", &token)).await;
+    unknown.assert_error(StatusCode::NOT_FOUND, "unknown_entity");
+    assert_eq!(
+        unknown.body["error"]["details"]["entities"],
+        json!(["vendors", "items", "purchase-orders"])
+    );
+    send(c.data(M::DELETE, "/v1/items/1", &token))
+        .await
+        .assert_error(StatusCode::METHOD_NOT_ALLOWED, "operation_not_supported");
+    send(c.data(M::GET, "/v1/vendors?page_size=0", &token))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_query");
+    send(c.data(M::GET, "/v1/vendors?modified_after=yesterday", &token))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_query");
+
+    let unknown_adapter = json!({"adapter": "sap", "config": {}, "credentials": {}});
+    send(c.admin(M::POST, "/v1/connections").json(&unknown_adapter))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "adapter_not_found");
+    let bad_config = json!({"adapter": "example", "config": {"base_url": "not a url", "colour": "red"}, "credentials": {}});
+    let refused = send(c.admin(M::POST, "/v1/connections").json(&bad_config)).await;
+    refused.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config");
+    let paths: Vec<&str> = refused.body["error"]["details"]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["/config/base_url", "/credentials/api_key", "/config/colour"]
+    );
+    let extra = json!({"adapter": "example", "surprise": true});
+    send(c.admin(M::POST, "/v1/connections").json(&extra))
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    send(c.admin(M::GET, "/v1/connections/conn_nope"))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "connection_not_found");
+}
+
+#[tokio::test]
+async fn missing_permissions_are_refused_before_the_system_is_called() {
+    let read_only = Options {
+        permissions: vec!["suppliers:read".into(), "orders:read".into()],
+        ..Options::default()
+    };
+    let up = upstream(read_only).await;
+    let server = Server::start(&["example"]);
+    let c = Client::new(&server);
+    let token = c.connect(&up, "demo-key", None).await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = up.requests();
+    let order = json!({"vendor_id": "1", "lines": [{"quantity": 1}]});
+    let refused = send(c.data(M::POST, "/v1/purchase-orders", &token).json(&order)).await;
+    refused.assert_error(StatusCode::FORBIDDEN, "insufficient_permissions");
+    assert_eq!(
+        refused.body["error"]["details"]["missing_permissions"],
+        json!(["orders:write"])
+    );
+    assert_eq!(up.requests(), before, "nothing reached the system");
+}
+
+#[tokio::test]
+async fn the_openapi_document_covers_every_route_and_the_error_schema() {
+    let server = Server::start(&[]);
+    let doc = send(reqwest::Client::new().get(server.url("/openapi.json")))
+        .await
+        .body;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/healthz",
+        "/v1/adapters",
+        "/v1/adapters/{id}",
+        "/v1/connections",
+        "/v1/connections/{id}",
+        "/v1/connections/{id}/disconnect",
+        "/v1/connections/{id}/data",
+        "/v1/credits",
+        "/v1/{entity}",
+        "/v1/{entity}/{id}",
+    ] {
+        assert!(paths.contains_key(path), "{path} is documented");
+    }
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+}
