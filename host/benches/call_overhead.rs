@@ -114,10 +114,10 @@ fn us(d: Duration) -> f64 {
 
 fn main() {
     let body = page_body();
-    let services = Services {
-        outbound: Arc::new(Canned(Arc::new(body.clone()))),
-        kv: Arc::new(MemoryKv::default()),
-    };
+    let services = Services::new(
+        Arc::new(Canned(Arc::new(body.clone()))),
+        Arc::new(MemoryKv::default()),
+    );
     let runtime = Runtime::new(RuntimeConfig::default(), services, None).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -15,6 +15,8 @@ CREATE TABLE connections (
     account_name          TEXT NOT NULL,
     -- The permissions the account held at connect, as a JSON array.
     permissions           TEXT NOT NULL,
+    -- Custom fields the account adds to the adapter's entities, as JSON.
+    custom_fields         TEXT NOT NULL,
     status_reason         TEXT,
     status_changed_at     TEXT NOT NULL,
     last_error_code       TEXT,
@@ -37,4 +39,17 @@ CREATE TABLE records (
     last_modified_at TEXT NOT NULL,
     deleted_at       TEXT,
     PRIMARY KEY (connection_id, entity, record_id)
+);
+
+-- Idempotency keys of creates: the first result of a key is answered again
+-- to a retry with the same body, for 24 hours.
+CREATE TABLE idempotency_keys (
+    connection_id TEXT NOT NULL REFERENCES connections (id),
+    key           TEXT NOT NULL,
+    request_hash  TEXT NOT NULL,
+    -- NULL while the first request is in flight.
+    status        INTEGER,
+    response      TEXT,
+    created_at    TEXT NOT NULL,
+    PRIMARY KEY (connection_id, key)
 );

@@ -10,6 +10,7 @@
 //! - [`connections`]: the connection lifecycle, tokens and credits;
 //! - [`storage`]: the database (SQLite by default);
 //! - [`secret_box`]: encryption of credentials at rest;
+//! - [`rules`]: the write-rule engine;
 //! - [`api`]: the HTTP API;
 //! - [`data_dir`]: the host's data folder.
 
@@ -20,6 +21,7 @@ pub mod data_dir;
 pub mod manifest;
 pub mod outbound;
 pub mod registry;
+pub mod rules;
 pub mod runtime;
 pub mod secret_box;
 pub mod storage;

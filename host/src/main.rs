@@ -64,6 +64,9 @@ struct ServeArgs {
     /// Connection credits: how many connections may exist at once (not counting disconnected ones).
     #[arg(long, env = "INTERLINK_CREDITS", default_value_t = 10)]
     credits: u32,
+    /// Cap on writes per minute per connection, below what adapters declare.
+    #[arg(long, env = "INTERLINK_MAX_WRITES_PER_MINUTE")]
+    max_writes_per_minute: Option<u32>,
 }
 
 #[tokio::main]
@@ -104,10 +107,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_instances: args.max_instances,
         ..RuntimeConfig::default()
     };
-    let services = Services {
-        outbound: Arc::new(ReqwestOutbound::new(args.max_response_mib << 20)?),
-        kv: Arc::new(MemoryKv::default()),
-    };
+    let services = Services::new(
+        Arc::new(ReqwestOutbound::new(args.max_response_mib << 20)?),
+        Arc::new(MemoryKv::default()),
+    );
     let runtime = Runtime::new(config, services, Some(&data.cache_dir()))?;
     let secret_box = SecretBox::load(
         std::env::var("INTERLINK_SECRET_KEY").ok().as_deref(),
@@ -142,8 +145,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         secret_box,
         args.credits,
     ));
+    let state = AppState {
+        max_writes_per_minute: args.max_writes_per_minute,
+        ..AppState::new(connections, &admin.key)
+    };
     println!("interlink listening on http://{addr}");
-    axum::serve(listener, router(AppState::new(connections, &admin.key)))
+    axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown())
         .await?;
     Ok(())

@@ -7,7 +7,8 @@
 //! [`AllowList`] of exact origins (scheme, host and port). Anything else is
 //! refused before a byte leaves: deny by default, as Spin does.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -159,6 +160,28 @@ impl AllowList {
     pub fn allows(&self, url: &Url) -> bool {
         let origin = url.origin();
         self.0.contains(&origin)
+    }
+}
+
+/// Upstream requests in flight, bounded per connection by the adapter's
+/// `max-concurrent-requests`: a request past the bound waits for a slot.
+#[derive(Default)]
+pub struct ConnectionGates {
+    gates: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+}
+
+impl ConnectionGates {
+    /// Waits for one of `limit` slots of `connection`; the slot is held until
+    /// the permit is dropped.
+    pub async fn enter(&self, connection: &str, limit: u32) -> tokio::sync::OwnedSemaphorePermit {
+        let gate = self
+            .gates
+            .lock()
+            .unwrap()
+            .entry(connection.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(limit.max(1) as usize)))
+            .clone();
+        gate.acquire_owned().await.expect("gates are never closed")
     }
 }
 

@@ -292,9 +292,11 @@ async fn garbage_and_core_modules_are_not_adapters() {
 #[tokio::test]
 async fn compiled_adapters_are_cached_on_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let services = || interlink::runtime::Services {
-        outbound: std::sync::Arc::new(interlink::outbound::ReqwestOutbound::new(1 << 20).unwrap()),
-        kv: std::sync::Arc::new(interlink::runtime::MemoryKv::default()),
+    let services = || {
+        interlink::runtime::Services::new(
+            std::sync::Arc::new(interlink::outbound::ReqwestOutbound::new(1 << 20).unwrap()),
+            std::sync::Arc::new(interlink::runtime::MemoryKv::default()),
+        )
     };
     let first =
         interlink::runtime::Runtime::new(RuntimeConfig::default(), services(), Some(dir.path()))

@@ -148,7 +148,9 @@ fn vendors() -> Entity {
             .field(Field::text("phone"))
             .field(Field::text("currency").create_only())
             .field(Field::enumeration("status", &["active", "inactive"]))
-            .field(Field::object("custom_fields")),
+            .field(Field::object("custom_fields"))
+            .field(Field::text("custom_fields.region").custom())
+            .field(Field::integer("custom_fields.rating").custom().read_only()),
     )
 }
 

@@ -13,7 +13,6 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::ApiError;
-use super::json::ApiJson;
 use super::request_id::RequestId;
 use super::token::ConnectionAuth;
 use crate::connections::{Connection, LastError};
@@ -46,17 +45,17 @@ pub struct ListResponse {
 }
 
 /// An adapter call about to be made for a connection.
-struct Call {
-    adapter: Adapter,
-    ctx: CallContext,
+pub(super) struct Call {
+    pub adapter: Adapter,
+    pub ctx: CallContext,
 }
 
-fn prepare(
+/// The connection's adapter, which must serve `entity`.
+pub(super) fn adapter_for(
     state: &AppState,
     connection: &Connection,
     entity: &str,
-    operation: Operation,
-) -> Result<Call, ApiError> {
+) -> Result<Adapter, ApiError> {
     let adapter = state
         .connections
         .registry()
@@ -73,7 +72,7 @@ fn prepare(
         })?;
     tracing::Span::current().record("adapter", adapter.id());
     let manifest = adapter.manifest();
-    let Some(declared) = manifest.entity(entity) else {
+    if manifest.entity(entity).is_none() {
         let entities: Vec<&str> = manifest.entities.iter().map(|e| e.name.as_str()).collect();
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -81,7 +80,21 @@ fn prepare(
             format!("adapter `{}` serves no entity `{entity}`", adapter.id()),
         )
         .with_details(json!({"entities": entities})));
-    };
+    }
+    Ok(adapter)
+}
+
+pub(super) fn prepare(
+    state: &AppState,
+    connection: &Connection,
+    entity: &str,
+    operation: Operation,
+) -> Result<Call, ApiError> {
+    let adapter = adapter_for(state, connection, entity)?;
+    let declared = adapter
+        .manifest()
+        .entity(entity)
+        .expect("adapter_for checked the entity");
     let Some(declared) = declared
         .operations
         .iter()
@@ -125,7 +138,7 @@ fn prepare(
 /// Maps a failed call to its API error, recording it on the connection (and
 /// marking the connection as requiring reauthorization when the system
 /// rejected its credentials).
-async fn failed(
+pub(super) async fn failed(
     state: &AppState,
     connection: &Connection,
     request_id: &RequestId,
@@ -152,7 +165,12 @@ async fn failed(
 
 /// Keeps what a call returned as the connection's stored records. A storage
 /// failure is logged, not answered: the system has already done the work.
-async fn store(state: &AppState, connection: &Connection, entity: &str, records: &[&RawValue]) {
+pub(super) async fn store(
+    state: &AppState,
+    connection: &Connection,
+    entity: &str,
+    records: &[&RawValue],
+) {
     #[derive(Deserialize)]
     struct Id {
         id: Option<Value>,
@@ -184,18 +202,6 @@ async fn store(state: &AppState, connection: &Connection, entity: &str, records:
         .await
     {
         tracing::error!(error = %e, connection = %connection.id, "could not store records");
-    }
-}
-
-fn object(body: Value) -> Result<String, ApiError> {
-    if body.is_object() {
-        Ok(body.to_string())
-    } else {
-        Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            "the body must be a JSON object",
-        ))
     }
 }
 
@@ -262,77 +268,6 @@ pub async fn get(
         Ok(record) => {
             store(&state, &connection, &entity, &[&record]).await;
             Ok(Json(record))
-        }
-        Err(e) => Err(failed(&state, &connection, &request_id, e).await),
-    }
-}
-
-/// Create a record (with its children).
-#[utoipa::path(post, path = "/v1/{entity}", tag = "data", security(("connection_token" = [])),
-    params(("entity" = String, Path)), request_body = Object,
-    responses((status = 201, body = Object), (status = "4XX", body = super::openapi::ErrorBody)))]
-pub async fn create(
-    ConnectionAuth(connection): ConnectionAuth,
-    State(state): State<AppState>,
-    Extension(request_id): Extension<RequestId>,
-    Path(entity): Path<String>,
-    ApiJson(body): ApiJson<Value>,
-) -> Result<(StatusCode, Json<Box<RawValue>>), ApiError> {
-    let record = object(body)?;
-    let call = prepare(&state, &connection, &entity, Operation::Create)?;
-    match call.adapter.create(call.ctx, &entity, record).await {
-        Ok(record) => {
-            store(&state, &connection, &entity, &[&record]).await;
-            Ok((StatusCode::CREATED, Json(record)))
-        }
-        Err(e) => Err(failed(&state, &connection, &request_id, e).await),
-    }
-}
-
-/// Change the fields present in the body.
-#[utoipa::path(patch, path = "/v1/{entity}/{id}", tag = "data", security(("connection_token" = [])),
-    params(("entity" = String, Path), ("id" = String, Path)), request_body = Object,
-    responses((status = 200, body = Object), (status = "4XX", body = super::openapi::ErrorBody)))]
-pub async fn update(
-    ConnectionAuth(connection): ConnectionAuth,
-    State(state): State<AppState>,
-    Extension(request_id): Extension<RequestId>,
-    Path((entity, id)): Path<(String, String)>,
-    ApiJson(body): ApiJson<Value>,
-) -> Result<Json<Box<RawValue>>, ApiError> {
-    let patch = object(body)?;
-    let call = prepare(&state, &connection, &entity, Operation::Update)?;
-    match call.adapter.update(call.ctx, &entity, &id, patch).await {
-        Ok(record) => {
-            store(&state, &connection, &entity, &[&record]).await;
-            Ok(Json(record))
-        }
-        Err(e) => Err(failed(&state, &connection, &request_id, e).await),
-    }
-}
-
-/// Delete a record.
-#[utoipa::path(delete, path = "/v1/{entity}/{id}", tag = "data", security(("connection_token" = [])),
-    params(("entity" = String, Path), ("id" = String, Path)),
-    responses((status = 204), (status = "4XX", body = super::openapi::ErrorBody)))]
-pub async fn delete(
-    ConnectionAuth(connection): ConnectionAuth,
-    State(state): State<AppState>,
-    Extension(request_id): Extension<RequestId>,
-    Path((entity, id)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
-    let call = prepare(&state, &connection, &entity, Operation::Delete)?;
-    match call.adapter.delete(call.ctx, &entity, &id).await {
-        Ok(()) => {
-            if let Err(e) = state
-                .connections
-                .storage()
-                .mark_deleted(&connection.id, &entity, &id, SystemTime::now())
-                .await
-            {
-                tracing::error!(error = %e, connection = %connection.id, "could not mark a stored record deleted");
-            }
-            Ok(StatusCode::NO_CONTENT)
         }
         Err(e) => Err(failed(&state, &connection, &request_id, e).await),
     }

@@ -20,6 +20,9 @@ pub struct ApiError {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<Value>,
+    /// Sent as `Retry-After` (whole seconds, rounded up).
+    #[serde(skip)]
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -29,11 +32,17 @@ impl ApiError {
             code,
             message: message.into(),
             details: None,
+            retry_after: None,
         }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
+        self
+    }
+
+    pub fn with_retry_after(mut self, after: std::time::Duration) -> Self {
+        self.retry_after = Some(after);
         self
     }
 
@@ -73,6 +82,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = self.status.into_response();
+        if let Some(after) = self.retry_after {
+            let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.max(1).into());
+        }
         response.extensions_mut().insert(self);
         response
     }
@@ -111,8 +126,10 @@ impl From<crate::runtime::CallError> for ApiError {
                     .with_details(json!({"state": state}))
             }
             C::Adapter(A::RateLimited { retry_after_ms, .. }) => {
+                let after = std::time::Duration::from_millis(retry_after_ms.unwrap_or(1000));
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
                     .with_details(json!({"retry_after_ms": retry_after_ms}))
+                    .with_retry_after(after)
             }
             C::Adapter(A::Upstream { status, .. }) => {
                 ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", message)

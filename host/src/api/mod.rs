@@ -11,9 +11,11 @@ mod connections;
 mod data;
 pub mod error;
 mod json;
+mod meta;
 pub mod openapi;
 pub mod request_id;
 mod token;
+mod writes;
 
 use std::sync::Arc;
 
@@ -37,6 +39,11 @@ pub const MAX_JSON_BYTES: usize = 2 << 20;
 pub struct AppState {
     pub connections: Arc<crate::connections::Connections>,
     pub admin_key_hash: [u8; 32],
+    /// Each connection's write budget.
+    pub write_budgets: Arc<crate::rules::rate::WriteBudgets>,
+    /// The operator's cap on writes per minute per connection, below the
+    /// adapters' own.
+    pub max_writes_per_minute: Option<u32>,
 }
 
 impl AppState {
@@ -44,6 +51,8 @@ impl AppState {
         AppState {
             connections,
             admin_key_hash: auth::key_hash(admin_key),
+            write_budgets: Default::default(),
+            max_writes_per_minute: None,
         }
     }
 
@@ -86,10 +95,11 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(connections::delete_data),
         )
         .route("/v1/credits", get(connections::credits))
-        .route("/v1/{entity}", get(data::list).post(data::create))
+        .route("/v1/{entity}", get(data::list).post(writes::create))
+        .route("/v1/{entity}/meta", get(meta::get))
         .route(
             "/v1/{entity}/{id}",
-            get(data::get).patch(data::update).delete(data::delete),
+            get(data::get).patch(writes::update).delete(writes::delete),
         )
         .fallback(|| async { ApiError::for_status(StatusCode::NOT_FOUND) })
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))

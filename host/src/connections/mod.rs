@@ -82,6 +82,8 @@ pub struct Connection {
     pub account_id: String,
     pub account_name: String,
     pub permissions: Vec<String>,
+    /// Custom fields the account adds to the adapter's entities.
+    pub custom_fields: Vec<crate::runtime::CustomField>,
     pub status_reason: Option<String>,
     pub status_changed_at: SystemTime,
     pub last_error: Option<LastError>,

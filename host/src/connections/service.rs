@@ -146,6 +146,7 @@ impl Connections {
             account_id: account.id,
             account_name: account.name,
             permissions: account.permissions,
+            custom_fields: account.custom_fields,
             status_reason: None,
             status_changed_at: now,
             last_error: None,

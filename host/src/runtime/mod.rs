@@ -34,7 +34,7 @@ pub use state::{CallContext, Secrets};
 
 use crate::contract::{self, v0_1_0 as latest};
 use crate::manifest::{Field, Manifest};
-use crate::outbound::{AllowList, OriginTemplate, Outbound};
+use crate::outbound::{AllowList, ConnectionGates, OriginTemplate, Outbound};
 use state::{DeadlineExceeded, HostState, classify};
 
 /// Bounds on every call.
@@ -65,6 +65,18 @@ impl Default for RuntimeConfig {
 pub struct Services {
     pub outbound: Arc<dyn Outbound>,
     pub kv: Arc<dyn KvStore>,
+    /// Bounds upstream requests in flight per connection.
+    pub gates: ConnectionGates,
+}
+
+impl Services {
+    pub fn new(outbound: Arc<dyn Outbound>, kv: Arc<dyn KvStore>) -> Self {
+        Services {
+            outbound,
+            kv,
+            gates: ConnectionGates::default(),
+        }
+    }
 }
 
 struct RuntimeInner {
@@ -110,7 +122,7 @@ pub struct Account {
 }
 
 /// A custom field an account adds to an entity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct CustomField {
     pub entity: String,
     pub field: Field,
@@ -225,6 +237,7 @@ impl Runtime {
                 "manifest".into(),
                 CallContext::default(),
                 AllowList::default(),
+                1,
             )
             .await
             .map_err(LoadError::Describe)?;
@@ -252,12 +265,14 @@ impl Runtime {
         adapter_id: Arc<str>,
         ctx: CallContext,
         allow: AllowList,
+        max_concurrent: u32,
     ) -> Result<AdapterInstance, CallError> {
         let config = &self.inner.config;
         let state = HostState {
             adapter_id,
             ctx,
             allow,
+            max_concurrent,
             services: self.inner.services.clone(),
             memory_limit: config.memory_limit,
             deadline: Instant::now() + config.call_timeout,
@@ -318,6 +333,7 @@ impl Adapter {
                 self.inner.manifest.id.as_str().into(),
                 ctx,
                 allow,
+                self.inner.manifest.limits.max_concurrent_requests,
             )
             .await
     }

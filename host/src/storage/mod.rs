@@ -24,6 +24,19 @@ pub struct StoredRecord<'a> {
     pub json: &'a str,
 }
 
+/// What an idempotency key already holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key is new (or expired): this request owns it.
+    Claimed,
+    /// A request with this key and this body finished: its answer.
+    Replay { status: u16, response: String },
+    /// A request with this key and this body is still in flight.
+    InFlight,
+    /// The key was used with another body.
+    Mismatch,
+}
+
 /// Everything the host keeps.
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
@@ -72,4 +85,24 @@ pub trait Storage: Send + Sync + 'static {
     async fn record_counts(&self, connection: &str) -> Result<BTreeMap<String, u64>>;
     /// Deletes every stored record of a connection; answers how many.
     async fn delete_records(&self, connection: &str) -> Result<u64>;
+    /// Claims `key` for a request whose body hashes to `request_hash`;
+    /// claims older than `expired_before` no longer count.
+    async fn claim_idempotency_key(
+        &self,
+        connection: &str,
+        key: &str,
+        request_hash: &str,
+        now: SystemTime,
+        expired_before: SystemTime,
+    ) -> Result<IdempotencyClaim>;
+    /// Records the answer to a claimed key.
+    async fn complete_idempotency_key(
+        &self,
+        connection: &str,
+        key: &str,
+        status: u16,
+        response: &str,
+    ) -> Result<()>;
+    /// Gives a claimed key up (the request failed; a retry may run again).
+    async fn release_idempotency_key(&self, connection: &str, key: &str) -> Result<()>;
 }

@@ -13,7 +13,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::{Result, Storage, StorageError, StoredRecord};
+use super::{IdempotencyClaim, Result, Storage, StorageError, StoredRecord};
 use crate::connections::{Connection, LastError, Status};
 
 pub struct SqliteStorage {
@@ -51,7 +51,7 @@ impl SqliteStorage {
 }
 
 const CONNECTION_COLUMNS: &str = "id, adapter_id, adapter_version, status, config, credentials, account_id, account_name, \
-     permissions, status_reason, status_changed_at, last_error_code, last_error_message, last_error_at, \
+     permissions, custom_fields, status_reason, status_changed_at, last_error_code, last_error_message, last_error_at, \
      last_error_request_id, created_at, disconnected_at";
 
 fn connection_from_row(row: &SqliteRow) -> std::result::Result<Connection, sqlx::Error> {
@@ -61,6 +61,7 @@ fn connection_from_row(row: &SqliteRow) -> std::result::Result<Connection, sqlx:
     };
     let config: String = row.try_get("config")?;
     let permissions: String = row.try_get("permissions")?;
+    let custom_fields: String = row.try_get("custom_fields")?;
     let status: String = row.try_get("status")?;
     let last_error = match row.try_get::<Option<String>, _>("last_error_code")? {
         Some(code) => Some(LastError {
@@ -91,6 +92,8 @@ fn connection_from_row(row: &SqliteRow) -> std::result::Result<Connection, sqlx:
         account_id: row.try_get("account_id")?,
         account_name: row.try_get("account_name")?,
         permissions: serde_json::from_str(&permissions).map_err(|e| decode("permissions", e))?,
+        custom_fields: serde_json::from_str(&custom_fields)
+            .map_err(|e| decode("custom_fields", e))?,
         status_reason: row.try_get("status_reason")?,
         status_changed_at: parse_time(&row.try_get::<String, _>("status_changed_at")?),
         last_error,
@@ -122,8 +125,8 @@ impl Storage for SqliteStorage {
         }
         sqlx::query(
             "INSERT INTO connections (id, adapter_id, adapter_version, status, config, credentials, token_hash, \
-             account_id, account_name, permissions, status_changed_at, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             account_id, account_name, permissions, custom_fields, status_changed_at, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&c.id)
         .bind(&c.adapter_id)
@@ -135,6 +138,7 @@ impl Storage for SqliteStorage {
         .bind(&c.account_id)
         .bind(&c.account_name)
         .bind(serde_json::to_string(&c.permissions).expect("lists serialize"))
+        .bind(serde_json::to_string(&c.custom_fields).expect("lists serialize"))
         .bind(time(c.status_changed_at))
         .bind(time(c.created_at))
         .execute(&mut *tx)
@@ -303,5 +307,84 @@ impl Storage for SqliteStorage {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        connection: &str,
+        key: &str,
+        request_hash: &str,
+        now: SystemTime,
+        expired_before: SystemTime,
+    ) -> Result<IdempotencyClaim> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE connection_id = ? AND key = ? AND created_at < ?",
+        )
+        .bind(connection)
+        .bind(key)
+        .bind(time(expired_before))
+        .execute(&mut *tx)
+        .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (connection_id, key, request_hash, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (connection_id, key) DO NOTHING",
+        )
+        .bind(connection)
+        .bind(key)
+        .bind(request_hash)
+        .bind(time(now))
+        .execute(&mut *tx)
+        .await?;
+        let claim = if inserted.rows_affected() == 1 {
+            IdempotencyClaim::Claimed
+        } else {
+            let row = sqlx::query("SELECT request_hash, status, response FROM idempotency_keys WHERE connection_id = ? AND key = ?")
+                .bind(connection)
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await?;
+            let hash: String = row.try_get("request_hash")?;
+            match row.try_get::<Option<i64>, _>("status")? {
+                _ if hash != request_hash => IdempotencyClaim::Mismatch,
+                Some(status) => IdempotencyClaim::Replay {
+                    status: status as u16,
+                    response: row
+                        .try_get::<Option<String>, _>("response")?
+                        .unwrap_or_default(),
+                },
+                None => IdempotencyClaim::InFlight,
+            }
+        };
+        tx.commit().await?;
+        Ok(claim)
+    }
+
+    async fn complete_idempotency_key(
+        &self,
+        connection: &str,
+        key: &str,
+        status: u16,
+        response: &str,
+    ) -> Result<()> {
+        sqlx::query("UPDATE idempotency_keys SET status = ?, response = ? WHERE connection_id = ? AND key = ?")
+            .bind(i64::from(status))
+            .bind(response)
+            .bind(connection)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn release_idempotency_key(&self, connection: &str, key: &str) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE connection_id = ? AND key = ? AND status IS NULL",
+        )
+        .bind(connection)
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }

@@ -35,10 +35,10 @@ pub fn adapter_bytes(name: &str) -> Vec<u8> {
 }
 
 pub fn runtime(config: RuntimeConfig) -> Runtime {
-    let services = Services {
-        outbound: Arc::new(ReqwestOutbound::new(1 << 20).unwrap()),
-        kv: Arc::new(MemoryKv::default()),
-    };
+    let services = Services::new(
+        Arc::new(ReqwestOutbound::new(1 << 20).unwrap()),
+        Arc::new(MemoryKv::default()),
+    );
     Runtime::new(config, services, None).unwrap()
 }
 
@@ -81,6 +81,7 @@ pub struct ServerOptions<'a> {
     /// Reuse this adapters folder; a new one otherwise.
     pub adapters_dir: Option<PathBuf>,
     pub credits: Option<u32>,
+    pub max_writes_per_minute: Option<u32>,
 }
 
 impl Server {
@@ -126,6 +127,9 @@ impl Server {
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stderr(std::fs::File::create(data_dir.join("interlink.log")).unwrap());
+        if let Some(max) = options.max_writes_per_minute {
+            command.arg("--max-writes-per-minute").arg(max.to_string());
+        }
         if let Some(credits) = options.credits {
             command.arg("--credits").arg(credits.to_string());
         }

@@ -75,6 +75,15 @@ struct Shared {
     options: Options,
     /// The key clients must send; tests change it to revoke credentials.
     api_key: Mutex<String>,
+    /// Added to every request's time.
+    delay_ms: AtomicU64,
+    /// Requests being served now, and the most there ever were.
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+    /// Requests still to answer 429 before serving again.
+    throttled: AtomicU64,
+    /// Writes (POST, PATCH, PUT, DELETE) that reached the server.
+    writes: AtomicU64,
     collections: Mutex<BTreeMap<&'static str, Collection>>,
     requests: AtomicU64,
 }
@@ -100,6 +109,11 @@ impl DemoUpstream {
         let seed = options.seed;
         let shared = Arc::new(Shared {
             api_key: Mutex::new(options.api_key.clone()),
+            delay_ms: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
             options,
             collections: Mutex::new(
                 COLLECTIONS
@@ -133,6 +147,26 @@ impl DemoUpstream {
     /// rejected from now on, as when a key is revoked.
     pub fn set_api_key(&self, key: &str) {
         *self.shared.api_key.lock().unwrap() = key.to_string();
+    }
+
+    /// Delays every request by `ms` from now on.
+    pub fn set_delay(&self, ms: u64) {
+        self.shared.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// The most requests that were ever in flight at once.
+    pub fn max_in_flight(&self) -> u64 {
+        self.shared.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Answers the next `n` requests with 429 and `Retry-After: 0`.
+    pub fn throttle_next(&self, n: u64) {
+        self.shared.throttled.store(n, Ordering::SeqCst);
+    }
+
+    /// How many writes (POST, PATCH, PUT, DELETE) reached the server.
+    pub fn writes(&self) -> u64 {
+        self.shared.writes.load(Ordering::SeqCst)
     }
 
     /// Inserts a record as the system would store it; returns its id.
@@ -233,6 +267,31 @@ async fn authenticate(
     next: Next,
 ) -> Response {
     shared.requests.fetch_add(1, Ordering::SeqCst);
+    if request.method() != axum::http::Method::GET {
+        shared.writes.fetch_add(1, Ordering::SeqCst);
+    }
+    let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let response = serve(&shared, headers, request, next).await;
+    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+    response
+}
+
+async fn serve(shared: &Shared, headers: HeaderMap, request: Request, next: Next) -> Response {
+    let delay = shared.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let throttled = shared
+        .throttled
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+    if throttled.is_ok() {
+        let mut response = error(StatusCode::TOO_MANY_REQUESTS, "slow down");
+        response
+            .headers_mut()
+            .insert("retry-after", axum::http::HeaderValue::from_static("0"));
+        return response;
+    }
     let expected = format!("Bearer {}", shared.api_key.lock().unwrap());
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
         return error(StatusCode::UNAUTHORIZED, "invalid or missing API key");

@@ -1,0 +1,104 @@
+//! `GET /v1/{entity}/meta`: everything a client needs to build a valid write
+//! for the calling connection, without trial and error.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::ApiError;
+use super::token::ConnectionAuth;
+use crate::manifest::{ChildCollection, Field, Operation, RateLimits, StateLock};
+
+/// An operation, what it needs, and whether this connection has it.
+#[derive(Serialize, ToSchema)]
+pub struct OperationMeta {
+    pub operation: Operation,
+    pub permissions: Vec<String>,
+    /// The account holds every permission the operation needs.
+    pub allowed: bool,
+    pub missing_permissions: Vec<String>,
+}
+
+/// The rules of one entity, for one connection.
+#[derive(Serialize, ToSchema)]
+pub struct EntityMeta {
+    pub entity: String,
+    pub adapter: String,
+    pub adapter_version: String,
+    pub description: String,
+    /// Standard fields, then the custom fields the account adds.
+    pub fields: Vec<Field>,
+    pub children: Vec<ChildCollection>,
+    pub state_locks: Vec<StateLock>,
+    pub operations: Vec<OperationMeta>,
+    /// The limits in force for this connection (the operator may have
+    /// lowered the adapter's write rate).
+    pub rate_limits: RateLimits,
+}
+
+/// The rules of an entity for the calling connection: each field's access,
+/// required and custom flags; child collections; state locks; what each
+/// operation needs and whether the connection holds it; rate limits.
+#[utoipa::path(get, path = "/v1/{entity}/meta", tag = "data", security(("connection_token" = [])),
+    params(("entity" = String, Path)),
+    responses((status = 200, body = EntityMeta), (status = "4XX", body = super::openapi::ErrorBody)))]
+pub async fn get(
+    ConnectionAuth(connection): ConnectionAuth,
+    State(state): State<AppState>,
+    Path(entity): Path<String>,
+) -> Result<Json<EntityMeta>, ApiError> {
+    let adapter = super::data::adapter_for(&state, &connection, &entity)?;
+    let manifest = adapter.manifest();
+    let declared = manifest
+        .entity(&entity)
+        .expect("adapter_for checked the entity");
+    let mut fields = declared.fields.clone();
+    fields.extend(
+        connection
+            .custom_fields
+            .iter()
+            .filter(|c| c.entity == entity)
+            .map(|c| c.field.clone()),
+    );
+    let operations = declared
+        .operations
+        .iter()
+        .map(|o| {
+            let missing: Vec<String> = o
+                .permissions
+                .iter()
+                .filter(|p| !connection.permissions.contains(p))
+                .cloned()
+                .collect();
+            OperationMeta {
+                operation: o.operation,
+                permissions: o.permissions.clone(),
+                allowed: missing.is_empty(),
+                missing_permissions: missing,
+            }
+        })
+        .collect();
+    let writes_per_minute = [
+        manifest.limits.writes_per_minute,
+        state.max_writes_per_minute,
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    Ok(Json(EntityMeta {
+        entity: declared.name.clone(),
+        adapter: manifest.id.clone(),
+        adapter_version: manifest.version.clone(),
+        description: declared.description.clone(),
+        fields,
+        children: declared.children.clone(),
+        state_locks: declared.state_locks.clone(),
+        operations,
+        rate_limits: RateLimits {
+            max_concurrent_requests: manifest.limits.max_concurrent_requests,
+            writes_per_minute,
+        },
+    }))
+}

@@ -1,0 +1,381 @@
+//! The write-rule engine through the real binary, the example adapter and
+//! the demo upstream, counting what reaches the upstream: a refused write
+//! never does.
+
+mod common;
+
+use common::*;
+use demo_upstream::{DemoUpstream, Options};
+use reqwest::{Method as M, StatusCode};
+use serde_json::{Value, json};
+
+struct Fixture {
+    up: DemoUpstream,
+    server: Server,
+    http: reqwest::Client,
+    token: String,
+}
+
+impl Fixture {
+    async fn start(options: Options, max_writes_per_minute: Option<u32>) -> Fixture {
+        let up = DemoUpstream::start("127.0.0.1:0".parse().unwrap(), options)
+            .await
+            .unwrap();
+        let server = Server::start_with(ServerOptions {
+            adapters: &["example"],
+            max_writes_per_minute,
+            ..Default::default()
+        });
+        let http = reqwest::Client::new();
+        let body = json!({"adapter": "example", "config": {"base_url": up.base_url()}, "credentials": {"api_key": "demo-key"}});
+        let created = send(
+            http.post(server.url("/v1/connections"))
+                .bearer_auth(server.admin_key())
+                .json(&body),
+        )
+        .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let token = created.body["token"].as_str().unwrap().to_string();
+        Fixture {
+            up,
+            server,
+            http,
+            token,
+        }
+    }
+
+    async fn call(&self, method: M, path: &str, body: Option<Value>) -> Reply {
+        let mut request = self
+            .http
+            .request(method, self.server.url(path))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        send(request).await
+    }
+}
+
+fn errors(reply: &Reply) -> Vec<(String, String)> {
+    reply.body["error"]["details"]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().to_string(),
+                e["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn field_rules_refuse_the_write_and_name_every_field() {
+    let f = Fixture::start(Options::default(), None).await;
+    let vendor = json!({"id": "9", "name": "New", "colour": "red", "custom_fields": {"rating": 5, "region": "EMEA"}});
+    let refused = f.call(M::POST, "/v1/vendors", Some(vendor)).await;
+    refused.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "unknown_field");
+    assert_eq!(
+        errors(&refused),
+        pairs(&[
+            ("/colour", "unknown_field"),
+            ("/custom_fields/rating", "custom_field_not_writable"),
+            ("/id", "field_read_only")
+        ])
+    );
+
+    let missing = f
+        .call(M::POST, "/v1/purchase-orders", Some(json!({"memo": "m"})))
+        .await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        errors(&missing),
+        pairs(&[
+            ("/lines", "too_few_children"),
+            ("/vendor_id", "field_required")
+        ])
+    );
+
+    let create_only = f
+        .call(M::PATCH, "/v1/vendors/1", Some(json!({"currency": "EUR"})))
+        .await;
+    create_only.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "field_create_only");
+    assert_eq!(
+        errors(&create_only),
+        pairs(&[("/currency", "field_create_only")])
+    );
+
+    let order = f
+        .call(
+            M::POST,
+            "/v1/purchase-orders",
+            Some(json!({"vendor_id": "1", "lines": [{"quantity": 1}]})),
+        )
+        .await;
+    let id = order.body["id"].as_str().unwrap();
+    let writes = f.up.writes();
+    let later = f
+        .call(
+            M::PATCH,
+            &format!("/v1/purchase-orders/{id}"),
+            Some(json!({"lines": [{"quantity": 2}]})),
+        )
+        .await;
+    later.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "must_create_with_parent");
+    assert_eq!(
+        f.up.writes(),
+        writes,
+        "refused writes never reach the system"
+    );
+    assert_eq!(writes, 1, "only the valid order was written");
+}
+
+#[tokio::test]
+async fn an_order_and_its_lines_are_one_upstream_request() {
+    let f = Fixture::start(Options::default(), None).await;
+    let order = json!({"vendor_id": "2", "reference": "R-1", "lines": [
+        {"item_id": "1", "quantity": 10, "unit_price": "0.42"},
+        {"item_id": "2", "quantity": 20},
+        {"description": "freight", "quantity": 1, "unit_price": "15.00"},
+    ]});
+    let created = f.call(M::POST, "/v1/purchase-orders", Some(order)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(f.up.writes(), 1);
+    let read = f
+        .call(
+            M::GET,
+            &format!(
+                "/v1/purchase-orders/{}",
+                created.body["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(read.body["lines"].as_array().unwrap().len(), 3);
+    assert_eq!(read.body["lines"][2]["description"], "freight");
+}
+
+#[tokio::test]
+async fn a_locked_state_refuses_with_409_and_no_write_upstream() {
+    let f = Fixture::start(Options::default(), None).await;
+    let billed = f.up.insert(
+        "orders",
+        json!({"supplierId": 1, "state": "billed", "notes": "n", "lines": [{"qty": 1}]}),
+    );
+    let writes = f.up.writes();
+
+    let refused = f
+        .call(
+            M::PATCH,
+            &format!("/v1/purchase-orders/{billed}"),
+            Some(json!({"reference": "R", "memo": "m"})),
+        )
+        .await;
+    refused.assert_error(StatusCode::CONFLICT, "state_locked");
+    let details = &refused.body["error"]["details"];
+    assert_eq!(details["state"], "billed");
+    assert_eq!(details["field"], "status");
+    assert_eq!(details["locked_fields"], json!(["reference"]));
+    assert_eq!(details["reason"], "billed and closed orders are final");
+    f.call(M::DELETE, &format!("/v1/purchase-orders/{billed}"), None)
+        .await
+        .assert_error(StatusCode::CONFLICT, "state_locked");
+    assert_eq!(f.up.writes(), writes, "no write reached the system");
+
+    let memo = f
+        .call(
+            M::PATCH,
+            &format!("/v1/purchase-orders/{billed}"),
+            Some(json!({"memo": "still writable"})),
+        )
+        .await;
+    assert_eq!(memo.status, StatusCode::OK, "{}", memo.body);
+    assert_eq!(memo.body["memo"], "still writable");
+}
+
+#[tokio::test]
+async fn rules_only_the_system_knows_come_back_as_validation_failed() {
+    let f = Fixture::start(Options::default(), None).await;
+    let order = json!({"vendor_id": "not-a-number", "lines": [{"quantity": 1, "item_id": "x"}]});
+    let refused = f.call(M::POST, "/v1/purchase-orders", Some(order)).await;
+    refused.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(errors(&refused)[0].0, "/vendor_id");
+}
+
+#[tokio::test]
+async fn the_write_budget_answers_429_with_retry_after() {
+    let f = Fixture::start(Options::default(), Some(2)).await;
+    for name in ["a", "b"] {
+        assert_eq!(
+            f.call(M::POST, "/v1/vendors", Some(json!({"name": name})))
+                .await
+                .status,
+            StatusCode::CREATED
+        );
+    }
+    let response = f
+        .http
+        .post(f.server.url("/v1/vendors"))
+        .bearer_auth(&f.token)
+        .json(&json!({"name": "c"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&retry_after), "{retry_after}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert_eq!(f.up.writes(), 2);
+    assert_eq!(
+        f.call(M::GET, "/v1/vendors", None).await.status,
+        StatusCode::OK,
+        "reads are not budgeted"
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_429_is_retried_then_answered_429() {
+    let f = Fixture::start(Options::default(), None).await;
+    f.up.throttle_next(2);
+    let before = f.up.requests();
+    let created = f
+        .call(M::POST, "/v1/vendors", Some(json!({"name": "patient"})))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(f.up.requests() - before, 3, "two 429s, then success");
+
+    f.up.throttle_next(100);
+    let before = f.up.requests();
+    let response = f
+        .http
+        .post(f.server.url("/v1/vendors"))
+        .bearer_auth(&f.token)
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(
+        f.up.requests() - before,
+        4,
+        "the first try and three retries"
+    );
+    f.up.throttle_next(0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_upstream_requests_stay_within_the_adapter_limit() {
+    let f = Fixture::start(Options::default(), None).await;
+    f.up.set_delay(100);
+    let calls = (0..20).map(|_| f.call(M::GET, "/v1/vendors", None));
+    let replies = futures::future::join_all(calls).await;
+    assert!(replies.iter().all(|r| r.status == StatusCode::OK));
+    assert!(
+        f.up.max_in_flight() <= 4,
+        "the example adapter allows 4, saw {}",
+        f.up.max_in_flight()
+    );
+    assert!(f.up.max_in_flight() >= 2, "calls did run in parallel");
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_result() {
+    let f = Fixture::start(Options::default(), None).await;
+    let post = |body: Value, key: &str| {
+        f.http
+            .post(f.server.url("/v1/vendors"))
+            .bearer_auth(&f.token)
+            .header("idempotency-key", key)
+            .json(&body)
+    };
+    let first = post(json!({"name": "Once"}), "k-1").send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+
+    let again = post(json!({"name": "Once"}), "k-1").send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    assert_eq!(f.up.writes(), 1, "one create upstream");
+
+    let other = send(post(json!({"name": "Twice"}), "k-1")).await;
+    other.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused");
+    assert_eq!(
+        send(post(json!({"name": "Twice"}), "k-2")).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(f.up.writes(), 2);
+}
+
+#[tokio::test]
+async fn meta_tells_a_client_how_to_write_without_trial_and_error() {
+    let read_only = Options {
+        permissions: vec!["orders:read".into()],
+        ..Options::default()
+    };
+    let f = Fixture::start(read_only, None).await;
+    let meta = f.call(M::GET, "/v1/purchase-orders/meta", None).await;
+    assert_eq!(meta.status, StatusCode::OK, "{}", meta.body);
+    let body = &meta.body;
+    let field = |name: &str| {
+        body["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(field("number")["access"], "read_only");
+    assert_eq!(field("vendor_id")["access"], "create_only");
+    assert_eq!(field("vendor_id")["required"], true);
+    assert_eq!(field("vendor_id")["references"], "vendors");
+    assert_eq!(body["children"][0]["create_with_parent"], true);
+    assert_eq!(body["children"][0]["min_count"], 1);
+    assert_eq!(
+        body["state_locks"][0]["values"],
+        json!(["billed", "closed"])
+    );
+    let op = |name: &str| {
+        body["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["operation"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(op("list")["allowed"], true);
+    assert_eq!(op("create")["allowed"], false);
+    assert_eq!(op("create")["missing_permissions"], json!(["orders:write"]));
+    assert_eq!(
+        body["rate_limits"],
+        json!({"max_concurrent_requests": 4, "writes_per_minute": 120})
+    );
+
+    let vendors = f.call(M::GET, "/v1/vendors/meta", None).await.body;
+    let rating = vendors["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "custom_fields.rating")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (rating["custom"].clone(), rating["access"].clone()),
+        (json!(true), json!("read_only"))
+    );
+}
