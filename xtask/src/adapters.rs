@@ -33,6 +33,12 @@ const BUILDS: &[Build] = &[
         file: "example.wasm",
     },
     Build {
+        package: "interlink-adapter-tryton",
+        features: &[],
+        dir: "adapters",
+        file: "tryton.wasm",
+    },
+    Build {
         package: "interlink-adapter-chaos",
         features: &[],
         dir: "test-adapters",

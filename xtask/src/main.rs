@@ -4,7 +4,8 @@
 //!   wraps each into a component (installing the target with rustup if needed);
 //! - `serve [ARGS]`: builds the adapters and the host, then runs
 //!   `interlink serve` with the bundled adapters;
-//! - `test`: builds the adapters, then runs every test of the workspace;
+//! - `test`: builds the adapters, prepares the Tryton test server
+//!   (`tests/tryton/harness.py`), then runs every test of the workspace;
 //! - `wit FILE.wasm`: prints the WIT world a component implements.
 
 mod adapters;
@@ -65,6 +66,7 @@ fn run(task: Task) -> Result<()> {
         }
         Task::Test { args } => {
             adapters::build_all()?;
+            tryton_setup()?;
             let mut cargo_args = vec!["test", "--release", "--workspace"];
             if !args.is_empty() {
                 cargo_args.push("--");
@@ -78,6 +80,20 @@ fn run(task: Task) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Installs trytond and prepares the template database for the Tryton tests
+/// (cached in `target/tryton`), before the tests start servers from it.
+fn tryton_setup() -> Result<()> {
+    let status = Command::new("python3")
+        .current_dir(adapters::workspace_root())
+        .args(["tests/tryton/harness.py", "setup"])
+        .status()
+        .context("running python3 (the Tryton tests need Python 3.10 or later)")?;
+    if !status.success() {
+        bail!("preparing the Tryton test server failed ({status})");
+    }
+    Ok(())
 }
 
 /// Runs cargo at the workspace root with `args` then `extra`.

@@ -1,0 +1,354 @@
+//! The Tryton adapter against a real Tryton 8.2 server (started by
+//! `tests/tryton/harness.py`), through the real binary.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use base64::Engine;
+use common::*;
+use reqwest::{Method as M, StatusCode};
+use serde_json::{Value, json};
+
+/// A Tryton server from the harness; stopped when dropped.
+struct Tryton {
+    child: Child,
+    info: Value,
+    http: reqwest::Client,
+}
+
+impl Tryton {
+    fn start() -> Tryton {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut child = Command::new("python3")
+            .arg(root.join("tests/tryton/harness.py"))
+            .arg("serve")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let info = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("the harness did not start Tryton ({e}): {line}"));
+        Tryton {
+            child,
+            info,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn base_url(&self) -> &str {
+        self.info["base_url"].as_str().unwrap()
+    }
+
+    fn key(&self, user: &str) -> String {
+        self.info[format!("{user}_key")]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Tryton's REST API directly, as the buyer.
+    async fn rest(&self, method: M, path: &str, body: Option<Value>) -> Value {
+        let context = base64::engine::general_purpose::STANDARD
+            .encode(json!({"company": self.info["company"]}).to_string());
+        let mut request = self
+            .http
+            .request(method, format!("{}/erp/rest/{path}", self.base_url()))
+            .bearer_auth(self.key("buyer"))
+            .header("X-Tryton-Context", context);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap()
+    }
+
+    /// A JSON-RPC call as the admin.
+    async fn admin(&self, method: &str, params: Value) -> Value {
+        let body = json!({"id": 1, "method": method, "params": params});
+        let url = format!("{}/erp/rpc/", self.base_url());
+        let password = self.info["admin_password"].as_str().unwrap();
+        let reply: Value = self
+            .http
+            .post(url)
+            .basic_auth("admin", Some(password))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(reply.get("error").is_none(), "{reply}");
+        reply
+    }
+}
+
+impl Drop for Tryton {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+struct Setup {
+    tryton: Tryton,
+    server: Server,
+    http: reqwest::Client,
+}
+
+impl Setup {
+    fn start() -> Setup {
+        Setup {
+            tryton: Tryton::start(),
+            server: Server::start(&["tryton"]),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn connect(&self, user: &str) -> Reply {
+        let body = json!({
+            "adapter": "tryton",
+            "config": {"base_url": self.tryton.base_url(), "database": "erp", "invoice_method": "manual"},
+            "credentials": {"api_key": self.tryton.key(user)},
+        });
+        send(
+            self.http
+                .post(self.server.url("/v1/connections"))
+                .bearer_auth(self.server.admin_key())
+                .json(&body),
+        )
+        .await
+    }
+
+    async fn call(&self, token: &str, method: M, path: &str, body: Option<Value>) -> Reply {
+        let mut request = self
+            .http
+            .request(method, self.server.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        send(request).await
+    }
+}
+
+fn token(reply: &Reply) -> String {
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body["token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purchase_order_goes_through_its_workflow_in_tryton() {
+    let s = Setup::start();
+    let connected = s.connect("buyer").await;
+    let token = token(&connected);
+    assert!(
+        connected.body["connection"]["permissions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("Purchase"))
+    );
+
+    let order = json!({
+        "vendor_id": s.tryton.info["supplier"].to_string(),
+        "memo": "first", "reference": "R-1",
+        "lines": [
+            {"description": "hex bolts", "quantity": 5, "unit_price": "7.50"},
+            {"description": "hex nuts", "quantity": 10, "unit_price": "0.20"},
+        ],
+    });
+    let created = s
+        .call(&token, M::POST, "/v1/purchase-orders", Some(order))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["status"], "draft");
+    assert_eq!(created.body["total"], "39.50");
+    let id = created.body["id"].as_str().unwrap().to_string();
+
+    let path = format!(
+        "model/purchase.purchase/{id}?f=description&f=reference&f=state&f=write_date&f=lines.description"
+    );
+    let in_tryton = s.tryton.rest(M::GET, &path, None).await;
+    assert_eq!(in_tryton["description"], "first");
+    assert_eq!(
+        in_tryton["lines"].as_array().unwrap().len(),
+        2,
+        "the lines were created with the purchase"
+    );
+
+    let updated = s
+        .call(
+            &token,
+            M::PATCH,
+            &format!("/v1/purchase-orders/{id}"),
+            Some(json!({"memo": "second"})),
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(
+        s.tryton.rest(M::GET, &path, None).await["description"],
+        "second"
+    );
+
+    // Confirmed in Tryton itself.
+    for action in ["quote", "confirm"] {
+        s.tryton
+            .rest(
+                M::POST,
+                &format!("model/purchase.purchase/{id}/{action}"),
+                Some(json!({})),
+            )
+            .await;
+    }
+    let confirmed = s.tryton.rest(M::GET, &path, None).await;
+    let state = confirmed["state"].as_str().unwrap().to_string();
+    assert!(
+        ["confirmed", "processing"].contains(&state.as_str()),
+        "{state}"
+    );
+
+    let locked = s
+        .call(
+            &token,
+            M::PATCH,
+            &format!("/v1/purchase-orders/{id}"),
+            Some(json!({"memo": "third"})),
+        )
+        .await;
+    locked.assert_error(StatusCode::CONFLICT, "state_locked");
+    assert_eq!(locked.body["error"]["details"]["state"], "open");
+    assert_eq!(
+        locked.body["error"]["details"]["locked_fields"],
+        json!(["memo"])
+    );
+    let untouched = s.tryton.rest(M::GET, &path, None).await;
+    assert_eq!(untouched["description"], "second");
+    assert_eq!(
+        untouched["write_date"], confirmed["write_date"],
+        "no write reached Tryton"
+    );
+
+    let reference = s
+        .call(
+            &token,
+            M::PATCH,
+            &format!("/v1/purchase-orders/{id}"),
+            Some(json!({"reference": "R-2"})),
+        )
+        .await;
+    assert_eq!(reference.status, StatusCode::OK, "{}", reference.body);
+    assert_eq!(
+        s.tryton.rest(M::GET, &path, None).await["reference"],
+        "R-2",
+        "the reference stays writable"
+    );
+
+    s.call(
+        &token,
+        M::DELETE,
+        &format!("/v1/purchase-orders/{id}"),
+        None,
+    )
+    .await
+    .assert_error(StatusCode::CONFLICT, "state_locked");
+
+    let listed = s.call(&token, M::GET, "/v1/purchase-orders", None).await;
+    let listed = listed.body["data"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (
+            listed[0]["status"].clone(),
+            listed[0]["remote_status"].clone()
+        ),
+        (json!("open"), json!(state))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_outside_the_purchase_group_is_refused_before_tryton_is_called() {
+    let s = Setup::start();
+    let token = token(&s.connect("viewer").await);
+    let order = json!({"vendor_id": "2", "lines": [{"description": "x", "quantity": 1}]});
+    let refused = s
+        .call(&token, M::POST, "/v1/purchase-orders", Some(order))
+        .await;
+    refused.assert_error(StatusCode::FORBIDDEN, "insufficient_permissions");
+    assert_eq!(
+        refused.body["error"]["details"]["missing_permissions"],
+        json!(["Purchase"])
+    );
+    let vendors = s.call(&token, M::GET, "/v1/vendors", None).await;
+    assert_eq!(vendors.status, StatusCode::OK, "{}", vendors.body);
+    assert!(
+        vendors.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["name"] == "Acme Supplies")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_in_tryton_requires_reauthorization() {
+    let s = Setup::start();
+    let connected = s.connect("buyer").await;
+    let token = token(&connected);
+    assert_eq!(
+        s.call(&token, M::GET, "/v1/purchase-orders", None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    s.tryton
+        .admin(
+            "model.res.user.application.delete",
+            json!([[s.tryton.info["buyer_application"]], {}]),
+        )
+        .await;
+    let rejected = s.call(&token, M::GET, "/v1/purchase-orders", None).await;
+    rejected.assert_error(
+        StatusCode::UNAUTHORIZED,
+        "connection_requires_reauthorization",
+    );
+    let id = connected.body["connection"]["id"].as_str().unwrap();
+    let status = send(
+        s.http
+            .get(s.server.url(&format!("/v1/connections/{id}")))
+            .bearer_auth(s.server.admin_key()),
+    )
+    .await;
+    assert_eq!(status.body["status"], "requires_reauthorization");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tryton_errors_come_back_unified_with_trytons_message() {
+    let s = Setup::start();
+    let token = token(&s.connect("buyer").await);
+    // Only Tryton knows that its unit "u" takes whole quantities.
+    let order = json!({"vendor_id": s.tryton.info["supplier"].to_string(), "lines": [{"description": "x", "quantity": 1.5}]});
+    let refused = s
+        .call(&token, M::POST, "/v1/purchase-orders", Some(order))
+        .await;
+    refused.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let error = &refused.body["error"]["details"]["errors"][0];
+    assert_eq!(error["code"], "tryton_user_error");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("exceeds the limit"),
+        "Tryton's message is kept: {error}"
+    );
+}
