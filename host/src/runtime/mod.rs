@@ -17,7 +17,6 @@ mod error;
 pub mod imports;
 mod state;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -178,10 +177,6 @@ impl Runtime {
                 _ticker: ticker,
             }),
         })
-    }
-
-    pub fn config(&self) -> &RuntimeConfig {
-        &self.inner.config
     }
 
     /// Compiles `bytes`, or takes them from the cache. Blocking: run it off
@@ -486,14 +481,4 @@ impl AdapterInstance {
         let ctx = self.wit_context();
         Ok(guarded!(self, call_delete(&ctx, entity, id))?.map_err(AdapterError::from)?)
     }
-}
-
-/// Config values as the map the runtime takes.
-pub fn config_map<'a>(
-    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> BTreeMap<String, String> {
-    pairs
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
