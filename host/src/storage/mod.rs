@@ -86,7 +86,8 @@ pub trait Storage: Send + Sync + 'static {
     /// Deletes every stored record of a connection; answers how many.
     async fn delete_records(&self, connection: &str) -> Result<u64>;
     /// Claims `key` for a request whose body hashes to `request_hash`;
-    /// claims older than `expired_before` no longer count.
+    /// answers older than `expired_before` no longer count, nor do claims
+    /// whose request never finished after a few minutes.
     async fn claim_idempotency_key(
         &self,
         connection: &str,

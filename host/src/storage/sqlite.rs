@@ -16,6 +16,10 @@ use sqlx::{Row, Sqlite, Transaction};
 use super::{IdempotencyClaim, Result, Storage, StorageError, StoredRecord};
 use crate::connections::{Connection, LastError, Status};
 
+/// How long an unfinished idempotency claim holds its key: longer than any
+/// call may take.
+const STALE_CLAIM: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
 pub struct SqliteStorage {
     pool: SqlitePool,
 }
@@ -318,12 +322,18 @@ impl Storage for SqliteStorage {
         expired_before: SystemTime,
     ) -> Result<IdempotencyClaim> {
         let mut tx = self.begin().await?;
+        // A finished answer is kept for the whole window; a claim whose
+        // request never finished (the host died mid-call) is given up after
+        // `STALE_CLAIM`, so the key can be retried.
+        let stale = expired_before.max(now - STALE_CLAIM);
         sqlx::query(
-            "DELETE FROM idempotency_keys WHERE connection_id = ? AND key = ? AND created_at < ?",
+            "DELETE FROM idempotency_keys WHERE connection_id = ? AND key = ? \
+             AND (created_at < ? OR (status IS NULL AND created_at < ?))",
         )
         .bind(connection)
         .bind(key)
         .bind(time(expired_before))
+        .bind(time(stale))
         .execute(&mut *tx)
         .await?;
         let inserted = sqlx::query(
@@ -386,5 +396,94 @@ impl Storage for SqliteStorage {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    async fn storage_with_connection(dir: &Path) -> SqliteStorage {
+        let storage = SqliteStorage::open(&dir.join("test.db")).await.unwrap();
+        let now = SystemTime::now();
+        let connection = Connection {
+            id: "c1".into(),
+            adapter_id: "example".into(),
+            adapter_version: "1.0.0".into(),
+            status: Status::Active,
+            config: Default::default(),
+            credentials: vec![1, 2, 3],
+            account_id: "a".into(),
+            account_name: "A".into(),
+            permissions: vec![],
+            custom_fields: vec![],
+            status_reason: None,
+            status_changed_at: now,
+            last_error: None,
+            created_at: now,
+            disconnected_at: None,
+        };
+        assert!(
+            storage
+                .insert_connection(&connection, &[7; 32], 1)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !storage
+                .insert_connection(
+                    &Connection {
+                        id: "c2".into(),
+                        ..connection
+                    },
+                    &[8; 32],
+                    1
+                )
+                .await
+                .unwrap(),
+            "no credit left"
+        );
+        storage
+    }
+
+    #[tokio::test]
+    async fn idempotency_claims_replay_refuse_and_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = storage_with_connection(dir.path()).await;
+        let t0 = SystemTime::now();
+        let day = Duration::from_secs(86_400);
+        let claim = |hash: &'static str, at: SystemTime| {
+            let storage = &storage;
+            async move {
+                storage
+                    .claim_idempotency_key("c1", "k", hash, at, at - day)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(claim("h1", t0).await, IdempotencyClaim::Claimed);
+        assert_eq!(claim("h1", t0).await, IdempotencyClaim::InFlight);
+        assert_eq!(claim("h2", t0).await, IdempotencyClaim::Mismatch);
+        // A claim whose request died is given up after a while.
+        assert_eq!(
+            claim("h1", t0 + STALE_CLAIM + Duration::from_secs(1)).await,
+            IdempotencyClaim::Claimed
+        );
+        storage
+            .complete_idempotency_key("c1", "k", 201, "{\"id\":\"1\"}")
+            .await
+            .unwrap();
+        let later = t0 + STALE_CLAIM * 2;
+        assert_eq!(
+            claim("h1", later).await,
+            IdempotencyClaim::Replay {
+                status: 201,
+                response: "{\"id\":\"1\"}".into()
+            }
+        );
+        // A finished answer lasts the whole window, then the key is free.
+        assert_eq!(claim("h2", t0 + day * 2).await, IdempotencyClaim::Claimed);
     }
 }
