@@ -50,6 +50,16 @@ pub(super) struct Call {
     pub ctx: CallContext,
 }
 
+impl Call {
+    /// The declaration of `entity`, which [`prepare`] checked exists.
+    pub(super) fn declared(&self, entity: &str) -> &crate::manifest::Entity {
+        self.adapter
+            .manifest()
+            .entity(entity)
+            .expect("prepare checked the entity")
+    }
+}
+
 /// The connection's adapter, which must serve `entity`.
 pub(super) fn adapter_for(
     state: &AppState,

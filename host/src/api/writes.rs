@@ -97,11 +97,7 @@ fn check_fields(
     body: &Map<String, Value>,
     write: Write,
 ) -> Result<(), ApiError> {
-    let declared = call
-        .adapter
-        .manifest()
-        .entity(entity)
-        .expect("prepare found the entity");
+    let declared = call.declared(entity);
     let extra = account_fields(connection, entity);
     let violations: Vec<Violation> = check(&Schema::new(declared, &extra), body, write);
     match violations.first() {
@@ -128,11 +124,7 @@ async fn check_state(
     operation: Operation,
     patch: Option<&Map<String, Value>>,
 ) -> Result<(), ApiError> {
-    let declared = call
-        .adapter
-        .manifest()
-        .entity(entity)
-        .expect("prepare found the entity");
+    let declared = call.declared(entity);
     if !state::may_lock(declared, operation) {
         return Ok(());
     }
