@@ -31,6 +31,14 @@ async fn eventually(what: &str, check: impl Fn() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// A registry over `dir`, loaded and watched.
+async fn watched(dir: &std::path::Path) -> (Arc<Registry>, watch::FolderWatch) {
+    let registry = Arc::new(Registry::new(runtime(RuntimeConfig::default()), dir));
+    registry.load_dir().await.unwrap();
+    let watch = watch::start(registry.clone()).unwrap();
+    (registry, watch)
+}
+
 fn version(registry: &Registry) -> String {
     registry
         .get("chaos")
@@ -47,9 +55,7 @@ async fn replacing_a_file_swaps_the_adapter_without_failing_calls_in_flight() {
     let file = dir.path().join("chaos.wasm");
     std::fs::write(&file, adapter_bytes("chaos")).unwrap();
 
-    let registry = Arc::new(Registry::new(runtime(RuntimeConfig::default()), dir.path()));
-    registry.load_dir().await.unwrap();
-    let _watch = watch::start(registry.clone()).unwrap();
+    let (registry, _watch) = watched(dir.path()).await;
     assert_eq!(version(&registry), "1.0.0");
 
     let ctx = ctx(&[("base_url", &up.base_url())], &[("api_key", "demo-key")]);
@@ -97,9 +103,7 @@ async fn a_corrupt_file_is_rejected_and_the_old_version_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("chaos.wasm");
     std::fs::write(&file, adapter_bytes("chaos")).unwrap();
-    let registry = Arc::new(Registry::new(runtime(RuntimeConfig::default()), dir.path()));
-    registry.load_dir().await.unwrap();
-    let _watch = watch::start(registry.clone()).unwrap();
+    let (registry, _watch) = watched(dir.path()).await;
 
     let mut corrupt = adapter_bytes("chaos-next");
     corrupt.truncate(corrupt.len() / 2);
@@ -140,9 +144,7 @@ async fn a_corrupt_file_is_rejected_and_the_old_version_keeps_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_files_load_and_removed_files_unload() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = Arc::new(Registry::new(runtime(RuntimeConfig::default()), dir.path()));
-    registry.load_dir().await.unwrap();
-    let _watch = watch::start(registry.clone()).unwrap();
+    let (registry, _watch) = watched(dir.path()).await;
     assert!(registry.get("example").is_none());
 
     std::fs::write(dir.path().join("example.wasm"), adapter_bytes("example")).unwrap();

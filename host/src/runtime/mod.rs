@@ -104,6 +104,8 @@ pub struct Adapter {
 
 struct AdapterInner {
     runtime: Runtime,
+    /// The manifest's id, shared with every call's store without a copy.
+    id: Arc<str>,
     manifest: Manifest,
     templates: Vec<OriginTemplate>,
     sha256: String,
@@ -245,6 +247,7 @@ impl Runtime {
         Ok(Adapter {
             inner: Arc::new(AdapterInner {
                 runtime: self.clone(),
+                id: manifest.id.as_str().into(),
                 manifest,
                 templates,
                 sha256,
@@ -325,7 +328,7 @@ impl Adapter {
         runtime
             .instantiate(
                 &self.inner.pre,
-                self.inner.manifest.id.as_str().into(),
+                self.inner.id.clone(),
                 ctx,
                 allow,
                 self.inner.manifest.limits.max_concurrent_requests,
