@@ -15,6 +15,7 @@
 //! - [`data_dir`]: the host's data folder.
 
 pub mod api;
+pub mod certificates;
 pub mod connections;
 pub mod contract;
 pub mod data_dir;

@@ -8,8 +8,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use interlink::api::{AppState, router};
+use interlink::certificates::{self, Algorithm, PlatformCertificate};
 use interlink::connections::Connections;
-use interlink::data_dir::DataDir;
+use interlink::data_dir::{DataDir, write_private};
 use interlink::outbound::ReqwestOutbound;
 use interlink::registry::{Registry, watch};
 use interlink::runtime::{MemoryKv, Runtime, RuntimeConfig, Services};
@@ -32,6 +33,35 @@ struct Cli {
 enum Command {
     /// Serve the API with the adapters of a folder.
     Serve(ServeArgs),
+    /// Key pairs and certificates for systems that sign in with a JWT (NetSuite).
+    #[command(subcommand)]
+    Cert(CertCommand),
+}
+
+#[derive(Subcommand)]
+enum CertCommand {
+    /// Make a private key and a self-signed certificate that NetSuite accepts:
+    /// upload the certificate to NetSuite, give the private key to Interlink.
+    Generate(GenerateArgs),
+}
+
+#[derive(clap::Args)]
+struct GenerateArgs {
+    /// ps256: RSA 4096 with RSA-PSS; es256: EC P-256.
+    #[arg(long, value_enum)]
+    alg: Algorithm,
+    /// Days the certificate is valid (NetSuite accepts at most 730).
+    #[arg(long, default_value_t = 365)]
+    days: u32,
+    /// The certificate's common name.
+    #[arg(long, default_value = "Interlink")]
+    name: String,
+    /// Where to write the private key (mode 0600).
+    #[arg(long, default_value = "private.pem")]
+    key_out: PathBuf,
+    /// Where to write the certificate.
+    #[arg(long, default_value = "public.pem")]
+    cert_out: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -67,6 +97,15 @@ struct ServeArgs {
     /// Cap on writes per minute per connection, below what adapters declare.
     #[arg(long, env = "INTERLINK_MAX_WRITES_PER_MINUTE")]
     max_writes_per_minute: Option<u32>,
+    /// The platform certificate's key, made on first start: es256 (EC P-256)
+    /// or ps256 (RSA 4096). An existing one is kept.
+    #[arg(
+        long,
+        env = "INTERLINK_PLATFORM_KEY",
+        value_enum,
+        default_value = "es256"
+    )]
+    platform_key: Algorithm,
 }
 
 #[tokio::main]
@@ -80,7 +119,33 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
+        Command::Cert(CertCommand::Generate(args)) => generate(args),
     }
+}
+
+fn generate(args: GenerateArgs) -> anyhow::Result<()> {
+    for path in [&args.key_out, &args.cert_out] {
+        anyhow::ensure!(
+            !path.exists(),
+            "{} exists; choose another path or move it away",
+            path.display()
+        );
+    }
+    let pair = certificates::generate::generate(args.alg, args.days, &args.name)?;
+    write_private(&args.key_out, pair.private_key_pem.trim_end())
+        .with_context(|| format!("writing {}", args.key_out.display()))?;
+    std::fs::write(&args.cert_out, &pair.certificate_pem)
+        .with_context(|| format!("writing {}", args.cert_out.display()))?;
+    println!(
+        "Wrote the private key to {} and the certificate to {} (valid {} days).\n\
+         Upload {} to NetSuite (Setup > Integration > OAuth 2.0 Client Credentials (M2M) Setup),\n\
+         then connect with the certificate id NetSuite shows and the private key.",
+        args.key_out.display(),
+        args.cert_out.display(),
+        args.days,
+        args.cert_out.display()
+    );
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -107,10 +172,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_instances: args.max_instances,
         ..RuntimeConfig::default()
     };
+    let platform = Arc::new(
+        PlatformCertificate::load_or_create(data.path(), args.platform_key)
+            .context("loading the platform certificate")?,
+    );
+    if platform.days_left() < 30 {
+        tracing::warn!(
+            days_left = platform.days_left(),
+            "the platform certificate expires soon"
+        );
+    }
     let services = Services::new(
         Arc::new(ReqwestOutbound::new(args.max_response_mib << 20)?),
         Arc::new(MemoryKv::default()),
-    );
+    )
+    .with_platform_key(platform.private_key_pem());
     let runtime = Runtime::new(config, services, Some(&data.cache_dir()))?;
     let secret_box = SecretBox::load(
         std::env::var("INTERLINK_SECRET_KEY").ok().as_deref(),
@@ -139,14 +215,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         credits = args.credits,
         "interlink listening"
     );
-    let connections = Arc::new(Connections::new(
-        Arc::new(storage),
-        registry,
-        secret_box,
-        args.credits,
-    ));
+    let connections = Arc::new(
+        Connections::new(Arc::new(storage), registry, secret_box, args.credits)
+            .with_platform_certificate(platform.kind),
+    );
     let state = AppState {
         max_writes_per_minute: args.max_writes_per_minute,
+        platform_certificate: Some(platform),
         ..AppState::new(connections, &admin.key)
     };
     println!("interlink listening on http://{addr}");

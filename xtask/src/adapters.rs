@@ -39,6 +39,12 @@ const BUILDS: &[Build] = &[
         file: "tryton.wasm",
     },
     Build {
+        package: "interlink-adapter-netsuite",
+        features: &[],
+        dir: "adapters",
+        file: "netsuite.wasm",
+    },
+    Build {
         package: "interlink-adapter-chaos",
         features: &[],
         dir: "test-adapters",

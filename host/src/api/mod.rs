@@ -1,12 +1,14 @@
 //! The HTTP API. Handlers are thin: they extract, call the domain, and map
 //! errors to [`ApiError`]; all state lives in [`AppState`].
 //!
-//! - admin plane (admin key): `/v1/adapters` uploads, `/v1/connections`, `/v1/credits`;
+//! - admin plane (admin key): `/v1/adapters` uploads, `/v1/connections`, `/v1/credits`,
+//!   `/v1/certificates/platform`;
 //! - data plane (connection token): `/v1/{entity}`;
 //! - `/healthz`, `/openapi.json`.
 
 mod adapters;
 pub mod auth;
+mod certificates;
 mod connections;
 mod data;
 pub mod error;
@@ -44,6 +46,8 @@ pub struct AppState {
     /// The operator's cap on writes per minute per connection, below the
     /// adapters' own.
     pub max_writes_per_minute: Option<u32>,
+    /// The host's platform certificate, when it has one.
+    pub platform_certificate: Option<Arc<crate::certificates::PlatformCertificate>>,
 }
 
 impl AppState {
@@ -53,6 +57,7 @@ impl AppState {
             admin_key_hash: auth::key_hash(admin_key),
             write_budgets: Default::default(),
             max_writes_per_minute: None,
+            platform_certificate: None,
         }
     }
 
@@ -95,6 +100,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(connections::delete_data),
         )
         .route("/v1/credits", get(connections::credits))
+        .route("/v1/certificates/platform", get(certificates::platform))
         .route("/v1/{entity}", get(data::list).post(writes::create))
         .route("/v1/{entity}/meta", get(meta::get))
         .route(

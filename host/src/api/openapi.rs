@@ -48,6 +48,7 @@ impl Modify for Security {
         super::connections::disconnect,
         super::connections::delete_data,
         super::connections::credits,
+        super::certificates::platform,
         super::data::list,
         super::data::get,
         super::writes::create,

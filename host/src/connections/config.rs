@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use crate::certificates::key::{KeyKind, parse_private_key};
 use crate::manifest::{ConfigField, ConfigType};
-use crate::runtime::FieldError;
+use crate::runtime::{FieldError, PLATFORM_KEY};
 
 /// Config values by field name.
 pub type ConfigValues = BTreeMap<String, String>;
@@ -44,7 +45,8 @@ fn text(field: &ConfigField, value: &Value, path: &str) -> Result<String, FieldE
         }
         ConfigType::Integer => text.parse::<i64>().is_ok(),
         ConfigType::Boolean => matches!(text.as_str(), "true" | "false"),
-        ConfigType::PrivateKey => text.contains("-----BEGIN") && text.contains("PRIVATE KEY-----"),
+        // Checked in depth by `private_key`.
+        ConfigType::PrivateKey => !text.trim().is_empty(),
     };
     if !ok {
         let expected = match field.kind {
@@ -52,7 +54,7 @@ fn text(field: &ConfigField, value: &Value, path: &str) -> Result<String, FieldE
             ConfigType::Url => "an http or https URL",
             ConfigType::Integer => "a whole number",
             ConfigType::Boolean => "true or false",
-            ConfigType::PrivateKey => "a PEM private key",
+            ConfigType::PrivateKey => "a PEM private key or \"platform\"",
         };
         return Err(error(
             path.into(),
@@ -63,14 +65,42 @@ fn text(field: &ConfigField, value: &Value, path: &str) -> Result<String, FieldE
     Ok(text)
 }
 
+/// A private key as stored, and the JWT algorithm it signs with. `platform`
+/// stands for the host's platform key, whose kind is `platform`; a PEM key
+/// is checked as NetSuite would check it and stored as PKCS#8.
+fn private_key(
+    text: &str,
+    path: &str,
+    platform: Option<KeyKind>,
+) -> Result<(String, &'static str), FieldError> {
+    if text.trim() == "platform" {
+        return match platform {
+            Some(kind) => Ok((PLATFORM_KEY.to_string(), kind.algorithm())),
+            None => Err(error(
+                path.into(),
+                "no_platform_certificate",
+                "this host has no platform certificate".into(),
+            )),
+        };
+    }
+    let key =
+        parse_private_key(text).map_err(|e| error(path.into(), "key_refused", e.to_string()))?;
+    Ok((key.pkcs8_pem, key.kind.algorithm()))
+}
+
 /// Checks `config` (public values) and `credentials` (secret values) against
 /// the manifest's fields: every required field present, in the right one of
 /// the two objects, of the right type; nothing unknown. Answers the public
 /// values and the secrets, or every problem at once.
+///
+/// For each private key `k`, the public values gain `k.algorithm`: the JWS
+/// algorithm it signs with (`PS256`, `ES256`, `ES384`), for the adapter to
+/// ask for. `platform` is the kind of the host's platform key, if any.
 pub fn split_config(
     fields: &[ConfigField],
     config: &Map<String, Value>,
     credentials: &Map<String, Value>,
+    platform: Option<KeyKind>,
 ) -> Result<(ConfigValues, ConfigValues), ConfigError> {
     let mut errors = Vec::new();
     let mut public = BTreeMap::new();
@@ -98,6 +128,15 @@ pub fn split_config(
             )),
             None | Some(Value::Null) => {}
             Some(value) => match text(field, value, &path) {
+                Ok(text) if field.kind == ConfigType::PrivateKey => {
+                    match private_key(&text, &path, platform) {
+                        Ok((stored, algorithm)) => {
+                            secrets.insert(field.name.clone(), stored);
+                            public.insert(format!("{}.algorithm", field.name), algorithm.into());
+                        }
+                        Err(e) => errors.push(e),
+                    }
+                }
                 Ok(text) if field.secret => {
                     secrets.insert(field.name.clone(), text);
                 }
@@ -157,6 +196,7 @@ mod tests {
             &fields(),
             &obj(json!({"base_url": "http://127.0.0.1:1", "page_size": 20})),
             &obj(json!({"api_key": "k"})),
+            None,
         )
         .unwrap();
         assert_eq!(public["page_size"], "20");
@@ -170,6 +210,7 @@ mod tests {
             &fields(),
             &obj(json!({"base_url": "ftp://x", "api_key": "k", "extra": 1})),
             &obj(json!({})),
+            None,
         )
         .unwrap_err();
         let codes: Vec<(&str, &str)> = errors
@@ -185,7 +226,42 @@ mod tests {
             ]
         );
         let ConfigError(errors) =
-            split_config(&fields(), &obj(json!({})), &obj(json!({}))).unwrap_err();
+            split_config(&fields(), &obj(json!({})), &obj(json!({})), None).unwrap_err();
         assert_eq!(errors.iter().filter(|e| e.code == "required").count(), 2);
+    }
+
+    #[test]
+    fn private_keys_are_checked_and_say_how_they_sign() {
+        let mut fields = fields();
+        fields.push(ConfigField {
+            name: "private_key".into(),
+            description: String::new(),
+            kind: ConfigType::PrivateKey,
+            secret: true,
+            required: true,
+        });
+        let config = obj(json!({"base_url": "http://127.0.0.1:1"}));
+        let credentials = |key: &str| obj(json!({"api_key": "k", "private_key": key}));
+
+        let (public, secrets) = split_config(
+            &fields,
+            &config,
+            &credentials("platform"),
+            Some(KeyKind::P256),
+        )
+        .unwrap();
+        assert_eq!(public["private_key.algorithm"], "ES256");
+        assert_eq!(secrets["private_key"], PLATFORM_KEY);
+
+        let ConfigError(errors) =
+            split_config(&fields, &config, &credentials("platform"), None).unwrap_err();
+        assert_eq!(errors[0].code, "no_platform_certificate");
+
+        let ConfigError(errors) =
+            split_config(&fields, &config, &credentials("not a key"), None).unwrap_err();
+        assert_eq!(
+            (errors[0].path.as_str(), errors[0].code.as_str()),
+            ("/credentials/private_key", "key_refused")
+        );
     }
 }

@@ -8,6 +8,7 @@ use thiserror::Error;
 
 use super::config::{ConfigError, split_config};
 use super::{Connection, LastError, Status, new_token, token_hash};
+use crate::certificates::key::KeyKind;
 use crate::registry::Registry;
 use crate::runtime::{AdapterError, CallContext, CallError, Secrets};
 use crate::secret_box::{SecretBox, SecretBoxError};
@@ -51,6 +52,8 @@ pub struct Connections {
     registry: Arc<Registry>,
     secret_box: SecretBox,
     credits: u32,
+    /// The kind of the platform certificate's key, when the host has one.
+    platform: Option<KeyKind>,
     /// Creates are serialized, so the credit count and the insert cannot race.
     creating: tokio::sync::Mutex<()>,
 }
@@ -67,8 +70,15 @@ impl Connections {
             registry,
             secret_box,
             credits,
+            platform: None,
             creating: Default::default(),
         }
+    }
+
+    /// Lets connections use the platform certificate, whose key is `kind`.
+    pub fn with_platform_certificate(mut self, kind: KeyKind) -> Self {
+        self.platform = Some(kind);
+        self
     }
 
     pub fn storage(&self) -> &dyn Storage {
@@ -99,6 +109,7 @@ impl Connections {
             &adapter.manifest().config,
             &request.config,
             &request.credentials,
+            self.platform,
         )
         .map_err(ConnectError::Config)?;
         let replaced = match &request.replaces {

@@ -66,7 +66,14 @@ pub struct Services {
     pub kv: Arc<dyn KvStore>,
     /// Bounds upstream requests in flight per connection.
     pub gates: ConnectionGates,
+    /// The platform certificate's private key (PKCS#8 PEM), which signs for
+    /// connections whose private key is [`PLATFORM_KEY`].
+    pub platform_key: Option<Arc<str>>,
 }
+
+/// The stored value of a private-key config field that stands for the
+/// host's platform key (`crate::certificates::platform`).
+pub const PLATFORM_KEY: &str = "interlink:platform-key";
 
 impl Services {
     pub fn new(outbound: Arc<dyn Outbound>, kv: Arc<dyn KvStore>) -> Self {
@@ -74,7 +81,14 @@ impl Services {
             outbound,
             kv,
             gates: ConnectionGates::default(),
+            platform_key: None,
         }
+    }
+
+    /// Signs for connections that use the platform certificate with `pem`.
+    pub fn with_platform_key(mut self, pem: &str) -> Self {
+        self.platform_key = Some(pem.into());
+        self
     }
 }
 

@@ -4,6 +4,7 @@
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
 use crate::contract::v0_1_0::interlink::adapter::secrets::{self, JwtAlgorithm, JwtRequest};
+use crate::runtime::PLATFORM_KEY;
 use crate::runtime::state::HostState;
 
 /// Signs `claims` (a JSON object) with the PEM private key `pem`.
@@ -30,11 +31,18 @@ pub fn sign_jwt(
 
 impl secrets::Host for HostState {
     async fn sign_jwt(&mut self, request: JwtRequest) -> Result<String, String> {
-        let Some(pem) = self.ctx.secrets.get(&request.key).map(str::to_string) else {
-            return Err(format!(
-                "the connection has no private key `{}`",
-                request.key
-            ));
+        let pem = match self.ctx.secrets.get(&request.key) {
+            Some(PLATFORM_KEY) => match &self.services.platform_key {
+                Some(pem) => pem.to_string(),
+                None => return Err("this host has no platform certificate".into()),
+            },
+            Some(pem) => pem.to_string(),
+            None => {
+                return Err(format!(
+                    "the connection has no private key `{}`",
+                    request.key
+                ));
+            }
         };
         let algorithm = match request.algorithm {
             JwtAlgorithm::Rs256 => Algorithm::RS256,

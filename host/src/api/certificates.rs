@@ -1,0 +1,94 @@
+//! `GET /v1/certificates/platform`: the host's public certificate, for
+//! upload into a system's OAuth 2.0 setup (NetSuite: Setup > Integration >
+//! OAuth 2.0 Client Credentials (M2M) Setup).
+
+use std::time::SystemTime;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::auth::Admin;
+use super::error::ApiError;
+use crate::certificates::key::KeyKind;
+
+/// The platform certificate.
+#[derive(Serialize, ToSchema)]
+pub struct PlatformCertificateView {
+    /// The JWS algorithm it signs client assertions with (`ES256`, `PS256`).
+    pub algorithm: &'static str,
+    /// `EC P-256` or `RSA 4096`.
+    pub key: String,
+    #[serde(with = "humantime_serde")]
+    #[schema(value_type = String, format = DateTime)]
+    pub not_before: SystemTime,
+    #[serde(with = "humantime_serde")]
+    #[schema(value_type = String, format = DateTime)]
+    pub not_after: SystemTime,
+    pub days_left: u64,
+    /// SHA-256 of the certificate (DER), hex.
+    pub sha256_fingerprint: String,
+    /// The X.509 certificate, PEM: the file to upload.
+    pub certificate: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct Format {
+    /// `pem` for the certificate file alone.
+    format: Option<String>,
+}
+
+/// The host's public certificate. Upload it to the system, then connect with
+/// the private key `"platform"`: the host signs, and no key leaves it.
+#[utoipa::path(get, path = "/v1/certificates/platform", tag = "certificates", security(("admin_key" = [])),
+    params(Format),
+    responses((status = 200, body = PlatformCertificateView), (status = "4XX", body = super::openapi::ErrorBody)))]
+pub async fn platform(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(format): Query<Format>,
+) -> Result<Response, ApiError> {
+    let Some(cert) = &state.platform_certificate else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_platform_certificate",
+            "this host has no platform certificate",
+        ));
+    };
+    match format.format.as_deref() {
+        Some("pem") => Ok((
+            [
+                (header::CONTENT_TYPE, "application/x-pem-file"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"interlink-platform.pem\"",
+                ),
+            ],
+            cert.certificate_pem.clone(),
+        )
+            .into_response()),
+        None | Some("json") => Ok(Json(PlatformCertificateView {
+            algorithm: cert.kind.algorithm(),
+            key: match cert.kind {
+                KeyKind::Rsa { bits } => format!("RSA {bits}"),
+                KeyKind::P256 => "EC P-256".into(),
+                KeyKind::P384 => "EC P-384".into(),
+            },
+            not_before: cert.validity.not_before,
+            not_after: cert.validity.not_after,
+            days_left: cert.days_left(),
+            sha256_fingerprint: cert.fingerprint.clone(),
+            certificate: cert.certificate_pem.clone(),
+        })
+        .into_response()),
+        Some(other) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_format",
+            format!("format must be json or pem, not `{other}`"),
+        )),
+    }
+}

@@ -1,0 +1,587 @@
+//! The NetSuite adapter through the real binary, against the NetSuite
+//! simulator (`tests/netsuite-sim`): both certificate options, key pairs
+//! made by the real `openssl` as Oracle documents, paging, the write rules
+//! and the concurrency limit.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use netsuite_sim::{Level, Permissions, Simulator, full_role};
+use reqwest::{Method as M, StatusCode};
+use serde_json::{Value, json};
+
+const ACCOUNT: &str = "1234567";
+const CLIENT_ID: &str = "client-abc";
+
+struct Setup {
+    sim: Simulator,
+    server: Server,
+    http: reqwest::Client,
+    vendor: u64,
+    item: u64,
+}
+
+impl Setup {
+    async fn start() -> Setup {
+        let sim = Simulator::start(ACCOUNT).await.unwrap();
+        let vendor = sim.insert("vendor", json!({"companyName": "Acme Supplies"}));
+        let item = sim.insert(
+            "inventoryItem",
+            json!({"itemId": "BOLT-10", "displayName": "Bolt M10", "cost": 0.25}),
+        );
+        Setup {
+            sim,
+            server: Server::start(&["netsuite"]),
+            http: reqwest::Client::new(),
+            vendor,
+            item,
+        }
+    }
+
+    async fn admin(&self, method: M, path: &str, body: Option<Value>) -> Reply {
+        let mut request = self
+            .http
+            .request(method, self.server.url(path))
+            .bearer_auth(self.server.admin_key());
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        send(request).await
+    }
+
+    /// Connects with `certificate_id` and `private_key` (a PEM or "platform").
+    async fn connect(&self, certificate_id: &str, private_key: &str, extra: Value) -> Reply {
+        let mut config = json!({
+            "account_id": ACCOUNT, "client_id": CLIENT_ID,
+            "certificate_id": certificate_id, "base_url": self.sim.url(),
+        });
+        config
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let body = json!({
+            "adapter": "netsuite",
+            "config": config,
+            "credentials": {"private_key": private_key},
+        });
+        self.admin(M::POST, "/v1/connections", Some(body)).await
+    }
+
+    /// Registers the platform certificate in the simulator and connects with it.
+    async fn connect_with_platform(&self, permissions: Permissions) -> String {
+        let cert = self.admin(M::GET, "/v1/certificates/platform", None).await;
+        assert_eq!(cert.status, StatusCode::OK, "{}", cert.body);
+        self.sim
+            .register_certificate(
+                "platform-cert",
+                CLIENT_ID,
+                cert.body["certificate"].as_str().unwrap(),
+                permissions,
+            )
+            .unwrap();
+        token(&self.connect("platform-cert", "platform", json!({})).await)
+    }
+
+    async fn call(&self, token: &str, method: M, path: &str, body: Option<Value>) -> Reply {
+        let mut request = self
+            .http
+            .request(method, self.server.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        send(request).await
+    }
+
+    fn order(&self) -> Value {
+        json!({
+            "vendor_id": self.vendor.to_string(),
+            "memo": "first",
+            "lines": [
+                {"item_id": self.item.to_string(), "quantity": 4, "unit_price": "2.50"},
+                {"item_id": self.item.to_string(), "quantity": 10},
+            ],
+        })
+    }
+
+    fn requests(&self, prefix: &str) -> usize {
+        self.sim
+            .requests()
+            .iter()
+            .filter(|r| r.starts_with(prefix))
+            .count()
+    }
+}
+
+fn token(reply: &Reply) -> String {
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body["token"].as_str().unwrap().to_string()
+}
+
+/// Runs `openssl` with `args` in `dir`, answering its prompts for the
+/// certificate's subject with the defaults (Enter), as a person would.
+fn openssl(dir: &Path, args: &str) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new("openssl")
+        .args(args.split_whitespace())
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl is installed");
+    child.stdin.take().unwrap().write_all(&[b'\n'; 16]).unwrap();
+    assert!(child.wait().unwrap().success(), "openssl {args}");
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file)).unwrap()
+}
+
+/// Oracle's documented commands (NetSuite help, "OAuth 2.0 Client
+/// Credentials Setup"), verbatim.
+const OPENSSL_ES256: &str = "req -new -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -pkeyopt ec_param_enc:named_curve -nodes -days 365 -out public.pem -keyout private.pem";
+const OPENSSL_PS256: &str = "req -new -x509 -newkey rsa:4096 -keyout private.pem -sigopt rsa_padding_mode:pss -sha256 -sigopt rsa_pss_saltlen:64 -out public.pem -nodes -days 365";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_platform_certificate_signs_in_and_a_purchase_order_goes_through_its_rules() {
+    let s = Setup::start().await;
+
+    let pem = s
+        .http
+        .get(s.server.url("/v1/certificates/platform?format=pem"))
+        .bearer_auth(s.server.admin_key())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pem.status(), StatusCode::OK);
+    assert_eq!(pem.headers()["content-type"], "application/x-pem-file");
+    let pem = pem.text().await.unwrap();
+    let info = s.admin(M::GET, "/v1/certificates/platform", None).await;
+    assert_eq!(info.body["algorithm"], "ES256");
+    assert_eq!(info.body["certificate"], pem.as_str());
+    assert!(info.body["days_left"].as_u64().unwrap() >= 729);
+
+    let token = s.connect_with_platform(full_role()).await;
+    let connection = s.admin(M::GET, "/v1/connections", None).await;
+    let connection = &connection.body["connections"][0];
+    assert_eq!(connection["config"]["private_key.algorithm"], "ES256");
+    assert!(
+        connection["permissions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("Purchase Order: Create")),
+        "{connection}"
+    );
+    assert!(
+        !s.server.logs().contains("BEGIN PRIVATE KEY"),
+        "no key in the logs"
+    );
+
+    // Created with its lines in one upstream request.
+    let created = s
+        .call(&token, M::POST, "/v1/purchase-orders", Some(s.order()))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(s.requests("POST /services/rest/record/v1/purchaseOrder"), 1);
+    assert_eq!(created.body["status"], "open");
+    assert_eq!(created.body["total"], 12.5);
+    assert_eq!(created.body["lines"].as_array().unwrap().len(), 2);
+    let id: u64 = created.body["id"].as_str().unwrap().parse().unwrap();
+    let upstream = s.sim.record("purchaseOrder", id).unwrap();
+    assert_eq!(upstream["item"]["items"].as_array().unwrap().len(), 2);
+    assert_eq!(upstream["memo"], "first");
+
+    // Read-only fields and the vendor after creation are refused by the
+    // host, before NetSuite is asked.
+    let refused = s
+        .call(
+            &token,
+            M::PATCH,
+            &format!("/v1/purchase-orders/{id}"),
+            Some(json!({"total": 1, "vendor_id": "9"})),
+        )
+        .await;
+    refused.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "field_read_only");
+    assert_eq!(
+        refused.body["error"]["details"]["errors"][1]["code"],
+        "field_create_only"
+    );
+
+    // An update while open.
+    let updated = s
+        .call(
+            &token,
+            M::PATCH,
+            &format!("/v1/purchase-orders/{id}"),
+            Some(json!({"memo": "second"})),
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(s.sim.record("purchaseOrder", id).unwrap()["memo"], "second");
+    let patches = s.requests("PATCH ");
+    assert_eq!(patches, 1);
+
+    // Fully Billed in NetSuite: the host refuses, and NetSuite never sees a PATCH.
+    s.sim.set_purchase_order_status(id, "G");
+    let locked = s
+        .call(
+            &token,
+            M::PATCH,
+            &format!("/v1/purchase-orders/{id}"),
+            Some(json!({"memo": "third"})),
+        )
+        .await;
+    locked.assert_error(StatusCode::CONFLICT, "state_locked");
+    assert_eq!(s.requests("PATCH "), patches);
+    assert_eq!(s.sim.record("purchaseOrder", id).unwrap()["memo"], "second");
+
+    // The access token is cached; an expired one is renewed once.
+    let minted = s.sim.token_requests();
+    s.sim.expire_tokens();
+    let read = s
+        .call(&token, M::GET, &format!("/v1/purchase-orders/{id}"), None)
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    assert_eq!(read.body["status"], "billed");
+    assert_eq!(s.sim.token_requests(), minted + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_key_pairs_made_by_openssl_as_oracle_documents_sign_in() {
+    let s = Setup::start().await;
+    for (alg, command) in [("ES256", OPENSSL_ES256), ("PS256", OPENSSL_PS256)] {
+        let dir = tempfile::tempdir().unwrap();
+        openssl(dir.path(), command);
+        let certificate_id = format!("cert-{alg}");
+        s.sim
+            .register_certificate(
+                &certificate_id,
+                CLIENT_ID,
+                &read(dir.path(), "public.pem"),
+                full_role(),
+            )
+            .unwrap();
+        let connected = s
+            .connect(&certificate_id, &read(dir.path(), "private.pem"), json!({}))
+            .await;
+        let token = token(&connected);
+        assert_eq!(
+            connected.body["connection"]["config"]["private_key.algorithm"],
+            alg
+        );
+        let vendors = s.call(&token, M::GET, "/v1/vendors", None).await;
+        assert_eq!(vendors.status, StatusCode::OK, "{alg}: {}", vendors.body);
+        assert_eq!(vendors.body["data"][0]["name"], "Acme Supplies");
+    }
+
+    // `interlink cert generate` makes pairs NetSuite accepts, and refuses
+    // validities NetSuite would refuse.
+    let dir = tempfile::tempdir().unwrap();
+    let generate = |days: &str| {
+        Command::new(env!("CARGO_BIN_EXE_interlink"))
+            .args(["cert", "generate", "--alg", "es256", "--days", days])
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let too_long = generate("800");
+    assert!(!too_long.status.success());
+    assert!(String::from_utf8_lossy(&too_long.stderr).contains("at most two years"));
+    assert!(generate("365").status.success());
+    s.sim
+        .register_certificate(
+            "cert-cli",
+            CLIENT_ID,
+            &read(dir.path(), "public.pem"),
+            full_role(),
+        )
+        .unwrap();
+    token(
+        &s.connect("cert-cli", &read(dir.path(), "private.pem"), json!({}))
+            .await,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_netsuite_would_refuse_are_refused_with_a_clear_error() {
+    let s = Setup::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    openssl(
+        dir.path(),
+        "req -new -x509 -newkey rsa:2048 -nodes -days 365 -subj /CN=short -out public.pem -keyout private.pem",
+    );
+    assert!(
+        s.sim
+            .register_certificate(
+                "short",
+                CLIENT_ID,
+                &read(dir.path(), "public.pem"),
+                full_role()
+            )
+            .is_err(),
+        "NetSuite refuses RSA 2048"
+    );
+    let refused = s
+        .connect("short", &read(dir.path(), "private.pem"), json!({}))
+        .await;
+    refused.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config");
+    let error = &refused.body["error"]["details"]["errors"][0];
+    assert_eq!(
+        error["path"], "/credentials/private_key",
+        "{}",
+        refused.body
+    );
+    assert_eq!(error["code"], "key_refused");
+    assert!(
+        error["message"].as_str().unwrap().contains("3072"),
+        "{error}"
+    );
+
+    // A certificate valid for three years, given with its key.
+    let dir = tempfile::tempdir().unwrap();
+    openssl(
+        dir.path(),
+        "req -new -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1095 -subj /CN=long -out public.pem -keyout private.pem",
+    );
+    let bundle = format!(
+        "{}{}",
+        read(dir.path(), "private.pem"),
+        read(dir.path(), "public.pem")
+    );
+    let refused = s.connect("long", &bundle, json!({})).await;
+    let error = &refused.body["error"]["details"]["errors"][0];
+    assert_eq!(error["code"], "key_refused", "{}", refused.body);
+    assert!(
+        error["message"].as_str().unwrap().contains("two years"),
+        "{error}"
+    );
+    assert_eq!(s.sim.token_requests(), 0, "nothing reached NetSuite");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_spans_several_pages_and_filters_on_modification_time() {
+    let s = Setup::start().await;
+    for n in 0..44 {
+        s.sim
+            .insert("vendor", json!({"companyName": format!("Vendor {n}")}));
+    }
+    let token = s.connect_with_platform(full_role()).await;
+    let mut names = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut path = "/v1/vendors?page_size=20".to_string();
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page = s.call(&token, M::GET, &path, None).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        pages += 1;
+        for record in page.body["data"].as_array().unwrap() {
+            names.push(record["name"].as_str().unwrap().to_string());
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(names.len(), 45);
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 45, "no record twice");
+    assert!(
+        s.requests("GET /services/rest/record/v1/vendor?limit=20&offset=40")
+            .eq(&1)
+    );
+
+    let future = "2999-01-01T00:00:00Z";
+    let none = s
+        .call(
+            &token,
+            M::GET,
+            &format!("/v1/vendors?modified_after={future}"),
+            None,
+        )
+        .await;
+    assert_eq!(none.status, StatusCode::OK, "{}", none.body);
+    assert_eq!(none.body["data"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_revoked_in_netsuite_requires_reauthorization() {
+    let s = Setup::start().await;
+    let token = s.connect_with_platform(full_role()).await;
+    assert_eq!(
+        s.call(&token, M::GET, "/v1/vendors", None).await.status,
+        StatusCode::OK
+    );
+
+    s.sim.revoke_certificate("platform-cert");
+    let rejected = s.call(&token, M::GET, "/v1/vendors", None).await;
+    rejected.assert_error(
+        StatusCode::UNAUTHORIZED,
+        "connection_requires_reauthorization",
+    );
+    assert!(
+        rejected.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_client"),
+        "{}",
+        rejected.body
+    );
+    let connections = s.admin(M::GET, "/v1/connections", None).await;
+    assert_eq!(
+        connections.body["connections"][0]["status"],
+        "requires_reauthorization"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_without_purchase_order_create_is_refused_naming_the_permission() {
+    let s = Setup::start().await;
+    let role: Permissions = full_role()
+        .into_iter()
+        .map(|(name, level)| {
+            let level = if name == "Purchase Order" {
+                Level::View
+            } else {
+                level
+            };
+            (name, level)
+        })
+        .collect();
+    let token = s.connect_with_platform(role).await;
+    let refused = s
+        .call(&token, M::POST, "/v1/purchase-orders", Some(s.order()))
+        .await;
+    refused.assert_error(StatusCode::FORBIDDEN, "insufficient_permissions");
+    assert_eq!(
+        refused.body["error"]["details"]["missing_permissions"],
+        json!(["Purchase Order: Create"])
+    );
+    assert_eq!(s.requests("POST /services/rest/record"), 0);
+
+    // Taken away after connecting: NetSuite's own refusal names it too.
+    s.sim.set_permissions(
+        "platform-cert",
+        full_role()
+            .into_iter()
+            .filter(|(n, _)| n != "Vendors")
+            .collect(),
+    );
+    let refused = s.call(&token, M::GET, "/v1/vendors", None).await;
+    refused.assert_error(StatusCode::FORBIDDEN, "insufficient_permissions");
+    assert_eq!(
+        refused.body["error"]["details"]["missing_permissions"],
+        json!(["Vendors: View"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn netsuite_validation_errors_come_back_with_the_unified_path() {
+    let s = Setup::start().await;
+    let token = s.connect_with_platform(full_role()).await;
+    let mut order = s.order();
+    order["lines"][1]["item_id"] = json!("999999");
+    let refused = s
+        .call(&token, M::POST, "/v1/purchase-orders", Some(order))
+        .await;
+    refused.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let error = &refused.body["error"]["details"]["errors"][0];
+    assert_eq!(error["path"], "/lines/1/item_id", "{}", refused.body);
+    assert_eq!(error["code"], "user_error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writable_custom_fields_come_from_the_connection_config() {
+    let s = Setup::start().await;
+    let cert = s.admin(M::GET, "/v1/certificates/platform", None).await;
+    s.sim
+        .register_certificate(
+            "platform-cert",
+            CLIENT_ID,
+            cert.body["certificate"].as_str().unwrap(),
+            full_role(),
+        )
+        .unwrap();
+    let token = token(
+        &s.connect(
+            "platform-cert",
+            "platform",
+            json!({"writable_custom_fields": "custbody_approver"}),
+        )
+        .await,
+    );
+    let mut order = s.order();
+    order["custom_fields"] = json!({"custbody_approver": "ann", "custbody_internal": "x"});
+    let refused = s
+        .call(&token, M::POST, "/v1/purchase-orders", Some(order.clone()))
+        .await;
+    refused.assert_error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "custom_field_not_writable",
+    );
+    assert_eq!(
+        refused.body["error"]["details"]["errors"][0]["path"],
+        "/custom_fields/custbody_internal"
+    );
+    order["custom_fields"] = json!({"custbody_approver": "ann"});
+    let created = s
+        .call(&token, M::POST, "/v1/purchase-orders", Some(order))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["custom_fields"]["custbody_approver"], "ann");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_parallel_requests_never_exceed_the_accounts_concurrency_limit() {
+    let s = Setup::start().await;
+    let token = s.connect_with_platform(full_role()).await;
+    // Warm the token cache, then make every NetSuite request take a while.
+    assert_eq!(
+        s.call(&token, M::GET, "/v1/vendors", None).await.status,
+        StatusCode::OK
+    );
+    s.sim.set_delay(Duration::from_millis(100));
+    let path = format!("/v1/vendors/{}", s.vendor);
+    let replies =
+        futures::future::join_all((0..20).map(|_| s.call(&token, M::GET, &path, None))).await;
+    for reply in &replies {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+    assert_eq!(
+        s.sim.max_in_flight(),
+        5,
+        "requests overlapped up to the limit"
+    );
+    assert_eq!(s.sim.refused_for_concurrency(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn netsuite_429s_are_retried_with_backoff_then_answered_429() {
+    let s = Setup::start().await;
+    let token = s.connect_with_platform(full_role()).await;
+    s.sim.set_concurrency_limit(0);
+    let refused = s
+        .call(&token, M::POST, "/v1/purchase-orders", Some(s.order()))
+        .await;
+    refused.assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert_eq!(
+        s.requests("POST /services/rest/record/v1/purchaseOrder"),
+        4,
+        "the first attempt and three retries"
+    );
+    assert_eq!(
+        s.sim.record("purchaseOrder", s.item + 1),
+        None,
+        "nothing was created"
+    );
+}
