@@ -26,3 +26,5 @@ pub mod rules;
 pub mod runtime;
 pub mod secret_box;
 pub mod storage;
+pub mod sync;
+pub mod webhooks;

@@ -15,7 +15,10 @@ use interlink::outbound::ReqwestOutbound;
 use interlink::registry::{Registry, watch};
 use interlink::runtime::{MemoryKv, Runtime, RuntimeConfig, Services};
 use interlink::secret_box::SecretBox;
+use interlink::storage::Store;
 use interlink::storage::sqlite::SqliteStorage;
+use interlink::sync::Syncs;
+use interlink::webhooks::Webhooks;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -106,6 +109,14 @@ struct ServeArgs {
         default_value = "es256"
     )]
     platform_key: Algorithm,
+    /// The wait before a failed webhook delivery is retried, in milliseconds;
+    /// it doubles with each attempt (up to an hour), for 24 hours.
+    #[arg(
+        long,
+        env = "INTERLINK_WEBHOOK_RETRY_BASE_MS",
+        default_value_t = 10_000
+    )]
+    webhook_retry_base_ms: u64,
 }
 
 #[tokio::main]
@@ -215,14 +226,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         credits = args.credits,
         "interlink listening"
     );
+    let store: Arc<dyn Store> = Arc::new(storage);
+    let webhooks = Arc::new(Webhooks::new(
+        store.clone(),
+        secret_box.clone(),
+        Duration::from_millis(args.webhook_retry_base_ms),
+    ));
     let connections = Arc::new(
-        Connections::new(Arc::new(storage), registry, secret_box, args.credits)
-            .with_platform_certificate(platform.kind),
+        Connections::new(store.clone(), registry, secret_box, args.credits)
+            .with_platform_certificate(platform.kind)
+            .with_webhooks(webhooks.clone()),
     );
+    let syncs = Arc::new(Syncs::new(store, connections.clone(), webhooks.clone()));
+    let _scheduler = syncs.start();
+    let _dispatcher = webhooks.start();
     let state = AppState {
         max_writes_per_minute: args.max_writes_per_minute,
         platform_certificate: Some(platform),
-        ..AppState::new(connections, &admin.key)
+        ..AppState::new(connections, syncs, webhooks, &admin.key)
     };
     println!("interlink listening on http://{addr}");
     axum::serve(listener, router(state))

@@ -26,6 +26,7 @@ pub enum SecretBoxError {
     Decrypt,
 }
 
+#[derive(Clone)]
 pub struct SecretBox {
     cipher: XChaCha20Poly1305,
 }

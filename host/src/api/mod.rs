@@ -3,7 +3,8 @@
 //!
 //! - admin plane (admin key): `/v1/adapters` uploads, `/v1/connections`, `/v1/credits`,
 //!   `/v1/certificates/platform`;
-//! - data plane (connection token): `/v1/{entity}`;
+//! - data plane (connection token): `/v1/{entity}`; syncs (`/v1/syncs/{entity}`,
+//!   `/v1/sync-status`, `/v1/synced/{entity}`) and webhooks (`/v1/webhooks`);
 //! - `/healthz`, `/openapi.json`.
 
 mod adapters;
@@ -16,7 +17,9 @@ mod json;
 mod meta;
 pub mod openapi;
 pub mod request_id;
+mod syncs;
 mod token;
+mod webhooks;
 mod writes;
 
 use std::sync::Arc;
@@ -48,12 +51,21 @@ pub struct AppState {
     pub max_writes_per_minute: Option<u32>,
     /// The host's platform certificate, when it has one.
     pub platform_certificate: Option<Arc<crate::certificates::PlatformCertificate>>,
+    pub syncs: Arc<crate::sync::Syncs>,
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
 }
 
 impl AppState {
-    pub fn new(connections: Arc<crate::connections::Connections>, admin_key: &str) -> Self {
+    pub fn new(
+        connections: Arc<crate::connections::Connections>,
+        syncs: Arc<crate::sync::Syncs>,
+        webhooks: Arc<crate::webhooks::Webhooks>,
+        admin_key: &str,
+    ) -> Self {
         AppState {
             connections,
+            syncs,
+            webhooks,
             admin_key_hash: auth::key_hash(admin_key),
             write_budgets: Default::default(),
             max_writes_per_minute: None,
@@ -101,6 +113,17 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/credits", get(connections::credits))
         .route("/v1/certificates/platform", get(certificates::platform))
+        .route(
+            "/v1/syncs/{entity}",
+            axum::routing::put(syncs::put).delete(syncs::delete),
+        )
+        .route("/v1/syncs/{entity}/run", post(syncs::run))
+        .route("/v1/sync-status", get(syncs::status))
+        .route("/v1/connections/{id}/sync-status", get(syncs::admin_status))
+        .route("/v1/synced/{entity}", get(syncs::synced))
+        .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
+        .route("/v1/webhooks/{id}", axum::routing::delete(webhooks::delete))
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/v1/{entity}", get(data::list).post(writes::create))
         .route("/v1/{entity}/meta", get(meta::get))
         .route(

@@ -12,7 +12,8 @@ use crate::certificates::key::KeyKind;
 use crate::registry::Registry;
 use crate::runtime::{AdapterError, CallContext, CallError, Secrets};
 use crate::secret_box::{SecretBox, SecretBoxError};
-use crate::storage::{Storage, StorageError};
+use crate::storage::{Storage, StorageError, Store};
+use crate::webhooks::Webhooks;
 
 /// A request to connect an account.
 #[derive(Debug, Clone)]
@@ -48,19 +49,21 @@ pub enum ConnectError {
 
 /// Connections and the credit pool.
 pub struct Connections {
-    storage: Arc<dyn Storage>,
+    storage: Arc<dyn Store>,
     registry: Arc<Registry>,
     secret_box: SecretBox,
     credits: u32,
     /// The kind of the platform certificate's key, when the host has one.
     platform: Option<KeyKind>,
+    /// Where status changes are announced, and pending deliveries dropped.
+    webhooks: Option<Arc<Webhooks>>,
     /// Creates are serialized, so the credit count and the insert cannot race.
     creating: tokio::sync::Mutex<()>,
 }
 
 impl Connections {
     pub fn new(
-        storage: Arc<dyn Storage>,
+        storage: Arc<dyn Store>,
         registry: Arc<Registry>,
         secret_box: SecretBox,
         credits: u32,
@@ -71,6 +74,7 @@ impl Connections {
             secret_box,
             credits,
             platform: None,
+            webhooks: None,
             creating: Default::default(),
         }
     }
@@ -81,8 +85,18 @@ impl Connections {
         self
     }
 
+    /// Announces status changes to the connections' webhook subscribers.
+    pub fn with_webhooks(mut self, webhooks: Arc<Webhooks>) -> Self {
+        self.webhooks = Some(webhooks);
+        self
+    }
+
     pub fn storage(&self) -> &dyn Storage {
         &*self.storage
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.storage
     }
 
     pub fn registry(&self) -> &Registry {
@@ -182,12 +196,17 @@ impl Connections {
         Ok((connection, token))
     }
 
-    /// Disconnects `id`: its token stops working at once and its credit
-    /// returns to the pool; its stored records stay. Answers the connection
-    /// as it is now, or `None` if there is no such connection.
+    /// Disconnects `id`: its token stops working at once, its credit
+    /// returns to the pool, no sync run starts any more (a running one stops
+    /// at its next page) and its pending webhook deliveries are dropped; its
+    /// stored records stay. Answers the connection as it is now, or `None`
+    /// if there is no such connection.
     pub async fn disconnect(&self, id: &str) -> Result<Option<Connection>, StorageError> {
         if self.storage.disconnect(id, SystemTime::now()).await? {
             tracing::info!(connection = %id, "connection disconnected");
+        }
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.drop_pending(id).await?;
         }
         self.storage.connection(id).await
     }
@@ -225,6 +244,16 @@ impl Connections {
                     error.at,
                 )
                 .await?;
+            if let Some(webhooks) = &self.webhooks {
+                let payload = serde_json::json!({
+                    "status": "requires_reauthorization",
+                    "previous_status": "active",
+                    "reason": reason,
+                });
+                webhooks
+                    .emit(&connection.id, "connection.status_changed", payload)
+                    .await;
+            }
         }
         Ok(())
     }

@@ -3,6 +3,8 @@
 //! default.
 
 pub mod sqlite;
+pub mod syncs;
+pub mod webhooks;
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -11,6 +13,8 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::connections::{Connection, LastError, Status};
+pub use syncs::SyncStorage;
+pub use webhooks::WebhookStorage;
 
 #[derive(Debug, Error)]
 #[error("storage: {0}")]
@@ -106,4 +110,15 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<()>;
     /// Gives a claimed key up (the request failed; a retry may run again).
     async fn release_idempotency_key(&self, connection: &str, key: &str) -> Result<()>;
+}
+
+/// Everything the host keeps: connections and records, syncs, webhooks.
+pub trait Store: Storage + SyncStorage + WebhookStorage {}
+
+impl<T: Storage + SyncStorage + WebhookStorage> Store for T {}
+
+/// The hash that tells a changed record from an unchanged one: SHA-256 of
+/// its JSON, in hex.
+pub fn content_hash(json: &str) -> String {
+    crate::runtime::sha256_hex(json.as_bytes())
 }

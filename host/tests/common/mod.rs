@@ -82,6 +82,7 @@ pub struct ServerOptions<'a> {
     pub adapters_dir: Option<PathBuf>,
     pub credits: Option<u32>,
     pub max_writes_per_minute: Option<u32>,
+    pub webhook_retry_base_ms: Option<u64>,
 }
 
 impl Server {
@@ -129,6 +130,9 @@ impl Server {
             .stderr(std::fs::File::create(data_dir.join("interlink.log")).unwrap());
         if let Some(max) = options.max_writes_per_minute {
             command.arg("--max-writes-per-minute").arg(max.to_string());
+        }
+        if let Some(ms) = options.webhook_retry_base_ms {
+            command.arg("--webhook-retry-base-ms").arg(ms.to_string());
         }
         if let Some(credits) = options.credits {
             command.arg("--credits").arg(credits.to_string());

@@ -304,6 +304,17 @@ impl Simulator {
         )
     }
 
+    /// Changes a stored record as a user in NetSuite would: merges `patch`
+    /// and moves its `lastModifiedDate`.
+    pub fn update(&self, record_type: &str, id: u64, patch: Value) {
+        records::update_stored(
+            &self.shared,
+            records::kind(record_type).expect("a known record type"),
+            id,
+            patch,
+        );
+    }
+
     /// A stored record.
     pub fn record(&self, record_type: &str, id: u64) -> Option<Value> {
         let kind = records::kind(record_type)?;

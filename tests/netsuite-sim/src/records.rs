@@ -682,6 +682,16 @@ pub fn insert(shared: &Shared, kind: &'static str, record: Value) -> u64 {
     id
 }
 
+pub fn update_stored(shared: &Shared, kind: &'static str, id: u64, patch: Value) {
+    let mut records = shared.0.records.lock().unwrap();
+    if let Some(record) = records.get_mut(kind).and_then(|r| r.get_mut(&id)) {
+        for (name, value) in patch.as_object().into_iter().flatten() {
+            record[name] = value.clone();
+        }
+        record["lastModifiedDate"] = json!(now());
+    }
+}
+
 pub fn set_status(shared: &Shared, id: u64, letter: &str) {
     let mut records = shared.0.records.lock().unwrap();
     if let Some(po) = records

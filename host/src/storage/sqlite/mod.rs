@@ -6,19 +6,21 @@ use std::str::FromStr;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use sha2::{Digest, Sha256};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::{IdempotencyClaim, Result, Storage, StorageError, StoredRecord};
+use super::{IdempotencyClaim, Result, Storage, StorageError, StoredRecord, content_hash};
 use crate::connections::{Connection, LastError, Status};
 
 /// How long an unfinished idempotency claim holds its key: longer than any
 /// call may take.
 const STALE_CLAIM: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+mod syncs;
+mod webhooks;
 
 pub struct SqliteStorage {
     pool: SqlitePool,
@@ -248,7 +250,7 @@ impl Storage for SqliteStorage {
         let now = time(at);
         let mut tx = self.begin().await?;
         for record in records {
-            let hash = hex::encode(Sha256::digest(record.json.as_bytes()));
+            let hash = content_hash(record.json);
             sqlx::query(
                 "INSERT INTO records (connection_id, entity, record_id, data, content_hash, first_seen_at, last_modified_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \

@@ -1,0 +1,137 @@
+//! Sync throughput: 100,000 records from a local upstream (the demo API,
+//! in-process, over loopback HTTP) through the example adapter into SQLite,
+//! against fetching the same pages without storing them.
+//!
+//! `cargo xtask build-adapters && cargo bench -p interlink --bench sync`
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use demo_upstream::{DemoUpstream, Options};
+use interlink::connections::{Connections, NewConnection};
+use interlink::outbound::ReqwestOutbound;
+use interlink::registry::Registry;
+use interlink::runtime::{ListRequest, MemoryKv, Runtime, RuntimeConfig, Services};
+use interlink::secret_box::SecretBox;
+use interlink::storage::Store;
+use interlink::storage::sqlite::SqliteStorage;
+use interlink::storage::syncs::{Run, RunStatus};
+use interlink::sync::{ScheduleRequest, Syncs};
+use interlink::webhooks::Webhooks;
+use serde_json::json;
+
+const RECORDS: usize = 100_000;
+const PAGE: u32 = 1000;
+
+fn adapters_dir() -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let dir = target.join("adapters");
+    assert!(
+        dir.join("example.wasm").exists(),
+        "{} is missing: run `cargo xtask build-adapters`",
+        dir.join("example.wasm").display()
+    );
+    dir
+}
+
+async fn wait(store: &dyn Store, connection: &str, runs: usize) -> Run {
+    loop {
+        let all = store.runs(connection, 10).await.unwrap();
+        if all.len() >= runs && all[0].status != RunStatus::Running {
+            assert_eq!(all[0].status, RunStatus::Succeeded, "{:?}", all[0].error);
+            return all[0].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn rate(records: u64, took: Duration) -> f64 {
+    records as f64 / took.as_secs_f64()
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    rt.block_on(async {
+        let up = DemoUpstream::start("127.0.0.1:0".parse().unwrap(), Options { seed: false, ..Options::default() })
+            .await
+            .unwrap();
+        for n in 0..RECORDS {
+            up.insert("suppliers", json!({
+                "displayName": format!("Supplier number {n} Industrial Components Ltd."),
+                "contact": {"email": format!("orders{n}@supplier.example"), "phone": "+1 555 0100"},
+                "currencyCode": "USD", "isActive": n % 3 != 0,
+            }));
+        }
+        let data = tempfile::tempdir().unwrap();
+        let services = Services::new(
+            Arc::new(ReqwestOutbound::new(64 << 20).unwrap()),
+            Arc::new(MemoryKv::default()),
+        );
+        let runtime = Runtime::new(RuntimeConfig::default(), services, None).unwrap();
+        let registry = Arc::new(Registry::new(runtime, &adapters_dir()));
+        registry.load_dir().await.unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStorage::open(&data.path().join("bench.db")).await.unwrap());
+        let secret_box = SecretBox::new([7; 32]);
+        let webhooks = Arc::new(Webhooks::new(store.clone(), secret_box.clone(), Duration::from_secs(10)));
+        let connections = Arc::new(Connections::new(store.clone(), registry.clone(), secret_box, 10));
+        let (connection, _) = connections
+            .create(NewConnection {
+                adapter: "example".into(),
+                config: json!({"base_url": up.base_url()}).as_object().unwrap().clone(),
+                credentials: json!({"api_key": "demo-key"}).as_object().unwrap().clone(),
+                replaces: None,
+            })
+            .await
+            .unwrap();
+
+        // Fetching alone: the same pages, through the same adapter.
+        let adapter = registry.get("example").unwrap();
+        let mut fetch = Vec::new();
+        for _ in 0..3 {
+            let started = Instant::now();
+            let mut cursor = None;
+            let mut records = 0;
+            loop {
+                let request = ListRequest { entity: "vendors".into(), cursor, page_size: PAGE, modified_after: None };
+                let page = adapter.list(connections.context(&connection).unwrap(), &request).await.unwrap();
+                records += page.records.len();
+                cursor = page.next_cursor;
+                if cursor.is_none() {
+                    break;
+                }
+            }
+            assert_eq!(records, RECORDS);
+            fetch.push(started.elapsed());
+        }
+        fetch.sort();
+        let fetch = fetch[1];
+
+        let syncs = Arc::new(Syncs::new(store.clone(), connections.clone(), webhooks));
+        let _scheduler = syncs.start();
+        let request = ScheduleRequest { interval: Some(Duration::from_secs(3600)), page_size: Some(PAGE), backfill_since: None };
+        syncs.put_schedule(&connection, "vendors", request).await.unwrap();
+        let first = wait(&*store, &connection.id, 1).await;
+        assert_eq!(first.counts.added, RECORDS as u64);
+        let first_took = first.finished_at.unwrap().duration_since(first.started_at).unwrap();
+        syncs.trigger(&connection, "vendors", true, "bench").await.unwrap();
+        let second = wait(&*store, &connection.id, 2).await;
+        assert_eq!(second.counts.unchanged, RECORDS as u64);
+        let second_took = second.finished_at.unwrap().duration_since(second.started_at).unwrap();
+
+        println!("{RECORDS} records, pages of {PAGE}, {}", humantime::format_rfc3339_seconds(SystemTime::now()));
+        println!("fetch only (median of 3):     {:>8.0} ms  {:>8.0} records/s", fetch.as_secs_f64() * 1e3, rate(RECORDS as u64, fetch));
+        println!("sync, all added:              {:>8.0} ms  {:>8.0} records/s  ({:.2}x the fetch time)",
+            first_took.as_secs_f64() * 1e3, rate(RECORDS as u64, first_took), first_took.as_secs_f64() / fetch.as_secs_f64());
+        println!("full sync again, all unchanged: {:>6.0} ms  {:>8.0} records/s  ({:.2}x the fetch time)",
+            second_took.as_secs_f64() * 1e3, rate(RECORDS as u64, second_took), second_took.as_secs_f64() / fetch.as_secs_f64());
+    });
+}

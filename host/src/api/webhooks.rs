@@ -1,0 +1,205 @@
+//! Webhook subscriptions of the calling connection: `/v1/webhooks`.
+
+use std::time::SystemTime;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::ApiError;
+use super::json::ApiJson;
+use super::token::ConnectionAuth;
+use crate::storage::webhooks::{Attempt, DeliveryStatus, Subscription};
+use crate::webhooks::WebhookError;
+
+impl From<WebhookError> for ApiError {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::Storage(e) => ApiError::internal(e),
+            other => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_subscription",
+                other.to_string(),
+            ),
+        }
+    }
+}
+
+/// `POST /v1/webhooks`
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribeBody {
+    /// Where deliveries are POSTed.
+    pub url: String,
+    /// `records.changed`, `connection.status_changed`.
+    pub events: Vec<String>,
+    /// The signing secret (16 to 256 characters); one is made when absent.
+    pub secret: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SubscriptionView {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    #[serde(with = "humantime_serde")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: SystemTime,
+}
+
+impl From<Subscription> for SubscriptionView {
+    fn from(s: Subscription) -> Self {
+        SubscriptionView {
+            id: s.id,
+            url: s.url,
+            events: s.events,
+            created_at: s.created_at,
+        }
+    }
+}
+
+/// A new subscription and its signing secret, which is shown only here.
+#[derive(Serialize, ToSchema)]
+pub struct Subscribed {
+    pub subscription: SubscriptionView,
+    pub secret: String,
+}
+
+/// Subscribes the connection to events.
+#[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", security(("connection_token" = [])),
+    request_body = SubscribeBody,
+    responses((status = 201, body = Subscribed), (status = "4XX", body = super::openapi::ErrorBody)))]
+pub async fn create(
+    ConnectionAuth(connection): ConnectionAuth,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<SubscribeBody>,
+) -> Result<(StatusCode, Json<Subscribed>), ApiError> {
+    let (subscription, secret) = state
+        .webhooks
+        .subscribe(&connection.id, &body.url, body.events, body.secret)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Subscribed {
+            subscription: subscription.into(),
+            secret,
+        }),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SubscriptionList {
+    pub subscriptions: Vec<SubscriptionView>,
+}
+
+/// The connection's subscriptions.
+#[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", security(("connection_token" = [])),
+    responses((status = 200, body = SubscriptionList), (status = "4XX", body = super::openapi::ErrorBody)))]
+pub async fn list(
+    ConnectionAuth(connection): ConnectionAuth,
+    State(state): State<AppState>,
+) -> Result<Json<SubscriptionList>, ApiError> {
+    let subscriptions = state
+        .webhooks
+        .store()
+        .subscriptions(&connection.id)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(SubscriptionList {
+        subscriptions: subscriptions.into_iter().map(Into::into).collect(),
+    }))
+}
+
+fn no_subscription(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "subscription_not_found",
+        format!("the connection has no webhook subscription `{id}`"),
+    )
+}
+
+/// Removes a subscription and its deliveries.
+#[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", security(("connection_token" = [])),
+    params(("id" = String, Path)),
+    responses((status = 204), (status = "4XX", body = super::openapi::ErrorBody)))]
+pub async fn delete(
+    ConnectionAuth(connection): ConnectionAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let deleted = state
+        .webhooks
+        .store()
+        .delete_subscription(&connection.id, &id)
+        .await
+        .map_err(ApiError::internal)?;
+    if deleted {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(no_subscription(&id))
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryView {
+    pub id: String,
+    pub event: String,
+    pub status: DeliveryStatus,
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    #[serde(with = "humantime_serde")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: SystemTime,
+    /// When the next attempt is due, while pending.
+    #[serde(with = "humantime_serde")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_attempt_at: Option<SystemTime>,
+    pub attempts: Vec<Attempt>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryList {
+    pub deliveries: Vec<DeliveryView>,
+}
+
+/// A subscription's latest 100 deliveries, newest first, with every attempt.
+#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("connection_token" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = DeliveryList), (status = "4XX", body = super::openapi::ErrorBody)))]
+pub async fn deliveries(
+    ConnectionAuth(connection): ConnectionAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<DeliveryList>, ApiError> {
+    let store = state.webhooks.store();
+    let owned = store
+        .subscriptions(&connection.id)
+        .await
+        .map_err(ApiError::internal)?
+        .iter()
+        .any(|s| s.id == id);
+    if !owned {
+        return Err(no_subscription(&id));
+    }
+    let deliveries = store
+        .deliveries(&id, 100)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(DeliveryList {
+        deliveries: deliveries
+            .into_iter()
+            .map(|(d, attempts)| DeliveryView {
+                payload: serde_json::from_str(&d.payload).unwrap_or_default(),
+                next_attempt_at: (d.status == DeliveryStatus::Pending).then_some(d.next_attempt_at),
+                id: d.id,
+                event: d.event,
+                status: d.status,
+                created_at: d.created_at,
+                attempts,
+            })
+            .collect(),
+    }))
+}

@@ -1,0 +1,224 @@
+//! [`WebhookStorage`] on SQLite.
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{SqliteStorage, parse_time, time};
+use crate::storage::webhooks::*;
+use crate::storage::{Result, StorageError};
+
+fn subscription_from_row(row: &SqliteRow) -> std::result::Result<Subscription, sqlx::Error> {
+    let events: String = row.try_get("events")?;
+    Ok(Subscription {
+        id: row.try_get("id")?,
+        connection_id: row.try_get("connection_id")?,
+        url: row.try_get("url")?,
+        events: serde_json::from_str(&events).unwrap_or_default(),
+        sealed_secret: row.try_get("secret")?,
+        created_at: parse_time(&row.try_get::<String, _>("created_at")?),
+    })
+}
+
+fn delivery_from_row(row: &SqliteRow) -> std::result::Result<Delivery, sqlx::Error> {
+    Ok(Delivery {
+        id: row.try_get("d_id")?,
+        subscription_id: row.try_get("subscription_id")?,
+        connection_id: row.try_get("d_connection_id")?,
+        event: row.try_get("event")?,
+        payload: row.try_get("payload")?,
+        status: DeliveryStatus::parse(&row.try_get::<String, _>("status")?),
+        attempts: row.try_get::<i64, _>("attempts")? as u32,
+        next_attempt_at: parse_time(&row.try_get::<String, _>("next_attempt_at")?),
+        created_at: parse_time(&row.try_get::<String, _>("d_created_at")?),
+    })
+}
+
+const DELIVERY_COLUMNS: &str = "d.id AS d_id, d.subscription_id, d.connection_id AS d_connection_id, d.event, d.payload, \
+     d.status, d.attempts, d.next_attempt_at, d.created_at AS d_created_at";
+
+#[async_trait]
+impl WebhookStorage for SqliteStorage {
+    async fn insert_subscription(&self, s: &Subscription) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO webhook_subscriptions (id, connection_id, url, events, secret, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&s.id)
+        .bind(&s.connection_id)
+        .bind(&s.url)
+        .bind(serde_json::to_string(&s.events).expect("strings serialize"))
+        .bind(&s.sealed_secret)
+        .bind(time(s.created_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn subscriptions(&self, connection: &str) -> Result<Vec<Subscription>> {
+        let rows = sqlx::query(
+            "SELECT * FROM webhook_subscriptions WHERE connection_id = ? ORDER BY created_at",
+        )
+        .bind(connection)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(subscription_from_row)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(StorageError)
+    }
+
+    async fn delete_subscription(&self, connection: &str, id: &str) -> Result<bool> {
+        let done =
+            sqlx::query("DELETE FROM webhook_subscriptions WHERE connection_id = ? AND id = ?")
+                .bind(connection)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn enqueue(
+        &self,
+        connection: &str,
+        event: &str,
+        payload: &str,
+        at: SystemTime,
+    ) -> Result<u64> {
+        let subscriptions: Vec<(String, String)> = sqlx::query_as(
+            "SELECT s.id, s.events FROM webhook_subscriptions s JOIN connections c ON c.id = s.connection_id \
+             WHERE s.connection_id = ? AND c.status != 'disconnected'",
+        )
+        .bind(connection)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut queued = 0;
+        for (id, events) in subscriptions {
+            let events: Vec<String> = serde_json::from_str(&events).unwrap_or_default();
+            if !events.iter().any(|e| e == event) {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO webhook_deliveries (id, subscription_id, connection_id, event, payload, status, next_attempt_at, created_at) \
+                 VALUES (?, ?, ?, ?, ?, 'pending', ?6, ?6)",
+            )
+            .bind(format!("dlv_{}", uuid::Uuid::now_v7().simple()))
+            .bind(&id)
+            .bind(connection)
+            .bind(event)
+            .bind(payload)
+            .bind(time(at))
+            .execute(&self.pool)
+            .await?;
+            queued += 1;
+        }
+        Ok(queued)
+    }
+
+    async fn due_deliveries(
+        &self,
+        now: SystemTime,
+        limit: u32,
+    ) -> Result<Vec<(Delivery, Subscription)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS}, s.* FROM webhook_deliveries d \
+             JOIN webhook_subscriptions s ON s.id = d.subscription_id \
+             JOIN connections c ON c.id = d.connection_id \
+             WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND c.status != 'disconnected' \
+             ORDER BY d.next_attempt_at LIMIT ?"
+        ))
+        .bind(time(now))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((delivery_from_row(r)?, subscription_from_row(r)?)))
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(StorageError)
+    }
+
+    async fn record_attempt(
+        &self,
+        delivery: &str,
+        attempt: &Attempt,
+        outcome: Outcome,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(delivery)
+        .bind(attempt.attempt as i64)
+        .bind(time(attempt.at))
+        .bind(attempt.status_code.map(i64::from))
+        .bind(&attempt.error)
+        .bind(attempt.duration_ms as i64)
+        .execute(&mut *tx)
+        .await?;
+        let (status, next) = match outcome {
+            Outcome::Delivered => ("delivered", attempt.at),
+            Outcome::Failed => ("failed", attempt.at),
+            Outcome::RetryAt(at) => ("pending", at),
+        };
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ? WHERE id = ? AND status = 'pending'",
+        )
+        .bind(status)
+        .bind(attempt.attempt as i64)
+        .bind(time(next))
+        .bind(delivery)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn deliveries(
+        &self,
+        subscription: &str,
+        limit: u32,
+    ) -> Result<Vec<(Delivery, Vec<Attempt>)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.subscription_id = ? \
+             ORDER BY d.created_at DESC, d.id DESC LIMIT ?"
+        ))
+        .bind(subscription)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for row in &rows {
+            let delivery = delivery_from_row(row)?;
+            let attempts = sqlx::query(
+                "SELECT attempt, at, status_code, error, duration_ms FROM webhook_attempts WHERE delivery_id = ? ORDER BY attempt",
+            )
+            .bind(&delivery.id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Attempt {
+                    attempt: r.try_get::<i64, _>(0)? as u32,
+                    at: parse_time(&r.try_get::<String, _>(1)?),
+                    status_code: r.try_get::<Option<i64>, _>(2)?.map(|s| s as u16),
+                    error: r.try_get(3)?,
+                    duration_ms: r.try_get::<i64, _>(4)? as u64,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()?;
+            out.push((delivery, attempts));
+        }
+        Ok(out)
+    }
+
+    async fn drop_deliveries(&self, connection: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE webhook_deliveries SET status = 'dropped' WHERE connection_id = ? AND status = 'pending'",
+        )
+        .bind(connection)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,204 @@
+//! What the sync engine keeps: schedules, runs, and pages of records
+//! committed together with the run's cursor.
+
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::Result;
+
+/// A sync schedule of one entity of one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    pub connection_id: String,
+    pub entity: String,
+    pub interval: Duration,
+    pub page_size: u32,
+    /// The first run fetches records modified after this; `None`: all.
+    pub backfill_since: Option<String>,
+    /// Where the next run starts; `None` until a run succeeded.
+    pub modified_after: Option<String>,
+    pub next_run_at: SystemTime,
+    pub created_at: SystemTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "running" => RunStatus::Running,
+            "succeeded" => RunStatus::Succeeded,
+            "failed" => RunStatus::Failed,
+            _ => RunStatus::Cancelled,
+        }
+    }
+}
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Schedule,
+    Manual,
+}
+
+/// A full run reads everything and marks what it did not see as deleted; an
+/// incremental run reads what changed after a point in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    Full,
+    Incremental,
+}
+
+/// Why a run failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RunError {
+    pub code: String,
+    pub message: String,
+}
+
+/// Records a run added, updated, found unchanged, and marked deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Counts {
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub deleted: u64,
+}
+
+impl Counts {
+    pub fn total(&self) -> u64 {
+        self.added + self.updated + self.unchanged
+    }
+}
+
+/// One sync run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    pub id: String,
+    pub connection_id: String,
+    pub entity: String,
+    pub trigger: Trigger,
+    pub kind: RunKind,
+    pub status: RunStatus,
+    /// The id its logs and errors carry.
+    pub request_id: String,
+    pub page_size: u32,
+    pub modified_after: Option<String>,
+    /// Where the next page starts (the last committed page's `next_cursor`).
+    pub cursor: Option<String>,
+    pub pages: u64,
+    pub counts: Counts,
+    /// The newest `updated_at` among the records seen.
+    pub high_water: Option<String>,
+    pub error: Option<RunError>,
+    pub started_at: SystemTime,
+    pub finished_at: Option<SystemTime>,
+}
+
+/// A record of a page, with the hash that tells changed from unchanged.
+pub struct PageRecord<'a> {
+    pub id: &'a str,
+    pub json: &'a str,
+    pub content_hash: String,
+}
+
+/// A page to commit with the run's new position.
+pub struct PageCommit<'a> {
+    pub run: &'a Run,
+    pub records: &'a [PageRecord<'a>],
+    pub next_cursor: Option<&'a str>,
+    pub high_water: Option<&'a str>,
+    pub at: SystemTime,
+}
+
+/// A stored record, as `GET /v1/synced/{entity}` shows it.
+#[derive(Debug, Clone)]
+pub struct SyncedRecord {
+    pub id: String,
+    pub data: String,
+    pub content_hash: String,
+    pub first_seen_at: String,
+    pub last_modified_at: String,
+    pub deleted_at: Option<String>,
+    pub run_id: Option<String>,
+}
+
+/// A change a run made, for `records.changed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Added,
+    Updated,
+    Deleted,
+}
+
+#[async_trait]
+pub trait SyncStorage: Send + Sync + 'static {
+    /// Creates or replaces a schedule.
+    async fn put_schedule(&self, schedule: &Schedule) -> Result<()>;
+    /// Answers whether there was one.
+    async fn delete_schedule(&self, connection: &str, entity: &str) -> Result<bool>;
+    async fn schedule(&self, connection: &str, entity: &str) -> Result<Option<Schedule>>;
+    async fn schedules(&self, connection: &str) -> Result<Vec<Schedule>>;
+    /// Schedules of active connections whose next run is due at `now`.
+    async fn due_schedules(&self, now: SystemTime) -> Result<Vec<Schedule>>;
+    /// Stores `run` as running, and moves its schedule's next run to
+    /// `next_run_at`, if the connection is active and no run of the entity
+    /// is running; answers whether it did. One transaction, so a run never
+    /// starts after a disconnect has been committed.
+    async fn start_run(&self, run: &Run, next_run_at: SystemTime) -> Result<bool>;
+    /// Runs left running (by a crash), oldest first.
+    async fn running_runs(&self) -> Result<Vec<Run>>;
+    /// Stores a page of records and the run's new cursor and counts in one
+    /// transaction; answers the page's counts, or `None` (nothing stored)
+    /// when the connection is no longer active or the run no longer running.
+    async fn commit_page(&self, page: &PageCommit<'_>) -> Result<Option<Counts>>;
+    /// After a full run: marks the entity's records the run did not see as
+    /// deleted; answers how many.
+    async fn mark_unseen_deleted(&self, run: &Run, at: SystemTime) -> Result<u64>;
+    /// Ends a run. A successful one moves its schedule's starting point to
+    /// `modified_after`.
+    async fn finish_run(
+        &self,
+        run: &Run,
+        status: RunStatus,
+        error: Option<&RunError>,
+        modified_after: Option<&str>,
+        at: SystemTime,
+    ) -> Result<()>;
+    async fn run(&self, id: &str) -> Result<Option<Run>>;
+    /// The connection's runs, newest first.
+    async fn runs(&self, connection: &str, limit: u32) -> Result<Vec<Run>>;
+    /// The records a run changed last, and how.
+    async fn run_changes(&self, run: &str) -> Result<Vec<(String, Change)>>;
+    /// Stored records of an entity ordered by (last modification, id), after
+    /// `after` and modified after `modified_after`.
+    async fn synced_records(
+        &self,
+        connection: &str,
+        entity: &str,
+        after: Option<(&str, &str)>,
+        modified_after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<SyncedRecord>>;
+}

@@ -1,0 +1,116 @@
+//! What the webhook dispatcher keeps: subscriptions, deliveries and every
+//! attempt.
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::Result;
+
+/// A subscription of a connection to events.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub id: String,
+    pub connection_id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    /// The signing secret, sealed with the host's key.
+    pub sealed_secret: Vec<u8>,
+    pub created_at: SystemTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    /// Still failing after 24 hours.
+    Failed,
+    /// The connection was disconnected first.
+    Dropped,
+}
+
+impl DeliveryStatus {
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "pending" => DeliveryStatus::Pending,
+            "delivered" => DeliveryStatus::Delivered,
+            "failed" => DeliveryStatus::Failed,
+            _ => DeliveryStatus::Dropped,
+        }
+    }
+}
+
+/// One event for one subscription.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: String,
+    pub subscription_id: String,
+    pub connection_id: String,
+    pub event: String,
+    pub payload: String,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub next_attempt_at: SystemTime,
+    pub created_at: SystemTime,
+}
+
+/// One try at delivering.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Attempt {
+    pub attempt: u32,
+    #[serde(with = "humantime_serde")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: SystemTime,
+    /// The receiver's status, when it answered.
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// What an attempt leaves the delivery as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    RetryAt(SystemTime),
+    Failed,
+}
+
+#[async_trait]
+pub trait WebhookStorage: Send + Sync + 'static {
+    async fn insert_subscription(&self, subscription: &Subscription) -> Result<()>;
+    async fn subscriptions(&self, connection: &str) -> Result<Vec<Subscription>>;
+    /// Answers whether there was one.
+    async fn delete_subscription(&self, connection: &str, id: &str) -> Result<bool>;
+    /// Queues `event` for every subscription of the connection that wants
+    /// it, unless the connection is disconnected; answers how many.
+    async fn enqueue(
+        &self,
+        connection: &str,
+        event: &str,
+        payload: &str,
+        at: SystemTime,
+    ) -> Result<u64>;
+    /// Pending deliveries due at `now`, with their subscriptions.
+    async fn due_deliveries(
+        &self,
+        now: SystemTime,
+        limit: u32,
+    ) -> Result<Vec<(Delivery, Subscription)>>;
+    async fn record_attempt(
+        &self,
+        delivery: &str,
+        attempt: &Attempt,
+        outcome: Outcome,
+    ) -> Result<()>;
+    /// A subscription's deliveries, newest first, with their attempts.
+    async fn deliveries(
+        &self,
+        subscription: &str,
+        limit: u32,
+    ) -> Result<Vec<(Delivery, Vec<Attempt>)>>;
+    /// Drops the connection's pending deliveries; answers how many.
+    async fn drop_deliveries(&self, connection: &str) -> Result<u64>;
+}

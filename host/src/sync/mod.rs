@@ -1,0 +1,262 @@
+//! Scheduled syncs: per connection and entity, a schedule whose runs copy
+//! the system's records into the host's database, page by page.
+//!
+//! A run commits each page of records together with its cursor and counts
+//! ([`crate::storage::SyncStorage::commit_page`]), so a host killed mid-run
+//! resumes from the last committed page when it restarts, without losing or
+//! duplicating records. The first run reads everything (or everything since
+//! `backfill_since`); later runs read what changed after the newest
+//! `updated_at` seen. A run starts only while its connection is active, in
+//! the same transaction that records it, and stops at its next page once
+//! the connection is disconnected.
+
+mod run;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use thiserror::Error;
+
+use crate::connections::{Connection, Connections, Status};
+use crate::manifest::Operation;
+use crate::storage::syncs::{Counts, Run, RunKind, RunStatus, Schedule, Trigger};
+use crate::storage::{StorageError, Store};
+use crate::webhooks::Webhooks;
+
+/// The default and the shortest interval between runs.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(3600);
+pub const MIN_INTERVAL: Duration = Duration::from_secs(60);
+/// Records per page asked of the adapter.
+pub const DEFAULT_PAGE_SIZE: u32 = 200;
+pub const MAX_PAGE_SIZE: u32 = 1000;
+/// How often the scheduler looks for due schedules when nothing wakes it.
+const TICK: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Error)]
+pub enum SyncError {
+    #[error("the adapter has no entity `{0}` that it can list")]
+    NotListable(String),
+    #[error("the interval must be at least {} seconds", MIN_INTERVAL.as_secs())]
+    IntervalTooShort,
+    #[error("page_size must be 1 to {MAX_PAGE_SIZE}")]
+    InvalidPageSize,
+    #[error("`{0}` is not an RFC 3339 timestamp or a date (YYYY-MM-DD)")]
+    InvalidTime(String),
+    #[error("no sync schedule for `{0}`; create one with PUT /v1/syncs/{0}")]
+    NoSchedule(String),
+    #[error("a run of `{0}` is already running")]
+    AlreadyRunning(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A schedule as asked for.
+pub struct ScheduleRequest {
+    pub interval: Option<Duration>,
+    pub page_size: Option<u32>,
+    pub backfill_since: Option<String>,
+}
+
+/// The sync engine: schedules, the scheduler loop, and running runs.
+pub struct Syncs {
+    store: Arc<dyn Store>,
+    connections: Arc<Connections>,
+    webhooks: Arc<Webhooks>,
+    wake: tokio::sync::Notify,
+}
+
+/// A timestamp or a date, as RFC 3339 in UTC.
+pub fn normalize_time(text: &str) -> Result<String, SyncError> {
+    let time = humantime::parse_rfc3339_weak(text)
+        .or_else(|_| humantime::parse_rfc3339_weak(&format!("{text}T00:00:00")))
+        .or_else(|_| humantime::parse_rfc3339(text))
+        .map_err(|_| SyncError::InvalidTime(text.into()))?;
+    Ok(humantime::format_rfc3339_seconds(time).to_string())
+}
+
+impl Syncs {
+    pub fn new(
+        store: Arc<dyn Store>,
+        connections: Arc<Connections>,
+        webhooks: Arc<Webhooks>,
+    ) -> Self {
+        Syncs {
+            store,
+            connections,
+            webhooks,
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// Creates or replaces the schedule of `entity`; its first run is due now.
+    pub async fn put_schedule(
+        &self,
+        connection: &Connection,
+        entity: &str,
+        request: ScheduleRequest,
+    ) -> Result<Schedule, SyncError> {
+        let listable = self
+            .connections
+            .registry()
+            .get(&connection.adapter_id)
+            .and_then(|a| {
+                a.manifest()
+                    .entity(entity)
+                    .map(|e| e.operations.iter().any(|o| o.operation == Operation::List))
+            })
+            .unwrap_or(false);
+        if !listable {
+            return Err(SyncError::NotListable(entity.into()));
+        }
+        let interval = request.interval.unwrap_or(DEFAULT_INTERVAL);
+        if interval < MIN_INTERVAL {
+            return Err(SyncError::IntervalTooShort);
+        }
+        let page_size = request.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
+            return Err(SyncError::InvalidPageSize);
+        }
+        let backfill_since = request
+            .backfill_since
+            .as_deref()
+            .map(normalize_time)
+            .transpose()?;
+        let existing = self.store.schedule(&connection.id, entity).await?;
+        // A new backfill point starts over; otherwise the position is kept.
+        let modified_after = existing
+            .as_ref()
+            .filter(|s| s.backfill_since == backfill_since)
+            .and_then(|s| s.modified_after.clone());
+        let now = SystemTime::now();
+        let schedule = Schedule {
+            connection_id: connection.id.clone(),
+            entity: entity.to_string(),
+            interval,
+            page_size,
+            backfill_since,
+            modified_after,
+            next_run_at: now,
+            created_at: existing.map_or(now, |s| s.created_at),
+        };
+        self.store.put_schedule(&schedule).await?;
+        self.wake.notify_one();
+        Ok(schedule)
+    }
+
+    /// Starts a run of `entity` now (`full`: read everything, and mark what
+    /// is gone as deleted).
+    pub async fn trigger(
+        self: &Arc<Self>,
+        connection: &Connection,
+        entity: &str,
+        full: bool,
+        request_id: &str,
+    ) -> Result<Run, SyncError> {
+        let schedule = self
+            .store
+            .schedule(&connection.id, entity)
+            .await?
+            .ok_or_else(|| SyncError::NoSchedule(entity.into()))?;
+        self.begin(&schedule, Trigger::Manual, full, request_id)
+            .await?
+            .ok_or_else(|| SyncError::AlreadyRunning(entity.into()))
+    }
+
+    /// Records a run of `schedule` as running and spawns it; `None` when one
+    /// is already running or the connection is no longer active.
+    async fn begin(
+        self: &Arc<Self>,
+        schedule: &Schedule,
+        trigger: Trigger,
+        full: bool,
+        request_id: &str,
+    ) -> Result<Option<Run>, StorageError> {
+        let modified_after = if full {
+            None
+        } else {
+            schedule
+                .modified_after
+                .clone()
+                .or_else(|| schedule.backfill_since.clone())
+        };
+        let now = SystemTime::now();
+        let run = Run {
+            id: format!("run_{}", uuid::Uuid::now_v7().simple()),
+            connection_id: schedule.connection_id.clone(),
+            entity: schedule.entity.clone(),
+            trigger,
+            kind: if modified_after.is_none() {
+                RunKind::Full
+            } else {
+                RunKind::Incremental
+            },
+            status: RunStatus::Running,
+            request_id: request_id.to_string(),
+            page_size: schedule.page_size,
+            modified_after,
+            cursor: None,
+            pages: 0,
+            counts: Counts::default(),
+            high_water: None,
+            error: None,
+            started_at: now,
+            finished_at: None,
+        };
+        if !self.store.start_run(&run, now + schedule.interval).await? {
+            return Ok(None);
+        }
+        tracing::info!(run = %run.id, connection = %run.connection_id, entity = %run.entity, kind = ?run.kind, ?trigger, "sync run started");
+        tokio::spawn(run::execute(self.clone(), run.clone()));
+        Ok(Some(run))
+    }
+
+    /// Resumes the runs a previous process left running, then starts due
+    /// schedules until the process ends.
+    pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let syncs = self.clone();
+        tokio::spawn(async move {
+            match syncs.store.running_runs().await {
+                Ok(runs) => {
+                    for run in runs {
+                        tracing::info!(run = %run.id, connection = %run.connection_id, entity = %run.entity, pages = run.pages, "resuming a sync run");
+                        tokio::spawn(run::execute(syncs.clone(), run));
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "could not read interrupted sync runs"),
+            }
+            loop {
+                match syncs.store.due_schedules(SystemTime::now()).await {
+                    Ok(due) => {
+                        for schedule in due {
+                            let request_id = uuid::Uuid::now_v7().to_string();
+                            if let Err(e) = syncs
+                                .begin(&schedule, Trigger::Schedule, false, &request_id)
+                                .await
+                            {
+                                tracing::error!(error = %e, "could not start a sync run");
+                            }
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "could not read due sync schedules"),
+                }
+                tokio::select! {
+                    _ = syncs.wake.notified() => {}
+                    _ = tokio::time::sleep(TICK) => {}
+                }
+            }
+        })
+    }
+
+    /// Whether the connection may still sync.
+    async fn active(&self, connection: &str) -> Result<Option<Connection>, StorageError> {
+        Ok(self
+            .store
+            .connection(connection)
+            .await?
+            .filter(|c| c.status == Status::Active))
+    }
+}

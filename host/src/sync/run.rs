@@ -1,0 +1,334 @@
+//! One sync run: pages from the adapter into the database, each page
+//! committed with the run's cursor.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+use super::Syncs;
+use crate::connections::LastError;
+use crate::runtime::{AdapterError, CallError, ListRequest, Page};
+use crate::storage::StorageError;
+use crate::storage::content_hash;
+use crate::storage::syncs::{Change, PageCommit, PageRecord, Run, RunError, RunKind, RunStatus};
+
+/// How often a long run logs its progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// The members of a record a run reads.
+#[derive(Deserialize)]
+struct Head {
+    id: Option<Value>,
+    updated_at: Option<String>,
+}
+
+enum Stop {
+    Done,
+    Cancelled,
+    Failed(RunError),
+}
+
+impl From<StorageError> for Stop {
+    fn from(e: StorageError) -> Self {
+        Stop::Failed(RunError {
+            code: "storage_error".into(),
+            message: e.to_string(),
+        })
+    }
+}
+
+fn later(a: &str, b: &str) -> bool {
+    match (
+        humantime::parse_rfc3339_weak(a.trim_end_matches('Z')),
+        humantime::parse_rfc3339_weak(b.trim_end_matches('Z')),
+    ) {
+        (Ok(a), Ok(b)) => a > b,
+        _ => a > b,
+    }
+}
+
+/// Runs `run` to its end, from its cursor (a resumed run continues there).
+pub(super) async fn execute(syncs: Arc<Syncs>, mut run: Run) {
+    let span = tracing::info_span!("sync", run = %run.id, connection = %run.connection_id, entity = %run.entity, request_id = %run.request_id);
+    async move {
+        let stop = pages(&syncs, &mut run).await.unwrap_or_else(|stop| stop);
+        let now = SystemTime::now();
+        let (status, error) = match stop {
+            Stop::Done => (RunStatus::Succeeded, None),
+            Stop::Cancelled => (RunStatus::Cancelled, None),
+            Stop::Failed(e) => (RunStatus::Failed, Some(e)),
+        };
+        if status == RunStatus::Succeeded && run.kind == RunKind::Full {
+            match syncs.store.mark_unseen_deleted(&run, now).await {
+                Ok(n) => run.counts.deleted = n,
+                Err(e) => tracing::error!(error = %e, "could not mark deleted records"),
+            }
+        }
+        let next = next_modified_after(&run);
+        if let Err(e) = syncs
+            .store
+            .finish_run(&run, status, error.as_ref(), next.as_deref(), now)
+            .await
+        {
+            tracing::error!(error = %e, "could not record the end of a sync run");
+            return;
+        }
+        let seconds = now.duration_since(run.started_at).unwrap_or_default().as_secs_f64();
+        tracing::info!(status = status.as_str(), added = run.counts.added, updated = run.counts.updated,
+            unchanged = run.counts.unchanged, deleted = run.counts.deleted, seconds, error = ?error, "sync run finished");
+        if status == RunStatus::Succeeded
+            && run.counts.added + run.counts.updated + run.counts.deleted > 0
+        {
+            changed(&syncs, &run).await;
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Where the next run starts: after the newest record seen, but not after
+/// this run started (less a second for clocks), so that records changed
+/// while it ran are read again. Without records, where this run started.
+fn next_modified_after(run: &Run) -> Option<String> {
+    let started =
+        humantime::format_rfc3339_millis(run.started_at - Duration::from_secs(1)).to_string();
+    match &run.high_water {
+        Some(high) if later(high, &started) => Some(started),
+        Some(high) => Some(high.clone()),
+        None => run.modified_after.clone(),
+    }
+}
+
+/// A page being fetched while the previous one is committed.
+type Prefetch = tokio::task::JoinHandle<Result<Page, CallError>>;
+
+async fn pages(syncs: &Syncs, run: &mut Run) -> Result<Stop, Stop> {
+    let mut prefetch: Option<Prefetch> = None;
+    let stop = pipelined(syncs, run, &mut prefetch).await;
+    if let Some(fetching) = prefetch {
+        fetching.abort();
+    }
+    stop
+}
+
+/// Fetches page n+1 while page n is committed: fetching and storing overlap,
+/// and commits stay in order, each with its cursor.
+async fn pipelined(
+    syncs: &Syncs,
+    run: &mut Run,
+    prefetch: &mut Option<Prefetch>,
+) -> Result<Stop, Stop> {
+    let mut last_log = Instant::now();
+    let resumed_with = run.counts.total();
+    let began = Instant::now();
+    loop {
+        let Some(connection) = syncs.active(&run.connection_id).await? else {
+            return Ok(Stop::Cancelled);
+        };
+        let adapter = syncs
+            .connections
+            .registry()
+            .get(&connection.adapter_id)
+            .ok_or_else(|| {
+                Stop::Failed(RunError {
+                    code: "adapter_unavailable".into(),
+                    message: format!("adapter `{}` is not loaded", connection.adapter_id),
+                })
+            })?;
+        let missing: Vec<String> = adapter
+            .manifest()
+            .entity(&run.entity)
+            .and_then(|e| {
+                e.operations
+                    .iter()
+                    .find(|o| o.operation == crate::manifest::Operation::List)
+            })
+            .map(|o| {
+                o.permissions
+                    .iter()
+                    .filter(|p| !connection.permissions.contains(p))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !missing.is_empty() {
+            return Err(Stop::Failed(RunError {
+                code: "insufficient_permissions".into(),
+                message: format!("listing `{}` needs {}", run.entity, missing.join(", ")),
+            }));
+        }
+        let ctx = syncs.connections.context(&connection).map_err(|e| {
+            Stop::Failed(RunError {
+                code: "internal_error".into(),
+                message: e.to_string(),
+            })
+        })?;
+        let request = |cursor: Option<String>| ListRequest {
+            entity: run.entity.clone(),
+            cursor,
+            page_size: run.page_size,
+            modified_after: run.modified_after.clone(),
+        };
+        let fetched = match prefetch.take() {
+            Some(fetching) => fetching.await.unwrap_or_else(|e| {
+                Err(CallError::InvalidOutput(format!(
+                    "the page fetch stopped: {e}"
+                )))
+            }),
+            None => {
+                adapter
+                    .list(ctx.clone(), &request(run.cursor.clone()))
+                    .await
+            }
+        };
+        let page = match fetched {
+            Ok(page) => page,
+            Err(e) => return Err(Stop::Failed(failed(syncs, &connection, run, e).await)),
+        };
+        if let Some(next) = &page.next_cursor {
+            let (adapter, next) = (adapter.clone(), request(Some(next.clone())));
+            *prefetch = Some(tokio::spawn(async move { adapter.list(ctx, &next).await }));
+        }
+
+        // The page's records by id (the last wins), and its newest change.
+        let mut records: Vec<PageRecord> = Vec::with_capacity(page.records.len());
+        let mut index = std::collections::HashMap::new();
+        let mut high = run.high_water.clone();
+        let ids: Vec<(String, Option<String>)> = page
+            .records
+            .iter()
+            .map(|r| match serde_json::from_str::<Head>(r.get()) {
+                Ok(Head {
+                    id: Some(Value::String(id)),
+                    updated_at,
+                }) => (id, updated_at),
+                Ok(Head {
+                    id: Some(Value::Number(n)),
+                    updated_at,
+                }) => (n.to_string(), updated_at),
+                _ => (String::new(), None),
+            })
+            .collect();
+        for (record, (id, updated_at)) in page.records.iter().zip(&ids) {
+            if id.is_empty() {
+                tracing::warn!("a record without an id was skipped");
+                continue;
+            }
+            if let Some(t) = updated_at
+                && high.as_deref().is_none_or(|h| later(t, h))
+            {
+                high = Some(t.clone());
+            }
+            let entry = PageRecord {
+                id,
+                json: record.get(),
+                content_hash: content_hash(record.get()),
+            };
+            match index.get(id.as_str()) {
+                Some(&i) => records[i] = entry,
+                None => {
+                    index.insert(id.as_str(), records.len());
+                    records.push(entry);
+                }
+            }
+        }
+        let commit = PageCommit {
+            run,
+            records: &records,
+            next_cursor: page.next_cursor.as_deref(),
+            high_water: high.as_deref(),
+            at: SystemTime::now(),
+        };
+        let committing = Instant::now();
+        let committed = syncs.store.commit_page(&commit).await?;
+        tracing::debug!(
+            records = records.len(),
+            ms = committing.elapsed().as_secs_f64() * 1e3,
+            "page committed"
+        );
+        let Some(counts) = committed else {
+            return Ok(Stop::Cancelled);
+        };
+        run.counts.added += counts.added;
+        run.counts.updated += counts.updated;
+        run.counts.unchanged += counts.unchanged;
+        run.pages += 1;
+        run.high_water = high;
+        run.cursor = page.next_cursor;
+        if last_log.elapsed() >= PROGRESS_EVERY {
+            last_log = Instant::now();
+            let done = run.counts.total();
+            let rate = (done - resumed_with) as f64 / began.elapsed().as_secs_f64();
+            tracing::info!(
+                records = done,
+                pages = run.pages,
+                records_per_second = rate.round(),
+                "sync progress"
+            );
+        }
+        if run.cursor.is_none() {
+            return Ok(Stop::Done);
+        }
+    }
+}
+
+/// Records a failed page on the connection (a rejected credential makes it
+/// require reauthorization) and describes it for the run.
+async fn failed(
+    syncs: &Syncs,
+    connection: &crate::connections::Connection,
+    run: &Run,
+    error: CallError,
+) -> RunError {
+    let rejected = matches!(error, CallError::Adapter(AdapterError::Unauthorized { .. }));
+    let api = crate::api::error::ApiError::from(error);
+    let last = LastError {
+        code: api.code.to_string(),
+        message: api.message.clone(),
+        at: SystemTime::now(),
+        request_id: run.request_id.clone(),
+    };
+    if let Err(e) = syncs
+        .connections
+        .request_failed(connection, last, rejected)
+        .await
+    {
+        tracing::error!(error = %e, "could not record a failed sync page");
+    }
+    RunError {
+        code: api.code.to_string(),
+        message: api.message,
+    }
+}
+
+/// Emits `records.changed` with the ids the run changed.
+async fn changed(syncs: &Syncs, run: &Run) {
+    let changes = match syncs.store.run_changes(&run.id).await {
+        Ok(changes) => changes,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read a run's changes");
+            return;
+        }
+    };
+    let ids = |kind: Change| -> Vec<&str> {
+        changes
+            .iter()
+            .filter(|(_, c)| *c == kind)
+            .map(|(id, _)| id.as_str())
+            .collect()
+    };
+    let payload = json!({
+        "entity": run.entity,
+        "run_id": run.id,
+        "added": ids(Change::Added),
+        "updated": ids(Change::Updated),
+        "deleted": ids(Change::Deleted),
+    });
+    syncs
+        .webhooks
+        .emit(&run.connection_id, "records.changed", payload)
+        .await;
+}

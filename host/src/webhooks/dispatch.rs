@@ -1,0 +1,124 @@
+//! The delivery loop: sends due deliveries, records every attempt, and
+//! schedules retries with exponential backoff.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::{RETRY_FOR, Webhooks, signature};
+use crate::storage::webhooks::{Attempt, Delivery, Outcome, Subscription};
+
+/// How often the loop looks for due deliveries when nothing wakes it.
+const POLL: Duration = Duration::from_millis(250);
+/// The longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+/// Deliveries sent at once.
+const BATCH: u32 = 32;
+
+/// The wait after failed attempt number `attempt` (1-based).
+pub fn backoff(base: Duration, attempt: u32) -> Duration {
+    base.saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+        .min(MAX_BACKOFF)
+}
+
+impl Webhooks {
+    /// Runs the delivery loop until the process ends.
+    pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let webhooks = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match webhooks
+                    .store
+                    .due_deliveries(SystemTime::now(), BATCH)
+                    .await
+                {
+                    Ok(due) if !due.is_empty() => {
+                        futures::future::join_all(due.iter().map(|(d, s)| webhooks.deliver(d, s)))
+                            .await;
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "could not read due webhook deliveries"),
+                }
+                tokio::select! {
+                    _ = webhooks.wake.notified() => {}
+                    _ = tokio::time::sleep(POLL) => {}
+                }
+            }
+        })
+    }
+
+    async fn deliver(&self, delivery: &Delivery, subscription: &Subscription) {
+        let attempt = delivery.attempts + 1;
+        let started = Instant::now();
+        let result = match self
+            .secret_box
+            .open(&subscription.sealed_secret, &subscription.id)
+        {
+            Ok(secret) => {
+                let timestamp = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs();
+                self.http
+                    .post(&subscription.url)
+                    .header("content-type", "application/json")
+                    .header("user-agent", "Interlink-Webhooks/1")
+                    .header("interlink-event", &delivery.event)
+                    .header("interlink-delivery", &delivery.id)
+                    .header("interlink-attempt", attempt.to_string())
+                    .header(
+                        "interlink-signature",
+                        signature::header(&secret, timestamp, delivery.payload.as_bytes()),
+                    )
+                    .body(delivery.payload.clone())
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        let now = SystemTime::now();
+        let (status_code, error) = match &result {
+            Ok(status) => (Some(*status), None),
+            Err(e) => (None, Some(e.clone())),
+        };
+        let outcome = match result {
+            Ok(status) if (200..300).contains(&status) => Outcome::Delivered,
+            _ if now >= delivery.created_at + RETRY_FOR => Outcome::Failed,
+            _ => Outcome::RetryAt(now + backoff(self.retry_base, attempt)),
+        };
+        tracing::info!(
+            delivery = %delivery.id, connection = %delivery.connection_id, event = %delivery.event,
+            attempt, status = ?status_code, error = ?error, outcome = ?outcome, "webhook attempt"
+        );
+        let record = Attempt {
+            attempt,
+            at: now,
+            status_code,
+            error,
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
+        if let Err(e) = self
+            .store
+            .record_attempt(&delivery.id, &record, outcome)
+            .await
+        {
+            tracing::error!(delivery = %delivery.id, error = %e, "could not record a webhook attempt");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        let base = Duration::from_secs(10);
+        assert_eq!(backoff(base, 1), Duration::from_secs(10));
+        assert_eq!(backoff(base, 2), Duration::from_secs(20));
+        assert_eq!(backoff(base, 5), Duration::from_secs(160));
+        assert_eq!(backoff(base, 30), MAX_BACKOFF);
+    }
+}

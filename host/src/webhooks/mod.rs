@@ -1,0 +1,147 @@
+//! Workflows: a connection's subscriptions to events, and their signed,
+//! retried deliveries.
+//!
+//! Events: `records.changed` (after a sync run that changed something: the
+//! added, updated and deleted ids) and `connection.status_changed`. Each
+//! delivery is a POST of the event's JSON with
+//! `Interlink-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`
+//! under the subscription's secret ([`signature`]). A delivery that does not
+//! get a 2xx is retried with exponential backoff for up to 24 hours; every
+//! attempt is kept. A disconnect drops the connection's pending deliveries.
+
+pub mod dispatch;
+pub mod signature;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use rand::RngCore;
+use serde_json::{Value, json};
+use thiserror::Error;
+
+use crate::secret_box::SecretBox;
+use crate::storage::webhooks::Subscription;
+use crate::storage::{StorageError, Store};
+
+/// The events a subscription may ask for.
+pub const EVENTS: [&str; 2] = ["records.changed", "connection.status_changed"];
+
+/// How long a delivery is retried.
+pub const RETRY_FOR: Duration = Duration::from_secs(24 * 3600);
+
+#[derive(Debug, Error)]
+pub enum WebhookError {
+    #[error("`{0}` is not an absolute http or https URL")]
+    InvalidUrl(String),
+    #[error("unknown event `{0}`; events are records.changed and connection.status_changed")]
+    UnknownEvent(String),
+    #[error("a subscription needs at least one event")]
+    NoEvents,
+    #[error("a secret must have 16 to 256 characters")]
+    InvalidSecret,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Subscriptions and deliveries.
+pub struct Webhooks {
+    store: Arc<dyn Store>,
+    secret_box: SecretBox,
+    http: reqwest::Client,
+    /// The wait before the first retry; each later one doubles it.
+    retry_base: Duration,
+    wake: tokio::sync::Notify,
+}
+
+impl Webhooks {
+    pub fn new(store: Arc<dyn Store>, secret_box: SecretBox, retry_base: Duration) -> Self {
+        Webhooks {
+            store,
+            secret_box,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("a TLS backend is compiled in"),
+            retry_base,
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Subscribes `connection` to `events` at `url`. Without a `secret`, one
+    /// is made; it is answered once and stored encrypted.
+    pub async fn subscribe(
+        &self,
+        connection: &str,
+        url: &str,
+        events: Vec<String>,
+        secret: Option<String>,
+    ) -> Result<(Subscription, String), WebhookError> {
+        let parsed = reqwest::Url::parse(url).map_err(|_| WebhookError::InvalidUrl(url.into()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(WebhookError::InvalidUrl(url.into()));
+        }
+        if events.is_empty() {
+            return Err(WebhookError::NoEvents);
+        }
+        if let Some(unknown) = events.iter().find(|e| !EVENTS.contains(&e.as_str())) {
+            return Err(WebhookError::UnknownEvent(unknown.clone()));
+        }
+        let secret = match secret {
+            Some(s) if (16..=256).contains(&s.len()) => s,
+            Some(_) => return Err(WebhookError::InvalidSecret),
+            None => {
+                let mut bytes = [0u8; 24];
+                rand::rng().fill_bytes(&mut bytes);
+                format!("whsec_{}", hex::encode(bytes))
+            }
+        };
+        let id = format!("wh_{}", uuid::Uuid::now_v7().simple());
+        let subscription = Subscription {
+            sealed_secret: self.secret_box.seal(secret.as_bytes(), &id),
+            id,
+            connection_id: connection.to_string(),
+            url: url.to_string(),
+            events,
+            created_at: SystemTime::now(),
+        };
+        self.store.insert_subscription(&subscription).await?;
+        Ok((subscription, secret))
+    }
+
+    /// Queues `event` for the connection's subscribers. A failure to queue
+    /// is logged: the change itself has happened.
+    pub async fn emit(&self, connection: &str, event: &str, mut payload: Value) {
+        payload["event"] = json!(event);
+        payload["connection_id"] = json!(connection);
+        payload["occurred_at"] =
+            json!(humantime::format_rfc3339_millis(SystemTime::now()).to_string());
+        match self
+            .store
+            .enqueue(connection, event, &payload.to_string(), SystemTime::now())
+            .await
+        {
+            Ok(0) => {}
+            Ok(queued) => {
+                tracing::info!(connection, event, queued, "webhook event queued");
+                self.wake.notify_one();
+            }
+            Err(e) => {
+                tracing::error!(connection, event, error = %e, "could not queue a webhook event")
+            }
+        }
+    }
+
+    /// Drops the connection's pending deliveries (it was disconnected).
+    pub async fn drop_pending(&self, connection: &str) -> Result<u64, StorageError> {
+        let dropped = self.store.drop_deliveries(connection).await?;
+        if dropped > 0 {
+            tracing::info!(connection, dropped, "pending webhook deliveries dropped");
+        }
+        Ok(dropped)
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+}

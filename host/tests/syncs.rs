@@ -1,0 +1,499 @@
+//! Scheduled syncs and webhooks through the real binary: against the
+//! NetSuite simulator, and against the demo upstream for volume, a kill -9
+//! in the middle of a run, a disconnect during a run, and signed, retried
+//! webhook deliveries.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use demo_upstream::{DemoUpstream, Options};
+use netsuite_sim::{Simulator, full_role};
+use reqwest::{Method as M, StatusCode};
+use serde_json::{Value, json};
+
+struct Client {
+    base: String,
+    admin_key: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    fn new(server: &Server) -> Client {
+        Client {
+            base: server.base.clone(),
+            admin_key: server.admin_key(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn admin(&self, method: M, path: &str, body: Option<Value>) -> Reply {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.admin_key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        send(request).await
+    }
+
+    async fn call(&self, token: &str, method: M, path: &str, body: Option<Value>) -> Reply {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        send(request).await
+    }
+
+    /// Connects the example adapter to the demo upstream.
+    async fn connect_demo(&self, up: &DemoUpstream) -> (String, String) {
+        let body = json!({"adapter": "example", "config": {"base_url": up.base_url()}, "credentials": {"api_key": "demo-key"}});
+        let reply = self.admin(M::POST, "/v1/connections", Some(body)).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        (
+            reply.body["token"].as_str().unwrap().to_string(),
+            reply.body["connection"]["id"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// The connection's runs, newest first (through the admin plane, which
+    /// also answers for disconnected connections).
+    async fn runs(&self, connection: &str) -> Vec<Value> {
+        let reply = self
+            .admin(
+                M::GET,
+                &format!("/v1/connections/{connection}/sync-status"),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.body["runs"].as_array().unwrap().clone()
+    }
+
+    /// Waits until the newest of `count` runs satisfies `done`.
+    async fn wait_for_run(
+        &self,
+        connection: &str,
+        count: usize,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let runs = self.runs(connection).await;
+            if runs.len() >= count && done(&runs[0]) {
+                return runs[0].clone();
+            }
+            assert!(Instant::now() < deadline, "no run as expected: {runs:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Every stored record of `entity`, through the synced pages.
+    async fn synced(&self, token: &str, entity: &str) -> Vec<Value> {
+        let mut records = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let page = self
+                .call(
+                    token,
+                    M::GET,
+                    &format!("/v1/synced/{entity}?page_size=1000{cursor}"),
+                    None,
+                )
+                .await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+            records.extend(page.body["data"].as_array().unwrap().iter().cloned());
+            match page.body["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => return records,
+            }
+        }
+    }
+}
+
+fn succeeded(run: &Value) -> bool {
+    run["status"] == "succeeded"
+}
+
+async fn demo(records: usize) -> DemoUpstream {
+    let up = DemoUpstream::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Options {
+            seed: false,
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    for n in 0..records {
+        up.insert("suppliers", json!({"name": format!("Supplier {n:05}"), "contact": {"email": format!("s{n}@example.com")}}));
+    }
+    up
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_syncs_netsuite_and_an_incremental_run_picks_up_only_the_changes() {
+    let sim = Simulator::start("1234567").await.unwrap();
+    let vendors: Vec<u64> = (0..25)
+        .map(|n| sim.insert("vendor", json!({"companyName": format!("Vendor {n}")})))
+        .collect();
+    // Later than the seeded records' second, so that the next run's starting
+    // point is theirs.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let server = Server::start(&["netsuite"]);
+    let client = Client::new(&server);
+    let cert = client
+        .admin(M::GET, "/v1/certificates/platform", None)
+        .await;
+    sim.register_certificate(
+        "platform",
+        "client",
+        cert.body["certificate"].as_str().unwrap(),
+        full_role(),
+    )
+    .unwrap();
+    let body = json!({"adapter": "netsuite", "config": {"account_id": "1234567", "client_id": "client",
+        "certificate_id": "platform", "base_url": sim.url()}, "credentials": {"private_key": "platform"}});
+    let connected = client.admin(M::POST, "/v1/connections", Some(body)).await;
+    let token = connected.body["token"].as_str().unwrap().to_string();
+    let id = connected.body["connection"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let too_short = client
+        .call(
+            &token,
+            M::PUT,
+            "/v1/syncs/vendors",
+            Some(json!({"interval_seconds": 5})),
+        )
+        .await;
+    too_short.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_schedule");
+    let schedule = client
+        .call(
+            &token,
+            M::PUT,
+            "/v1/syncs/vendors",
+            Some(json!({"interval_seconds": 60, "page_size": 10})),
+        )
+        .await;
+    assert_eq!(schedule.status, StatusCode::OK, "{}", schedule.body);
+
+    let first = client.wait_for_run(&id, 1, succeeded).await;
+    assert_eq!(
+        (first["trigger"].as_str(), first["kind"].as_str()),
+        (Some("schedule"), Some("full"))
+    );
+    assert_eq!(
+        (first["added"].as_u64(), first["pages"].as_u64()),
+        (Some(25), Some(3)),
+        "{first}"
+    );
+    assert_eq!(client.synced(&token, "vendors").await.len(), 25);
+
+    // Changed in NetSuite: one vendor renamed, one added.
+    sim.update(
+        "vendor",
+        vendors[3],
+        json!({"companyName": "Vendor 3, renamed"}),
+    );
+    let added = sim.insert("vendor", json!({"companyName": "Vendor 25"}));
+    let reads_before = sim.requests().len();
+    let manual = client
+        .call(&token, M::POST, "/v1/syncs/vendors/run", None)
+        .await;
+    assert_eq!(manual.status, StatusCode::ACCEPTED, "{}", manual.body);
+    assert_eq!(manual.body["request_id"], manual.request_id.as_str());
+    let second = client.wait_for_run(&id, 2, succeeded).await;
+    assert_eq!(second["kind"], "incremental");
+    assert_eq!(
+        (
+            second["added"].as_u64(),
+            second["updated"].as_u64(),
+            second["unchanged"].as_u64()
+        ),
+        (Some(1), Some(1), Some(0)),
+        "{second}"
+    );
+    let requests = sim.requests()[reads_before..].to_vec();
+    assert!(
+        requests[0].contains("q=lastModifiedDate+AFTER"),
+        "{requests:?}"
+    );
+    assert_eq!(
+        requests.iter().filter(|r| r.contains("/vendor/")).count(),
+        2,
+        "only the changed records were read: {requests:?}"
+    );
+
+    let stored = client.synced(&token, "vendors").await;
+    assert_eq!(stored.len(), 26);
+    let renamed = stored
+        .iter()
+        .find(|r| r["id"] == json!(vendors[3].to_string()))
+        .unwrap();
+    assert_eq!(renamed["record"]["name"], "Vendor 3, renamed");
+    assert_eq!(renamed["run_id"], second["id"]);
+    assert!(stored.iter().any(|r| r["id"] == json!(added.to_string())));
+    // Stored records can be read after a point in time, newest changes last.
+    let since = renamed["last_modified_at"].as_str().unwrap().to_string();
+    let recent = client
+        .call(
+            &token,
+            M::GET,
+            &format!(
+                "/v1/synced/vendors?modified_after={}",
+                since.replace('.', "%2E")
+            ),
+            None,
+        )
+        .await;
+    assert!(
+        recent.body["data"].as_array().unwrap().len() <= 1,
+        "{}",
+        recent.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_killed_mid_sync_resumes_after_a_restart_without_losing_or_duplicating() {
+    let up = demo(20_000).await;
+    up.set_delay(15);
+    let server = Server::start(&["example"]);
+    let client = Client::new(&server);
+    let (token, id) = client.connect_demo(&up).await;
+    let schedule = client
+        .call(
+            &token,
+            M::PUT,
+            "/v1/syncs/vendors",
+            Some(json!({"page_size": 100})),
+        )
+        .await;
+    assert_eq!(schedule.status, StatusCode::OK, "{}", schedule.body);
+    let partial = client
+        .wait_for_run(&id, 1, |r| {
+            r["status"] == "running" && r["added"].as_u64().unwrap() >= 3000
+        })
+        .await;
+    assert!(partial["added"].as_u64().unwrap() < 20_000);
+
+    // kill -9: no chance to finish the page or the run.
+    let (data_dir, adapters_dir, _dirs) = server.stop();
+    up.set_delay(0);
+    let server = Server::start_with(ServerOptions {
+        data_dir: Some(data_dir),
+        adapters_dir: Some(adapters_dir),
+        ..Default::default()
+    });
+    let client = Client::new(&server);
+    let done = client.wait_for_run(&id, 1, succeeded).await;
+    assert_eq!(done["id"], partial["id"], "the same run resumed");
+    assert_eq!(done["added"].as_u64(), Some(20_000), "{done}");
+    assert!(server.logs().contains("resuming a sync run"));
+
+    let records = client.synced(&token, "vendors").await;
+    assert_eq!(records.len(), 20_000);
+    let mut ids: Vec<&str> = records.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 20_000, "no duplicates");
+    let connection = client
+        .admin(M::GET, &format!("/v1/connections/{id}"), None)
+        .await;
+    assert_eq!(connection.body["stored_records"]["vendors"], 20_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnect_stops_a_running_sync_and_no_later_run_starts_but_the_data_stays() {
+    let up = demo(3_000).await;
+    up.set_delay(40);
+    let server = Server::start(&["example"]);
+    let client = Client::new(&server);
+    let (token, id) = client.connect_demo(&up).await;
+    client
+        .call(
+            &token,
+            M::PUT,
+            "/v1/syncs/vendors",
+            Some(json!({"page_size": 50})),
+        )
+        .await;
+    client
+        .wait_for_run(&id, 1, |r| {
+            r["status"] == "running" && r["added"].as_u64().unwrap() >= 200
+        })
+        .await;
+    // Due again at once: only the running run holds the next one back.
+    client
+        .call(
+            &token,
+            M::PUT,
+            "/v1/syncs/vendors",
+            Some(json!({"page_size": 50})),
+        )
+        .await;
+
+    let disconnected = client
+        .admin(M::POST, &format!("/v1/connections/{id}/disconnect"), None)
+        .await;
+    assert_eq!(disconnected.status, StatusCode::OK, "{}", disconnected.body);
+    let stopped = client
+        .wait_for_run(&id, 1, |r| r["status"] == "cancelled")
+        .await;
+    let kept = stopped["added"].as_u64().unwrap();
+    assert!(kept > 0 && kept < 3_000, "{stopped}");
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        client.runs(&id).await.len(),
+        1,
+        "no run started after the disconnect"
+    );
+    let connection = client
+        .admin(M::GET, &format!("/v1/connections/{id}"), None)
+        .await;
+    assert_eq!(
+        connection.body["stored_records"]["vendors"].as_u64(),
+        Some(kept)
+    );
+
+    let deleted = client
+        .admin(M::DELETE, &format!("/v1/connections/{id}/data"), None)
+        .await;
+    assert_eq!(deleted.body["deleted_records"].as_u64(), Some(kept));
+    let connection = client
+        .admin(M::GET, &format!("/v1/connections/{id}"), None)
+        .await;
+    assert_eq!(connection.body["stored_records"], json!({}));
+}
+
+/// A webhook receiver that fails its first `failures` deliveries.
+struct Receiver {
+    url: String,
+    received: Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>>,
+}
+
+async fn receiver(failures: usize) -> Receiver {
+    use axum::routing::post;
+    let received: Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>> = Default::default();
+    let seen = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |headers: axum::http::HeaderMap, body: String| {
+            let seen = seen.clone();
+            async move {
+                let mut seen = seen.lock().unwrap();
+                seen.push((headers, body));
+                if seen.len() <= failures {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::NO_CONTENT
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Receiver { url, received }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_webhook_reaches_its_receiver_after_two_failures() {
+    let up = demo(5).await;
+    let hook = receiver(2).await;
+    let server = Server::start_with(ServerOptions {
+        adapters: &["example"],
+        webhook_retry_base_ms: Some(100),
+        ..Default::default()
+    });
+    let client = Client::new(&server);
+    let (token, id) = client.connect_demo(&up).await;
+    let bad = client
+        .call(
+            &token,
+            M::POST,
+            "/v1/webhooks",
+            Some(json!({"url": hook.url, "events": ["records.deleted"]})),
+        )
+        .await;
+    bad.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_subscription");
+    let subscribed = client
+        .call(
+            &token,
+            M::POST,
+            "/v1/webhooks",
+            Some(json!({"url": hook.url, "events": ["records.changed"]})),
+        )
+        .await;
+    assert_eq!(
+        subscribed.status,
+        StatusCode::CREATED,
+        "{}",
+        subscribed.body
+    );
+    let secret = subscribed.body["secret"].as_str().unwrap().to_string();
+    let subscription = subscribed.body["subscription"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    client
+        .call(&token, M::PUT, "/v1/syncs/vendors", Some(json!({})))
+        .await;
+    client.wait_for_run(&id, 1, succeeded).await;
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while hook.received.lock().unwrap().len() < 3 {
+        assert!(Instant::now() < deadline, "three attempts expected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let received = hook.received.lock().unwrap().clone();
+    let (headers, body) = &received[2];
+    let signature = headers["interlink-signature"].to_str().unwrap();
+    assert!(interlink::webhooks::signature::verify(
+        secret.as_bytes(),
+        signature,
+        body.as_bytes()
+    ));
+    assert!(!interlink::webhooks::signature::verify(
+        b"another secret",
+        signature,
+        body.as_bytes()
+    ));
+    assert_eq!(headers["interlink-attempt"], "3");
+    let event: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(event["event"], "records.changed");
+    assert_eq!(event["entity"], "vendors");
+    assert_eq!(event["added"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        received[0].1, received[2].1,
+        "every attempt sends the same event"
+    );
+
+    let deliveries = client
+        .call(
+            &token,
+            M::GET,
+            &format!("/v1/webhooks/{subscription}/deliveries"),
+            None,
+        )
+        .await;
+    let delivery = &deliveries.body["deliveries"][0];
+    assert_eq!(delivery["status"], "delivered", "{}", deliveries.body);
+    let statuses: Vec<u64> = delivery["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status_code"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [500, 500, 204]);
+}
