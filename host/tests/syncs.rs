@@ -51,6 +51,12 @@ impl Client {
         send(request).await
     }
 
+    /// Creates or replaces the sync schedule of `entity`.
+    async fn schedule(&self, token: &str, entity: &str, body: Value) -> Reply {
+        self.call(token, M::PUT, &format!("/v1/syncs/{entity}"), Some(body))
+            .await
+    }
+
     /// Connects the example adapter to the demo upstream.
     async fn connect_demo(&self, up: &DemoUpstream) -> (String, String) {
         let body = json!({"adapter": "example", "config": {"base_url": up.base_url()}, "credentials": {"api_key": "demo-key"}});
@@ -168,20 +174,14 @@ async fn a_schedule_syncs_netsuite_and_an_incremental_run_picks_up_only_the_chan
         .to_string();
 
     let too_short = client
-        .call(
-            &token,
-            M::PUT,
-            "/v1/syncs/vendors",
-            Some(json!({"interval_seconds": 5})),
-        )
+        .schedule(&token, "vendors", json!({"interval_seconds": 5}))
         .await;
     too_short.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_schedule");
     let schedule = client
-        .call(
+        .schedule(
             &token,
-            M::PUT,
-            "/v1/syncs/vendors",
-            Some(json!({"interval_seconds": 60, "page_size": 10})),
+            "vendors",
+            json!({"interval_seconds": 60, "page_size": 10}),
         )
         .await;
     assert_eq!(schedule.status, StatusCode::OK, "{}", schedule.body);
@@ -270,12 +270,7 @@ async fn a_host_killed_mid_sync_resumes_after_a_restart_without_losing_or_duplic
     let client = Client::new(&server);
     let (token, id) = client.connect_demo(&up).await;
     let schedule = client
-        .call(
-            &token,
-            M::PUT,
-            "/v1/syncs/vendors",
-            Some(json!({"page_size": 100})),
-        )
+        .schedule(&token, "vendors", json!({"page_size": 100}))
         .await;
     assert_eq!(schedule.status, StatusCode::OK, "{}", schedule.body);
     let partial = client
@@ -319,12 +314,7 @@ async fn a_disconnect_stops_a_running_sync_and_no_later_run_starts_but_the_data_
     let client = Client::new(&server);
     let (token, id) = client.connect_demo(&up).await;
     client
-        .call(
-            &token,
-            M::PUT,
-            "/v1/syncs/vendors",
-            Some(json!({"page_size": 50})),
-        )
+        .schedule(&token, "vendors", json!({"page_size": 50}))
         .await;
     client
         .wait_for_run(&id, 1, |r| {
@@ -333,12 +323,7 @@ async fn a_disconnect_stops_a_running_sync_and_no_later_run_starts_but_the_data_
         .await;
     // Due again at once: only the running run holds the next one back.
     client
-        .call(
-            &token,
-            M::PUT,
-            "/v1/syncs/vendors",
-            Some(json!({"page_size": 50})),
-        )
+        .schedule(&token, "vendors", json!({"page_size": 50}))
         .await;
 
     let disconnected = client
@@ -431,7 +416,7 @@ async fn a_signed_webhook_reaches_its_receiver_after_two_failures() {
             &token,
             M::POST,
             "/v1/webhooks",
-            Some(json!({"url": hook.url, "events": ["records.changed"]})),
+            Some(json!({"url": hook.url, "events": ["records.changed", "connection.status_changed"]})),
         )
         .await;
     assert_eq!(
@@ -446,9 +431,7 @@ async fn a_signed_webhook_reaches_its_receiver_after_two_failures() {
         .unwrap()
         .to_string();
 
-    client
-        .call(&token, M::PUT, "/v1/syncs/vendors", Some(json!({})))
-        .await;
+    client.schedule(&token, "vendors", json!({})).await;
     client.wait_for_run(&id, 1, succeeded).await;
 
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -496,4 +479,68 @@ async fn a_signed_webhook_reaches_its_receiver_after_two_failures() {
         .map(|a| a["status_code"].as_u64().unwrap())
         .collect();
     assert_eq!(statuses, [500, 500, 204]);
+
+    // The system starts refusing the key: the connection's new status is announced.
+    up.set_api_key("rotated");
+    let refused = client.call(&token, M::GET, "/v1/vendors", None).await;
+    refused.assert_error(
+        StatusCode::UNAUTHORIZED,
+        "connection_requires_reauthorization",
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while hook.received.lock().unwrap().len() < 4 {
+        assert!(Instant::now() < deadline, "a status event expected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (headers, body) = hook.received.lock().unwrap()[3].clone();
+    assert_eq!(headers["interlink-event"], "connection.status_changed");
+    let event: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(event["status"], "requires_reauthorization");
+    assert_eq!(event["connection_id"], id.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnect_drops_pending_webhook_deliveries() {
+    let up = demo(5).await;
+    let hook = receiver(usize::MAX).await;
+    let server = Server::start_with(ServerOptions {
+        adapters: &["example"],
+        webhook_retry_base_ms: Some(100),
+        ..Default::default()
+    });
+    let client = Client::new(&server);
+    let (token, id) = client.connect_demo(&up).await;
+    let subscribed = client
+        .call(
+            &token,
+            M::POST,
+            "/v1/webhooks",
+            Some(json!({"url": hook.url, "events": ["records.changed"]})),
+        )
+        .await;
+    assert_eq!(
+        subscribed.status,
+        StatusCode::CREATED,
+        "{}",
+        subscribed.body
+    );
+    client.schedule(&token, "vendors", json!({})).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while hook.received.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "retries expected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    client
+        .admin(M::POST, &format!("/v1/connections/{id}/disconnect"), None)
+        .await;
+    // An attempt already on the wire may still land; none starts after it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after_disconnect = hook.received.lock().unwrap().len();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        hook.received.lock().unwrap().len(),
+        after_disconnect,
+        "no retry after the disconnect"
+    );
+    assert!(server.logs().contains("pending webhook deliveries dropped"));
 }

@@ -122,11 +122,7 @@ pub(super) fn prepare(
     };
     // Refused here, before the system is asked: the account's permissions
     // were recorded when it connected.
-    let missing: Vec<&String> = declared
-        .permissions
-        .iter()
-        .filter(|p| !connection.permissions.contains(p))
-        .collect();
+    let missing = connection.missing_permissions(&declared.permissions);
     if !missing.is_empty() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

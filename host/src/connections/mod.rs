@@ -91,6 +91,17 @@ pub struct Connection {
     pub disconnected_at: Option<SystemTime>,
 }
 
+impl Connection {
+    /// The permissions of `required` that the account did not hold when it
+    /// connected.
+    pub fn missing_permissions<'a>(&self, required: &'a [String]) -> Vec<&'a String> {
+        required
+            .iter()
+            .filter(|p| !self.permissions.contains(p))
+            .collect()
+    }
+}
+
 /// A new connection API token: `ilk_conn_` and 64 hex digits.
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];

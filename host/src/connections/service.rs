@@ -182,6 +182,9 @@ impl Connections {
         let _creating = self.creating.lock().await;
         if let Some(old) = &replaced {
             self.storage.disconnect(&old.id, now).await?;
+            if let Some(webhooks) = &self.webhooks {
+                webhooks.drop_pending(&old.id).await?;
+            }
         }
         if !self
             .storage

@@ -138,26 +138,25 @@ async fn pipelined(
                     message: format!("adapter `{}` is not loaded", connection.adapter_id),
                 })
             })?;
-        let missing: Vec<String> = adapter
-            .manifest()
-            .entity(&run.entity)
-            .and_then(|e| {
-                e.operations
-                    .iter()
-                    .find(|o| o.operation == crate::manifest::Operation::List)
-            })
-            .map(|o| {
-                o.permissions
-                    .iter()
-                    .filter(|p| !connection.permissions.contains(p))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
+        let declared = adapter.manifest().entity(&run.entity).and_then(|e| {
+            e.operations
+                .iter()
+                .find(|o| o.operation == crate::manifest::Operation::List)
+        });
+        let missing =
+            declared.map_or_else(Vec::new, |o| connection.missing_permissions(&o.permissions));
         if !missing.is_empty() {
             return Err(Stop::Failed(RunError {
                 code: "insufficient_permissions".into(),
-                message: format!("listing `{}` needs {}", run.entity, missing.join(", ")),
+                message: format!(
+                    "listing `{}` needs {}",
+                    run.entity,
+                    missing
+                        .iter()
+                        .map(|p| p.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             }));
         }
         let ctx = syncs.connections.context(&connection).map_err(|e| {
@@ -331,4 +330,56 @@ async fn changed(syncs: &Syncs, run: &Run) {
         .webhooks
         .emit(&run.connection_id, "records.changed", payload)
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::syncs::{Counts, Trigger};
+
+    fn run(started: &str, high_water: Option<&str>, modified_after: Option<&str>) -> Run {
+        Run {
+            id: "r".into(),
+            connection_id: "c".into(),
+            entity: "vendors".into(),
+            trigger: Trigger::Schedule,
+            kind: RunKind::Incremental,
+            status: RunStatus::Running,
+            request_id: "q".into(),
+            page_size: 10,
+            modified_after: modified_after.map(String::from),
+            cursor: None,
+            pages: 0,
+            counts: Counts::default(),
+            high_water: high_water.map(String::from),
+            error: None,
+            started_at: humantime::parse_rfc3339(started).unwrap(),
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn the_next_run_starts_after_the_newest_record_unless_records_changed_during_this_one() {
+        let before = run("2026-11-27T10:00:00Z", Some("2026-11-27T09:00:00Z"), None);
+        assert_eq!(
+            next_modified_after(&before).as_deref(),
+            Some("2026-11-27T09:00:00Z")
+        );
+        let during = run("2026-11-27T10:00:00Z", Some("2026-11-27T10:00:30Z"), None);
+        assert_eq!(
+            next_modified_after(&during).as_deref(),
+            Some("2026-11-27T09:59:59.000Z")
+        );
+        let nothing = run("2026-11-27T10:00:00Z", None, Some("2026-11-01T00:00:00Z"));
+        assert_eq!(
+            next_modified_after(&nothing).as_deref(),
+            Some("2026-11-01T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn timestamps_compare_as_times_not_text() {
+        assert!(later("2026-11-27T10:00:00.500Z", "2026-11-27T10:00:00Z"));
+        assert!(!later("2026-11-27T10:00:00Z", "2026-11-27T10:00:00.500Z"));
+    }
 }

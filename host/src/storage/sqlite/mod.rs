@@ -402,12 +402,12 @@ impl Storage for SqliteStorage {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::time::Duration;
 
     use super::*;
 
-    async fn storage_with_connection(dir: &Path) -> SqliteStorage {
+    pub(super) async fn storage_with_connection(dir: &Path) -> SqliteStorage {
         let storage = SqliteStorage::open(&dir.join("test.db")).await.unwrap();
         let now = SystemTime::now();
         let connection = Connection {

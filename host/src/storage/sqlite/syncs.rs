@@ -447,3 +447,167 @@ impl SyncStorage for SqliteStorage {
             .map_err(StorageError)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Storage;
+    use crate::storage::content_hash;
+    use crate::storage::sqlite::tests::storage_with_connection;
+
+    fn run(id: &str, kind: RunKind) -> Run {
+        Run {
+            id: id.into(),
+            connection_id: "c1".into(),
+            entity: "vendors".into(),
+            trigger: Trigger::Manual,
+            kind,
+            status: RunStatus::Running,
+            request_id: "r".into(),
+            page_size: 10,
+            modified_after: None,
+            cursor: None,
+            pages: 0,
+            counts: Counts::default(),
+            high_water: None,
+            error: None,
+            started_at: SystemTime::now(),
+            finished_at: None,
+        }
+    }
+
+    async fn commit(
+        storage: &SqliteStorage,
+        run: &Run,
+        records: &[(&str, &str)],
+    ) -> Option<Counts> {
+        let records: Vec<PageRecord> = records
+            .iter()
+            .map(|(id, json)| PageRecord {
+                id,
+                json,
+                content_hash: content_hash(json),
+            })
+            .collect();
+        let page = PageCommit {
+            run,
+            records: &records,
+            next_cursor: Some("next"),
+            high_water: None,
+            at: SystemTime::now(),
+        };
+        storage.commit_page(&page).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn pages_tell_added_updated_and_unchanged_and_full_runs_mark_the_rest_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = storage_with_connection(dir.path()).await;
+        let schedule = Schedule {
+            connection_id: "c1".into(),
+            entity: "vendors".into(),
+            interval: Duration::from_secs(60),
+            page_size: 10,
+            backfill_since: None,
+            modified_after: None,
+            next_run_at: SystemTime::now(),
+            created_at: SystemTime::now(),
+        };
+        storage.put_schedule(&schedule).await.unwrap();
+
+        let first = run("run1", RunKind::Full);
+        assert!(storage.start_run(&first, SystemTime::now()).await.unwrap());
+        assert!(
+            !storage
+                .start_run(&run("run1b", RunKind::Full), SystemTime::now())
+                .await
+                .unwrap(),
+            "one run at a time"
+        );
+        let counts = commit(
+            &storage,
+            &first,
+            &[
+                ("1", r#"{"id":"1"}"#),
+                ("2", r#"{"id":"2"}"#),
+                ("3", r#"{"id":"3"}"#),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!((counts.added, counts.updated, counts.unchanged), (3, 0, 0));
+        storage
+            .finish_run(
+                &first,
+                RunStatus::Succeeded,
+                None,
+                Some("t1"),
+                SystemTime::now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            storage
+                .schedule("c1", "vendors")
+                .await
+                .unwrap()
+                .unwrap()
+                .modified_after
+                .as_deref(),
+            Some("t1")
+        );
+
+        let second = run("run2", RunKind::Full);
+        assert!(storage.start_run(&second, SystemTime::now()).await.unwrap());
+        let counts = commit(
+            &storage,
+            &second,
+            &[("1", r#"{"id":"1"}"#), ("2", r#"{"id":"2","x":1}"#)],
+        )
+        .await
+        .unwrap();
+        assert_eq!((counts.added, counts.updated, counts.unchanged), (0, 1, 1));
+        assert_eq!(
+            storage
+                .mark_unseen_deleted(&second, SystemTime::now())
+                .await
+                .unwrap(),
+            1
+        );
+        let mut changes = storage.run_changes("run2").await.unwrap();
+        changes.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            changes,
+            [
+                ("2".to_string(), Change::Updated),
+                ("3".to_string(), Change::Deleted)
+            ]
+        );
+        let stored = storage.run("run2").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                stored.pages,
+                stored.cursor.as_deref(),
+                stored.counts.deleted
+            ),
+            (1, Some("next"), 1)
+        );
+
+        // Once disconnected, nothing more is stored and no run starts.
+        storage.disconnect("c1", SystemTime::now()).await.unwrap();
+        assert_eq!(commit(&storage, &second, &[("4", "{}")]).await, None);
+        assert!(
+            !storage
+                .start_run(&run("run3", RunKind::Full), SystemTime::now())
+                .await
+                .unwrap()
+        );
+        assert!(
+            storage
+                .due_schedules(SystemTime::now() + Duration::from_secs(3600))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
