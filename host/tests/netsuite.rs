@@ -280,32 +280,40 @@ async fn customer_key_pairs_made_by_openssl_as_oracle_documents_sign_in() {
         assert_eq!(vendors.body["data"][0]["name"], "Acme Supplies");
     }
 
-    // `interlink cert generate` makes pairs NetSuite accepts, and refuses
-    // validities NetSuite would refuse.
-    let dir = tempfile::tempdir().unwrap();
-    let generate = |days: &str| {
+    // `interlink cert generate` makes pairs NetSuite accepts, for both
+    // algorithms, and refuses validities NetSuite would refuse.
+    let generate = |dir: &Path, alg: &str, days: &str| {
         Command::new(env!("CARGO_BIN_EXE_interlink"))
-            .args(["cert", "generate", "--alg", "es256", "--days", days])
-            .current_dir(dir.path())
+            .args(["cert", "generate", "--alg", alg, "--days", days])
+            .current_dir(dir)
             .output()
             .unwrap()
     };
-    let too_long = generate("800");
+    let dir = tempfile::tempdir().unwrap();
+    let too_long = generate(dir.path(), "es256", "800");
     assert!(!too_long.status.success());
     assert!(String::from_utf8_lossy(&too_long.stderr).contains("at most two years"));
-    assert!(generate("365").status.success());
-    s.sim
-        .register_certificate(
-            "cert-cli",
-            CLIENT_ID,
-            &read(dir.path(), "public.pem"),
-            full_role(),
-        )
-        .unwrap();
-    token(
-        &s.connect("cert-cli", &read(dir.path(), "private.pem"), json!({}))
-            .await,
-    );
+    for (alg, algorithm) in [("es256", "ES256"), ("ps256", "PS256")] {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(generate(dir.path(), alg, "365").status.success());
+        let certificate_id = format!("cert-cli-{alg}");
+        s.sim
+            .register_certificate(
+                &certificate_id,
+                CLIENT_ID,
+                &read(dir.path(), "public.pem"),
+                full_role(),
+            )
+            .unwrap();
+        let connected = s
+            .connect(&certificate_id, &read(dir.path(), "private.pem"), json!({}))
+            .await;
+        token(&connected);
+        assert_eq!(
+            connected.body["connection"]["config"]["private_key.algorithm"],
+            algorithm
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
