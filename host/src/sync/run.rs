@@ -91,7 +91,8 @@ pub(super) async fn execute(syncs: Arc<Syncs>, mut run: Run) {
 
 /// Where the next run starts: after the newest record seen, but not after
 /// this run started (less a second for clocks), so that records changed
-/// while it ran are read again. Without records, where this run started.
+/// while it ran are read again. A run that saw no records leaves the
+/// starting point where it was.
 fn next_modified_after(run: &Run) -> Option<String> {
     let started =
         humantime::format_rfc3339_millis(run.started_at - Duration::from_secs(1)).to_string();
