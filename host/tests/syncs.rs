@@ -391,15 +391,22 @@ async fn receiver(failures: usize) -> Receiver {
     Receiver { url, received }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_signed_webhook_reaches_its_receiver_after_two_failures() {
+/// Five suppliers upstream, a receiver that fails `failures` times, and a
+/// host that retries after 100 ms.
+async fn webhook_setup(failures: usize) -> (DemoUpstream, Receiver, Server) {
     let up = demo(5).await;
-    let hook = receiver(2).await;
+    let hook = receiver(failures).await;
     let server = Server::start_with(ServerOptions {
         adapters: &["example"],
         webhook_retry_base_ms: Some(100),
         ..Default::default()
     });
+    (up, hook, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_webhook_reaches_its_receiver_after_two_failures() {
+    let (up, hook, server) = webhook_setup(2).await;
     let client = Client::new(&server);
     let (token, id) = client.connect_demo(&up).await;
     let bad = client
@@ -501,13 +508,7 @@ async fn a_signed_webhook_reaches_its_receiver_after_two_failures() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disconnect_drops_pending_webhook_deliveries() {
-    let up = demo(5).await;
-    let hook = receiver(usize::MAX).await;
-    let server = Server::start_with(ServerOptions {
-        adapters: &["example"],
-        webhook_retry_base_ms: Some(100),
-        ..Default::default()
-    });
+    let (up, hook, server) = webhook_setup(usize::MAX).await;
     let client = Client::new(&server);
     let (token, id) = client.connect_demo(&up).await;
     let subscribed = client

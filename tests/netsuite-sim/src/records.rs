@@ -7,7 +7,8 @@ use std::time::SystemTime;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
@@ -182,12 +183,8 @@ impl Drop for Session {
 impl Session {
     /// Logs the request, checks the bearer token and the REST permissions,
     /// and takes a concurrency slot (or answers 429).
-    async fn begin(
-        shared: &Shared,
-        headers: &HeaderMap,
-        method: &Method,
-        uri: &Uri,
-    ) -> Result<Session, Failure> {
+    async fn begin(shared: &Shared, request: &Parts) -> Result<Session, Failure> {
+        let (headers, method, uri) = (&request.headers, &request.method, &request.uri);
         shared
             .0
             .requests
@@ -291,11 +288,9 @@ pub async fn list(
     State(shared): State<Shared>,
     Path(record_type): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    method: Method,
-    uri: Uri,
+    request: Parts,
 ) -> Result<Response, Failure> {
-    let session = Session::begin(&shared, &headers, &method, &uri).await?;
+    let session = Session::begin(&shared, &request).await?;
     let kind = known(&record_type)?;
     session.require(permission(kind), Level::View)?;
     session.require_analytics()?;
@@ -342,7 +337,7 @@ pub async fn list(
         .take(limit as usize)
         .collect();
     let has_more = offset + (page.len() as u64) < total;
-    let base = base(&headers);
+    let base = base(&request.headers);
     let mut links = vec![
         json!({"rel": "self", "href": format!("{base}/{kind}?limit={limit}&offset={offset}")}),
     ];
@@ -463,11 +458,9 @@ pub async fn read(
     State(shared): State<Shared>,
     Path((record_type, id)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    method: Method,
-    uri: Uri,
+    request: Parts,
 ) -> Result<Response, Failure> {
-    let session = Session::begin(&shared, &headers, &method, &uri).await?;
+    let session = Session::begin(&shared, &request).await?;
     let kind = known(&record_type)?;
     session.require(permission(kind), Level::View)?;
     let id = parse_id(&id)?;
@@ -479,7 +472,7 @@ pub async fn read(
             .cloned()
             .ok_or_else(not_found)?
     };
-    let href = format!("{}/{kind}/{id}", base(&headers));
+    let href = format!("{}/{kind}/{id}", base(&request.headers));
     record["links"] = json!([{"rel": "self", "href": href}]);
     if kind == "purchaseOrder"
         && query.get("expandSubResources").map(String::as_str) != Some("true")
@@ -715,12 +708,10 @@ fn location(headers: &HeaderMap, kind: &str, id: u64) -> Response {
 pub async fn create(
     State(shared): State<Shared>,
     Path(record_type): Path<String>,
-    headers: HeaderMap,
-    method: Method,
-    uri: Uri,
+    request: Parts,
     body: Bytes,
 ) -> Result<Response, Failure> {
-    let session = Session::begin(&shared, &headers, &method, &uri).await?;
+    let session = Session::begin(&shared, &request).await?;
     let kind = known(&record_type)?;
     session.require(permission(kind), Level::Create)?;
     let mut record = body_object(&body)?;
@@ -764,19 +755,17 @@ pub async fn create(
         _ => {}
     }
     let id = insert(&shared, kind, Value::Object(record));
-    Ok(location(&headers, kind, id))
+    Ok(location(&request.headers, kind, id))
 }
 
 pub async fn update(
     State(shared): State<Shared>,
     Path((record_type, id)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    method: Method,
-    uri: Uri,
+    request: Parts,
     body: Bytes,
 ) -> Result<Response, Failure> {
-    let session = Session::begin(&shared, &headers, &method, &uri).await?;
+    let session = Session::begin(&shared, &request).await?;
     let kind = known(&record_type)?;
     session.require(permission(kind), Level::Edit)?;
     let id = parse_id(&id)?;
@@ -839,19 +828,17 @@ pub async fn update(
         .entry(kind)
         .or_default()
         .insert(id, Value::Object(record));
-    Ok(location(&headers, kind, id))
+    Ok(location(&request.headers, kind, id))
 }
 
 /// `POST /services/rest/query/v1/suiteql`: only the query of a role's
 /// permissions, `SELECT name, permlevel FROM rolepermissions WHERE role = ?`.
 pub async fn suiteql(
     State(shared): State<Shared>,
-    headers: HeaderMap,
-    method: Method,
-    uri: Uri,
+    request: Parts,
     body: Bytes,
 ) -> Result<Response, Failure> {
-    let session = Session::begin(&shared, &headers, &method, &uri).await?;
+    let session = Session::begin(&shared, &request).await?;
     session.require_analytics()?;
     let body = body_object(&body)?;
     let q = body.get("q").and_then(Value::as_str).unwrap_or_default();
