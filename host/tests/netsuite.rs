@@ -43,14 +43,8 @@ impl Setup {
     }
 
     async fn admin(&self, method: M, path: &str, body: Option<Value>) -> Reply {
-        let mut request = self
-            .http
-            .request(method, self.server.url(path))
-            .bearer_auth(self.server.admin_key());
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        send(request).await
+        let key = self.server.admin_key();
+        call(&self.http, method, self.server.url(path), &key, body).await
     }
 
     /// Connects with `certificate_id` and `private_key` (a PEM or "platform").
@@ -87,14 +81,22 @@ impl Setup {
     }
 
     async fn call(&self, token: &str, method: M, path: &str, body: Option<Value>) -> Reply {
-        let mut request = self
-            .http
-            .request(method, self.server.url(path))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        send(request).await
+        call(&self.http, method, self.server.url(path), token, body).await
+    }
+
+    /// Uploads `dir/public.pem` to the simulator as `certificate_id`, then
+    /// connects with `dir/private.pem`.
+    async fn connect_with_pair(&self, certificate_id: &str, dir: &Path) -> Reply {
+        self.sim
+            .register_certificate(
+                certificate_id,
+                CLIENT_ID,
+                &read(dir, "public.pem"),
+                full_role(),
+            )
+            .unwrap();
+        self.connect(certificate_id, &read(dir, "private.pem"), json!({}))
+            .await
     }
 
     fn order(&self) -> Value {
@@ -258,17 +260,8 @@ async fn customer_key_pairs_made_by_openssl_as_oracle_documents_sign_in() {
     for (alg, command) in [("ES256", OPENSSL_ES256), ("PS256", OPENSSL_PS256)] {
         let dir = tempfile::tempdir().unwrap();
         openssl(dir.path(), command);
-        let certificate_id = format!("cert-{alg}");
-        s.sim
-            .register_certificate(
-                &certificate_id,
-                CLIENT_ID,
-                &read(dir.path(), "public.pem"),
-                full_role(),
-            )
-            .unwrap();
         let connected = s
-            .connect(&certificate_id, &read(dir.path(), "private.pem"), json!({}))
+            .connect_with_pair(&format!("cert-{alg}"), dir.path())
             .await;
         let token = token(&connected);
         assert_eq!(
@@ -296,17 +289,8 @@ async fn customer_key_pairs_made_by_openssl_as_oracle_documents_sign_in() {
     for (alg, algorithm) in [("es256", "ES256"), ("ps256", "PS256")] {
         let dir = tempfile::tempdir().unwrap();
         assert!(generate(dir.path(), alg, "365").status.success());
-        let certificate_id = format!("cert-cli-{alg}");
-        s.sim
-            .register_certificate(
-                &certificate_id,
-                CLIENT_ID,
-                &read(dir.path(), "public.pem"),
-                full_role(),
-            )
-            .unwrap();
         let connected = s
-            .connect(&certificate_id, &read(dir.path(), "private.pem"), json!({}))
+            .connect_with_pair(&format!("cert-cli-{alg}"), dir.path())
             .await;
         token(&connected);
         assert_eq!(

@@ -132,14 +132,7 @@ impl Setup {
     }
 
     async fn call(&self, token: &str, method: M, path: &str, body: Option<Value>) -> Reply {
-        let mut request = self
-            .http
-            .request(method, self.server.url(path))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        send(request).await
+        call(&self.http, method, self.server.url(path), token, body).await
     }
 }
 

@@ -45,14 +45,7 @@ impl Fixture {
     }
 
     async fn call(&self, method: M, path: &str, body: Option<Value>) -> Reply {
-        let mut request = self
-            .http
-            .request(method, self.server.url(path))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        send(request).await
+        call(&self.http, method, self.server.url(path), &self.token, body).await
     }
 }
 

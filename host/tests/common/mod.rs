@@ -220,6 +220,21 @@ impl Reply {
     }
 }
 
+/// Sends `method url` with a bearer key or token, and a JSON body if given.
+pub async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    bearer: &str,
+    body: Option<serde_json::Value>,
+) -> Reply {
+    let mut request = http.request(method, url).bearer_auth(bearer);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    send(request).await
+}
+
 /// Sends a request and reads the reply, checking that it has a request id.
 pub async fn send(request: reqwest::RequestBuilder) -> Reply {
     let response = request.send().await.unwrap();

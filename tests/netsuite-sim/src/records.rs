@@ -441,6 +441,17 @@ fn parse_q(q: &str) -> Result<Vec<Filter>, Failure> {
         .collect()
 }
 
+/// NetSuite's refusal of a create without a mandatory body field.
+fn required(record: &Map<String, Value>, field: &str, label: &str) -> Result<(), Failure> {
+    match record.get(field).and_then(Value::as_str) {
+        Some(value) if !value.is_empty() => Ok(()),
+        _ => Err(user_error(
+            format!("Please enter value(s) for: {label}"),
+            field,
+        )),
+    }
+}
+
 fn parse_id(id: &str) -> Result<u64, Failure> {
     id.parse().map_err(|_| not_found())
 }
@@ -717,28 +728,8 @@ pub async fn create(
     let mut record = body_object(&body)?;
     check_fields(&shared, kind, &record)?;
     match kind {
-        "vendor"
-            if record
-                .get("companyName")
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty) =>
-        {
-            return Err(user_error(
-                "Please enter value(s) for: Company Name",
-                "companyName",
-            ));
-        }
-        "inventoryItem"
-            if record
-                .get("itemId")
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty) =>
-        {
-            return Err(user_error(
-                "Please enter value(s) for: Item Name/Number",
-                "itemId",
-            ));
-        }
+        "vendor" => required(&record, "companyName", "Company Name")?,
+        "inventoryItem" => required(&record, "itemId", "Item Name/Number")?,
         "purchaseOrder" => {
             if !record.contains_key("entity") {
                 return Err(user_error("Please enter value(s) for: Vendor", "entity"));
