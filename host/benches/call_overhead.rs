@@ -16,53 +16,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::future::BoxFuture;
-use interlink::outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse};
 use interlink::runtime::{
     CallContext, ListRequest, MemoryKv, Runtime, RuntimeConfig, Secrets, Services,
 };
-use serde_json::json;
+use workload::{Canned, page_body};
+
+mod workload;
 
 const WARMUP: usize = 300;
 const ROUNDS: usize = 3000;
-
-/// Answers every request with the same page.
-struct Canned(Arc<Vec<u8>>);
-
-impl Outbound for Canned {
-    fn send(
-        &self,
-        _: OutboundRequest,
-    ) -> BoxFuture<'static, Result<OutboundResponse, OutboundError>> {
-        let body = self.0.clone();
-        Box::pin(async move {
-            Ok(OutboundResponse {
-                status: 200,
-                headers: vec![("content-type".into(), "application/json".into())],
-                body: body.to_vec(),
-            })
-        })
-    }
-}
-
-fn page_body() -> Vec<u8> {
-    let items: Vec<_> = (1..=10)
-        .map(|i| {
-            json!({
-                "id": i,
-                "displayName": format!("Supplier number {i} Industrial Components Ltd."),
-                "contact": {"email": format!("orders{i}@supplier{i}.example"), "phone": "+1 555 0100"},
-                "currencyCode": "USD",
-                "isActive": i % 3 != 0,
-                "customFields": {"custentity_region": "EMEA"},
-                "createdAt": "2026-01-02T03:04:05.678Z",
-                "updatedAt": "2026-11-20T10:11:12.131Z",
-            })
-        })
-        .collect();
-    serde_json::to_vec(&json!({"items": items, "total": 10, "offset": 0, "hasMore": false}))
-        .unwrap()
-}
 
 fn adapter_bytes() -> Vec<u8> {
     let target = std::env::var_os("CARGO_TARGET_DIR")

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use demo_upstream::{DemoUpstream, Options};
 use interlink::connections::{Connections, NewConnection};
+use interlink::dataplane::{DataPlane, Limits};
 use interlink::outbound::ReqwestOutbound;
 use interlink::registry::Registry;
 use interlink::runtime::{ListRequest, MemoryKv, Runtime, RuntimeConfig, Services};
@@ -102,7 +103,8 @@ fn main() {
             let mut records = 0;
             loop {
                 let request = ListRequest { entity: "vendors".into(), cursor, page_size: PAGE, modified_after: None };
-                let page = adapter.list(connections.context(&connection).unwrap(), &request).await.unwrap();
+                let ctx = connections.open(connection.clone()).unwrap().ctx;
+                let page = adapter.list(ctx, &request).await.unwrap();
                 records += page.records.len();
                 cursor = page.next_cursor;
                 if cursor.is_none() {
@@ -115,7 +117,8 @@ fn main() {
         fetch.sort();
         let fetch = fetch[1];
 
-        let syncs = Arc::new(Syncs::new(store.clone(), connections.clone(), webhooks));
+        let dataplane = Arc::new(DataPlane::new(connections.clone(), Limits::default()));
+        let syncs = Arc::new(Syncs::new(store.clone(), dataplane, webhooks));
         let _scheduler = syncs.start();
         let request = ScheduleRequest { interval: Some(Duration::from_secs(3600)), page_size: Some(PAGE), backfill_since: None };
         syncs.put_schedule(&connection, "vendors", request).await.unwrap();

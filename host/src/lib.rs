@@ -1,24 +1,32 @@
 //! Interlink's host: it loads WebAssembly adapters, runs every call sandboxed
 //! and bounded, and serves one HTTP API over all of them.
 //!
-//! Where things live:
-//! - [`contract`]: the WIT contract versions the host serves;
-//! - [`manifest`]: what adapters declare, and its validation;
+//! Where things live, top layer first (a module imports only modules of
+//! lower layers: `docs/architecture.md` shows the layers, and the `layers`
+//! test checks them):
+//! - [`api`]: the HTTP API;
+//! - [`sync`]: scheduled syncs, the other caller of the data plane;
+//! - [`dataplane`]: one adapter call for a connection, for every caller:
+//!   permissions, write rules, fairness, retries, failures;
+//! - [`connections`]: the connection lifecycle, tokens and credits;
+//!   [`rules`]: the write-rule engine;
+//! - [`webhooks`]: subscriptions and signed deliveries;
+//!   [`registry`]: the loaded adapters, hot-swapped from a folder or uploads;
+//!   [`certificates`]: key pairs for JWT sign-ins;
 //! - [`runtime`]: wasmtime, the per-call sandbox and the host imports;
 //! - [`outbound`]: the outbound allow-list and HTTP client;
-//! - [`registry`]: the loaded adapters, hot-swapped from a folder or uploads;
-//! - [`connections`]: the connection lifecycle, tokens and credits;
-//! - [`storage`]: the database (SQLite by default);
-//! - [`secret_box`]: encryption of credentials at rest;
-//! - [`rules`]: the write-rule engine;
-//! - [`api`]: the HTTP API;
-//! - [`data_dir`]: the host's data folder.
+//!   [`storage`]: the database (SQLite by default);
+//!   [`secret_box`]: encryption of credentials at rest;
+//!   [`data_dir`]: the host's data folder;
+//! - [`contract`]: the WIT contract versions the host serves;
+//! - [`manifest`]: what adapters declare, and its validation.
 
 pub mod api;
 pub mod certificates;
 pub mod connections;
 pub mod contract;
 pub mod data_dir;
+pub mod dataplane;
 pub mod manifest;
 pub mod outbound;
 pub mod registry;

@@ -11,6 +11,7 @@ use interlink::api::{AppState, router};
 use interlink::certificates::{self, Algorithm, PlatformCertificate};
 use interlink::connections::Connections;
 use interlink::data_dir::{DataDir, write_private};
+use interlink::dataplane::{self, DataPlane};
 use interlink::outbound::ReqwestOutbound;
 use interlink::registry::{Registry, watch};
 use interlink::runtime::{MemoryKv, Runtime, RuntimeConfig, Services};
@@ -91,6 +92,14 @@ struct ServeArgs {
     /// Adapter instances alive at once.
     #[arg(long, env = "INTERLINK_MAX_INSTANCES", default_value_t = 256)]
     max_instances: u32,
+    /// Calls one connection may have at once, running or waiting for its
+    /// adapter's max-concurrent-requests; past it, API calls get 429.
+    #[arg(
+        long,
+        env = "INTERLINK_MAX_INSTANCES_PER_CONNECTION",
+        default_value_t = 32
+    )]
+    max_instances_per_connection: u32,
     /// The largest response an adapter may receive from its system, in MiB.
     #[arg(long, env = "INTERLINK_MAX_RESPONSE_MIB", default_value_t = 32)]
     max_response_mib: u64,
@@ -164,6 +173,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.call_timeout > 0.0 && args.call_timeout.is_finite(),
         "--call-timeout must be a positive number of seconds"
     );
+    anyhow::ensure!(
+        (1..=args.max_instances).contains(&args.max_instances_per_connection),
+        "--max-instances-per-connection must be 1 to --max-instances ({})",
+        args.max_instances
+    );
     let data = DataDir::open(&args.data_dir)
         .with_context(|| format!("opening the data folder {}", args.data_dir.display()))?;
     let admin = data
@@ -177,8 +191,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
+    let call_timeout = Duration::from_secs_f64(args.call_timeout);
     let config = RuntimeConfig {
-        call_timeout: Duration::from_secs_f64(args.call_timeout),
+        call_timeout,
         memory_limit: args.memory_limit_mib << 20,
         max_instances: args.max_instances,
         ..RuntimeConfig::default()
@@ -237,13 +252,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_platform_certificate(platform.kind)
             .with_webhooks(webhooks.clone()),
     );
-    let syncs = Arc::new(Syncs::new(store, connections.clone(), webhooks.clone()));
+    let dataplane = Arc::new(DataPlane::new(
+        connections,
+        dataplane::Limits {
+            max_calls_per_connection: args.max_instances_per_connection,
+            queue_timeout: call_timeout,
+            max_writes_per_minute: args.max_writes_per_minute,
+        },
+    ));
+    let syncs = Arc::new(Syncs::new(store, dataplane.clone(), webhooks.clone()));
     let _scheduler = syncs.start();
     let _dispatcher = webhooks.start();
     let state = AppState {
-        max_writes_per_minute: args.max_writes_per_minute,
         platform_certificate: Some(platform),
-        ..AppState::new(connections, syncs, webhooks, &admin.key)
+        ..AppState::new(dataplane, syncs, webhooks, &admin.key)
     };
     println!("interlink listening on http://{addr}");
     axum::serve(listener, router(state))

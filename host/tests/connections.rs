@@ -134,8 +134,22 @@ async fn the_whole_lifecycle() {
     assert_eq!(patched.body["memo"], "calm", "{}", patched.body);
     let read = send(c.data(M::GET, &format!("/v1/purchase-orders/{po_id}"), &token)).await;
     assert_eq!(read.body["lines"][0]["quantity"], 100);
-    let stored = c.status(&id).await["stored_records"].clone();
-    assert_eq!(stored, json!({"purchase-orders": 1, "vendors": 3}));
+    assert_eq!(
+        c.status(&id).await["stored_records"],
+        json!({}),
+        "live reads and writes store nothing"
+    );
+    let run = sync_once(&c.http, &server.base, &token, "purchase-orders").await;
+    assert_eq!(
+        (run["status"].as_str(), run["added"].as_u64()),
+        (Some("succeeded"), Some(1)),
+        "{run}"
+    );
+    assert_eq!(
+        c.status(&id).await["stored_records"],
+        json!({"purchase-orders": 1}),
+        "the stored data is what syncs copied"
+    );
 
     // The system starts rejecting the credentials.
     up.set_api_key("rotated-key");
@@ -205,6 +219,8 @@ async fn the_whole_lifecycle() {
     );
 
     // Disconnect: the token is dead at once, the credit is back, the data stays.
+    let run = sync_once(&c.http, &server.base, &new_token, "vendors").await;
+    assert_eq!(run["added"], 3, "{run}");
     let disconnected =
         send(c.admin(M::POST, &format!("/v1/connections/{new_id}/disconnect"))).await;
     assert_eq!(disconnected.body["status"], "disconnected");
@@ -294,11 +310,23 @@ async fn a_token_reaches_only_its_own_connection() {
     let read_a = send(c.data(M::GET, &format!("/v1/vendors/{vendor}"), token_a)).await;
     assert_eq!(read_a.body["name"], "Only in A");
 
-    let status_b = c.status(b["connection"]["id"].as_str().unwrap()).await;
+    sync_once(&c.http, &server.base, token_a, "vendors").await;
+    sync_once(&c.http, &server.base, token_b, "vendors").await;
+    let synced_b = send(c.data(M::GET, "/v1/synced/vendors", token_b)).await;
+    let names: Vec<&str> = synced_b.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["record"]["name"].as_str().unwrap())
+        .collect();
     assert_eq!(
-        status_b["stored_records"]["vendors"], 3,
-        "B stores only what it read from B"
+        names.len(),
+        3,
+        "B stores only what it synced from B: {names:?}"
     );
+    assert!(!names.contains(&"Only in A"));
+    let status_a = c.status(a["connection"]["id"].as_str().unwrap()).await;
+    assert_eq!(status_a["stored_records"]["vendors"], 4);
 }
 
 #[tokio::test]

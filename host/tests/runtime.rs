@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use demo_upstream::{DemoUpstream, Options};
-use interlink::runtime::{AdapterError, CallError, ListRequest, LoadError, RuntimeConfig};
+use interlink::contract::AdapterError;
+use interlink::runtime::{CallError, ListRequest, LoadError, RuntimeConfig};
 use serde_json::{Value, json};
 
 fn list(entity: &str) -> ListRequest {

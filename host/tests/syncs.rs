@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -361,37 +360,6 @@ async fn a_disconnect_stops_a_running_sync_and_no_later_run_starts_but_the_data_
         .admin(M::GET, &format!("/v1/connections/{id}"), None)
         .await;
     assert_eq!(connection.body["stored_records"], json!({}));
-}
-
-/// A webhook receiver that fails its first `failures` deliveries.
-struct Receiver {
-    url: String,
-    received: Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>>,
-}
-
-async fn receiver(failures: usize) -> Receiver {
-    use axum::routing::post;
-    let received: Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>> = Default::default();
-    let seen = received.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |headers: axum::http::HeaderMap, body: String| {
-            let seen = seen.clone();
-            async move {
-                let mut seen = seen.lock().unwrap();
-                seen.push((headers, body));
-                if seen.len() <= failures {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                } else {
-                    StatusCode::NO_CONTENT
-                }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Receiver { url, received }
 }
 
 /// Five suppliers upstream, a receiver that fails `failures` times, and a

@@ -212,5 +212,5 @@ fn purchase_orders() -> Entity {
     )
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "export"))]
 interlink_sdk::export_adapter!(Example);

@@ -97,7 +97,7 @@ pub struct DataDeleted {
 
 async fn view(state: &AppState, c: Connection) -> Result<ConnectionView, ApiError> {
     let stored_records = state
-        .connections
+        .connections()
         .storage()
         .record_counts(&c.id)
         .await
@@ -131,7 +131,7 @@ fn not_found(id: &str) -> ApiError {
 }
 
 async fn find(state: &AppState, id: &str) -> Result<Connection, ApiError> {
-    let storage = state.connections.storage();
+    let storage = state.connections().storage();
     storage
         .connection(id)
         .await
@@ -154,7 +154,7 @@ pub async fn create(
         credentials: body.credentials,
         replaces: body.replaces,
     };
-    let (connection, token) = state.connections.create(request).await.map_err(|e| {
+    let (connection, token) = state.connections().create(request).await.map_err(|e| {
         let message = e.to_string();
         match e {
             ConnectError::UnknownAdapter(_) => {
@@ -193,7 +193,7 @@ pub async fn list(
 ) -> Result<Json<ConnectionList>, ApiError> {
     let mut connections = Vec::new();
     for c in state
-        .connections
+        .connections()
         .storage()
         .connections()
         .await
@@ -227,7 +227,7 @@ pub async fn disconnect(
     Path(id): Path<String>,
 ) -> Result<Json<ConnectionView>, ApiError> {
     let c = state
-        .connections
+        .connections()
         .disconnect(&id)
         .await
         .map_err(ApiError::internal)?
@@ -246,7 +246,7 @@ pub async fn delete_data(
 ) -> Result<Json<DataDeleted>, ApiError> {
     find(&state, &id).await?;
     let deleted_records = state
-        .connections
+        .connections()
         .storage()
         .delete_records(&id)
         .await
@@ -258,9 +258,9 @@ pub async fn delete_data(
 #[utoipa::path(get, path = "/v1/credits", tag = "connections", security(("admin_key" = [])),
     responses((status = 200, body = Credits), (status = 401, body = super::openapi::ErrorBody)))]
 pub async fn credits(_: Admin, State(state): State<AppState>) -> Result<Json<Credits>, ApiError> {
-    let total = state.connections.credits();
+    let total = state.connections().credits();
     let used = state
-        .connections
+        .connections()
         .storage()
         .credits_used()
         .await

@@ -11,6 +11,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::dataplane::DataError;
+use crate::runtime::CallError;
+
 /// An error a client sees. `code` is stable and machine-readable.
 #[derive(Debug, Clone, Serialize)]
 pub struct ApiError {
@@ -89,62 +92,51 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<crate::runtime::CallError> for ApiError {
-    /// How a failed adapter call looks to the client. (An `unauthorized`
-    /// from a data-plane call has a side effect on the connection: see
-    /// `api::data`.)
-    fn from(error: crate::runtime::CallError) -> Self {
-        use crate::runtime::{AdapterError as A, CallError as C};
-        use serde_json::json;
-        let message = error.to_string();
-        match error {
-            C::Adapter(A::Unauthorized { .. }) => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "connection_requires_reauthorization",
-                message,
-            ),
-            C::Adapter(A::Forbidden {
-                missing_permissions,
-                ..
-            }) => ApiError::new(StatusCode::FORBIDDEN, "insufficient_permissions", message)
-                .with_details(json!({"missing_permissions": missing_permissions})),
-            C::Adapter(A::Invalid { errors }) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                "the system refused the record",
-            )
-            .with_details(json!({"errors": errors})),
-            C::Adapter(A::NotFound { .. }) => {
-                ApiError::new(StatusCode::NOT_FOUND, "record_not_found", message)
-            }
-            C::Adapter(A::Conflict { state, .. }) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", message)
-                    .with_details(json!({"state": state}))
-            }
-            C::Adapter(A::RateLimited { retry_after_ms, .. }) => {
-                let after = std::time::Duration::from_millis(retry_after_ms.unwrap_or(1000));
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
-                    .with_details(json!({"retry_after_ms": retry_after_ms}))
-                    .with_retry_after(after)
-            }
-            C::Adapter(A::Upstream { status, .. }) => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", message)
-                    .with_details(json!({"upstream_status": status}))
-            }
-            C::Adapter(A::Unsupported { .. }) => {
-                ApiError::new(StatusCode::NOT_IMPLEMENTED, "unsupported", message)
-            }
-            C::DeadlineExceeded(_) => {
-                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "adapter_timeout", message)
-            }
-            C::MemoryLimitExceeded(_) => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "adapter_memory_limit", message)
-            }
-            C::Busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message),
-            C::Trap(_) => ApiError::new(StatusCode::BAD_GATEWAY, "adapter_crashed", message),
-            C::InvalidOutput(_) => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "adapter_invalid_output", message)
-            }
+/// The HTTP status of every code a domain error can carry; the codes the
+/// API itself makes (`token_invalid`, `invalid_query`, ...) name their status
+/// where they are made.
+fn status_of(code: &str) -> StatusCode {
+    match code {
+        "connection_requires_reauthorization" => StatusCode::UNAUTHORIZED,
+        "insufficient_permissions" => StatusCode::FORBIDDEN,
+        "unknown_entity" | "record_not_found" => StatusCode::NOT_FOUND,
+        "operation_not_supported" => StatusCode::METHOD_NOT_ALLOWED,
+        "state_locked" | "conflict" | "idempotency_key_in_flight" => StatusCode::CONFLICT,
+        "rate_limited" | "too_many_requests" => StatusCode::TOO_MANY_REQUESTS,
+        "upstream_error"
+        | "adapter_memory_limit"
+        | "adapter_crashed"
+        | "adapter_invalid_output" => StatusCode::BAD_GATEWAY,
+        "unsupported" => StatusCode::NOT_IMPLEMENTED,
+        "adapter_timeout" => StatusCode::GATEWAY_TIMEOUT,
+        "busy" | "adapter_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        "internal" => StatusCode::INTERNAL_SERVER_ERROR,
+        // The write rules, invalid bodies, refused records and reused keys.
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+impl From<DataError> for ApiError {
+    fn from(error: DataError) -> Self {
+        if let DataError::Internal(message) = &error {
+            return ApiError::internal(message);
         }
+        let code = error.code();
+        let mut api = ApiError::new(status_of(code), code, error.to_string());
+        api.details = error.details();
+        api.retry_after = error.retry_after();
+        api
+    }
+}
+
+impl From<CallError> for ApiError {
+    fn from(error: CallError) -> Self {
+        DataError::Call(error).into()
+    }
+}
+
+impl From<crate::storage::StorageError> for ApiError {
+    fn from(error: crate::storage::StorageError) -> Self {
+        ApiError::internal(error)
     }
 }

@@ -45,15 +45,16 @@ pub struct EntityMeta {
     params(("entity" = String, Path)),
     responses((status = 200, body = EntityMeta), (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn get(
-    ConnectionAuth(connection): ConnectionAuth,
+    auth: ConnectionAuth,
     State(state): State<AppState>,
     Path(entity): Path<String>,
 ) -> Result<Json<EntityMeta>, ApiError> {
-    let adapter = super::data::adapter_for(&state, &connection, &entity)?;
+    let connection = auth.connection();
+    let adapter = state.dataplane.resolve(connection, &entity)?;
     let manifest = adapter.manifest();
     let declared = manifest
         .entity(&entity)
-        .expect("adapter_for checked the entity");
+        .expect("resolve checked the entity");
     let mut fields = declared.fields.clone();
     fields.extend(
         connection
@@ -66,10 +67,9 @@ pub async fn get(
         .operations
         .iter()
         .map(|o| {
-            let missing: Vec<String> = o
-                .permissions
-                .iter()
-                .filter(|p| !connection.permissions.contains(p))
+            let missing: Vec<String> = connection
+                .missing_permissions(&o.permissions)
+                .into_iter()
                 .cloned()
                 .collect();
             OperationMeta {
@@ -80,13 +80,7 @@ pub async fn get(
             }
         })
         .collect();
-    let writes_per_minute = [
-        manifest.limits.writes_per_minute,
-        state.max_writes_per_minute,
-    ]
-    .into_iter()
-    .flatten()
-    .min();
+    let writes_per_minute = state.dataplane.writes_per_minute(&adapter);
     Ok(Json(EntityMeta {
         entity: declared.name.clone(),
         adapter: manifest.id.clone(),

@@ -42,13 +42,9 @@ pub const MAX_JSON_BYTES: usize = 2 << 20;
 /// Everything handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    pub connections: Arc<crate::connections::Connections>,
+    /// The one path to adapters, and through it the connections.
+    pub dataplane: Arc<crate::dataplane::DataPlane>,
     pub admin_key_hash: [u8; 32],
-    /// Each connection's write budget.
-    pub write_budgets: Arc<crate::rules::rate::WriteBudgets>,
-    /// The operator's cap on writes per minute per connection, below the
-    /// adapters' own.
-    pub max_writes_per_minute: Option<u32>,
     /// The host's platform certificate, when it has one.
     pub platform_certificate: Option<Arc<crate::certificates::PlatformCertificate>>,
     pub syncs: Arc<crate::sync::Syncs>,
@@ -57,24 +53,26 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(
-        connections: Arc<crate::connections::Connections>,
+        dataplane: Arc<crate::dataplane::DataPlane>,
         syncs: Arc<crate::sync::Syncs>,
         webhooks: Arc<crate::webhooks::Webhooks>,
         admin_key: &str,
     ) -> Self {
         AppState {
-            connections,
+            dataplane,
             syncs,
             webhooks,
             admin_key_hash: auth::key_hash(admin_key),
-            write_budgets: Default::default(),
-            max_writes_per_minute: None,
             platform_certificate: None,
         }
     }
 
+    fn connections(&self) -> &crate::connections::Connections {
+        self.dataplane.connections()
+    }
+
     fn registry(&self) -> &crate::registry::Registry {
-        self.connections.registry()
+        self.connections().registry()
     }
 }
 

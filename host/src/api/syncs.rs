@@ -127,11 +127,12 @@ impl From<Run> for RunView {
     params(("entity" = String, Path)), request_body = ScheduleBody,
     responses((status = 200, body = ScheduleView), (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn put(
-    ConnectionAuth(connection): ConnectionAuth,
+    auth: ConnectionAuth,
     State(state): State<AppState>,
     Path(entity): Path<String>,
     ApiJson(body): ApiJson<ScheduleBody>,
 ) -> Result<Json<ScheduleView>, ApiError> {
+    let connection = auth.connection();
     let request = ScheduleRequest {
         interval: body.interval_seconds.map(Duration::from_secs),
         page_size: body.page_size,
@@ -139,7 +140,7 @@ pub async fn put(
     };
     let schedule = state
         .syncs
-        .put_schedule(&connection, &entity, request)
+        .put_schedule(connection, &entity, request)
         .await?;
     Ok(Json(schedule.into()))
 }
@@ -149,10 +150,11 @@ pub async fn put(
     params(("entity" = String, Path)),
     responses((status = 204), (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn delete(
-    ConnectionAuth(connection): ConnectionAuth,
+    auth: ConnectionAuth,
     State(state): State<AppState>,
     Path(entity): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let connection = auth.connection();
     if state
         .syncs
         .store()
@@ -178,15 +180,16 @@ pub struct RunQuery {
     params(("entity" = String, Path), RunQuery),
     responses((status = 202, body = RunView), (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn run(
-    ConnectionAuth(connection): ConnectionAuth,
+    auth: ConnectionAuth,
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     Path(entity): Path<String>,
     Query(query): Query<RunQuery>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
+    let connection = auth.connection();
     let run = state
         .syncs
-        .trigger(&connection, &entity, query.full, &request_id.0)
+        .trigger(connection, &entity, query.full, &request_id.0)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(run.into())))
 }
@@ -202,9 +205,10 @@ pub struct SyncStatus {
 #[utoipa::path(get, path = "/v1/sync-status", tag = "syncs", security(("connection_token" = [])),
     responses((status = 200, body = SyncStatus), (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn status(
-    ConnectionAuth(connection): ConnectionAuth,
+    auth: ConnectionAuth,
     State(state): State<AppState>,
 ) -> Result<Json<SyncStatus>, ApiError> {
+    let connection = auth.connection();
     sync_status(&state, &connection.id).await.map(Json)
 }
 
@@ -278,11 +282,12 @@ fn invalid(message: &str) -> ApiError {
     params(("entity" = String, Path), SyncedQuery),
     responses((status = 200, body = SyncedPage), (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn synced(
-    ConnectionAuth(connection): ConnectionAuth,
+    auth: ConnectionAuth,
     State(state): State<AppState>,
     Path(entity): Path<String>,
     Query(query): Query<SyncedQuery>,
 ) -> Result<Json<SyncedPage>, ApiError> {
+    let connection = auth.connection();
     let page_size = query.page_size.unwrap_or(100);
     if !(1..=1000).contains(&page_size) {
         return Err(invalid("page_size must be 1 to 1000"));

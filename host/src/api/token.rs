@@ -1,6 +1,10 @@
 //! The connection token, as an extractor: data-plane handlers take
 //! [`ConnectionAuth`], and a request without a working token gets a 401 that
 //! names its cause.
+//!
+//! The connection behind a token comes from memory when it was read before
+//! ([`crate::connections::Connections::by_token`]); every status change
+//! invalidates it first, so a disconnect refuses the very next request.
 
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
@@ -10,10 +14,19 @@ use serde_json::json;
 use super::AppState;
 use super::auth::bearer;
 use super::error::ApiError;
-use crate::connections::{Connection, Status, token_hash};
+use super::request_id::RequestId;
+use crate::connections::{Connection, Status, TokenOwner, token_hash};
+use crate::dataplane::{Caller, Wait};
 
-/// The connection whose token the request carries; active.
-pub struct ConnectionAuth(pub Connection);
+/// The active connection whose token the request carries, as the data
+/// plane's caller (with the request's id; refused at its limits, not queued).
+pub struct ConnectionAuth(pub Caller);
+
+impl ConnectionAuth {
+    pub fn connection(&self) -> &Connection {
+        self.0.connection()
+    }
+}
 
 fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, code, message)
@@ -29,10 +42,9 @@ impl FromRequestParts<AppState> for ConnectionAuth {
                 "send the connection's API token as `Authorization: Bearer <token>`",
             )
         })?;
-        let connection = state
-            .connections
-            .storage()
-            .connection_by_token(&token_hash(token))
+        let owner = state
+            .connections()
+            .by_token(&token_hash(token))
             .await
             .map_err(ApiError::internal)?
             .ok_or_else(|| {
@@ -41,20 +53,32 @@ impl FromRequestParts<AppState> for ConnectionAuth {
                     "the token does not belong to any connection",
                 )
             })?;
+        let connection = owner.connection();
         tracing::Span::current().record("connection", connection.id.as_str());
-        match connection.status {
-            Status::Active => Ok(ConnectionAuth(connection)),
-            Status::Disconnected => Err(unauthorized(
-                "connection_disconnected",
-                "the connection was disconnected; connect again to get a new token",
-            )
-            .with_details(json!({"connection_id": connection.id}))),
-            Status::RequiresReauthorization => Err(unauthorized(
+        match (&owner, connection.status) {
+            (TokenOwner::Active(open), _) => {
+                let request_id = parts
+                    .extensions
+                    .get::<RequestId>()
+                    .map(|r| r.0.clone())
+                    .unwrap_or_default();
+                Ok(ConnectionAuth(Caller {
+                    open: open.clone(),
+                    request_id,
+                    wait: Wait::Refuse,
+                }))
+            }
+            (_, Status::RequiresReauthorization) => Err(unauthorized(
                 "connection_requires_reauthorization",
                 connection
                     .status_reason
                     .clone()
                     .unwrap_or_else(|| "the system rejected the connection's credentials".into()),
+            )
+            .with_details(json!({"connection_id": connection.id}))),
+            _ => Err(unauthorized(
+                "connection_disconnected",
+                "the connection was disconnected; connect again to get a new token",
             )
             .with_details(json!({"connection_id": connection.id}))),
         }

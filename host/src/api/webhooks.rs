@@ -73,10 +73,11 @@ pub struct Subscribed {
     request_body = SubscribeBody,
     responses((status = 201, body = Subscribed), (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn create(
-    ConnectionAuth(connection): ConnectionAuth,
+    auth: ConnectionAuth,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SubscribeBody>,
 ) -> Result<(StatusCode, Json<Subscribed>), ApiError> {
+    let connection = auth.connection();
     let (subscription, secret) = state
         .webhooks
         .subscribe(&connection.id, &body.url, body.events, body.secret)
@@ -99,9 +100,10 @@ pub struct SubscriptionList {
 #[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", security(("connection_token" = [])),
     responses((status = 200, body = SubscriptionList), (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn list(
-    ConnectionAuth(connection): ConnectionAuth,
+    auth: ConnectionAuth,
     State(state): State<AppState>,
 ) -> Result<Json<SubscriptionList>, ApiError> {
+    let connection = auth.connection();
     let subscriptions = state
         .webhooks
         .store()
@@ -126,10 +128,11 @@ fn no_subscription(id: &str) -> ApiError {
     params(("id" = String, Path)),
     responses((status = 204), (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn delete(
-    ConnectionAuth(connection): ConnectionAuth,
+    auth: ConnectionAuth,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let connection = auth.connection();
     let deleted = state
         .webhooks
         .store()
@@ -170,10 +173,11 @@ pub struct DeliveryList {
     params(("id" = String, Path)),
     responses((status = 200, body = DeliveryList), (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn deliveries(
-    ConnectionAuth(connection): ConnectionAuth,
+    auth: ConnectionAuth,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<DeliveryList>, ApiError> {
+    let connection = auth.connection();
     let store = state.webhooks.store();
     let owned = store
         .subscriptions(&connection.id)

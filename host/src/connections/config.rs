@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::certificates::key::{KeyKind, parse_private_key};
+use crate::contract::FieldError;
 use crate::manifest::{ConfigField, ConfigType};
-use crate::runtime::{FieldError, PLATFORM_KEY};
+use crate::runtime::PLATFORM_KEY;
 
 /// Config values by field name.
 pub type ConfigValues = BTreeMap<String, String>;

@@ -6,11 +6,13 @@ use std::time::SystemTime;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+use super::cache::{TokenCache, TokenOwner};
 use super::config::{ConfigError, split_config};
-use super::{Connection, LastError, Status, new_token, token_hash};
+use super::{Connection, LastError, OpenConnection, Status, new_token, token_hash};
 use crate::certificates::key::KeyKind;
+use crate::contract::AdapterError;
 use crate::registry::Registry;
-use crate::runtime::{AdapterError, CallContext, CallError, Secrets};
+use crate::runtime::{CallContext, CallError, Secrets};
 use crate::secret_box::{SecretBox, SecretBoxError};
 use crate::storage::{Storage, StorageError, Store};
 use crate::webhooks::Webhooks;
@@ -59,6 +61,17 @@ pub struct Connections {
     webhooks: Option<Arc<Webhooks>>,
     /// Creates are serialized, so the credit count and the insert cannot race.
     creating: tokio::sync::Mutex<()>,
+    /// Connections by token hash, for the request path.
+    cache: TokenCache,
+}
+
+/// Why a token's connection could not be read.
+#[derive(Debug, Error)]
+pub enum LookupError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("the connection's credentials cannot be opened: {0}")]
+    Secrets(#[from] SecretBoxError),
 }
 
 impl Connections {
@@ -76,6 +89,7 @@ impl Connections {
             platform: None,
             webhooks: None,
             creating: Default::default(),
+            cache: TokenCache::default(),
         }
     }
 
@@ -182,6 +196,7 @@ impl Connections {
         let _creating = self.creating.lock().await;
         if let Some(old) = &replaced {
             self.storage.disconnect(&old.id, now).await?;
+            self.cache.invalidate(&old.id);
             if let Some(webhooks) = &self.webhooks {
                 webhooks.drop_pending(&old.id).await?;
             }
@@ -208,22 +223,56 @@ impl Connections {
         if self.storage.disconnect(id, SystemTime::now()).await? {
             tracing::info!(connection = %id, "connection disconnected");
         }
+        self.cache.invalidate(id);
         if let Some(webhooks) = &self.webhooks {
             webhooks.drop_pending(id).await?;
         }
         self.storage.connection(id).await
     }
 
-    /// The context for calls made for `connection`, with its secrets opened.
-    pub fn context(&self, connection: &Connection) -> Result<CallContext, SecretBoxError> {
+    /// The connection whose token hashes to `token_hash`, from memory when
+    /// it was read before and has not changed since. An active connection
+    /// comes with its secrets opened, ready for calls.
+    pub async fn by_token(&self, token_hash: &[u8; 32]) -> Result<Option<TokenOwner>, LookupError> {
+        if let Some(owner) = self.cache.get(token_hash) {
+            return Ok(Some(owner));
+        }
+        let generation = self.cache.generation();
+        let Some(connection) = self.storage.connection_by_token(token_hash).await? else {
+            return Ok(None);
+        };
+        let owner = match connection.status {
+            Status::Active => TokenOwner::Active(Arc::new(self.open(connection)?)),
+            _ => TokenOwner::Inactive(Arc::new(connection)),
+        };
+        self.cache.insert(generation, *token_hash, owner.clone());
+        Ok(Some(owner))
+    }
+
+    /// The connection `id`, read from the database, with its secrets opened
+    /// if it is active; `None` if it is not (anymore).
+    pub async fn open_active(&self, id: &str) -> Result<Option<OpenConnection>, LookupError> {
+        match self.storage.connection(id).await? {
+            Some(connection) if connection.status == Status::Active => {
+                Ok(Some(self.open(connection)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// `connection` with its secrets opened, ready for calls.
+    pub fn open(&self, connection: Connection) -> Result<OpenConnection, SecretBoxError> {
         let plain = self
             .secret_box
             .open(&connection.credentials, &connection.id)?;
         let secrets = serde_json::from_slice(&plain).map_err(|_| SecretBoxError::Decrypt)?;
-        Ok(CallContext {
-            connection_id: connection.id.clone(),
-            config: connection.config.clone(),
-            secrets: Secrets::new(secrets),
+        Ok(OpenConnection {
+            ctx: CallContext {
+                connection_id: connection.id.clone(),
+                config: connection.config.clone(),
+                secrets: Secrets::new(secrets),
+            },
+            connection,
         })
     }
 
@@ -247,6 +296,7 @@ impl Connections {
                     error.at,
                 )
                 .await?;
+            self.cache.invalidate(&connection.id);
             if let Some(webhooks) = &self.webhooks {
                 let payload = serde_json::json!({
                     "status": "requires_reauthorization",

@@ -3,7 +3,7 @@
 //! As in Zed's extension host, every released WIT version is frozen in its
 //! own folder (`wit/since_vX.Y.Z/`) and gets its own module here: a
 //! `bindgen!` of that version plus conversions of its types into the host's
-//! model ([`crate::manifest`], [`crate::runtime::AdapterError`], ...). The rest
+//! model ([`crate::manifest`], and [`Account`] and [`AdapterError`] here). The rest
 //! of the host is written once, against that model. When a new version ships,
 //! older guests keep working through their module's conversions.
 //!
@@ -11,7 +11,10 @@
 //! export: `interlink:adapter/adapter@0.1.0`. The host reads it before
 //! instantiating and refuses versions it does not serve, naming those it does.
 
+mod model;
 pub mod v0_1_0;
+
+pub use model::{Account, AdapterError, FieldError};
 
 use thiserror::Error;
 use wasmtime::Engine;

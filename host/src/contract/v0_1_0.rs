@@ -1,8 +1,8 @@
 //! Contract 0.1.0 (`wit/since_v0.1.0`): bindings and conversions into the
 //! host's model.
 
+use super::{Account, AdapterError, FieldError};
 use crate::manifest as m;
-use crate::runtime::AdapterError;
 
 wasmtime::component::bindgen!({
     path: "../wit/since_v0.1.0",
@@ -144,16 +144,16 @@ impl From<types::Entity> for m::Entity {
     }
 }
 
-impl From<types::Account> for crate::runtime::Account {
+impl From<types::Account> for Account {
     fn from(w: types::Account) -> Self {
-        crate::runtime::Account {
+        Account {
             id: w.id,
             name: w.name,
             permissions: w.permissions,
             custom_fields: w
                 .custom_fields
                 .into_iter()
-                .map(|c| crate::runtime::CustomField {
+                .map(|c| m::CustomField {
                     entity: c.entity,
                     field: c.field.into(),
                 })
@@ -164,7 +164,6 @@ impl From<types::Account> for crate::runtime::Account {
 
 impl From<types::AdapterError> for AdapterError {
     fn from(w: types::AdapterError) -> Self {
-        use crate::runtime::FieldError;
         match w {
             types::AdapterError::Unauthorized(message) => AdapterError::Unauthorized { message },
             types::AdapterError::Forbidden(f) => AdapterError::Forbidden {

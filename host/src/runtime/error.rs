@@ -1,50 +1,9 @@
 //! How loading an adapter and calling it fail.
 
-use serde::Serialize;
 use thiserror::Error;
 
-use crate::contract::ContractError;
+use crate::contract::{AdapterError, ContractError};
 use crate::manifest::ManifestError;
-
-/// One problem with one field of a record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    /// A JSON pointer into the record (`/lines/0/item_id`).
-    pub path: String,
-    pub code: String,
-    pub message: String,
-}
-
-/// A failure the adapter reported, in the host's model (see the contract's
-/// `adapter-error`).
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum AdapterError {
-    #[error("the system rejected the connection's credentials: {message}")]
-    Unauthorized { message: String },
-    #[error("the account lacks permissions: {message}")]
-    Forbidden {
-        message: String,
-        missing_permissions: Vec<String>,
-    },
-    #[error("the record is invalid")]
-    Invalid { errors: Vec<FieldError> },
-    #[error("{message}")]
-    NotFound { message: String },
-    #[error("{message}")]
-    Conflict {
-        message: String,
-        state: Option<String>,
-    },
-    #[error("the system is rate-limiting requests: {message}")]
-    RateLimited {
-        message: String,
-        retry_after_ms: Option<u64>,
-    },
-    #[error("the system failed (status {status}): {message}")]
-    Upstream { status: u16, message: String },
-    #[error("{message}")]
-    Unsupported { message: String },
-}
 
 /// Why a call into an adapter did not produce its result.
 #[derive(Debug, Error)]
@@ -67,6 +26,58 @@ pub enum CallError {
     /// The adapter returned something the contract does not allow.
     #[error("the adapter returned an invalid result: {0}")]
     InvalidOutput(String),
+}
+
+impl CallError {
+    /// The stable code a client sees for this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CallError::Adapter(e) => e.code(),
+            CallError::DeadlineExceeded(_) => "adapter_timeout",
+            CallError::MemoryLimitExceeded(_) => "adapter_memory_limit",
+            CallError::Busy => "busy",
+            CallError::Trap(_) => "adapter_crashed",
+            CallError::InvalidOutput(_) => "adapter_invalid_output",
+        }
+    }
+
+    /// Case-specific facts for the client, by code.
+    pub fn details(&self) -> Option<serde_json::Value> {
+        use serde_json::json;
+        match self {
+            CallError::Adapter(AdapterError::Forbidden {
+                missing_permissions,
+                ..
+            }) => Some(json!({"missing_permissions": missing_permissions})),
+            CallError::Adapter(AdapterError::Invalid { errors }) => Some(json!({"errors": errors})),
+            CallError::Adapter(AdapterError::Conflict { state, .. }) => {
+                Some(json!({"state": state}))
+            }
+            CallError::Adapter(AdapterError::RateLimited { retry_after_ms, .. }) => {
+                Some(json!({"retry_after_ms": retry_after_ms}))
+            }
+            CallError::Adapter(AdapterError::Upstream { status, .. }) => {
+                Some(json!({"upstream_status": status}))
+            }
+            _ => None,
+        }
+    }
+
+    /// When to try again: the system's word for a 429 (a second if it gave
+    /// none).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            CallError::Adapter(AdapterError::RateLimited { retry_after_ms, .. }) => Some(
+                std::time::Duration::from_millis(retry_after_ms.unwrap_or(1000)),
+            ),
+            _ => None,
+        }
+    }
+
+    /// Whether the system rejected the connection's credentials.
+    pub fn credentials_rejected(&self) -> bool {
+        matches!(self, CallError::Adapter(AdapterError::Unauthorized { .. }))
+    }
 }
 
 /// Why a component could not be loaded as an adapter.

@@ -27,13 +27,13 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, Store, UpdateDeadline};
 
-pub use error::{AdapterError, CallError, FieldError, LoadError};
+pub use error::{CallError, LoadError};
 pub use imports::kv::{KvStore, MemoryKv};
 pub use state::{CallContext, Secrets};
 
-use crate::contract::{self, v0_1_0 as latest};
-use crate::manifest::{Field, Manifest};
-use crate::outbound::{AllowList, ConnectionGates, OriginTemplate, Outbound};
+use crate::contract::{self, Account, AdapterError, v0_1_0 as latest};
+use crate::manifest::{Manifest, OriginTemplate};
+use crate::outbound::{AllowList, Outbound};
 use state::{DeadlineExceeded, HostState, classify};
 
 /// Bounds on every call.
@@ -64,8 +64,6 @@ impl Default for RuntimeConfig {
 pub struct Services {
     pub outbound: Arc<dyn Outbound>,
     pub kv: Arc<dyn KvStore>,
-    /// Bounds upstream requests in flight per connection.
-    pub gates: ConnectionGates,
     /// The platform certificate's private key (PKCS#8 PEM), which signs for
     /// connections whose private key is [`PLATFORM_KEY`].
     pub platform_key: Option<Arc<str>>,
@@ -80,7 +78,6 @@ impl Services {
         Services {
             outbound,
             kv,
-            gates: ConnectionGates::default(),
             platform_key: None,
         }
     }
@@ -125,22 +122,6 @@ struct AdapterInner {
     sha256: String,
     pre: latest::AdapterWorldPre<HostState>,
     from_cache: bool,
-}
-
-/// The account a connection reaches, as `connect` reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Account {
-    pub id: String,
-    pub name: String,
-    pub permissions: Vec<String>,
-    pub custom_fields: Vec<CustomField>,
-}
-
-/// A custom field an account adds to an entity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct CustomField {
-    pub entity: String,
-    pub field: Field,
 }
 
 /// A request for one page of records.
@@ -248,7 +229,6 @@ impl Runtime {
                 "manifest".into(),
                 CallContext::default(),
                 AllowList::default(),
-                1,
             )
             .await
             .map_err(LoadError::Describe)?;
@@ -277,14 +257,12 @@ impl Runtime {
         adapter_id: Arc<str>,
         ctx: CallContext,
         allow: AllowList,
-        max_concurrent: u32,
     ) -> Result<AdapterInstance, CallError> {
         let config = &self.inner.config;
         let state = HostState {
             adapter_id,
             ctx,
             allow,
-            max_concurrent,
             services: self.inner.services.clone(),
             memory_limit: config.memory_limit,
             deadline: Instant::now() + config.call_timeout,
@@ -340,13 +318,7 @@ impl Adapter {
         let allow = AllowList::render(&self.inner.templates, &ctx.config);
         let runtime = &self.inner.runtime;
         runtime
-            .instantiate(
-                &self.inner.pre,
-                self.inner.id.clone(),
-                ctx,
-                allow,
-                self.inner.manifest.limits.max_concurrent_requests,
-            )
+            .instantiate(&self.inner.pre, self.inner.id.clone(), ctx, allow)
             .await
     }
 

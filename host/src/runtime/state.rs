@@ -59,8 +59,6 @@ pub struct HostState {
     pub(super) adapter_id: Arc<str>,
     pub(super) ctx: CallContext,
     pub(super) allow: AllowList,
-    /// Upstream requests this connection may have in flight.
-    pub(super) max_concurrent: u32,
     pub(super) services: Arc<Services>,
     pub(super) memory_limit: usize,
     /// When the current call must end; checked at every epoch tick.

@@ -1,7 +1,11 @@
 //! The host's database, behind one interface ([`Storage`]) so that another
 //! backend (PostgreSQL) can follow. [`sqlite::SqliteStorage`] is the embedded
 //! default.
+//!
+//! Storage sits below every domain module: its types ([`Connection`],
+//! [`syncs::Run`], ...) are its own, and it imports only the manifest model.
 
+pub mod connections;
 pub mod sqlite;
 pub mod syncs;
 pub mod webhooks;
@@ -10,9 +14,10 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::connections::{Connection, LastError, Status};
+pub use connections::{Connection, LastError, Status};
 pub use syncs::SyncStorage;
 pub use webhooks::WebhookStorage;
 
@@ -21,12 +26,6 @@ pub use webhooks::WebhookStorage;
 pub struct StorageError(#[from] pub sqlx::Error);
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
-
-/// A record to store: its id and its JSON.
-pub struct StoredRecord<'a> {
-    pub id: &'a str,
-    pub json: &'a str,
-}
 
 /// What an idempotency key already holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,22 +68,6 @@ pub trait Storage: Send + Sync + 'static {
     async fn record_error(&self, id: &str, error: &LastError) -> Result<()>;
     /// Disconnects; answers false if it already was.
     async fn disconnect(&self, id: &str, at: SystemTime) -> Result<bool>;
-    /// Inserts or refreshes records of one entity.
-    async fn upsert_records(
-        &self,
-        connection: &str,
-        entity: &str,
-        records: &[StoredRecord<'_>],
-        at: SystemTime,
-    ) -> Result<()>;
-    /// Marks a record deleted (it stays, with the time of deletion).
-    async fn mark_deleted(
-        &self,
-        connection: &str,
-        entity: &str,
-        id: &str,
-        at: SystemTime,
-    ) -> Result<()>;
     /// Stored records per entity.
     async fn record_counts(&self, connection: &str) -> Result<BTreeMap<String, u64>>;
     /// Deletes every stored record of a connection; answers how many.
@@ -120,5 +103,5 @@ impl<T: Storage + SyncStorage + WebhookStorage> Store for T {}
 /// The hash that tells a changed record from an unchanged one: SHA-256 of
 /// its JSON, in hex.
 pub fn content_hash(json: &str) -> String {
-    crate::runtime::sha256_hex(json.as_bytes())
+    hex::encode(Sha256::digest(json.as_bytes()))
 }

@@ -17,7 +17,8 @@ use std::time::{Duration, SystemTime};
 
 use thiserror::Error;
 
-use crate::connections::{Connection, Connections, Status};
+use crate::connections::Connection;
+use crate::dataplane::DataPlane;
 use crate::manifest::Operation;
 use crate::storage::syncs::{Counts, Run, RunKind, RunStatus, Schedule, Trigger};
 use crate::storage::{StorageError, Store};
@@ -57,10 +58,11 @@ pub struct ScheduleRequest {
     pub backfill_since: Option<String>,
 }
 
-/// The sync engine: schedules, the scheduler loop, and running runs.
+/// The sync engine: schedules, the scheduler loop, and running runs. Runs
+/// read pages through the data plane, as API clients do.
 pub struct Syncs {
     store: Arc<dyn Store>,
-    connections: Arc<Connections>,
+    dataplane: Arc<DataPlane>,
     webhooks: Arc<Webhooks>,
     wake: tokio::sync::Notify,
 }
@@ -75,14 +77,10 @@ pub fn normalize_time(text: &str) -> Result<String, SyncError> {
 }
 
 impl Syncs {
-    pub fn new(
-        store: Arc<dyn Store>,
-        connections: Arc<Connections>,
-        webhooks: Arc<Webhooks>,
-    ) -> Self {
+    pub fn new(store: Arc<dyn Store>, dataplane: Arc<DataPlane>, webhooks: Arc<Webhooks>) -> Self {
         Syncs {
             store,
-            connections,
+            dataplane,
             webhooks,
             wake: tokio::sync::Notify::new(),
         }
@@ -100,7 +98,8 @@ impl Syncs {
         request: ScheduleRequest,
     ) -> Result<Schedule, SyncError> {
         let listable = self
-            .connections
+            .dataplane
+            .connections()
             .registry()
             .get(&connection.adapter_id)
             .and_then(|a| {
@@ -249,14 +248,5 @@ impl Syncs {
                 }
             }
         })
-    }
-
-    /// Whether the connection may still sync.
-    async fn active(&self, connection: &str) -> Result<Option<Connection>, StorageError> {
-        Ok(self
-            .store
-            .connection(connection)
-            .await?
-            .filter(|c| c.status == Status::Active))
     }
 }

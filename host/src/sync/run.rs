@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 use super::Syncs;
-use crate::connections::LastError;
-use crate::runtime::{AdapterError, CallError, ListRequest, Page};
+use crate::dataplane::{Caller, DataError, Wait};
+use crate::runtime::{ListRequest, Page};
 use crate::storage::StorageError;
 use crate::storage::content_hash;
 use crate::storage::syncs::{Change, PageCommit, PageRecord, Run, RunError, RunKind, RunStatus};
@@ -33,8 +33,14 @@ enum Stop {
 
 impl From<StorageError> for Stop {
     fn from(e: StorageError) -> Self {
+        DataError::from(e).into()
+    }
+}
+
+impl From<DataError> for Stop {
+    fn from(e: DataError) -> Self {
         Stop::Failed(RunError {
-            code: "storage_error".into(),
+            code: e.code().into(),
             message: e.to_string(),
         })
     }
@@ -104,7 +110,7 @@ fn next_modified_after(run: &Run) -> Option<String> {
 }
 
 /// A page being fetched while the previous one is committed.
-type Prefetch = tokio::task::JoinHandle<Result<Page, CallError>>;
+type Prefetch = tokio::task::JoinHandle<Result<Page, DataError>>;
 
 async fn pages(syncs: &Syncs, run: &mut Run) -> Result<Stop, Stop> {
     let mut prefetch: Option<Prefetch> = None;
@@ -126,71 +132,43 @@ async fn pipelined(
     let resumed_with = run.counts.total();
     let began = Instant::now();
     loop {
-        let Some(connection) = syncs.active(&run.connection_id).await? else {
+        // Read every page: a disconnect stops the run at its next page.
+        let Some(open) = syncs
+            .dataplane
+            .connections()
+            .open_active(&run.connection_id)
+            .await
+            .map_err(DataError::from)?
+        else {
             return Ok(Stop::Cancelled);
         };
-        let adapter = syncs
-            .connections
-            .registry()
-            .get(&connection.adapter_id)
-            .ok_or_else(|| {
-                Stop::Failed(RunError {
-                    code: "adapter_unavailable".into(),
-                    message: format!("adapter `{}` is not loaded", connection.adapter_id),
-                })
-            })?;
-        let declared = adapter.manifest().entity(&run.entity).and_then(|e| {
-            e.operations
-                .iter()
-                .find(|o| o.operation == crate::manifest::Operation::List)
-        });
-        let missing =
-            declared.map_or_else(Vec::new, |o| connection.missing_permissions(&o.permissions));
-        if !missing.is_empty() {
-            return Err(Stop::Failed(RunError {
-                code: "insufficient_permissions".into(),
-                message: format!(
-                    "listing `{}` needs {}",
-                    run.entity,
-                    missing
-                        .iter()
-                        .map(|p| p.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            }));
-        }
-        let ctx = syncs.connections.context(&connection).map_err(|e| {
-            Stop::Failed(RunError {
-                code: "internal_error".into(),
-                message: e.to_string(),
-            })
-        })?;
+        let caller = Caller {
+            open: Arc::new(open),
+            request_id: run.request_id.clone(),
+            wait: Wait::Queue,
+        };
         let request = |cursor: Option<String>| ListRequest {
             entity: run.entity.clone(),
             cursor,
             page_size: run.page_size,
             modified_after: run.modified_after.clone(),
         };
-        let fetched = match prefetch.take() {
+        let page = match prefetch.take() {
             Some(fetching) => fetching.await.unwrap_or_else(|e| {
-                Err(CallError::InvalidOutput(format!(
-                    "the page fetch stopped: {e}"
-                )))
-            }),
+                Err(DataError::Internal(format!("the page fetch stopped: {e}")))
+            })?,
             None => {
-                adapter
-                    .list(ctx.clone(), &request(run.cursor.clone()))
-                    .await
+                syncs
+                    .dataplane
+                    .list(&caller, &request(run.cursor.clone()))
+                    .await?
             }
         };
-        let page = match fetched {
-            Ok(page) => page,
-            Err(e) => return Err(Stop::Failed(failed(syncs, &connection, run, e).await)),
-        };
         if let Some(next) = &page.next_cursor {
-            let (adapter, next) = (adapter.clone(), request(Some(next.clone())));
-            *prefetch = Some(tokio::spawn(async move { adapter.list(ctx, &next).await }));
+            let (dataplane, next) = (syncs.dataplane.clone(), request(Some(next.clone())));
+            *prefetch = Some(tokio::spawn(
+                async move { dataplane.list(&caller, &next).await },
+            ));
         }
 
         // The page's records by id (the last wins), and its newest change.
@@ -272,35 +250,6 @@ async fn pipelined(
         if run.cursor.is_none() {
             return Ok(Stop::Done);
         }
-    }
-}
-
-/// Records a failed page on the connection (a rejected credential makes it
-/// require reauthorization) and describes it for the run.
-async fn failed(
-    syncs: &Syncs,
-    connection: &crate::connections::Connection,
-    run: &Run,
-    error: CallError,
-) -> RunError {
-    let rejected = matches!(error, CallError::Adapter(AdapterError::Unauthorized { .. }));
-    let api = crate::api::error::ApiError::from(error);
-    let last = LastError {
-        code: api.code.to_string(),
-        message: api.message.clone(),
-        at: SystemTime::now(),
-        request_id: run.request_id.clone(),
-    };
-    if let Err(e) = syncs
-        .connections
-        .request_failed(connection, last, rejected)
-        .await
-    {
-        tracing::error!(error = %e, "could not record a failed sync page");
-    }
-    RunError {
-        code: api.code.to_string(),
-        message: api.message,
     }
 }
 

@@ -83,6 +83,8 @@ pub struct ServerOptions<'a> {
     pub credits: Option<u32>,
     pub max_writes_per_minute: Option<u32>,
     pub webhook_retry_base_ms: Option<u64>,
+    /// More `interlink serve` flags.
+    pub args: &'a [&'a str],
 }
 
 impl Server {
@@ -137,6 +139,7 @@ impl Server {
         if let Some(credits) = options.credits {
             command.arg("--credits").arg(credits.to_string());
         }
+        command.args(options.args);
         let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
@@ -305,4 +308,94 @@ pub fn raw_request(base: &str, head: &str) -> Reply {
         }
         assert!(n > 0, "the connection closed before a whole reply: {text}");
     }
+}
+
+/// Polls `check` every 20 ms until it answers `Some`, failing after
+/// `within`: state is awaited, never slept for.
+pub async fn eventually<T, F, Fut>(within: std::time::Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Schedules a sync of `entity` for the token's connection (its first run
+/// starts at once) and waits for that run to end; answers the run.
+pub async fn sync_once(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    entity: &str,
+) -> serde_json::Value {
+    let put = call(
+        http,
+        reqwest::Method::PUT,
+        format!("{base}/v1/syncs/{entity}"),
+        token,
+        Some(serde_json::json!({})),
+    )
+    .await;
+    assert_eq!(put.status, reqwest::StatusCode::OK, "{}", put.body);
+    eventually(
+        std::time::Duration::from_secs(60),
+        "the first sync run",
+        || async {
+            let status = call(
+                http,
+                reqwest::Method::GET,
+                format!("{base}/v1/sync-status"),
+                token,
+                None,
+            )
+            .await;
+            status.body["runs"]
+                .as_array()?
+                .iter()
+                .find(|r| r["entity"] == entity && r["status"] != "running")
+                .cloned()
+        },
+    )
+    .await
+}
+
+/// A webhook receiver that fails its first `failures` deliveries.
+pub struct Receiver {
+    pub url: String,
+    pub received: Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>,
+}
+
+pub async fn receiver(failures: usize) -> Receiver {
+    use axum::routing::post;
+    let received: Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>> = Default::default();
+    let seen = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |headers: axum::http::HeaderMap, body: String| {
+            let seen = seen.clone();
+            async move {
+                let mut seen = seen.lock().unwrap();
+                seen.push((headers, body));
+                if seen.len() <= failures {
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Receiver { url, received }
 }

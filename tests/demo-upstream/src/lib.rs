@@ -173,6 +173,37 @@ impl DemoUpstream {
     pub fn insert(&self, collection: &str, record: Value) -> u64 {
         insert(&self.shared, collection, record)
     }
+
+    /// Changes a record as the system's own users would (not through an
+    /// API client): merges `patch` into it and moves its `updatedAt`.
+    pub fn modify(&self, collection: &str, id: u64, patch: Value) {
+        let mut collections = self.shared.collections.lock().unwrap();
+        let record = collections
+            .get_mut(collection)
+            .and_then(|c| c.records.get_mut(&id))
+            .expect("an existing record");
+        merge(record, patch.as_object().expect("a JSON object"));
+    }
+
+    /// Deletes a record as the system's own users would.
+    pub fn remove(&self, collection: &str, id: u64) {
+        let mut collections = self.shared.collections.lock().unwrap();
+        collections
+            .get_mut(collection)
+            .and_then(|c| c.records.remove(&id))
+            .expect("an existing record");
+    }
+}
+
+/// Merges `patch`'s members into `record` (but its id and creation time)
+/// and moves its `updatedAt`.
+fn merge(record: &mut Value, patch: &serde_json::Map<String, Value>) {
+    for (k, v) in patch {
+        if k != "id" && k != "createdAt" {
+            record[k] = v.clone();
+        }
+    }
+    record["updatedAt"] = json!(now());
 }
 
 fn now() -> String {
@@ -431,12 +462,7 @@ async fn update(
             format!("{collection} {id} not found"),
         );
     };
-    for (k, v) in patch {
-        if k != "id" && k != "createdAt" {
-            record[k] = v.clone();
-        }
-    }
-    record["updatedAt"] = json!(now());
+    merge(record, patch);
     Json(record.clone()).into_response()
 }
 

@@ -59,11 +59,6 @@ impl HostState {
 impl http::Host for HostState {
     async fn send(&mut self, request: Request) -> Result<Response, Error> {
         let request = self.prepare(request)?;
-        let services = self.services.clone();
-        let _slot = services
-            .gates
-            .enter(&self.ctx.connection_id, self.max_concurrent)
-            .await;
         let response = self
             .services
             .outbound

@@ -12,8 +12,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::{IdempotencyClaim, Result, Storage, StorageError, StoredRecord, content_hash};
-use crate::connections::{Connection, LastError, Status};
+use super::{Connection, IdempotencyClaim, LastError, Result, Status, Storage, StorageError};
 
 /// How long an unfinished idempotency claim holds its key: longer than any
 /// call may take.
@@ -238,55 +237,6 @@ impl Storage for SqliteStorage {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    async fn upsert_records(
-        &self,
-        connection: &str,
-        entity: &str,
-        records: &[StoredRecord<'_>],
-        at: SystemTime,
-    ) -> Result<()> {
-        let now = time(at);
-        let mut tx = self.begin().await?;
-        for record in records {
-            let hash = content_hash(record.json);
-            sqlx::query(
-                "INSERT INTO records (connection_id, entity, record_id, data, content_hash, first_seen_at, last_modified_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
-                 ON CONFLICT (connection_id, entity, record_id) DO UPDATE SET \
-                   data = excluded.data, content_hash = excluded.content_hash, deleted_at = NULL, \
-                   last_modified_at = CASE WHEN records.content_hash = excluded.content_hash \
-                                           THEN records.last_modified_at ELSE excluded.last_modified_at END",
-            )
-            .bind(connection)
-            .bind(entity)
-            .bind(record.id)
-            .bind(record.json)
-            .bind(hash)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn mark_deleted(
-        &self,
-        connection: &str,
-        entity: &str,
-        id: &str,
-        at: SystemTime,
-    ) -> Result<()> {
-        sqlx::query("UPDATE records SET deleted_at = ? WHERE connection_id = ? AND entity = ? AND record_id = ?")
-            .bind(time(at))
-            .bind(connection)
-            .bind(entity)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     async fn record_counts(&self, connection: &str) -> Result<BTreeMap<String, u64>> {

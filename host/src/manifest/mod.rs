@@ -2,14 +2,17 @@
 //!
 //! Every contract version converts its WIT manifest into these types (see
 //! [`crate::contract`]), so the rest of the host is written once, against the
-//! latest model. They serialize as the JSON of `GET /v1/adapters/{id}`.
+//! latest model. They serialize as the JSON of `GET /v1/adapters/{id}`. This
+//! is the bottom of the host's layers: it imports no other module of it.
+
+mod origin;
 
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::outbound::OriginTemplate;
+pub use origin::OriginTemplate;
 
 /// Everything an adapter declares about its system.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -103,6 +106,13 @@ pub struct Field {
     pub required: bool,
     pub custom: bool,
     pub references: Option<String>,
+}
+
+/// A custom field an account adds to an entity (reported at `connect`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomField {
+    pub entity: String,
+    pub field: Field,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

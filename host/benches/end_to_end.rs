@@ -1,0 +1,397 @@
+//! What Interlink adds to a request: the same page read from the demo
+//! upstream directly and through Interlink, at 1 and at 16 requests in flight.
+//!
+//! `cargo xtask build-adapters && cargo bench -p interlink --bench end_to_end`
+//!
+//! Three processes on loopback: this one (the load generator), the demo
+//! upstream (this binary again, started with `--upstream`) and the real
+//! `interlink serve` with the example adapter and its default flags (logs at
+//! `info`, written to a file). The load generator is a minimal HTTP/1.1
+//! client over keep-alive connections, one per request in flight, so that
+//! it costs little next to what it measures. Direct: `GET
+//! /api/suppliers?limit=10`; through Interlink: `GET /v1/vendors?page_size=10`,
+//! the same ten suppliers mapped to unified vendors. At each level of
+//! requests in flight, the two paths run in alternating half-second slices
+//! (after a warm-up slice each), 10 seconds each in all, so that the
+//! machine's drift hits both alike.
+//!
+//! `INTERLINK_BENCH_SECONDS` changes the measured time of each path.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Suppliers in the upstream.
+const SUPPLIERS: usize = 100;
+/// How long one path runs before the other takes over.
+const SLICE: Duration = Duration::from_millis(500);
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// `--upstream`: serve the demo upstream until stdin closes.
+fn upstream() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _up = rt.block_on(async {
+        let options = demo_upstream::Options {
+            seed: false,
+            ..Default::default()
+        };
+        let up = demo_upstream::DemoUpstream::start("127.0.0.1:0".parse().unwrap(), options)
+            .await
+            .unwrap();
+        for n in 0..SUPPLIERS {
+            up.insert(
+                "suppliers",
+                serde_json::json!({
+                    "displayName": format!("Supplier number {n} Industrial Components Ltd."),
+                    "contact": {"email": format!("orders{n}@supplier{n}.example"), "phone": "+1 555 0100"},
+                    "currencyCode": "USD",
+                    "isActive": n % 3 != 0,
+                }),
+            );
+        }
+        println!("{}", up.base_url());
+        up
+    });
+    // Serve until the parent closes our stdin (it ends or dies).
+    let _ = std::io::Read::read(&mut std::io::stdin(), &mut [0u8; 1]);
+}
+
+/// A child process that is killed when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn first_line(child: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.trim().to_string()
+}
+
+/// One keep-alive HTTP/1.1 connection sending the same request again and
+/// again, reading each response into one reused buffer.
+struct Connection {
+    stream: TcpStream,
+    request: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+/// The value of `Content-Length` in a response head, without allocating.
+fn content_length(head: &[u8]) -> usize {
+    head.split(|&b| b == b'\n')
+        .find_map(|line| {
+            let (name, value) = line.split_at(line.iter().position(|&b| b == b':')?);
+            name.eq_ignore_ascii_case(b"content-length").then(|| {
+                std::str::from_utf8(&value[1..])
+                    .unwrap()
+                    .trim()
+                    .parse()
+                    .unwrap()
+            })
+        })
+        .expect("responses carry Content-Length")
+}
+
+impl Connection {
+    async fn open(base: &str, path: &str, bearer: &str) -> Connection {
+        let addr = base.trim_start_matches("http://");
+        let stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {bearer}\r\n\r\n"
+        )
+        .into_bytes();
+        Connection {
+            stream,
+            request,
+            buf: Vec::with_capacity(16 << 10),
+        }
+    }
+
+    /// Sends the request and reads the whole response; answers its status.
+    async fn round_trip(&mut self) -> u16 {
+        self.stream.write_all(&self.request).await.unwrap();
+        self.buf.clear();
+        let total = loop {
+            if self.buf.capacity() == self.buf.len() {
+                self.buf.reserve(16 << 10);
+            }
+            let n = self.stream.read_buf(&mut self.buf).await.unwrap();
+            assert!(n > 0, "the server closed the connection");
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let end = end + 4;
+                break end + content_length(&self.buf[..end]);
+            }
+        };
+        while self.buf.len() < total {
+            self.buf.reserve(total - self.buf.len());
+            let n = self.stream.read_buf(&mut self.buf).await.unwrap();
+            assert!(n > 0, "the server closed the connection");
+        }
+        assert_eq!(self.buf.len(), total, "one response at a time");
+        std::str::from_utf8(&self.buf[9..12])
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buf).into_owned()
+    }
+}
+
+/// `connections` sending requests back to back for `duration`; answers
+/// each request's latency.
+async fn load(connections: &mut Vec<Connection>, duration: Duration) -> Vec<Duration> {
+    let end = Instant::now() + duration;
+    let tasks: Vec<_> = connections
+        .drain(..)
+        .map(|mut connection| {
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < end {
+                    let started = Instant::now();
+                    let status = connection.round_trip().await;
+                    assert_eq!(status, 200, "{}", connection.text());
+                    latencies.push(started.elapsed());
+                }
+                (connection, latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        let (connection, l) = task.await.unwrap();
+        connections.push(connection);
+        latencies.extend(l);
+    }
+    latencies
+}
+
+/// Latencies of one path at one level of requests in flight, pooled over
+/// the slices it ran.
+struct Measured {
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+    /// CPU the server that answered used meanwhile.
+    server_cpu: Duration,
+}
+
+impl Measured {
+    fn percentile(&mut self, p: f64) -> Duration {
+        self.latencies.sort_unstable();
+        self.latencies[((self.latencies.len() - 1) as f64 * p) as usize]
+    }
+
+    fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// The answering server's CPU time per request.
+    fn cpu_per_request(&self) -> Duration {
+        self.server_cpu / self.latencies.len().max(1) as u32
+    }
+}
+
+/// CPU time a process has used so far (user and system; Linux).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let ticks: u64 = stat
+        .rsplit(')')
+        .next()
+        .map(|rest| {
+            rest.split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|t| t.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
+/// Runs the direct and the Interlink path in alternating slices of
+/// `SLICE`, `seconds` each in all, after a warm-up slice of each, so that
+/// the machine's drift hits both alike.
+async fn compare(
+    paths: &[(&str, &str, &str); 2],
+    servers: [u32; 2],
+    in_flight: usize,
+    seconds: f64,
+) -> [Measured; 2] {
+    let mut connections = Vec::new();
+    for (base, path, bearer) in paths {
+        let mut open = Vec::new();
+        for _ in 0..in_flight {
+            open.push(Connection::open(base, path, bearer).await);
+        }
+        connections.push(open);
+    }
+    for c in connections.iter_mut() {
+        load(c, SLICE).await;
+    }
+    let mut measured = [(); 2].map(|_| Measured {
+        latencies: Vec::new(),
+        elapsed: Duration::ZERO,
+        server_cpu: Duration::ZERO,
+    });
+    let slices = (seconds / SLICE.as_secs_f64()).ceil() as usize;
+    for _ in 0..slices {
+        for (i, c) in connections.iter_mut().enumerate() {
+            let started = Instant::now();
+            let cpu = cpu_time(servers[i]);
+            let latencies = load(c, SLICE).await;
+            measured[i].elapsed += started.elapsed();
+            measured[i].server_cpu += cpu_time(servers[i]) - cpu;
+            measured[i].latencies.extend(latencies);
+        }
+    }
+    measured
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--upstream") {
+        return upstream();
+    }
+    let seconds: f64 = std::env::var("INTERLINK_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10.0);
+    let example = target_dir().join("adapters/example.wasm");
+    assert!(
+        example.exists(),
+        "{} is missing: run `cargo xtask build-adapters`",
+        example.display()
+    );
+
+    let mut up = Process(
+        Command::new(std::env::current_exe().unwrap())
+            .arg("--upstream")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let upstream_base = first_line(&mut up.0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let adapters = dir.path().join("adapters");
+    std::fs::create_dir_all(&adapters).unwrap();
+    std::fs::copy(&example, adapters.join("example.wasm")).unwrap();
+    let mut host = Process(
+        Command::new(env!("CARGO_BIN_EXE_interlink"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--adapters-dir")
+            .arg(&adapters)
+            .env_remove("INTERLINK_SECRET_KEY")
+            .env(
+                "RUST_LOG",
+                std::env::var("INTERLINK_BENCH_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.path().join("interlink.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let host_base = first_line(&mut host.0)
+        .strip_prefix("interlink listening on ")
+        .expect("the listening line")
+        .to_string();
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let admin_key = std::fs::read_to_string(dir.path().join("data/admin.key")).unwrap();
+        let connected: serde_json::Value = reqwest::Client::new()
+            .post(format!("{host_base}/v1/connections"))
+            .bearer_auth(admin_key.trim())
+            .json(&serde_json::json!({
+                "adapter": "example",
+                "config": {"base_url": upstream_base},
+                "credentials": {"api_key": "demo-key"},
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = connected["token"].as_str().expect("a token").to_string();
+
+        println!(
+            "GET a page of 10 suppliers: directly, and as unified vendors through Interlink \
+             (example adapter); {seconds} s per path and level"
+        );
+        println!(
+            "{:<12} {:>9} {:>10} {:>10} {:>10} {:>14}",
+            "path", "in flight", "p50 us", "p99 us", "req/s", "server CPU us"
+        );
+        let mut p50 = [[Duration::ZERO; 2]; 2];
+        let mut rates = [[0.0; 2]; 2];
+        let paths = [
+            (
+                upstream_base.as_str(),
+                "/api/suppliers?limit=10",
+                "demo-key",
+            ),
+            (
+                host_base.as_str(),
+                "/v1/vendors?page_size=10",
+                token.as_str(),
+            ),
+        ];
+        for (i, in_flight) in [1, 16].into_iter().enumerate() {
+            let measured = compare(&paths, [up.0.id(), host.0.id()], in_flight, seconds).await;
+            for (j, (name, mut m)) in ["direct", "interlink"]
+                .into_iter()
+                .zip(measured)
+                .enumerate()
+            {
+                p50[i][j] = m.percentile(0.5);
+                rates[i][j] = m.rate();
+                println!(
+                    "{name:<12} {in_flight:>9} {:>10.0} {:>10.0} {:>10.0} {:>14.0}",
+                    us(p50[i][j]),
+                    us(m.percentile(0.99)),
+                    rates[i][j],
+                    us(m.cpu_per_request())
+                );
+            }
+        }
+        println!(
+            "added latency at 1 in flight: {:.0} us p50 (target <= 200)",
+            us(p50[0][1]) - us(p50[0][0])
+        );
+        println!(
+            "through Interlink at 16 in flight: {:.0} req/s (target >= 5000), {:.2}x direct",
+            rates[1][1],
+            rates[1][1] / rates[1][0]
+        );
+    });
+    drop(host);
+    drop(up);
+}

@@ -1,0 +1,332 @@
+//! The data plane: one call of an adapter for a connection, the same for
+//! every caller. The HTTP API ([`crate::api`]) and sync runs
+//! ([`crate::sync`]) both go through [`DataPlane`]; nothing else calls
+//! adapters for connections.
+//!
+//! A call, in order:
+//!
+//! 1. resolve the connection's adapter and the entity, and check that the
+//!    operation is declared and that the account holds its permissions;
+//! 2. for writes, the write rules ([`writes`]): field rules, state locks,
+//!    the idempotency key, the write budget;
+//! 3. admission ([`admission`]): the connection's share of the host and its
+//!    upstream gate, before an instance is taken;
+//! 4. the call on a fresh instance, retried while the system answers 429;
+//! 5. on failure, the error recorded on the connection (a rejected
+//!    credential makes it require reauthorization).
+//!
+//! Errors are [`DataError`]s, each with its stable code; the HTTP API maps
+//! codes to statuses, a sync run records them.
+
+pub mod admission;
+mod error;
+mod writes;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde_json::value::RawValue;
+
+pub use admission::Wait;
+pub use error::DataError;
+pub use writes::Created;
+
+use crate::connections::{Connection, Connections, LastError, OpenConnection};
+use crate::manifest::{Entity, Operation};
+use crate::rules::rate::WriteBudgets;
+use crate::runtime::{Adapter, CallError, ListRequest, Page};
+use admission::{Admission, Refused};
+
+/// Upstream 429s retried before the caller gets one.
+const MAX_RETRIES: u32 = 3;
+/// The longest wait between two tries, whatever the system asks.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
+
+/// The data plane's limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Calls one connection may have admitted at once (running, or waiting
+    /// for its upstream gate).
+    pub max_calls_per_connection: u32,
+    /// How long an API call may wait for its connection's upstream gate.
+    pub queue_timeout: Duration,
+    /// The operator's cap on writes per minute per connection, below the
+    /// adapters' own.
+    pub max_writes_per_minute: Option<u32>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_calls_per_connection: 32,
+            queue_timeout: Duration::from_secs(30),
+            max_writes_per_minute: None,
+        }
+    }
+}
+
+/// Who is calling: a connection ready for calls, the request id its logs
+/// and errors carry, and how it waits at the connection's limits.
+#[derive(Clone)]
+pub struct Caller {
+    pub open: Arc<OpenConnection>,
+    pub request_id: String,
+    pub wait: Wait,
+}
+
+impl Caller {
+    /// The calling connection, as stored.
+    pub fn connection(&self) -> &Connection {
+        &self.open.connection
+    }
+}
+
+/// One adapter operation, with its arguments.
+enum Op<'a> {
+    List(&'a ListRequest),
+    Get(&'a str, &'a str),
+    Create(&'a str, &'a str),
+    Update(&'a str, &'a str, &'a str),
+    Delete(&'a str, &'a str),
+}
+
+/// What an operation answers.
+enum Answer {
+    Page(Page),
+    Record(Box<RawValue>),
+    Done,
+}
+
+/// The one path from a connection to its adapter.
+pub struct DataPlane {
+    connections: Arc<Connections>,
+    admission: Admission,
+    budgets: WriteBudgets,
+    limits: Limits,
+}
+
+impl DataPlane {
+    pub fn new(connections: Arc<Connections>, limits: Limits) -> Self {
+        DataPlane {
+            admission: Admission::new(limits.max_calls_per_connection, limits.queue_timeout),
+            budgets: WriteBudgets::default(),
+            connections,
+            limits,
+        }
+    }
+
+    pub fn connections(&self) -> &Arc<Connections> {
+        &self.connections
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The adapter serving `connection`, which must declare `entity`.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::AdapterUnavailable`] or [`DataError::UnknownEntity`].
+    pub fn resolve(&self, connection: &Connection, entity: &str) -> Result<Adapter, DataError> {
+        let adapter = self
+            .connections
+            .registry()
+            .get(&connection.adapter_id)
+            .ok_or_else(|| DataError::AdapterUnavailable(connection.adapter_id.clone()))?;
+        tracing::Span::current().record("adapter", adapter.id());
+        if adapter.manifest().entity(entity).is_none() {
+            return Err(DataError::UnknownEntity {
+                adapter: adapter.id().to_string(),
+                entity: entity.to_string(),
+                entities: adapter
+                    .manifest()
+                    .entities
+                    .iter()
+                    .map(|e| e.name.clone())
+                    .collect(),
+            });
+        }
+        Ok(adapter)
+    }
+
+    /// The writes per minute allowed to a connection of `adapter`: the
+    /// manifest's, or the operator's lower cap.
+    pub fn writes_per_minute(&self, adapter: &Adapter) -> Option<u32> {
+        [
+            adapter.manifest().limits.writes_per_minute,
+            self.limits.max_writes_per_minute,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The adapter, after checking that it declares `operation` on `entity`
+    /// and that the account holds its permissions.
+    fn prepare(
+        &self,
+        connection: &Connection,
+        entity: &str,
+        operation: Operation,
+    ) -> Result<Adapter, DataError> {
+        let adapter = self.resolve(connection, entity)?;
+        let declared = declared(&adapter, entity)
+            .operations
+            .iter()
+            .find(|o| o.operation == operation)
+            .ok_or_else(|| DataError::OperationNotSupported {
+                adapter: adapter.id().to_string(),
+                entity: entity.to_string(),
+                operation,
+            })?;
+        let missing = connection.missing_permissions(&declared.permissions);
+        if !missing.is_empty() {
+            return Err(DataError::InsufficientPermissions {
+                entity: entity.to_string(),
+                operation,
+                missing: missing.into_iter().cloned().collect(),
+            });
+        }
+        Ok(adapter)
+    }
+
+    /// A page of records.
+    pub async fn list(&self, caller: &Caller, request: &ListRequest) -> Result<Page, DataError> {
+        let adapter = self.prepare(caller.connection(), &request.entity, Operation::List)?;
+        match self.call(caller, &adapter, Op::List(request)).await? {
+            Answer::Page(page) => Ok(page),
+            _ => unreachable!("list answers a page"),
+        }
+    }
+
+    /// One record.
+    pub async fn get(
+        &self,
+        caller: &Caller,
+        entity: &str,
+        id: &str,
+    ) -> Result<Box<RawValue>, DataError> {
+        let adapter = self.prepare(caller.connection(), entity, Operation::Get)?;
+        self.call(caller, &adapter, Op::Get(entity, id))
+            .await
+            .map(record)
+    }
+
+    /// Calls `op` on a fresh instance, admitted at the connection's limits,
+    /// again while the system answers 429 (waiting as it asks, or 250 ms
+    /// doubling, at most [`MAX_RETRY_WAIT`]), at most [`MAX_RETRIES`] times.
+    /// A failure is recorded on the connection.
+    async fn call(
+        &self,
+        caller: &Caller,
+        adapter: &Adapter,
+        op: Op<'_>,
+    ) -> Result<Answer, DataError> {
+        let mut backoff = Duration::from_millis(250);
+        let mut attempt = 0;
+        loop {
+            let result = self.call_once(caller, adapter, &op).await;
+            match result {
+                Err(DataError::Call(CallError::Adapter(
+                    crate::contract::AdapterError::RateLimited {
+                        retry_after_ms,
+                        message,
+                    },
+                ))) if attempt < MAX_RETRIES => {
+                    let wait = retry_after_ms
+                        .map(Duration::from_millis)
+                        .unwrap_or(backoff)
+                        .min(MAX_RETRY_WAIT);
+                    tracing::info!(attempt, wait_ms = wait.as_millis() as u64, %message, "the system is rate-limiting; retrying");
+                    tokio::time::sleep(wait).await;
+                    backoff *= 2;
+                    attempt += 1;
+                }
+                Err(DataError::Call(error)) => return Err(self.failed(caller, error).await),
+                other => return other,
+            }
+        }
+    }
+
+    /// One try: admission, then the call on a fresh instance.
+    async fn call_once(
+        &self,
+        caller: &Caller,
+        adapter: &Adapter,
+        op: &Op<'_>,
+    ) -> Result<Answer, DataError> {
+        let _admitted = self
+            .admission
+            .enter(
+                &caller.connection().id,
+                adapter.manifest().limits.max_concurrent_requests,
+                caller.wait,
+            )
+            .await
+            .map_err(|refused| match refused {
+                Refused::ShareFull { limit } => DataError::TooManyRequests {
+                    limit,
+                    retry_after: Duration::from_secs(1),
+                },
+                Refused::GateTimeout {
+                    concurrency,
+                    waited,
+                } => DataError::QueueTimeout {
+                    concurrency,
+                    waited,
+                    retry_after: Duration::from_secs(1),
+                },
+            })?;
+        let ctx = caller.open.ctx.clone();
+        Ok(match *op {
+            Op::List(request) => Answer::Page(adapter.list(ctx, request).await?),
+            Op::Get(entity, id) => Answer::Record(adapter.get(ctx, entity, id).await?),
+            Op::Create(entity, record) => {
+                Answer::Record(adapter.create(ctx, entity, record.to_string()).await?)
+            }
+            Op::Update(entity, id, patch) => {
+                Answer::Record(adapter.update(ctx, entity, id, patch.to_string()).await?)
+            }
+            Op::Delete(entity, id) => {
+                adapter.delete(ctx, entity, id).await?;
+                Answer::Done
+            }
+        })
+    }
+
+    /// Records a failed call on the connection (a rejected credential makes
+    /// it require reauthorization) and answers its error.
+    async fn failed(&self, caller: &Caller, error: CallError) -> DataError {
+        let error = DataError::Call(error);
+        let last = LastError {
+            code: error.code().to_string(),
+            message: error.to_string(),
+            at: SystemTime::now(),
+            request_id: caller.request_id.clone(),
+        };
+        if let Err(e) = self
+            .connections
+            .request_failed(caller.connection(), last, error.credentials_rejected())
+            .await
+        {
+            return DataError::Internal(e.to_string());
+        }
+        error
+    }
+}
+
+/// The declaration of `entity`, which [`DataPlane::resolve`] checked exists.
+fn declared<'a>(adapter: &'a Adapter, entity: &str) -> &'a Entity {
+    adapter
+        .manifest()
+        .entity(entity)
+        .expect("resolve checked the entity")
+}
+
+fn record(answer: Answer) -> Box<RawValue> {
+    match answer {
+        Answer::Record(record) => record,
+        _ => unreachable!("this operation answers a record"),
+    }
+}

@@ -1,0 +1,220 @@
+//! The write path: creates, updates and deletes.
+//!
+//! Before the system is called, a write passes, in order: the permission
+//! check ([`DataPlane::prepare`]), the field rules ([`crate::rules::fields`]),
+//! the state locks ([`crate::rules::state`], which read the record first
+//! only when a lock can apply), the idempotency key (creates), and the
+//! connection's write budget ([`crate::rules::rate`]). A write refused by
+//! any of them never reaches the system.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::{Answer, Caller, DataError, DataPlane, Op, declared, record};
+use crate::connections::Connection;
+use crate::manifest::{Field, Operation};
+use crate::rules::fields::{Schema, Write, check};
+use crate::rules::state;
+use crate::runtime::Adapter;
+use crate::storage::IdempotencyClaim;
+
+/// How long an idempotency key is remembered.
+const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// What a create answered.
+#[derive(Debug)]
+pub struct Created {
+    /// The HTTP status of the answer (201, or what a replayed answer had).
+    pub status: u16,
+    pub record: Box<RawValue>,
+    /// The answer is the stored one of an earlier request with the same
+    /// idempotency key.
+    pub replayed: bool,
+}
+
+fn object(body: Value) -> Result<Map<String, Value>, DataError> {
+    match body {
+        Value::Object(map) => Ok(map),
+        _ => Err(DataError::NotAnObject),
+    }
+}
+
+/// The custom fields the connection's account adds to `entity`.
+fn account_fields(connection: &Connection, entity: &str) -> Vec<Field> {
+    connection
+        .custom_fields
+        .iter()
+        .filter(|c| c.entity == entity)
+        .map(|c| c.field.clone())
+        .collect()
+}
+
+/// Checks the field rules; every violation comes back in one error.
+fn check_fields(
+    adapter: &Adapter,
+    connection: &Connection,
+    entity: &str,
+    body: &Map<String, Value>,
+    write: Write,
+) -> Result<(), DataError> {
+    let extra = account_fields(connection, entity);
+    let violations = check(&Schema::new(declared(adapter, entity), &extra), body, write);
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(DataError::FieldRules {
+            entity: entity.to_string(),
+            violations,
+        })
+    }
+}
+
+impl DataPlane {
+    /// Reads the record and checks the state locks, when one can apply.
+    async fn check_state(
+        &self,
+        caller: &Caller,
+        adapter: &Adapter,
+        (entity, id): (&str, &str),
+        operation: Operation,
+        patch: Option<&Map<String, Value>>,
+    ) -> Result<(), DataError> {
+        let declared = declared(adapter, entity);
+        if !state::may_lock(declared, operation) {
+            return Ok(());
+        }
+        let current = record(self.call(caller, adapter, Op::Get(entity, id)).await?);
+        let current: Value =
+            serde_json::from_str(current.get()).map_err(|e| DataError::Internal(e.to_string()))?;
+        state::check(declared, &current, operation, patch).map_err(DataError::StateLocked)
+    }
+
+    /// Takes one write from the connection's budget.
+    fn take_write(&self, adapter: &Adapter, connection: &Connection) -> Result<(), DataError> {
+        let Some(per_minute) = self.writes_per_minute(adapter) else {
+            return Ok(());
+        };
+        self.budgets
+            .take(&connection.id, per_minute, Instant::now())
+            .map_err(|retry_after| DataError::WriteBudget {
+                per_minute,
+                retry_after,
+            })
+    }
+
+    /// Creates a record (with its children). With an idempotency `key`, the
+    /// first answer of the key and body is kept for 24 hours and answered
+    /// again instead of creating twice.
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        entity: &str,
+        body: Value,
+        key: Option<&str>,
+    ) -> Result<Created, DataError> {
+        let connection = caller.connection();
+        let fields = object(body)?;
+        let adapter = self.prepare(connection, entity, Operation::Create)?;
+        check_fields(&adapter, connection, entity, &fields, Write::Create)?;
+        let text = Value::Object(fields).to_string();
+
+        let storage = self.connections.storage();
+        if let Some(key) = key {
+            let hash = hex::encode(Sha256::digest(format!("{entity}\n{text}").as_bytes()));
+            let now = SystemTime::now();
+            let claim = storage
+                .claim_idempotency_key(&connection.id, key, &hash, now, now - IDEMPOTENCY_WINDOW)
+                .await?;
+            match claim {
+                IdempotencyClaim::Claimed => {}
+                IdempotencyClaim::Replay { status, response } => {
+                    return Ok(Created {
+                        status,
+                        record: RawValue::from_string(response)
+                            .map_err(|e| DataError::Internal(e.to_string()))?,
+                        replayed: true,
+                    });
+                }
+                IdempotencyClaim::InFlight => return Err(DataError::IdempotencyKeyInFlight),
+                IdempotencyClaim::Mismatch => return Err(DataError::IdempotencyKeyReused),
+            }
+        }
+        let outcome = match self.take_write(&adapter, connection) {
+            Err(refused) => Err(refused),
+            Ok(()) => self
+                .call(caller, &adapter, Op::Create(entity, &text))
+                .await
+                .map(record),
+        };
+        match (outcome, key) {
+            (Ok(record), Some(key)) => {
+                if let Err(e) = storage
+                    .complete_idempotency_key(&connection.id, key, 201, record.get())
+                    .await
+                {
+                    tracing::error!(error = %e, "could not record the idempotent result");
+                }
+                Ok(created(record))
+            }
+            (Ok(record), None) => Ok(created(record)),
+            (Err(error), Some(key)) => {
+                if let Err(e) = storage.release_idempotency_key(&connection.id, key).await {
+                    tracing::error!(error = %e, "could not release an idempotency key");
+                }
+                Err(error)
+            }
+            (Err(error), None) => Err(error),
+        }
+    }
+
+    /// Changes the fields present in `body`.
+    pub async fn update(
+        &self,
+        caller: &Caller,
+        entity: &str,
+        id: &str,
+        body: Value,
+    ) -> Result<Box<RawValue>, DataError> {
+        let connection = caller.connection();
+        let patch = object(body)?;
+        let adapter = self.prepare(connection, entity, Operation::Update)?;
+        check_fields(&adapter, connection, entity, &patch, Write::Update)?;
+        self.check_state(
+            caller,
+            &adapter,
+            (entity, id),
+            Operation::Update,
+            Some(&patch),
+        )
+        .await?;
+        self.take_write(&adapter, connection)?;
+        let text = Value::Object(patch).to_string();
+        self.call(caller, &adapter, Op::Update(entity, id, &text))
+            .await
+            .map(record)
+    }
+
+    /// Deletes a record.
+    pub async fn delete(&self, caller: &Caller, entity: &str, id: &str) -> Result<(), DataError> {
+        let connection = caller.connection();
+        let adapter = self.prepare(connection, entity, Operation::Delete)?;
+        self.check_state(caller, &adapter, (entity, id), Operation::Delete, None)
+            .await?;
+        self.take_write(&adapter, connection)?;
+        match self.call(caller, &adapter, Op::Delete(entity, id)).await? {
+            Answer::Done => Ok(()),
+            _ => unreachable!("delete answers nothing"),
+        }
+    }
+}
+
+fn created(record: Box<RawValue>) -> Created {
+    Created {
+        status: 201,
+        record,
+        replayed: false,
+    }
+}
