@@ -15,7 +15,9 @@
 //! (after a warm-up slice each), 10 seconds each in all, so that the
 //! machine's drift hits both alike.
 //!
-//! `INTERLINK_BENCH_SECONDS` changes the measured time of each path.
+//! `INTERLINK_BENCH_SECONDS` changes the measured time of each path;
+//! `INTERLINK_BENCH_OTHER=<path to another interlink binary>` adds it as a
+//! third path, interleaved with the others, to compare two builds.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -226,15 +228,15 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-/// Runs the direct and the Interlink path in alternating slices of
+/// Runs the paths (direct, then Interlink) in alternating slices of
 /// `SLICE`, `seconds` each in all, after a warm-up slice of each, so that
-/// the machine's drift hits both alike.
+/// the machine's drift hits all alike.
 async fn compare(
-    paths: &[(&str, &str, &str); 2],
-    servers: [u32; 2],
+    paths: &[(&str, &str, &str)],
+    servers: &[u32],
     in_flight: usize,
     seconds: f64,
-) -> [Measured; 2] {
+) -> Vec<Measured> {
     let mut connections = Vec::new();
     for (base, path, bearer) in paths {
         let mut open = Vec::new();
@@ -246,11 +248,14 @@ async fn compare(
     for c in connections.iter_mut() {
         load(c, SLICE).await;
     }
-    let mut measured = [(); 2].map(|_| Measured {
-        latencies: Vec::new(),
-        elapsed: Duration::ZERO,
-        server_cpu: Duration::ZERO,
-    });
+    let mut measured: Vec<Measured> = paths
+        .iter()
+        .map(|_| Measured {
+            latencies: Vec::new(),
+            elapsed: Duration::ZERO,
+            server_cpu: Duration::ZERO,
+        })
+        .collect();
     let slices = (seconds / SLICE.as_secs_f64()).ceil() as usize;
     for _ in 0..slices {
         for (i, c) in connections.iter_mut().enumerate() {
@@ -298,49 +303,24 @@ fn main() {
     let adapters = dir.path().join("adapters");
     std::fs::create_dir_all(&adapters).unwrap();
     std::fs::copy(&example, adapters.join("example.wasm")).unwrap();
-    let mut host = Process(
-        Command::new(env!("CARGO_BIN_EXE_interlink"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .arg("--adapters-dir")
-            .arg(&adapters)
-            .env_remove("INTERLINK_SECRET_KEY")
-            .env(
-                "RUST_LOG",
-                std::env::var("INTERLINK_BENCH_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.path().join("interlink.log")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let host_base = first_line(&mut host.0)
-        .strip_prefix("interlink listening on ")
-        .expect("the listening line")
-        .to_string();
+    let mut hosts = vec![Host::start(
+        env!("CARGO_BIN_EXE_interlink"),
+        &adapters,
+        &dir.path().join("data"),
+    )];
+    if let Ok(other) = std::env::var("INTERLINK_BENCH_OTHER") {
+        hosts.push(Host::start(&other, &adapters, &dir.path().join("other")));
+    }
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let admin_key = std::fs::read_to_string(dir.path().join("data/admin.key")).unwrap();
-        let connected: serde_json::Value = reqwest::Client::new()
-            .post(format!("{host_base}/v1/connections"))
-            .bearer_auth(admin_key.trim())
-            .json(&serde_json::json!({
-                "adapter": "example",
-                "config": {"base_url": upstream_base},
-                "credentials": {"api_key": "demo-key"},
-            }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = connected["token"].as_str().expect("a token").to_string();
+        let mut tokens = Vec::new();
+        for host in &hosts {
+            tokens.push(host.connect(&upstream_base).await);
+        }
 
         println!(
             "GET a page of 10 suppliers: directly, and as unified vendors through Interlink \
@@ -350,27 +330,26 @@ fn main() {
             "{:<12} {:>9} {:>10} {:>10} {:>10} {:>14}",
             "path", "in flight", "p50 us", "p99 us", "req/s", "server CPU us"
         );
-        let mut p50 = [[Duration::ZERO; 2]; 2];
-        let mut rates = [[0.0; 2]; 2];
-        let paths = [
-            (
-                upstream_base.as_str(),
-                "/api/suppliers?limit=10",
-                "demo-key",
-            ),
-            (
-                host_base.as_str(),
+        let mut p50 = [[Duration::ZERO; 3]; 2];
+        let mut rates = [[0.0; 3]; 2];
+        let mut paths = vec![(
+            upstream_base.as_str(),
+            "/api/suppliers?limit=10",
+            "demo-key",
+        )];
+        let mut servers = vec![up.0.id()];
+        for (host, token) in hosts.iter().zip(&tokens) {
+            paths.push((
+                host.base.as_str(),
                 "/v1/vendors?page_size=10",
                 token.as_str(),
-            ),
-        ];
+            ));
+            servers.push(host.process.0.id());
+        }
+        let names = ["direct", "interlink", "other"];
         for (i, in_flight) in [1, 16].into_iter().enumerate() {
-            let measured = compare(&paths, [up.0.id(), host.0.id()], in_flight, seconds).await;
-            for (j, (name, mut m)) in ["direct", "interlink"]
-                .into_iter()
-                .zip(measured)
-                .enumerate()
-            {
+            let measured = compare(&paths, &servers, in_flight, seconds).await;
+            for (j, (name, mut m)) in names.into_iter().zip(measured).enumerate() {
                 p50[i][j] = m.percentile(0.5);
                 rates[i][j] = m.rate();
                 println!(
@@ -392,6 +371,78 @@ fn main() {
             rates[1][1] / rates[1][0]
         );
     });
-    drop(host);
+    drop(hosts);
     drop(up);
+}
+
+/// A running `interlink serve` with the example adapter.
+struct Host {
+    process: Process,
+    base: String,
+    data: PathBuf,
+}
+
+impl Host {
+    /// Starts `binary` with its default flags (logs at `info`, to a file),
+    /// allowed to reach the loopback upstream.
+    fn start(binary: &str, adapters: &std::path::Path, data: &std::path::Path) -> Host {
+        // Builds before the network policy had no such flag (and no policy).
+        let help = Command::new(binary)
+            .args(["serve", "--help"])
+            .output()
+            .unwrap();
+        let allow: &[&str] =
+            if String::from_utf8_lossy(&help.stdout).contains("outbound-allow-network") {
+                &["--outbound-allow-network", "127.0.0.0/8"]
+            } else {
+                &[]
+            };
+        let mut process = Process(
+            Command::new(binary)
+                .args(["serve", "--listen", "127.0.0.1:0"])
+                .args(allow)
+                .arg("--data-dir")
+                .arg(data)
+                .arg("--adapters-dir")
+                .arg(adapters)
+                .env_remove("INTERLINK_SECRET_KEY")
+                .env(
+                    "RUST_LOG",
+                    std::env::var("INTERLINK_BENCH_LOG").unwrap_or_else(|_| "info".into()),
+                )
+                .stdout(Stdio::piped())
+                .stderr(std::fs::File::create(data.with_extension("log")).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        let base = first_line(&mut process.0)
+            .strip_prefix("interlink listening on ")
+            .expect("the listening line")
+            .to_string();
+        Host {
+            process,
+            base,
+            data: data.to_path_buf(),
+        }
+    }
+
+    /// Connects the example adapter to the upstream; answers the token.
+    async fn connect(&self, upstream: &str) -> String {
+        let admin_key = std::fs::read_to_string(self.data.join("admin.key")).unwrap();
+        let connected: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/v1/connections", self.base))
+            .bearer_auth(admin_key.trim())
+            .json(&serde_json::json!({
+                "adapter": "example",
+                "config": {"base_url": upstream},
+                "credentials": {"api_key": "demo-key"},
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        connected["token"].as_str().expect("a token").to_string()
+    }
 }

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant, SystemTime};
 use demo_upstream::{DemoUpstream, Options};
 use interlink::connections::{Connections, NewConnection};
 use interlink::dataplane::{DataPlane, Limits};
-use interlink::outbound::ReqwestOutbound;
 use interlink::registry::Registry;
 use interlink::runtime::{ListRequest, MemoryKv, Runtime, RuntimeConfig, Services};
 use interlink::secret_box::SecretBox;
@@ -20,7 +19,9 @@ use interlink::storage::syncs::{Run, RunStatus};
 use interlink::sync::{ScheduleRequest, Syncs};
 use interlink::webhooks::Webhooks;
 use serde_json::json;
+use workload::loopback_client;
 
+mod workload;
 const RECORDS: usize = 100_000;
 const PAGE: u32 = 1000;
 
@@ -73,7 +74,7 @@ fn main() {
         }
         let data = tempfile::tempdir().unwrap();
         let services = Services::new(
-            Arc::new(ReqwestOutbound::new(64 << 20).unwrap()),
+            Arc::new(loopback_client(64 << 20)),
             Arc::new(MemoryKv::default()),
         );
         let runtime = Runtime::new(RuntimeConfig::default(), services, None).unwrap();
@@ -82,7 +83,7 @@ fn main() {
         let store: Arc<dyn Store> =
             Arc::new(SqliteStorage::open(&data.path().join("bench.db")).await.unwrap());
         let secret_box = SecretBox::new([7; 32]);
-        let webhooks = Arc::new(Webhooks::new(store.clone(), secret_box.clone(), Duration::from_secs(10)));
+        let webhooks = Arc::new(Webhooks::new(store.clone(), secret_box.clone(), Duration::from_secs(10), loopback_client(1 << 20)));
         let connections = Arc::new(Connections::new(store.clone(), registry.clone(), secret_box, 10));
         let (connection, _) = connections
             .create(NewConnection {

@@ -10,12 +10,13 @@
 use std::time::{Duration, Instant};
 
 use interlink::manifest::Operation;
-use interlink::outbound::ReqwestOutbound;
 use interlink::rules::fields::{Schema, Write, check};
 use interlink::rules::state;
 use interlink::runtime::{MemoryKv, Runtime, RuntimeConfig, Services};
 use serde_json::{Value, json};
+use workload::loopback_client;
 
+mod workload;
 const ROUNDS: usize = 20_000;
 
 fn median(mut times: Vec<Duration>) -> Duration {
@@ -30,7 +31,7 @@ fn main() {
     let bytes = std::fs::read(target.join("adapters/example.wasm"))
         .expect("run `cargo xtask build-adapters` first");
     let services = Services::new(
-        std::sync::Arc::new(ReqwestOutbound::new(1 << 20).unwrap()),
+        std::sync::Arc::new(loopback_client(1 << 20)),
         std::sync::Arc::new(MemoryKv::default()),
     );
     let runtime = Runtime::new(RuntimeConfig::default(), services, None).unwrap();

@@ -12,7 +12,7 @@ use interlink::certificates::{self, Algorithm, PlatformCertificate};
 use interlink::connections::Connections;
 use interlink::data_dir::{DataDir, write_private};
 use interlink::dataplane::{self, DataPlane};
-use interlink::outbound::ReqwestOutbound;
+use interlink::outbound::{HttpClient, NetworkPolicy, network};
 use interlink::registry::{Registry, watch};
 use interlink::runtime::{MemoryKv, Runtime, RuntimeConfig, Services};
 use interlink::secret_box::SecretBox;
@@ -106,6 +106,21 @@ struct ServeArgs {
     /// Connection credits: how many connections may exist at once (not counting disconnected ones).
     #[arg(long, env = "INTERLINK_CREDITS", default_value_t = 10)]
     credits: u32,
+    /// Networks outbound requests may reach although they are loopback,
+    /// link-local, private or otherwise restricted (refused by default), as
+    /// CIDR (10.20.0.0/16) or single addresses; repeat the flag or separate
+    /// with commas. Adapters' requests and webhook deliveries alike.
+    #[arg(
+        long = "outbound-allow-network",
+        env = "INTERLINK_OUTBOUND_ALLOW_NETWORK",
+        value_delimiter = ',',
+        value_parser = network::parse_network
+    )]
+    outbound_allow_networks: Vec<ipnet::IpNet>,
+    /// A PEM file of CA certificates to trust for outbound TLS besides the
+    /// public roots (systems behind an internal CA).
+    #[arg(long, env = "INTERLINK_OUTBOUND_CA_FILE")]
+    outbound_ca_file: Option<PathBuf>,
     /// Cap on writes per minute per connection, below what adapters declare.
     #[arg(long, env = "INTERLINK_MAX_WRITES_PER_MINUTE")]
     max_writes_per_minute: Option<u32>,
@@ -208,11 +223,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "the platform certificate expires soon"
         );
     }
-    let services = Services::new(
-        Arc::new(ReqwestOutbound::new(args.max_response_mib << 20)?),
-        Arc::new(MemoryKv::default()),
+    let extra_roots = args
+        .outbound_ca_file
+        .as_ref()
+        .map(|path| std::fs::read(path).with_context(|| format!("reading {}", path.display())))
+        .transpose()?;
+    let http = HttpClient::new(
+        NetworkPolicy::allowing(args.outbound_allow_networks.clone()),
+        args.max_response_mib << 20,
+        extra_roots.as_deref(),
     )
-    .with_platform_key(platform.private_key_pem());
+    .context("setting up outbound TLS")?;
+    let services = Services::new(Arc::new(http.clone()), Arc::new(MemoryKv::default()))
+        .with_platform_key(platform.private_key_pem());
     let runtime = Runtime::new(config, services, Some(&data.cache_dir()))?;
     let secret_box = SecretBox::load(
         std::env::var("INTERLINK_SECRET_KEY").ok().as_deref(),
@@ -246,6 +269,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store.clone(),
         secret_box.clone(),
         Duration::from_millis(args.webhook_retry_base_ms),
+        http,
     ));
     let connections = Arc::new(
         Connections::new(store.clone(), registry, secret_box, args.credits)

@@ -48,6 +48,7 @@ async fn plane(config: RuntimeConfig, limits: Limits) -> Plane {
         store.clone(),
         secret_box.clone(),
         Duration::from_secs(10),
+        loopback_client(),
     ));
     let connections = Arc::new(
         Connections::new(store.clone(), registry, secret_box, 10).with_webhooks(webhooks.clone()),

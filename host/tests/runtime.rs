@@ -295,7 +295,7 @@ async fn compiled_adapters_are_cached_on_disk() {
     let dir = tempfile::tempdir().unwrap();
     let services = || {
         interlink::runtime::Services::new(
-            std::sync::Arc::new(interlink::outbound::ReqwestOutbound::new(1 << 20).unwrap()),
+            std::sync::Arc::new(loopback_client()),
             std::sync::Arc::new(interlink::runtime::MemoryKv::default()),
         )
     };

@@ -59,8 +59,19 @@ fn run(task: Task) -> Result<()> {
         Task::BuildAdapters => adapters::build_all(),
         Task::Serve { args } => {
             adapters::build_all()?;
+            // The demo upstream runs on loopback, which outbound requests may
+            // not reach unless allowed.
             cargo(
-                &["run", "--release", "--package", "interlink", "--", "serve"],
+                &[
+                    "run",
+                    "--release",
+                    "--package",
+                    "interlink",
+                    "--",
+                    "serve",
+                    "--outbound-allow-network",
+                    "127.0.0.0/8",
+                ],
                 &args,
             )
         }

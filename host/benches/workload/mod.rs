@@ -1,12 +1,28 @@
-//! The per-call workload both `call_overhead` and the Extism comparison
-//! (`benches/extism/`) run: the upstream page of 10 suppliers, and an
-//! outbound client that answers it from memory.
+//! What the benchmarks share: the per-call workload of `call_overhead` and
+//! the Extism comparison (`benches/extism/`), the upstream page of 10
+//! suppliers and an outbound client that answers it from memory; and the
+//! host's real client, allowed to reach the loopback upstreams.
+#![allow(dead_code)] // each benchmark uses its own part
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use interlink::outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse};
+use interlink::outbound::{
+    HttpClient, NetworkPolicy, Outbound, OutboundError, OutboundRequest, OutboundResponse, network,
+};
 use serde_json::json;
+
+/// The host's HTTP client, allowed to reach loopback (where the benchmarks'
+/// upstreams run).
+pub fn loopback_client(max_response_bytes: u64) -> HttpClient {
+    let loopback = network::parse_network("127.0.0.0/8").unwrap();
+    HttpClient::new(
+        NetworkPolicy::allowing(vec![loopback]),
+        max_response_bytes,
+        None,
+    )
+    .unwrap()
+}
 
 /// Answers every request with the same page.
 pub struct Canned(pub Arc<Vec<u8>>);

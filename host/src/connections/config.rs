@@ -42,7 +42,7 @@ fn text(field: &ConfigField, value: &Value, path: &str) -> Result<String, FieldE
     let ok = match field.kind {
         ConfigType::Text => true,
         ConfigType::Url => {
-            reqwest::Url::parse(&text).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+            url::Url::parse(&text).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
         }
         ConfigType::Integer => text.parse::<i64>().is_ok(),
         ConfigType::Boolean => matches!(text.as_str(), "true" | "false"),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{RETRY_FOR, Webhooks, signature};
+use crate::outbound::{Outbound, OutboundRequest};
 use crate::storage::webhooks::{Attempt, Delivery, Outcome, Subscription};
 
 /// How often the loop looks for due deliveries when nothing wakes it.
@@ -13,6 +14,8 @@ const POLL: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// Deliveries sent at once.
 const BATCH: u32 = 32;
+/// The longest one delivery attempt may take.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The wait after failed attempt number `attempt` (1-based).
 pub fn backoff(base: Duration, attempt: u32) -> Duration {
@@ -59,22 +62,37 @@ impl Webhooks {
                     .duration_since(UNIX_EPOCH)
                     .unwrap_or_default()
                     .as_secs();
-                self.http
-                    .post(&subscription.url)
-                    .header("content-type", "application/json")
-                    .header("user-agent", "Interlink-Webhooks/1")
-                    .header("interlink-event", &delivery.event)
-                    .header("interlink-delivery", &delivery.id)
-                    .header("interlink-attempt", attempt.to_string())
-                    .header(
-                        "interlink-signature",
-                        signature::header(&secret, timestamp, delivery.payload.as_bytes()),
-                    )
-                    .body(delivery.payload.clone())
-                    .send()
-                    .await
-                    .map(|r| r.status().as_u16())
-                    .map_err(|e| e.to_string())
+                match url::Url::parse(&subscription.url) {
+                    Ok(url) => {
+                        let request = OutboundRequest {
+                            method: http::Method::POST,
+                            url,
+                            headers: vec![
+                                ("content-type".into(), "application/json".into()),
+                                ("user-agent".into(), "Interlink-Webhooks/1".into()),
+                                ("interlink-event".into(), delivery.event.clone()),
+                                ("interlink-delivery".into(), delivery.id.clone()),
+                                ("interlink-attempt".into(), attempt.to_string()),
+                                (
+                                    "interlink-signature".into(),
+                                    signature::header(
+                                        &secret,
+                                        timestamp,
+                                        delivery.payload.as_bytes(),
+                                    ),
+                                ),
+                            ],
+                            body: Some(delivery.payload.clone().into_bytes()),
+                            timeout: DELIVERY_TIMEOUT,
+                        };
+                        self.http
+                            .send(request)
+                            .await
+                            .map(|r| r.status)
+                            .map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
             }
             Err(e) => Err(e.to_string()),
         };

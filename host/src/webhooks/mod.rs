@@ -19,6 +19,7 @@ use rand::RngCore;
 use serde_json::{Value, json};
 use thiserror::Error;
 
+use crate::outbound::{HttpClient, OutboundError};
 use crate::secret_box::SecretBox;
 use crate::storage::webhooks::Subscription;
 use crate::storage::{StorageError, Store};
@@ -33,8 +34,13 @@ pub const RETRY_FOR: Duration = Duration::from_secs(24 * 3600);
 pub enum WebhookError {
     #[error("`{0}` is not an absolute http or https URL")]
     InvalidUrl(String),
+    /// The URL's host is, or resolves to, an address deliveries may not go to.
+    #[error("{0}")]
+    Refused(String),
     #[error("unknown event `{0}`; events are records.changed and connection.status_changed")]
     UnknownEvent(String),
+    #[error("the host of the URL, `{0}`, does not resolve")]
+    Unresolvable(String),
     #[error("a subscription needs at least one event")]
     NoEvents,
     #[error("a secret must have 16 to 256 characters")]
@@ -47,22 +53,24 @@ pub enum WebhookError {
 pub struct Webhooks {
     store: Arc<dyn Store>,
     secret_box: SecretBox,
-    http: reqwest::Client,
+    http: HttpClient,
     /// The wait before the first retry; each later one doubles it.
     retry_base: Duration,
     wake: tokio::sync::Notify,
 }
 
 impl Webhooks {
-    pub fn new(store: Arc<dyn Store>, secret_box: SecretBox, retry_base: Duration) -> Self {
+    /// Deliveries go out through `http`, under its network policy.
+    pub fn new(
+        store: Arc<dyn Store>,
+        secret_box: SecretBox,
+        retry_base: Duration,
+        http: HttpClient,
+    ) -> Self {
         Webhooks {
             store,
             secret_box,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(10))
-                .build()
-                .expect("a TLS backend is compiled in"),
+            http,
             retry_base,
             wake: tokio::sync::Notify::new(),
         }
@@ -77,9 +85,19 @@ impl Webhooks {
         events: Vec<String>,
         secret: Option<String>,
     ) -> Result<(Subscription, String), WebhookError> {
-        let parsed = reqwest::Url::parse(url).map_err(|_| WebhookError::InvalidUrl(url.into()))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
+        let parsed = url::Url::parse(url).map_err(|_| WebhookError::InvalidUrl(url.into()))?;
+        let (Some(host), Some(port), "http" | "https") = (
+            parsed.host_str(),
+            parsed.port_or_known_default(),
+            parsed.scheme(),
+        ) else {
             return Err(WebhookError::InvalidUrl(url.into()));
+        };
+        // Checked again at every delivery, on the addresses it connects to.
+        match self.http.resolve(host, port).await {
+            Ok(_) => {}
+            Err(OutboundError::Refused(why)) => return Err(WebhookError::Refused(why)),
+            Err(_) => return Err(WebhookError::Unresolvable(host.to_string())),
         }
         if events.is_empty() {
             return Err(WebhookError::NoEvents);

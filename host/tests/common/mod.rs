@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use interlink::outbound::ReqwestOutbound;
+use interlink::outbound::{HttpClient, NetworkPolicy, network};
 use interlink::runtime::{
     Adapter, CallContext, MemoryKv, Runtime, RuntimeConfig, Secrets, Services,
 };
@@ -34,11 +34,15 @@ pub fn adapter_bytes(name: &str) -> Vec<u8> {
     std::fs::read(adapter_path(name)).unwrap()
 }
 
+/// The host's HTTP client, allowed to reach loopback, where the tests'
+/// upstreams run.
+pub fn loopback_client() -> HttpClient {
+    let loopback = network::parse_network("127.0.0.0/8").unwrap();
+    HttpClient::new(NetworkPolicy::allowing(vec![loopback]), 1 << 20, None).unwrap()
+}
+
 pub fn runtime(config: RuntimeConfig) -> Runtime {
-    let services = Services::new(
-        Arc::new(ReqwestOutbound::new(1 << 20).unwrap()),
-        Arc::new(MemoryKv::default()),
-    );
+    let services = Services::new(Arc::new(loopback_client()), Arc::new(MemoryKv::default()));
     Runtime::new(config, services, None).unwrap()
 }
 
@@ -85,6 +89,9 @@ pub struct ServerOptions<'a> {
     pub webhook_retry_base_ms: Option<u64>,
     /// More `interlink serve` flags.
     pub args: &'a [&'a str],
+    /// Do not let outbound requests reach loopback, where the tests'
+    /// upstreams run (allowed otherwise, with `--outbound-allow-network`).
+    pub refuse_loopback: bool,
 }
 
 impl Server {
@@ -138,6 +145,9 @@ impl Server {
         }
         if let Some(credits) = options.credits {
             command.arg("--credits").arg(credits.to_string());
+        }
+        if !options.refuse_loopback {
+            command.args(["--outbound-allow-network", "127.0.0.0/8"]);
         }
         command.args(options.args);
         let mut child = command.spawn().unwrap();

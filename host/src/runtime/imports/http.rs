@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use reqwest::Url;
+use url::Url;
 
 use crate::contract::v0_1_0::interlink::adapter::http::{
     self, Error, Header, Method, Request, Response,
@@ -39,12 +39,12 @@ impl HostState {
             timeout = timeout.min(Duration::from_millis(ms.into()));
         }
         let method = match request.method {
-            Method::Get => reqwest::Method::GET,
-            Method::Head => reqwest::Method::HEAD,
-            Method::Post => reqwest::Method::POST,
-            Method::Put => reqwest::Method::PUT,
-            Method::Patch => reqwest::Method::PATCH,
-            Method::Delete => reqwest::Method::DELETE,
+            Method::Get => ::http::Method::GET,
+            Method::Head => ::http::Method::HEAD,
+            Method::Post => ::http::Method::POST,
+            Method::Put => ::http::Method::PUT,
+            Method::Patch => ::http::Method::PATCH,
+            Method::Delete => ::http::Method::DELETE,
         };
         Ok(OutboundRequest {
             method,
@@ -69,6 +69,7 @@ impl http::Host for HostState {
                 OutboundError::Timeout => Error::Timeout,
                 OutboundError::TooLarge(n) => Error::TooLarge(n),
                 OutboundError::Transport(m) => Error::Transport(m),
+                OutboundError::Refused(m) => Error::Denied(m),
             })?;
         Ok(Response {
             status: response.status,

@@ -1,5 +1,7 @@
 //! Outbound HTTP: the allow-list every adapter request is checked against,
-//! and the client that sends what passes.
+//! the network policy every connection is checked against ([`network`]),
+//! and the one client that sends what passes ([`client`]), for adapters and
+//! webhook deliveries alike.
 //!
 //! An adapter declares the origins it needs as templates over its connection
 //! config (`https://{account_id}.suitetalk.api.netsuite.com`, `{base_url}`).
@@ -11,8 +13,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use reqwest::Url;
-use url::Origin;
+use url::{Origin, Url};
+
+pub mod client;
+pub mod network;
+
+pub use client::HttpClient;
+pub use network::NetworkPolicy;
 
 use crate::manifest::OriginTemplate;
 
@@ -48,7 +55,7 @@ impl AllowList {
 /// A request that passed the allow-list, with its secret headers filled in.
 #[derive(Debug)]
 pub struct OutboundRequest {
-    pub method: reqwest::Method,
+    pub method: http::Method,
     pub url: Url,
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
@@ -74,88 +81,18 @@ pub enum OutboundError {
     TooLarge(u64),
     #[error("{0}")]
     Transport(String),
+    /// The destination's address is one the network policy refuses.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Sends requests that passed the allow-list. The production implementation
-/// is [`ReqwestOutbound`]; benchmarks plug in canned responses.
+/// is [`HttpClient`]; benchmarks plug in canned responses.
 pub trait Outbound: Send + Sync + 'static {
     fn send(
         &self,
         request: OutboundRequest,
     ) -> BoxFuture<'static, Result<OutboundResponse, OutboundError>>;
-}
-
-/// Outbound HTTP with reqwest: no redirects (each hop would need its own
-/// allow-list check), bounded time, and a cap on response size.
-pub struct ReqwestOutbound {
-    client: reqwest::Client,
-    max_response_bytes: u64,
-}
-
-impl ReqwestOutbound {
-    pub fn new(max_response_bytes: u64) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("interlink/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .build()?;
-        Ok(ReqwestOutbound {
-            client,
-            max_response_bytes,
-        })
-    }
-}
-
-impl Outbound for ReqwestOutbound {
-    fn send(
-        &self,
-        request: OutboundRequest,
-    ) -> BoxFuture<'static, Result<OutboundResponse, OutboundError>> {
-        let mut builder = self
-            .client
-            .request(request.method, request.url)
-            .timeout(request.timeout);
-        for (name, value) in &request.headers {
-            builder = builder.header(name, value);
-        }
-        if let Some(body) = request.body {
-            builder = builder.body(body);
-        }
-        let max = self.max_response_bytes;
-        Box::pin(async move {
-            let classify = |e: reqwest::Error| {
-                if e.is_timeout() {
-                    OutboundError::Timeout
-                } else if e.is_builder() {
-                    OutboundError::InvalidRequest(e.to_string())
-                } else {
-                    OutboundError::Transport(e.to_string())
-                }
-            };
-            let mut response = builder.send().await.map_err(classify)?;
-            if response.content_length().is_some_and(|n| n > max) {
-                return Err(OutboundError::TooLarge(max));
-            }
-            let status = response.status().as_u16();
-            let headers = response
-                .headers()
-                .iter()
-                .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
-                .collect();
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(classify)? {
-                if body.len() as u64 + chunk.len() as u64 > max {
-                    return Err(OutboundError::TooLarge(max));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(OutboundResponse {
-                status,
-                headers,
-                body,
-            })
-        })
-    }
 }
 
 #[cfg(test)]
