@@ -426,10 +426,21 @@ impl Host {
         }
     }
 
-    /// Connects the example adapter to the upstream; answers the token.
+    /// Connects the example adapter to the upstream, once the host has
+    /// loaded its adapters; answers the token.
     async fn connect(&self, upstream: &str) -> String {
+        let http = reqwest::Client::new();
+        let healthz = format!("{}/healthz", self.base);
+        while !http
+            .get(&healthz)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let admin_key = std::fs::read_to_string(self.data.join("admin.key")).unwrap();
-        let connected: serde_json::Value = reqwest::Client::new()
+        let connected: serde_json::Value = http
             .post(format!("{}/v1/connections", self.base))
             .bearer_auth(admin_key.trim())
             .json(&serde_json::json!({
