@@ -83,7 +83,7 @@ fn main() {
         let store: Arc<dyn Store> =
             Arc::new(SqliteStorage::open(&data.path().join("bench.db")).await.unwrap());
         let secret_box = SecretBox::new([7; 32]);
-        let webhooks = Arc::new(Webhooks::new(store.clone(), secret_box.clone(), Duration::from_secs(10), loopback_client(1 << 20)));
+        let webhooks = Arc::new(Webhooks::new(store.clone(), secret_box.clone(), interlink::webhooks::Limits::default(), loopback_client(1 << 20)));
         let connections = Arc::new(Connections::new(store.clone(), registry.clone(), secret_box, 10));
         let (connection, _) = connections
             .create(NewConnection {

@@ -1,5 +1,11 @@
 //! The host's data folder: the database, the admin key, the secret key
 //! (see [`crate::secret_box`]) and the compiled-adapter cache.
+//!
+//! Everything in it is the owner's only: the folder is made 0700, and the
+//! files and folders already in it (a data folder from an older version)
+//! 0600 and 0700 when it is opened. `interlink serve` also sets its umask to
+//! 077, so that what it creates later (SQLite's `-wal` and `-shm` files,
+//! cache entries) is private from the start.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,9 +24,11 @@ pub struct AdminKey {
 }
 
 impl DataDir {
-    /// Opens the folder, creating it if needed.
+    /// Opens the folder, creating it if needed, and makes it and what is in
+    /// it private to the owner.
     pub fn open(path: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(path)?;
+        make_private(path)?;
         Ok(DataDir {
             path: path.to_path_buf(),
         })
@@ -67,6 +75,35 @@ impl DataDir {
     }
 }
 
+/// Makes `dir` 0700, and its files 0600 and folders 0700, two levels deep
+/// (the data folder and its cache).
+fn make_private(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let set = |path: &Path, mode: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        };
+        set(dir, 0o700)?;
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                set(&entry.path(), 0o700)?;
+                for inner in std::fs::read_dir(entry.path())? {
+                    let inner = inner?;
+                    if inner.file_type()?.is_file() {
+                        set(&inner.path(), 0o600)?;
+                    }
+                }
+            } else if kind.is_file() {
+                set(&entry.path(), 0o600)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Writes `text` and a newline to a new file only the owner can read (0600).
 pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
@@ -81,6 +118,26 @@ pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn an_old_data_folder_is_made_private_when_opened() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(data.join("cache")).unwrap();
+        std::fs::write(data.join("interlink.db"), b"").unwrap();
+        std::fs::write(data.join("cache/abc.cwasm"), b"").unwrap();
+        for (path, mode) in [(&data, 0o755), (&data.join("interlink.db"), 0o644)] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        DataDir::open(&data).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join("cache")), 0o700);
+        assert_eq!(mode(&data.join("interlink.db")), 0o600);
+        assert_eq!(mode(&data.join("cache/abc.cwasm")), 0o600);
+    }
 
     #[test]
     fn the_admin_key_is_created_once_and_private() {

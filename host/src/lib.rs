@@ -18,6 +18,7 @@
 //!   [`storage`]: the database (SQLite by default);
 //!   [`secret_box`]: encryption of credentials at rest;
 //!   [`data_dir`]: the host's data folder;
+//!   [`timestamps`]: timestamps as clients write them;
 //! - [`contract`]: the WIT contract versions the host serves;
 //! - [`manifest`]: what adapters declare, and its validation.
 
@@ -35,4 +36,5 @@ pub mod runtime;
 pub mod secret_box;
 pub mod storage;
 pub mod sync;
+pub mod timestamps;
 pub mod webhooks;

@@ -19,7 +19,7 @@ use interlink::secret_box::SecretBox;
 use interlink::storage::Store;
 use interlink::storage::sqlite::SqliteStorage;
 use interlink::sync::Syncs;
-use interlink::webhooks::Webhooks;
+use interlink::webhooks::{self, Webhooks};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -141,6 +141,16 @@ struct ServeArgs {
         default_value_t = 10_000
     )]
     webhook_retry_base_ms: u64,
+    /// The longest one webhook delivery attempt may take, in milliseconds.
+    #[arg(long, env = "INTERLINK_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    webhook_timeout_ms: u64,
+    /// Webhook subscriptions one connection may have.
+    #[arg(
+        long,
+        env = "INTERLINK_MAX_WEBHOOKS_PER_CONNECTION",
+        default_value_t = 16
+    )]
+    max_webhooks_per_connection: u32,
 }
 
 #[tokio::main]
@@ -184,6 +194,8 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // What the host writes (database, keys, cache) is for its owner only.
+    rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o077));
     anyhow::ensure!(
         args.call_timeout > 0.0 && args.call_timeout.is_finite(),
         "--call-timeout must be a positive number of seconds"
@@ -245,12 +257,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("opening the database {}", data.database().display()))?;
     let registry = Arc::new(Registry::new(runtime, &args.adapters_dir));
-    registry.load_dir().await.with_context(|| {
-        format!(
-            "reading the adapters folder {}",
-            args.adapters_dir.display()
-        )
-    })?;
     let _watch = watch::start(registry.clone()).context("watching the adapters folder")?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -259,22 +265,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(
         %addr,
-        adapters = registry.loaded().len(),
-        adapters_dir = %args.adapters_dir.display(),
+        adapters_dir = %registry.dir().display(),
         credits = args.credits,
-        "interlink listening"
+        "interlink listening; loading adapters"
     );
     let store: Arc<dyn Store> = Arc::new(storage);
     let webhooks = Arc::new(Webhooks::new(
         store.clone(),
         secret_box.clone(),
-        Duration::from_millis(args.webhook_retry_base_ms),
-        http,
+        webhooks::Limits {
+            retry_base: Duration::from_millis(args.webhook_retry_base_ms),
+            attempt_timeout: Duration::from_millis(args.webhook_timeout_ms),
+            max_subscriptions: args.max_webhooks_per_connection,
+        },
+        // A receiver's answer is read only for its status.
+        http.with_max_response(64 << 10),
     ));
     let connections = Arc::new(
-        Connections::new(store.clone(), registry, secret_box, args.credits)
+        Connections::new(store.clone(), registry.clone(), secret_box, args.credits)
             .with_platform_certificate(platform.kind)
-            .with_webhooks(webhooks.clone()),
+            .with_webhooks(webhooks.clone())
+            .with_outbound(http.clone()),
     );
     let dataplane = Arc::new(DataPlane::new(
         connections,
@@ -285,8 +296,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     ));
     let syncs = Arc::new(Syncs::new(store, dataplane.clone(), webhooks.clone()));
-    let _scheduler = syncs.start();
     let _dispatcher = webhooks.start();
+    // The server answers while the adapters load (`/healthz` says so, with
+    // 503); scheduled syncs start once they are loaded.
+    tokio::spawn({
+        let syncs = syncs.clone();
+        async move {
+            if let Err(e) = registry.load_dir().await {
+                tracing::error!(error = %e, dir = %registry.dir().display(), "could not read the adapters folder");
+            }
+            tracing::info!(adapters = registry.loaded().len(), "adapters loaded");
+            syncs.start();
+        }
+    });
     let state = AppState {
         platform_certificate: Some(platform),
         ..AppState::new(dataplane, syncs, webhooks, &admin.key)

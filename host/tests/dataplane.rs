@@ -47,7 +47,7 @@ async fn plane(config: RuntimeConfig, limits: Limits) -> Plane {
     let webhooks = Arc::new(Webhooks::new(
         store.clone(),
         secret_box.clone(),
-        Duration::from_secs(10),
+        interlink::webhooks::Limits::default(),
         loopback_client(),
     ));
     let connections = Arc::new(

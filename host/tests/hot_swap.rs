@@ -179,3 +179,60 @@ async fn two_files_cannot_serve_the_same_adapter() {
         "{errors:?}"
     );
 }
+
+/// The version of `chaos` the running server lists.
+async fn served_version(server: &Server) -> Option<String> {
+    let reply = call(
+        &reqwest::Client::new(),
+        reqwest::Method::GET,
+        server.url("/v1/adapters"),
+        &server.admin_key(),
+        None,
+    )
+    .await;
+    reply.body["adapters"]
+        .as_array()?
+        .iter()
+        .find(|a| a["id"] == "chaos")
+        .map(|a| a["version"].as_str().unwrap_or_default().to_string())
+}
+
+/// As `cargo xtask serve` runs it: a relative `--adapters-dir`, here also a
+/// symlink to the real folder; files dropped in by a copy over the old one
+/// and by an editor's write-then-rename are both swapped in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_file_into_a_relative_linked_folder_swaps_it_in() {
+    let cwd = tempfile::tempdir().unwrap();
+    std::fs::create_dir(cwd.path().join("real-adapters")).unwrap();
+    std::os::unix::fs::symlink("real-adapters", cwd.path().join("adapters")).unwrap();
+    let server = Server::start_with(ServerOptions {
+        adapters: &["chaos"],
+        adapters_dir: Some("adapters".into()),
+        working_dir: Some(cwd.path().to_path_buf()),
+        ..Default::default()
+    });
+    assert_eq!(served_version(&server).await.as_deref(), Some("1.0.0"));
+    let file = cwd.path().join("adapters/chaos.wasm");
+
+    // `cp chaos-next.wasm adapters/chaos.wasm`
+    std::fs::write(&file, adapter_bytes("chaos-next")).unwrap();
+    common::eventually(Duration::from_secs(20), "the copied file", || async {
+        (served_version(&server).await.as_deref() == Some("2.0.0")).then_some(())
+    })
+    .await;
+
+    // An editor's save: a temporary file renamed over the old one.
+    let temporary = cwd.path().join("adapters/.chaos.wasm.swp");
+    std::fs::write(&temporary, adapter_bytes("chaos")).unwrap();
+    std::fs::rename(&temporary, &file).unwrap();
+    common::eventually(Duration::from_secs(20), "the renamed file", || async {
+        (served_version(&server).await.as_deref() == Some("1.0.0")).then_some(())
+    })
+    .await;
+
+    assert!(
+        !server.logs().contains("already served"),
+        "one file, one adapter: {}",
+        server.logs()
+    );
+}

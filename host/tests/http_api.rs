@@ -15,14 +15,28 @@ async fn lists_and_describes_the_loaded_adapters() {
     assert_eq!(health.status, StatusCode::OK);
     assert_eq!(health.body["adapters"], 1);
 
-    let list = send(http.get(server.url("/v1/adapters"))).await.body;
+    send(http.get(server.url("/v1/adapters")))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "admin_key_missing");
+    let admin = server.admin_key();
+    let list = send(http.get(server.url("/v1/adapters")).bearer_auth(&admin))
+        .await
+        .body;
     assert_eq!(list["adapters"][0]["id"], "example");
+    assert_eq!(
+        list["adapters"][0]["file"], "example.wasm",
+        "the file's name, not the host's path to it"
+    );
     assert_eq!(
         list["adapters"][0]["entities"],
         json!(["vendors", "items", "purchase-orders"])
     );
 
-    let detail = send(http.get(server.url("/v1/adapters/example"))).await;
+    let detail = send(
+        http.get(server.url("/v1/adapters/example"))
+            .bearer_auth(&admin),
+    )
+    .await;
     assert_eq!(detail.status, StatusCode::OK);
     let orders = &detail.body["manifest"]["entities"][2];
     assert_eq!(orders["name"], "purchase-orders");
@@ -40,9 +54,12 @@ async fn lists_and_describes_the_loaded_adapters() {
         .unwrap();
     assert_eq!(number["access"], "read_only");
 
-    send(http.get(server.url("/v1/adapters/nope")))
-        .await
-        .assert_error(StatusCode::NOT_FOUND, "adapter_not_found");
+    send(
+        http.get(server.url("/v1/adapters/nope"))
+            .bearer_auth(&admin),
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "adapter_not_found");
 }
 
 #[tokio::test]
@@ -79,22 +96,36 @@ async fn uploads_need_the_admin_key_and_a_valid_adapter() {
             .body(body)
     };
 
-    send(put("chaos", adapter_bytes("chaos")))
+    send(put("chaos", b"x".to_vec()))
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "admin_key_missing");
-    send(put("chaos", adapter_bytes("chaos")).bearer_auth("wrong"))
+    send(put("chaos", b"x".to_vec()).bearer_auth("wrong"))
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "admin_key_invalid");
+    // The key is judged before the body is read: a client that announced
+    // 63 MiB and sent none of it gets its 401 (before: the host waited for,
+    // and held, every byte of unauthenticated uploads).
+    let head = format!(
+        "PUT /v1/adapters/example HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n",
+        63 << 20
+    );
+    raw_request(&server.base, &head).assert_error(StatusCode::UNAUTHORIZED, "admin_key_missing");
 
-    let before = send(http.get(server.url("/v1/adapters/example")))
-        .await
-        .body;
+    let before = send(
+        http.get(server.url("/v1/adapters/example"))
+            .bearer_auth(&key),
+    )
+    .await
+    .body;
     send(put("example", b"\0asm garbage".to_vec()).bearer_auth(&key))
         .await
         .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_adapter");
-    let after = send(http.get(server.url("/v1/adapters/example")))
-        .await
-        .body;
+    let after = send(
+        http.get(server.url("/v1/adapters/example"))
+            .bearer_auth(&key),
+    )
+    .await
+    .body;
     assert_eq!(
         before["sha256"], after["sha256"],
         "the old version keeps serving"
@@ -114,7 +145,9 @@ async fn uploads_need_the_admin_key_and_a_valid_adapter() {
 
     let replaced = send(put("chaos", adapter_bytes("chaos-next")).bearer_auth(&key)).await;
     assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.body);
-    let list = send(http.get(server.url("/v1/adapters"))).await.body;
+    let list = send(http.get(server.url("/v1/adapters")).bearer_auth(&key))
+        .await
+        .body;
     let chaos = list["adapters"]
         .as_array()
         .unwrap()

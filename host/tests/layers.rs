@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["webhooks", "registry", "certificates"],
     &["runtime"],
     &["outbound", "storage", "secret_box"],
-    &["data_dir", "contract"],
+    &["data_dir", "contract", "timestamps"],
     &["manifest"],
 ];
 

@@ -253,7 +253,13 @@ async fn kv_clock_log_and_jwt_signing_serve_the_adapter() {
     let chaos = load(&rt, "chaos").await;
 
     let page = chaos
-        .list(ctx(&[], &[("signing_key", &private)]), &list("imports"))
+        .list(
+            ctx(
+                &[("account_id", "client"), ("base_url", "http://127.0.0.1:9")],
+                &[("signing_key", &private)],
+            ),
+            &list("imports"),
+        )
         .await
         .unwrap();
     let record = &values(&page)[0];
@@ -270,6 +276,7 @@ async fn kv_clock_log_and_jwt_signing_serve_the_adapter() {
     let key = jsonwebtoken::DecodingKey::from_ec_pem(public.as_bytes()).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
     validation.required_spec_claims.clear();
+    validation.set_audience(&["http://127.0.0.1:9/token"]);
     let claims = jsonwebtoken::decode::<Value>(jwt, &key, &validation)
         .unwrap()
         .claims;

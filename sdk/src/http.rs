@@ -3,6 +3,10 @@
 //! The host sends the request, after checking it against the manifest's
 //! `outbound-hosts`; it follows no redirects and bounds time and size.
 //!
+//! Build URLs from values (record ids, cursors, filters) with [`segment`]
+//! and [`encode`]: a value pasted in raw could walk the request to another
+//! resource of the system (`../admin`) or add query parameters.
+//!
 //! ```no_run
 //! # fn demo(base: &str) -> interlink_sdk::Result<()> {
 //! use interlink_sdk::http::Request;
@@ -17,9 +21,38 @@
 
 use crate::Error;
 use crate::bindings::interlink::adapter::http as wit;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 pub use wit::Method;
+
+/// Everything but RFC 3986's unreserved characters.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `value` percent-encoded as one URL component (a query value): every
+/// character but letters, digits and `-._~` is encoded.
+pub fn encode(value: &str) -> String {
+    utf8_percent_encode(value, COMPONENT).to_string()
+}
+
+/// `value` as one path segment: percent-encoded as [`encode`] does, and
+/// refused when empty or only dots (`.`, `..`), which name no resource.
+///
+/// ```
+/// use interlink_sdk::http::segment;
+/// assert_eq!(segment("PO 7/2").unwrap(), "PO%207%2F2");
+/// assert!(segment("..").is_err());
+/// ```
+pub fn segment(value: &str) -> Result<String, Error> {
+    if value.is_empty() || value.chars().all(|c| c == '.') {
+        return Err(Error::not_found(format!("`{value}` names no record")));
+    }
+    Ok(encode(value))
+}
 
 /// An outgoing request.
 #[derive(Debug, Clone)]
@@ -145,9 +178,10 @@ impl Response {
         if status < 400 {
             return Ok(self);
         }
+        // Enough of the system's words to say what went wrong; not its page.
         let text = String::from_utf8_lossy(self.body())
             .chars()
-            .take(1000)
+            .take(300)
             .collect::<String>();
         Err(match status {
             401 => Error::unauthorized(text),

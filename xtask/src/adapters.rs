@@ -56,6 +56,24 @@ const BUILDS: &[Build] = &[
         dir: "test-adapters",
         file: "chaos-next.wasm",
     },
+    Build {
+        package: "interlink-adapter-hostile",
+        features: &[],
+        dir: "test-adapters",
+        file: "hostile.wasm",
+    },
+    Build {
+        package: "interlink-adapter-hostile",
+        features: &["describe-loops"],
+        dir: "test-adapters",
+        file: "hostile-describe-loops.wasm",
+    },
+    Build {
+        package: "interlink-adapter-hostile",
+        features: &["huge-manifest"],
+        dir: "test-adapters",
+        file: "hostile-huge-manifest.wasm",
+    },
 ];
 
 pub fn workspace_root() -> PathBuf {
@@ -65,7 +83,7 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"))

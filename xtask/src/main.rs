@@ -5,7 +5,8 @@
 //! - `serve [ARGS]`: builds the adapters and the host, then runs
 //!   `interlink serve` with the bundled adapters;
 //! - `test`: builds the adapters, prepares the Tryton test server
-//!   (`tests/tryton/harness.py`), then runs every test of the workspace;
+//!   (`tests/tryton/harness.py`) and schemathesis (a virtualenv in
+//!   `target/`), then runs every test of the workspace;
 //! - `wit FILE.wasm`: prints the WIT world a component implements.
 
 mod adapters;
@@ -78,7 +79,8 @@ fn run(task: Task) -> Result<()> {
         Task::Test { args } => {
             adapters::build_all()?;
             tryton_setup()?;
-            let mut cargo_args = vec!["test", "--release", "--workspace"];
+            schemathesis_setup()?;
+            let mut cargo_args = vec!["test", "--release", "--workspace", "--no-fail-fast"];
             if !args.is_empty() {
                 cargo_args.push("--");
             }
@@ -103,6 +105,32 @@ fn tryton_setup() -> Result<()> {
         .context("running python3 (the Tryton tests need Python 3.10 or later)")?;
     if !status.success() {
         bail!("preparing the Tryton test server failed ({status})");
+    }
+    Ok(())
+}
+
+/// Installs schemathesis, which checks the API against its OpenAPI document
+/// (`host/tests/openapi_contract.rs`), into a virtualenv in `target/`.
+fn schemathesis_setup() -> Result<()> {
+    let venv = adapters::target_dir().join("schemathesis");
+    if venv.join("bin/schemathesis").exists() {
+        return Ok(());
+    }
+    eprintln!("installing schemathesis into {}", venv.display());
+    let status = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .context("running python3 (the API contract test needs Python 3 with venv)")?;
+    if !status.success() {
+        bail!("creating {} failed ({status})", venv.display());
+    }
+    let status = Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "schemathesis==4.32.5"])
+        .status()
+        .context("running pip")?;
+    if !status.success() {
+        bail!("installing schemathesis failed ({status})");
     }
     Ok(())
 }

@@ -8,7 +8,7 @@
 
 mod mapping;
 
-use interlink_sdk::http::Request;
+use interlink_sdk::http::{Request, encode, segment};
 use interlink_sdk::manifest::*;
 use interlink_sdk::{Context, Error, ListRequest, Page, Result, Value};
 use mapping::EntityMap;
@@ -76,14 +76,20 @@ impl interlink_sdk::Adapter for Example {
 
     fn list(ctx: &Context, request: ListRequest) -> Result<Page> {
         let map = entity(&request.entity)?;
-        let offset = request.cursor.as_deref().unwrap_or("0");
+        // The cursor is the next offset, as `map_page` made it.
+        let offset: u64 = match request.cursor.as_deref() {
+            None => 0,
+            Some(cursor) => cursor.parse().map_err(|_| {
+                Error::invalid("/cursor", "invalid_cursor", "not a cursor of this adapter")
+            })?,
+        };
         let mut path = format!(
             "{}?offset={offset}&limit={}",
             map.collection, request.page_size
         );
         if let Some(since) = &request.modified_after {
             path.push_str("&updated_since=");
-            path.push_str(&since.replace('+', "%2B"));
+            path.push_str(&encode(since));
         }
         let response = authed(Request::get(url(ctx, &path)?))
             .send()?
@@ -93,7 +99,7 @@ impl interlink_sdk::Adapter for Example {
 
     fn get(ctx: &Context, entity_name: &str, id: &str) -> Result<Value> {
         let map = entity(entity_name)?;
-        let path = format!("{}/{}", map.collection, id);
+        let path = format!("{}/{}", map.collection, segment(id)?);
         let record: Value = authed(Request::get(url(ctx, &path)?))
             .send()?
             .error_for_status()?
@@ -112,7 +118,7 @@ impl interlink_sdk::Adapter for Example {
     fn update(ctx: &Context, entity_name: &str, id: &str, patch: Value) -> Result<Value> {
         let map = entity(entity_name)?;
         let body = map.to_upstream(&patch)?;
-        let path = format!("{}/{}", map.collection, id);
+        let path = format!("{}/{}", map.collection, segment(id)?);
         let request = authed(Request::patch(url(ctx, &path)?)).json(&body);
         let updated: Value = request.send()?.error_for_status()?.json()?;
         Ok(map.to_unified(&updated))
@@ -120,7 +126,7 @@ impl interlink_sdk::Adapter for Example {
 
     fn delete(ctx: &Context, entity_name: &str, id: &str) -> Result<()> {
         let map = entity(entity_name)?;
-        let path = format!("{}/{}", map.collection, id);
+        let path = format!("{}/{}", map.collection, segment(id)?);
         authed(Request::delete(url(ctx, &path)?))
             .send()?
             .error_for_status()?;

@@ -99,11 +99,18 @@ pub fn list_ids(
     Ok((ids, page["hasMore"].as_bool().unwrap_or(false)))
 }
 
-/// One record, with its sublists.
-pub fn read(ctx: &Context, record_type: &str, id: &str) -> Result<Value> {
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+/// `id` if it is a NetSuite internal id (digits); checked before any request
+/// is built from it.
+fn internal_id<'a>(record_type: &str, id: &'a str) -> Result<&'a str> {
+    if id.is_empty() || id.len() > 20 || !id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::not_found(format!("no {record_type} `{id}`")));
     }
+    Ok(id)
+}
+
+/// One record, with its sublists.
+pub fn read(ctx: &Context, record_type: &str, id: &str) -> Result<Value> {
+    let id = internal_id(record_type, id)?;
     let url = format!(
         "{}/{record_type}/{id}?expandSubResources=true",
         records(ctx)?
@@ -129,6 +136,7 @@ pub fn create(ctx: &Context, record_type: &str, body: &Value) -> Result<String> 
 
 /// Updates a record; a body with lines replaces them all.
 pub fn update(ctx: &Context, record_type: &str, id: &str, body: &Value) -> Result<()> {
+    let id = internal_id(record_type, id)?;
     let mut url = format!("{}/{record_type}/{id}", records(ctx)?);
     if body.get("item").is_some() {
         url.push_str("?replace=item");

@@ -197,10 +197,15 @@ pub fn search(
     Ok((records.as_array().cloned().unwrap_or_default(), total))
 }
 
+/// `id` as a Tryton record id (a number); checked before any request is
+/// built from it.
+fn record_id(model: &str, id: &str) -> Result<u64> {
+    id.parse()
+        .map_err(|_| Error::not_found(format!("no {model} `{id}`")))
+}
+
 pub fn read(ctx: &Context, model: &str, id: &str) -> Result<Value> {
-    let id: u64 = id
-        .parse()
-        .map_err(|_| Error::not_found(format!("no {model} `{id}`")))?;
+    let id = record_id(model, id)?;
     send(request(
         ctx,
         Method::Get,
@@ -228,6 +233,7 @@ pub fn create(ctx: &Context, model: &str, body: &Value) -> Result<u64> {
 }
 
 pub fn write(ctx: &Context, model: &str, id: &str, body: &Value) -> Result<()> {
+    let id = record_id(model, id)?;
     send(
         request(
             ctx,
@@ -241,6 +247,7 @@ pub fn write(ctx: &Context, model: &str, id: &str, body: &Value) -> Result<()> {
 }
 
 pub fn delete(ctx: &Context, model: &str, id: &str) -> Result<()> {
+    let id = record_id(model, id)?;
     send(request(
         ctx,
         Method::Delete,

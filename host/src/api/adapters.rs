@@ -25,6 +25,7 @@ pub struct AdapterSummary {
     pub description: String,
     pub entities: Vec<String>,
     pub sha256: String,
+    /// The file's name in the adapters folder.
     pub file: String,
     #[serde(with = "humantime_serde")]
     #[schema(value_type = String, format = DateTime)]
@@ -42,7 +43,7 @@ impl From<&Loaded> for AdapterSummary {
             description: m.description.clone(),
             entities: m.entities.iter().map(|e| e.name.clone()).collect(),
             sha256: l.adapter.sha256().to_string(),
-            file: l.path.display().to_string(),
+            file: crate::registry::file_name(&l.path),
             loaded_at: l.loaded_at,
         }
     }
@@ -64,8 +65,9 @@ pub struct AdapterDetail {
 }
 
 /// The loaded adapters, and files that failed to load.
-#[utoipa::path(get, path = "/v1/adapters", tag = "adapters", responses((status = 200, body = AdapterList)))]
-pub async fn list(State(state): State<AppState>) -> Json<AdapterList> {
+#[utoipa::path(get, path = "/v1/adapters", tag = "adapters", security(("admin_key" = [])),
+    responses((status = 200, body = AdapterList), (status = 401, body = super::openapi::ErrorBody)))]
+pub async fn list(_: Admin, State(state): State<AppState>) -> Json<AdapterList> {
     Json(AdapterList {
         adapters: state
             .registry()
@@ -94,8 +96,11 @@ fn find(state: &AppState, id: &str) -> Result<Loaded, ApiError> {
 
 /// One adapter with its whole manifest.
 #[utoipa::path(get, path = "/v1/adapters/{id}", tag = "adapters", params(("id" = String, Path)),
-    responses((status = 200, body = AdapterDetail), (status = 404, body = super::openapi::ErrorBody)))]
+    security(("admin_key" = [])),
+    responses((status = 200, body = AdapterDetail), (status = 401, body = super::openapi::ErrorBody),
+        (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn get(
+    _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<AdapterDetail>, ApiError> {
@@ -108,17 +113,18 @@ pub async fn get(
 
 /// Upload a new adapter or a new version (the `.wasm` component as the body).
 #[utoipa::path(put, path = "/v1/adapters/{id}", tag = "adapters", params(("id" = String, Path)),
-    security(("admin_key" = [])), request_body(content = Vec<u8>, content_type = "application/wasm"),
+    security(("admin_key" = [])), request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "The adapter's .wasm component"),
     responses((status = 200, body = AdapterDetail), (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn upload(
-    admin: Result<Admin, ApiError>,
+    _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<AdapterDetail>, ApiError> {
-    // The body is read before the key is judged: answering before the client
-    // has sent it would reset the connection under a client still sending.
-    admin?;
+    // The key is judged before a byte of the body is read (extractors of
+    // the request's head run first): an unauthenticated upload is refused
+    // without the host ever holding it.
     let body = body.map_err(|r| {
         ApiError::for_status(r.status()).with_details(json!({"reason": r.body_text()}))
     })?;

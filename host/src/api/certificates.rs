@@ -38,15 +38,25 @@ pub struct PlatformCertificateView {
 
 #[derive(Deserialize, IntoParams)]
 pub struct Format {
-    /// `pem` for the certificate file alone.
-    format: Option<String>,
+    /// `json` (the default) for the certificate and what it is, `pem` for
+    /// the certificate file alone.
+    #[param(inline)]
+    format: Option<CertificateFormat>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CertificateFormat {
+    Json,
+    Pem,
 }
 
 /// The host's public certificate. Upload it to the system, then connect with
 /// the private key `"platform"`: the host signs, and no key leaves it.
 #[utoipa::path(get, path = "/v1/certificates/platform", tag = "certificates", security(("admin_key" = [])),
     params(Format),
-    responses((status = 200, body = PlatformCertificateView), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 200, content((PlatformCertificateView = "application/json"), (String = "application/x-pem-file"))),
+        (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn platform(
     _: Admin,
     State(state): State<AppState>,
@@ -59,8 +69,8 @@ pub async fn platform(
             "this host has no platform certificate",
         ));
     };
-    match format.format.as_deref() {
-        Some("pem") => Ok((
+    match format.format.unwrap_or(CertificateFormat::Json) {
+        CertificateFormat::Pem => Ok((
             [
                 (header::CONTENT_TYPE, "application/x-pem-file"),
                 (
@@ -71,7 +81,7 @@ pub async fn platform(
             cert.certificate_pem.clone(),
         )
             .into_response()),
-        None | Some("json") => Ok(Json(PlatformCertificateView {
+        CertificateFormat::Json => Ok(Json(PlatformCertificateView {
             algorithm: cert.kind.algorithm(),
             key: match cert.kind {
                 KeyKind::Rsa { bits } => format!("RSA {bits}"),
@@ -85,10 +95,5 @@ pub async fn platform(
             certificate: cert.certificate_pem.clone(),
         })
         .into_response()),
-        Some(other) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_format",
-            format!("format must be json or pem, not `{other}`"),
-        )),
     }
 }

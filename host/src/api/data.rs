@@ -21,12 +21,32 @@ const DEFAULT_PAGE_SIZE: u32 = 50;
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Where the previous page ended (its `next_cursor`).
+    /// Where the previous page ended (its `next_cursor`); empty for the
+    /// first page.
+    #[param(max_length = 2048, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub cursor: Option<String>,
     /// Records per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub page_size: Option<u32>,
     /// Only records modified after this RFC 3339 timestamp.
+    #[param(format = DateTime)]
     pub modified_after: Option<String>,
+}
+
+/// `/v1/{entity}/{id}`
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RecordPath {
+    /// vendors, items, purchase-orders, ...
+    pub entity: String,
+    /// The record's id: 1 to 256 characters, no `/`, `\` or control
+    /// characters, not `.` or `..`.
+    #[param(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^(?!\.{1,2}$)[^/\\\u0000-\u001F\u007F-\u009F]+$"
+    )]
+    pub id: String,
 }
 
 /// One page of unified records.
@@ -56,20 +76,21 @@ pub async fn list(
             format!("page_size must be 1 to {MAX_PAGE_SIZE}"),
         ));
     }
-    if let Some(t) = &query.modified_after {
-        humantime::parse_rfc3339_weak(t).map_err(|_| {
+    let modified_after = match &query.modified_after {
+        Some(t) => Some(crate::timestamps::normalize(t).ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_query",
                 "modified_after must be an RFC 3339 timestamp, such as 2026-01-31T00:00:00Z",
             )
-        })?;
-    }
+        })?),
+        None => None,
+    };
     let request = ListRequest {
         entity,
-        cursor: query.cursor,
+        cursor: query.cursor.filter(|c| !c.is_empty()),
         page_size,
-        modified_after: query.modified_after,
+        modified_after,
     };
     let page = state.dataplane.list(&caller, &request).await?;
     Ok(Json(ListResponse {
@@ -80,12 +101,12 @@ pub async fn list(
 
 /// One record.
 #[utoipa::path(get, path = "/v1/{entity}/{id}", tag = "data", security(("connection_token" = [])),
-    params(("entity" = String, Path), ("id" = String, Path)),
+    params(RecordPath),
     responses((status = 200, body = Object), (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn get(
     ConnectionAuth(caller): ConnectionAuth,
     State(state): State<AppState>,
-    Path((entity, id)): Path<(String, String)>,
+    Path(RecordPath { entity, id }): Path<RecordPath>,
 ) -> Result<Json<Box<RawValue>>, ApiError> {
     Ok(Json(state.dataplane.get(&caller, &entity, &id).await?))
 }

@@ -111,6 +111,7 @@ fn status_of(code: &str) -> StatusCode {
         "adapter_timeout" => StatusCode::GATEWAY_TIMEOUT,
         "busy" | "adapter_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         "internal" => StatusCode::INTERNAL_SERVER_ERROR,
+        "invalid_record_id" => StatusCode::BAD_REQUEST,
         // The write rules, invalid bodies, refused records and reused keys.
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }

@@ -28,7 +28,6 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
-use serde_json::{Value, json};
 use tower_http::limit::RequestBodyLimitLayer;
 use utoipa::OpenApi;
 
@@ -137,8 +136,32 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Liveness, and how many adapters are loaded.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Object)))]
-async fn healthz(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({"status": "ok", "adapters": state.registry().loaded().len()}))
+/// Whether the host is ready: 200 `ok` once the adapters folder has been
+/// loaded, and how many adapters are loaded; before that, 503 `starting`.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, body = Health), (status = 503, body = openapi::ErrorBody)))]
+async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    let registry = state.registry();
+    let adapters = registry.loaded().len();
+    if !registry.ready() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "starting",
+            "the host is loading its adapters",
+        )
+        .with_details(serde_json::json!({"adapters": adapters})));
+    }
+    Ok(Json(Health {
+        status: "ok",
+        adapters,
+    }))
+}
+
+/// `GET /healthz`
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`
+    pub status: &'static str,
+    /// Adapters loaded.
+    pub adapters: usize,
 }

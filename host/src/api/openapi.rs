@@ -31,6 +31,82 @@ impl Modify for Security {
         let bearer = || SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer));
         components.add_security_scheme("admin_key", bearer());
         components.add_security_scheme("connection_token", bearer());
+        // Every route that needs a key or a token answers 401 without one.
+        let unauthorized = utoipa::openapi::ResponseBuilder::new()
+            .description("No, or no working, admin key or connection token; the code says which")
+            .content(
+                "application/json",
+                utoipa::openapi::ContentBuilder::new()
+                    .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        let failed = |what: &str| {
+            utoipa::openapi::ResponseBuilder::new()
+                .description(what)
+                .content(
+                    "application/json",
+                    utoipa::openapi::ContentBuilder::new()
+                        .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        // Routes that call an adapter answer for the adapter and its system.
+        let calls_adapter = |path: &str, method: &str| {
+            matches!(path, "/v1/{entity}" | "/v1/{entity}/{id}")
+                || (path == "/v1/connections" && method == "post")
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for (method, operation) in [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("patch", &mut item.patch),
+                ("delete", &mut item.delete),
+            ] {
+                let Some(operation) = operation else { continue };
+                if calls_adapter(path, method) {
+                    for (status, what) in [
+                        (
+                            "502",
+                            "The system or the adapter failed: `upstream_error`, `adapter_crashed`, `adapter_invalid_output`, `adapter_memory_limit`",
+                        ),
+                        (
+                            "503",
+                            "The adapter is not loaded (`adapter_unavailable`) or every sandbox is in use (`busy`)",
+                        ),
+                        ("504", "The call ran past its deadline (`adapter_timeout`)"),
+                    ] {
+                        operation
+                            .responses
+                            .responses
+                            .entry(status.into())
+                            .or_insert_with(|| failed(what).into());
+                    }
+                }
+            }
+        }
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    operation
+                        .responses
+                        .responses
+                        .entry("401".into())
+                        .or_insert_with(|| unauthorized.clone().into());
+                }
+            }
+        }
     }
 }
 

@@ -37,9 +37,11 @@ impl From<SyncError> for ApiError {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleBody {
-    /// Seconds between runs: at least 60, 3600 by default.
+    /// Seconds between runs: 60 to 31,536,000 (a year), 3600 by default.
+    #[schema(minimum = 60, maximum = 31_536_000)]
     pub interval_seconds: Option<u64>,
     /// Records per page asked of the system: 1 to 1000, 200 by default.
+    #[schema(minimum = 1, maximum = 1000)]
     pub page_size: Option<u32>,
     /// The first run reads records modified after this date or timestamp;
     /// without it, everything.
@@ -243,11 +245,15 @@ async fn sync_status(state: &AppState, connection: &str) -> Result<SyncStatus, A
 
 #[derive(Deserialize, IntoParams)]
 pub struct SyncedQuery {
-    /// Where the previous page ended (its `next_cursor`).
+    /// Where the previous page ended (its `next_cursor`); empty for the
+    /// first page.
+    #[param(max_length = 2048, pattern = "^([0-9a-f]{2})*$")]
     pub cursor: Option<String>,
     /// Records per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub page_size: Option<u32>,
     /// Only records that changed in Interlink's copy after this timestamp.
+    #[param(format = DateTime)]
     pub modified_after: Option<String>,
 }
 
@@ -292,7 +298,7 @@ pub async fn synced(
     if !(1..=1000).contains(&page_size) {
         return Err(invalid("page_size must be 1 to 1000"));
     }
-    let after = match &query.cursor {
+    let after = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(cursor) => {
             let text = hex::decode(cursor)
                 .ok()
@@ -307,9 +313,9 @@ pub async fn synced(
     };
     let modified_after = match &query.modified_after {
         Some(t) => Some(
-            humantime::parse_rfc3339_weak(t)
-                .map(|t| humantime::format_rfc3339_micros(t).to_string())
-                .map_err(|_| invalid("modified_after must be an RFC 3339 timestamp"))?,
+            crate::timestamps::parse(t)
+                .map(crate::timestamps::micros)
+                .ok_or_else(|| invalid("modified_after must be an RFC 3339 timestamp"))?,
         ),
         None => None,
     };

@@ -7,18 +7,25 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use super::AppState;
 use super::error::ApiError;
 use super::json::ApiJson;
 use super::token::ConnectionAuth;
 use crate::storage::webhooks::{Attempt, DeliveryStatus, Subscription};
-use crate::webhooks::WebhookError;
+use crate::webhooks::{self, WebhookError};
 
 impl From<WebhookError> for ApiError {
     fn from(e: WebhookError) -> Self {
         match e {
             WebhookError::Storage(e) => ApiError::internal(e),
+            WebhookError::TooMany(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "too_many_subscriptions",
+                e.to_string(),
+            ),
             other => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_subscription",
@@ -32,13 +39,31 @@ impl From<WebhookError> for ApiError {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscribeBody {
-    /// Where deliveries are POSTed.
+    /// Where deliveries are POSTed: an http or https URL.
+    #[schema(format = "uri")]
     pub url: String,
     /// `records.changed`, `connection.status_changed`.
+    #[schema(min_items = 1, value_type = Vec<WebhookEvent>)]
     pub events: Vec<String>,
     /// The signing secret (16 to 256 characters); one is made when absent.
+    #[schema(min_length = 16, max_length = 256)]
     pub secret: Option<String>,
 }
+
+/// The schema of an event name, one of [`webhooks::EVENTS`] (the service
+/// refuses others with `invalid_subscription`).
+pub struct WebhookEvent;
+
+impl utoipa::PartialSchema for WebhookEvent {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(webhooks::EVENTS))
+            .into()
+    }
+}
+
+impl ToSchema for WebhookEvent {}
 
 #[derive(Serialize, ToSchema)]
 pub struct SubscriptionView {

@@ -10,6 +10,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::AppState;
+use super::data::RecordPath;
 use super::error::ApiError;
 use super::json::ApiJson;
 use super::token::ConnectionAuth;
@@ -19,7 +20,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         return Ok(None);
     };
     match value.to_str() {
-        Ok(key) if !key.is_empty() && key.len() <= 255 => Ok(Some(key)),
+        Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(key))
+        }
         _ => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_idempotency_key",
@@ -30,8 +33,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 
 /// Create a record (with its children).
 #[utoipa::path(post, path = "/v1/{entity}", tag = "data", security(("connection_token" = [])),
-    params(("entity" = String, Path), ("Idempotency-Key" = Option<String>, Header,
-        description = "Replays the first result of a key for 24 h instead of creating again")),
+    params(("entity" = String, Path), ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
+        pattern = "^[!-~]+$",
+        description = "1 to 255 visible ASCII characters; replays the first result of a key for 24 h instead of creating again")),
     request_body = Object,
     responses((status = 201, body = Object), (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn create(
@@ -55,12 +59,12 @@ pub async fn create(
 
 /// Change the fields present in the body.
 #[utoipa::path(patch, path = "/v1/{entity}/{id}", tag = "data", security(("connection_token" = [])),
-    params(("entity" = String, Path), ("id" = String, Path)), request_body = Object,
+    params(RecordPath), request_body = Object,
     responses((status = 200, body = Object), (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn update(
     ConnectionAuth(caller): ConnectionAuth,
     State(state): State<AppState>,
-    Path((entity, id)): Path<(String, String)>,
+    Path(RecordPath { entity, id }): Path<RecordPath>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<Box<RawValue>>, ApiError> {
     Ok(Json(
@@ -70,12 +74,12 @@ pub async fn update(
 
 /// Delete a record.
 #[utoipa::path(delete, path = "/v1/{entity}/{id}", tag = "data", security(("connection_token" = [])),
-    params(("entity" = String, Path), ("id" = String, Path)),
+    params(RecordPath),
     responses((status = 204), (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn delete(
     ConnectionAuth(caller): ConnectionAuth,
     State(state): State<AppState>,
-    Path((entity, id)): Path<(String, String)>,
+    Path(RecordPath { entity, id }): Path<RecordPath>,
 ) -> Result<StatusCode, ApiError> {
     state.dataplane.delete(&caller, &entity, &id).await?;
     Ok(StatusCode::NO_CONTENT)

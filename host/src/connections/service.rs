@@ -1,5 +1,6 @@
 //! The connection lifecycle: connect, fail, disconnect.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -10,7 +11,9 @@ use super::cache::{TokenCache, TokenOwner};
 use super::config::{ConfigError, split_config};
 use super::{Connection, LastError, OpenConnection, Status, new_token, token_hash};
 use crate::certificates::key::KeyKind;
-use crate::contract::AdapterError;
+use crate::contract::{AdapterError, FieldError};
+use crate::manifest::ConfigType;
+use crate::outbound::{HttpClient, OutboundError};
 use crate::registry::Registry;
 use crate::runtime::{CallContext, CallError, Secrets};
 use crate::secret_box::{SecretBox, SecretBoxError};
@@ -59,6 +62,8 @@ pub struct Connections {
     platform: Option<KeyKind>,
     /// Where status changes are announced, and pending deliveries dropped.
     webhooks: Option<Arc<Webhooks>>,
+    /// The outbound client whose network policy URL config values must pass.
+    outbound: Option<HttpClient>,
     /// Creates are serialized, so the credit count and the insert cannot race.
     creating: tokio::sync::Mutex<()>,
     /// Connections by token hash, for the request path.
@@ -88,6 +93,7 @@ impl Connections {
             credits,
             platform: None,
             webhooks: None,
+            outbound: None,
             creating: Default::default(),
             cache: TokenCache::default(),
         }
@@ -97,6 +103,50 @@ impl Connections {
     pub fn with_platform_certificate(mut self, kind: KeyKind) -> Self {
         self.platform = Some(kind);
         self
+    }
+
+    /// Checks URL config values against `client`'s network policy when a
+    /// connection is made, so that a refused address is a clear config
+    /// error (requests to it would be refused anyway).
+    pub fn with_outbound(mut self, client: HttpClient) -> Self {
+        self.outbound = Some(client);
+        self
+    }
+
+    /// Every URL config value must point at an address the network policy
+    /// allows.
+    async fn check_addresses(
+        &self,
+        fields: &[crate::manifest::ConfigField],
+        config: &BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
+        let Some(client) = &self.outbound else {
+            return Ok(());
+        };
+        let mut errors = Vec::new();
+        for field in fields.iter().filter(|f| f.kind == ConfigType::Url) {
+            let Some(url) = config
+                .get(&field.name)
+                .and_then(|v| url::Url::parse(v).ok())
+            else {
+                continue;
+            };
+            let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+                continue;
+            };
+            if let Err(OutboundError::Refused(why)) = client.resolve(host, port).await {
+                errors.push(FieldError {
+                    path: format!("/config/{}", field.name),
+                    code: "address_refused".into(),
+                    message: why,
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(errors))
+        }
     }
 
     /// Announces status changes to the connections' webhook subscribers.
@@ -140,6 +190,9 @@ impl Connections {
             self.platform,
         )
         .map_err(ConnectError::Config)?;
+        self.check_addresses(&adapter.manifest().config, &config)
+            .await
+            .map_err(ConnectError::Config)?;
         let replaced = match &request.replaces {
             Some(id) => Some(
                 self.storage

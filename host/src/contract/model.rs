@@ -71,3 +71,130 @@ impl AdapterError {
         }
     }
 }
+
+/// The longest text of an adapter's answer the host keeps (messages,
+/// reasons); what is longer is cut. Adapters may be third-party code, and
+/// their words end up in responses, logs and the database.
+pub const MAX_TEXT: usize = 1024;
+/// The longest name (a permission, a field path, a code).
+pub const MAX_NAME: usize = 256;
+/// The most items of a list in an answer (field errors, permissions).
+pub const MAX_ITEMS: usize = 100;
+
+/// `text` cut to at most `max` bytes, on a character boundary, marked `…`.
+pub fn cut(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        text.truncate(text.floor_char_boundary(max.saturating_sub(3)));
+        text.push('…');
+    }
+    text
+}
+
+fn cut_all(items: Vec<String>, max: usize) -> Vec<String> {
+    items
+        .into_iter()
+        .take(MAX_ITEMS)
+        .map(|i| cut(i, max))
+        .collect()
+}
+
+impl AdapterError {
+    /// This error with its texts and lists cut to the host's bounds.
+    pub fn bounded(self) -> Self {
+        match self {
+            AdapterError::Unauthorized { message } => AdapterError::Unauthorized {
+                message: cut(message, MAX_TEXT),
+            },
+            AdapterError::Forbidden {
+                message,
+                missing_permissions,
+            } => AdapterError::Forbidden {
+                message: cut(message, MAX_TEXT),
+                missing_permissions: cut_all(missing_permissions, MAX_NAME),
+            },
+            AdapterError::Invalid { errors } => AdapterError::Invalid {
+                errors: errors
+                    .into_iter()
+                    .take(MAX_ITEMS)
+                    .map(|e| FieldError {
+                        path: cut(e.path, MAX_NAME),
+                        code: cut(e.code, MAX_NAME),
+                        message: cut(e.message, MAX_TEXT),
+                    })
+                    .collect(),
+            },
+            AdapterError::NotFound { message } => AdapterError::NotFound {
+                message: cut(message, MAX_TEXT),
+            },
+            AdapterError::Conflict { message, state } => AdapterError::Conflict {
+                message: cut(message, MAX_TEXT),
+                state: state.map(|s| cut(s, MAX_NAME)),
+            },
+            AdapterError::RateLimited {
+                message,
+                retry_after_ms,
+            } => AdapterError::RateLimited {
+                message: cut(message, MAX_TEXT),
+                retry_after_ms,
+            },
+            AdapterError::Upstream { status, message } => AdapterError::Upstream {
+                status,
+                message: cut(message, MAX_TEXT),
+            },
+            AdapterError::Unsupported { message } => AdapterError::Unsupported {
+                message: cut(message, MAX_TEXT),
+            },
+        }
+    }
+}
+
+impl Account {
+    /// This account with its texts and lists cut to the host's bounds.
+    pub fn bounded(self) -> Self {
+        Account {
+            id: cut(self.id, MAX_NAME),
+            name: cut(self.name, MAX_NAME),
+            permissions: self
+                .permissions
+                .into_iter()
+                .take(1000)
+                .map(|p| cut(p, MAX_NAME))
+                .collect(),
+            custom_fields: self.custom_fields.into_iter().take(MAX_ITEMS).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_answers_are_cut_to_the_bounds() {
+        let error = AdapterError::Upstream {
+            status: 500,
+            message: "é".repeat(40 << 20),
+        }
+        .bounded();
+        let AdapterError::Upstream { message, .. } = error else {
+            unreachable!()
+        };
+        assert!(message.len() <= MAX_TEXT && message.ends_with('…'));
+        let invalid = AdapterError::Invalid {
+            errors: vec![
+                FieldError {
+                    path: "/x".into(),
+                    code: "c".into(),
+                    message: "m".into(),
+                };
+                100_000
+            ],
+        }
+        .bounded();
+        let AdapterError::Invalid { errors } = invalid else {
+            unreachable!()
+        };
+        assert_eq!(errors.len(), MAX_ITEMS);
+        assert_eq!(cut("short".into(), 10), "short");
+    }
+}

@@ -42,6 +42,9 @@ pub enum DataError {
     },
     #[error("the body must be a JSON object")]
     NotAnObject,
+    /// A record id or cursor an adapter could mistake for more than a value.
+    #[error("{0}")]
+    InvalidReference(String),
     /// The write breaks field rules; every violation, in one error.
     #[error("{}", field_rules_message(entity, violations))]
     FieldRules {
@@ -131,6 +134,7 @@ impl DataError {
             DataError::OperationNotSupported { .. } => "operation_not_supported",
             DataError::InsufficientPermissions { .. } => "insufficient_permissions",
             DataError::NotAnObject => "invalid_body",
+            DataError::InvalidReference(_) => "invalid_record_id",
             DataError::FieldRules { violations, .. } => {
                 violations.first().map_or("invalid_body", |v| v.code)
             }

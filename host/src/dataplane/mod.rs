@@ -20,6 +20,7 @@
 
 pub mod admission;
 mod error;
+mod ids;
 mod writes;
 
 use std::sync::Arc;
@@ -193,6 +194,9 @@ impl DataPlane {
 
     /// A page of records.
     pub async fn list(&self, caller: &Caller, request: &ListRequest) -> Result<Page, DataError> {
+        if let Some(cursor) = &request.cursor {
+            ids::check_cursor(cursor)?;
+        }
         let adapter = self.prepare(caller.connection(), &request.entity, Operation::List)?;
         match self.call(caller, &adapter, Op::List(request)).await? {
             Answer::Page(page) => Ok(page),
@@ -207,6 +211,7 @@ impl DataPlane {
         entity: &str,
         id: &str,
     ) -> Result<Box<RawValue>, DataError> {
+        ids::check_record_id(id)?;
         let adapter = self.prepare(caller.connection(), entity, Operation::Get)?;
         self.call(caller, &adapter, Op::Get(entity, id))
             .await

@@ -179,6 +179,7 @@ impl DataPlane {
         body: Value,
     ) -> Result<Box<RawValue>, DataError> {
         let connection = caller.connection();
+        super::ids::check_record_id(id)?;
         let patch = object(body)?;
         let adapter = self.prepare(connection, entity, Operation::Update)?;
         check_fields(&adapter, connection, entity, &patch, Write::Update)?;
@@ -200,6 +201,7 @@ impl DataPlane {
     /// Deletes a record.
     pub async fn delete(&self, caller: &Caller, entity: &str, id: &str) -> Result<(), DataError> {
         let connection = caller.connection();
+        super::ids::check_record_id(id)?;
         let adapter = self.prepare(connection, entity, Operation::Delete)?;
         self.check_state(caller, &adapter, (entity, id), Operation::Delete, None)
             .await?;

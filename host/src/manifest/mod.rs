@@ -5,6 +5,7 @@
 //! latest model. They serialize as the JSON of `GET /v1/adapters/{id}`. This
 //! is the bottom of the host's layers: it imports no other module of it.
 
+pub mod limits;
 mod origin;
 
 use std::collections::HashSet;
@@ -180,6 +181,8 @@ pub enum ManifestError {
     NoConcurrency,
     #[error("entity `{entity}`: state lock on `{field}`, which is not one of its fields")]
     UnknownLockField { entity: String, field: String },
+    #[error("the manifest declares more {what} than the host takes ({limit})")]
+    TooLarge { what: &'static str, limit: usize },
 }
 
 fn is_valid_id(id: &str) -> bool {
@@ -215,6 +218,8 @@ impl Manifest {
     /// Checks what the host relies on; `exported` is the contract version the
     /// component's exports carry. Returns the parsed outbound host templates.
     pub fn validate(&self, exported: &str) -> Result<Vec<OriginTemplate>, ManifestError> {
+        // Bounded first: every check below is then linear in a bounded size.
+        limits::check(self)?;
         if !is_valid_id(&self.id) {
             return Err(ManifestError::InvalidId(self.id.clone()));
         }
@@ -245,8 +250,9 @@ impl Manifest {
                 "operation",
                 entity.operations.iter().map(|o| o.operation.as_str()),
             )?;
+            let fields: HashSet<&str> = entity.fields.iter().map(|f| f.name.as_str()).collect();
             for lock in &entity.state_locks {
-                if !entity.fields.iter().any(|f| f.name == lock.field) {
+                if !fields.contains(lock.field.as_str()) {
                     return Err(ManifestError::UnknownLockField {
                         entity: entity.name.clone(),
                         field: lock.field.clone(),
@@ -375,6 +381,48 @@ pub(crate) mod tests {
         assert!(matches!(
             m.validate("0.1.0"),
             Err(ManifestError::UnknownLockField { .. })
+        ));
+    }
+
+    #[test]
+    fn refuses_manifests_past_the_bounds_quickly() {
+        let mut m = sample();
+        let entity = m.entities[0].clone();
+        m.entities = (0..100_000)
+            .map(|i| Entity {
+                name: format!("e{i}"),
+                ..entity.clone()
+            })
+            .collect();
+        assert_eq!(
+            m.validate("0.1.0"),
+            Err(ManifestError::TooLarge {
+                what: "entities",
+                limit: limits::MAX_ENTITIES
+            })
+        );
+        let mut m = sample();
+        let field = m.entities[0].fields[0].clone();
+        m.entities[0].fields = vec![field; 100_000];
+        m.entities[0].state_locks = vec![
+            StateLock {
+                field: "status".into(),
+                values: vec![],
+                locked_fields: FieldSelection::All,
+                locked_operations: vec![],
+                reason: String::new(),
+            };
+            100_000
+        ];
+        assert!(matches!(
+            m.validate("0.1.0"),
+            Err(ManifestError::TooLarge { .. })
+        ));
+        let mut m = sample();
+        m.description = "x".repeat(limits::MAX_TEXT_BYTES + 1);
+        assert!(matches!(
+            m.validate("0.1.0"),
+            Err(ManifestError::TooLarge { .. })
         ));
     }
 

@@ -82,6 +82,13 @@ impl OriginTemplate {
         })
     }
 
+    /// Whether the origin comes from the connection's config (the template
+    /// has a placeholder), rather than being fixed by the adapter. Only such
+    /// origins receive the connection's secrets.
+    pub fn is_connections_own(&self) -> bool {
+        self.placeholders().next().is_some()
+    }
+
     fn is_whole_placeholder(&self) -> bool {
         matches!(self.parts.as_slice(), [Part::Placeholder(_)])
     }

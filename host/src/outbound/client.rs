@@ -242,6 +242,19 @@ impl HttpClient {
         })
     }
 
+    /// A client with the same policy and TLS trust that refuses responses
+    /// over `max_response_bytes` (its own pool of connections).
+    pub fn with_max_response(&self, max_response_bytes: u64) -> HttpClient {
+        HttpClient {
+            inner: Arc::new(Inner {
+                policy: self.inner.policy.clone(),
+                tls: self.inner.tls.clone(),
+                idle: Mutex::default(),
+                max_response_bytes,
+            }),
+        }
+    }
+
     /// The policy every connection is checked against.
     pub fn policy(&self) -> &NetworkPolicy {
         &self.inner.policy

@@ -23,9 +23,10 @@ pub use network::NetworkPolicy;
 
 use crate::manifest::OriginTemplate;
 
-/// The exact origins one call may reach.
+/// The exact origins one call may reach, each marked with whether it is
+/// the connection's own (rendered from its config) or fixed by the adapter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AllowList(Vec<Origin>);
+pub struct AllowList(Vec<(Origin, bool)>);
 
 impl AllowList {
     /// Renders `templates` for `config`. A template whose config values are
@@ -35,7 +36,7 @@ impl AllowList {
             templates
                 .iter()
                 .filter_map(|t| match t.render(config) {
-                    Ok(origin) => Some(origin),
+                    Ok(origin) => Some((origin, t.is_connections_own())),
                     Err(reason) => {
                         tracing::debug!(%reason, "outbound host template allows nothing for this connection");
                         None
@@ -48,7 +49,15 @@ impl AllowList {
     /// Whether `url` may be requested.
     pub fn allows(&self, url: &Url) -> bool {
         let origin = url.origin();
-        self.0.contains(&origin)
+        self.0.iter().any(|(o, _)| *o == origin)
+    }
+
+    /// Whether the connection's secrets may go to `url`: only origins its
+    /// own config names (`{base_url}`, `https://{account_id}.example.com`),
+    /// never one the adapter fixed itself.
+    pub fn trusts_with_secrets(&self, url: &Url) -> bool {
+        let origin = url.origin();
+        self.0.iter().any(|(o, own)| *own && *o == origin)
     }
 }
 
@@ -158,6 +167,22 @@ mod tests {
         let evil = allow(t, &[("account_id", "evil.example#")]);
         assert!(!evil.allows(&url("https://evil.example/")));
         assert_eq!(evil, AllowList::default());
+    }
+
+    #[test]
+    fn secrets_go_only_to_origins_the_connection_names() {
+        let fields = config_fields();
+        let templates = [
+            OriginTemplate::parse("{base_url}", &fields).unwrap(),
+            OriginTemplate::parse("https://status.example.com", &fields).unwrap(),
+        ];
+        let list = AllowList::render(
+            &templates,
+            &values(&[("base_url", "https://erp.example.com")]),
+        );
+        assert!(list.allows(&url("https://status.example.com/x")));
+        assert!(!list.trusts_with_secrets(&url("https://status.example.com/x")));
+        assert!(list.trusts_with_secrets(&url("https://erp.example.com/api")));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod watch;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -26,8 +27,8 @@ pub enum RegistryError {
     Load(#[from] LoadError),
     #[error("the component is adapter `{found}`, not `{expected}`")]
     IdMismatch { expected: String, found: String },
-    #[error("adapter `{id}` is already served from {path}")]
-    IdTaken { id: String, path: String },
+    #[error("adapter `{id}` is already served from {file}")]
+    IdTaken { id: String, file: String },
     #[error("could not store the adapter: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -66,6 +67,15 @@ pub struct Registry {
     state: RwLock<State>,
     /// One load at a time, so two versions of a file never race to be swapped in.
     loading: tokio::sync::Mutex<()>,
+    /// The folder's files have all been loaded once.
+    ready: AtomicBool,
+}
+
+/// A file's name, as the API shows it (never the host's local path).
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn is_adapter_file(path: &Path) -> bool {
@@ -76,13 +86,25 @@ fn is_adapter_file(path: &Path) -> bool {
 }
 
 impl Registry {
+    /// A registry of the adapters in `dir`, which is created if missing and
+    /// kept as its canonical path: the watcher reports absolute, resolved
+    /// paths, and a relative or linked folder must name the same files.
     pub fn new(runtime: Runtime, dir: &Path) -> Self {
+        let _ = std::fs::create_dir_all(dir);
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         Registry {
             runtime,
-            dir: dir.to_path_buf(),
+            dir,
             state: RwLock::default(),
             loading: Default::default(),
+            ready: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the folder's adapters have all been loaded once (a host
+    /// answers before that, and says so at `/healthz`).
+    pub fn ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
     }
 
     /// The folder adapters are loaded from and uploads are stored in.
@@ -134,6 +156,7 @@ impl Registry {
         for path in paths {
             self.load_file(&path).await;
         }
+        self.ready.store(true, Ordering::Release);
         Ok(())
     }
 
@@ -200,7 +223,7 @@ impl Registry {
         if let Some(other) = state.adapters.get(&id).filter(|l| l.path != path) {
             return Err(RegistryError::IdTaken {
                 id,
-                path: other.path.display().to_string(),
+                file: file_name(&other.path),
             });
         }
         // A file that used to hold another adapter no longer serves it.
@@ -223,7 +246,7 @@ impl Registry {
         state.files.insert(
             path.to_path_buf(),
             FileStatus {
-                file: path.display().to_string(),
+                file: file_name(path),
                 sha256: adapter.sha256().to_string(),
                 adapter: Some(id),
                 error: None,
@@ -256,7 +279,7 @@ impl Registry {
         state.files.insert(
             path.to_path_buf(),
             FileStatus {
-                file: path.display().to_string(),
+                file: file_name(path),
                 sha256,
                 adapter,
                 error: Some(error),

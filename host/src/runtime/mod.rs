@@ -119,6 +119,8 @@ struct AdapterInner {
     id: Arc<str>,
     manifest: Manifest,
     templates: Vec<OriginTemplate>,
+    /// The manifest's private-key config fields.
+    private_keys: Arc<[String]>,
     sha256: String,
     pre: latest::AdapterWorldPre<HostState>,
     from_cache: bool,
@@ -138,6 +140,18 @@ pub struct ListRequest {
 pub struct Page {
     pub records: Vec<Box<RawValue>>,
     pub next_cursor: Option<String>,
+}
+
+/// The longest cursor an adapter may answer (clients send it back).
+pub const MAX_CURSOR_BYTES: usize = 2048;
+
+/// The longest `describe` may take: a manifest is data, and loading holds
+/// the registry's load lock.
+pub const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An adapter's error, in the host's model and bounds.
+fn adapter_error(error: latest::types::AdapterError) -> AdapterError {
+    AdapterError::from(error).bounded()
 }
 
 fn json(text: String) -> Result<Box<RawValue>, CallError> {
@@ -229,6 +243,7 @@ impl Runtime {
                 "manifest".into(),
                 CallContext::default(),
                 AllowList::default(),
+                None,
             )
             .await
             .map_err(LoadError::Describe)?;
@@ -238,12 +253,19 @@ impl Runtime {
             .map_err(LoadError::Describe)?
             .into();
         let templates = manifest.validate(version)?;
+        let private_keys = manifest
+            .config
+            .iter()
+            .filter(|c| c.kind == crate::manifest::ConfigType::PrivateKey)
+            .map(|c| c.name.clone())
+            .collect();
         Ok(Adapter {
             inner: Arc::new(AdapterInner {
                 runtime: self.clone(),
                 id: manifest.id.as_str().into(),
                 manifest,
                 templates,
+                private_keys,
                 sha256,
                 pre,
                 from_cache,
@@ -251,21 +273,33 @@ impl Runtime {
         })
     }
 
+    /// A fresh instance; `private_keys` is `None` for the `describe` call,
+    /// during which imports do nothing.
     async fn instantiate(
         &self,
         pre: &latest::AdapterWorldPre<HostState>,
         adapter_id: Arc<str>,
         ctx: CallContext,
         allow: AllowList,
+        private_keys: Option<Arc<[String]>>,
     ) -> Result<AdapterInstance, CallError> {
         let config = &self.inner.config;
+        let timeout = if private_keys.is_some() {
+            config.call_timeout
+        } else {
+            DESCRIBE_TIMEOUT.min(config.call_timeout)
+        };
         let state = HostState {
             adapter_id,
             ctx,
             allow,
+            describing: private_keys.is_none(),
+            log_lines: 0,
+            logs_dropped: 0,
+            private_keys: private_keys.unwrap_or_else(|| Arc::new([])),
             services: self.inner.services.clone(),
             memory_limit: config.memory_limit,
-            deadline: Instant::now() + config.call_timeout,
+            deadline: Instant::now() + timeout,
             http_timeout: config.http_timeout,
         };
         let mut store = Store::new(&self.inner.engine, state);
@@ -280,7 +314,6 @@ impl Runtime {
             }
         });
         store.set_epoch_deadline(1);
-        let timeout = config.call_timeout;
         let bindings = pre
             .instantiate_async(&mut store)
             .await
@@ -318,7 +351,13 @@ impl Adapter {
         let allow = AllowList::render(&self.inner.templates, &ctx.config);
         let runtime = &self.inner.runtime;
         runtime
-            .instantiate(&self.inner.pre, self.inner.id.clone(), ctx, allow)
+            .instantiate(
+                &self.inner.pre,
+                self.inner.id.clone(),
+                ctx,
+                allow,
+                Some(self.inner.private_keys.clone()),
+            )
             .await
     }
 
@@ -418,9 +457,10 @@ impl AdapterInstance {
 
     pub async fn connect(&mut self) -> Result<Account, CallError> {
         let ctx = self.wit_context();
-        Ok(guarded!(self, call_connect(&ctx))?
-            .map_err(AdapterError::from)?
-            .into())
+        let account: Account = guarded!(self, call_connect(&ctx))?
+            .map_err(adapter_error)?
+            .into();
+        Ok(account.bounded())
     }
 
     pub async fn list(&mut self, request: &ListRequest) -> Result<Page, CallError> {
@@ -431,7 +471,23 @@ impl AdapterInstance {
             page_size: request.page_size,
             modified_after: request.modified_after.clone(),
         };
-        let page = guarded!(self, call_list(&ctx, &request))?.map_err(AdapterError::from)?;
+        let page = guarded!(self, call_list(&ctx, &request))?.map_err(adapter_error)?;
+        if page.records.len() > request.page_size as usize {
+            return Err(CallError::InvalidOutput(format!(
+                "{} records for a page of at most {}",
+                page.records.len(),
+                request.page_size
+            )));
+        }
+        if page
+            .next_cursor
+            .as_ref()
+            .is_some_and(|c| c.len() > MAX_CURSOR_BYTES)
+        {
+            return Err(CallError::InvalidOutput(format!(
+                "a cursor longer than {MAX_CURSOR_BYTES} bytes"
+            )));
+        }
         Ok(Page {
             records: page
                 .records
@@ -444,7 +500,7 @@ impl AdapterInstance {
 
     pub async fn get(&mut self, entity: &str, id: &str) -> Result<Box<RawValue>, CallError> {
         let ctx = self.wit_context();
-        json(guarded!(self, call_get(&ctx, entity, id))?.map_err(AdapterError::from)?)
+        json(guarded!(self, call_get(&ctx, entity, id))?.map_err(adapter_error)?)
     }
 
     pub async fn create(
@@ -453,7 +509,7 @@ impl AdapterInstance {
         record: String,
     ) -> Result<Box<RawValue>, CallError> {
         let ctx = self.wit_context();
-        json(guarded!(self, call_create(&ctx, entity, &record))?.map_err(AdapterError::from)?)
+        json(guarded!(self, call_create(&ctx, entity, &record))?.map_err(adapter_error)?)
     }
 
     pub async fn update(
@@ -463,11 +519,11 @@ impl AdapterInstance {
         patch: String,
     ) -> Result<Box<RawValue>, CallError> {
         let ctx = self.wit_context();
-        json(guarded!(self, call_update(&ctx, entity, id, &patch))?.map_err(AdapterError::from)?)
+        json(guarded!(self, call_update(&ctx, entity, id, &patch))?.map_err(adapter_error)?)
     }
 
     pub async fn delete(&mut self, entity: &str, id: &str) -> Result<(), CallError> {
         let ctx = self.wit_context();
-        Ok(guarded!(self, call_delete(&ctx, entity, id))?.map_err(AdapterError::from)?)
+        Ok(guarded!(self, call_delete(&ctx, entity, id))?.map_err(adapter_error)?)
     }
 }

@@ -25,6 +25,11 @@ impl Secrets {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
+
+    /// Every secret value, for masking them out of what adapters read.
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.0.values().map(String::as_str)
+    }
 }
 
 impl fmt::Debug for Secrets {
@@ -59,12 +64,34 @@ pub struct HostState {
     pub(super) adapter_id: Arc<str>,
     pub(super) ctx: CallContext,
     pub(super) allow: AllowList,
+    /// The config fields the manifest declares as private keys: the only
+    /// secrets `sign-jwt` signs with, and never sent in a header.
+    pub(super) private_keys: Arc<[String]>,
+    /// The call is `describe`: no import does anything (a manifest is
+    /// data, and there is no connection to act for).
+    pub(super) describing: bool,
+    /// Lines the adapter logged, and those dropped past the limit.
+    pub(super) log_lines: u32,
+    pub(super) logs_dropped: u64,
     pub(super) services: Arc<Services>,
     pub(super) memory_limit: usize,
     /// When the current call must end; checked at every epoch tick.
     pub(super) deadline: Instant,
     /// The longest any one outbound request may take.
     pub(super) http_timeout: Duration,
+}
+
+impl Drop for HostState {
+    fn drop(&mut self) {
+        if self.logs_dropped > 0 {
+            tracing::warn!(
+                adapter = &*self.adapter_id,
+                connection = %self.ctx.connection_id,
+                dropped = self.logs_dropped,
+                "the adapter logged more lines than a call may; the rest were dropped"
+            );
+        }
+    }
 }
 
 impl HostState {

@@ -93,12 +93,20 @@ pub trait WebhookStorage: Send + Sync + 'static {
         payload: &str,
         at: SystemTime,
     ) -> Result<u64>;
-    /// Pending deliveries due at `now`, with their subscriptions.
-    async fn due_deliveries(
+    /// Claims up to `limit` pending deliveries due at `now` (and not
+    /// claimed by an attempt still running) until `until`, with their
+    /// subscriptions: oldest first, but no more than `per_connection` of one
+    /// connection's deliveries claimed at once, so that one connection's
+    /// slow receivers cannot hold up another's. One transaction: two
+    /// dispatchers never claim the same delivery.
+    async fn claim_deliveries(
         &self,
         now: SystemTime,
+        until: SystemTime,
         limit: u32,
+        per_connection: u32,
     ) -> Result<Vec<(Delivery, Subscription)>>;
+    /// Records an attempt and its outcome, and ends the delivery's claim.
     async fn record_attempt(
         &self,
         delivery: &str,

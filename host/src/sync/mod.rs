@@ -27,6 +27,8 @@ use crate::webhooks::Webhooks;
 /// The default and the shortest interval between runs.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(3600);
 pub const MIN_INTERVAL: Duration = Duration::from_secs(60);
+/// The longest interval between runs: a year.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Records per page asked of the adapter.
 pub const DEFAULT_PAGE_SIZE: u32 = 200;
 pub const MAX_PAGE_SIZE: u32 = 1000;
@@ -37,8 +39,12 @@ const TICK: Duration = Duration::from_secs(1);
 pub enum SyncError {
     #[error("the adapter has no entity `{0}` that it can list")]
     NotListable(String),
-    #[error("the interval must be at least {} seconds", MIN_INTERVAL.as_secs())]
-    IntervalTooShort,
+    #[error(
+        "the interval must be {} to {} seconds",
+        MIN_INTERVAL.as_secs(),
+        MAX_INTERVAL.as_secs()
+    )]
+    InvalidInterval,
     #[error("page_size must be 1 to {MAX_PAGE_SIZE}")]
     InvalidPageSize,
     #[error("`{0}` is not an RFC 3339 timestamp or a date (YYYY-MM-DD)")]
@@ -68,12 +74,8 @@ pub struct Syncs {
 }
 
 /// A timestamp or a date, as RFC 3339 in UTC.
-pub fn normalize_time(text: &str) -> Result<String, SyncError> {
-    let time = humantime::parse_rfc3339_weak(text)
-        .or_else(|_| humantime::parse_rfc3339_weak(&format!("{text}T00:00:00")))
-        .or_else(|_| humantime::parse_rfc3339(text))
-        .map_err(|_| SyncError::InvalidTime(text.into()))?;
-    Ok(humantime::format_rfc3339_seconds(time).to_string())
+fn normalize_time(text: &str) -> Result<String, SyncError> {
+    crate::timestamps::normalize(text).ok_or_else(|| SyncError::InvalidTime(text.into()))
 }
 
 impl Syncs {
@@ -112,8 +114,8 @@ impl Syncs {
             return Err(SyncError::NotListable(entity.into()));
         }
         let interval = request.interval.unwrap_or(DEFAULT_INTERVAL);
-        if interval < MIN_INTERVAL {
-            return Err(SyncError::IntervalTooShort);
+        if !(MIN_INTERVAL..=MAX_INTERVAL).contains(&interval) {
+            return Err(SyncError::InvalidInterval);
         }
         let page_size = request.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
         if !(1..=MAX_PAGE_SIZE).contains(&page_size) {

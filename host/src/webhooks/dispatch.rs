@@ -1,5 +1,12 @@
-//! The delivery loop: sends due deliveries, records every attempt, and
-//! schedules retries with exponential backoff.
+//! The delivery loop: claims due deliveries, sends each in a task of its
+//! own, records every attempt, and schedules retries with exponential
+//! backoff.
+//!
+//! Fairness: at most [`IN_FLIGHT`] attempts run at once, at most
+//! [`PER_CONNECTION`] of them for one connection, and the loop never waits
+//! for an attempt to finish before claiming the next due deliveries. A
+//! receiver that answers slowly holds its own connection's deliveries (each
+//! attempt for at most the attempt timeout), never another connection's.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -12,10 +19,13 @@ use crate::storage::webhooks::{Attempt, Delivery, Outcome, Subscription};
 const POLL: Duration = Duration::from_millis(250);
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
-/// Deliveries sent at once.
-const BATCH: u32 = 32;
-/// The longest one delivery attempt may take.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts running at once, over all connections.
+pub const IN_FLIGHT: usize = 64;
+/// Attempts running at once for one connection.
+pub const PER_CONNECTION: u32 = 4;
+/// A claim outlives its attempt's timeout by this much; a claim that lapses
+/// (the host died mid-attempt) lets another dispatcher try again.
+const CLAIM_MARGIN: Duration = Duration::from_secs(30);
 
 /// The wait after failed attempt number `attempt` (1-based).
 pub fn backoff(base: Duration, attempt: u32) -> Duration {
@@ -27,20 +37,39 @@ impl Webhooks {
     /// Runs the delivery loop until the process ends.
     pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let webhooks = self.clone();
+        let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
         tokio::spawn(async move {
             loop {
-                match webhooks
-                    .store
-                    .due_deliveries(SystemTime::now(), BATCH)
-                    .await
-                {
-                    Ok(due) if !due.is_empty() => {
-                        futures::future::join_all(due.iter().map(|(d, s)| webhooks.deliver(d, s)))
-                            .await;
-                        continue;
+                let free = slots.available_permits();
+                if free > 0 {
+                    let now = SystemTime::now();
+                    let until = now + webhooks.limits.attempt_timeout + CLAIM_MARGIN;
+                    match webhooks
+                        .store
+                        .claim_deliveries(now, until, free as u32, PER_CONNECTION)
+                        .await
+                    {
+                        Ok(claimed) => {
+                            let more = claimed.len() == free;
+                            for (delivery, subscription) in claimed {
+                                let slot =
+                                    slots.clone().acquire_owned().await.expect("never closed");
+                                let webhooks = webhooks.clone();
+                                tokio::spawn(async move {
+                                    webhooks.deliver(&delivery, &subscription).await;
+                                    drop(slot);
+                                    // Its connection may have more waiting.
+                                    webhooks.wake.notify_one();
+                                });
+                            }
+                            if more {
+                                continue;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "could not claim due webhook deliveries")
+                        }
                     }
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(error = %e, "could not read due webhook deliveries"),
                 }
                 tokio::select! {
                     _ = webhooks.wake.notified() => {}
@@ -83,7 +112,7 @@ impl Webhooks {
                                 ),
                             ],
                             body: Some(delivery.payload.clone().into_bytes()),
-                            timeout: DELIVERY_TIMEOUT,
+                            timeout: self.limits.attempt_timeout,
                         };
                         self.http
                             .send(request)
@@ -104,7 +133,7 @@ impl Webhooks {
         let outcome = match result {
             Ok(status) if (200..300).contains(&status) => Outcome::Delivered,
             _ if now >= delivery.created_at + RETRY_FOR => Outcome::Failed,
-            _ => Outcome::RetryAt(now + backoff(self.retry_base, attempt)),
+            _ => Outcome::RetryAt(now + backoff(self.limits.retry_base, attempt)),
         };
         tracing::info!(
             delivery = %delivery.id, connection = %delivery.connection_id, event = %delivery.event,

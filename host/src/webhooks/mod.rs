@@ -45,8 +45,31 @@ pub enum WebhookError {
     NoEvents,
     #[error("a secret must have 16 to 256 characters")]
     InvalidSecret,
+    #[error("the connection has its {0} webhook subscriptions already; delete one first")]
+    TooMany(u32),
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+/// The operator's bounds on webhooks.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The wait before the first retry; each later one doubles it.
+    pub retry_base: Duration,
+    /// The longest one delivery attempt may take, answer included.
+    pub attempt_timeout: Duration,
+    /// Subscriptions one connection may have.
+    pub max_subscriptions: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            retry_base: Duration::from_secs(10),
+            attempt_timeout: Duration::from_secs(10),
+            max_subscriptions: 16,
+        }
+    }
 }
 
 /// Subscriptions and deliveries.
@@ -54,9 +77,10 @@ pub struct Webhooks {
     store: Arc<dyn Store>,
     secret_box: SecretBox,
     http: HttpClient,
-    /// The wait before the first retry; each later one doubles it.
-    retry_base: Duration,
+    limits: Limits,
     wake: tokio::sync::Notify,
+    /// Subscribes are serialized, so the cap cannot be passed by racing.
+    subscribing: tokio::sync::Mutex<()>,
 }
 
 impl Webhooks {
@@ -64,15 +88,16 @@ impl Webhooks {
     pub fn new(
         store: Arc<dyn Store>,
         secret_box: SecretBox,
-        retry_base: Duration,
+        limits: Limits,
         http: HttpClient,
     ) -> Self {
         Webhooks {
             store,
             secret_box,
             http,
-            retry_base,
+            limits,
             wake: tokio::sync::Notify::new(),
+            subscribing: Default::default(),
         }
     }
 
@@ -114,6 +139,11 @@ impl Webhooks {
                 format!("whsec_{}", hex::encode(bytes))
             }
         };
+        let _one_at_a_time = self.subscribing.lock().await;
+        let existing = self.store.subscriptions(connection).await?.len();
+        if existing >= self.limits.max_subscriptions as usize {
+            return Err(WebhookError::TooMany(self.limits.max_subscriptions));
+        }
         let id = format!("wh_{}", uuid::Uuid::now_v7().simple());
         let subscription = Subscription {
             sealed_secret: self.secret_box.seal(secret.as_bytes(), &id),

@@ -92,6 +92,12 @@ pub struct ServerOptions<'a> {
     /// Do not let outbound requests reach loopback, where the tests'
     /// upstreams run (allowed otherwise, with `--outbound-allow-network`).
     pub refuse_loopback: bool,
+    /// Answer as soon as the server listens, before its adapters are
+    /// loaded (by default, `start` waits until `/healthz` says `ok`).
+    pub no_wait: bool,
+    /// Run the binary in this folder; `adapters_dir` may then be relative
+    /// to it, as `cargo xtask serve` passes it.
+    pub working_dir: Option<PathBuf>,
 }
 
 impl Server {
@@ -117,7 +123,11 @@ impl Server {
             })
         };
         let data_dir = dir(options.data_dir);
-        let adapters_dir = dir(options.adapters_dir);
+        let adapters_arg = dir(options.adapters_dir);
+        let adapters_dir = match &options.working_dir {
+            Some(cwd) => cwd.join(&adapters_arg),
+            None => adapters_arg.clone(),
+        };
         for name in options.adapters {
             std::fs::copy(
                 adapter_path(name),
@@ -131,7 +141,7 @@ impl Server {
             .arg("--data-dir")
             .arg(&data_dir)
             .arg("--adapters-dir")
-            .arg(&adapters_dir)
+            .arg(&adapters_arg)
             .env_remove("INTERLINK_SECRET_KEY")
             .stdout(Stdio::piped())
             .env("RUST_LOG", "info")
@@ -150,6 +160,9 @@ impl Server {
             command.args(["--outbound-allow-network", "127.0.0.0/8"]);
         }
         command.args(options.args);
+        if let Some(cwd) = &options.working_dir {
+            command.current_dir(cwd);
+        }
         let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
@@ -159,6 +172,9 @@ impl Server {
             .strip_prefix("interlink listening on ")
             .expect("the listening line")
             .to_string();
+        if !options.no_wait {
+            wait_ready(&base);
+        }
         Server {
             child,
             base,
@@ -200,6 +216,34 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The status `GET /healthz` answers now.
+pub fn health(base: &str) -> u16 {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(base.trim_start_matches("http://")) else {
+        return 0;
+    };
+    let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    reply
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Waits until the server at `base` has loaded its adapters.
+pub fn wait_ready(base: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while health(base) != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never became ready"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
 

@@ -15,6 +15,7 @@
 //! | `PATCH /api/{collection}/{id}` | merge the body's members into the record |
 //! | `DELETE /api/{collection}/{id}` | delete; 204 |
 //! | `GET /api/ping?delay_ms=N` | answers `{"ok":true}` after N ms (tests of in-flight calls) |
+//! | `GET /api/echo` | answers the request's headers (a system that reflects them) |
 //!
 //! Collections: `suppliers`, `products`, `orders`.
 
@@ -266,6 +267,7 @@ fn seed_data(shared: &Shared) {
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/api/ping", get(ping))
+        .route("/api/echo", get(echo))
         .route("/api/me", get(me))
         .route("/api/{collection}", get(list).post(create))
         .route(
@@ -358,9 +360,30 @@ async fn ping(Query(q): Query<PingQuery>) -> Json<Value> {
     Json(json!({"ok": true}))
 }
 
+/// The request's headers, as a JSON object.
+async fn echo(headers: HeaderMap) -> Json<Value> {
+    let headers: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or_default())))
+        .collect();
+    Json(json!({"headers": headers}))
+}
+
 async fn me(State(shared): State<Arc<Shared>>) -> Json<Value> {
     Json(
         json!({"accountId": "demo-1", "company": "Demo Procurement Co.", "permissions": shared.options.permissions}),
+    )
+}
+
+/// A record id: a number (anything else names no record).
+fn record_id(id: &str) -> Option<u64> {
+    id.parse().ok()
+}
+
+fn not_found(collection: &str, id: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("{collection} {id} not found"),
     )
 }
 
@@ -408,11 +431,14 @@ async fn list(
 
 async fn read(
     State(shared): State<Arc<Shared>>,
-    Path((collection, id)): Path<(String, u64)>,
+    Path((collection, id)): Path<(String, String)>,
 ) -> Response {
     let name = match collection_name(&collection) {
         Ok(n) => n,
         Err(e) => return e.into_response(),
+    };
+    let Some(id) = record_id(&id) else {
+        return not_found(&collection, &id);
     };
     match shared.collections.lock().unwrap()[name].records.get(&id) {
         Some(r) => Json(r.clone()).into_response(),
@@ -442,7 +468,7 @@ async fn create(
 
 async fn update(
     State(shared): State<Arc<Shared>>,
-    Path((collection, id)): Path<(String, u64)>,
+    Path((collection, id)): Path<(String, String)>,
     Json(body): Json<Value>,
 ) -> Response {
     let name = match collection_name(&collection) {
@@ -451,6 +477,9 @@ async fn update(
     };
     let Some(patch) = body.as_object() else {
         return error(StatusCode::BAD_REQUEST, "the body must be a JSON object");
+    };
+    let Some(id) = record_id(&id) else {
+        return not_found(&collection, &id);
     };
     let mut collections = shared.collections.lock().unwrap();
     let Some(record) = collections
@@ -468,11 +497,14 @@ async fn update(
 
 async fn remove(
     State(shared): State<Arc<Shared>>,
-    Path((collection, id)): Path<(String, u64)>,
+    Path((collection, id)): Path<(String, String)>,
 ) -> Response {
     let name = match collection_name(&collection) {
         Ok(n) => n,
         Err(e) => return e.into_response(),
+    };
+    let Some(id) = record_id(&id) else {
+        return not_found(&collection, &id);
     };
     let mut collections = shared.collections.lock().unwrap();
     match collections

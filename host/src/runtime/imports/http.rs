@@ -1,5 +1,16 @@
-//! `interlink:adapter/http`: the allow-list check and secret headers, then
+//! `interlink:adapter/http`: the checks every adapter request passes, then
 //! the [`Outbound`](crate::outbound::Outbound) client.
+//!
+//! - the URL's origin must be one the manifest's templates render for this
+//!   connection (the allow-list);
+//! - the host sets `Host`, framing and connection headers itself: an adapter
+//!   may not (`Host` would reach another virtual host on an allowed address);
+//! - secret headers are filled in by the host, and only for origins the
+//!   connection's own config names, never for an origin the adapter fixed;
+//!   private keys never go into a header;
+//! - the response reaches the adapter with every secret value of the
+//!   connection masked, so a system that echoes a request's headers cannot
+//!   hand a secret to the adapter.
 
 use std::time::Duration;
 
@@ -11,9 +22,50 @@ use crate::contract::v0_1_0::interlink::adapter::http::{
 use crate::outbound::{OutboundError, OutboundRequest};
 use crate::runtime::state::HostState;
 
+/// Headers the host owns (besides `Proxy-*`).
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+];
+
+/// Refuses a header the host sets itself, and every `Proxy-*` header.
+fn settable(name: &str) -> Result<(), Error> {
+    let proxy = name
+        .get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("proxy-"));
+    if proxy
+        || RESERVED_HEADERS
+            .iter()
+            .any(|r| name.eq_ignore_ascii_case(r))
+    {
+        return Err(Error::InvalidRequest(format!(
+            "the host sets `{name}` itself"
+        )));
+    }
+    Ok(())
+}
+
+/// What replaces a secret in a response.
+const MASK: &[u8] = b"[redacted]";
+
+/// Secrets shorter than this are not masked in responses: a short value
+/// would be found in unrelated text and garble it.
+const MIN_MASKED: usize = 8;
+
 impl HostState {
     /// Checks `request` and turns it into what the client sends.
     fn prepare(&self, request: Request) -> Result<OutboundRequest, Error> {
+        if self.describing {
+            return Err(Error::Denied(
+                "adapters make no requests while describing themselves".into(),
+            ));
+        }
         let url = Url::parse(&request.url)
             .map_err(|e| Error::InvalidRequest(format!("`{}`: {e}", request.url)))?;
         if !self.allow.allows(&url) {
@@ -23,15 +75,28 @@ impl HostState {
                 url.origin().ascii_serialization()
             )));
         }
-        let mut headers: Vec<(String, String)> = request
-            .headers
-            .into_iter()
-            .map(|h| (h.name, h.value))
-            .collect();
+        let mut headers: Vec<(String, String)> = Vec::with_capacity(request.headers.len());
+        for h in request.headers {
+            settable(&h.name)?;
+            headers.push((h.name, h.value));
+        }
+        if !request.secret_headers.is_empty() && !self.allow.trusts_with_secrets(&url) {
+            return Err(Error::Denied(format!(
+                "the connection's secrets go only to origins its config names, not to {}",
+                url.origin().ascii_serialization()
+            )));
+        }
         for secret in request.secret_headers {
+            if self.private_keys.contains(&secret.secret) {
+                return Err(Error::Denied(format!(
+                    "`{}` is a private key: it signs (secrets.sign-jwt), it is never sent",
+                    secret.secret
+                )));
+            }
             let value = self.ctx.secrets.get(&secret.secret).ok_or_else(|| {
                 Error::InvalidRequest(format!("the connection has no secret `{}`", secret.secret))
             })?;
+            settable(&secret.name)?;
             headers.push((secret.name, format!("{}{value}", secret.prefix)));
         }
         let mut timeout = self.http_timeout.min(self.remaining());
@@ -54,6 +119,27 @@ impl HostState {
             timeout,
         })
     }
+
+    /// `bytes` with every secret value of the connection masked.
+    fn masked(&self, bytes: Vec<u8>) -> Vec<u8> {
+        let mut out = bytes;
+        for secret in self.ctx.secrets.values() {
+            let secret = secret.as_bytes();
+            if secret.len() < MIN_MASKED || memchr::memmem::find(&out, secret).is_none() {
+                continue;
+            }
+            let mut masked = Vec::with_capacity(out.len());
+            let mut rest = out.as_slice();
+            while let Some(at) = memchr::memmem::find(rest, secret) {
+                masked.extend_from_slice(&rest[..at]);
+                masked.extend_from_slice(MASK);
+                rest = &rest[at + secret.len()..];
+            }
+            masked.extend_from_slice(rest);
+            out = masked;
+        }
+        out
+    }
 }
 
 impl http::Host for HostState {
@@ -71,14 +157,40 @@ impl http::Host for HostState {
                 OutboundError::Transport(m) => Error::Transport(m),
                 OutboundError::Refused(m) => Error::Denied(m),
             })?;
+        let headers = response
+            .headers
+            .into_iter()
+            .map(|(name, value)| Header {
+                name,
+                value: String::from_utf8(self.masked(value.into_bytes()))
+                    .expect("masking keeps UTF-8 text UTF-8"),
+            })
+            .collect();
         Ok(Response {
             status: response.status,
-            headers: response
-                .headers
-                .into_iter()
-                .map(|(name, value)| Header { name, value })
-                .collect(),
-            body: response.body,
+            headers,
+            body: self.masked(response.body),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::settable;
+
+    #[test]
+    fn the_host_owns_host_framing_and_proxy_headers() {
+        for name in [
+            "Host",
+            "content-length",
+            "TE",
+            "Proxy-Authorization",
+            "proxy-x",
+        ] {
+            assert!(settable(name).is_err(), "{name}");
+        }
+        for name in ["authorization", "accept", "x-proxy", "proxy", "teapot"] {
+            assert!(settable(name).is_ok(), "{name}");
+        }
     }
 }

@@ -83,6 +83,9 @@ impl KvStore for MemoryKv {
 
 impl kv::Host for HostState {
     async fn get(&mut self, key: String) -> Option<Vec<u8>> {
+        if self.describing {
+            return None;
+        }
         self.services.kv.get(&self.ctx.connection_id, &key)
     }
 
@@ -92,6 +95,9 @@ impl kv::Host for HostState {
         value: Vec<u8>,
         ttl_seconds: Option<u32>,
     ) -> Result<(), String> {
+        if self.describing {
+            return Err("there is no connection's store while describing".into());
+        }
         let ttl = ttl_seconds.map(|s| Duration::from_secs(s.into()));
         self.services
             .kv
@@ -99,7 +105,9 @@ impl kv::Host for HostState {
     }
 
     async fn delete(&mut self, key: String) {
-        self.services.kv.delete(&self.ctx.connection_id, &key)
+        if !self.describing {
+            self.services.kv.delete(&self.ctx.connection_id, &key)
+        }
     }
 }
 

@@ -50,8 +50,13 @@ impl SqliteStorage {
         Ok(SqliteStorage { pool })
     }
 
+    /// A write transaction. `BEGIN IMMEDIATE` takes the write lock first,
+    /// waiting for it under the busy timeout: a deferred transaction that
+    /// reads and then writes fails at once with "database is locked" when
+    /// another connection wrote in between (a sync page diffing against
+    /// `records` while the webhook dispatcher claims deliveries).
     async fn begin(&self) -> Result<Transaction<'_, Sqlite>> {
-        Ok(self.pool.begin().await?)
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 }
 
@@ -437,5 +442,38 @@ pub(super) mod tests {
         );
         // A finished answer lasts the whole window, then the key is free.
         assert_eq!(claim("h2", t0 + day * 2).await, IdempotencyClaim::Claimed);
+    }
+
+    /// A transaction that reads and then writes while another connection
+    /// writes (a sync page while the webhook dispatcher claims deliveries)
+    /// waits for the write lock instead of failing with "database is locked".
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_transaction_that_reads_first_is_not_refused_by_a_concurrent_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = std::sync::Arc::new(storage_with_connection(dir.path()).await);
+        let mut tx = storage.begin().await.unwrap();
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM connections")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        let other = tokio::spawn({
+            let storage = storage.clone();
+            async move {
+                sqlx::query("UPDATE connections SET account_name = 'C' WHERE id = 'c1'")
+                    .execute(&storage.pool)
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        sqlx::query("UPDATE connections SET account_name = 'B' WHERE id = 'c1'")
+            .execute(&mut *tx)
+            .await
+            .expect("the transaction that began first writes");
+        tx.commit().await.unwrap();
+        other
+            .await
+            .unwrap()
+            .expect("the other writer waited its turn");
     }
 }

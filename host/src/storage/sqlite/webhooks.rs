@@ -116,26 +116,51 @@ impl WebhookStorage for SqliteStorage {
         Ok(queued)
     }
 
-    async fn due_deliveries(
+    async fn claim_deliveries(
         &self,
         now: SystemTime,
+        until: SystemTime,
         limit: u32,
+        per_connection: u32,
     ) -> Result<Vec<(Delivery, Subscription)>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {DELIVERY_COLUMNS}, s.* FROM webhook_deliveries d \
-             JOIN webhook_subscriptions s ON s.id = d.subscription_id \
-             JOIN connections c ON c.id = d.connection_id \
-             WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND c.status != 'disconnected' \
-             ORDER BY d.next_attempt_at LIMIT ?"
-        ))
+        let mut tx = self.begin().await?;
+        let claimed: Vec<(String,)> = sqlx::query_as(
+            "WITH running AS ( \
+               SELECT connection_id, COUNT(*) AS n FROM webhook_deliveries \
+               WHERE status = 'pending' AND claimed_until > ?1 GROUP BY connection_id), \
+             due AS ( \
+               SELECT d.id, d.next_attempt_at, COALESCE(r.n, 0) AS running, \
+                 ROW_NUMBER() OVER (PARTITION BY d.connection_id ORDER BY d.next_attempt_at, d.id) AS rank \
+               FROM webhook_deliveries d \
+               JOIN connections c ON c.id = d.connection_id \
+               LEFT JOIN running r ON r.connection_id = d.connection_id \
+               WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 \
+                 AND (d.claimed_until IS NULL OR d.claimed_until <= ?1) \
+                 AND c.status != 'disconnected') \
+             UPDATE webhook_deliveries SET claimed_until = ?2 WHERE id IN ( \
+               SELECT id FROM due WHERE rank + running <= ?3 ORDER BY next_attempt_at, id LIMIT ?4) \
+             RETURNING id",
+        )
         .bind(time(now))
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
+        .bind(time(until))
+        .bind(i64::from(per_connection))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
         .await?;
-        rows.iter()
-            .map(|r| Ok((delivery_from_row(r)?, subscription_from_row(r)?)))
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(StorageError)
+        let mut out = Vec::with_capacity(claimed.len());
+        for (id,) in claimed {
+            let row = sqlx::query(&format!(
+                "SELECT {DELIVERY_COLUMNS}, s.* FROM webhook_deliveries d \
+                 JOIN webhook_subscriptions s ON s.id = d.subscription_id WHERE d.id = ?"
+            ))
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await?;
+            out.push((delivery_from_row(&row)?, subscription_from_row(&row)?));
+        }
+        tx.commit().await?;
+        out.sort_by(|a, b| (a.0.next_attempt_at, &a.0.id).cmp(&(b.0.next_attempt_at, &b.0.id)));
+        Ok(out)
     }
 
     async fn record_attempt(
@@ -162,7 +187,8 @@ impl WebhookStorage for SqliteStorage {
             Outcome::RetryAt(at) => ("pending", at),
         };
         sqlx::query(
-            "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ? WHERE id = ? AND status = 'pending'",
+            "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, claimed_until = NULL \
+             WHERE id = ? AND status = 'pending'",
         )
         .bind(status)
         .bind(attempt.attempt as i64)

@@ -145,7 +145,12 @@ impl interlink_sdk::Adapter for Chaos {
                     "signing_key",
                     JwtAlgorithm::Es256,
                     Some("cert-1"),
-                    &json!({"iss": "client", "iat": now, "exp": now + 60}),
+                    &json!({
+                        "iss": ctx.config("account_id")?,
+                        "aud": format!("{}/token", ctx.config("base_url")?),
+                        "iat": now,
+                        "exp": now + 60,
+                    }),
                 )
                 .ok();
                 one(json!({"cached": cached, "now": now, "jwt": jwt}))

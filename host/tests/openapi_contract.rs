@@ -1,0 +1,102 @@
+//! The OpenAPI document against the live host: schemathesis (installed in
+//! a virtualenv under `target/` by `cargo xtask test`) generates
+//! requests from `/openapi.json` for every operation, with every check on
+//! (server errors, undocumented statuses, response schemas and content
+//! types, schema-valid requests refused, schema-violating ones accepted),
+//! once with a connection token and once with the admin key, a fixed seed and
+//! a bounded number of examples. Where a refusal the schema cannot express
+//! is right (an adapter's own config, a foreign cursor), the config file
+//! `tests/schemathesis/schemathesis.toml` says so, operation by operation.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use demo_upstream::{DemoUpstream, Options};
+use reqwest::{Method as M, StatusCode};
+use serde_json::json;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The schemathesis command, which `cargo xtask test` installs into a
+/// virtualenv in `target/schemathesis`.
+fn schemathesis() -> PathBuf {
+    let bin = target_dir().join("schemathesis/bin/schemathesis");
+    assert!(
+        bin.exists(),
+        "{} is not installed: run `cargo xtask test`",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs every check over the operations `filter` selects, authenticated
+/// with `bearer`; fails with schemathesis's report.
+fn check(base: &str, bearer: &str, filter: &[&str]) {
+    let config = workspace().join("tests/schemathesis/schemathesis.toml");
+    let reports = tempfile::tempdir().unwrap();
+    let output = Command::new(schemathesis())
+        .current_dir(reports.path())
+        .arg("--config-file")
+        .arg(&config)
+        .args(["run", &format!("{base}/openapi.json")])
+        .args(["--header", &format!("Authorization: Bearer {bearer}")])
+        .args(["--checks", "all", "--max-examples", "50", "--seed", "1"])
+        .args(filter)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "schemathesis found contract failures:\n{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_keeps_the_openapi_contract() {
+    schemathesis();
+    let up = DemoUpstream::start("127.0.0.1:0".parse().unwrap(), Options::default())
+        .await
+        .unwrap();
+    let server = Server::start(&["example"]);
+    let admin = server.admin_key();
+    let connected = call(
+        &reqwest::Client::new(),
+        M::POST,
+        server.url("/v1/connections"),
+        &admin,
+        Some(
+            json!({"adapter": "example", "config": {"base_url": up.base_url()},
+            "credentials": {"api_key": "demo-key"}}),
+        ),
+    )
+    .await;
+    assert_eq!(connected.status, StatusCode::CREATED, "{}", connected.body);
+    let token = connected.body["token"].as_str().unwrap().to_string();
+    let admin_routes = "^/v1/(adapters|connections|credits|certificates)";
+    let base = server.base.clone();
+    // The connection's routes first: the admin run may disconnect it.
+    tokio::task::spawn_blocking(move || {
+        check(&base, &token, &["--exclude-path-regex", admin_routes]);
+        check(
+            &base,
+            &admin,
+            &[
+                "--include-path-regex",
+                "^/(v1/(adapters|connections|credits|certificates)|healthz|openapi)",
+            ],
+        );
+    })
+    .await
+    .unwrap();
+    assert!(
+        !server.logs().contains("status=500"),
+        "no request failed inside the host"
+    );
+}
