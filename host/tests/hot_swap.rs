@@ -199,7 +199,8 @@ async fn served_version(server: &Server) -> Option<String> {
 
 /// As `cargo xtask serve` runs it: a relative `--adapters-dir`, here also a
 /// symlink to the real folder; files dropped in by a copy over the old one
-/// and by an editor's write-then-rename are both swapped in.
+/// and by an editor's write-then-rename are both swapped in. (Before, with a
+/// relative folder, a new version was refused as "already served".)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_file_into_a_relative_linked_folder_swaps_it_in() {
     let cwd = tempfile::tempdir().unwrap();
