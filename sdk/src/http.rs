@@ -198,3 +198,32 @@ impl Response {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, body: &str) -> Response {
+        Response(wit::Response {
+            status,
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+        })
+    }
+
+    /// A system's error page is quoted, not passed on: pointed at an
+    /// internal service, a connection must not read its pages back.
+    #[test]
+    fn an_error_quotes_at_most_300_characters_of_the_answer() {
+        let page = "x".repeat(10_000);
+        match response(401, &page).error_for_status() {
+            Err(Error::Unauthorized(text)) => assert_eq!(text.len(), 300),
+            other => panic!("{other:?}"),
+        }
+        match response(502, "short").error_for_status() {
+            Err(Error::Upstream(failure)) => assert_eq!(failure.message, "short"),
+            other => panic!("{other:?}"),
+        }
+        assert!(response(200, &page).error_for_status().is_ok());
+    }
+}
