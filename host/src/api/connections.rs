@@ -22,7 +22,10 @@ use crate::connections::{ConnectError, Connection, LastError, NewConnection, Sta
 pub struct CreateConnection {
     /// The adapter's id (`GET /v1/adapters`).
     pub adapter: String,
-    /// The adapter's non-secret config values.
+    /// The adapter's non-secret config values. Which are required, and
+    /// their types, depend on the adapter: its config fields are in
+    /// `GET /v1/adapters/{id}` (`manifest.config`); a missing or invalid one is
+    /// refused with 422 `invalid_config`, each field in `details.errors`.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub config: Map<String, Value>,
