@@ -4,6 +4,7 @@
 //! Where things live, top layer first (a module imports only modules of
 //! lower layers: `docs/architecture.md` shows the layers, and the `layers`
 //! test checks them):
+//! - [`pages`]: the dashboard and the customer's connect page;
 //! - [`api`]: the HTTP API;
 //! - [`sync`]: scheduled syncs, the other caller of the data plane;
 //! - [`dataplane`]: one adapter call for a connection, for every caller:
@@ -30,6 +31,7 @@ pub mod data_dir;
 pub mod dataplane;
 pub mod manifest;
 pub mod outbound;
+pub mod pages;
 pub mod registry;
 pub mod rules;
 pub mod runtime;

@@ -36,7 +36,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API with the adapters of a folder.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Key pairs and certificates for systems that sign in with a JWT (NetSuite).
     #[command(subcommand)]
     Cert(CertCommand),
@@ -73,6 +73,11 @@ struct ServeArgs {
     /// Address to listen on (port 0 picks a free one).
     #[arg(long, env = "INTERLINK_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Where customers and operators reach this host (behind a proxy, its
+    /// public address): connect links start with it. Default: the listen
+    /// address.
+    #[arg(long, env = "INTERLINK_PUBLIC_URL")]
+    public_url: Option<url::Url>,
     /// Folder for the host's data: admin key, compile cache.
     #[arg(long, env = "INTERLINK_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
@@ -163,7 +168,7 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Cert(CertCommand::Generate(args)) => generate(args),
     }
 }
@@ -311,12 +316,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
     let state = AppState {
         platform_certificate: Some(platform),
+        public_url: args
+            .public_url
+            .map(|u| u.to_string())
+            .unwrap_or_else(|| format!("http://{addr}")),
         ..AppState::new(dataplane, syncs, webhooks, &admin.key)
     };
     println!("interlink listening on http://{addr}");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    axum::serve(
+        listener,
+        interlink::pages::router(state.clone()).merge(router(state)),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await?;
     Ok(())
 }
 

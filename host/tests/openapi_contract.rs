@@ -79,7 +79,7 @@ async fn every_operation_keeps_the_openapi_contract() {
     .await;
     assert_eq!(connected.status, StatusCode::CREATED, "{}", connected.body);
     let token = connected.body["token"].as_str().unwrap().to_string();
-    let admin_routes = "^/v1/(adapters|connections|credits|certificates)";
+    let admin_routes = "^/v1/(adapters|connections|connect-sessions|credits|certificates)";
     let base = server.base.clone();
     // The connection's routes first: the admin run may disconnect it.
     tokio::task::spawn_blocking(move || {
@@ -89,7 +89,7 @@ async fn every_operation_keeps_the_openapi_contract() {
             &admin,
             &[
                 "--include-path-regex",
-                "^/(v1/(adapters|connections|credits|certificates)|healthz|openapi)",
+                "^/(v1/(adapters|connections|connect-sessions|credits|certificates)|healthz|openapi)",
             ],
         );
     })

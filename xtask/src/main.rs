@@ -5,13 +5,14 @@
 //! - `serve [ARGS]`: builds the adapters and the host, then runs
 //!   `interlink serve` with the bundled adapters;
 //! - `test`: builds the adapters, prepares the Tryton test server
-//!   (`tests/tryton/harness.py`) and schemathesis (a virtualenv in
-//!   `target/`), then runs every test of the workspace;
+//!   (`tests/tryton/harness.py`), schemathesis (a virtualenv in `target/`)
+//!   and Chromium with its WebDriver (Debian's packages, when missing), then
+//!   runs every test of the workspace;
 //! - `wit FILE.wasm`: prints the WIT world a component implements.
 
 mod adapters;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
@@ -80,6 +81,7 @@ fn run(task: Task) -> Result<()> {
             adapters::build_all()?;
             tryton_setup()?;
             schemathesis_setup()?;
+            chromium_setup()?;
             let mut cargo_args = vec!["test", "--release", "--workspace", "--no-fail-fast"];
             if !args.is_empty() {
                 cargo_args.push("--");
@@ -105,6 +107,32 @@ fn tryton_setup() -> Result<()> {
         .context("running python3 (the Tryton tests need Python 3.10 or later)")?;
     if !status.success() {
         bail!("preparing the Tryton test server failed ({status})");
+    }
+    Ok(())
+}
+
+/// Installs Debian's Chromium and its WebDriver, which the dashboard tests
+/// (`host/tests/dashboard.rs`) drive, when they are missing.
+fn chromium_setup() -> Result<()> {
+    if Path::new("/usr/bin/chromium").exists() && Path::new("/usr/bin/chromedriver").exists() {
+        return Ok(());
+    }
+    eprintln!("installing Debian's chromium and chromium-driver");
+    for args in [
+        &["update", "-qq"][..],
+        &["install", "-y", "-qq", "chromium", "chromium-driver"][..],
+    ] {
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .context("running apt-get (the dashboard tests need Debian's chromium)")?;
+        if !status.success() {
+            bail!(
+                "apt-get {} failed ({status}); install `chromium` and `chromium-driver` as root",
+                args.join(" ")
+            );
+        }
     }
     Ok(())
 }

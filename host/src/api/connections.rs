@@ -98,7 +98,7 @@ pub struct DataDeleted {
     pub deleted_records: u64,
 }
 
-async fn view(state: &AppState, c: Connection) -> Result<ConnectionView, ApiError> {
+pub(super) async fn view(state: &AppState, c: Connection) -> Result<ConnectionView, ApiError> {
     let stored_records = state
         .connections()
         .storage()
@@ -125,7 +125,33 @@ async fn view(state: &AppState, c: Connection) -> Result<ConnectionView, ApiErro
     })
 }
 
-fn not_found(id: &str) -> ApiError {
+impl From<ConnectError> for ApiError {
+    fn from(e: ConnectError) -> Self {
+        let message = e.to_string();
+        match e {
+            ConnectError::UnknownAdapter(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "adapter_not_found", message)
+            }
+            ConnectError::Config(errors) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", message)
+                    .with_details(json!({"errors": errors.0}))
+            }
+            ConnectError::CredentialsRejected(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "credentials_rejected",
+                message,
+            ),
+            ConnectError::Call(e) => e.into(),
+            ConnectError::NoCredits { .. } => {
+                ApiError::new(StatusCode::PAYMENT_REQUIRED, "no_credits", message)
+            }
+            ConnectError::UnknownReplaced(id) => not_found(&id),
+            ConnectError::Storage(e) => ApiError::internal(e),
+        }
+    }
+}
+
+pub(super) fn not_found(id: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "connection_not_found",
@@ -157,29 +183,7 @@ pub async fn create(
         credentials: body.credentials,
         replaces: body.replaces,
     };
-    let (connection, token) = state.connections().create(request).await.map_err(|e| {
-        let message = e.to_string();
-        match e {
-            ConnectError::UnknownAdapter(_) => {
-                ApiError::new(StatusCode::NOT_FOUND, "adapter_not_found", message)
-            }
-            ConnectError::Config(errors) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", message)
-                    .with_details(json!({"errors": errors.0}))
-            }
-            ConnectError::CredentialsRejected(_) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "credentials_rejected",
-                message,
-            ),
-            ConnectError::Call(e) => e.into(),
-            ConnectError::NoCredits { .. } => {
-                ApiError::new(StatusCode::PAYMENT_REQUIRED, "no_credits", message)
-            }
-            ConnectError::UnknownReplaced(id) => not_found(&id),
-            ConnectError::Storage(e) => ApiError::internal(e),
-        }
-    })?;
+    let (connection, token) = state.connections().create(request).await?;
     let connection = view(&state, connection).await?;
     Ok((
         StatusCode::CREATED,

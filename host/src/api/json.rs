@@ -48,3 +48,46 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         }
     }
 }
+
+/// An optional whole number as JSON Schema's `integer` allows it: `5` and
+/// `5.0` alike (`#[serde(default, deserialize_with = "whole_number")]`).
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    use serde::Deserialize;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    n.as_u64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(f))
+                .map(|f| f as u64)
+        })
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, not {n}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(default, deserialize_with = "whole_number")]
+        n: Option<u64>,
+    }
+
+    fn n(json: &str) -> Result<Option<u64>, serde_json::Error> {
+        serde_json::from_str::<Body>(json).map(|b| b.n)
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_as_floats() {
+        assert_eq!(n(r#"{"n": 60}"#).unwrap(), Some(60));
+        assert_eq!(n(r#"{"n": 60.0}"#).unwrap(), Some(60));
+        assert_eq!(n(r#"{"n": null}"#).unwrap(), None);
+        assert_eq!(n("{}").unwrap(), None);
+        for bad in [r#"{"n": 1.5}"#, r#"{"n": -1}"#, r#"{"n": "60"}"#] {
+            assert!(n(bad).is_err(), "{bad}");
+        }
+    }
+}

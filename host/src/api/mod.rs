@@ -2,7 +2,7 @@
 //! errors to [`ApiError`]; all state lives in [`AppState`].
 //!
 //! - admin plane (admin key): `/v1/adapters` uploads, `/v1/connections`, `/v1/credits`,
-//!   `/v1/certificates/platform`;
+//!   `/v1/connect-sessions`, `/v1/certificates/platform`;
 //! - data plane (connection token): `/v1/{entity}`; syncs (`/v1/syncs/{entity}`,
 //!   `/v1/sync-status`, `/v1/synced/{entity}`) and webhooks (`/v1/webhooks`);
 //! - `/healthz`, `/openapi.json`.
@@ -10,6 +10,7 @@
 mod adapters;
 pub mod auth;
 mod certificates;
+mod connect_sessions;
 mod connections;
 mod data;
 pub mod error;
@@ -48,6 +49,9 @@ pub struct AppState {
     pub platform_certificate: Option<Arc<crate::certificates::PlatformCertificate>>,
     pub syncs: Arc<crate::sync::Syncs>,
     pub webhooks: Arc<crate::webhooks::Webhooks>,
+    /// Where customers reach this host (`--public-url`): connect links
+    /// start with it.
+    pub public_url: String,
 }
 
 impl AppState {
@@ -63,14 +67,20 @@ impl AppState {
             webhooks,
             admin_key_hash: auth::key_hash(admin_key),
             platform_certificate: None,
+            public_url: String::new(),
         }
     }
 
-    fn connections(&self) -> &crate::connections::Connections {
+    /// `path` as a link for someone outside: under `--public-url`.
+    pub fn public_url(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url.trim_end_matches('/'))
+    }
+
+    pub fn connections(&self) -> &crate::connections::Connections {
         self.dataplane.connections()
     }
 
-    fn registry(&self) -> &crate::registry::Registry {
+    pub fn registry(&self) -> &crate::registry::Registry {
         self.connections().registry()
     }
 }
@@ -109,6 +119,12 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(connections::delete_data),
         )
         .route("/v1/credits", get(connections::credits))
+        .route("/v1/connect-sessions", post(connect_sessions::create))
+        .route("/v1/connect-sessions/{id}", get(connect_sessions::get))
+        .route(
+            "/v1/connect-sessions/{id}/token",
+            post(connect_sessions::claim_token),
+        )
         .route("/v1/certificates/platform", get(certificates::platform))
         .route(
             "/v1/syncs/{entity}",

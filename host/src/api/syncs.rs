@@ -39,6 +39,7 @@ impl From<SyncError> for ApiError {
 pub struct ScheduleBody {
     /// Seconds between runs: 60 to 31,536,000 (a year), 3600 by default.
     #[schema(minimum = 60, maximum = 31_536_000)]
+    #[serde(default, deserialize_with = "super::json::whole_number")]
     pub interval_seconds: Option<u64>,
     /// Records per page asked of the system: 1 to 1000, 200 by default.
     #[schema(minimum = 1, maximum = 1000)]

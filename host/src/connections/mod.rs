@@ -13,6 +13,7 @@
 
 mod cache;
 mod config;
+pub mod connect_sessions;
 mod service;
 
 use rand::RngCore;
@@ -35,9 +36,14 @@ pub struct OpenConnection {
 
 /// A new connection API token: `ilk_conn_` and 64 hex digits.
 pub fn new_token() -> String {
+    new_secret("ilk_conn_")
+}
+
+/// 32 random bytes in hex after `prefix`: tokens, links, session cookies.
+pub fn new_secret(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    format!("ilk_conn_{}", hex::encode(bytes))
+    format!("{prefix}{}", hex::encode(bytes))
 }
 
 /// What is stored of a token: its SHA-256.

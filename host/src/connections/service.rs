@@ -17,7 +17,7 @@ use crate::outbound::{HttpClient, OutboundError};
 use crate::registry::Registry;
 use crate::runtime::{CallContext, CallError, Secrets};
 use crate::secret_box::{SecretBox, SecretBoxError};
-use crate::storage::{Storage, StorageError, Store};
+use crate::storage::{StorageError, Store};
 use crate::webhooks::Webhooks;
 
 /// A request to connect an account.
@@ -54,9 +54,9 @@ pub enum ConnectError {
 
 /// Connections and the credit pool.
 pub struct Connections {
-    storage: Arc<dyn Store>,
+    pub(super) storage: Arc<dyn Store>,
     registry: Arc<Registry>,
-    secret_box: SecretBox,
+    pub(super) secret_box: SecretBox,
     credits: u32,
     /// The kind of the platform certificate's key, when the host has one.
     platform: Option<KeyKind>,
@@ -155,7 +155,7 @@ impl Connections {
         self
     }
 
-    pub fn storage(&self) -> &dyn Storage {
+    pub fn storage(&self) -> &dyn Store {
         &*self.storage
     }
 

@@ -6,6 +6,7 @@
 //! [`syncs::Run`], ...) are its own, and it imports only the manifest model.
 
 pub mod connections;
+pub mod sessions;
 pub mod sqlite;
 pub mod syncs;
 pub mod webhooks;
@@ -18,6 +19,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 pub use connections::{Connection, LastError, Status};
+pub use sessions::SessionStorage;
 pub use syncs::SyncStorage;
 pub use webhooks::WebhookStorage;
 
@@ -95,10 +97,11 @@ pub trait Storage: Send + Sync + 'static {
     async fn release_idempotency_key(&self, connection: &str, key: &str) -> Result<()>;
 }
 
-/// Everything the host keeps: connections and records, syncs, webhooks.
-pub trait Store: Storage + SyncStorage + WebhookStorage {}
+/// Everything the host keeps: connections and records, syncs, webhooks,
+/// connect and dashboard sessions.
+pub trait Store: Storage + SyncStorage + WebhookStorage + SessionStorage {}
 
-impl<T: Storage + SyncStorage + WebhookStorage> Store for T {}
+impl<T: Storage + SyncStorage + WebhookStorage + SessionStorage> Store for T {}
 
 /// The hash that tells a changed record from an unchanged one: SHA-256 of
 /// its JSON, in hex.

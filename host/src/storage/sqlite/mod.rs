@@ -18,6 +18,7 @@ use super::{Connection, IdempotencyClaim, LastError, Result, Status, Storage, St
 /// call may take.
 const STALE_CLAIM: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
+mod sessions;
 mod syncs;
 mod webhooks;
 

@@ -1,0 +1,210 @@
+//! `/v1/connect-sessions`: links an operator gives customers to connect
+//! their own accounts (`connections::connect_sessions`), and the token of
+//! the connection made through one, for the operator only.
+
+use std::time::{Duration, SystemTime};
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::auth::Admin;
+use super::connections::{ConnectionView, view};
+use super::error::ApiError;
+use super::json::ApiJson;
+use crate::connections::connect_sessions::{
+    ConnectSession, ConnectSessionError, SessionStatus, status,
+};
+
+impl From<ConnectSessionError> for ApiError {
+    fn from(e: ConnectSessionError) -> Self {
+        let code = e.code();
+        match e {
+            ConnectSessionError::Connect(e) => e.into(),
+            ConnectSessionError::Storage(e) => ApiError::internal(e),
+            ConnectSessionError::UnknownAdapter(_) | ConnectSessionError::UnknownReplaced(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, code, e.to_string())
+            }
+            ConnectSessionError::InvalidTtl => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
+            }
+            ConnectSessionError::Unknown => {
+                ApiError::new(StatusCode::NOT_FOUND, code, e.to_string())
+            }
+            ConnectSessionError::Expired | ConnectSessionError::Used => {
+                ApiError::new(StatusCode::GONE, code, e.to_string())
+            }
+        }
+    }
+}
+
+/// `POST /v1/connect-sessions`
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConnectSession {
+    /// The adapter the customer connects through.
+    pub adapter: String,
+    /// A connection the new one replaces (a reconnect): disconnected once
+    /// the customer's new credentials are verified.
+    pub replaces: Option<String>,
+    /// How long the link is valid, in seconds: 1 to 604800 (7 days);
+    /// 3600 when absent.
+    #[schema(minimum = 1, maximum = 604800)]
+    #[serde(default, deserialize_with = "super::json::whole_number")]
+    pub expires_in: Option<u64>,
+}
+
+/// A connect session, as the operator sees it.
+#[derive(Serialize, ToSchema)]
+pub struct ConnectSessionView {
+    pub id: String,
+    pub adapter: String,
+    pub replaces: Option<String>,
+    pub status: SessionStatus,
+    #[serde(with = "humantime_serde")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: SystemTime,
+    #[serde(with = "humantime_serde")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: SystemTime,
+    /// The connection the customer made through the link.
+    pub connection: Option<ConnectionView>,
+}
+
+/// A new connect session and its link, shown once.
+#[derive(Serialize, ToSchema)]
+pub struct ConnectSessionCreated {
+    pub session: ConnectSessionView,
+    /// The link to give the customer. Anyone holding it can connect an
+    /// account through it until it is used or expires.
+    pub url: String,
+}
+
+/// The token of the connection made through a session.
+#[derive(Serialize, ToSchema)]
+pub struct ConnectSessionToken {
+    pub connection_id: String,
+    pub token: String,
+}
+
+async fn session_view(
+    state: &AppState,
+    session: ConnectSession,
+) -> Result<ConnectSessionView, ApiError> {
+    let connection = match &session.connection_id {
+        Some(id) => match state
+            .connections()
+            .storage()
+            .connection(id)
+            .await
+            .map_err(ApiError::internal)?
+        {
+            Some(c) => Some(view(state, c).await?),
+            None => None,
+        },
+        None => None,
+    };
+    Ok(ConnectSessionView {
+        status: status(&session, SystemTime::now()),
+        id: session.id,
+        adapter: session.adapter_id,
+        replaces: session.replaces,
+        created_at: session.created_at,
+        expires_at: session.expires_at,
+        connection,
+    })
+}
+
+async fn find(state: &AppState, id: &str) -> Result<ConnectSession, ApiError> {
+    state
+        .connections()
+        .connect_session(id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "connect_session_not_found",
+                format!("no connect session `{id}`"),
+            )
+        })
+}
+
+/// Create a link for a customer to connect their own account.
+#[utoipa::path(post, path = "/v1/connect-sessions", request_body = CreateConnectSession,
+    tag = "connect-sessions", security(("admin_key" = [])),
+    responses((status = 201, body = ConnectSessionCreated), (status = "4XX", body = super::openapi::ErrorBody)))]
+pub async fn create(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateConnectSession>,
+) -> Result<(StatusCode, Json<ConnectSessionCreated>), ApiError> {
+    let (session, secret) = state
+        .connections()
+        .create_connect_session(
+            &body.adapter,
+            body.replaces,
+            body.expires_in.map(Duration::from_secs),
+        )
+        .await?;
+    let url = state.public_url(&format!("/connect/{secret}"));
+    Ok((
+        StatusCode::CREATED,
+        Json(ConnectSessionCreated {
+            session: session_view(&state, session).await?,
+            url,
+        }),
+    ))
+}
+
+/// A connect session: open, connected (with its connection) or expired.
+#[utoipa::path(get, path = "/v1/connect-sessions/{id}", tag = "connect-sessions",
+    security(("admin_key" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = ConnectSessionView), (status = "4XX", body = super::openapi::ErrorBody)))]
+pub async fn get(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ConnectSessionView>, ApiError> {
+    let session = find(&state, &id).await?;
+    Ok(Json(session_view(&state, session).await?))
+}
+
+/// The API token of the connection made through the session: once. The
+/// customer never sees it.
+#[utoipa::path(post, path = "/v1/connect-sessions/{id}/token", tag = "connect-sessions",
+    security(("admin_key" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = ConnectSessionToken), (status = "4XX", body = super::openapi::ErrorBody)))]
+pub async fn claim_token(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ConnectSessionToken>, ApiError> {
+    let session = find(&state, &id).await?;
+    let Some(connection_id) = session.connection_id else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_connected",
+            "the customer has not connected through this link yet",
+        ));
+    };
+    let token = state
+        .connections()
+        .claim_connect_token(&id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "token_claimed",
+                "the token of this session's connection was already claimed",
+            )
+        })?;
+    Ok(Json(ConnectSessionToken {
+        connection_id,
+        token,
+    }))
+}

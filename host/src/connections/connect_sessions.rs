@@ -1,0 +1,235 @@
+//! Connect sessions: a link an operator gives a customer, so that the
+//! customer connects their own account (its credentials never pass through
+//! the operator, or a support ticket).
+//!
+//! ```text
+//!   operator: create ──▶ open ──(customer submits, connect succeeds)──▶ used ──▶ operator claims the token, once
+//!                         │  ╲──(connect fails: the link stays open, the customer may fix and retry)
+//!                         └──(time passes)──▶ expired
+//! ```
+//!
+//! The link's secret is stored as a hash. The new connection's token is
+//! sealed in the session until the operator claims it: the customer never
+//! sees it.
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+use super::{ConnectError, Connection, Connections, NewConnection, new_secret, token_hash};
+use crate::storage::StorageError;
+pub use crate::storage::sessions::ConnectSession;
+
+/// How long a link is valid when the operator does not say.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+/// The longest a link may be valid.
+pub const MAX_TTL: Duration = Duration::from_secs(7 * 86_400);
+
+/// Why a connect session could not be created or used.
+#[derive(Debug, Error)]
+pub enum ConnectSessionError {
+    #[error("no adapter `{0}` is loaded")]
+    UnknownAdapter(String),
+    #[error("connection `{0}`, which the session would replace, does not exist")]
+    UnknownReplaced(String),
+    #[error("a connect link is valid for 1 second to 7 days")]
+    InvalidTtl,
+    #[error("this connect link does not exist")]
+    Unknown,
+    #[error("this connect link expired; ask for a new one")]
+    Expired,
+    #[error("this connect link was already used; ask for a new one")]
+    Used,
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl ConnectSessionError {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConnectSessionError::UnknownAdapter(_) => "adapter_not_found",
+            ConnectSessionError::UnknownReplaced(_) => "connection_not_found",
+            ConnectSessionError::InvalidTtl => "invalid_body",
+            ConnectSessionError::Unknown => "connect_link_unknown",
+            ConnectSessionError::Expired => "connect_link_expired",
+            ConnectSessionError::Used => "connect_link_used",
+            ConnectSessionError::Connect(_) => "connect_failed",
+            ConnectSessionError::Storage(_) => "internal",
+        }
+    }
+}
+
+/// Where a session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// Waiting for the customer.
+    Open,
+    /// The customer connected; the connection is in the session.
+    Connected,
+    Expired,
+}
+
+/// The status of `session` at `now`.
+pub fn status(session: &ConnectSession, now: SystemTime) -> SessionStatus {
+    if session.connection_id.is_some() {
+        SessionStatus::Connected
+    } else if now >= session.expires_at {
+        SessionStatus::Expired
+    } else {
+        SessionStatus::Open
+    }
+}
+
+impl Connections {
+    /// A new link for a customer to connect an account through `adapter`,
+    /// replacing connection `replaces` if given. Answers the session and the
+    /// link's secret, which is shown once.
+    pub async fn create_connect_session(
+        &self,
+        adapter: &str,
+        replaces: Option<String>,
+        ttl: Option<Duration>,
+    ) -> Result<(ConnectSession, String), ConnectSessionError> {
+        let ttl = ttl.unwrap_or(DEFAULT_TTL);
+        if !(Duration::from_secs(1)..=MAX_TTL).contains(&ttl) {
+            return Err(ConnectSessionError::InvalidTtl);
+        }
+        if self.registry().get(adapter).is_none() {
+            return Err(ConnectSessionError::UnknownAdapter(adapter.into()));
+        }
+        if let Some(id) = &replaces
+            && self.storage.connection(id).await?.is_none()
+        {
+            return Err(ConnectSessionError::UnknownReplaced(id.clone()));
+        }
+        let now = SystemTime::now();
+        let session = ConnectSession {
+            id: format!("cs_{}", uuid::Uuid::now_v7().simple()),
+            adapter_id: adapter.into(),
+            replaces,
+            created_at: now,
+            expires_at: now + ttl,
+            used_at: None,
+            connection_id: None,
+            sealed_token: None,
+        };
+        let secret = new_secret("ilk_link_");
+        self.storage
+            .insert_connect_session(&session, &token_hash(&secret))
+            .await?;
+        Ok((session, secret))
+    }
+
+    /// The session behind a link, if the link can still be used.
+    pub async fn open_connect_session(
+        &self,
+        secret: &str,
+    ) -> Result<ConnectSession, ConnectSessionError> {
+        let session = self
+            .storage
+            .connect_session_by_secret(&token_hash(secret))
+            .await?
+            .ok_or(ConnectSessionError::Unknown)?;
+        match status(&session, SystemTime::now()) {
+            SessionStatus::Open if session.used_at.is_none() => Ok(session),
+            SessionStatus::Open | SessionStatus::Connected => Err(ConnectSessionError::Used),
+            SessionStatus::Expired => Err(ConnectSessionError::Expired),
+        }
+    }
+
+    /// Connects the customer's account through the link `secret`. The link
+    /// is used once: two submissions cannot both connect, and a failed
+    /// connect leaves it open for another try.
+    pub async fn connect_through_session(
+        &self,
+        secret: &str,
+        config: Map<String, Value>,
+        credentials: Map<String, Value>,
+    ) -> Result<Connection, ConnectSessionError> {
+        let session = self.open_connect_session(secret).await?;
+        if !self
+            .storage
+            .use_connect_session(&session.id, SystemTime::now())
+            .await?
+        {
+            return Err(ConnectSessionError::Used);
+        }
+        let created = self
+            .create(NewConnection {
+                adapter: session.adapter_id.clone(),
+                config,
+                credentials,
+                replaces: session.replaces.clone(),
+            })
+            .await;
+        let (connection, token) = match created {
+            Ok(created) => created,
+            Err(e) => {
+                self.storage.release_connect_session(&session.id).await?;
+                return Err(e.into());
+            }
+        };
+        let sealed = self.secret_box.seal(token.as_bytes(), &session.id);
+        self.storage
+            .complete_connect_session(&session.id, &connection.id, &sealed)
+            .await?;
+        Ok(connection)
+    }
+
+    pub async fn connect_session(&self, id: &str) -> Result<Option<ConnectSession>, StorageError> {
+        self.storage.connect_session(id).await
+    }
+
+    /// The token of the connection made through session `id`: once, for
+    /// the operator.
+    pub async fn claim_connect_token(&self, id: &str) -> Result<Option<String>, StorageError> {
+        let Some(sealed) = self.storage.take_connect_token(id).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .secret_box
+            .open(&sealed, id)
+            .ok()
+            .and_then(|plain| String::from_utf8(plain).ok()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(expires_in: i64, connection: Option<&str>) -> ConnectSession {
+        let now = SystemTime::now();
+        ConnectSession {
+            id: "cs_1".into(),
+            adapter_id: "example".into(),
+            replaces: None,
+            created_at: now,
+            expires_at: if expires_in >= 0 {
+                now + Duration::from_secs(expires_in as u64)
+            } else {
+                now - Duration::from_secs((-expires_in) as u64)
+            },
+            used_at: None,
+            connection_id: connection.map(Into::into),
+            sealed_token: None,
+        }
+    }
+
+    #[test]
+    fn a_session_is_open_until_it_connects_or_expires() {
+        let now = SystemTime::now();
+        assert_eq!(status(&session(60, None), now), SessionStatus::Open);
+        assert_eq!(status(&session(-1, None), now), SessionStatus::Expired);
+        assert_eq!(
+            status(&session(-1, Some("conn_1")), now),
+            SessionStatus::Connected,
+            "a used link stays connected after its time"
+        );
+    }
+}

@@ -1,0 +1,389 @@
+//! The customer's connect page: a form generated from the adapter's config
+//! fields, reached through a connect link (`connections::connect_sessions`).
+//! Secrets are password fields; a private key is a file upload, or the
+//! host's platform certificate (downloadable here, to upload to the
+//! system). The result is said in plain words; the token goes to the
+//! operator, never to this page.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Multipart, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+use serde_json::{Map, Value};
+
+use super::layout::{self, Section, page};
+use super::session::internal;
+use crate::api::AppState;
+use crate::connections::ConnectError;
+use crate::connections::connect_sessions::{ConnectSession, ConnectSessionError};
+use crate::manifest::{ConfigField, ConfigType};
+
+/// The largest value of one form field (a PEM key is a few KiB).
+const MAX_FIELD_BYTES: usize = 64 << 10;
+/// The largest whole form.
+pub const MAX_FORM_BYTES: usize = 256 << 10;
+
+/// What the customer typed, by field name (secrets are never sent back).
+type Values = BTreeMap<String, String>;
+
+/// A link that cannot be used, as a page that says what to do.
+fn refused(e: &ConnectSessionError) -> Response {
+    let (status, title, text) = match e {
+        ConnectSessionError::Expired => (
+            StatusCode::GONE,
+            "This link has expired",
+            "Connect links work for a limited time. Ask whoever sent it for a new one.",
+        ),
+        ConnectSessionError::Used => (
+            StatusCode::GONE,
+            "This link was already used",
+            "Each connect link connects one account, once. If you need to connect again, ask \
+             whoever sent it for a new one.",
+        ),
+        ConnectSessionError::Unknown => (
+            StatusCode::NOT_FOUND,
+            "This link is not valid",
+            "Check that you copied the whole link, or ask whoever sent it for a new one.",
+        ),
+        other => return internal(other),
+    };
+    (status, layout::message(title, text)).into_response()
+}
+
+async fn open(state: &AppState, secret: &str) -> Result<ConnectSession, Response> {
+    state
+        .connections()
+        .open_connect_session(secret)
+        .await
+        .map_err(|e| refused(&e))
+}
+
+fn field_input(field: &ConfigField, values: &Values, certificate: Option<&str>) -> Markup {
+    let id = format!("f-{}", field.name);
+    let hint = html! {
+        @if !field.description.is_empty() { span.hint { (field.description) } }
+    };
+    if field.kind == ConfigType::PrivateKey {
+        let file = format!("{}__file", field.name);
+        return html! {
+            fieldset {
+                legend { (field.name) (hint) }
+                @if let Some(certificate) = certificate {
+                    input #(format!("{id}-platform")) type="radio" name=(format!("{}__source", field.name)) value="platform" checked;
+                    label for=(format!("{id}-platform")) { "Use this service's certificate" }
+                    span.hint {
+                        "Upload "
+                        a href=(certificate) download { "its public certificate" }
+                        " to your system first (NetSuite: Setup → Integration → OAuth 2.0 Client Credentials)."
+                    }
+                    br;
+                    input #(format!("{id}-own")) type="radio" name=(format!("{}__source", field.name)) value="own";
+                    label for=(format!("{id}-own")) { "Use my own key pair" }
+                }
+                label for=(file) { "Private key (PEM file)"
+                    span.hint { "The key of the certificate you uploaded to your system, e.g. made with OpenSSL. It is stored encrypted and never shown again." }
+                }
+                input #(file) type="file" name=(file) accept=".pem,.key,text/plain";
+            }
+        };
+    }
+    let kind = match (field.secret, field.kind) {
+        (true, _) => "password",
+        (false, ConfigType::Url) => "url",
+        (false, ConfigType::Integer) => "number",
+        _ => "text",
+    };
+    let value = (!field.secret)
+        .then(|| values.get(&field.name).cloned())
+        .flatten();
+    html! {
+        label for=(id) {
+            (field.name)
+            @if !field.required { " " span.muted { "(optional)" } }
+            (hint)
+        }
+        @if field.kind == ConfigType::Boolean {
+            select #(id) name=(field.name) {
+                option value="false" { "No" }
+                option value="true" selected[value.as_deref() == Some("true")] { "Yes" }
+            }
+        } @else {
+            input #(id) type=(kind) name=(field.name) value=[value] required[field.required]
+                autocomplete=(if field.secret { "off" } else { "on" });
+        }
+    }
+}
+
+fn form_page(
+    state: &AppState,
+    secret: &str,
+    session: &ConnectSession,
+    values: &Values,
+    problem: Option<(&str, Vec<String>)>,
+) -> Response {
+    let Some(adapter) = state.registry().get(&session.adapter_id) else {
+        return (
+            StatusCode::GONE,
+            layout::message(
+                "This system is no longer available",
+                "The service that sent this link no longer connects to this system. Ask it for help.",
+            ),
+        )
+            .into_response();
+    };
+    let manifest = adapter.manifest();
+    let certificate = state
+        .platform_certificate
+        .is_some()
+        .then(|| format!("/connect/{secret}/platform-certificate.pem"));
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let body = html! {
+        div.card style="max-width:44rem" {
+            h1 { "Connect your " (manifest.name) " account" }
+            p.muted { (manifest.description) }
+            @if let Some((text, details)) = &problem {
+                div.notice.error role="alert" {
+                    p style="margin:0" { (text) }
+                    @if !details.is_empty() { ul { @for d in details { li { (d) } } } }
+                }
+            }
+            form method="post" enctype="multipart/form-data" {
+                @for field in &manifest.config { (field_input(field, values, certificate.as_deref())) }
+                button type="submit" { "Connect" }
+            }
+            p.small.muted { "Your credentials are checked with " (manifest.name) " and stored encrypted. Whoever sent you this link never sees them." }
+        }
+    };
+    (status, page("Connect", Section::None, None, body)).into_response()
+}
+
+/// `GET /connect/{secret}`
+pub async fn form(State(state): State<AppState>, Path(secret): Path<String>) -> Response {
+    match open(&state, &secret).await {
+        Ok(session) => form_page(&state, &secret, &session, &Values::new(), None),
+        Err(page) => page,
+    }
+}
+
+/// `GET /connect/{secret}/platform-certificate.pem`: what the customer
+/// uploads to their system to use the host's key pair.
+pub async fn platform_certificate(
+    State(state): State<AppState>,
+    Path(secret): Path<String>,
+) -> Response {
+    if let Err(page) = open(&state, &secret).await {
+        return page;
+    }
+    match &state.platform_certificate {
+        Some(cert) => (
+            [
+                (header::CONTENT_TYPE, "application/x-pem-file"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"interlink-platform.pem\"",
+                ),
+            ],
+            cert.certificate_pem.clone(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            layout::message(
+                "No certificate",
+                "This service has no certificate of its own; use your own key pair.",
+            ),
+        )
+            .into_response(),
+    }
+}
+
+/// Reads the multipart form: each field's text, bounded.
+async fn read_form(mut multipart: Multipart) -> Result<Values, String> {
+    let mut values = Values::new();
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => return Ok(values),
+            Err(e) => return Err(format!("the form could not be read: {e}")),
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| format!("the form could not be read: {e}"))?;
+        if bytes.len() > MAX_FIELD_BYTES {
+            return Err(format!("`{name}` is larger than 64 KiB"));
+        }
+        let text = String::from_utf8(bytes.to_vec())
+            .map_err(|_| format!("`{name}` is not text (a PEM file is)"))?;
+        values.insert(name, text);
+    }
+}
+
+/// The form's values as the connection's config and credentials.
+fn split(fields: &[ConfigField], values: &Values) -> (Map<String, Value>, Map<String, Value>) {
+    let (mut config, mut credentials) = (Map::new(), Map::new());
+    for field in fields {
+        let value = if field.kind == ConfigType::PrivateKey {
+            let source = values.get(&format!("{}__source", field.name));
+            if source.map(String::as_str) == Some("platform") {
+                Some("platform".to_string())
+            } else {
+                values.get(&format!("{}__file", field.name)).cloned()
+            }
+        } else {
+            values.get(&field.name).cloned()
+        };
+        let Some(value) = value.filter(|v| !v.trim().is_empty()) else {
+            continue;
+        };
+        let home = if field.secret {
+            &mut credentials
+        } else {
+            &mut config
+        };
+        home.insert(field.name.clone(), Value::String(value.trim().to_string()));
+    }
+    (config, credentials)
+}
+
+/// The connect error in words the customer can act on.
+fn in_plain_words(e: &ConnectError) -> (String, Vec<String>) {
+    match e {
+        ConnectError::CredentialsRejected(why) => (
+            "The system did not accept these credentials. Check them and try again.".into(),
+            vec![format!("It said: {why}")],
+        ),
+        ConnectError::Config(errors) => (
+            "Some fields need fixing:".into(),
+            errors
+                .0
+                .iter()
+                .map(|f| {
+                    let name = f.path.rsplit('/').next().unwrap_or(&f.path);
+                    format!("{name}: {}", f.message)
+                })
+                .collect(),
+        ),
+        ConnectError::NoCredits { .. } => (
+            "This service cannot take another connection right now. Tell whoever sent you this link."
+                .into(),
+            vec![],
+        ),
+        ConnectError::Call(e) => (
+            "The system could not be reached to check these credentials. Try again in a moment; \
+             if it keeps failing, tell whoever sent you this link."
+                .into(),
+            vec![e.to_string()],
+        ),
+        other => (other.to_string(), vec![]),
+    }
+}
+
+/// `POST /connect/{secret}`
+pub async fn submit(
+    State(state): State<AppState>,
+    Path(secret): Path<String>,
+    multipart: Multipart,
+) -> Response {
+    let session = match open(&state, &secret).await {
+        Ok(session) => session,
+        Err(page) => return page,
+    };
+    let values = match read_form(multipart).await {
+        Ok(values) => values,
+        Err(why) => {
+            return form_page(
+                &state,
+                &secret,
+                &session,
+                &Values::new(),
+                Some((&why, vec![])),
+            );
+        }
+    };
+    let Some(adapter) = state.registry().get(&session.adapter_id) else {
+        return form_page(&state, &secret, &session, &values, None);
+    };
+    let (config, credentials) = split(&adapter.manifest().config, &values);
+    match state
+        .connections()
+        .connect_through_session(&secret, config, credentials)
+        .await
+    {
+        Ok(connection) => page(
+            "Connected",
+            Section::None,
+            None,
+            html! {
+                div.card role="status" style="max-width:44rem" {
+                    h1 { "Connected" }
+                    p.notice.ok { "Your account " strong { (connection.account_name) } " is connected. You can close this page." }
+                }
+            },
+        )
+        .into_response(),
+        Err(ConnectSessionError::Connect(e)) => {
+            let (text, details) = in_plain_words(&e);
+            form_page(&state, &secret, &session, &values, Some((&text, details)))
+        }
+        Err(e) => refused(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(name: &str, kind: ConfigType, secret: bool) -> ConfigField {
+        ConfigField {
+            name: name.into(),
+            description: String::new(),
+            kind,
+            secret,
+            required: true,
+        }
+    }
+
+    #[test]
+    fn form_values_become_config_and_credentials() {
+        let fields = [
+            field("base_url", ConfigType::Url, false),
+            field("api_key", ConfigType::Text, true),
+            field("key", ConfigType::PrivateKey, true),
+            field("optional", ConfigType::Text, false),
+        ];
+        let values: Values = [
+            ("base_url", " https://erp.example "),
+            ("api_key", "k"),
+            ("key__source", "platform"),
+            ("key__file", "-----BEGIN PRIVATE KEY-----"),
+            ("optional", ""),
+            ("unknown", "x"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let (config, credentials) = split(&fields, &values);
+        assert_eq!(
+            config,
+            serde_json::json!({"base_url": "https://erp.example"})
+                .as_object()
+                .unwrap()
+                .clone()
+        );
+        assert_eq!(
+            credentials,
+            serde_json::json!({"api_key": "k", "key": "platform"})
+                .as_object()
+                .unwrap()
+                .clone()
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! The frame every page shares: a readable, accessible layout with a small
+//! stylesheet inline (no build step, no script).
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+const STYLE: &str = r#"
+:root { color-scheme: light; --fg: #1d2430; --muted: #5b6472; --line: #d9dee5; --bg: #f6f7f9;
+  --ok: #17603a; --ok-bg: #e3f4ea; --warn: #7a4b00; --warn-bg: #fdf0d5; --off: #5b6472; --off-bg: #eceef2;
+  --bad: #9b1c1c; --bad-bg: #fde8e8; --accent: #1f4fd1; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: var(--bg); }
+header { background: #fff; border-bottom: 1px solid var(--line); padding: .6rem 1.5rem; display: flex; gap: 1.5rem; align-items: center; }
+header .brand { font-weight: 700; font-size: 1.05rem; color: var(--fg); text-decoration: none; }
+header nav { display: flex; gap: 1rem; flex: 1; }
+header nav a { color: var(--muted); text-decoration: none; padding: .2rem 0; }
+header nav a[aria-current=page] { color: var(--fg); border-bottom: 2px solid var(--accent); }
+main { max-width: 1100px; margin: 1.5rem auto; padding: 0 1.5rem; }
+h1 { font-size: 1.5rem; margin: 0 0 1rem; } h2 { font-size: 1.15rem; margin: 1.5rem 0 .5rem; }
+a { color: var(--accent); }
+.card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 1rem 1.25rem; margin-bottom: 1rem; }
+table { width: 100%; border-collapse: collapse; background: #fff; border: 1px solid var(--line); border-radius: 8px; overflow: hidden; }
+th, td { text-align: left; padding: .55rem .75rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { font-size: .8rem; text-transform: uppercase; letter-spacing: .03em; color: var(--muted); background: #fafbfc; }
+tr:last-child td { border-bottom: 0; }
+.status { display: inline-block; padding: .05rem .55rem; border-radius: 999px; font-size: .85rem; font-weight: 600; white-space: nowrap; }
+.status.active { color: var(--ok); background: var(--ok-bg); }
+.status.requires_reauthorization { color: var(--warn); background: var(--warn-bg); }
+.status.disconnected { color: var(--off); background: var(--off-bg); }
+.muted { color: var(--muted); } .small { font-size: .85rem; } code { font-size: .9em; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: .35rem 1.25rem; margin: 0; }
+dt { color: var(--muted); } dd { margin: 0; }
+form.inline { display: inline; }
+label { display: block; font-weight: 600; margin: .9rem 0 .25rem; }
+.hint { font-weight: 400; color: var(--muted); font-size: .85rem; display: block; }
+input[type=text], input[type=url], input[type=number], input[type=password], select, textarea {
+  display: block; width: 100%; max-width: 34rem; padding: .5rem .6rem; font: inherit; border: 1px solid #b8c0cc; border-radius: 6px; background: #fff; }
+input:focus, select:focus, button:focus, a:focus { outline: 3px solid #9db7ff; outline-offset: 1px; }
+fieldset { border: 1px solid var(--line); border-radius: 6px; max-width: 34rem; margin: .9rem 0; }
+fieldset label { font-weight: 400; display: inline; margin: 0 1rem 0 .25rem; }
+button { font: inherit; font-weight: 600; padding: .5rem 1rem; border-radius: 6px; border: 1px solid var(--accent); background: var(--accent); color: #fff; cursor: pointer; margin-top: 1rem; }
+button.secondary { background: #fff; color: var(--accent); }
+button.danger { background: var(--bad); border-color: var(--bad); }
+.notice { padding: .75rem 1rem; border-radius: 6px; margin: 0 0 1rem; }
+.notice.error { background: var(--bad-bg); color: var(--bad); }
+.notice.ok { background: var(--ok-bg); color: var(--ok); }
+.notice.warn { background: var(--warn-bg); color: var(--warn); }
+.filters a { margin-right: .75rem; }
+.link { word-break: break-all; font-family: ui-monospace, monospace; background: #fff; border: 1px dashed var(--line); padding: .5rem; border-radius: 6px; }
+"#;
+
+/// The dashboard's sections, for the navigation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Connections,
+    /// A page outside the dashboard (signing in, the customer's page).
+    None,
+}
+
+/// A whole page: `title`, the navigation when `csrf` is given (an operator
+/// is signed in), and `body`.
+pub fn page(title: &str, section: Section, csrf: Option<&str>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Interlink" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header {
+                    a.brand href=(if csrf.is_some() { "/dashboard" } else { "#" }) { "Interlink" }
+                    @if let Some(csrf) = csrf {
+                        nav aria-label="Dashboard" {
+                            a href="/dashboard" aria-current=[(section == Section::Connections).then_some("page")] { "Connections" }
+                        }
+                        form.inline method="post" action="/dashboard/sign-out" {
+                            input type="hidden" name="csrf" value=(csrf);
+                            button.secondary type="submit" style="margin-top:0" { "Sign out" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// A page that says why something cannot be done, and what to do.
+pub fn message(title: &str, text: &str) -> Markup {
+    page(
+        title,
+        Section::None,
+        None,
+        html! {
+            div.card role="alert" {
+                h1 { (title) }
+                p { (text) }
+            }
+        },
+    )
+}

@@ -1,0 +1,49 @@
+//! The HTML pages: the operator's dashboard (`/dashboard`, signed in with
+//! the admin key) and the customer's connect page (`/connect/{link}`).
+//! Server-rendered (maud), no script, no build step; the same services as
+//! the API underneath.
+
+mod connect;
+mod dashboard;
+mod layout;
+mod session;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::api::AppState;
+
+/// Every page.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/dashboard/sign-in",
+            get(dashboard::sign_in_form).post(dashboard::sign_in),
+        )
+        .route("/dashboard/sign-out", post(dashboard::sign_out))
+        .route("/dashboard", get(dashboard::connections))
+        .route("/dashboard/connections/{id}", get(dashboard::connection))
+        .route(
+            "/dashboard/connections/{id}/disconnect",
+            get(dashboard::disconnect_form).post(dashboard::disconnect),
+        )
+        .route(
+            "/dashboard/connections/{id}/delete-data",
+            get(dashboard::delete_data_form).post(dashboard::delete_data),
+        )
+        .route(
+            "/dashboard/connect-sessions",
+            post(dashboard::create_connect_link),
+        )
+        .route(
+            "/connect/{secret}",
+            get(connect::form).post(connect::submit),
+        )
+        .route(
+            "/connect/{secret}/platform-certificate.pem",
+            get(connect::platform_certificate),
+        )
+        .layer(DefaultBodyLimit::max(connect::MAX_FORM_BYTES))
+        .with_state(state)
+}

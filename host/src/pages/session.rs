@@ -1,0 +1,136 @@
+//! Operators' sign-in to the dashboard: the admin key, exchanged for a
+//! session cookie (HttpOnly, SameSite=Strict, scoped to `/dashboard`), and a
+//! CSRF token that every form of the session carries.
+
+use std::time::{Duration, SystemTime};
+
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use sha2::{Digest, Sha256};
+
+use super::layout;
+use crate::api::AppState;
+use crate::connections::{new_secret, token_hash};
+use crate::storage::sessions::DashboardSession;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "interlink_session";
+/// How long a sign-in lasts.
+pub const LIFETIME: Duration = Duration::from_secs(12 * 3600);
+
+/// A signed-in operator: handlers that take it are reachable with a valid
+/// session cookie only; others are sent to the sign-in page.
+pub struct Operator {
+    pub csrf: String,
+    id_hash: [u8; 32],
+}
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let sign_in = || Redirect::to("/dashboard/sign-in").into_response();
+        let Some(cookie) = jar.get(COOKIE) else {
+            return Err(sign_in());
+        };
+        let id_hash = token_hash(cookie.value());
+        let session = state
+            .connections()
+            .storage()
+            .dashboard_session(&id_hash, SystemTime::now())
+            .await
+            .map_err(|e| internal(&e))?;
+        match session {
+            Some(session) => Ok(Operator {
+                csrf: session.csrf_token,
+                id_hash,
+            }),
+            None => Err(sign_in()),
+        }
+    }
+}
+
+impl Operator {
+    /// Refuses a form whose CSRF token is not this session's.
+    pub fn check(&self, csrf: &str) -> Result<(), CsrfRefused> {
+        // Compared by hash, so the comparison takes the same time whatever
+        // the bytes.
+        if Sha256::digest(csrf.as_bytes()) == Sha256::digest(self.csrf.as_bytes()) {
+            Ok(())
+        } else {
+            Err(CsrfRefused)
+        }
+    }
+
+    /// Ends this session.
+    pub async fn sign_out(self, state: &AppState) -> Response {
+        if let Err(e) = state
+            .connections()
+            .storage()
+            .delete_dashboard_session(&self.id_hash, SystemTime::now())
+            .await
+        {
+            return internal(&e);
+        }
+        let jar = CookieJar::new().remove(Cookie::build(COOKIE).path("/dashboard"));
+        (jar, Redirect::to("/dashboard/sign-in")).into_response()
+    }
+}
+
+/// A form without this session's CSRF token: 403, as a page.
+pub struct CsrfRefused;
+
+impl IntoResponse for CsrfRefused {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::FORBIDDEN,
+            layout::message(
+                "This form has expired",
+                "The form did not carry this session's security token (it is out of date, or \
+                 it was sent from another site). Go back, reload the page and try again.",
+            ),
+        )
+            .into_response()
+    }
+}
+
+/// Starts a session for an operator who gave the admin key; answers the
+/// cookie to set.
+pub async fn sign_in(state: &AppState) -> Result<CookieJar, Response> {
+    let id = new_secret("ilk_sess_");
+    let now = SystemTime::now();
+    let session = DashboardSession {
+        csrf_token: new_secret(""),
+        expires_at: now + LIFETIME,
+    };
+    state
+        .connections()
+        .storage()
+        .insert_dashboard_session(&token_hash(&id), &session, now)
+        .await
+        .map_err(|e| internal(&e))?;
+    let cookie = Cookie::build((COOKIE, id))
+        .path("/dashboard")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(state.public_url.starts_with("https:"))
+        .max_age(time::Duration::seconds(LIFETIME.as_secs() as i64));
+    Ok(CookieJar::new().add(cookie))
+}
+
+/// A failure of ours, as a page; the log has the details.
+pub fn internal(error: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %error, "a page failed");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        layout::message(
+            "Something went wrong",
+            "Interlink could not complete this page. The host's log says why.",
+        ),
+    )
+        .into_response()
+}

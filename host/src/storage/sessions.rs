@@ -1,0 +1,75 @@
+//! What the connect page and the dashboard keep: connect sessions, and the
+//! operators' sign-in sessions.
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+
+use super::Result;
+
+/// A link for a customer to connect their own account.
+#[derive(Debug, Clone)]
+pub struct ConnectSession {
+    pub id: String,
+    pub adapter_id: String,
+    /// The connection the new one replaces (a reconnect).
+    pub replaces: Option<String>,
+    pub created_at: SystemTime,
+    pub expires_at: SystemTime,
+    /// When the customer connected through it.
+    pub used_at: Option<SystemTime>,
+    pub connection_id: Option<String>,
+    /// The new connection's token, sealed, until the operator claims it.
+    pub sealed_token: Option<Vec<u8>>,
+}
+
+/// An operator signed in to the dashboard.
+#[derive(Debug, Clone)]
+pub struct DashboardSession {
+    /// Every form of the session carries it.
+    pub csrf_token: String,
+    pub expires_at: SystemTime,
+}
+
+#[async_trait]
+pub trait SessionStorage: Send + Sync + 'static {
+    async fn insert_connect_session(
+        &self,
+        session: &ConnectSession,
+        secret_hash: &[u8; 32],
+    ) -> Result<()>;
+    async fn connect_session(&self, id: &str) -> Result<Option<ConnectSession>>;
+    async fn connect_session_by_secret(
+        &self,
+        secret_hash: &[u8; 32],
+    ) -> Result<Option<ConnectSession>>;
+    /// Marks a session used, if it was not; answers whether this call did.
+    /// Two submissions of one link cannot both connect.
+    async fn use_connect_session(&self, id: &str, at: SystemTime) -> Result<bool>;
+    /// Gives a session back (the connection failed; the customer may retry).
+    async fn release_connect_session(&self, id: &str) -> Result<()>;
+    /// Records the connection made through a used session.
+    async fn complete_connect_session(
+        &self,
+        id: &str,
+        connection_id: &str,
+        sealed_token: &[u8],
+    ) -> Result<()>;
+    /// Takes the sealed token out of a session: once.
+    async fn take_connect_token(&self, id: &str) -> Result<Option<Vec<u8>>>;
+
+    async fn insert_dashboard_session(
+        &self,
+        id_hash: &[u8; 32],
+        session: &DashboardSession,
+        now: SystemTime,
+    ) -> Result<()>;
+    /// A session that has not expired at `now`.
+    async fn dashboard_session(
+        &self,
+        id_hash: &[u8; 32],
+        now: SystemTime,
+    ) -> Result<Option<DashboardSession>>;
+    /// Signs out (and forgets expired sessions).
+    async fn delete_dashboard_session(&self, id_hash: &[u8; 32], now: SystemTime) -> Result<()>;
+}

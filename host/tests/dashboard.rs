@@ -1,0 +1,459 @@
+//! The dashboard and the customer's connect page, driven in a real headless
+//! Chromium (Debian's `chromium` and `chromium-driver`, installed by
+//! `cargo xtask test`) through the real binary. Screenshots of the pages go
+//! to `target/screenshots/`.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use demo_upstream::{DemoUpstream, Options};
+use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::{Method as M, StatusCode};
+use serde_json::json;
+
+/// A headless Chromium under its own chromedriver; both end with it.
+struct Browser {
+    client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        use std::io::{BufRead, BufReader};
+        assert!(
+            std::path::Path::new("/usr/bin/chromedriver").exists(),
+            "chromedriver is not installed: run `cargo xtask test`"
+        );
+        let mut driver = Command::new("/usr/bin/chromedriver")
+            .arg("--port=0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(driver.stdout.take().unwrap()).lines();
+        let port = loop {
+            let line = lines.next().expect("chromedriver says its port").unwrap();
+            if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                break rest.trim_end_matches('.').to_string();
+            }
+        };
+        let profile = tempfile::tempdir().unwrap();
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("chromium starts under chromedriver");
+        Browser {
+            client,
+            driver,
+            _profile: profile,
+        }
+    }
+
+    async fn goto(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    /// The visible text of the page.
+    async fn text(&self) -> String {
+        self.client
+            .find(Locator::Css("body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn fill(&self, css: &str, value: &str) {
+        let field = self.client.find(Locator::Css(css)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+
+    /// Clicks what `css` finds, and waits for the page it leads to.
+    async fn click(&self, css: &str) {
+        let before = self.client.find(Locator::Css("html")).await.unwrap();
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap();
+        // The old document's elements go stale once the new one is loaded.
+        eventually(Duration::from_secs(10), "the next page", || async {
+            before.tag_name().await.is_err().then_some(())
+        })
+        .await;
+        eventually(Duration::from_secs(10), "the page to load", || async {
+            let state = self
+                .client
+                .execute("return document.readyState", vec![])
+                .await
+                .ok()?;
+            (state == "complete").then_some(())
+        })
+        .await;
+    }
+
+    async fn path(&self) -> String {
+        self.client.current_url().await.unwrap().path().to_string()
+    }
+
+    /// Saves a screenshot to `target/screenshots/{name}.png`.
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        let dir = target_dir().join("screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Signs in to the dashboard of `server` with its admin key.
+    async fn sign_in(&self, server: &Server) {
+        self.goto(&server.url("/dashboard")).await;
+        assert_eq!(
+            self.path().await,
+            "/dashboard/sign-in",
+            "the dashboard asks to sign in first"
+        );
+        self.fill("#admin_key", "not-the-key").await;
+        self.click("button[type=submit]").await;
+        assert!(
+            self.text()
+                .await
+                .contains("That is not this host's admin key")
+        );
+        self.fill("#admin_key", &server.admin_key()).await;
+        self.click("button[type=submit]").await;
+        assert_eq!(self.path().await, "/dashboard");
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+async fn setup() -> (DemoUpstream, Server, reqwest::Client) {
+    let up = DemoUpstream::start("127.0.0.1:0".parse().unwrap(), Options::default())
+        .await
+        .unwrap();
+    (up, Server::start(&["example"]), reqwest::Client::new())
+}
+
+async fn connect(http: &reqwest::Client, server: &Server, up: &DemoUpstream) -> (String, String) {
+    let reply = call(
+        http,
+        M::POST,
+        server.url("/v1/connections"),
+        &server.admin_key(),
+        Some(
+            json!({"adapter": "example", "config": {"base_url": up.base_url()},
+            "credentials": {"api_key": "demo-key"}}),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    (
+        reply.body["connection"]["id"].as_str().unwrap().into(),
+        reply.body["token"].as_str().unwrap().into(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_sees_a_rejected_connection_and_disconnects_it() {
+    let (up, server, http) = setup().await;
+    let (id, token) = connect(&http, &server, &up).await;
+    let (_healthy, _) = connect(&http, &server, &up).await;
+    // The system starts rejecting the first connection's credentials.
+    up.set_api_key("rotated-key");
+    call(&http, M::GET, server.url("/v1/vendors"), &token, None)
+        .await
+        .assert_error(
+            StatusCode::UNAUTHORIZED,
+            "connection_requires_reauthorization",
+        );
+    up.set_api_key("demo-key");
+
+    let browser = Browser::start().await;
+    browser.sign_in(&server).await;
+    let list = browser.text().await;
+    assert!(list.contains("Requires reauthorization"), "{list}");
+    assert!(
+        list.contains("rejected the credentials"),
+        "the reason: {list}"
+    );
+    assert!(list.contains("2 of 10 connection credits in use"), "{list}");
+    browser.screenshot("dashboard-connections").await;
+
+    browser
+        .goto(&server.url("/dashboard?status=requires_reauthorization"))
+        .await;
+    let filtered = browser.text().await;
+    assert_eq!(filtered.matches("conn_").count(), 1, "{filtered}");
+
+    browser
+        .click(&format!("a[href='/dashboard/connections/{id}']"))
+        .await;
+    let detail = browser.text().await;
+    assert!(
+        detail.contains("The customer needs to reconnect"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("connection_requires_reauthorization"),
+        "the last error: {detail}"
+    );
+    browser.screenshot("dashboard-connection").await;
+
+    browser
+        .click(&format!("a[href='/dashboard/connections/{id}/disconnect']"))
+        .await;
+    let confirm = browser.text().await;
+    for promise in [
+        "its API token stops working",
+        "its scheduled syncs and webhooks stop",
+        "its connection credit returns to the pool",
+        "stored data is kept",
+    ] {
+        assert!(confirm.contains(promise), "{promise}: {confirm}");
+    }
+    browser.screenshot("dashboard-disconnect").await;
+    browser.click("button.danger").await;
+    assert_eq!(browser.path().await, format!("/dashboard/connections/{id}"));
+    assert!(browser.text().await.contains("Disconnected"));
+
+    call(&http, M::GET, server.url("/v1/vendors"), &token, None)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "connection_disconnected");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_connects_through_a_link_and_the_operator_gets_the_token() {
+    let (up, server, http) = setup().await;
+    let admin = server.admin_key();
+    let created = call(
+        &http,
+        M::POST,
+        server.url("/v1/connect-sessions"),
+        &admin,
+        Some(json!({"adapter": "example"})),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let link = created.body["url"].as_str().unwrap().to_string();
+    let session = created.body["session"]["id"].as_str().unwrap().to_string();
+    assert!(link.starts_with(&server.base), "{link}");
+
+    let browser = Browser::start().await;
+    browser.goto(&link).await;
+    let form = browser.text().await;
+    assert!(form.contains("Connect your"), "{form}");
+    let secret_kind = browser
+        .client
+        .find(Locator::Css("#f-api_key"))
+        .await
+        .unwrap()
+        .attr("type")
+        .await
+        .unwrap();
+    assert_eq!(
+        secret_kind.as_deref(),
+        Some("password"),
+        "secrets are password fields"
+    );
+    browser.screenshot("connect-page").await;
+
+    // Wrong credentials: said in plain words, and the link still works.
+    browser.fill("#f-base_url", &up.base_url()).await;
+    browser.fill("#f-api_key", "wrong-key").await;
+    browser.click("button[type=submit]").await;
+    let refused = browser.text().await;
+    assert!(
+        refused.contains("The system did not accept these credentials"),
+        "{refused}"
+    );
+    browser.screenshot("connect-page-refused").await;
+    browser.fill("#f-api_key", "demo-key").await;
+    browser.click("button[type=submit]").await;
+    let done = browser.text().await;
+    assert!(done.contains("is connected"), "{done}");
+    assert!(
+        !done.contains("ilk_conn_"),
+        "the customer never sees the token"
+    );
+
+    // The operator: the connection through the API, its token once.
+    let status = call(
+        &http,
+        M::GET,
+        server.url(&format!("/v1/connect-sessions/{session}")),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status.body["status"], "connected", "{}", status.body);
+    assert_eq!(status.body["connection"]["status"], "active");
+    let claim = server.url(&format!("/v1/connect-sessions/{session}/token"));
+    let claimed = call(&http, M::POST, claim.clone(), &admin, None).await;
+    assert_eq!(claimed.status, StatusCode::OK, "{}", claimed.body);
+    let token = claimed.body["token"].as_str().unwrap();
+    let vendors = call(&http, M::GET, server.url("/v1/vendors"), token, None).await;
+    assert_eq!(vendors.status, StatusCode::OK, "{}", vendors.body);
+    call(&http, M::POST, claim, &admin, None)
+        .await
+        .assert_error(StatusCode::CONFLICT, "token_claimed");
+
+    // ... and in the dashboard.
+    browser.sign_in(&server).await;
+    let list = browser.text().await;
+    assert!(
+        list.contains("Demo Procurement Co.") && list.contains("Active"),
+        "{list}"
+    );
+
+    // The link is spent.
+    browser.goto(&link).await;
+    assert!(browser.text().await.contains("This link was already used"));
+    browser.screenshot("connect-link-used").await;
+
+    // Reconnect from the connection's page: a new link replacing it.
+    let first = claimed.body["connection_id"].as_str().unwrap().to_string();
+    browser
+        .goto(&server.url(&format!("/dashboard/connections/{first}")))
+        .await;
+    browser
+        .click("button.secondary[type=submit]:not(header button)")
+        .await;
+    let relink = browser
+        .client
+        .find(Locator::Css("#connect-link"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(relink.starts_with(&server.base), "{relink}");
+    assert!(
+        browser
+            .text()
+            .await
+            .contains(&format!("connection {first} is disconnected"))
+    );
+    browser.goto(&relink).await;
+    browser.fill("#f-base_url", &up.base_url()).await;
+    browser.fill("#f-api_key", "demo-key").await;
+    browser.click("button[type=submit]").await;
+    assert!(browser.text().await.contains("is connected"));
+    call(&http, M::GET, server.url("/v1/vendors"), token, None)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "connection_disconnected");
+    let credits = call(&http, M::GET, server.url("/v1/credits"), &admin, None).await;
+    assert_eq!(
+        credits.body["used"], 1,
+        "the credit passed to the new connection"
+    );
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_links_and_forms_without_the_csrf_token_are_refused() {
+    let (up, server, http) = setup().await;
+    let admin = server.admin_key();
+    let created = call(
+        &http,
+        M::POST,
+        server.url("/v1/connect-sessions"),
+        &admin,
+        Some(json!({"adapter": "example", "expires_in": 1})),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let link = created.body["url"].as_str().unwrap().to_string();
+    let browser = Browser::start().await;
+    eventually(Duration::from_secs(10), "the link to expire", || async {
+        browser.goto(&link).await;
+        browser
+            .text()
+            .await
+            .contains("This link has expired")
+            .then_some(())
+    })
+    .await;
+    let post = reqwest::Client::new()
+        .post(&link)
+        .multipart(reqwest::multipart::Form::new().text("api_key", "demo-key"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        post.status(),
+        StatusCode::GONE,
+        "an expired link connects nothing"
+    );
+    browser.goto(&server.url("/connect/ilk_link_forged")).await;
+    assert!(browser.text().await.contains("This link is not valid"));
+
+    // A form post with the session cookie but without its CSRF token, as
+    // another site would send it.
+    let (id, token) = connect(&http, &server, &up).await;
+    browser.sign_in(&server).await;
+    let cookie = browser
+        .client
+        .get_named_cookie("interlink_session")
+        .await
+        .unwrap();
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(format!("{:?}", cookie.same_site()), "Some(Strict)");
+    for form in [vec![], vec![("csrf", "forged")]] {
+        let forged = reqwest::Client::new()
+            .post(server.url(&format!("/dashboard/connections/{id}/disconnect")))
+            .header("cookie", format!("interlink_session={}", cookie.value()))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    }
+    let vendors = call(&http, M::GET, server.url("/v1/vendors"), &token, None).await;
+    assert_eq!(
+        vendors.status,
+        StatusCode::OK,
+        "the connection is still active"
+    );
+
+    // Signing out ends the session.
+    browser.click("header button").await;
+    assert_eq!(browser.path().await, "/dashboard/sign-in");
+    let after = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(server.url("/dashboard"))
+        .header("cookie", format!("interlink_session={}", cookie.value()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), StatusCode::SEE_OTHER);
+    browser.close().await;
+}
