@@ -3,7 +3,8 @@
 //! - `build-adapters`: builds every adapter for `wasm32-unknown-unknown` and
 //!   wraps each into a component (installing the target with rustup if needed);
 //! - `serve [ARGS]`: builds the adapters and the host, then runs
-//!   `interlink serve` with the bundled adapters;
+//!   `interlink serve` with the bundled adapters beside the demo API, with
+//!   a demo connection on a new data folder (`serve.rs`);
 //! - `test`: builds the adapters, prepares the Tryton test server
 //!   (`tests/tryton/harness.py`), schemathesis (a virtualenv in `target/`)
 //!   and Chromium with its WebDriver (Debian's packages, when missing), then
@@ -11,6 +12,7 @@
 //! - `wit FILE.wasm`: prints the WIT world a component implements.
 
 mod adapters;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -30,7 +32,8 @@ enum Task {
     /// Build every adapter into `target/adapters` (bundled) and
     /// `target/test-adapters` (the tests' own).
     BuildAdapters,
-    /// Build everything, then run `interlink serve` with the bundled adapters.
+    /// Build everything, then run `interlink serve` with the bundled adapters
+    /// and the demo API (a demo connection on a new data folder).
     Serve {
         /// Passed to `interlink serve` (see `interlink serve --help`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -59,24 +62,7 @@ fn main() -> ExitCode {
 fn run(task: Task) -> Result<()> {
     match task {
         Task::BuildAdapters => adapters::build_all(),
-        Task::Serve { args } => {
-            adapters::build_all()?;
-            // The demo upstream runs on loopback, which outbound requests may
-            // not reach unless allowed.
-            cargo(
-                &[
-                    "run",
-                    "--release",
-                    "--package",
-                    "interlink",
-                    "--",
-                    "serve",
-                    "--outbound-allow-network",
-                    "127.0.0.0/8",
-                ],
-                &args,
-            )
-        }
+        Task::Serve { args } => serve::serve(&args),
         Task::Test { args } => {
             adapters::build_all()?;
             tryton_setup()?;
@@ -164,7 +150,7 @@ fn schemathesis_setup() -> Result<()> {
 }
 
 /// Runs cargo at the workspace root with `args` then `extra`.
-fn cargo(args: &[&str], extra: &[String]) -> Result<()> {
+pub fn cargo(args: &[&str], extra: &[String]) -> Result<()> {
     let status = Command::new(env!("CARGO"))
         .current_dir(adapters::workspace_root())
         .args(args)
