@@ -457,3 +457,60 @@ async fn expired_links_and_forms_without_the_csrf_token_are_refused() {
     assert_eq!(after.status(), StatusCode::SEE_OTHER);
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_adapters_page_renders_manifests_and_takes_uploads() {
+    let (_up, server, _http) = setup().await;
+    let browser = Browser::start().await;
+    browser.sign_in(&server).await;
+    browser.click("a[href='/dashboard/adapters']").await;
+    let list = browser.text().await;
+    assert!(
+        list.contains("example") && list.contains("example.wasm"),
+        "{list}"
+    );
+
+    browser.click("a[href='/dashboard/adapters/example']").await;
+    let manifest = browser.text().await;
+    for shown in [
+        "purchase-orders",
+        "purchase-orders → lines",
+        "Created in the same request as the purchase-orders record",
+        "read only",
+        "create only",
+        "orders:write",
+        "When status is billed or closed: only memo can change; refused: delete",
+        "one of draft, open, billed, closed",
+    ] {
+        assert!(manifest.contains(shown), "{shown}: {manifest}");
+    }
+    browser.screenshot("dashboard-adapter").await;
+
+    // An upload through the form: a new adapter, by the component's own id.
+    browser.goto(&server.url("/dashboard/adapters")).await;
+    let file = browser
+        .client
+        .find(Locator::Css("#component"))
+        .await
+        .unwrap();
+    let chaos = std::fs::canonicalize(adapter_path("chaos")).unwrap();
+    file.send_keys(chaos.to_str().unwrap()).await.unwrap();
+    browser.click("form.card button[type=submit]").await;
+    assert_eq!(browser.path().await, "/dashboard/adapters/chaos");
+
+    // A file that is no component changes nothing.
+    let junk = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(junk.path(), b"not wasm").unwrap();
+    browser.goto(&server.url("/dashboard/adapters")).await;
+    browser
+        .client
+        .find(Locator::Css("#component"))
+        .await
+        .unwrap()
+        .send_keys(junk.path().to_str().unwrap())
+        .await
+        .unwrap();
+    browser.click("form.card button[type=submit]").await;
+    assert!(browser.text().await.contains("The adapter was not loaded"));
+    browser.close().await;
+}

@@ -52,6 +52,7 @@ button.danger { background: var(--bad); border-color: var(--bad); }
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Connections,
+    Adapters,
     /// A page outside the dashboard (signing in, the customer's page).
     None,
 }
@@ -74,6 +75,7 @@ pub fn page(title: &str, section: Section, csrf: Option<&str>, body: Markup) -> 
                     @if let Some(csrf) = csrf {
                         nav aria-label="Dashboard" {
                             a href="/dashboard" aria-current=[(section == Section::Connections).then_some("page")] { "Connections" }
+                            a href="/dashboard/adapters" aria-current=[(section == Section::Adapters).then_some("page")] { "Adapters" }
                         }
                         form.inline method="post" action="/dashboard/sign-out" {
                             input type="hidden" name="csrf" value=(csrf);

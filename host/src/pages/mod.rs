@@ -3,6 +3,7 @@
 //! Server-rendered (maud), no script, no build step; the same services as
 //! the API underneath.
 
+mod adapters;
 mod connect;
 mod dashboard;
 mod layout;
@@ -44,6 +45,13 @@ pub fn router(state: AppState) -> Router {
             "/connect/{secret}/platform-certificate.pem",
             get(connect::platform_certificate),
         )
+        .route("/dashboard/adapters", get(adapters::list))
+        .route("/dashboard/adapters/{id}", get(adapters::detail))
         .layer(DefaultBodyLimit::max(connect::MAX_FORM_BYTES))
+        .merge(
+            Router::new()
+                .route("/dashboard/adapters", post(adapters::upload))
+                .layer(DefaultBodyLimit::max(crate::api::MAX_UPLOAD_BYTES)),
+        )
         .with_state(state)
 }

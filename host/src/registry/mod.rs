@@ -197,15 +197,29 @@ impl Registry {
     /// Validates and swaps in an uploaded adapter, which must be `id`, and
     /// stores it in the folder.
     pub async fn upload(&self, id: &str, bytes: Vec<u8>) -> Result<Loaded, RegistryError> {
+        self.upload_checked(Some(id), bytes).await
+    }
+
+    /// Like [`Registry::upload`], for whichever adapter the component is.
+    pub async fn upload_any(&self, bytes: Vec<u8>) -> Result<Loaded, RegistryError> {
+        self.upload_checked(None, bytes).await
+    }
+
+    async fn upload_checked(
+        &self,
+        expected: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> Result<Loaded, RegistryError> {
         let _guard = self.loading.lock().await;
         let adapter = self.runtime.load(bytes.clone()).await?;
-        if adapter.id() != id {
+        let id = adapter.id().to_string();
+        if let Some(expected) = expected.filter(|e| *e != id) {
             return Err(RegistryError::IdMismatch {
-                expected: id.to_string(),
-                found: adapter.id().to_string(),
+                expected: expected.to_string(),
+                found: id.to_string(),
             });
         }
-        let path = match self.state.read().unwrap().adapters.get(id) {
+        let path = match self.state.read().unwrap().adapters.get(&id) {
             Some(loaded) => loaded.path.clone(),
             None => self.dir.join(format!("{id}.wasm")),
         };
