@@ -179,6 +179,27 @@ async fn connect(http: &reqwest::Client, server: &Server, up: &DemoUpstream) -> 
     )
 }
 
+/// A connect session made through the API: its link and its id.
+async fn connect_link(
+    http: &reqwest::Client,
+    server: &Server,
+    body: serde_json::Value,
+) -> (String, String) {
+    let created = call(
+        http,
+        M::POST,
+        server.url("/v1/connect-sessions"),
+        &server.admin_key(),
+        Some(body),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    (
+        created.body["url"].as_str().unwrap().to_string(),
+        created.body["session"]["id"].as_str().unwrap().to_string(),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_sees_a_rejected_connection_and_disconnects_it() {
     let (up, server, http) = setup().await;
@@ -252,17 +273,7 @@ async fn an_operator_sees_a_rejected_connection_and_disconnects_it() {
 async fn a_customer_connects_through_a_link_and_the_operator_gets_the_token() {
     let (up, server, http) = setup().await;
     let admin = server.admin_key();
-    let created = call(
-        &http,
-        M::POST,
-        server.url("/v1/connect-sessions"),
-        &admin,
-        Some(json!({"adapter": "example"})),
-    )
-    .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    let link = created.body["url"].as_str().unwrap().to_string();
-    let session = created.body["session"]["id"].as_str().unwrap().to_string();
+    let (link, session) = connect_link(&http, &server, json!({"adapter": "example"})).await;
     assert!(link.starts_with(&server.base), "{link}");
 
     let browser = Browser::start().await;
@@ -379,17 +390,12 @@ async fn a_customer_connects_through_a_link_and_the_operator_gets_the_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_links_and_forms_without_the_csrf_token_are_refused() {
     let (up, server, http) = setup().await;
-    let admin = server.admin_key();
-    let created = call(
+    let (link, _) = connect_link(
         &http,
-        M::POST,
-        server.url("/v1/connect-sessions"),
-        &admin,
-        Some(json!({"adapter": "example", "expires_in": 1})),
+        &server,
+        json!({"adapter": "example", "expires_in": 1}),
     )
     .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    let link = created.body["url"].as_str().unwrap().to_string();
     let browser = Browser::start().await;
     eventually(Duration::from_secs(10), "the link to expire", || async {
         browser.goto(&link).await;

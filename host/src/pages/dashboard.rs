@@ -281,8 +281,19 @@ pub async fn connection(
     .into_response()
 }
 
-/// What a confirmation page asks, and the form that confirms.
-fn confirm(operator: &Operator, c: &Connection, action: &str, title: &str, what: Markup) -> Markup {
+/// A confirmation page for `action` on connection `id`: `what` says what
+/// will happen, and its button confirms.
+async fn confirm(
+    operator: Operator,
+    state: &AppState,
+    id: &str,
+    (action, title): (&str, &str),
+    what: impl FnOnce(&Connection) -> Markup,
+) -> Response {
+    let c = match find(state, id).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
     page(
         title,
         Section::Connections,
@@ -290,7 +301,7 @@ fn confirm(operator: &Operator, c: &Connection, action: &str, title: &str, what:
         html! {
             div.card style="max-width:40rem" {
                 h1 { (title) }
-                (what)
+                (what(&c))
                 form method="post" action=(format!("/dashboard/connections/{}/{action}", c.id)) {
                     input type="hidden" name="csrf" value=(operator.csrf);
                     button.danger type="submit" { (title) }
@@ -300,6 +311,7 @@ fn confirm(operator: &Operator, c: &Connection, action: &str, title: &str, what:
             }
         },
     )
+    .into_response()
 }
 
 pub async fn disconnect_form(
@@ -307,15 +319,7 @@ pub async fn disconnect_form(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Response {
-    let c = match find(&state, &id).await {
-        Ok(c) => c,
-        Err(page) => return page,
-    };
-    confirm(
-        &operator,
-        &c,
-        "disconnect",
-        "Disconnect",
+    confirm(operator, &state, &id, ("disconnect", "Disconnect"), |c| {
         html! {
             p { "Disconnect " strong { (c.account_name) } " (" code { (c.id) } ")? At once:" }
             ul {
@@ -324,9 +328,9 @@ pub async fn disconnect_form(
                 li { "its connection credit returns to the pool." }
             }
             p { "Its stored data is kept until you delete it. Disconnecting cannot be undone: to connect again, the customer makes a new connection, with a new token." }
-        },
-    )
-    .into_response()
+        }
+    })
+    .await
 }
 
 pub async fn disconnect(
@@ -353,20 +357,12 @@ pub async fn delete_data_form(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Response {
-    let c = match find(&state, &id).await {
-        Ok(c) => c,
-        Err(page) => return page,
-    };
-    confirm(
-        &operator,
-        &c,
-        "delete-data",
-        "Delete stored data",
+    confirm(operator, &state, &id, ("delete-data", "Delete stored data"), |c| {
         html! {
             p { "Delete every record synced for " strong { (c.account_name) } " (" code { (c.id) } ")? The records in the system itself are not touched; the connection keeps its status." }
-        },
-    )
-    .into_response()
+        }
+    })
+    .await
 }
 
 pub async fn delete_data(
