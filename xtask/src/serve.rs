@@ -85,14 +85,17 @@ fn demo_connection(addr: &str, admin_key: &str) -> Result<serde_json::Value> {
 
 pub fn serve(args: &[String]) -> Result<()> {
     crate::adapters::build_all()?;
+    // The same units `cargo xtask test` builds (the workspace's libraries,
+    // binaries and tests, with their dev-dependencies' features unified):
+    // after the tests, serving rebuilds nothing, and the other way round.
     crate::cargo(
         &[
             "build",
             "--release",
-            "-p",
-            "interlink",
-            "-p",
-            "demo-upstream",
+            "--workspace",
+            "--lib",
+            "--bins",
+            "--tests",
         ],
         &[],
     )?;
