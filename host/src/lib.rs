@@ -4,8 +4,8 @@
 //! Where things live, top layer first (a module imports only modules of
 //! lower layers: `docs/architecture.md` shows the layers, and the `layers`
 //! test checks them):
-//! - [`pages`]: the dashboard and the customer's connect page;
-//! - [`api`]: the HTTP API;
+//! - [`api`]: the HTTP API, and the dashboard and the customer's connect page
+//!   (`api::pages`);
 //! - [`sync`]: scheduled syncs, the other caller of the data plane;
 //! - [`dataplane`]: one adapter call for a connection, for every caller:
 //!   permissions, write rules, fairness, retries, failures;
@@ -31,7 +31,6 @@ pub mod data_dir;
 pub mod dataplane;
 pub mod manifest;
 pub mod outbound;
-pub mod pages;
 pub mod registry;
 pub mod rules;
 pub mod runtime;

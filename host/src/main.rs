@@ -325,7 +325,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("interlink listening on http://{addr}");
     axum::serve(
         listener,
-        interlink::pages::router(state.clone()).merge(router(state)),
+        interlink::api::pages::router(state.clone()).merge(router(state)),
     )
     .with_graceful_shutdown(shutdown())
     .await?;

@@ -9,7 +9,6 @@ use std::path::Path;
 /// Top layer first. A module may import only modules of the layers below
 /// its own.
 const LAYERS: &[&[&str]] = &[
-    &["pages"],
     &["api"],
     &["sync"],
     &["dataplane"],

@@ -5,7 +5,8 @@
 //!   `/v1/connect-sessions`, `/v1/certificates/platform`;
 //! - data plane (connection token): `/v1/{entity}`; syncs (`/v1/syncs/{entity}`,
 //!   `/v1/sync-status`, `/v1/synced/{entity}`) and webhooks (`/v1/webhooks`);
-//! - `/healthz`, `/openapi.json`.
+//! - `/healthz`, `/openapi.json`;
+//! - HTML pages ([`pages`]): the dashboard and the customer's connect page.
 
 mod adapters;
 pub mod auth;
@@ -17,6 +18,7 @@ pub mod error;
 mod json;
 mod meta;
 pub mod openapi;
+pub mod pages;
 pub mod request_id;
 mod syncs;
 mod token;
