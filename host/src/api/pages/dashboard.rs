@@ -188,17 +188,21 @@ pub async fn connections(
     .into_response()
 }
 
+fn not_found(id: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        layout::message(
+            "No such connection",
+            &format!("There is no connection `{id}`."),
+        ),
+    )
+        .into_response()
+}
+
 async fn find(state: &AppState, id: &str) -> Result<Connection, Response> {
     match state.connections().storage().connection(id).await {
         Ok(Some(c)) => Ok(c),
-        Ok(None) => Err((
-            StatusCode::NOT_FOUND,
-            layout::message(
-                "No such connection",
-                &format!("There is no connection `{id}`."),
-            ),
-        )
-            .into_response()),
+        Ok(None) => Err(not_found(id)),
         Err(e) => Err(internal(&e)),
     }
 }
@@ -344,10 +348,7 @@ pub async fn disconnect(
     }
     match state.connections().disconnect(&id).await {
         Ok(Some(_)) => Redirect::to(&format!("/dashboard/connections/{id}")).into_response(),
-        Ok(None) => find(&state, &id)
-            .await
-            .err()
-            .unwrap_or_else(|| internal(&"vanished")),
+        Ok(None) => not_found(&id),
         Err(e) => internal(&e),
     }
 }
