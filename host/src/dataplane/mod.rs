@@ -1,7 +1,6 @@
 //! The data plane: one call of an adapter for a connection, the same for
-//! every caller. The HTTP API ([`crate::api`]) and sync runs
-//! ([`crate::sync`]) both go through [`DataPlane`]; nothing else calls
-//! adapters for connections.
+//! every caller. The HTTP API and sync runs, the layers above, both go
+//! through [`DataPlane`]; nothing else calls adapters for connections.
 //!
 //! A call, in order:
 //!

@@ -1,5 +1,5 @@
 //! A connection as stored: the storage layer's own type, which the
-//! connection lifecycle ([`crate::connections`]) works with.
+//! connection lifecycle (a layer above) works with.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
