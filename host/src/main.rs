@@ -300,7 +300,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_writes_per_minute: args.max_writes_per_minute,
         },
     ));
-    let syncs = Arc::new(Syncs::new(store, dataplane.clone(), webhooks.clone()));
+    let syncs = Arc::new(Syncs::new(
+        store.clone(),
+        dataplane.clone(),
+        webhooks.clone(),
+    ));
     let _dispatcher = webhooks.start();
     // The server answers while the adapters load (`/healthz` says so, with
     // 503); scheduled syncs start once they are loaded.
@@ -320,7 +324,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .public_url
             .map(|u| u.to_string())
             .unwrap_or_else(|| format!("http://{addr}")),
-        ..AppState::new(dataplane, syncs, webhooks, &admin.key)
+        ..AppState::new(dataplane, syncs, webhooks, store, &admin.key)
     };
     println!("interlink listening on http://{addr}");
     axum::serve(

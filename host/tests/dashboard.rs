@@ -520,3 +520,158 @@ async fn the_adapters_page_renders_manifests_and_takes_uploads() {
     assert!(browser.text().await.contains("The adapter was not loaded"));
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_syncs_webhooks_and_requests_pages_show_what_happened() {
+    let up = DemoUpstream::start("127.0.0.1:0".parse().unwrap(), Options::default())
+        .await
+        .unwrap();
+    // The receiver refuses the first delivery; the host retries after 100 ms.
+    let hook = receiver(1).await;
+    let server = Server::start_with(ServerOptions {
+        adapters: &["example"],
+        webhook_retry_base_ms: Some(100),
+        ..Default::default()
+    });
+    let http = reqwest::Client::new();
+    let (id, token) = connect(&http, &server, &up).await;
+    let subscription =
+        subscribe(&http, &server.base, &token, &hook.url, &["records.changed"]).await;
+    let first = sync_once(&http, &server.base, &token, "vendors").await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    let deliveries = server.url(&format!("/v1/webhooks/{subscription}/deliveries"));
+    eventually(Duration::from_secs(30), "a retried delivery", || async {
+        let reply = call(&http, M::GET, deliveries.clone(), &token, None).await;
+        (reply.body["deliveries"][0]["status"] == "delivered").then_some(())
+    })
+    .await;
+    let missing = call(
+        &http,
+        M::GET,
+        server.url("/v1/no-such-entity"),
+        &token,
+        None,
+    )
+    .await;
+    missing.assert_error(StatusCode::NOT_FOUND, "unknown_entity");
+    let log = server.url(&format!(
+        "/v1/failed-requests?request_id={}",
+        missing.request_id
+    ));
+    let logged = eventually(Duration::from_secs(10), "the failed request", || async {
+        let reply = call(&http, M::GET, log.clone(), &server.admin_key(), None).await;
+        reply.body["requests"]
+            .as_array()
+            .filter(|r| !r.is_empty())
+            .cloned()
+    })
+    .await;
+    assert_eq!(logged.len(), 1);
+    assert_eq!(logged[0]["path"], "/v1/no-such-entity");
+    assert_eq!(logged[0]["status"], 404);
+    assert_eq!(logged[0]["code"], "unknown_entity");
+    assert_eq!(logged[0]["connection_id"], id.as_str());
+
+    let browser = Browser::start().await;
+    browser.sign_in(&server).await;
+
+    // Syncs: the schedule and its first run; Run now picks up a new supplier.
+    browser.click("a[href='/dashboard/syncs']").await;
+    let syncs = browser.text().await;
+    for shown in [
+        "Demo Procurement Co.",
+        "vendors",
+        "1h",
+        "Succeeded",
+        "full, scheduled",
+    ] {
+        assert!(syncs.contains(shown), "{shown}: {syncs}");
+    }
+    up.insert("suppliers", json!({"name": "Added Before Run Now"}));
+    browser.click("button[aria-label^='Run vendors']").await;
+    assert_eq!(browser.path().await, "/dashboard/syncs");
+    assert!(browser.text().await.contains("started"));
+    eventually(Duration::from_secs(30), "the manual run to end", || async {
+        browser
+            .goto(&server.url(&format!("/dashboard/syncs?connection={id}")))
+            .await;
+        let rows = browser
+            .client
+            .find_all(Locator::Css("main table:last-of-type tbody tr"))
+            .await
+            .ok()?;
+        let newest = rows.first()?.text().await.ok()?;
+        (rows.len() == 2 && newest.contains("Succeeded")).then_some(newest)
+    })
+    .await;
+    let runs = browser.text().await;
+    assert!(runs.contains("incremental, manual"), "{runs}");
+    let bars = browser
+        .client
+        .find_all(Locator::Css("svg.chart rect"))
+        .await
+        .unwrap();
+    assert_eq!(bars.len(), 2, "a bar per run");
+    browser.screenshot("dashboard-syncs").await;
+
+    // Webhooks: the subscription, its delivery and both attempts.
+    browser.click("a[href='/dashboard/webhooks']").await;
+    let webhooks = browser.text().await;
+    for shown in [
+        hook.url.as_str(),
+        "records.changed",
+        "Delivered",
+        "2 attempts",
+    ] {
+        assert!(webhooks.contains(shown), "{shown}: {webhooks}");
+    }
+    // The first delivery (the oldest, last) was refused once.
+    let summaries = browser
+        .client
+        .find_all(Locator::Css("details summary"))
+        .await
+        .unwrap();
+    assert_eq!(
+        summaries.len(),
+        2,
+        "one delivery per run that changed records"
+    );
+    summaries.last().unwrap().click().await.unwrap();
+    let attempts = browser.text().await;
+    assert!(
+        attempts.contains("answered 500") && attempts.contains("answered 204"),
+        "{attempts}"
+    );
+    browser.screenshot("dashboard-webhooks").await;
+
+    // Failed requests: found by the id the client got.
+    browser.click("a[href='/dashboard/requests']").await;
+    browser.fill("#request_id", &missing.request_id).await;
+    browser.click("form.search button[type=submit]").await;
+    let found = browser.text().await;
+    for shown in [
+        "GET /v1/no-such-entity",
+        "404",
+        "unknown_entity",
+        missing.request_id.as_str(),
+        "Demo Procurement Co.",
+    ] {
+        assert!(found.contains(shown), "{shown}: {found}");
+    }
+    let rows = browser
+        .client
+        .find_all(Locator::Css("main table tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "only that request");
+    browser.screenshot("dashboard-requests").await;
+    browser.fill("#request_id", "no-such-request").await;
+    browser.click("form.search button[type=submit]").await;
+    assert!(
+        browser
+            .text()
+            .await
+            .contains("No failed request with id no-such-request")
+    );
+    browser.close().await;
+}

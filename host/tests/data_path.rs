@@ -48,20 +48,7 @@ async fn a_record_read_live_after_it_changed_is_reported_changed_by_the_next_syn
     let server = Server::start(&["example"]);
     let http = reqwest::Client::new();
     let (_, token) = connect(&http, &server, &up).await;
-    let subscribed = call(
-        &http,
-        M::POST,
-        server.url("/v1/webhooks"),
-        &token,
-        Some(json!({"url": hook.url, "events": ["records.changed"]})),
-    )
-    .await;
-    assert_eq!(
-        subscribed.status,
-        StatusCode::CREATED,
-        "{}",
-        subscribed.body
-    );
+    subscribe(&http, &server.base, &token, &hook.url, &["records.changed"]).await;
 
     let first = sync_once(&http, &server.base, &token, "vendors").await;
     assert_eq!(first["added"], 3, "{first}");

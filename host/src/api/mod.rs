@@ -2,7 +2,7 @@
 //! errors to [`ApiError`]; all state lives in [`AppState`].
 //!
 //! - admin plane (admin key): `/v1/adapters` uploads, `/v1/connections`, `/v1/credits`,
-//!   `/v1/connect-sessions`, `/v1/certificates/platform`;
+//!   `/v1/connect-sessions`, `/v1/certificates/platform`, `/v1/failed-requests`;
 //! - data plane (connection token): `/v1/{entity}`; syncs (`/v1/syncs/{entity}`,
 //!   `/v1/sync-status`, `/v1/synced/{entity}`) and webhooks (`/v1/webhooks`);
 //! - `/healthz`, `/openapi.json`;
@@ -15,6 +15,7 @@ mod connect_sessions;
 mod connections;
 mod data;
 pub mod error;
+pub mod failed_requests;
 mod json;
 mod meta;
 pub mod openapi;
@@ -54,6 +55,8 @@ pub struct AppState {
     /// Where customers reach this host (`--public-url`): connect links
     /// start with it.
     pub public_url: String,
+    /// The log of failed requests.
+    pub failed_requests: Arc<failed_requests::FailedRequests>,
 }
 
 impl AppState {
@@ -61,9 +64,11 @@ impl AppState {
         dataplane: Arc<crate::dataplane::DataPlane>,
         syncs: Arc<crate::sync::Syncs>,
         webhooks: Arc<crate::webhooks::Webhooks>,
+        store: Arc<dyn crate::storage::Store>,
         admin_key: &str,
     ) -> Self {
         AppState {
+            failed_requests: failed_requests::FailedRequests::start(store),
             dataplane,
             syncs,
             webhooks,
@@ -121,6 +126,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(connections::delete_data),
         )
         .route("/v1/credits", get(connections::credits))
+        .route("/v1/failed-requests", get(failed_requests::list))
         .route("/v1/connect-sessions", post(connect_sessions::create))
         .route("/v1/connect-sessions/{id}", get(connect_sessions::get))
         .route(
@@ -150,7 +156,10 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(MAX_JSON_BYTES));
     uploads
         .merge(json)
-        .layer(middleware::from_fn(request_id::middleware))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_id::middleware,
+        ))
         .with_state(state)
 }
 

@@ -124,6 +124,7 @@ impl Modify for Security {
         super::connections::disconnect,
         super::connections::delete_data,
         super::connections::credits,
+        super::failed_requests::list,
         super::connect_sessions::create,
         super::connect_sessions::get,
         super::connect_sessions::claim_token,

@@ -1,21 +1,39 @@
 //! Request ids and request logs: every response carries `x-request-id`,
 //! every error body carries it, and every log line of the request carries it
 //! (with the connection and adapter ids, once known) in the `request` span.
+//! Every error response is also kept in the failed-request log
+//! ([`super::failed_requests`]).
 
-use axum::extract::Request;
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tracing::Instrument;
 
+use super::AppState;
 use super::error::ApiError;
+use crate::storage::requests::FailedRequest;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The id of the request being served, for handlers that log or store it.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
+
+/// The connection whose token the request carries, once the token extractor
+/// knows it: for the failed-request log.
+#[derive(Debug, Clone, Default)]
+pub struct RequestConnection(Arc<OnceLock<String>>);
+
+impl RequestConnection {
+    pub fn set(&self, id: &str) {
+        let _ = self.0.set(id.to_string());
+    }
+}
 
 /// A client's own id is kept when it is short, visible ASCII.
 fn acceptable(value: &HeaderValue) -> Option<String> {
@@ -24,20 +42,27 @@ fn acceptable(value: &HeaderValue) -> Option<String> {
         .then(|| text.to_string())
 }
 
-/// Assigns the id, runs the request in a span that carries it, and writes
-/// error bodies (see [`super::error`]).
-pub async fn middleware(mut request: Request, next: Next) -> Response {
+/// Assigns the id, runs the request in a span that carries it, writes error
+/// bodies (see [`super::error`]) and records failed requests.
+pub async fn middleware(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let id = request
         .headers()
         .get(&X_REQUEST_ID)
         .and_then(acceptable)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     request.extensions_mut().insert(RequestId(id.clone()));
+    let connection = RequestConnection::default();
+    request.extensions_mut().insert(connection.clone());
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
     let span = tracing::info_span!(
         "request",
         request_id = %id,
-        method = %request.method(),
-        path = %request.uri().path(),
+        %method,
+        %path,
         connection = tracing::field::Empty,
         adapter = tracing::field::Empty,
     );
@@ -62,6 +87,17 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
                 "request refused"
             );
         }
+        state.failed_requests.record(FailedRequest {
+            request_id: id.clone(),
+            at: SystemTime::now(),
+            method: method.to_string(),
+            path,
+            status: status.as_u16(),
+            code: error.code.to_string(),
+            message: error.message.clone(),
+            connection_id: connection.0.get().cloned(),
+            duration_ms: latency_ms as u64,
+        });
         let mut body = json!({"error": {
             "code": error.code,
             "message": error.message,

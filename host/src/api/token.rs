@@ -14,7 +14,7 @@ use serde_json::json;
 use super::AppState;
 use super::auth::bearer;
 use super::error::ApiError;
-use super::request_id::RequestId;
+use super::request_id::{RequestConnection, RequestId};
 use crate::connections::{Connection, Status, TokenOwner, token_hash};
 use crate::dataplane::{Caller, Wait};
 
@@ -55,6 +55,9 @@ impl FromRequestParts<AppState> for ConnectionAuth {
             })?;
         let connection = owner.connection();
         tracing::Span::current().record("connection", connection.id.as_str());
+        if let Some(slot) = parts.extensions.get::<RequestConnection>() {
+            slot.set(&connection.id);
+        }
         match (&owner, connection.status) {
             (TokenOwner::Active(open), _) => {
                 let request_id = parts

@@ -6,6 +6,7 @@
 //! [`syncs::Run`], ...) are its own, and it imports only the manifest model.
 
 pub mod connections;
+pub mod requests;
 pub mod sessions;
 pub mod sqlite;
 pub mod syncs;
@@ -19,6 +20,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 pub use connections::{Connection, LastError, Status};
+pub use requests::RequestLogStorage;
 pub use sessions::SessionStorage;
 pub use syncs::SyncStorage;
 pub use webhooks::WebhookStorage;
@@ -98,10 +100,13 @@ pub trait Storage: Send + Sync + 'static {
 }
 
 /// Everything the host keeps: connections and records, syncs, webhooks,
-/// connect and dashboard sessions.
-pub trait Store: Storage + SyncStorage + WebhookStorage + SessionStorage {}
+/// connect and dashboard sessions, failed requests.
+pub trait Store:
+    Storage + SyncStorage + WebhookStorage + SessionStorage + RequestLogStorage
+{
+}
 
-impl<T: Storage + SyncStorage + WebhookStorage + SessionStorage> Store for T {}
+impl<T: Storage + SyncStorage + WebhookStorage + SessionStorage + RequestLogStorage> Store for T {}
 
 /// The hash that tells a changed record from an unchanged one: SHA-256 of
 /// its JSON, in hex.

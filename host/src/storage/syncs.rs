@@ -116,6 +116,31 @@ pub struct Run {
     pub finished_at: Option<SystemTime>,
 }
 
+#[cfg(test)]
+impl Run {
+    /// A running manual run of connection `c1`'s `vendors`, for tests.
+    pub fn sample(id: &str, kind: RunKind) -> Run {
+        Run {
+            id: id.into(),
+            connection_id: "c1".into(),
+            entity: "vendors".into(),
+            trigger: Trigger::Manual,
+            kind,
+            status: RunStatus::Running,
+            request_id: "r".into(),
+            page_size: 10,
+            modified_after: None,
+            cursor: None,
+            pages: 0,
+            counts: Counts::default(),
+            high_water: None,
+            error: None,
+            started_at: SystemTime::now(),
+            finished_at: None,
+        }
+    }
+}
+
 /// A record of a page, with the hash that tells changed from unchanged.
 pub struct PageRecord<'a> {
     pub id: &'a str,
@@ -160,6 +185,8 @@ pub trait SyncStorage: Send + Sync + 'static {
     async fn delete_schedule(&self, connection: &str, entity: &str) -> Result<bool>;
     async fn schedule(&self, connection: &str, entity: &str) -> Result<Option<Schedule>>;
     async fn schedules(&self, connection: &str) -> Result<Vec<Schedule>>;
+    /// Every schedule, by connection and entity.
+    async fn all_schedules(&self) -> Result<Vec<Schedule>>;
     /// Schedules of active connections whose next run is due at `now`.
     async fn due_schedules(&self, now: SystemTime) -> Result<Vec<Schedule>>;
     /// Stores `run` as running, and moves its schedule's next run to
@@ -189,6 +216,9 @@ pub trait SyncStorage: Send + Sync + 'static {
     async fn run(&self, id: &str) -> Result<Option<Run>>;
     /// The connection's runs, newest first.
     async fn runs(&self, connection: &str, limit: u32) -> Result<Vec<Run>>;
+    /// The latest `per_schedule` runs of every schedule (of `connection`'s
+    /// only, when given), newest first.
+    async fn latest_runs(&self, connection: Option<&str>, per_schedule: u32) -> Result<Vec<Run>>;
     /// The records a run changed last, and how.
     async fn run_changes(&self, run: &str) -> Result<Vec<(String, Change)>>;
     /// Stored records of an entity ordered by (last modification, id), after

@@ -82,6 +82,8 @@ pub enum Outcome {
 pub trait WebhookStorage: Send + Sync + 'static {
     async fn insert_subscription(&self, subscription: &Subscription) -> Result<()>;
     async fn subscriptions(&self, connection: &str) -> Result<Vec<Subscription>>;
+    /// Every connection's subscriptions, oldest first.
+    async fn all_subscriptions(&self) -> Result<Vec<Subscription>>;
     /// Answers whether there was one.
     async fn delete_subscription(&self, connection: &str, id: &str) -> Result<bool>;
     /// Queues `event` for every subscription of the connection that wants

@@ -285,26 +285,13 @@ async fn changed(syncs: &Syncs, run: &Run) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::syncs::{Counts, Trigger};
 
     fn run(started: &str, high_water: Option<&str>, modified_after: Option<&str>) -> Run {
         Run {
-            id: "r".into(),
-            connection_id: "c".into(),
-            entity: "vendors".into(),
-            trigger: Trigger::Schedule,
-            kind: RunKind::Incremental,
-            status: RunStatus::Running,
-            request_id: "q".into(),
-            page_size: 10,
             modified_after: modified_after.map(String::from),
-            cursor: None,
-            pages: 0,
-            counts: Counts::default(),
             high_water: high_water.map(String::from),
-            error: None,
             started_at: humantime::parse_rfc3339(started).unwrap(),
-            finished_at: None,
+            ..Run::sample("r", RunKind::Incremental)
         }
     }
 

@@ -423,6 +423,35 @@ pub async fn sync_once(
     .await
 }
 
+/// Subscribes the token's connection to `events` at `url`; answers the
+/// subscription's id.
+pub async fn subscribe(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    url: &str,
+    events: &[&str],
+) -> String {
+    let subscribed = call(
+        http,
+        reqwest::Method::POST,
+        format!("{base}/v1/webhooks"),
+        token,
+        Some(serde_json::json!({"url": url, "events": events})),
+    )
+    .await;
+    assert_eq!(
+        subscribed.status,
+        reqwest::StatusCode::CREATED,
+        "{}",
+        subscribed.body
+    );
+    subscribed.body["subscription"]["id"]
+        .as_str()
+        .expect("a subscription id")
+        .to_string()
+}
+
 /// A webhook receiver that fails its first `failures` deliveries.
 pub struct Receiver {
     pub url: String,

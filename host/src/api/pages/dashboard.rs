@@ -2,8 +2,6 @@
 //! and last error, and on a connection's page Disconnect, Delete stored data
 //! and Reconnect (a connect link for the customer).
 
-use std::time::SystemTime;
-
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -11,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::layout::{self, Section, page};
+use super::layout::{self, Section, page, status_badge, when};
 use super::session::{self, Operator, internal};
 use crate::api::AppState;
 use crate::api::auth::key_hash;
@@ -81,19 +79,6 @@ pub async fn sign_out(
         return refused.into_response();
     }
     operator.sign_out(&state).await
-}
-
-fn status_badge(status: Status) -> Markup {
-    let text = match status {
-        Status::Active => "Active",
-        Status::RequiresReauthorization => "Requires reauthorization",
-        Status::Disconnected => "Disconnected",
-    };
-    html! { span class=(format!("status {}", status.as_str())) { (text) } }
-}
-
-fn when(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 #[derive(Deserialize)]
@@ -199,7 +184,7 @@ fn not_found(id: &str) -> Response {
         .into_response()
 }
 
-async fn find(state: &AppState, id: &str) -> Result<Connection, Response> {
+pub(super) async fn find(state: &AppState, id: &str) -> Result<Connection, Response> {
     match state.connections().storage().connection(id).await {
         Ok(Some(c)) => Ok(c),
         Ok(None) => Err(not_found(id)),
@@ -264,6 +249,11 @@ pub async fn connection(
                         @for p in &c.permissions { code { (p) } " " }
                     }
                 }
+            }
+            p {
+                a href=(format!("/dashboard/syncs?connection={}", c.id)) { "Syncs" } " · "
+                a href=(format!("/dashboard/webhooks?connection={}", c.id)) { "Webhooks" } " · "
+                a href=(format!("/dashboard/requests?connection={}", c.id)) { "Failed requests" }
             }
             h2 { "Actions" }
             div.card {

@@ -1,7 +1,11 @@
 //! The frame every page shares: a readable, accessible layout with a small
 //! stylesheet inline (no build step, no script).
 
+use std::time::{Duration, SystemTime};
+
 use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use crate::connections::Status;
 
 const STYLE: &str = r#"
 :root { color-scheme: light; --fg: #1d2430; --muted: #5b6472; --line: #d9dee5; --bg: #f6f7f9;
@@ -26,6 +30,11 @@ tr:last-child td { border-bottom: 0; }
 .status.active { color: var(--ok); background: var(--ok-bg); }
 .status.requires_reauthorization { color: var(--warn); background: var(--warn-bg); }
 .status.disconnected { color: var(--off); background: var(--off-bg); }
+.status.ok { color: var(--ok); background: var(--ok-bg); } .status.warn { color: var(--warn); background: var(--warn-bg); }
+.status.bad { color: var(--bad); background: var(--bad-bg); } .status.off { color: var(--off); background: var(--off-bg); }
+.chart rect.ok { fill: #2f9e5e; } .chart rect.bad { fill: #c53030; } .chart rect.off { fill: #a0a8b4; }
+details summary { cursor: pointer; } ol.attempts { margin: .25rem 0 0; padding-left: 1.25rem; }
+form.search { display: flex; gap: .75rem; align-items: end; } form.search label { margin-top: 0; } form.search button { margin-top: 0; } form.search div { flex: 1; max-width: 34rem; }
 .muted { color: var(--muted); } .small { font-size: .85rem; } code { font-size: .9em; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .35rem 1.25rem; margin: 0; }
 dt { color: var(--muted); } dd { margin: 0; }
@@ -53,8 +62,66 @@ button.danger { background: var(--bad); border-color: var(--bad); }
 pub enum Section {
     Connections,
     Adapters,
+    Syncs,
+    Webhooks,
+    Requests,
     /// A page outside the dashboard (signing in, the customer's page).
     None,
+}
+
+/// The navigation: each section's page.
+const NAVIGATION: [(Section, &str, &str); 5] = [
+    (Section::Connections, "/dashboard", "Connections"),
+    (Section::Adapters, "/dashboard/adapters", "Adapters"),
+    (Section::Syncs, "/dashboard/syncs", "Syncs"),
+    (Section::Webhooks, "/dashboard/webhooks", "Webhooks"),
+    (Section::Requests, "/dashboard/requests", "Failed requests"),
+];
+
+/// A point in time as pages show it (UTC, to the second).
+pub fn when(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// A duration as pages show it: `1h 30m`, `250ms`, `<1ms`.
+pub fn took(d: Duration) -> String {
+    if d < Duration::from_millis(1) {
+        return "<1ms".into();
+    }
+    let d = if d >= Duration::from_secs(1) {
+        Duration::from_secs(d.as_secs())
+    } else {
+        Duration::from_millis(d.as_millis() as u64)
+    };
+    humantime::format_duration(d).to_string()
+}
+
+/// A count with thousands separated: `10,000`.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A connection's status, as a badge.
+pub fn status_badge(status: Status) -> Markup {
+    let text = match status {
+        Status::Active => "Active",
+        Status::RequiresReauthorization => "Requires reauthorization",
+        Status::Disconnected => "Disconnected",
+    };
+    html! { span class=(format!("status {}", status.as_str())) { (text) } }
+}
+
+/// A badge in one of the tones `ok`, `warn`, `bad`, `off`.
+pub fn badge(tone: &str, text: &str) -> Markup {
+    html! { span class=(format!("status {tone}")) { (text) } }
 }
 
 /// A whole page: `title`, the navigation when `csrf` is given (an operator
@@ -74,8 +141,9 @@ pub fn page(title: &str, section: Section, csrf: Option<&str>, body: Markup) -> 
                     a.brand href=(if csrf.is_some() { "/dashboard" } else { "#" }) { "Interlink" }
                     @if let Some(csrf) = csrf {
                         nav aria-label="Dashboard" {
-                            a href="/dashboard" aria-current=[(section == Section::Connections).then_some("page")] { "Connections" }
-                            a href="/dashboard/adapters" aria-current=[(section == Section::Adapters).then_some("page")] { "Adapters" }
+                            @for (target, link, name) in NAVIGATION {
+                                a href=(link) aria-current=[(section == target).then_some("page")] { (name) }
+                            }
                         }
                         form.inline method="post" action="/dashboard/sign-out" {
                             input type="hidden" name="csrf" value=(csrf);
@@ -102,4 +170,21 @@ pub fn message(title: &str, text: &str) -> Markup {
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_counts_read_well() {
+        assert_eq!(took(Duration::from_micros(300)), "<1ms");
+        assert_eq!(took(Duration::from_micros(250_400)), "250ms");
+        assert_eq!(took(Duration::from_millis(5_250)), "5s");
+        assert_eq!(took(Duration::from_secs(5400)), "1h 30m");
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(10_000), "10,000");
+        assert_eq!(count(1_234_567), "1,234,567");
+    }
 }

@@ -7,7 +7,10 @@ mod adapters;
 mod connect;
 mod dashboard;
 mod layout;
+mod requests;
 mod session;
+mod syncs;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -47,6 +50,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/dashboard/adapters", get(adapters::list))
         .route("/dashboard/adapters/{id}", get(adapters::detail))
+        .route("/dashboard/syncs", get(syncs::list))
+        .route("/dashboard/syncs/run", post(syncs::run_now))
+        .route("/dashboard/webhooks", get(webhooks::list))
+        .route("/dashboard/requests", get(requests::list))
         .layer(DefaultBodyLimit::max(connect::MAX_FORM_BYTES))
         .merge(
             Router::new()

@@ -18,6 +18,7 @@ use super::{Connection, IdempotencyClaim, LastError, Result, Status, Storage, St
 /// call may take.
 const STALE_CLAIM: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
+mod requests;
 mod sessions;
 mod syncs;
 mod webhooks;
@@ -32,6 +33,17 @@ fn time(t: SystemTime) -> String {
 
 fn parse_time(text: &str) -> SystemTime {
     humantime::parse_rfc3339(text).unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// Each of `rows`, read by `from`.
+fn collect<T>(
+    rows: Vec<SqliteRow>,
+    from: fn(&SqliteRow) -> std::result::Result<T, sqlx::Error>,
+) -> Result<Vec<T>> {
+    rows.iter()
+        .map(from)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(StorageError)
 }
 
 impl SqliteStorage {

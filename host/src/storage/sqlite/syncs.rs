@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::{SqliteStorage, parse_time, time};
+use super::{SqliteStorage, collect, parse_time, time};
 use crate::storage::syncs::*;
 use crate::storage::{Result, StorageError};
 
@@ -69,16 +69,6 @@ fn run_from_row(row: &SqliteRow) -> std::result::Result<Run, sqlx::Error> {
     })
 }
 
-fn collect<T>(
-    rows: Vec<SqliteRow>,
-    from: fn(&SqliteRow) -> std::result::Result<T, sqlx::Error>,
-) -> Result<Vec<T>> {
-    rows.iter()
-        .map(from)
-        .collect::<std::result::Result<_, _>>()
-        .map_err(StorageError)
-}
-
 /// Rows per multi-row statement: 7 parameters each, well under SQLite's limit.
 const CHUNK: usize = 500;
 
@@ -133,6 +123,13 @@ impl SyncStorage for SqliteStorage {
                 .bind(connection)
                 .fetch_all(&self.pool)
                 .await?;
+        collect(rows, schedule_from_row)
+    }
+
+    async fn all_schedules(&self) -> Result<Vec<Schedule>> {
+        let rows = sqlx::query("SELECT * FROM sync_schedules ORDER BY connection_id, entity")
+            .fetch_all(&self.pool)
+            .await?;
         collect(rows, schedule_from_row)
     }
 
@@ -387,6 +384,22 @@ impl SyncStorage for SqliteStorage {
         collect(rows, run_from_row)
     }
 
+    async fn latest_runs(&self, connection: Option<&str>, per_schedule: u32) -> Result<Vec<Run>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM sync_runs WHERE id IN ( \
+               SELECT r.id FROM sync_schedules s JOIN sync_runs r ON r.id IN ( \
+                 SELECT id FROM sync_runs WHERE connection_id = s.connection_id AND entity = s.entity \
+                 ORDER BY started_at DESC, id DESC LIMIT ?1) \
+               WHERE ?2 IS NULL OR s.connection_id = ?2) \
+             ORDER BY started_at DESC, id DESC"
+        ))
+        .bind(i64::from(per_schedule))
+        .bind(connection)
+        .fetch_all(&self.pool)
+        .await?;
+        collect(rows, run_from_row)
+    }
+
     async fn run_changes(&self, run: &str) -> Result<Vec<(String, Change)>> {
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT record_id, change FROM records WHERE run_id = ? ORDER BY record_id",
@@ -456,24 +469,7 @@ mod tests {
     use crate::storage::sqlite::tests::storage_with_connection;
 
     fn run(id: &str, kind: RunKind) -> Run {
-        Run {
-            id: id.into(),
-            connection_id: "c1".into(),
-            entity: "vendors".into(),
-            trigger: Trigger::Manual,
-            kind,
-            status: RunStatus::Running,
-            request_id: "r".into(),
-            page_size: 10,
-            modified_after: None,
-            cursor: None,
-            pages: 0,
-            counts: Counts::default(),
-            high_water: None,
-            error: None,
-            started_at: SystemTime::now(),
-            finished_at: None,
-        }
+        Run::sample(id, kind)
     }
 
     async fn commit(
@@ -609,5 +605,47 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[tokio::test]
+    async fn latest_runs_are_the_newest_of_each_schedule() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = storage_with_connection(dir.path()).await;
+        let t0 = SystemTime::now();
+        for entity in ["items", "vendors"] {
+            let schedule = Schedule {
+                connection_id: "c1".into(),
+                entity: entity.into(),
+                interval: Duration::from_secs(60),
+                page_size: 10,
+                backfill_since: None,
+                modified_after: None,
+                next_run_at: t0,
+                created_at: t0,
+            };
+            storage.put_schedule(&schedule).await.unwrap();
+            for i in 0..4u64 {
+                let run = Run {
+                    id: format!("{entity}{i}"),
+                    entity: entity.into(),
+                    started_at: t0 + Duration::from_secs(i * 10 + u64::from(entity == "items")),
+                    ..run("", RunKind::Full)
+                };
+                assert!(storage.start_run(&run, t0).await.unwrap());
+                let at = run.started_at + Duration::from_secs(1);
+                storage
+                    .finish_run(&run, RunStatus::Succeeded, None, None, at)
+                    .await
+                    .unwrap();
+            }
+        }
+        assert_eq!(storage.all_schedules().await.unwrap().len(), 2);
+        let ids = |runs: Vec<Run>| runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        let latest = storage.latest_runs(None, 2).await.unwrap();
+        assert_eq!(ids(latest), ["items3", "vendors3", "items2", "vendors2"]);
+        let of_c1 = storage.latest_runs(Some("c1"), 1).await.unwrap();
+        assert_eq!(ids(of_c1), ["items3", "vendors3"]);
+        let of_other = storage.latest_runs(Some("c2"), 5).await.unwrap();
+        assert!(of_other.is_empty());
     }
 }

@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::{SqliteStorage, parse_time, time};
+use super::{SqliteStorage, collect, parse_time, time};
+use crate::storage::Result;
 use crate::storage::webhooks::*;
-use crate::storage::{Result, StorageError};
 
 fn subscription_from_row(row: &SqliteRow) -> std::result::Result<Subscription, sqlx::Error> {
     let events: String = row.try_get("events")?;
@@ -63,10 +63,14 @@ impl WebhookStorage for SqliteStorage {
         .bind(connection)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(subscription_from_row)
-            .collect::<std::result::Result<_, _>>()
-            .map_err(StorageError)
+        collect(rows, subscription_from_row)
+    }
+
+    async fn all_subscriptions(&self) -> Result<Vec<Subscription>> {
+        let rows = sqlx::query("SELECT * FROM webhook_subscriptions ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        collect(rows, subscription_from_row)
     }
 
     async fn delete_subscription(&self, connection: &str, id: &str) -> Result<bool> {
