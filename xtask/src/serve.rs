@@ -1,6 +1,7 @@
 //! `cargo xtask serve`: the host with the bundled adapters and, beside it,
 //! the demo procurement API; on a new data folder, one demo connection to
-//! it; then the dashboard's address and the admin key.
+//! it with an hourly sync of its vendors; then the dashboard's address and
+//! the admin key.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -83,6 +84,19 @@ fn demo_connection(addr: &str, admin_key: &str) -> Result<serde_json::Value> {
     Ok(serde_json::from_str(&reply)?)
 }
 
+/// Schedules an hourly sync of the demo connection's vendors (its first run
+/// starts at once), so that the dashboard's syncs page has something to show.
+fn demo_sync(addr: &str, token: &str) -> Result<()> {
+    let head = format!(
+        "PUT /v1/syncs/vendors HTTP/1.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json"
+    );
+    let (status, reply) = request(addr, &head, r#"{"interval_seconds":3600}"#)?;
+    if status != 200 {
+        bail!("scheduling the demo sync failed ({status}): {reply}");
+    }
+    Ok(())
+}
+
 pub fn serve(args: &[String]) -> Result<()> {
     crate::adapters::build_all()?;
     // The same units `cargo xtask test` builds (the workspace's libraries,
@@ -136,10 +150,11 @@ pub fn serve(args: &[String]) -> Result<()> {
         );
         if fresh && demo.is_some() {
             let created = demo_connection(&addr, admin_key)?;
+            let token = created["token"].as_str().unwrap_or_default();
+            demo_sync(&addr, token)?;
             banner += &format!(
-                "  A demo connection `{}` reads the demo API; its token: {}\n",
+                "  A demo connection `{}` reads the demo API and syncs its vendors hourly; its token: {token}\n",
                 created["connection"]["id"].as_str().unwrap_or_default(),
-                created["token"].as_str().unwrap_or_default(),
             );
         }
         eprintln!("{banner}");
