@@ -510,3 +510,41 @@ async fn files_are_private_and_secrets_go_only_where_they_belong() {
     );
     still_served(&http, &server, &bystander).await;
 }
+
+/// Before: a request the host refused to send (a host outside the adapter's
+/// outbound hosts) reached the client as 502 `upstream_error`, as if the
+/// system had failed.
+#[tokio::test]
+async fn an_outbound_request_the_host_refuses_is_its_own_error() {
+    let (up, other) = (upstream().await, upstream().await);
+    let server = Server::start(&["example", "chaos"]);
+    let http = reqwest::Client::new();
+    let bystander = example(&http, &server, &up).await;
+    let reply = connect(
+        &http,
+        &server,
+        "chaos",
+        json!({"base_url": up.base_url(), "account_id": "a1",
+            "other_url": format!("{}/api/me", other.base_url())}),
+        json!({}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let token = reply.body["token"].as_str().unwrap();
+
+    let refused = call(&http, M::GET, server.url("/v1/escape"), token, None).await;
+    refused.assert_error(StatusCode::BAD_GATEWAY, "outbound_denied");
+    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&other.base_url()) && message.contains("outbound hosts"),
+        "{message}"
+    );
+    assert_eq!(other.requests(), 0, "nothing reached the other host");
+    let served = call(&http, M::GET, server.url("/v1/echo"), token, None).await;
+    assert_eq!(
+        served.status,
+        StatusCode::OK,
+        "the next call is not tainted"
+    );
+    still_served(&http, &server, &bystander).await;
+}

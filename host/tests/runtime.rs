@@ -205,10 +205,15 @@ async fn a_host_outside_the_allow_list_is_refused_before_anything_is_sent() {
         &[],
     );
     let err = chaos.list(ctx, &list("escape")).await.unwrap_err();
-    let CallError::Adapter(AdapterError::Upstream { status: 0, message }) = err else {
+    assert_eq!(
+        err.code(),
+        "outbound_denied",
+        "not the adapter's `upstream`"
+    );
+    let CallError::OutboundDenied(message) = err else {
         panic!("{err:?}")
     };
-    assert!(message.contains("denied"), "{message}");
+    assert!(message.contains("outbound hosts"), "{message}");
     assert!(message.contains(&other.base_url()), "{message}");
     assert_eq!(other.requests(), 0, "no request reached the other host");
 }

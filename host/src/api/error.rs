@@ -106,7 +106,8 @@ fn status_of(code: &str) -> StatusCode {
         "upstream_error"
         | "adapter_memory_limit"
         | "adapter_crashed"
-        | "adapter_invalid_output" => StatusCode::BAD_GATEWAY,
+        | "adapter_invalid_output"
+        | "outbound_denied" => StatusCode::BAD_GATEWAY,
         "unsupported" => StatusCode::NOT_IMPLEMENTED,
         "adapter_timeout" => StatusCode::GATEWAY_TIMEOUT,
         "busy" | "adapter_unavailable" => StatusCode::SERVICE_UNAVAILABLE,

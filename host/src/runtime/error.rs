@@ -26,6 +26,11 @@ pub enum CallError {
     /// The adapter returned something the contract does not allow.
     #[error("the adapter returned an invalid result: {0}")]
     InvalidOutput(String),
+    /// The host refused an outbound request of the call (a host outside
+    /// the adapter's outbound hosts, a refused address, a secret to an
+    /// untrusted origin), and the call failed.
+    #[error("the host refused the adapter's outbound request: {0}")]
+    OutboundDenied(String),
 }
 
 impl CallError {
@@ -38,6 +43,7 @@ impl CallError {
             CallError::Busy => "busy",
             CallError::Trap(_) => "adapter_crashed",
             CallError::InvalidOutput(_) => "adapter_invalid_output",
+            CallError::OutboundDenied(_) => "outbound_denied",
         }
     }
 

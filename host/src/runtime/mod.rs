@@ -301,6 +301,7 @@ impl Runtime {
             memory_limit: config.memory_limit,
             deadline: Instant::now() + timeout,
             http_timeout: config.http_timeout,
+            denied: None,
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| s);
@@ -422,6 +423,7 @@ pub struct AdapterInstance {
 macro_rules! guarded {
     ($self:ident, $call:ident ( $($arg:expr),* )) => {{
         $self.store.data_mut().deadline = Instant::now() + $self.timeout;
+        $self.store.data_mut().denied = None;
         $self.store.set_epoch_deadline(1);
         let guest = $self.bindings.interlink_adapter_adapter();
         let call = guest.$call(&mut $self.store, $($arg),*);
@@ -451,6 +453,16 @@ impl AdapterInstance {
         }
     }
 
+    /// The adapter's error; but when the host denied one of its outbound
+    /// requests during the call, that denial: it is the cause, whatever
+    /// kind of error the adapter made of it.
+    fn failure(&mut self, error: latest::types::AdapterError) -> CallError {
+        match self.store.data_mut().denied.take() {
+            Some(reason) => CallError::OutboundDenied(reason),
+            None => adapter_error(error).into(),
+        }
+    }
+
     async fn describe(&mut self) -> Result<latest::types::Manifest, CallError> {
         guarded!(self, call_describe())
     }
@@ -458,7 +470,7 @@ impl AdapterInstance {
     pub async fn connect(&mut self) -> Result<Account, CallError> {
         let ctx = self.wit_context();
         let account: Account = guarded!(self, call_connect(&ctx))?
-            .map_err(adapter_error)?
+            .map_err(|e| self.failure(e))?
             .into();
         Ok(account.bounded())
     }
@@ -471,7 +483,7 @@ impl AdapterInstance {
             page_size: request.page_size,
             modified_after: request.modified_after.clone(),
         };
-        let page = guarded!(self, call_list(&ctx, &request))?.map_err(adapter_error)?;
+        let page = guarded!(self, call_list(&ctx, &request))?.map_err(|e| self.failure(e))?;
         if page.records.len() > request.page_size as usize {
             return Err(CallError::InvalidOutput(format!(
                 "{} records for a page of at most {}",
@@ -500,7 +512,7 @@ impl AdapterInstance {
 
     pub async fn get(&mut self, entity: &str, id: &str) -> Result<Box<RawValue>, CallError> {
         let ctx = self.wit_context();
-        json(guarded!(self, call_get(&ctx, entity, id))?.map_err(adapter_error)?)
+        json(guarded!(self, call_get(&ctx, entity, id))?.map_err(|e| self.failure(e))?)
     }
 
     pub async fn create(
@@ -509,7 +521,7 @@ impl AdapterInstance {
         record: String,
     ) -> Result<Box<RawValue>, CallError> {
         let ctx = self.wit_context();
-        json(guarded!(self, call_create(&ctx, entity, &record))?.map_err(adapter_error)?)
+        json(guarded!(self, call_create(&ctx, entity, &record))?.map_err(|e| self.failure(e))?)
     }
 
     pub async fn update(
@@ -519,11 +531,11 @@ impl AdapterInstance {
         patch: String,
     ) -> Result<Box<RawValue>, CallError> {
         let ctx = self.wit_context();
-        json(guarded!(self, call_update(&ctx, entity, id, &patch))?.map_err(adapter_error)?)
+        json(guarded!(self, call_update(&ctx, entity, id, &patch))?.map_err(|e| self.failure(e))?)
     }
 
     pub async fn delete(&mut self, entity: &str, id: &str) -> Result<(), CallError> {
         let ctx = self.wit_context();
-        Ok(guarded!(self, call_delete(&ctx, entity, id))?.map_err(adapter_error)?)
+        guarded!(self, call_delete(&ctx, entity, id))?.map_err(|e| self.failure(e))
     }
 }

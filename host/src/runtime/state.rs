@@ -79,6 +79,9 @@ pub struct HostState {
     pub(super) deadline: Instant,
     /// The longest any one outbound request may take.
     pub(super) http_timeout: Duration,
+    /// Why the host denied an outbound request of the current call, the
+    /// first time it did.
+    pub(super) denied: Option<String>,
 }
 
 impl Drop for HostState {

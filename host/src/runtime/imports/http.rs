@@ -144,19 +144,25 @@ impl HostState {
 
 impl http::Host for HostState {
     async fn send(&mut self, request: Request) -> Result<Response, Error> {
-        let request = self.prepare(request)?;
-        let response = self
-            .services
-            .outbound
-            .send(request)
-            .await
-            .map_err(|e| match e {
-                OutboundError::InvalidRequest(m) => Error::InvalidRequest(m),
-                OutboundError::Timeout => Error::Timeout,
-                OutboundError::TooLarge(n) => Error::TooLarge(n),
-                OutboundError::Transport(m) => Error::Transport(m),
-                OutboundError::Refused(m) => Error::Denied(m),
-            })?;
+        let sent = match self.prepare(request) {
+            Ok(request) => self
+                .services
+                .outbound
+                .send(request)
+                .await
+                .map_err(|e| match e {
+                    OutboundError::InvalidRequest(m) => Error::InvalidRequest(m),
+                    OutboundError::Timeout => Error::Timeout,
+                    OutboundError::TooLarge(n) => Error::TooLarge(n),
+                    OutboundError::Transport(m) => Error::Transport(m),
+                    OutboundError::Refused(m) => Error::Denied(m),
+                }),
+            Err(e) => Err(e),
+        };
+        if let Err(Error::Denied(reason)) = &sent {
+            self.denied.get_or_insert_with(|| reason.clone());
+        }
+        let response = sent?;
         let headers = response
             .headers
             .into_iter()
