@@ -12,9 +12,10 @@ use interlink::certificates::{self, Algorithm, PlatformCertificate};
 use interlink::connections::Connections;
 use interlink::data_dir::{DataDir, write_private};
 use interlink::dataplane::{self, DataPlane};
+use interlink::manifest::diff::capabilities;
 use interlink::outbound::{HttpClient, NetworkPolicy, network};
 use interlink::registry::{Registry, watch};
-use interlink::runtime::{MemoryKv, Runtime, RuntimeConfig, Services};
+use interlink::runtime::{Adapter, LoadError, MemoryKv, Runtime, RuntimeConfig, Services};
 use interlink::secret_box::SecretBox;
 use interlink::storage::Store;
 use interlink::storage::sqlite::SqliteStorage;
@@ -40,6 +41,34 @@ enum Command {
     /// Key pairs and certificates for systems that sign in with a JWT (NetSuite).
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Tools for adapter authors and the operators who load their adapters.
+    #[command(subcommand)]
+    Adapter(AdapterCommand),
+}
+
+#[derive(Subcommand)]
+enum AdapterCommand {
+    /// Check a component as the host would load it (contract version,
+    /// linking, every manifest problem); with --against, list what it may do
+    /// that the older version could not, and what it no longer does.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// The component (.wasm) to check.
+    file: PathBuf,
+    /// The version it replaces: a .wasm file, or the id of an adapter in
+    /// --adapters-dir.
+    #[arg(long)]
+    against: Option<String>,
+    /// Where --against looks for an adapter given by id.
+    #[arg(
+        long,
+        env = "INTERLINK_ADAPTERS_DIR",
+        default_value = "target/adapters"
+    )]
+    adapters_dir: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -170,7 +199,62 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => serve(*args).await,
         Command::Cert(CertCommand::Generate(args)) => generate(args),
+        Command::Adapter(AdapterCommand::Check(args)) => check(args).await,
     }
+}
+
+/// Loads a component as the host would, without a network or a cache.
+async fn load_component(runtime: &Runtime, path: &std::path::Path) -> anyhow::Result<Adapter> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    runtime.load(bytes).await.map_err(|e| match e {
+        LoadError::Manifest(problems) => {
+            let list: Vec<String> = problems.0.iter().map(|p| format!("  - {p}")).collect();
+            anyhow::anyhow!(
+                "{}: the manifest has {} problem(s):\n{}",
+                path.display(),
+                list.len(),
+                list.join("\n")
+            )
+        }
+        other => anyhow::anyhow!("{}: {other}", path.display()),
+    })
+}
+
+/// `interlink adapter check FILE [--against OLD]`.
+async fn check(args: CheckArgs) -> anyhow::Result<()> {
+    let outbound = HttpClient::new(NetworkPolicy::allowing(vec![]), 1 << 20, None)?;
+    let services = Services::new(Arc::new(outbound), Arc::new(MemoryKv::default()));
+    let runtime = Runtime::new(RuntimeConfig::default(), services, None)?;
+    let new = load_component(&runtime, &args.file).await?;
+    let m = new.manifest();
+    println!(
+        "{} {} (contract {}): loads; {} entities, {} outbound hosts.",
+        m.id,
+        m.version,
+        m.contract_version,
+        m.entities.len(),
+        m.outbound_hosts.len()
+    );
+    let Some(against) = args.against else {
+        return Ok(());
+    };
+    let old_path = if std::path::Path::new(&against).exists() {
+        PathBuf::from(&against)
+    } else {
+        args.adapters_dir.join(format!("{against}.wasm"))
+    };
+    let old = load_component(&runtime, &old_path).await?;
+    let changes = capabilities(old.manifest(), m);
+    println!(
+        "Against {} {}: {} change(s).",
+        old.manifest().id,
+        old.manifest().version,
+        changes.len()
+    );
+    for change in changes {
+        println!("{change}");
+    }
+    Ok(())
 }
 
 fn generate(args: GenerateArgs) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@
 //! latest model. They serialize as the JSON of `GET /v1/adapters/{id}`. This
 //! is the bottom of the host's layers: it imports no other module of it.
 
+pub mod diff;
 pub mod limits;
 mod origin;
 
@@ -201,76 +202,88 @@ fn is_snake_case(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-fn unique<'a>(
+/// Every name of `names` seen before, as a problem.
+fn duplicates<'a>(
     what: &'static str,
     names: impl Iterator<Item = &'a str>,
-) -> Result<(), ManifestError> {
+    problems: &mut Vec<ManifestError>,
+) {
     let mut seen = HashSet::new();
     for name in names {
         if !seen.insert(name) {
-            return Err(ManifestError::Duplicate(what, name.to_string()));
+            problems.push(ManifestError::Duplicate(what, name.to_string()));
         }
     }
-    Ok(())
 }
+
+/// Every problem found in a manifest, in the order they were checked.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct ManifestProblems(pub Vec<ManifestError>);
 
 impl Manifest {
     /// Checks what the host relies on; `exported` is the contract version the
-    /// component's exports carry. Returns the parsed outbound host templates.
-    pub fn validate(&self, exported: &str) -> Result<Vec<OriginTemplate>, ManifestError> {
-        // Bounded first: every check below is then linear in a bounded size.
-        limits::check(self)?;
+    /// component's exports carry. Returns the parsed outbound host templates,
+    /// or every problem found (only the first when the manifest is past the
+    /// host's size bounds, which are checked first: every check after them is
+    /// then linear in a bounded size).
+    pub fn validate(&self, exported: &str) -> Result<Vec<OriginTemplate>, ManifestProblems> {
+        limits::check(self).map_err(|e| ManifestProblems(vec![e]))?;
+        let mut problems = Vec::new();
         if !is_valid_id(&self.id) {
-            return Err(ManifestError::InvalidId(self.id.clone()));
+            problems.push(ManifestError::InvalidId(self.id.clone()));
         }
         if semver::Version::parse(&self.version).is_err() {
-            return Err(ManifestError::InvalidVersion(self.version.clone()));
+            problems.push(ManifestError::InvalidVersion(self.version.clone()));
         }
         if self.contract_version != exported {
-            return Err(ManifestError::ContractMismatch {
+            problems.push(ManifestError::ContractMismatch {
                 declared: self.contract_version.clone(),
                 exported: exported.to_string(),
             });
         }
         if self.limits.max_concurrent_requests == 0 {
-            return Err(ManifestError::NoConcurrency);
+            problems.push(ManifestError::NoConcurrency);
         }
-        unique("config field", self.config.iter().map(|c| c.name.as_str()))?;
-        if let Some(bad) = self.config.iter().find(|c| !is_snake_case(&c.name)) {
-            return Err(ManifestError::InvalidConfigName(bad.name.clone()));
+        let config = self.config.iter().map(|c| c.name.as_str());
+        duplicates("config field", config, &mut problems);
+        for bad in self.config.iter().filter(|c| !is_snake_case(&c.name)) {
+            problems.push(ManifestError::InvalidConfigName(bad.name.clone()));
         }
-        unique("entity", self.entities.iter().map(|e| e.name.as_str()))?;
+        let entities = self.entities.iter().map(|e| e.name.as_str());
+        duplicates("entity", entities, &mut problems);
         for entity in &self.entities {
-            unique("field", entity.fields.iter().map(|f| f.name.as_str()))?;
-            unique(
-                "child collection",
-                entity.children.iter().map(|c| c.name.as_str()),
-            )?;
-            unique(
-                "operation",
-                entity.operations.iter().map(|o| o.operation.as_str()),
-            )?;
+            let fields = entity.fields.iter().map(|f| f.name.as_str());
+            duplicates("field", fields, &mut problems);
+            let children = entity.children.iter().map(|c| c.name.as_str());
+            duplicates("child collection", children, &mut problems);
+            let operations = entity.operations.iter().map(|o| o.operation.as_str());
+            duplicates("operation", operations, &mut problems);
             let fields: HashSet<&str> = entity.fields.iter().map(|f| f.name.as_str()).collect();
             for lock in &entity.state_locks {
                 if !fields.contains(lock.field.as_str()) {
-                    return Err(ManifestError::UnknownLockField {
+                    problems.push(ManifestError::UnknownLockField {
                         entity: entity.name.clone(),
                         field: lock.field.clone(),
                     });
                 }
             }
         }
-        self.outbound_hosts
-            .iter()
-            .map(|template| {
-                OriginTemplate::parse(template, &self.config).map_err(|reason| {
-                    ManifestError::InvalidOutboundHost {
-                        template: template.clone(),
-                        reason,
-                    }
-                })
-            })
-            .collect()
+        let mut templates = Vec::with_capacity(self.outbound_hosts.len());
+        for template in &self.outbound_hosts {
+            match OriginTemplate::parse(template, &self.config) {
+                Ok(parsed) => templates.push(parsed),
+                Err(reason) => problems.push(ManifestError::InvalidOutboundHost {
+                    template: template.clone(),
+                    reason,
+                }),
+            }
+        }
+        if problems.is_empty() {
+            Ok(templates)
+        } else {
+            Err(ManifestProblems(problems))
+        }
     }
 
     /// The entity named `name`.
@@ -337,6 +350,32 @@ pub(crate) mod tests {
         }
     }
 
+    /// The first problem `validate` finds.
+    fn first(m: &Manifest, exported: &str) -> Result<(), ManifestError> {
+        match m.validate(exported) {
+            Ok(_) => Ok(()),
+            Err(ManifestProblems(mut all)) => Err(all.remove(0)),
+        }
+    }
+
+    #[test]
+    fn every_problem_is_listed() {
+        let mut m = sample();
+        m.id = "Demo_1".into();
+        m.version = "one".into();
+        m.entities.push(m.entities[0].clone());
+        m.outbound_hosts.push("https://{tenant}.example.com".into());
+        let problems = m.validate("0.1.0").unwrap_err();
+        assert_eq!(problems.0.len(), 4, "{problems}");
+        assert_eq!(
+            problems.to_string(),
+            "adapter id `Demo_1` must be 1-64 lowercase letters, digits or `-`, starting with a letter; \
+             version `one` is not a semantic version (such as 1.2.0); \
+             entity `vendors` is declared twice; \
+             outbound host `https://{tenant}.example.com`: `{tenant}` is not a config field"
+        );
+    }
+
     #[test]
     fn a_sound_manifest_validates() {
         assert_eq!(sample().validate("0.1.0").unwrap().len(), 1);
@@ -347,17 +386,17 @@ pub(crate) mod tests {
         let mut m = sample();
         m.id = "Demo_1".into();
         assert_eq!(
-            m.validate("0.1.0"),
+            first(&m, "0.1.0"),
             Err(ManifestError::InvalidId("Demo_1".into()))
         );
         let mut m = sample();
         m.version = "one".into();
         assert!(matches!(
-            m.validate("0.1.0"),
+            first(&m, "0.1.0"),
             Err(ManifestError::InvalidVersion(_))
         ));
         assert!(matches!(
-            sample().validate("0.2.0"),
+            first(&sample(), "0.2.0"),
             Err(ManifestError::ContractMismatch { .. })
         ));
     }
@@ -367,7 +406,7 @@ pub(crate) mod tests {
         let mut m = sample();
         m.entities.push(m.entities[0].clone());
         assert_eq!(
-            m.validate("0.1.0"),
+            first(&m, "0.1.0"),
             Err(ManifestError::Duplicate("entity", "vendors".into()))
         );
         let mut m = sample();
@@ -379,7 +418,7 @@ pub(crate) mod tests {
             reason: String::new(),
         });
         assert!(matches!(
-            m.validate("0.1.0"),
+            first(&m, "0.1.0"),
             Err(ManifestError::UnknownLockField { .. })
         ));
     }
@@ -395,7 +434,7 @@ pub(crate) mod tests {
             })
             .collect();
         assert_eq!(
-            m.validate("0.1.0"),
+            first(&m, "0.1.0"),
             Err(ManifestError::TooLarge {
                 what: "entities",
                 limit: limits::MAX_ENTITIES
@@ -415,13 +454,13 @@ pub(crate) mod tests {
             100_000
         ];
         assert!(matches!(
-            m.validate("0.1.0"),
+            first(&m, "0.1.0"),
             Err(ManifestError::TooLarge { .. })
         ));
         let mut m = sample();
         m.description = "x".repeat(limits::MAX_TEXT_BYTES + 1);
         assert!(matches!(
-            m.validate("0.1.0"),
+            first(&m, "0.1.0"),
             Err(ManifestError::TooLarge { .. })
         ));
     }
@@ -431,7 +470,7 @@ pub(crate) mod tests {
         let mut m = sample();
         m.outbound_hosts = vec!["https://{tenant}.example.com".into()];
         assert!(matches!(
-            m.validate("0.1.0"),
+            first(&m, "0.1.0"),
             Err(ManifestError::InvalidOutboundHost { .. })
         ));
     }

@@ -3,7 +3,7 @@
 use thiserror::Error;
 
 use crate::contract::{AdapterError, ContractError};
-use crate::manifest::ManifestError;
+use crate::manifest::ManifestProblems;
 
 /// Why a call into an adapter did not produce its result.
 #[derive(Debug, Error)]
@@ -100,5 +100,5 @@ pub enum LoadError {
     #[error("the adapter's manifest could not be read: {0}")]
     Describe(CallError),
     #[error("invalid manifest: {0}")]
-    Manifest(#[from] ManifestError),
+    Manifest(#[from] ManifestProblems),
 }

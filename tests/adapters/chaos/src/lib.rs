@@ -47,6 +47,27 @@ impl interlink_sdk::Adapter for Chaos {
             .outbound_host("{base_url}")
             .outbound_host("https://{account_id}.api.example.com")
             .limits(5, Some(30));
+        // The next version reaches one more host, lets `vendor_id` change
+        // after creation and needs one more permission to update: what
+        // `interlink adapter check --against` must name.
+        let next = cfg!(feature = "next-version");
+        if next {
+            manifest = manifest.outbound_host("https://{account_id}.files.example.com");
+        }
+        let vendor_id = Field::text("vendor_id").required().references("vendors");
+        let vendor_id = if next {
+            vendor_id
+        } else {
+            vendor_id.create_only()
+        };
+        let edit: &[&str] = if next {
+            &[
+                "Transactions: Purchase Order (Edit)",
+                "Transactions: Approve Purchase Orders",
+            ]
+        } else {
+            &["Transactions: Purchase Order (Edit)"]
+        };
         for name in ["echo", "slow", "spin", "hog", "escape", "imports"] {
             manifest = manifest
                 .entity(Entity::new(name, "test behaviour").operation(Operation::List, &[]));
@@ -58,7 +79,7 @@ impl interlink_sdk::Adapter for Chaos {
                     Operation::Create,
                     &["Transactions: Purchase Order (Create)", "REST Web Services"],
                 )
-                .operation(Operation::Update, &["Transactions: Purchase Order (Edit)"])
+                .operation(Operation::Update, edit)
                 .operation(Operation::Delete, &["Transactions: Purchase Order (Full)"])
                 .field(Field::text("id").read_only().description("Internal id"))
                 .field(Field::integer("revision").read_only())
@@ -69,12 +90,7 @@ impl interlink_sdk::Adapter for Chaos {
                 .field(Field::enumeration("status", &["open", "billed", "closed"]).read_only())
                 .field(Field::object("address"))
                 .field(Field::text("address.city"))
-                .field(
-                    Field::text("vendor_id")
-                        .required()
-                        .create_only()
-                        .references("vendors"),
-                )
+                .field(vendor_id)
                 .field(Field::text("memo"))
                 .field(Field::text("custom_fields.custbody_approver").custom())
                 .child(

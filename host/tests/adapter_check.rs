@@ -1,0 +1,111 @@
+//! `interlink adapter check`: a component checked as the host would load
+//! it, and the capability diff an operator reads before an upgrade.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::*;
+
+fn check(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_interlink"))
+        .args(["adapter", "check"])
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The diff's lines: additions, removals and changes.
+fn changes(out: &Output) -> Vec<String> {
+    text(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with(['+', '-', '~']))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn the_diff_names_exactly_the_new_host_the_widened_field_and_the_new_permission() {
+    let (old, new) = (adapter_path("chaos"), adapter_path("chaos-next"));
+    let out = check(&[new.to_str().unwrap(), "--against", old.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("chaos 2.0.0 (contract 0.1.0): loads;"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Against chaos 1.0.0: 3 change(s)."),
+        "{stdout}"
+    );
+    assert_eq!(
+        changes(&out),
+        [
+            "+ outbound host https://{account_id}.files.example.com",
+            "+ permission for purchase-orders update: Transactions: Approve Purchase Orders",
+            "~ field purchase-orders.vendor_id: create_only → updatable (widened)",
+        ]
+    );
+
+    // The old version by id, from an adapters folder; and the other way round.
+    let folder = old.parent().unwrap().to_str().unwrap();
+    let by_id = check(&[
+        new.to_str().unwrap(),
+        "--against",
+        "chaos",
+        "--adapters-dir",
+        folder,
+    ]);
+    assert!(by_id.status.success(), "{}", text(&by_id.stderr));
+    assert_eq!(changes(&by_id), changes(&out));
+    let back = check(&[old.to_str().unwrap(), "--against", new.to_str().unwrap()]);
+    assert_eq!(
+        changes(&back),
+        [
+            "- outbound host https://{account_id}.files.example.com",
+            "- permission for purchase-orders update: Transactions: Approve Purchase Orders",
+            "~ field purchase-orders.vendor_id: updatable → create_only (narrowed)",
+        ]
+    );
+}
+
+#[test]
+fn a_component_the_host_would_refuse_fails_the_check_with_its_reasons() {
+    let huge = check(&[adapter_path("hostile-huge-manifest").to_str().unwrap()]);
+    assert!(!huge.status.success());
+    let said = text(&huge.stderr);
+    assert!(
+        said.contains("the manifest has 1 problem(s)")
+            && said.contains("more entities than the host takes"),
+        "{said}"
+    );
+
+    let junk = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(junk.path(), b"not wasm").unwrap();
+    let refused = check(&[junk.path().to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("not a valid WebAssembly component"),
+        "{}",
+        text(&refused.stderr)
+    );
+
+    let missing = check(&[
+        adapter_path("chaos").to_str().unwrap(),
+        "--against",
+        "no-such-adapter",
+        "--adapters-dir",
+        "/nonexistent",
+    ]);
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing.stderr).contains("/nonexistent/no-such-adapter.wasm"),
+        "{}",
+        text(&missing.stderr)
+    );
+}
