@@ -48,10 +48,31 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AdapterCommand {
+    /// Build an adapter crate (for wasm32-unknown-unknown) and wrap it into
+    /// a component the host loads, then check it.
+    Build(BuildArgs),
     /// Check a component as the host would load it (contract version,
     /// linking, every manifest problem); with --against, list what it may do
     /// that the older version could not, and what it no longer does.
     Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+struct BuildArgs {
+    /// The adapter crate's folder.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Where to write the component; default: `adapters/<crate>.wasm` in
+    /// the crate's cargo target folder (without an `interlink-adapter-`
+    /// prefix).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The cargo profile.
+    #[arg(long, default_value = "release")]
+    profile: String,
+    /// Cargo features to build with (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    features: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -200,6 +221,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(*args).await,
         Command::Cert(CertCommand::Generate(args)) => generate(args),
         Command::Adapter(AdapterCommand::Check(args)) => check(args).await,
+        Command::Adapter(AdapterCommand::Build(args)) => build(args).await,
     }
 }
 
@@ -220,11 +242,61 @@ async fn load_component(runtime: &Runtime, path: &std::path::Path) -> anyhow::Re
     })
 }
 
-/// `interlink adapter check FILE [--against OLD]`.
-async fn check(args: CheckArgs) -> anyhow::Result<()> {
+/// A runtime for checking components: no network, no cache.
+fn checking_runtime() -> anyhow::Result<Runtime> {
     let outbound = HttpClient::new(NetworkPolicy::allowing(vec![]), 1 << 20, None)?;
     let services = Services::new(Arc::new(outbound), Arc::new(MemoryKv::default()));
-    let runtime = Runtime::new(RuntimeConfig::default(), services, None)?;
+    Runtime::new(RuntimeConfig::default(), services, None)
+}
+
+/// `interlink adapter build [DIR]`.
+async fn build(args: BuildArgs) -> anyhow::Result<()> {
+    let manifest_path = args.dir.join("Cargo.toml");
+    anyhow::ensure!(
+        manifest_path.exists(),
+        "{} has no Cargo.toml: give the adapter crate's folder",
+        args.dir.display()
+    );
+    let built = tokio::task::spawn_blocking(move || {
+        interlink_adapter_build::build(&interlink_adapter_build::Build {
+            manifest_path: &manifest_path,
+            profile: &args.profile,
+            features: &args.features,
+        })
+    })
+    .await??;
+    let out = match args.out {
+        Some(out) => out,
+        None => {
+            let stem = built.module_path.file_stem().unwrap_or_default();
+            let name = stem.to_string_lossy().replace('_', "-");
+            let name = name.trim_start_matches("interlink-adapter-");
+            built
+                .target_dir
+                .join("adapters")
+                .join(format!("{name}.wasm"))
+        }
+    };
+    let adapter = checking_runtime()?
+        .load(built.component.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("built, but the host would not load it: {e}"))?;
+    interlink_adapter_build::write_atomically(&out, &built.component)?;
+    let m = adapter.manifest();
+    println!(
+        "built {} ({} KiB): {} {} (contract {})",
+        out.display(),
+        built.component.len() / 1024,
+        m.id,
+        m.version,
+        m.contract_version
+    );
+    Ok(())
+}
+
+/// `interlink adapter check FILE [--against OLD]`.
+async fn check(args: CheckArgs) -> anyhow::Result<()> {
+    let runtime = checking_runtime()?;
     let new = load_component(&runtime, &args.file).await?;
     let m = new.manifest();
     println!(

@@ -1,80 +1,89 @@
-//! Building adapters: `wasm32-unknown-unknown` core modules, wrapped into
-//! components with `wit-component`.
-//!
-//! Adapters are built for `wasm32-unknown-unknown` rather than `wasm32-wasip2`
-//! so that the component imports nothing but the Interlink contract: no WASI,
-//! hence no ambient authority to deny, and nothing to set up per call.
+//! Building the workspace's adapters: every member that is a `cdylib`
+//! depending on `interlink-sdk` is found by `cargo metadata` (no list to
+//! keep), built and wrapped by `interlink-adapter-build` (what `interlink
+//! adapter build` does for authors). Adapters under `tests/` go to
+//! `target/test-adapters`, the others (bundled) to `target/adapters`, which
+//! `interlink serve` loads by default. A crate lists extra builds with other
+//! features under `[package.metadata.interlink] variants`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-use wit_component::{ComponentEncoder, WitPrinter};
+pub use interlink_adapter_build::world_wit;
+use interlink_adapter_build::{Build, build, write_atomically};
+use serde_json::Value;
 
-const TARGET: &str = "wasm32-unknown-unknown";
-
-/// An adapter crate and where its component goes.
-struct Build {
-    package: &'static str,
-    features: &'static [&'static str],
+/// One component to build: a crate, its features, and where it goes.
+#[derive(Debug, PartialEq, Eq)]
+struct Job {
+    manifest_path: PathBuf,
+    features: Vec<String>,
     /// `target/<dir>/<file>`
     dir: &'static str,
-    file: &'static str,
+    file: String,
 }
 
-/// Every adapter the project builds. Bundled adapters go to `target/adapters`,
-/// which `interlink serve` loads by default; the tests' own go to
-/// `target/test-adapters`.
-const BUILDS: &[Build] = &[
-    Build {
-        package: "interlink-adapter-example",
-        features: &[],
-        dir: "adapters",
-        file: "example.wasm",
-    },
-    Build {
-        package: "interlink-adapter-tryton",
-        features: &[],
-        dir: "adapters",
-        file: "tryton.wasm",
-    },
-    Build {
-        package: "interlink-adapter-netsuite",
-        features: &[],
-        dir: "adapters",
-        file: "netsuite.wasm",
-    },
-    Build {
-        package: "interlink-adapter-chaos",
-        features: &[],
-        dir: "test-adapters",
-        file: "chaos.wasm",
-    },
-    Build {
-        package: "interlink-adapter-chaos",
-        features: &["next-version"],
-        dir: "test-adapters",
-        file: "chaos-next.wasm",
-    },
-    Build {
-        package: "interlink-adapter-hostile",
-        features: &[],
-        dir: "test-adapters",
-        file: "hostile.wasm",
-    },
-    Build {
-        package: "interlink-adapter-hostile",
-        features: &["describe-loops"],
-        dir: "test-adapters",
-        file: "hostile-describe-loops.wasm",
-    },
-    Build {
-        package: "interlink-adapter-hostile",
-        features: &["huge-manifest"],
-        dir: "test-adapters",
-        file: "hostile-huge-manifest.wasm",
-    },
-];
+/// The jobs for `cargo metadata`'s answer about the workspace at `root`.
+fn jobs(metadata: &Value, root: &Path) -> Vec<Job> {
+    let members: Vec<&str> = metadata["workspace_members"]
+        .as_array()
+        .map(|m| m.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut jobs = Vec::new();
+    for package in metadata["packages"].as_array().into_iter().flatten() {
+        let is_member = package["id"]
+            .as_str()
+            .is_some_and(|id| members.contains(&id));
+        let is_cdylib = package["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| {
+                t["kind"]
+                    .as_array()
+                    .is_some_and(|k| k.iter().any(|k| k == "cdylib"))
+            });
+        let uses_sdk = package["dependencies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|d| d["name"] == "interlink-sdk");
+        if !(is_member && is_cdylib && uses_sdk) {
+            continue;
+        }
+        let name = package["name"].as_str().unwrap_or_default();
+        let manifest_path = PathBuf::from(package["manifest_path"].as_str().unwrap_or_default());
+        let dir = if manifest_path.starts_with(root.join("tests")) {
+            "test-adapters"
+        } else {
+            "adapters"
+        };
+        let file = format!("{}.wasm", name.trim_start_matches("interlink-adapter-"));
+        jobs.push(Job {
+            manifest_path: manifest_path.clone(),
+            features: vec![],
+            dir,
+            file,
+        });
+        let variants = package["metadata"]["interlink"]["variants"].as_array();
+        for variant in variants.into_iter().flatten() {
+            jobs.push(Job {
+                manifest_path: manifest_path.clone(),
+                features: variant["features"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect(),
+                dir,
+                file: variant["file"].as_str().unwrap_or_default().to_string(),
+            });
+        }
+    }
+    jobs
+}
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -89,79 +98,87 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
-/// Installs the Wasm target through rustup when the toolchain lacks it.
-fn ensure_target() -> Result<()> {
-    let output = Command::new("rustc")
-        .args(["--print", "target-libdir", "--target", TARGET])
-        .output()?;
-    let libdir = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    if output.status.success() && Path::new(&libdir).exists() {
-        return Ok(());
-    }
-    eprintln!("installing the {TARGET} target with rustup");
-    let status = Command::new("rustup").args(["target", "add", TARGET]).status().context(
-        "running rustup: install the target by hand with `rustup target add wasm32-unknown-unknown`",
-    )?;
-    if !status.success() {
-        bail!("`rustup target add {TARGET}` failed");
-    }
-    Ok(())
-}
-
 pub fn build_all() -> Result<()> {
-    ensure_target()?;
-    for build in BUILDS {
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.current_dir(workspace_root()).args([
-            "build",
-            "--quiet",
-            "--profile",
-            "adapter",
-            "--target",
-            TARGET,
-            "--package",
-            build.package,
-        ]);
-        if !build.features.is_empty() {
-            cmd.args(["--features", &build.features.join(",")]);
-        }
-        let status = cmd.status().context("running cargo")?;
-        if !status.success() {
-            bail!("building {} failed", build.package);
-        }
-        let module_path = target_dir()
-            .join(TARGET)
-            .join("adapter")
-            .join(format!("{}.wasm", build.package.replace('-', "_")));
-        let module = std::fs::read(&module_path)
-            .with_context(|| format!("reading {}", module_path.display()))?;
-        let component = componentize(&module)
-            .with_context(|| format!("wrapping {} into a component", build.package))?;
-        let out_dir = target_dir().join(build.dir);
-        std::fs::create_dir_all(&out_dir)?;
-        let out = out_dir.join(build.file);
-        // Write then rename, so a running host never sees half a file.
-        let tmp = out_dir.join(format!(".{}.tmp", build.file));
-        std::fs::write(&tmp, &component)?;
-        std::fs::rename(&tmp, &out)?;
-        eprintln!("built {} ({} KiB)", out.display(), component.len() / 1024);
+    let root = workspace_root();
+    let output = Command::new(env!("CARGO"))
+        .current_dir(&root)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .context("running cargo metadata")?;
+    if !output.status.success() {
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let metadata: Value = serde_json::from_slice(&output.stdout)?;
+    for job in jobs(&metadata, &root) {
+        let built = build(&Build {
+            manifest_path: &job.manifest_path,
+            profile: "adapter",
+            features: &job.features,
+        })?;
+        let out = target_dir().join(job.dir).join(&job.file);
+        write_atomically(&out, &built.component)?;
+        eprintln!(
+            "built {} ({} KiB)",
+            out.display(),
+            built.component.len() / 1024
+        );
     }
     Ok(())
 }
 
-/// Wraps a core module that carries wit-bindgen's component-type section
-/// into a component.
-pub fn componentize(module: &[u8]) -> Result<Vec<u8>> {
-    ComponentEncoder::default()
-        .module(module)?
-        .validate(true)
-        .encode()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The WIT of the world a component implements.
-pub fn world_wit(component: &[u8]) -> Result<String> {
-    let decoded = wit_component::decode(component).context("decoding the component")?;
-    let mut printer = WitPrinter::default();
-    printer.print(decoded.resolve(), decoded.package(), &[])?;
-    Ok(printer.output.to_string())
+    #[test]
+    fn adapters_are_the_members_that_are_cdylibs_using_the_sdk() {
+        let root = workspace_root();
+        let output = Command::new(env!("CARGO"))
+            .current_dir(&root)
+            .args([
+                "metadata",
+                "--format-version",
+                "1",
+                "--no-deps",
+                "--offline",
+            ])
+            .output()
+            .unwrap();
+        let metadata: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let found: Vec<(String, &str, Vec<String>)> = jobs(&metadata, &root)
+            .into_iter()
+            .map(|j| (j.file, j.dir, j.features))
+            .collect();
+        let job = |file: &str, dir, features: &[&str]| {
+            (
+                file.to_string(),
+                dir,
+                features.iter().map(|f| f.to_string()).collect(),
+            )
+        };
+        for expected in [
+            job("example.wasm", "adapters", &[]),
+            job("tryton.wasm", "adapters", &[]),
+            job("netsuite.wasm", "adapters", &[]),
+            job("chaos.wasm", "test-adapters", &[]),
+            job("chaos-next.wasm", "test-adapters", &["next-version"]),
+            job("hostile.wasm", "test-adapters", &[]),
+            job(
+                "hostile-describe-loops.wasm",
+                "test-adapters",
+                &["describe-loops"],
+            ),
+            job(
+                "hostile-huge-manifest.wasm",
+                "test-adapters",
+                &["huge-manifest"],
+            ),
+        ] {
+            assert!(found.contains(&expected), "{expected:?} in {found:?}");
+        }
+        assert_eq!(found.len(), 8, "{found:?}");
+    }
 }

@@ -1,5 +1,7 @@
-//! `interlink adapter check`: a component checked as the host would load
-//! it, and the capability diff an operator reads before an upgrade.
+//! The adapter author's commands: `interlink adapter build` (a crate into a
+//! component) and `interlink adapter check` (a component checked as the
+//! host would load it, and the capability diff an operator reads before an
+//! upgrade).
 
 mod common;
 
@@ -7,13 +9,17 @@ use std::process::{Command, Output};
 
 use common::*;
 
-fn check(args: &[&str]) -> Output {
+fn adapter(command: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_interlink"))
-        .args(["adapter", "check"])
+        .args(["adapter", command])
         .args(args)
         .env_remove("RUST_BACKTRACE")
         .output()
         .unwrap()
+}
+
+fn check(args: &[&str]) -> Output {
+    adapter("check", args)
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -107,5 +113,49 @@ fn a_component_the_host_would_refuse_fails_the_check_with_its_reasons() {
         text(&missing.stderr).contains("/nonexistent/no-such-adapter.wasm"),
         "{}",
         text(&missing.stderr)
+    );
+}
+
+#[test]
+fn a_crate_builds_into_the_component_the_host_loads() {
+    let root = target_dir().parent().unwrap().to_path_buf();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("example.wasm");
+    // The profile `cargo xtask build-adapters` uses: its artifacts are fresh.
+    let built = adapter(
+        "build",
+        &[
+            root.join("adapters/example").to_str().unwrap(),
+            "--profile",
+            "adapter",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    let said = text(&built.stdout);
+    assert!(
+        said.starts_with(&format!("built {}", out.display()))
+            && said.contains("example 0.1.0 (contract 0.1.0)"),
+        "{said}"
+    );
+    let same = check(&[
+        out.to_str().unwrap(),
+        "--against",
+        adapter_path("example").to_str().unwrap(),
+    ]);
+    assert!(same.status.success(), "{}", text(&same.stderr));
+    assert!(
+        text(&same.stdout).contains("0 change(s)"),
+        "{}",
+        text(&same.stdout)
+    );
+
+    let nowhere = adapter("build", &[out_dir.path().to_str().unwrap()]);
+    assert!(!nowhere.status.success());
+    assert!(
+        text(&nowhere.stderr).contains("has no Cargo.toml"),
+        "{}",
+        text(&nowhere.stderr)
     );
 }
