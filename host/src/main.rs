@@ -12,16 +12,17 @@ use interlink::certificates::{self, Algorithm, PlatformCertificate};
 use interlink::connections::Connections;
 use interlink::data_dir::{DataDir, write_private};
 use interlink::dataplane::{self, DataPlane};
-use interlink::manifest::diff::capabilities;
 use interlink::outbound::{HttpClient, NetworkPolicy, network};
 use interlink::registry::{Registry, watch};
-use interlink::runtime::{Adapter, LoadError, MemoryKv, Runtime, RuntimeConfig, Services};
+use interlink::runtime::{MemoryKv, Runtime, RuntimeConfig, Services};
 use interlink::secret_box::SecretBox;
 use interlink::storage::Store;
 use interlink::storage::sqlite::SqliteStorage;
 use interlink::sync::Syncs;
 use interlink::webhooks::{self, Webhooks};
 use tracing_subscriber::EnvFilter;
+
+mod cli;
 
 #[derive(Parser)]
 #[command(
@@ -43,53 +44,7 @@ enum Command {
     Cert(CertCommand),
     /// Tools for adapter authors and the operators who load their adapters.
     #[command(subcommand)]
-    Adapter(AdapterCommand),
-}
-
-#[derive(Subcommand)]
-enum AdapterCommand {
-    /// Build an adapter crate (for wasm32-unknown-unknown) and wrap it into
-    /// a component the host loads, then check it.
-    Build(BuildArgs),
-    /// Check a component as the host would load it (contract version,
-    /// linking, every manifest problem); with --against, list what it may do
-    /// that the older version could not, and what it no longer does.
-    Check(CheckArgs),
-}
-
-#[derive(clap::Args)]
-struct BuildArgs {
-    /// The adapter crate's folder.
-    #[arg(default_value = ".")]
-    dir: PathBuf,
-    /// Where to write the component; default: `adapters/<crate>.wasm` in
-    /// the crate's cargo target folder (without an `interlink-adapter-`
-    /// prefix).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// The cargo profile.
-    #[arg(long, default_value = "release")]
-    profile: String,
-    /// Cargo features to build with (comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    features: Vec<String>,
-}
-
-#[derive(clap::Args)]
-struct CheckArgs {
-    /// The component (.wasm) to check.
-    file: PathBuf,
-    /// The version it replaces: a .wasm file, or the id of an adapter in
-    /// --adapters-dir.
-    #[arg(long)]
-    against: Option<String>,
-    /// Where --against looks for an adapter given by id.
-    #[arg(
-        long,
-        env = "INTERLINK_ADAPTERS_DIR",
-        default_value = "target/adapters"
-    )]
-    adapters_dir: PathBuf,
+    Adapter(cli::adapter::Command),
 }
 
 #[derive(Subcommand)]
@@ -220,113 +175,8 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => serve(*args).await,
         Command::Cert(CertCommand::Generate(args)) => generate(args),
-        Command::Adapter(AdapterCommand::Check(args)) => check(args).await,
-        Command::Adapter(AdapterCommand::Build(args)) => build(args).await,
+        Command::Adapter(command) => cli::adapter::run(command).await,
     }
-}
-
-/// Loads a component as the host would, without a network or a cache.
-async fn load_component(runtime: &Runtime, path: &std::path::Path) -> anyhow::Result<Adapter> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    runtime.load(bytes).await.map_err(|e| match e {
-        LoadError::Manifest(problems) => {
-            let list: Vec<String> = problems.0.iter().map(|p| format!("  - {p}")).collect();
-            anyhow::anyhow!(
-                "{}: the manifest has {} problem(s):\n{}",
-                path.display(),
-                list.len(),
-                list.join("\n")
-            )
-        }
-        other => anyhow::anyhow!("{}: {other}", path.display()),
-    })
-}
-
-/// A runtime for checking components: no network, no cache.
-fn checking_runtime() -> anyhow::Result<Runtime> {
-    let outbound = HttpClient::new(NetworkPolicy::allowing(vec![]), 1 << 20, None)?;
-    let services = Services::new(Arc::new(outbound), Arc::new(MemoryKv::default()));
-    Runtime::new(RuntimeConfig::default(), services, None)
-}
-
-/// `interlink adapter build [DIR]`.
-async fn build(args: BuildArgs) -> anyhow::Result<()> {
-    let manifest_path = args.dir.join("Cargo.toml");
-    anyhow::ensure!(
-        manifest_path.exists(),
-        "{} has no Cargo.toml: give the adapter crate's folder",
-        args.dir.display()
-    );
-    let built = tokio::task::spawn_blocking(move || {
-        interlink_adapter_build::build(&interlink_adapter_build::Build {
-            manifest_path: &manifest_path,
-            profile: &args.profile,
-            features: &args.features,
-        })
-    })
-    .await??;
-    let out = match args.out {
-        Some(out) => out,
-        None => {
-            let stem = built.module_path.file_stem().unwrap_or_default();
-            let name = stem.to_string_lossy().replace('_', "-");
-            let name = name.trim_start_matches("interlink-adapter-");
-            built
-                .target_dir
-                .join("adapters")
-                .join(format!("{name}.wasm"))
-        }
-    };
-    let adapter = checking_runtime()?
-        .load(built.component.clone())
-        .await
-        .map_err(|e| anyhow::anyhow!("built, but the host would not load it: {e}"))?;
-    interlink_adapter_build::write_atomically(&out, &built.component)?;
-    let m = adapter.manifest();
-    println!(
-        "built {} ({} KiB): {} {} (contract {})",
-        out.display(),
-        built.component.len() / 1024,
-        m.id,
-        m.version,
-        m.contract_version
-    );
-    Ok(())
-}
-
-/// `interlink adapter check FILE [--against OLD]`.
-async fn check(args: CheckArgs) -> anyhow::Result<()> {
-    let runtime = checking_runtime()?;
-    let new = load_component(&runtime, &args.file).await?;
-    let m = new.manifest();
-    println!(
-        "{} {} (contract {}): loads; {} entities, {} outbound hosts.",
-        m.id,
-        m.version,
-        m.contract_version,
-        m.entities.len(),
-        m.outbound_hosts.len()
-    );
-    let Some(against) = args.against else {
-        return Ok(());
-    };
-    let old_path = if std::path::Path::new(&against).exists() {
-        PathBuf::from(&against)
-    } else {
-        args.adapters_dir.join(format!("{against}.wasm"))
-    };
-    let old = load_component(&runtime, &old_path).await?;
-    let changes = capabilities(old.manifest(), m);
-    println!(
-        "Against {} {}: {} change(s).",
-        old.manifest().id,
-        old.manifest().version,
-        changes.len()
-    );
-    for change in changes {
-        println!("{change}");
-    }
-    Ok(())
 }
 
 fn generate(args: GenerateArgs) -> anyhow::Result<()> {

@@ -1,5 +1,5 @@
-//! The adapter author's commands: `interlink adapter build` (a crate into a
-//! component) and `interlink adapter check` (a component checked as the
+//! The adapter author's commands: `interlink adapter new` (a project),
+//! `interlink adapter build` (a crate into a component) and `interlink adapter check` (a component checked as the
 //! host would load it, and the capability diff an operator reads before an
 //! upgrade).
 
@@ -158,4 +158,81 @@ fn a_crate_builds_into_the_component_the_host_loads() {
         "{}",
         text(&nowhere.stderr)
     );
+}
+
+/// From nothing to a record through a running host, outside this
+/// repository: new, build, check, load, connect, list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_project_builds_loads_and_serves_records() {
+    let projects = tempfile::tempdir().unwrap();
+    let project = projects.path().join("acme");
+    let dir = project.to_str().unwrap();
+    let made = adapter("new", &["acme", "--dir", dir]);
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    for file in ["Cargo.toml", "src/lib.rs", "README.md"] {
+        assert!(project.join(file).exists(), "{file}");
+    }
+    let again = adapter("new", &["acme", "--dir", dir]);
+    assert!(!again.status.success(), "a project is never overwritten");
+    let bad = adapter("new", &["Acme_ERP"]);
+    assert!(
+        text(&bad.stderr).contains("is not an adapter id"),
+        "{}",
+        text(&bad.stderr)
+    );
+
+    let built = adapter("build", &[dir]);
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    let component = project.join("target/adapters/acme.wasm");
+    let checked = check(&[component.to_str().unwrap()]);
+    assert!(checked.status.success(), "{}", text(&checked.stderr));
+    assert!(text(&checked.stdout).starts_with("acme 0.1.0 (contract 0.1.0): loads; 1 entities"));
+
+    let adapters = tempfile::tempdir().unwrap();
+    std::fs::copy(&component, adapters.path().join("acme.wasm")).unwrap();
+    let up = demo_upstream::DemoUpstream::start(
+        "127.0.0.1:0".parse().unwrap(),
+        demo_upstream::Options::default(),
+    )
+    .await
+    .unwrap();
+    let server = Server::start_with(ServerOptions {
+        adapters_dir: Some(adapters.path().to_path_buf()),
+        ..Default::default()
+    });
+    let http = reqwest::Client::new();
+    let connected = call(
+        &http,
+        reqwest::Method::POST,
+        server.url("/v1/connections"),
+        &server.admin_key(),
+        Some(
+            serde_json::json!({"adapter": "acme", "config": {"base_url": up.base_url()},
+            "credentials": {"api_key": "demo-key"}}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        connected.status,
+        reqwest::StatusCode::CREATED,
+        "{}",
+        connected.body
+    );
+    let token = connected.body["token"].as_str().unwrap();
+    let vendors = call(
+        &http,
+        reqwest::Method::GET,
+        server.url("/v1/vendors?page_size=2"),
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(vendors.status, reqwest::StatusCode::OK, "{}", vendors.body);
+    let first = &vendors.body["data"][0];
+    assert!(
+        first["name"].as_str().is_some_and(|n| !n.is_empty()),
+        "{}",
+        vendors.body
+    );
+    assert!(first["id"].as_str().is_some(), "{}", vendors.body);
 }

@@ -1,0 +1,4 @@
+//! The binary's commands besides `serve`.
+
+pub mod adapter;
+mod template;
