@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use interlink::manifest::is_valid_id;
 
 const CARGO_TOML: &str = include_str!("template/Cargo.toml.tmpl");
 const LIB_RS: &str = include_str!("template/lib.rs.tmpl");
@@ -24,14 +25,6 @@ pub struct NewArgs {
     /// Interlink checkout this binary was built in.
     #[arg(long, env = "INTERLINK_SDK")]
     sdk: Option<PathBuf>,
-}
-
-fn valid_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id.starts_with(|c: char| c.is_ascii_lowercase())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// The SDK of the checkout this binary was built in
@@ -56,7 +49,7 @@ fn fill(text: &str, id: &str, sdk: &str) -> String {
 
 /// `interlink adapter new ID [--dir D] [--sdk S]`.
 pub fn new(args: NewArgs) -> anyhow::Result<()> {
-    if !valid_id(&args.id) {
+    if !is_valid_id(&args.id) {
         bail!(
             "`{}` is not an adapter id: 1-64 lowercase letters, digits or `-`, starting with a letter",
             args.id
@@ -105,8 +98,13 @@ mod tests {
 
     #[test]
     fn ids_and_placeholders() {
-        assert!(valid_id("acme-erp2"));
-        assert!(!valid_id("Acme") && !valid_id("2acme") && !valid_id("") && !valid_id("a_b"));
+        assert!(is_valid_id("acme-erp2"));
+        assert!(
+            !is_valid_id("Acme")
+                && !is_valid_id("2acme")
+                && !is_valid_id("")
+                && !is_valid_id("a_b")
+        );
         assert_eq!(fill("x-{{id}} at {{sdk}}", "acme", "/s"), "x-acme at /s");
         for template in [CARGO_TOML, LIB_RS, README] {
             let filled = fill(template, "acme", "/s");

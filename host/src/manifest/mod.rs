@@ -186,7 +186,9 @@ pub enum ManifestError {
     TooLarge { what: &'static str, limit: usize },
 }
 
-fn is_valid_id(id: &str) -> bool {
+/// Whether `id` can name an adapter: 1-64 lowercase letters, digits or
+/// `-`, starting with a letter.
+pub fn is_valid_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id.starts_with(|c: char| c.is_ascii_lowercase())
         && id
