@@ -181,6 +181,24 @@ async fn a_new_project_builds_loads_and_serves_records() {
         text(&bad.stderr)
     );
 
+    // Its own tests run natively, against the SDK's host double.
+    let tested = Command::new(env!("CARGO"))
+        .args(["test", "--quiet"])
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    assert!(
+        tested.status.success(),
+        "{}{}",
+        text(&tested.stdout),
+        text(&tested.stderr)
+    );
+    assert!(
+        text(&tested.stdout).contains("2 passed"),
+        "{}",
+        text(&tested.stdout)
+    );
+
     let built = adapter("build", &[dir]);
     assert!(built.status.success(), "{}", text(&built.stderr));
     let component = project.join("target/adapters/acme.wasm");

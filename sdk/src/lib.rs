@@ -13,6 +13,8 @@
 //! - [`Error`] carries the typed failures the host turns into precise API errors.
 //! - [`kv`], [`log`], [`clock`] and [`secrets`] wrap the other host imports.
 //! - [`export_adapter!`] exports your type as the component's implementation.
+//! - `testing::TestHost` (off wasm32) answers those host calls in native unit
+//!   tests: canned HTTP answers, kv, a clock.
 //!
 //! ```ignore
 //! struct Demo;
@@ -43,6 +45,8 @@ pub mod kv;
 pub mod log;
 pub mod manifest;
 pub mod secrets;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 pub use adapter::{Adapter, Page};
 pub use context::Context;

@@ -12,7 +12,13 @@ pub fn log(level: Level, message: &str, fields: &[(&str, &str)]) {
             value: v.to_string(),
         })
         .collect();
-    wit::log(level, message, &fields)
+    #[cfg(target_arch = "wasm32")]
+    wit::log(level, message, &fields);
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = fields;
+        crate::testing::log(level, message);
+    }
 }
 
 pub fn debug(message: &str, fields: &[(&str, &str)]) {

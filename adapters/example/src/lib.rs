@@ -220,3 +220,82 @@ fn purchase_orders() -> Entity {
 
 #[cfg(all(target_arch = "wasm32", feature = "export"))]
 interlink_sdk::export_adapter!(Example);
+
+/// The operations run natively against the SDK's host double: what the
+/// adapter sends, and what it makes of the answers.
+#[cfg(test)]
+mod tests {
+    use interlink_sdk::Adapter;
+    use interlink_sdk::http::Method;
+    use interlink_sdk::testing::TestHost;
+
+    use super::*;
+
+    fn ctx() -> Context {
+        Context::new("c1", &[("base_url", "https://demo.example/")])
+    }
+
+    #[test]
+    fn a_page_is_read_with_the_connections_key_and_mapped() {
+        let host = TestHost::install();
+        host.respond(
+            Method::Get,
+            "https://demo.example/api/suppliers?offset=0&limit=2",
+            200,
+            r#"{"items": [{"id": 1, "displayName": "Acme", "isActive": true},
+                          {"id": 2, "displayName": "Globex", "isActive": false}],
+                "offset": 0, "hasMore": true}"#,
+        );
+        let request = ListRequest {
+            entity: "vendors".into(),
+            cursor: None,
+            page_size: 2,
+            modified_after: None,
+        };
+        let page = Example::list(&ctx(), request).unwrap();
+        assert_eq!(page.records[0]["name"], "Acme");
+        assert_eq!(page.records[1]["status"], "inactive");
+        assert_eq!(page.next_cursor.as_deref(), Some("2"));
+        let sent = host.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            sent[0].secret_headers,
+            [("Authorization".to_string(), "api_key".to_string())],
+            "the key goes by name; the adapter never holds it"
+        );
+    }
+
+    #[test]
+    fn the_systems_429_is_rate_limited_with_its_retry_after() {
+        let host = TestHost::install();
+        host.respond_with(
+            Method::Get,
+            "https://demo.example/api/suppliers/7",
+            429,
+            &[("Retry-After", "3")],
+            "slow down",
+        );
+        let error = Example::get(&ctx(), "vendors", "7").unwrap_err();
+        let Error::RateLimited(limited) = error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(limited.retry_after_ms, Some(3000));
+    }
+
+    #[test]
+    fn a_create_sends_the_systems_shape() {
+        let host = TestHost::install();
+        host.respond(
+            Method::Post,
+            "https://demo.example/api/suppliers",
+            201,
+            r#"{"id": 9, "displayName": "Initech", "contact": {"email": "a@initech.example"}}"#,
+        );
+        let vendor = serde_json::json!({"name": "Initech", "email": "a@initech.example"});
+        let created = Example::create(&ctx(), "vendors", vendor).unwrap();
+        assert_eq!(created["id"], "9");
+        let body: Value = serde_json::from_slice(host.sent()[0].body.as_ref().unwrap()).unwrap();
+        assert_eq!(body["displayName"], "Initech");
+        assert_eq!(body["contact"]["email"], "a@initech.example");
+    }
+}
