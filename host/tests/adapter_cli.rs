@@ -6,6 +6,7 @@
 mod common;
 
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use common::*;
 
@@ -253,4 +254,81 @@ async fn a_new_project_builds_loads_and_serves_records() {
         vendors.body
     );
     assert!(first["id"].as_str().is_some(), "{}", vendors.body);
+}
+
+/// Recorded once against the live demo API, replayed with it stopped; a
+/// changed adapter, or changed answers, fail the replay with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_replays_without_the_system_and_catches_changes() {
+    let up = demo_upstream::DemoUpstream::start(
+        "127.0.0.1:0".parse().unwrap(),
+        demo_upstream::Options::default(),
+    )
+    .await
+    .unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let cassette = folder.path().join("example.json");
+    let cassette = cassette.to_str().unwrap();
+    let example = adapter_path("example");
+    let example = example.to_str().unwrap();
+    let base_url = format!("base_url={}", up.base_url());
+    let recorded = adapter(
+        "test",
+        &[
+            example,
+            "--cassette",
+            cassette,
+            "--record",
+            "--config",
+            &base_url,
+            "--secret",
+            "api_key=demo-key",
+            "--outbound-allow-network",
+            "127.0.0.0/8",
+        ],
+    );
+    assert!(recorded.status.success(), "{}", text(&recorded.stderr));
+    assert!(
+        text(&recorded.stdout).starts_with("recorded 6 exchanges"),
+        "{}",
+        text(&recorded.stdout)
+    );
+    let kept = std::fs::read_to_string(cassette).unwrap();
+    assert!(!kept.contains("demo-key"), "the secret is never written");
+    assert!(kept.contains("Bearer [redacted]"));
+
+    let addr = up.base_url().trim_start_matches("http://").to_string();
+    drop(up);
+    eventually(Duration::from_secs(5), "the upstream to stop", || async {
+        std::net::TcpStream::connect(&addr).is_err().then_some(())
+    })
+    .await;
+    let replayed = adapter("test", &[example, "--cassette", cassette]);
+    assert!(replayed.status.success(), "{}", text(&replayed.stderr));
+    assert!(text(&replayed.stdout).contains("the answers match"));
+
+    // An adapter that asks for its pages differently.
+    let changed = adapter_path("example-changed");
+    let refused = adapter("test", &[changed.to_str().unwrap(), "--cassette", cassette]);
+    assert!(!refused.status.success());
+    let said = text(&refused.stderr);
+    assert!(
+        said.contains("the adapter sent requests the cassette did not record")
+            && said.contains(&format!("GET http://{addr}/api/suppliers?offset=0&count=5")),
+        "{said}"
+    );
+
+    // Answers other than the recorded ones.
+    let mut edited: serde_json::Value = serde_json::from_str(&kept).unwrap();
+    edited["results"]["entities"]["vendors"]["list"]["records"][0]["name"] = "Someone else".into();
+    std::fs::write(cassette, edited.to_string()).unwrap();
+    let differs = adapter("test", &[example, "--cassette", cassette]);
+    assert!(!differs.status.success());
+    let said = text(&differs.stderr);
+    assert!(
+        said.contains("answered differently")
+            && said.contains("/entities/vendors/list/records/0/name")
+            && said.contains("Someone else"),
+        "{said}"
+    );
 }

@@ -9,6 +9,9 @@ use std::path::Path;
 /// Top layer first. A module may import only modules of the layers below
 /// its own.
 const LAYERS: &[&[&str]] = &[
+    // The binary's commands besides `serve` (they use the library as
+    // `interlink::`).
+    &["cli"],
     &["api"],
     &["sync"],
     &["dataplane"],

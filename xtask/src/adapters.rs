@@ -4,7 +4,8 @@
 //! adapter build` does for authors). Adapters under `tests/` go to
 //! `target/test-adapters`, the others (bundled) to `target/adapters`, which
 //! `interlink serve` loads by default. A crate lists extra builds with other
-//! features under `[package.metadata.interlink] variants`.
+//! features under `[package.metadata.interlink] variants` (each with its
+//! `file`, and `dir = "test-adapters"` for a bundled crate's test variant).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -77,7 +78,10 @@ fn jobs(metadata: &Value, root: &Path) -> Vec<Job> {
                     .filter_map(Value::as_str)
                     .map(String::from)
                     .collect(),
-                dir,
+                dir: match variant["dir"].as_str() {
+                    Some("test-adapters") => "test-adapters",
+                    _ => dir,
+                },
                 file: variant["file"].as_str().unwrap_or_default().to_string(),
             });
         }
@@ -161,6 +165,11 @@ mod tests {
         };
         for expected in [
             job("example.wasm", "adapters", &[]),
+            job(
+                "example-changed.wasm",
+                "test-adapters",
+                &["changed-request"],
+            ),
             job("tryton.wasm", "adapters", &[]),
             job("netsuite.wasm", "adapters", &[]),
             job("chaos.wasm", "test-adapters", &[]),
@@ -179,6 +188,6 @@ mod tests {
         ] {
             assert!(found.contains(&expected), "{expected:?} in {found:?}");
         }
-        assert_eq!(found.len(), 8, "{found:?}");
+        assert_eq!(found.len(), 9, "{found:?}");
     }
 }

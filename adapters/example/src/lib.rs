@@ -83,8 +83,13 @@ impl interlink_sdk::Adapter for Example {
                 Error::invalid("/cursor", "invalid_cursor", "not a cursor of this adapter")
             })?,
         };
+        let size = if cfg!(feature = "changed-request") {
+            "count"
+        } else {
+            "limit"
+        };
         let mut path = format!(
-            "{}?offset={offset}&limit={}",
+            "{}?offset={offset}&{size}={}",
             map.collection, request.page_size
         );
         if let Some(since) = &request.modified_after {

@@ -25,6 +25,9 @@ pub enum Command {
     /// linking, every manifest problem); with --against, list what it may do
     /// that the older version could not, and what it no longer does.
     Check(CheckArgs),
+    /// Run an adapter against recorded upstream traffic (a cassette), or
+    /// record it with --record.
+    Test(super::adapter_test::TestArgs),
 }
 
 #[derive(clap::Args)]
@@ -68,6 +71,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::New(args) => super::template::new(args),
         Command::Build(args) => build(args).await,
         Command::Check(args) => check(args).await,
+        Command::Test(args) => super::adapter_test::test(args).await,
     }
 }
 

@@ -1,4 +1,5 @@
 //! The binary's commands besides `serve`.
 
 pub mod adapter;
+mod adapter_test;
 mod template;

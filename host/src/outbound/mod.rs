@@ -9,6 +9,8 @@
 //! [`AllowList`] of exact origins (scheme, host and port). Anything else is
 //! refused before a byte leaves: deny by default, as Spin does.
 
+pub mod cassette;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

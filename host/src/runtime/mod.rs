@@ -67,6 +67,9 @@ pub struct Services {
     /// The platform certificate's private key (PKCS#8 PEM), which signs for
     /// connections whose private key is [`PLATFORM_KEY`].
     pub platform_key: Option<Arc<str>>,
+    /// A clock that stands still at these milliseconds since the epoch
+    /// (replaying recorded traffic); the system clock otherwise.
+    pub fixed_clock_ms: Option<u64>,
 }
 
 /// The stored value of a private-key config field that stands for the
@@ -79,7 +82,14 @@ impl Services {
             outbound,
             kv,
             platform_key: None,
+            fixed_clock_ms: None,
         }
+    }
+
+    /// Makes the adapters' clock stand still at `ms`.
+    pub fn with_fixed_clock(mut self, ms: u64) -> Self {
+        self.fixed_clock_ms = Some(ms);
+        self
     }
 
     /// Signs for connections that use the platform certificate with `pem`.
