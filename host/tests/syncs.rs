@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::*;
 use demo_upstream::{DemoUpstream, Options};
@@ -413,17 +413,24 @@ async fn a_signed_webhook_reaches_its_receiver_after_two_failures() {
     }
     let received = hook.received.lock().unwrap().clone();
     let (headers, body) = &received[2];
+    // Checked as a receiver would, from the documented scheme, by OpenSSL
+    // rather than by the host's own code. Catches a host that signs
+    // anything but `<t>.<body>` (shown once with `<t>:<body>`, which the
+    // host's own `verify` accepted).
     let signature = headers["interlink-signature"].to_str().unwrap();
-    assert!(interlink::webhooks::signature::verify(
-        secret.as_bytes(),
-        signature,
-        body.as_bytes()
-    ));
-    assert!(!interlink::webhooks::signature::verify(
-        b"another secret",
-        signature,
-        body.as_bytes()
-    ));
+    let (t, v1) = signature
+        .strip_prefix("t=")
+        .and_then(|rest| rest.split_once(",v1="))
+        .expect("t=<seconds>,v1=<hex>");
+    let signed = format!("{t}.{body}");
+    assert_eq!(v1, openssl_hmac_sha256(&secret, &signed));
+    assert_ne!(v1, openssl_hmac_sha256("another secret", &signed));
+    let age = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .abs_diff(t.parse().unwrap());
+    assert!(age < 60, "a fresh timestamp: {age} s");
     assert_eq!(headers["interlink-attempt"], "3");
     let event: Value = serde_json::from_str(body).unwrap();
     assert_eq!(event["event"], "records.changed");
@@ -504,4 +511,91 @@ async fn a_disconnect_drops_pending_webhook_deliveries() {
         "no retry after the disconnect"
     );
     assert!(server.logs().contains("pending webhook deliveries dropped"));
+}
+
+/// HMAC-SHA256 of `text` under `key`, in hex, by the `openssl` command line.
+fn openssl_hmac_sha256(key: &str, text: &str) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("openssl")
+        .args(["dgst", "-sha256", "-hmac", key, "-r"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the openssl command line");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// A record deleted upstream, end to end: a full run marks it deleted and
+/// counts it, `/v1/synced` lists it as deleted (and keeps the others as they
+/// were), and the run's `records.changed` event names it under `deleted`.
+/// Catches a full run that skips `mark_unseen_deleted`, or an event that
+/// leaves deletions out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_deleted_upstream_is_marked_counted_listed_and_announced() {
+    let (up, hook, server) = webhook_setup(0).await;
+    let client = Client::new(&server);
+    let (token, id) = client.connect_demo(&up).await;
+    let subscribed = client
+        .subscribe(&token, &hook.url, &["records.changed"])
+        .await;
+    assert_eq!(
+        subscribed.status,
+        StatusCode::CREATED,
+        "{}",
+        subscribed.body
+    );
+    client.schedule(&token, "vendors", json!({})).await;
+    let first = client.wait_for_run(&id, 1, succeeded).await;
+    assert_eq!(first["added"], 5, "{first}");
+
+    let gone = 3;
+    up.remove("suppliers", gone);
+    let started = client
+        .call(&token, M::POST, "/v1/syncs/vendors/run?full=true", None)
+        .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    let second = client.wait_for_run(&id, 2, succeeded).await;
+    assert_eq!(second["kind"], "full");
+    assert_eq!(
+        (&second["deleted"], &second["unchanged"], &second["added"]),
+        (&json!(1), &json!(4), &json!(0)),
+        "{second}"
+    );
+
+    let stored = client.synced(&token, "vendors").await;
+    assert_eq!(stored.len(), 5, "a deleted record stays, marked");
+    let deleted: Vec<&Value> = stored
+        .iter()
+        .filter(|r| !r["deleted_at"].is_null())
+        .collect();
+    assert_eq!(deleted.len(), 1, "{stored:?}");
+    assert_eq!(deleted[0]["id"], gone.to_string());
+    assert_eq!(deleted[0]["run_id"], second["id"]);
+
+    let run_id = second["id"].as_str().unwrap().to_string();
+    let event = eventually(Duration::from_secs(30), "the run's event", || async {
+        hook.received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, body)| serde_json::from_str::<Value>(body).unwrap())
+            .find(|e| e["run_id"] == run_id.as_str())
+    })
+    .await;
+    assert_eq!(event["deleted"], json!([gone.to_string()]), "{event}");
+    assert_eq!(event["added"], json!([]), "{event}");
 }
