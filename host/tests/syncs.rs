@@ -483,15 +483,14 @@ async fn a_disconnect_drops_pending_webhook_deliveries() {
     let (up, hook, server) = webhook_setup(usize::MAX).await;
     let client = Client::new(&server);
     let (token, id) = client.connect_demo(&up).await;
-    let subscribed = client
-        .subscribe(&token, &hook.url, &["records.changed"])
-        .await;
-    assert_eq!(
-        subscribed.status,
-        StatusCode::CREATED,
-        "{}",
-        subscribed.body
-    );
+    subscribe(
+        &client.http,
+        &client.base,
+        &token,
+        &hook.url,
+        &["records.changed"],
+    )
+    .await;
     client.schedule(&token, "vendors", json!({})).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while hook.received.lock().unwrap().len() < 2 {
@@ -549,15 +548,14 @@ async fn a_record_deleted_upstream_is_marked_counted_listed_and_announced() {
     let (up, hook, server) = webhook_setup(0).await;
     let client = Client::new(&server);
     let (token, id) = client.connect_demo(&up).await;
-    let subscribed = client
-        .subscribe(&token, &hook.url, &["records.changed"])
-        .await;
-    assert_eq!(
-        subscribed.status,
-        StatusCode::CREATED,
-        "{}",
-        subscribed.body
-    );
+    subscribe(
+        &client.http,
+        &client.base,
+        &token,
+        &hook.url,
+        &["records.changed"],
+    )
+    .await;
     client.schedule(&token, "vendors", json!({})).await;
     let first = client.wait_for_run(&id, 1, succeeded).await;
     assert_eq!(first["added"], 5, "{first}");
