@@ -170,7 +170,7 @@ async fn a_new_project_builds_loads_and_serves_records() {
     let dir = project.to_str().unwrap();
     let made = adapter("new", &["acme", "--dir", dir]);
     assert!(made.status.success(), "{}", text(&made.stderr));
-    for file in ["Cargo.toml", "src/lib.rs", "README.md"] {
+    for file in ["Cargo.toml", "Cargo.lock", "src/lib.rs", "README.md"] {
         assert!(project.join(file).exists(), "{file}");
     }
     let again = adapter("new", &["acme", "--dir", dir]);

@@ -65,6 +65,9 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
         None => find_sdk()?,
     };
     let sdk = sdk.canonicalize()?;
+    // The checkout's lock file pins the project's dependencies to the
+    // versions Interlink is built and tested with (cargo drops the rest).
+    let lock = sdk.parent().map(|checkout| checkout.join("Cargo.lock"));
     // A TOML basic string: forward slashes need no escaping anywhere.
     let sdk = sdk
         .to_string_lossy()
@@ -80,6 +83,9 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
     ] {
         std::fs::write(dir.join(path), fill(text, &args.id, &sdk))
             .with_context(|| format!("writing {path}"))?;
+    }
+    if let Some(lock) = lock.filter(|l| l.exists()) {
+        std::fs::copy(&lock, dir.join("Cargo.lock")).context("copying Cargo.lock")?;
     }
     println!(
         "Made the adapter `{id}` in {dir}. Next:\n  \
