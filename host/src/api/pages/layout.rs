@@ -1,11 +1,12 @@
 //! The frame every page shares: a readable, accessible layout with a small
 //! stylesheet inline (no build step, no script).
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use crate::connections::Status;
+use crate::connections::{Connection, Status};
 
 const STYLE: &str = r#"
 :root { color-scheme: light; --fg: #1d2430; --muted: #5b6472; --line: #d9dee5; --bg: #f6f7f9;
@@ -107,6 +108,27 @@ pub fn count(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// Connections by id, for pages that name a connection by its account.
+pub struct Connections<'a>(HashMap<&'a str, &'a Connection>);
+
+impl<'a> Connections<'a> {
+    pub fn new(all: &'a [Connection]) -> Self {
+        Connections(all.iter().map(|c| (c.id.as_str(), c)).collect())
+    }
+
+    pub fn get(&self, id: &str) -> Option<&'a Connection> {
+        self.0.get(id).copied()
+    }
+
+    /// The account name of connection `id`; the id itself when unknown.
+    pub fn name<'b>(&self, id: &'b str) -> &'b str
+    where
+        'a: 'b,
+    {
+        self.get(id).map_or(id, |c| c.account_name.as_str())
+    }
 }
 
 /// A connection's status, as a badge.

@@ -1,14 +1,12 @@
 //! The dashboard's failed requests: the API's latest error answers, found
 //! by the request id a customer reports, or by connection.
 
-use std::collections::HashMap;
-
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 
-use super::layout::{Section, count, page, took, when};
+use super::layout::{Connections, Section, count, page, took, when};
 use super::session::{Operator, internal};
 use crate::api::AppState;
 use crate::api::failed_requests::KEEP;
@@ -45,10 +43,7 @@ pub async fn list(
         Ok(found) => found,
         Err(e) => return internal(&e),
     };
-    let names: HashMap<&str, &str> = connections
-        .iter()
-        .map(|c| (c.id.as_str(), c.account_name.as_str()))
-        .collect();
+    let connections = Connections::new(&connections);
     page(
         "Failed requests",
         Section::Requests,
@@ -88,7 +83,7 @@ pub async fn list(
                                 td.small { code { (r.code) } " " (r.message) }
                                 td.small {
                                     @if let Some(c) = &r.connection_id {
-                                        a href=(format!("/dashboard/connections/{c}")) { (names.get(c.as_str()).copied().unwrap_or(c)) }
+                                        a href=(format!("/dashboard/connections/{c}")) { (connections.name(c)) }
                                     } @else { span.muted { "none" } }
                                 }
                                 td.small { (took(std::time::Duration::from_millis(r.duration_ms))) }

@@ -2,7 +2,6 @@
 //! added, updated and deleted, duration, errors) and a small chart of them,
 //! and a **Run now** button.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::Form;
@@ -13,10 +12,10 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::dashboard::find;
-use super::layout::{self, Section, badge, count, page, status_badge, took, when};
+use super::layout::{self, Connections, Section, badge, count, page, status_badge, took, when};
 use super::session::{Operator, internal};
 use crate::api::AppState;
-use crate::connections::{Connection, Status};
+use crate::connections::Status;
 use crate::storage::syncs::{Run, RunKind, RunStatus, Schedule, Trigger};
 use crate::sync::SyncError;
 
@@ -107,13 +106,8 @@ pub async fn list(
         .into_iter()
         .filter(|s| only.is_none_or(|c| s.connection_id == c))
         .collect();
-    let connections: HashMap<&str, &Connection> =
-        connections.iter().map(|c| (c.id.as_str(), c)).collect();
-    let name = |id: &str| {
-        connections
-            .get(id)
-            .map_or_else(|| id.to_string(), |c| c.account_name.clone())
-    };
+    let connections = Connections::new(&connections);
+    let name = |id: &str| connections.name(id).to_string();
     let runs_of = |s: &Schedule| -> Vec<&Run> {
         runs.iter()
             .filter(|r| r.connection_id == s.connection_id && r.entity == s.entity)
@@ -145,7 +139,7 @@ pub async fn list(
                     tbody {
                         @for s in &schedules {
                             @let last = runs_of(s);
-                            @let connection = connections.get(s.connection_id.as_str());
+                            @let connection = connections.get(&s.connection_id);
                             tr {
                                 td {
                                     a href=(format!("/dashboard/syncs?connection={}", s.connection_id)) { (name(&s.connection_id)) }

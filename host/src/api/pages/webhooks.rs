@@ -1,14 +1,12 @@
 //! The dashboard's webhooks: every subscription, and its latest deliveries
 //! with each attempt (when, the receiver's answer or the error, how long).
 
-use std::collections::HashMap;
-
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::layout::{Section, badge, page, took, when};
+use super::layout::{Connections, Section, badge, page, took, when};
 use super::session::{Operator, internal};
 use crate::api::AppState;
 use crate::storage::webhooks::{Attempt, Delivery, DeliveryStatus, Subscription};
@@ -106,11 +104,8 @@ pub async fn list(
             Err(e) => return internal(&e),
         }
     }
-    let names: HashMap<&str, &str> = connections
-        .iter()
-        .map(|c| (c.id.as_str(), c.account_name.as_str()))
-        .collect();
-    let name = |id: &str| names.get(id).copied().unwrap_or(id).to_string();
+    let connections = Connections::new(&connections);
+    let name = |id: &str| connections.name(id).to_string();
     let title = match only {
         Some(id) => format!("Webhooks of {}", name(id)),
         None => "Webhooks".to_string(),
