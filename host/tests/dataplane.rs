@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use demo_upstream::{DemoUpstream, Options};
 use interlink::connections::{Connections, NewConnection, Status, TokenOwner, token_hash};
-use interlink::dataplane::{Caller, DataError, DataPlane, Limits, Wait};
+use interlink::dataplane::{Caller, DataError, DataPlane, Limits, Mode, Wait, Written};
 use interlink::registry::Registry;
 use interlink::runtime::{ListRequest, RuntimeConfig};
 use interlink::secret_box::SecretBox;
@@ -146,7 +146,7 @@ async fn permissions_and_write_rules_are_checked_before_the_system_is_called() {
     let order = json!({"vendor_id": "1", "lines": [{"quantity": 1}]});
     let refused = plane
         .dataplane
-        .create(&caller, "purchase-orders", order, None)
+        .create(&caller, "purchase-orders", order, None, Mode::Send)
         .await
         .unwrap_err();
     assert_eq!(refused.code(), "insufficient_permissions");
@@ -156,7 +156,7 @@ async fn permissions_and_write_rules_are_checked_before_the_system_is_called() {
     );
     let bad = plane
         .dataplane
-        .update(&caller, "vendors", "1", json!({"id": "9"}))
+        .update(&caller, "vendors", "1", json!({"id": "9"}), Mode::Send)
         .await
         .unwrap_err();
     assert_eq!(
@@ -350,4 +350,73 @@ async fn calls_waiting_for_their_upstream_gate_hold_no_instance() {
         assert!(call.await.unwrap().is_ok(), "queued calls all finish");
     }
     assert_eq!(slow.max_in_flight(), 4, "the gate held");
+}
+
+/// A dry run passes the write's checks and runs the adapter, but nothing
+/// reaches the system, the write budget is untouched and the idempotency key
+/// is not claimed; the answer is the request the write then sends.
+#[tokio::test]
+async fn a_dry_run_holds_the_write_and_takes_nothing() {
+    let up = upstream(Options::default()).await;
+    let limits = Limits {
+        max_writes_per_minute: Some(1),
+        ..Limits::default()
+    };
+    let plane = plane(RuntimeConfig::default(), limits).await;
+    let token = plane.connect(&up).await;
+    let caller = plane.caller(&token, "req-dry").await;
+    let vendor = json!({"name": "Dry Run Supplies"});
+
+    for _ in 0..3 {
+        let written = plane
+            .dataplane
+            .create(
+                &caller,
+                "vendors",
+                vendor.clone(),
+                Some("key-1"),
+                Mode::DryRun,
+            )
+            .await
+            .unwrap();
+        let Written::DryRun(held) = written else {
+            panic!("a dry run answered a record: {written:?}");
+        };
+        let [request] = held.as_slice() else {
+            panic!("one write is held: {held:?}");
+        };
+        assert_eq!(request.method, "POST");
+        assert_eq!(request.url, format!("{}/api/suppliers", up.base_url()));
+        let body = request.body.as_deref().unwrap();
+        assert!(body.contains("\"Dry Run Supplies\""), "{body}");
+        assert!(
+            request
+                .headers
+                .contains(&("Authorization".into(), "[redacted]".into())),
+            "{:?}",
+            request.headers
+        );
+    }
+    assert_eq!(up.writes(), 0, "nothing reached the system");
+
+    let refused = plane
+        .dataplane
+        .create(&caller, "vendors", json!({}), None, Mode::DryRun)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        "field_required",
+        "a dry run checks the rules"
+    );
+
+    // The budget of one write a minute and the key are still unspent.
+    let other = json!({"name": "Real Supplies"});
+    let written = plane
+        .dataplane
+        .create(&caller, "vendors", other, Some("key-1"), Mode::Send)
+        .await
+        .unwrap();
+    assert!(matches!(written, Written::Done(ref c) if c.status == 201 && !c.replayed));
+    assert_eq!(up.writes(), 1);
 }

@@ -67,6 +67,8 @@ impl Request {
             secret_headers: Vec::new(),
             body: None,
             timeout_ms: None,
+            #[cfg(not(feature = "contract-0-1-0"))]
+            read_only: false,
         })
     }
 
@@ -123,6 +125,21 @@ impl Request {
     /// A timeout shorter than the host's.
     pub fn timeout_ms(mut self, ms: u32) -> Self {
         self.0.timeout_ms = Some(ms);
+        self
+    }
+
+    /// Marks the request as one that changes nothing in the system, whatever
+    /// its method: a token request, a query sent as `POST`. A dry-run write
+    /// (`Prefer: dry-run`) sends it, and holds every other request that is
+    /// not a `GET` or `HEAD`. Under contract 0.1.0 (the `contract-0-1-0`
+    /// feature) there is no such mark, and this does nothing.
+    pub fn read_only(mut self) -> Self {
+        #[cfg(not(feature = "contract-0-1-0"))]
+        {
+            self.0.read_only = true;
+        }
+        #[cfg(feature = "contract-0-1-0")]
+        let _ = &mut self;
         self
     }
 

@@ -54,13 +54,28 @@ pub use error::{Error, Result};
 pub use manifest::{Account, Manifest};
 pub use serde_json::{Value, json};
 
-/// The version of the adapter contract (`wit/`) this SDK builds against.
+/// The version of the adapter contract (`wit/`) this SDK builds against:
+/// the newest, or 0.1.0 with the `contract-0-1-0` feature (for hosts that
+/// serve no newer one; requests cannot be marked read-only there).
+#[cfg(not(feature = "contract-0-1-0"))]
+pub const CONTRACT_VERSION: &str = "0.2.0";
+#[cfg(feature = "contract-0-1-0")]
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
 /// Bindings generated from the contract. Adapter code rarely needs them: the
 /// SDK re-exports what it uses under friendlier names.
 #[doc(hidden)]
 pub mod bindings {
+    #[cfg(not(feature = "contract-0-1-0"))]
+    wit_bindgen::generate!({
+        path: "../wit/since_v0.2.0",
+        world: "adapter-world",
+        pub_export_macro: true,
+        export_macro_name: "__export_adapter_world",
+        default_bindings_module: "interlink_sdk::bindings",
+        runtime_path: "interlink_sdk::__private::rt",
+    });
+    #[cfg(feature = "contract-0-1-0")]
     wit_bindgen::generate!({
         path: "../wit/since_v0.1.0",
         world: "adapter-world",

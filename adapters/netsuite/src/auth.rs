@@ -64,9 +64,11 @@ pub fn access_token(ctx: &Context, renew: bool) -> Result<String> {
         )
         .append_pair("client_assertion", &assertion)
         .finish();
+    // A token request changes nothing: a dry-run write sends it.
     let response = Request::post(&audience)
         .header("Content-Type", "application/x-www-form-urlencoded")
         .body(form.into_bytes())
+        .read_only()
         .send()?;
     let body: Value = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
     if response.status() != 200 {

@@ -158,9 +158,11 @@ pub fn permissions(ctx: &Context) -> Result<Vec<String>> {
         "params": [role],
     });
     let rows: Value = send(ctx, || {
+        // A SuiteQL query is sent as POST but only reads.
         Ok(Request::post(&url)
             .header("Prefer", "transient")
-            .json(&query))
+            .json(&query)
+            .read_only())
     })?
     .json()?;
     const LEVELS: [&str; 4] = ["View", "Create", "Edit", "Full"];

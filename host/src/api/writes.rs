@@ -1,19 +1,27 @@
 //! Writes: `POST`, `PATCH` and `DELETE` on `/v1/{entity}`, through the data
 //! plane's write path ([`crate::dataplane`]): permissions, field rules, state
 //! locks, idempotency, the write budget, then the system.
+//!
+//! With `Prefer: dry-run` (RFC 7240), a write passes every check and runs the
+//! adapter, but the first request that would change the system is answered
+//! instead of sent ([`DryRun`]), with `Preference-Applied: dry-run`.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::data::RecordPath;
 use super::error::ApiError;
 use super::json::ApiJson;
 use super::token::ConnectionAuth;
+use crate::dataplane::{Mode, Written};
+use crate::runtime::HeldRequest;
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {
@@ -31,13 +39,92 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     }
 }
 
+/// [`Mode::DryRun`] when a `Prefer` header asks for `dry-run` (among other
+/// preferences, with or without parameters); preferences the host does not
+/// know are ignored, as RFC 7240 says.
+fn mode(headers: &HeaderMap) -> Mode {
+    let dry_run = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|preference| {
+            let token = preference.split([';', '=']).next().unwrap_or_default();
+            token.trim().eq_ignore_ascii_case("dry-run")
+        });
+    if dry_run { Mode::DryRun } else { Mode::Send }
+}
+
+/// What a dry-run write would have sent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DryRun {
+    /// Always true: nothing was changed.
+    pub dry_run: bool,
+    /// The requests held instead of sent: the first request that would have
+    /// changed the system (the adapter stops there, since it would need its
+    /// answer), or none when the adapter changed nothing.
+    pub requests: Vec<DryRunRequest>,
+}
+
+/// One request a dry run held, with the connection's secrets and its
+/// credential headers (`Authorization`, `Cookie`) shown as `[redacted]`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DryRunRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<DryRunHeader>,
+    /// The body: JSON when it is JSON, text otherwise.
+    #[schema(value_type = Option<Object>)]
+    pub body: Option<Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DryRunHeader {
+    pub name: String,
+    pub value: String,
+}
+
+impl From<HeldRequest> for DryRunRequest {
+    fn from(held: HeldRequest) -> Self {
+        DryRunRequest {
+            method: held.method,
+            url: held.url,
+            headers: held
+                .headers
+                .into_iter()
+                .map(|(name, value)| DryRunHeader { name, value })
+                .collect(),
+            body: held
+                .body
+                .map(|text| serde_json::from_str(&text).unwrap_or(Value::String(text))),
+        }
+    }
+}
+
+/// The answer of a dry run: 200, the held requests, `Preference-Applied`.
+fn dry_run(requests: Vec<HeldRequest>) -> Response {
+    let body = DryRun {
+        dry_run: true,
+        requests: requests.into_iter().map(Into::into).collect(),
+    };
+    let mut reply = Json(body).into_response();
+    reply
+        .headers_mut()
+        .insert("preference-applied", HeaderValue::from_static("dry-run"));
+    reply
+}
+
 /// Create a record (with its children).
 #[utoipa::path(post, path = "/v1/{entity}", tag = "data", security(("connection_token" = [])),
     params(("entity" = String, Path), ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
         pattern = "^[!-~]+$",
-        description = "1 to 255 visible ASCII characters; replays the first result of a key for 24 h instead of creating again")),
+        description = "1 to 255 visible ASCII characters; replays the first result of a key for 24 h instead of creating again"),
+        ("Prefer" = Option<String>, Header,
+        description = "`dry-run`: run every check and the adapter, and answer the request that would change the system instead of sending it")),
     request_body = Object,
-    responses((status = 201, body = Object), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 201, body = Object),
+        (status = 200, description = "`Prefer: dry-run`: what the create would send", body = DryRun),
+        (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn create(
     ConnectionAuth(caller): ConnectionAuth,
     State(state): State<AppState>,
@@ -46,7 +133,14 @@ pub async fn create(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let created = state.dataplane.create(&caller, &entity, body, key).await?;
+    let written = state
+        .dataplane
+        .create(&caller, &entity, body, key, mode(&headers))
+        .await?;
+    let created = match written {
+        Written::Done(created) => created,
+        Written::DryRun(requests) => return Ok(dry_run(requests)),
+    };
     let status = StatusCode::from_u16(created.status).map_err(ApiError::internal)?;
     let mut reply = (status, Json(created.record)).into_response();
     if created.replayed {
@@ -59,28 +153,70 @@ pub async fn create(
 
 /// Change the fields present in the body.
 #[utoipa::path(patch, path = "/v1/{entity}/{id}", tag = "data", security(("connection_token" = [])),
-    params(RecordPath), request_body = Object,
-    responses((status = 200, body = Object), (status = "4XX", body = super::openapi::ErrorBody)))]
+    params(RecordPath, ("Prefer" = Option<String>, Header,
+        description = "`dry-run`: run every check and the adapter, and answer the request that would change the system instead of sending it")),
+    request_body = Object,
+    responses((status = 200, description = "The record as stored; with `Prefer: dry-run`, a `DryRun`", body = Object),
+        (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn update(
     ConnectionAuth(caller): ConnectionAuth,
     State(state): State<AppState>,
     Path(RecordPath { entity, id }): Path<RecordPath>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
-) -> Result<Json<Box<RawValue>>, ApiError> {
-    Ok(Json(
-        state.dataplane.update(&caller, &entity, &id, body).await?,
-    ))
+) -> Result<Response, ApiError> {
+    let written = state
+        .dataplane
+        .update(&caller, &entity, &id, body, mode(&headers))
+        .await?;
+    Ok(match written {
+        Written::Done(record) => Json::<Box<RawValue>>(record).into_response(),
+        Written::DryRun(requests) => dry_run(requests),
+    })
 }
 
 /// Delete a record.
 #[utoipa::path(delete, path = "/v1/{entity}/{id}", tag = "data", security(("connection_token" = [])),
-    params(RecordPath),
-    responses((status = 204), (status = "4XX", body = super::openapi::ErrorBody)))]
+    params(RecordPath, ("Prefer" = Option<String>, Header,
+        description = "`dry-run`: run every check and the adapter, and answer the request that would change the system instead of sending it")),
+    responses((status = 204),
+        (status = 200, description = "`Prefer: dry-run`: what the delete would send", body = DryRun),
+        (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn delete(
     ConnectionAuth(caller): ConnectionAuth,
     State(state): State<AppState>,
     Path(RecordPath { entity, id }): Path<RecordPath>,
-) -> Result<StatusCode, ApiError> {
-    state.dataplane.delete(&caller, &entity, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let written = state
+        .dataplane
+        .delete(&caller, &entity, &id, mode(&headers))
+        .await?;
+    Ok(match written {
+        Written::Done(()) => StatusCode::NO_CONTENT.into_response(),
+        Written::DryRun(requests) => dry_run(requests),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prefer(values: &[&str]) -> Mode {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append("prefer", HeaderValue::from_str(v).unwrap());
+        }
+        mode(&headers)
+    }
+
+    #[test]
+    fn dry_run_is_one_preference_among_others() {
+        assert_eq!(prefer(&[]), Mode::Send);
+        assert_eq!(prefer(&["dry-run"]), Mode::DryRun);
+        assert_eq!(prefer(&["return=minimal, Dry-Run"]), Mode::DryRun);
+        assert_eq!(prefer(&["respond-async", "dry-run; x=1"]), Mode::DryRun);
+        assert_eq!(prefer(&["return=dry-run"]), Mode::Send);
+        assert_eq!(prefer(&["dry-running"]), Mode::Send);
+    }
 }

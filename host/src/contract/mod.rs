@@ -10,11 +10,19 @@
 //! A component says which version it implements through the name of its
 //! export: `interlink:adapter/adapter@0.1.0`. The host reads it before
 //! instantiating and refuses versions it does not serve, naming those it does.
+//! The runtime holds every adapter as a [`Guest`], one enum over the
+//! versions' bindings.
 
+mod convert;
+mod guest;
 mod model;
 pub mod v0_1_0;
+pub mod v0_2_0;
 
-pub use model::{Account, AdapterError, FieldError};
+pub use guest::{Answer, Guest, GuestPre};
+pub use model::{Account, AdapterError, CallFor, FieldError, ListRequest, RawPage};
+/// The newest version, which the host's imports implement.
+pub use v0_2_0 as latest;
 
 use thiserror::Error;
 use wasmtime::Engine;
@@ -24,7 +32,7 @@ use wasmtime::component::Component;
 const EXPORT: &str = "interlink:adapter/adapter";
 
 /// The contract versions this host can load, newest first.
-pub const SUPPORTED: &[&str] = &["0.1.0"];
+pub const SUPPORTED: &[&str] = &["0.2.0", "0.1.0"];
 
 /// Why a component is not an adapter this host can serve.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -74,9 +82,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_the_supported_version() {
-        let names = ["interlink:adapter/adapter@0.1.0"];
-        assert_eq!(version_of(names.into_iter()), Ok("0.1.0"));
+    fn finds_each_supported_version() {
+        for version in SUPPORTED {
+            let name = format!("interlink:adapter/adapter@{version}");
+            assert_eq!(version_of([name.as_str()].into_iter()), Ok(*version));
+        }
     }
 
     #[test]
@@ -88,7 +98,7 @@ mod tests {
                 found: "9.0.0".into()
             }
         );
-        assert!(err.to_string().contains("it serves 0.1.0"), "{err}");
+        assert!(err.to_string().contains("it serves 0.2.0, 0.1.0"), "{err}");
     }
 
     #[test]

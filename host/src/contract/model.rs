@@ -1,11 +1,39 @@
-//! The host's model of what adapters answer: the account `connect` reports
-//! and the errors calls end with. Every contract version converts its WIT
-//! types into these (see [`super::v0_1_0`]).
+//! The host's model of what crosses the contract: the arguments of a call,
+//! the account `connect` reports, the page `list` answers and the errors
+//! calls end with. Every contract version converts its WIT types to and from
+//! these (see [`super::convert`]).
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use thiserror::Error;
 
 use crate::manifest::CustomField;
+
+/// Who a call is made for, as the adapter sees it: the connection's id and
+/// its non-secret config values.
+#[derive(Debug, Clone, Copy)]
+pub struct CallFor<'a> {
+    pub connection_id: &'a str,
+    pub config: &'a BTreeMap<String, String>,
+}
+
+/// A request for one page of records.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    pub entity: String,
+    pub cursor: Option<String>,
+    pub page_size: u32,
+    pub modified_after: Option<String>,
+}
+
+/// One page of records as the adapter answered it, before the host checks
+/// it (every record JSON, the page and cursor within bounds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawPage {
+    pub records: Vec<String>,
+    pub next_cursor: Option<String>,
+}
 
 /// The account a connection reaches, as `connect` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -10,7 +10,9 @@
 //!    the idempotency key, the write budget;
 //! 3. admission ([`admission`]): the connection's share of the host and its
 //!    upstream gate, before an instance is taken;
-//! 4. the call on a fresh instance, retried while the system answers 429;
+//! 4. the call on a fresh instance, retried while the system answers 429; in
+//!    a dry run ([`Mode::DryRun`]), the instance holds the requests that may
+//!    change the system instead of sending them, and they are the answer;
 //! 5. on failure, the error recorded on the connection (a rejected
 //!    credential makes it require reauthorization).
 //!
@@ -29,12 +31,12 @@ use serde_json::value::RawValue;
 
 pub use admission::Wait;
 pub use error::DataError;
-pub use writes::Created;
+pub use writes::{Created, Written};
 
 use crate::connections::{Connection, Connections, LastError, OpenConnection};
 use crate::manifest::{Entity, Operation};
 use crate::rules::rate::WriteBudgets;
-use crate::runtime::{Adapter, CallError, ListRequest, Page};
+use crate::runtime::{Adapter, CallError, HeldRequest, ListRequest, Page};
 use admission::{Admission, Refused};
 
 /// Upstream 429s retried before the caller gets one.
@@ -81,6 +83,18 @@ impl Caller {
     }
 }
 
+/// Whether a write reaches the system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The write is sent.
+    Send,
+    /// Every check and the adapter run, requests that only read are sent,
+    /// and the first request that may change the system is held and
+    /// answered instead (`Prefer: dry-run`). No idempotency key is claimed
+    /// and no write is taken from the budget.
+    DryRun,
+}
+
 /// One adapter operation, with its arguments.
 enum Op<'a> {
     List(&'a ListRequest),
@@ -95,6 +109,8 @@ enum Answer {
     Page(Page),
     Record(Box<RawValue>),
     Done,
+    /// What a dry run held.
+    Held(Vec<HeldRequest>),
 }
 
 /// The one path from a connection to its adapter.
@@ -197,7 +213,10 @@ impl DataPlane {
             ids::check_cursor(cursor)?;
         }
         let adapter = self.prepare(caller.connection(), &request.entity, Operation::List)?;
-        match self.call(caller, &adapter, Op::List(request)).await? {
+        match self
+            .call(caller, &adapter, Op::List(request), Mode::Send)
+            .await?
+        {
             Answer::Page(page) => Ok(page),
             _ => unreachable!("list answers a page"),
         }
@@ -212,7 +231,7 @@ impl DataPlane {
     ) -> Result<Box<RawValue>, DataError> {
         ids::check_record_id(id)?;
         let adapter = self.prepare(caller.connection(), entity, Operation::Get)?;
-        self.call(caller, &adapter, Op::Get(entity, id))
+        self.call(caller, &adapter, Op::Get(entity, id), Mode::Send)
             .await
             .map(record)
     }
@@ -226,11 +245,12 @@ impl DataPlane {
         caller: &Caller,
         adapter: &Adapter,
         op: Op<'_>,
+        mode: Mode,
     ) -> Result<Answer, DataError> {
         let mut backoff = Duration::from_millis(250);
         let mut attempt = 0;
         loop {
-            let result = self.call_once(caller, adapter, &op).await;
+            let result = self.call_once(caller, adapter, &op, mode).await;
             match result {
                 Err(DataError::Call(CallError::Adapter(
                     crate::contract::AdapterError::RateLimited {
@@ -259,6 +279,7 @@ impl DataPlane {
         caller: &Caller,
         adapter: &Adapter,
         op: &Op<'_>,
+        mode: Mode,
     ) -> Result<Answer, DataError> {
         let _admitted = self
             .admission
@@ -282,21 +303,31 @@ impl DataPlane {
                     retry_after: Duration::from_secs(1),
                 },
             })?;
-        let ctx = caller.open.ctx.clone();
-        Ok(match *op {
-            Op::List(request) => Answer::Page(adapter.list(ctx, request).await?),
-            Op::Get(entity, id) => Answer::Record(adapter.get(ctx, entity, id).await?),
-            Op::Create(entity, record) => {
-                Answer::Record(adapter.create(ctx, entity, record.to_string()).await?)
+        let mut instance = adapter.instantiate(caller.open.ctx.clone()).await?;
+        if mode == Mode::DryRun {
+            instance.dry_run();
+        }
+        let answer = match *op {
+            Op::List(request) => instance.list(request).await.map(Answer::Page),
+            Op::Get(entity, id) => instance.get(entity, id).await.map(Answer::Record),
+            Op::Create(entity, record) => instance
+                .create(entity, record.to_string())
+                .await
+                .map(Answer::Record),
+            Op::Update(entity, id, patch) => instance
+                .update(entity, id, patch.to_string())
+                .await
+                .map(Answer::Record),
+            Op::Delete(entity, id) => instance.delete(entity, id).await.map(|()| Answer::Done),
+        };
+        match (mode, answer) {
+            // Stopped at a held request, or done without one: either way
+            // nothing was changed, and the held requests are the answer.
+            (Mode::DryRun, Ok(_) | Err(CallError::Held)) => {
+                Ok(Answer::Held(instance.held().to_vec()))
             }
-            Op::Update(entity, id, patch) => {
-                Answer::Record(adapter.update(ctx, entity, id, patch.to_string()).await?)
-            }
-            Op::Delete(entity, id) => {
-                adapter.delete(ctx, entity, id).await?;
-                Answer::Done
-            }
-        })
+            (_, answer) => Ok(answer?),
+        }
     }
 
     /// Records a failed call on the connection (a rejected credential makes

@@ -6,6 +6,11 @@
 //! only when a lock can apply), the idempotency key (creates), and the
 //! connection's write budget ([`crate::rules::rate`]). A write refused by
 //! any of them never reaches the system.
+//!
+//! A dry run ([`Mode::DryRun`]) passes the same checks (the budget is
+//! checked, not taken; no idempotency key is claimed or replayed) and runs
+//! the adapter, which reads what it needs; its answer is the first request
+//! that would have changed the system, held instead of sent.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -13,12 +18,12 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{Answer, Caller, DataError, DataPlane, Op, declared, record};
+use super::{Answer, Caller, DataError, DataPlane, Mode, Op, declared, record};
 use crate::connections::Connection;
 use crate::manifest::{Field, Operation};
 use crate::rules::fields::{Schema, Write, check};
 use crate::rules::state;
-use crate::runtime::Adapter;
+use crate::runtime::{Adapter, HeldRequest};
 use crate::storage::IdempotencyClaim;
 
 /// How long an idempotency key is remembered.
@@ -33,6 +38,20 @@ pub struct Created {
     /// The answer is the stored one of an earlier request with the same
     /// idempotency key.
     pub replayed: bool,
+}
+
+/// What a write answered: its result, or in a dry run the requests held.
+#[derive(Debug)]
+pub enum Written<T> {
+    Done(T),
+    DryRun(Vec<HeldRequest>),
+}
+
+fn held<T>(answer: Answer) -> Written<T> {
+    match answer {
+        Answer::Held(requests) => Written::DryRun(requests),
+        _ => unreachable!("a dry run answers what it held"),
+    }
 }
 
 fn object(body: Value) -> Result<Map<String, Value>, DataError> {
@@ -86,23 +105,46 @@ impl DataPlane {
         if !state::may_lock(declared, operation) {
             return Ok(());
         }
-        let current = record(self.call(caller, adapter, Op::Get(entity, id)).await?);
+        let current = record(
+            self.call(caller, adapter, Op::Get(entity, id), Mode::Send)
+                .await?,
+        );
         let current: Value =
             serde_json::from_str(current.get()).map_err(|e| DataError::Internal(e.to_string()))?;
         state::check(declared, &current, operation, patch).map_err(DataError::StateLocked)
     }
 
-    /// Takes one write from the connection's budget.
-    fn take_write(&self, adapter: &Adapter, connection: &Connection) -> Result<(), DataError> {
+    /// Takes one write from the connection's budget; a dry run only checks
+    /// that one is there.
+    fn take_write(
+        &self,
+        adapter: &Adapter,
+        connection: &Connection,
+        mode: Mode,
+    ) -> Result<(), DataError> {
         let Some(per_minute) = self.writes_per_minute(adapter) else {
             return Ok(());
         };
-        self.budgets
-            .take(&connection.id, per_minute, Instant::now())
-            .map_err(|retry_after| DataError::WriteBudget {
-                per_minute,
-                retry_after,
-            })
+        let now = Instant::now();
+        match mode {
+            Mode::Send => self.budgets.take(&connection.id, per_minute, now),
+            Mode::DryRun => self.budgets.check(&connection.id, per_minute, now),
+        }
+        .map_err(|retry_after| DataError::WriteBudget {
+            per_minute,
+            retry_after,
+        })
+    }
+
+    /// The write, run as a dry run once its checks passed.
+    async fn dry_run<T>(
+        &self,
+        caller: &Caller,
+        adapter: &Adapter,
+        op: Op<'_>,
+    ) -> Result<Written<T>, DataError> {
+        self.take_write(adapter, caller.connection(), Mode::DryRun)?;
+        self.call(caller, adapter, op, Mode::DryRun).await.map(held)
     }
 
     /// Creates a record (with its children). With an idempotency `key`, the
@@ -114,12 +156,18 @@ impl DataPlane {
         entity: &str,
         body: Value,
         key: Option<&str>,
-    ) -> Result<Created, DataError> {
+        mode: Mode,
+    ) -> Result<Written<Created>, DataError> {
         let connection = caller.connection();
         let fields = object(body)?;
         let adapter = self.prepare(connection, entity, Operation::Create)?;
         check_fields(&adapter, connection, entity, &fields, Write::Create)?;
         let text = Value::Object(fields).to_string();
+        if mode == Mode::DryRun {
+            return self
+                .dry_run(caller, &adapter, Op::Create(entity, &text))
+                .await;
+        }
 
         let storage = self.connections.storage();
         if let Some(key) = key {
@@ -131,21 +179,21 @@ impl DataPlane {
             match claim {
                 IdempotencyClaim::Claimed => {}
                 IdempotencyClaim::Replay { status, response } => {
-                    return Ok(Created {
+                    return Ok(Written::Done(Created {
                         status,
                         record: RawValue::from_string(response)
                             .map_err(|e| DataError::Internal(e.to_string()))?,
                         replayed: true,
-                    });
+                    }));
                 }
                 IdempotencyClaim::InFlight => return Err(DataError::IdempotencyKeyInFlight),
                 IdempotencyClaim::Mismatch => return Err(DataError::IdempotencyKeyReused),
             }
         }
-        let outcome = match self.take_write(&adapter, connection) {
+        let outcome = match self.take_write(&adapter, connection, Mode::Send) {
             Err(refused) => Err(refused),
             Ok(()) => self
-                .call(caller, &adapter, Op::Create(entity, &text))
+                .call(caller, &adapter, Op::Create(entity, &text), Mode::Send)
                 .await
                 .map(record),
         };
@@ -157,9 +205,9 @@ impl DataPlane {
                 {
                     tracing::error!(error = %e, "could not record the idempotent result");
                 }
-                Ok(created(record))
+                Ok(Written::Done(created(record)))
             }
-            (Ok(record), None) => Ok(created(record)),
+            (Ok(record), None) => Ok(Written::Done(created(record))),
             (Err(error), Some(key)) => {
                 if let Err(e) = storage.release_idempotency_key(&connection.id, key).await {
                     tracing::error!(error = %e, "could not release an idempotency key");
@@ -177,7 +225,8 @@ impl DataPlane {
         entity: &str,
         id: &str,
         body: Value,
-    ) -> Result<Box<RawValue>, DataError> {
+        mode: Mode,
+    ) -> Result<Written<Box<RawValue>>, DataError> {
         let connection = caller.connection();
         super::ids::check_record_id(id)?;
         let patch = object(body)?;
@@ -191,23 +240,36 @@ impl DataPlane {
             Some(&patch),
         )
         .await?;
-        self.take_write(&adapter, connection)?;
         let text = Value::Object(patch).to_string();
-        self.call(caller, &adapter, Op::Update(entity, id, &text))
-            .await
-            .map(record)
+        let op = Op::Update(entity, id, &text);
+        if mode == Mode::DryRun {
+            return self.dry_run(caller, &adapter, op).await;
+        }
+        self.take_write(&adapter, connection, Mode::Send)?;
+        let answer = self.call(caller, &adapter, op, Mode::Send).await?;
+        Ok(Written::Done(record(answer)))
     }
 
     /// Deletes a record.
-    pub async fn delete(&self, caller: &Caller, entity: &str, id: &str) -> Result<(), DataError> {
+    pub async fn delete(
+        &self,
+        caller: &Caller,
+        entity: &str,
+        id: &str,
+        mode: Mode,
+    ) -> Result<Written<()>, DataError> {
         let connection = caller.connection();
         super::ids::check_record_id(id)?;
         let adapter = self.prepare(connection, entity, Operation::Delete)?;
         self.check_state(caller, &adapter, (entity, id), Operation::Delete, None)
             .await?;
-        self.take_write(&adapter, connection)?;
-        match self.call(caller, &adapter, Op::Delete(entity, id)).await? {
-            Answer::Done => Ok(()),
+        let op = Op::Delete(entity, id);
+        if mode == Mode::DryRun {
+            return self.dry_run(caller, &adapter, op).await;
+        }
+        self.take_write(&adapter, connection, Mode::Send)?;
+        match self.call(caller, &adapter, op, Mode::Send).await? {
+            Answer::Done => Ok(Written::Done(())),
             _ => unreachable!("delete answers nothing"),
         }
     }

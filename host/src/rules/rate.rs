@@ -20,6 +20,23 @@ impl WriteBudgets {
     /// Takes one write from `connection`'s budget of `per_minute` writes (a
     /// burst of up to `per_minute`), or answers how long until one is free.
     pub fn take(&self, connection: &str, per_minute: u32, now: Instant) -> Result<(), Duration> {
+        self.spend(connection, per_minute, now, 1.0)
+    }
+
+    /// Whether [`Self::take`] would succeed now, without taking anything.
+    pub fn check(&self, connection: &str, per_minute: u32, now: Instant) -> Result<(), Duration> {
+        self.spend(connection, per_minute, now, 0.0)
+    }
+
+    /// Refills `connection`'s bucket to `now`; if a write is free, takes
+    /// `cost` (1 or 0) of it.
+    fn spend(
+        &self,
+        connection: &str,
+        per_minute: u32,
+        now: Instant,
+        cost: f64,
+    ) -> Result<(), Duration> {
         if per_minute == 0 {
             return Err(Duration::from_secs(60));
         }
@@ -34,7 +51,7 @@ impl WriteBudgets {
         bucket.tokens = (bucket.tokens + elapsed * rate).min(capacity);
         bucket.at = now;
         if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+            bucket.tokens -= cost;
             Ok(())
         } else {
             Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
@@ -60,5 +77,17 @@ mod tests {
             "budgets are per connection"
         );
         assert!(budgets.take("a", 3, t0 + Duration::from_secs(20)).is_ok());
+    }
+
+    #[test]
+    fn a_check_takes_nothing_but_says_what_a_take_would() {
+        let budgets = WriteBudgets::default();
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            budgets.check("a", 1, t0).unwrap();
+        }
+        budgets.take("a", 1, t0).unwrap();
+        assert!(budgets.check("a", 1, t0).is_err());
+        assert!(budgets.take("a", 1, t0).is_err());
     }
 }

@@ -31,6 +31,11 @@ pub enum CallError {
     /// untrusted origin), and the call failed.
     #[error("the host refused the adapter's outbound request: {0}")]
     OutboundDenied(String),
+    /// A dry run held a request that may change the system, and stopped
+    /// the call there (the adapter would have needed its answer). Not a
+    /// failure: the held requests are the dry run's answer.
+    #[error("the dry run stopped at a request that may change the system")]
+    Held,
 }
 
 impl CallError {
@@ -44,6 +49,7 @@ impl CallError {
             CallError::Trap(_) => "adapter_crashed",
             CallError::InvalidOutput(_) => "adapter_invalid_output",
             CallError::OutboundDenied(_) => "outbound_denied",
+            CallError::Held => "dry_run_held",
         }
     }
 

@@ -24,14 +24,16 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Engine, Store, UpdateDeadline};
 
+pub use crate::contract::ListRequest;
 pub use error::{CallError, LoadError};
+pub use imports::http::HeldRequest;
 pub use imports::kv::{KvStore, MemoryKv};
 pub use state::{CallContext, Secrets};
 
-use crate::contract::{self, Account, AdapterError, v0_1_0 as latest};
+use crate::contract::{self, Account, AdapterError, CallFor, Guest, GuestPre, RawPage};
 use crate::manifest::{Manifest, OriginTemplate};
 use crate::outbound::{AllowList, Outbound};
 use state::{DeadlineExceeded, HostState, classify};
@@ -132,17 +134,8 @@ struct AdapterInner {
     /// The manifest's private-key config fields.
     private_keys: Arc<[String]>,
     sha256: String,
-    pre: latest::AdapterWorldPre<HostState>,
+    pre: GuestPre<HostState>,
     from_cache: bool,
-}
-
-/// A request for one page of records.
-#[derive(Debug, Clone, Default)]
-pub struct ListRequest {
-    pub entity: String,
-    pub cursor: Option<String>,
-    pub page_size: u32,
-    pub modified_after: Option<String>,
 }
 
 /// One page of records, as the adapter produced them (validated JSON).
@@ -158,11 +151,6 @@ pub const MAX_CURSOR_BYTES: usize = 2048;
 /// The longest `describe` may take: a manifest is data, and loading holds
 /// the registry's load lock.
 pub const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// An adapter's error, in the host's model and bounds.
-fn adapter_error(error: latest::types::AdapterError) -> AdapterError {
-    AdapterError::from(error).bounded()
-}
 
 fn json(text: String) -> Result<Box<RawValue>, CallError> {
     RawValue::from_string(text)
@@ -183,7 +171,7 @@ impl Runtime {
     ) -> anyhow::Result<Self> {
         let engine = engine::build(config.max_instances, config.memory_limit)?;
         let mut linker = Linker::new(&engine);
-        latest::AdapterWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        imports::add_to_linker(&mut linker)?;
         let cache = cache_dir
             .map(|dir| cache::ArtifactCache::new(dir, &engine))
             .transpose()?;
@@ -244,8 +232,7 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Imports(format!("{e:#}")))?;
-        let pre =
-            latest::AdapterWorldPre::new(pre).map_err(|e| LoadError::Imports(format!("{e:#}")))?;
+        let pre = GuestPre::new(version, pre).map_err(|e| LoadError::Imports(format!("{e:#}")))?;
 
         let mut instance = self
             .instantiate(
@@ -257,11 +244,7 @@ impl Runtime {
             )
             .await
             .map_err(LoadError::Describe)?;
-        let manifest: Manifest = instance
-            .describe()
-            .await
-            .map_err(LoadError::Describe)?
-            .into();
+        let manifest = instance.describe().await.map_err(LoadError::Describe)?;
         let templates = manifest.validate(version)?;
         let private_keys = manifest
             .config
@@ -287,7 +270,7 @@ impl Runtime {
     /// during which imports do nothing.
     async fn instantiate(
         &self,
-        pre: &latest::AdapterWorldPre<HostState>,
+        pre: &GuestPre<HostState>,
         adapter_id: Arc<str>,
         ctx: CallContext,
         allow: AllowList,
@@ -299,9 +282,10 @@ impl Runtime {
         } else {
             DESCRIBE_TIMEOUT.min(config.call_timeout)
         };
+        let ctx = Arc::new(ctx);
         let state = HostState {
             adapter_id,
-            ctx,
+            ctx: ctx.clone(),
             allow,
             describing: private_keys.is_none(),
             log_lines: 0,
@@ -312,6 +296,8 @@ impl Runtime {
             deadline: Instant::now() + timeout,
             http_timeout: config.http_timeout,
             denied: None,
+            dry_run: false,
+            held: Vec::new(),
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| s);
@@ -325,13 +311,14 @@ impl Runtime {
             }
         });
         store.set_epoch_deadline(1);
-        let bindings = pre
-            .instantiate_async(&mut store)
+        let guest = pre
+            .instantiate(&mut store)
             .await
             .map_err(|e| classify(e, timeout))?;
         Ok(AdapterInstance {
             store,
-            bindings,
+            guest,
+            ctx,
             timeout,
         })
     }
@@ -349,6 +336,11 @@ impl Adapter {
     /// The SHA-256 of the component, in hex.
     pub fn sha256(&self) -> &str {
         &self.inner.sha256
+    }
+
+    /// The contract version the component implements.
+    pub fn contract_version(&self) -> &'static str {
+        self.inner.pre.version()
     }
 
     /// Whether the compilation came from the on-disk cache.
@@ -424,19 +416,30 @@ impl Adapter {
 /// adapters whose start-up is costly).
 pub struct AdapterInstance {
     store: Store<HostState>,
-    bindings: latest::AdapterWorld,
+    guest: Guest,
+    /// Who the calls are for (the store's data holds it too).
+    ctx: Arc<CallContext>,
     timeout: Duration,
 }
 
 /// Runs one export call under the deadline, mapping every failure to a
 /// [`CallError`].
 macro_rules! guarded {
+    ($self:ident, describe()) => {
+        guarded!(@run $self, $self.guest.describe(&mut $self.store))
+    };
     ($self:ident, $call:ident ( $($arg:expr),* )) => {{
+        let ctx = CallFor {
+            connection_id: &$self.ctx.connection_id,
+            config: &$self.ctx.config,
+        };
+        guarded!(@run $self, $self.guest.$call(&mut $self.store, ctx, $($arg),*))
+    }};
+    (@run $self:ident, $call:expr) => {{
         $self.store.data_mut().deadline = Instant::now() + $self.timeout;
         $self.store.data_mut().denied = None;
         $self.store.set_epoch_deadline(1);
-        let guest = $self.bindings.interlink_adapter_adapter();
-        let call = guest.$call(&mut $self.store, $($arg),*);
+        let call = $call;
         // The epoch deadline stops a guest that computes too long; this
         // timeout also stops one waiting on a host call (plus one tick of grace).
         match tokio::time::timeout($self.timeout + engine::TICK * 5, call).await {
@@ -448,52 +451,38 @@ macro_rules! guarded {
 }
 
 impl AdapterInstance {
-    fn wit_context(&self) -> latest::types::CallContext {
-        let ctx = &self.store.data().ctx;
-        latest::types::CallContext {
-            connection_id: ctx.connection_id.clone(),
-            config: ctx
-                .config
-                .iter()
-                .map(|(name, value)| latest::types::ConfigValue {
-                    name: name.clone(),
-                    value: value.clone(),
-                })
-                .collect(),
-        }
+    /// Makes this instance hold, instead of sending, every request that may
+    /// change the system (see [`HeldRequest`]): the call stops at the first.
+    pub fn dry_run(&mut self) {
+        self.store.data_mut().dry_run = true;
+    }
+
+    /// The requests a dry run held.
+    pub fn held(&self) -> &[HeldRequest] {
+        &self.store.data().held
     }
 
     /// The adapter's error; but when the host denied one of its outbound
     /// requests during the call, that denial: it is the cause, whatever
     /// kind of error the adapter made of it.
-    fn failure(&mut self, error: latest::types::AdapterError) -> CallError {
+    fn failure(&mut self, error: AdapterError) -> CallError {
         match self.store.data_mut().denied.take() {
             Some(reason) => CallError::OutboundDenied(reason),
-            None => adapter_error(error).into(),
+            None => error.bounded().into(),
         }
     }
 
-    async fn describe(&mut self) -> Result<latest::types::Manifest, CallError> {
-        guarded!(self, call_describe())
+    async fn describe(&mut self) -> Result<Manifest, CallError> {
+        guarded!(self, describe())
     }
 
     pub async fn connect(&mut self) -> Result<Account, CallError> {
-        let ctx = self.wit_context();
-        let account: Account = guarded!(self, call_connect(&ctx))?
-            .map_err(|e| self.failure(e))?
-            .into();
+        let account = guarded!(self, connect())?.map_err(|e| self.failure(e))?;
         Ok(account.bounded())
     }
 
     pub async fn list(&mut self, request: &ListRequest) -> Result<Page, CallError> {
-        let ctx = self.wit_context();
-        let request = latest::types::ListRequest {
-            entity: request.entity.clone(),
-            cursor: request.cursor.clone(),
-            page_size: request.page_size,
-            modified_after: request.modified_after.clone(),
-        };
-        let page = guarded!(self, call_list(&ctx, &request))?.map_err(|e| self.failure(e))?;
+        let page: RawPage = guarded!(self, list(request))?.map_err(|e| self.failure(e))?;
         if page.records.len() > request.page_size as usize {
             return Err(CallError::InvalidOutput(format!(
                 "{} records for a page of at most {}",
@@ -521,8 +510,7 @@ impl AdapterInstance {
     }
 
     pub async fn get(&mut self, entity: &str, id: &str) -> Result<Box<RawValue>, CallError> {
-        let ctx = self.wit_context();
-        json(guarded!(self, call_get(&ctx, entity, id))?.map_err(|e| self.failure(e))?)
+        json(guarded!(self, get(entity, id))?.map_err(|e| self.failure(e))?)
     }
 
     pub async fn create(
@@ -530,8 +518,7 @@ impl AdapterInstance {
         entity: &str,
         record: String,
     ) -> Result<Box<RawValue>, CallError> {
-        let ctx = self.wit_context();
-        json(guarded!(self, call_create(&ctx, entity, &record))?.map_err(|e| self.failure(e))?)
+        json(guarded!(self, create(entity, record))?.map_err(|e| self.failure(e))?)
     }
 
     pub async fn update(
@@ -540,12 +527,10 @@ impl AdapterInstance {
         id: &str,
         patch: String,
     ) -> Result<Box<RawValue>, CallError> {
-        let ctx = self.wit_context();
-        json(guarded!(self, call_update(&ctx, entity, id, &patch))?.map_err(|e| self.failure(e))?)
+        json(guarded!(self, update(entity, id, patch))?.map_err(|e| self.failure(e))?)
     }
 
     pub async fn delete(&mut self, entity: &str, id: &str) -> Result<(), CallError> {
-        let ctx = self.wit_context();
-        guarded!(self, call_delete(&ctx, entity, id))?.map_err(|e| self.failure(e))
+        guarded!(self, delete(entity, id))?.map_err(|e| self.failure(e))
     }
 }

@@ -54,6 +54,11 @@ pub struct CallContext {
 #[error("deadline exceeded")]
 pub(super) struct DeadlineExceeded;
 
+/// The error a dry run stops the call with when it holds a request.
+#[derive(Debug, thiserror::Error)]
+#[error("a dry run holds requests that may change the system")]
+pub(super) struct Held;
+
 /// The error a call stops with when it grows memory past the limit.
 #[derive(Debug, thiserror::Error)]
 #[error("memory limit of {0} bytes exceeded")]
@@ -62,7 +67,7 @@ pub(super) struct MemoryLimitExceeded(pub usize);
 /// The data of one call's store.
 pub struct HostState {
     pub(super) adapter_id: Arc<str>,
-    pub(super) ctx: CallContext,
+    pub(super) ctx: Arc<CallContext>,
     pub(super) allow: AllowList,
     /// The config fields the manifest declares as private keys: the only
     /// secrets `sign-jwt` signs with, and never sent in a header.
@@ -82,6 +87,10 @@ pub struct HostState {
     /// Why the host denied an outbound request of the current call, the
     /// first time it did.
     pub(super) denied: Option<String>,
+    /// A dry run: requests that may change the system are held, not sent.
+    pub(super) dry_run: bool,
+    /// The requests a dry run held.
+    pub(super) held: Vec<super::HeldRequest>,
 }
 
 impl Drop for HostState {
@@ -135,6 +144,8 @@ pub(super) fn classify(error: wasmtime::Error, timeout: Duration) -> CallError {
         CallError::DeadlineExceeded(timeout)
     } else if let Some(MemoryLimitExceeded(limit)) = error.downcast_ref::<MemoryLimitExceeded>() {
         CallError::MemoryLimitExceeded(*limit)
+    } else if error.downcast_ref::<Held>().is_some() {
+        CallError::Held
     } else if error
         .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
         .is_some()

@@ -2,7 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::contract::v0_1_0::interlink::adapter::clock;
+use crate::contract::latest::interlink::adapter::clock;
 use crate::runtime::state::HostState;
 
 impl clock::Host for HostState {

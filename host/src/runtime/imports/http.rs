@@ -10,17 +10,21 @@
 //!   private keys never go into a header;
 //! - the response reaches the adapter with every secret value of the
 //!   connection masked, so a system that echoes a request's headers cannot
-//!   hand a secret to the adapter.
+//!   hand a secret to the adapter;
+//! - in a dry run, a request that may change the system (not a `GET` or
+//!   `HEAD`, and not marked `read-only`) is held: kept, with its secrets
+//!   redacted, as the dry run's answer, and the call stops there.
 
 use std::time::Duration;
 
+use serde::Serialize;
 use url::Url;
 
-use crate::contract::v0_1_0::interlink::adapter::http::{
+use crate::contract::latest::interlink::adapter::http::{
     self, Error, Header, Method, Request, Response,
 };
 use crate::outbound::{OutboundError, OutboundRequest};
-use crate::runtime::state::HostState;
+use crate::runtime::state::{Held, HostState};
 
 /// Headers the host owns (besides `Proxy-*`).
 const RESERVED_HEADERS: &[&str] = &[
@@ -51,8 +55,23 @@ fn settable(name: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// What replaces a secret in a response.
+/// What replaces a secret in a response or a held request.
 const MASK: &[u8] = b"[redacted]";
+
+/// Headers whose whole value is a credential: a held request shows them
+/// redacted, whoever set them (a secret header, or a token from `kv`).
+const CREDENTIAL_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
+
+/// A request a dry run held instead of sending: what the write would have
+/// sent, with the connection's secrets and credential headers redacted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    /// The body, as text (lossy for bytes that are not UTF-8).
+    pub body: Option<String>,
+}
 
 /// Secrets shorter than this are not masked in responses: a short value
 /// would be found in unrelated text and garble it.
@@ -120,6 +139,33 @@ impl HostState {
         })
     }
 
+    /// `request` as a dry run shows it. Credential headers are redacted by
+    /// name and secret header values (which may not be credentials by name)
+    /// by value, as everywhere else.
+    fn held(&self, request: OutboundRequest) -> HeldRequest {
+        let text = |bytes: Vec<u8>| String::from_utf8_lossy(&self.masked(bytes)).into_owned();
+        HeldRequest {
+            method: request.method.to_string(),
+            url: text(request.url.to_string().into_bytes()),
+            headers: request
+                .headers
+                .into_iter()
+                .map(|(name, value)| {
+                    let credential = CREDENTIAL_HEADERS
+                        .iter()
+                        .any(|c| name.eq_ignore_ascii_case(c));
+                    let value = if credential {
+                        String::from_utf8_lossy(MASK).into_owned()
+                    } else {
+                        text(value.into_bytes())
+                    };
+                    (name, value)
+                })
+                .collect(),
+            body: request.body.map(text),
+        }
+    }
+
     /// `bytes` with every secret value of the connection masked.
     fn masked(&self, bytes: Vec<u8>) -> Vec<u8> {
         let mut out = bytes;
@@ -142,9 +188,22 @@ impl HostState {
     }
 }
 
+/// Whether a request of `method` may change the system, unless the adapter
+/// marked it `read-only`.
+fn may_write(method: Method) -> bool {
+    !matches!(method, Method::Get | Method::Head)
+}
+
 impl http::Host for HostState {
-    async fn send(&mut self, request: Request) -> Result<Response, Error> {
+    async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, Error>> {
+        let holds = self.dry_run && may_write(request.method) && !request.read_only;
         let sent = match self.prepare(request) {
+            Ok(request) if holds => {
+                let held = self.held(request);
+                tracing::debug!(adapter = &*self.adapter_id, method = %held.method, url = %held.url, "dry run: request held");
+                self.held.push(held);
+                return Err(Held.into());
+            }
             Ok(request) => self
                 .services
                 .outbound
@@ -162,7 +221,10 @@ impl http::Host for HostState {
         if let Err(Error::Denied(reason)) = &sent {
             self.denied.get_or_insert_with(|| reason.clone());
         }
-        let response = sent?;
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) => return Ok(Err(error)),
+        };
         let headers = response
             .headers
             .into_iter()
@@ -172,11 +234,11 @@ impl http::Host for HostState {
                     .expect("masking keeps UTF-8 text UTF-8"),
             })
             .collect();
-        Ok(Response {
+        Ok(Ok(Response {
             status: response.status,
             headers,
             body: self.masked(response.body),
-        })
+        }))
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::contract::v0_1_0::interlink::adapter::kv;
+use crate::contract::latest::interlink::adapter::kv;
 use crate::runtime::state::HostState;
 
 /// Bounds per connection.

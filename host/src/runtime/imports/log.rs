@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use crate::contract::v0_1_0::interlink::adapter::log::{self, Level, LogField};
+use crate::contract::latest::interlink::adapter::log::{self, Level, LogField};
 use crate::runtime::state::HostState;
 
 /// Lines one call may log.

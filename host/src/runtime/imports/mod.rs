@@ -2,12 +2,22 @@
 //! host, and nothing else (no files, sockets, environment or WASI).
 
 mod clock;
-mod http;
+pub mod http;
 pub mod kv;
 mod log;
 mod secrets;
+mod v0_1_0;
+
+use wasmtime::component::{HasSelf, Linker};
 
 use super::state::HostState;
-use crate::contract::v0_1_0::interlink::adapter::types;
+use crate::contract::{self, latest};
 
-impl types::Host for HostState {}
+impl latest::interlink::adapter::types::Host for HostState {}
+
+/// Adds the host's imports, for every contract version served, to `linker`.
+pub(super) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    latest::AdapterWorld::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    contract::v0_1_0::AdapterWorld::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    Ok(())
+}

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::Value;
 
-use crate::contract::v0_1_0::interlink::adapter::secrets::{self, JwtAlgorithm, JwtRequest};
+use crate::contract::latest::interlink::adapter::secrets::{self, JwtAlgorithm, JwtRequest};
 use crate::runtime::PLATFORM_KEY;
 use crate::runtime::state::HostState;
 

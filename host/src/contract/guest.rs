@@ -1,0 +1,193 @@
+//! One adapter component, whatever contract version it implements: the
+//! runtime holds a [`GuestPre`] per loaded adapter and a [`Guest`] per
+//! instance, and calls it with the host's model; each variant converts to
+//! and from its version's types.
+
+use wasmtime::AsContextMut;
+use wasmtime::component::InstancePre;
+
+use super::{Account, AdapterError, CallFor, ListRequest, RawPage, v0_1_0, v0_2_0};
+use crate::manifest::Manifest;
+
+/// A linked component of a served version, ready to instantiate.
+pub enum GuestPre<T: 'static> {
+    V0_1_0(v0_1_0::AdapterWorldPre<T>),
+    V0_2_0(v0_2_0::AdapterWorldPre<T>),
+}
+
+impl<T: 'static> Clone for GuestPre<T> {
+    fn clone(&self) -> Self {
+        match self {
+            GuestPre::V0_1_0(pre) => GuestPre::V0_1_0(pre.clone()),
+            GuestPre::V0_2_0(pre) => GuestPre::V0_2_0(pre.clone()),
+        }
+    }
+}
+
+/// One instance of a component.
+pub enum Guest {
+    V0_1_0(v0_1_0::AdapterWorld),
+    V0_2_0(v0_2_0::AdapterWorld),
+}
+
+/// What an export call answers: a trap, or the adapter's own result.
+pub type Answer<T> = wasmtime::Result<Result<T, AdapterError>>;
+
+impl<T: Send + 'static> GuestPre<T> {
+    /// Checks that `pre` exports what `version` (one of
+    /// [`super::SUPPORTED`]) requires.
+    pub fn new(version: &str, pre: InstancePre<T>) -> wasmtime::Result<Self> {
+        Ok(match version {
+            "0.1.0" => GuestPre::V0_1_0(v0_1_0::AdapterWorldPre::new(pre)?),
+            "0.2.0" => GuestPre::V0_2_0(v0_2_0::AdapterWorldPre::new(pre)?),
+            other => unreachable!("contract::detect serves no version {other}"),
+        })
+    }
+
+    /// The contract version.
+    pub fn version(&self) -> &'static str {
+        match self {
+            GuestPre::V0_1_0(_) => "0.1.0",
+            GuestPre::V0_2_0(_) => "0.2.0",
+        }
+    }
+
+    pub async fn instantiate(&self, store: impl AsContextMut<Data = T>) -> wasmtime::Result<Guest> {
+        Ok(match self {
+            GuestPre::V0_1_0(pre) => Guest::V0_1_0(pre.instantiate_async(store).await?),
+            GuestPre::V0_2_0(pre) => Guest::V0_2_0(pre.instantiate_async(store).await?),
+        })
+    }
+}
+
+/// Runs `$body` with `$world` bound to the instance's bindings and `types`
+/// to its version's types module.
+macro_rules! each_version {
+    ($guest:expr, |$world:ident| $body:expr) => {
+        match $guest {
+            Guest::V0_1_0($world) => {
+                #[allow(unused_imports)]
+                use v0_1_0::types;
+                $body
+            }
+            Guest::V0_2_0($world) => {
+                #[allow(unused_imports)]
+                use v0_2_0::types;
+                $body
+            }
+        }
+    };
+}
+
+/// The adapter's result in the host's model.
+fn host<W, H: From<W>>(answer: Result<W, impl Into<AdapterError>>) -> Result<H, AdapterError> {
+    answer.map(H::from).map_err(Into::into)
+}
+
+impl Guest {
+    pub async fn describe<S>(&self, store: S) -> wasmtime::Result<Manifest>
+    where
+        S: AsContextMut<Data: Send>,
+    {
+        each_version!(self, |w| Ok(w
+            .interlink_adapter_adapter()
+            .call_describe(store)
+            .await?
+            .into()))
+    }
+
+    pub async fn connect<S>(&self, store: S, ctx: CallFor<'_>) -> Answer<Account>
+    where
+        S: AsContextMut<Data: Send>,
+    {
+        each_version!(self, |w| {
+            let ctx = types::CallContext::from(&ctx);
+            let answer = w.interlink_adapter_adapter().call_connect(store, &ctx);
+            Ok(host(answer.await?))
+        })
+    }
+
+    pub async fn list<S>(
+        &self,
+        store: S,
+        ctx: CallFor<'_>,
+        request: &ListRequest,
+    ) -> Answer<RawPage>
+    where
+        S: AsContextMut<Data: Send>,
+    {
+        each_version!(self, |w| {
+            let ctx = types::CallContext::from(&ctx);
+            let request = types::ListRequest::from(request);
+            let answer = w
+                .interlink_adapter_adapter()
+                .call_list(store, &ctx, &request);
+            Ok(host(answer.await?))
+        })
+    }
+
+    pub async fn get<S>(&self, store: S, ctx: CallFor<'_>, entity: &str, id: &str) -> Answer<String>
+    where
+        S: AsContextMut<Data: Send>,
+    {
+        each_version!(self, |w| {
+            let ctx = types::CallContext::from(&ctx);
+            let answer = w
+                .interlink_adapter_adapter()
+                .call_get(store, &ctx, entity, id);
+            Ok(host(answer.await?))
+        })
+    }
+
+    pub async fn create<S>(
+        &self,
+        store: S,
+        ctx: CallFor<'_>,
+        entity: &str,
+        record: String,
+    ) -> Answer<String>
+    where
+        S: AsContextMut<Data: Send>,
+    {
+        each_version!(self, |w| {
+            let ctx = types::CallContext::from(&ctx);
+            let answer = w
+                .interlink_adapter_adapter()
+                .call_create(store, &ctx, entity, &record);
+            Ok(host(answer.await?))
+        })
+    }
+
+    pub async fn update<S>(
+        &self,
+        store: S,
+        ctx: CallFor<'_>,
+        entity: &str,
+        id: &str,
+        patch: String,
+    ) -> Answer<String>
+    where
+        S: AsContextMut<Data: Send>,
+    {
+        each_version!(self, |w| {
+            let ctx = types::CallContext::from(&ctx);
+            let answer = w
+                .interlink_adapter_adapter()
+                .call_update(store, &ctx, entity, id, &patch);
+            Ok(host(answer.await?))
+        })
+    }
+
+    pub async fn delete<S>(&self, store: S, ctx: CallFor<'_>, entity: &str, id: &str) -> Answer<()>
+    where
+        S: AsContextMut<Data: Send>,
+    {
+        each_version!(self, |w| {
+            let ctx = types::CallContext::from(&ctx);
+            let answer = w
+                .interlink_adapter_adapter()
+                .call_delete(store, &ctx, entity, id);
+            Ok(host(answer.await?))
+        })
+    }
+}

@@ -1,0 +1,23 @@
+//! Contract 0.2.0 (`wit/since_v0.2.0`), the newest: its bindings, and its
+//! types converted to and from the host's model. The host's imports
+//! (`crate::runtime::imports`) implement this version; older versions adapt
+//! to it.
+//!
+//! New in 0.2.0: `http.request.read-only`, which tells the host a request
+//! changes nothing (a token request, a query sent as `POST`), so that a
+//! dry-run write sends it.
+
+wasmtime::component::bindgen!({
+    path: "../wit/since_v0.2.0",
+    world: "adapter-world",
+    // `send` may stop the call: a dry run ends at the first request it holds.
+    imports: {
+        "interlink:adapter/http.send": async | trappable,
+        default: async,
+    },
+    exports: { default: async },
+});
+
+pub use self::interlink::adapter::types;
+
+super::convert::type_conversions!();
