@@ -14,16 +14,18 @@ fn world(name: &str) -> String {
 
 #[test]
 fn the_example_adapter_implements_the_interlink_world() {
-    let wit = world("example");
-    assert!(
-        wit.contains("export interlink:adapter/adapter@0.1.0;"),
-        "{wit}"
-    );
-    assert!(
-        wit.contains("import interlink:adapter/http@0.1.0;"),
-        "{wit}"
-    );
-    assert!(!wit.contains("wasi:"), "adapters import no WASI: {wit}");
+    for (name, version) in [("example", "0.2.0"), ("example-v0_1_0", "0.1.0")] {
+        let wit = world(name);
+        assert!(
+            wit.contains(&format!("export interlink:adapter/adapter@{version};")),
+            "{wit}"
+        );
+        assert!(
+            wit.contains(&format!("import interlink:adapter/http@{version};")),
+            "{wit}"
+        );
+        assert!(!wit.contains("wasi:"), "adapters import no WASI: {wit}");
+    }
 }
 
 #[test]
@@ -31,7 +33,7 @@ fn the_test_adapter_imports_every_host_interface_and_nothing_else() {
     let wit = world("chaos");
     for interface in ["http", "secrets", "kv", "log", "clock"] {
         assert!(
-            wit.contains(&format!("import interlink:adapter/{interface}@0.1.0;")),
+            wit.contains(&format!("import interlink:adapter/{interface}@0.2.0;")),
             "{wit}"
         );
     }

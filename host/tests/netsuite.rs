@@ -84,6 +84,20 @@ impl Setup {
         call(&self.http, method, self.server.url(path), token, body).await
     }
 
+    /// [`Self::call`] with `Prefer: dry-run`; answers the one request held.
+    async fn dry_run(&self, token: &str, method: M, path: &str, body: Value) -> Value {
+        let prefer = [("prefer", "dry-run")];
+        let url = self.server.url(path);
+        let reply = call_with(&self.http, method, url, token, Some(body), &prefer).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert_eq!(reply.headers["preference-applied"], "dry-run");
+        assert_eq!(reply.body["dry_run"], true);
+        let [held] = reply.body["requests"].as_array().unwrap().as_slice() else {
+            panic!("one request is held: {}", reply.body);
+        };
+        held.clone()
+    }
+
     /// Uploads `dir/public.pem` to the simulator as `certificate_id`, then
     /// connects with `dir/private.pem`.
     async fn connect_with_pair(&self, certificate_id: &str, dir: &Path) -> Reply {
@@ -576,4 +590,72 @@ async fn netsuite_429s_are_retried_with_backoff_then_answered_429() {
         None,
         "nothing was created"
     );
+}
+
+/// `Prefer: dry-run` against NetSuite: the token request (a POST the
+/// adapter marks read-only) and the reads go out, no record is written, and
+/// the answer is the write held; the real write then sends exactly it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_sends_the_token_request_and_reads_and_answers_the_write_it_holds() {
+    let s = Setup::start().await;
+    s.sim.set_token_lifetime(Duration::from_secs(1));
+    let token = s.connect_with_platform(full_role()).await;
+    // The adapter caches the access token for its one-second lifetime: wait
+    // it out, so that the dry run has to ask for a new one.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let tokens = s.sim.token_requests();
+
+    let held = s
+        .dry_run(&token, M::POST, "/v1/purchase-orders", s.order())
+        .await;
+    assert_eq!(
+        s.sim.token_requests(),
+        tokens + 1,
+        "the token request went out"
+    );
+    assert_eq!(s.sim.writes(), vec![], "no record was written");
+    assert_eq!(held["method"], "POST");
+    let authorization = held["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "Authorization")
+        .expect("the held request carries its token");
+    assert_eq!(authorization["value"], "[redacted]");
+
+    s.sim.set_token_lifetime(Duration::from_secs(3600));
+    let created = s
+        .call(&token, M::POST, "/v1/purchase-orders", Some(s.order()))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let writes = s.sim.writes();
+    let [create] = writes.as_slice() else {
+        panic!("one write: {writes:?}")
+    };
+    assert_eq!(held["method"], create.method);
+    assert_eq!(held["url"], format!("{}{}", s.sim.url(), create.path));
+    assert_eq!(held["body"], create.body);
+
+    // An update: the host reads the order for its state locks; the PATCH
+    // is held.
+    let id = created.body["id"].as_str().unwrap();
+    let read = format!("GET /services/rest/record/v1/purchaseOrder/{id}");
+    let reads = s.requests(&read);
+    let path = format!("/v1/purchase-orders/{id}");
+    let patch = json!({"memo": "dry"});
+    let held = s.dry_run(&token, M::PATCH, &path, patch.clone()).await;
+    assert!(s.requests(&read) > reads, "the order was read");
+    assert_eq!(s.sim.writes().len(), 1, "no PATCH reached NetSuite");
+    assert_eq!(
+        s.sim.record("purchaseOrder", id.parse().unwrap()).unwrap()["memo"],
+        "first"
+    );
+
+    let updated = s.call(&token, M::PATCH, &path, Some(patch)).await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    let update = s.sim.writes().pop().unwrap();
+    assert_eq!(held["method"], "PATCH");
+    assert_eq!(held["method"], update.method);
+    assert_eq!(held["url"], format!("{}{}", s.sim.url(), update.path));
+    assert_eq!(held["body"], update.body);
 }

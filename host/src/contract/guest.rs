@@ -44,14 +44,6 @@ impl<T: Send + 'static> GuestPre<T> {
         })
     }
 
-    /// The contract version.
-    pub fn version(&self) -> &'static str {
-        match self {
-            GuestPre::V0_1_0(_) => "0.1.0",
-            GuestPre::V0_2_0(_) => "0.2.0",
-        }
-    }
-
     pub async fn instantiate(&self, store: impl AsContextMut<Data = T>) -> wasmtime::Result<Guest> {
         Ok(match self {
             GuestPre::V0_1_0(pre) => Guest::V0_1_0(pre.instantiate_async(store).await?),

@@ -338,11 +338,6 @@ impl Adapter {
         &self.inner.sha256
     }
 
-    /// The contract version the component implements.
-    pub fn contract_version(&self) -> &'static str {
-        self.inner.pre.version()
-    }
-
     /// Whether the compilation came from the on-disk cache.
     pub fn from_cache(&self) -> bool {
         self.inner.from_cache

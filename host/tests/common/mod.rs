@@ -252,6 +252,7 @@ pub fn wait_ready(base: &str) {
 pub struct Reply {
     pub status: reqwest::StatusCode,
     pub request_id: String,
+    pub headers: reqwest::header::HeaderMap,
     /// The JSON body; `Null` when empty.
     pub body: serde_json::Value,
 }
@@ -285,7 +286,22 @@ pub async fn call(
     bearer: &str,
     body: Option<serde_json::Value>,
 ) -> Reply {
+    call_with(http, method, url, bearer, body, &[]).await
+}
+
+/// [`call`] with more request headers.
+pub async fn call_with(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    bearer: &str,
+    body: Option<serde_json::Value>,
+    headers: &[(&str, &str)],
+) -> Reply {
     let mut request = http.request(method, url).bearer_auth(bearer);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -303,6 +319,7 @@ pub async fn send(request: reqwest::RequestBuilder) -> Reply {
         .to_str()
         .unwrap()
         .to_string();
+    let headers = response.headers().clone();
     let bytes = response.bytes().await.unwrap();
     let body = if bytes.is_empty() {
         serde_json::Value::Null
@@ -312,6 +329,7 @@ pub async fn send(request: reqwest::RequestBuilder) -> Reply {
     Reply {
         status,
         request_id,
+        headers,
         body,
     }
 }
@@ -356,6 +374,18 @@ pub fn raw_request(base: &str, head: &str) -> Reply {
                 return Reply {
                     status: reqwest::StatusCode::from_u16(status).unwrap(),
                     request_id,
+                    headers: headers
+                        .lines()
+                        .skip(1)
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(name, value)| {
+                            (
+                                reqwest::header::HeaderName::from_bytes(name.trim().as_bytes())
+                                    .unwrap(),
+                                value.trim().parse().unwrap(),
+                            )
+                        })
+                        .collect(),
                     body: serde_json::from_str(&body[..length]).unwrap(),
                 };
             }

@@ -85,8 +85,19 @@ struct Shared {
     throttled: AtomicU64,
     /// Writes (POST, PATCH, PUT, DELETE) that reached the server.
     writes: AtomicU64,
+    /// The bodies of creates and updates, as received.
+    received: Mutex<Vec<Write>>,
     collections: Mutex<BTreeMap<&'static str, Collection>>,
     requests: AtomicU64,
+}
+
+/// A create or update the upstream received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Write {
+    pub method: String,
+    /// The path, `/api/{collection}[/{id}]`.
+    pub path: String,
+    pub body: Value,
 }
 
 /// A running upstream. Dropping it stops the server.
@@ -115,6 +126,7 @@ impl DemoUpstream {
             max_in_flight: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
             writes: AtomicU64::new(0),
+            received: Mutex::default(),
             options,
             collections: Mutex::new(
                 COLLECTIONS
@@ -168,6 +180,11 @@ impl DemoUpstream {
     /// How many writes (POST, PATCH, PUT, DELETE) reached the server.
     pub fn writes(&self) -> u64 {
         self.shared.writes.load(Ordering::SeqCst)
+    }
+
+    /// Every create and update received, in order, with its body.
+    pub fn received_writes(&self) -> Vec<Write> {
+        self.shared.received.lock().unwrap().clone()
     }
 
     /// Inserts a record as the system would store it; returns its id.
@@ -454,6 +471,11 @@ async fn create(
     Path(collection): Path<String>,
     Json(body): Json<Value>,
 ) -> Response {
+    shared.received.lock().unwrap().push(Write {
+        method: "POST".into(),
+        path: format!("/api/{collection}"),
+        body: body.clone(),
+    });
     let name = match collection_name(&collection) {
         Ok(n) => n,
         Err(e) => return e.into_response(),
@@ -471,6 +493,11 @@ async fn update(
     Path((collection, id)): Path<(String, String)>,
     Json(body): Json<Value>,
 ) -> Response {
+    shared.received.lock().unwrap().push(Write {
+        method: "PATCH".into(),
+        path: format!("/api/{collection}/{id}"),
+        body: body.clone(),
+    });
     let name = match collection_name(&collection) {
         Ok(n) => n,
         Err(e) => return e.into_response(),

@@ -106,6 +106,17 @@ struct Inner {
     token_requests: AtomicUsize,
     delay: Mutex<Duration>,
     requests: Mutex<Vec<String>>,
+    writes: Mutex<Vec<Write>>,
+}
+
+/// A record write the simulator received (a create or an update), as sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Write {
+    pub method: String,
+    /// The path and query.
+    pub path: String,
+    /// The body, as JSON (`null` when it is not JSON).
+    pub body: Value,
 }
 
 /// The simulator's state, shared by its handlers and its [`Simulator`] handle.
@@ -115,6 +126,14 @@ pub struct Shared(Arc<Inner>);
 impl Shared {
     fn account(&self) -> &str {
         &self.0.account
+    }
+
+    fn record_write(&self, request: &axum::http::request::Parts, body: &[u8]) {
+        self.0.writes.lock().unwrap().push(Write {
+            method: request.method.to_string(),
+            path: request.uri.to_string(),
+            body: serde_json::from_slice(body).unwrap_or(Value::Null),
+        });
     }
 
     fn count_token_request(&self) {
@@ -180,6 +199,7 @@ impl Simulator {
             token_requests: AtomicUsize::new(0),
             delay: Mutex::new(Duration::ZERO),
             requests: Default::default(),
+            writes: Default::default(),
         }));
         let records = "/services/rest/record/v1/{record_type}";
         let app = Router::new()
@@ -337,6 +357,11 @@ impl Simulator {
     /// Every REST request so far, as `METHOD /path?query`.
     pub fn requests(&self) -> Vec<String> {
         self.shared.0.requests.lock().unwrap().clone()
+    }
+
+    /// Every record write received so far (whether it succeeded or not).
+    pub fn writes(&self) -> Vec<Write> {
+        self.shared.0.writes.lock().unwrap().clone()
     }
 
     /// The most REST requests that were ever in flight at once.

@@ -722,6 +722,7 @@ pub async fn create(
     request: Parts,
     body: Bytes,
 ) -> Result<Response, Failure> {
+    shared.record_write(&request, &body);
     let session = Session::begin(&shared, &request).await?;
     let kind = known(&record_type)?;
     session.require(permission(kind), Level::Create)?;
@@ -756,6 +757,7 @@ pub async fn update(
     request: Parts,
     body: Bytes,
 ) -> Result<Response, Failure> {
+    shared.record_write(&request, &body);
     let session = Session::begin(&shared, &request).await?;
     let kind = known(&record_type)?;
     session.require(permission(kind), Level::Edit)?;

@@ -1,0 +1,152 @@
+//! Both contract versions through the real binary. The bundled adapters
+//! implement 0.2.0; a 0.1.0 build of the example adapter (the SDK's
+//! `contract-0-1-0` feature) is still loaded and served, and since a 0.1.0
+//! request cannot be marked read-only, a dry run holds each of its requests
+//! that is not a `GET`.
+
+mod common;
+
+use common::*;
+use demo_upstream::{DemoUpstream, Options};
+use reqwest::{Method as M, StatusCode};
+use serde_json::{Value, json};
+
+struct Fixture {
+    up: DemoUpstream,
+    server: Server,
+    http: reqwest::Client,
+    token: String,
+}
+
+impl Fixture {
+    async fn start(adapter_file: &str) -> Fixture {
+        let up = DemoUpstream::start("127.0.0.1:0".parse().unwrap(), Options::default())
+            .await
+            .unwrap();
+        let server = Server::start(&[adapter_file]);
+        let http = reqwest::Client::new();
+        let body = json!({"adapter": "example", "config": {"base_url": up.base_url()}, "credentials": {"api_key": "demo-key"}});
+        let url = server.url("/v1/connections");
+        let created = call(&http, M::POST, url, &server.admin_key(), Some(body)).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let token = created.body["token"].as_str().unwrap().to_string();
+        Fixture {
+            up,
+            server,
+            http,
+            token,
+        }
+    }
+
+    async fn call(&self, method: M, path: &str, body: Option<Value>) -> Reply {
+        call(&self.http, method, self.server.url(path), &self.token, body).await
+    }
+
+    /// `method path` with `Prefer: dry-run`; answers the one request held.
+    async fn dry_run(&self, method: M, path: &str, body: Option<Value>) -> Value {
+        let url = self.server.url(path);
+        let prefer = [("prefer", "dry-run")];
+        let reply = call_with(&self.http, method, url, &self.token, body, &prefer).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert_eq!(reply.headers["preference-applied"], "dry-run");
+        let [held] = reply.body["requests"].as_array().unwrap().as_slice() else {
+            panic!("one request is held: {}", reply.body);
+        };
+        held.clone()
+    }
+
+    async fn contract_version(&self) -> Value {
+        let url = self.server.url("/v1/adapters/example");
+        let adapter = call(&self.http, M::GET, url, &self.server.admin_key(), None).await;
+        adapter.body["contract_version"].clone()
+    }
+
+    /// Asserts that `held` is the request the upstream received last.
+    fn assert_sent_as_held(&self, held: &Value) {
+        let received = self.up.received_writes();
+        let sent = received.last().expect("the upstream received a write");
+        assert_eq!(held["method"], sent.method);
+        assert_eq!(held["url"], format!("{}{}", self.up.base_url(), sent.path));
+        assert_eq!(held["body"], sent.body);
+    }
+}
+
+#[tokio::test]
+async fn a_0_1_0_adapter_is_served_and_a_dry_run_holds_each_of_its_writes() {
+    let f = Fixture::start("example-v0_1_0").await;
+    assert_eq!(f.contract_version().await, "0.1.0");
+    let page = f.call(M::GET, "/v1/vendors?page_size=2", None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+
+    // A create: held, redacted, and exactly what the real create sends.
+    let vendor = json!({"name": "Versioned Supplies", "email": "orders@versioned.example"});
+    let held = f
+        .dry_run(M::POST, "/v1/vendors", Some(vendor.clone()))
+        .await;
+    assert_eq!(f.up.writes(), 0, "nothing reached the upstream");
+    assert_eq!(held["method"], "POST");
+    assert!(
+        held["headers"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "Authorization", "value": "[redacted]"})),
+        "{held}"
+    );
+    assert!(!held.to_string().contains("demo-key"), "{held}");
+    let created = f.call(M::POST, "/v1/vendors", Some(vendor)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    f.assert_sent_as_held(&held);
+
+    // An update and a delete, likewise.
+    let path = format!("/v1/vendors/{}", created.body["id"].as_str().unwrap());
+    let patch = json!({"name": "Versioned Supplies Ltd"});
+    let held = f.dry_run(M::PATCH, &path, Some(patch.clone())).await;
+    assert_eq!(f.up.writes(), 1, "the dry run wrote nothing");
+    let updated = f.call(M::PATCH, &path, Some(patch)).await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    f.assert_sent_as_held(&held);
+
+    let held = f.dry_run(M::DELETE, &path, None).await;
+    assert_eq!(held["method"], "DELETE");
+    assert_eq!(
+        held["url"],
+        format!(
+            "{}/api/suppliers/{}",
+            f.up.base_url(),
+            created.body["id"].as_str().unwrap()
+        )
+    );
+    assert_eq!(f.up.writes(), 2, "the dry run deleted nothing");
+    assert_eq!(f.call(M::GET, &path, None).await.status, StatusCode::OK);
+    let deleted = f.call(M::DELETE, &path, None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        f.call(M::GET, &path, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn the_bundled_adapters_implement_0_2_0() {
+    let server = Server::start(&["example", "netsuite", "tryton"]);
+    let http = reqwest::Client::new();
+    let url = server.url("/v1/adapters");
+    let list = call(&http, M::GET, url, &server.admin_key(), None).await;
+    let versions: Vec<(&str, &str)> = list.body["adapters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let version = a["contract_version"].as_str().unwrap();
+            (a["id"].as_str().unwrap(), version)
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            ("example", "0.2.0"),
+            ("netsuite", "0.2.0"),
+            ("tryton", "0.2.0")
+        ]
+    );
+}
