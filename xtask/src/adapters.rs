@@ -170,6 +170,11 @@ mod tests {
                 "test-adapters",
                 &["changed-request"],
             ),
+            job(
+                "example-v0_1_0.wasm",
+                "test-adapters",
+                &["contract-0-1-0"],
+            ),
             job("tryton.wasm", "adapters", &[]),
             job("netsuite.wasm", "adapters", &[]),
             job("chaos.wasm", "test-adapters", &[]),
@@ -188,6 +193,6 @@ mod tests {
         ] {
             assert!(found.contains(&expected), "{expected:?} in {found:?}");
         }
-        assert_eq!(found.len(), 9, "{found:?}");
+        assert_eq!(found.len(), 10, "{found:?}");
     }
 }
