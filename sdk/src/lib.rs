@@ -7,6 +7,9 @@
 //! - [`Adapter`] is the trait you implement: a [`Manifest`] that declares what
 //!   the system allows, and the operations (`connect`, `list`, `get`, `create`,
 //!   `update`, `delete`).
+//! - [`Serves`] is the typed way to write those operations: one impl per
+//!   record type of the unified model ([`model`]: `Vendor`, `Item`,
+//!   `PurchaseOrder`), routed by [`entities!`].
 //! - [`manifest`] has builders for the manifest, its entities, fields and rules.
 //! - [`http`] sends requests through the host (which enforces the adapter's
 //!   outbound allow-list) and decodes JSON.
@@ -45,14 +48,17 @@ pub mod kv;
 pub mod log;
 pub mod manifest;
 pub mod secrets;
+pub mod serves;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 
 pub use adapter::{Adapter, Page};
 pub use context::Context;
 pub use error::{Error, Result};
+pub use interlink_model as model;
 pub use manifest::{Account, Manifest};
 pub use serde_json::{Value, json};
+pub use serves::{Records, Serves};
 
 /// The version of the adapter contract (`wit/`) this SDK builds against:
 /// the newest, or 0.1.0 with the `contract-0-1-0` feature (for hosts that

@@ -170,11 +170,7 @@ mod tests {
                 "test-adapters",
                 &["changed-request"],
             ),
-            job(
-                "example-v0_1_0.wasm",
-                "test-adapters",
-                &["contract-0-1-0"],
-            ),
+            job("example-v0_1_0.wasm", "test-adapters", &["contract-0-1-0"]),
             job("tryton.wasm", "adapters", &[]),
             job("netsuite.wasm", "adapters", &[]),
             job("chaos.wasm", "test-adapters", &[]),

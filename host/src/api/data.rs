@@ -52,7 +52,7 @@ pub struct RecordPath {
 /// One page of unified records.
 #[derive(Serialize, ToSchema)]
 pub struct ListResponse {
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<super::openapi::UnifiedRecord>)]
     pub data: Vec<Box<RawValue>>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
@@ -102,7 +102,7 @@ pub async fn list(
 /// One record.
 #[utoipa::path(get, path = "/v1/{entity}/{id}", tag = "data", security(("connection_token" = [])),
     params(RecordPath),
-    responses((status = 200, body = Object), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = super::openapi::UnifiedRecord), (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn get(
     ConnectionAuth(caller): ConnectionAuth,
     State(state): State<AppState>,

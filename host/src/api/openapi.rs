@@ -1,8 +1,14 @@
 //! The OpenAPI 3 document, served at `/openapi.json`.
 
+use interlink_model::{
+    ActiveStatus, Address, Decimal, Item, ItemType, PurchaseOrder, PurchaseOrderLine,
+    PurchaseOrderStatus, Vendor,
+};
 use serde::Serialize;
+use utoipa::openapi::schema::{AnyOfBuilder, Schema};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
 /// Every error the API answers.
 #[derive(Serialize, ToSchema)]
@@ -22,6 +28,28 @@ pub struct ErrorDetail {
     #[schema(value_type = Option<Object>)]
     pub details: Option<serde_json::Value>,
 }
+
+/// A record of the unified model (`interlink-model`): the one of the path's
+/// entity.
+pub struct UnifiedRecord;
+
+impl PartialSchema for UnifiedRecord {
+    fn schema() -> RefOr<Schema> {
+        AnyOfBuilder::new()
+            .item(Ref::from_schema_name("Vendor"))
+            .item(Ref::from_schema_name("Item"))
+            .item(Ref::from_schema_name("PurchaseOrder"))
+            .description(Some(
+                "The record of the path's entity, in the unified model: a `Vendor` for \
+                 `vendors`, an `Item` for `items`, a `PurchaseOrder` for `purchase-orders`. \
+                 Which fields an adapter serves, and how each may be written, is in \
+                 `GET /v1/{entity}/meta`.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for UnifiedRecord {}
 
 struct Security;
 
@@ -146,7 +174,19 @@ impl Modify for Security {
         super::webhooks::delete,
         super::webhooks::deliveries,
     ),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(schemas(
+        ErrorBody,
+        ErrorDetail,
+        Vendor,
+        Item,
+        PurchaseOrder,
+        PurchaseOrderLine,
+        Address,
+        Decimal,
+        ActiveStatus,
+        ItemType,
+        PurchaseOrderStatus,
+    )),
     modifiers(&Security),
 )]
 pub struct ApiDoc;
