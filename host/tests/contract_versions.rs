@@ -25,11 +25,7 @@ impl Fixture {
             .unwrap();
         let server = Server::start(&[adapter_file]);
         let http = reqwest::Client::new();
-        let body = json!({"adapter": "example", "config": {"base_url": up.base_url()}, "credentials": {"api_key": "demo-key"}});
-        let url = server.url("/v1/connections");
-        let created = call(&http, M::POST, url, &server.admin_key(), Some(body)).await;
-        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-        let token = created.body["token"].as_str().unwrap().to_string();
+        let (_, token) = connect_example(&http, &server, &up.base_url()).await;
         Fixture {
             up,
             server,

@@ -161,22 +161,7 @@ async fn setup() -> (DemoUpstream, Server, reqwest::Client) {
 }
 
 async fn connect(http: &reqwest::Client, server: &Server, up: &DemoUpstream) -> (String, String) {
-    let reply = call(
-        http,
-        M::POST,
-        server.url("/v1/connections"),
-        &server.admin_key(),
-        Some(
-            json!({"adapter": "example", "config": {"base_url": up.base_url()},
-            "credentials": {"api_key": "demo-key"}}),
-        ),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    (
-        reply.body["connection"]["id"].as_str().unwrap().into(),
-        reply.body["token"].as_str().unwrap().into(),
-    )
+    connect_example(http, server, &up.base_url()).await
 }
 
 /// A connect session made through the API: its link and its id.

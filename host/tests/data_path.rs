@@ -20,21 +20,7 @@ async fn upstream() -> DemoUpstream {
 
 /// Connects the example adapter to `up`; answers (id, token).
 async fn connect(http: &reqwest::Client, server: &Server, up: &DemoUpstream) -> (String, String) {
-    let body = json!({"adapter": "example", "config": {"base_url": up.base_url()},
-        "credentials": {"api_key": "demo-key"}});
-    let reply = call(
-        http,
-        M::POST,
-        server.url("/v1/connections"),
-        &server.admin_key(),
-        Some(body),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    (
-        reply.body["connection"]["id"].as_str().unwrap().to_string(),
-        reply.body["token"].as_str().unwrap().to_string(),
-    )
+    connect_example(http, server, &up.base_url()).await
 }
 
 /// Before: a live read upserted what it returned into the stored records,

@@ -27,15 +27,7 @@ impl Fixture {
             ..Default::default()
         });
         let http = reqwest::Client::new();
-        let body = json!({"adapter": "example", "config": {"base_url": up.base_url()}, "credentials": {"api_key": "demo-key"}});
-        let created = send(
-            http.post(server.url("/v1/connections"))
-                .bearer_auth(server.admin_key())
-                .json(&body),
-        )
-        .await;
-        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-        let token = created.body["token"].as_str().unwrap().to_string();
+        let (_, token) = connect_example(&http, &server, &up.base_url()).await;
         Fixture {
             up,
             server,

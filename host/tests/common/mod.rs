@@ -289,6 +289,31 @@ pub async fn call(
     call_with(http, method, url, bearer, body, &[]).await
 }
 
+/// Connects the example adapter to the demo upstream at `base_url` through
+/// the admin API; answers the connection's (id, token).
+pub async fn connect_example(
+    http: &reqwest::Client,
+    server: &Server,
+    base_url: &str,
+) -> (String, String) {
+    let body = serde_json::json!({"adapter": "example", "config": {"base_url": base_url},
+        "credentials": {"api_key": "demo-key"}});
+    let url = server.url("/v1/connections");
+    let reply = call(
+        http,
+        reqwest::Method::POST,
+        url,
+        &server.admin_key(),
+        Some(body),
+    )
+    .await;
+    assert_eq!(reply.status, reqwest::StatusCode::CREATED, "{}", reply.body);
+    (
+        reply.body["connection"]["id"].as_str().unwrap().to_string(),
+        reply.body["token"].as_str().unwrap().to_string(),
+    )
+}
+
 /// [`call`] with more request headers.
 pub async fn call_with(
     http: &reqwest::Client,
