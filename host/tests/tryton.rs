@@ -345,3 +345,49 @@ async fn tryton_errors_come_back_unified_with_trytons_message() {
         "Tryton's message is kept: {error}"
     );
 }
+
+/// The adapter against its recorded session, with no Tryton server: the
+/// requests it sends and what it answers (two vendors, and an order with two
+/// description lines, as Tryton 8.2 answered them) must stay as recorded, and
+/// its answers are records of the unified model. It runs in a fraction of a
+/// second; the live tests above keep checking against a real server.
+///
+/// To record again after a deliberate change to the adapter's requests:
+/// start `tests/tryton/harness.py serve`, create such an order through
+/// Interlink, then run `interlink adapter test target/adapters/tryton.wasm
+/// --record --cassette adapters/tryton/tests/session.cassette.json --config
+/// base_url=<its URL> --config database=erp --secret api_key=<buyer key>
+/// --outbound-allow-network 127.0.0.0/8`.
+#[test]
+fn the_recorded_session_replays_without_a_server() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cassette = root.join("adapters/tryton/tests/session.cassette.json");
+    let replay = Command::new(env!("CARGO_BIN_EXE_interlink"))
+        .args(["adapter", "test"])
+        .arg(adapter_path("tryton"))
+        .arg("--cassette")
+        .arg(&cassette)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&replay.stdout);
+    assert!(
+        replay.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    assert!(said.contains("the answers match"), "{said}");
+
+    let recorded: Value = serde_json::from_slice(&std::fs::read(&cassette).unwrap()).unwrap();
+    let entities = &recorded["results"]["entities"];
+    let order: interlink_model::PurchaseOrder =
+        serde_json::from_value(entities["purchase-orders"]["get"].clone()).unwrap();
+    let lines = order.lines.unwrap();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        order.total,
+        Some(interlink_model::Decimal::Text("39.50".into()))
+    );
+    let vendors: Vec<interlink_model::Vendor> =
+        serde_json::from_value(entities["vendors"]["list"]["records"].clone()).unwrap();
+    assert_eq!(vendors[0].name.as_deref(), Some("Acme Supplies"));
+}
