@@ -58,7 +58,7 @@ pub use error::{Error, Result};
 pub use interlink_model as model;
 pub use manifest::{Account, Manifest};
 pub use serde_json::{Value, json};
-pub use serves::{Records, Serves};
+pub use serves::{Patch, Records, Serves};
 
 /// The version of the adapter contract (`wit/`) this SDK builds against:
 /// the newest, or 0.1.0 with the `contract-0-1-0` feature (for hosts that

@@ -31,6 +31,16 @@ pub struct Records<R> {
     pub next_cursor: Option<String>,
 }
 
+/// An update: the fields to change, and those the client set to `null`
+/// (to clear), which a typed record cannot tell from absent ones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Patch<R> {
+    /// The fields to set (`Some`); the others are not changed.
+    pub set: R,
+    /// The top-level fields to clear, by name (`memo`).
+    pub cleared: Vec<String>,
+}
+
 /// The operations of one entity, on its typed records. Only `list` is
 /// required; the others answer `unsupported` unless implemented.
 pub trait Serves<R: Record> {
@@ -49,8 +59,9 @@ pub trait Serves<R: Record> {
         Err(unsupported::<R>("create"))
     }
 
-    /// Changes the fields `patch` has (`Some`), answering the record as stored.
-    fn update(ctx: &Context, id: &str, patch: R) -> Result<R> {
+    /// Sets and clears the fields of `patch`, answering the record as
+    /// stored.
+    fn update(ctx: &Context, id: &str, patch: Patch<R>) -> Result<R> {
         let _ = (ctx, id, patch);
         Err(unsupported::<R>("update"))
     }
@@ -104,7 +115,15 @@ pub mod dispatch {
     }
 
     pub fn update<A: Serves<R>, R: Record>(ctx: &Context, id: &str, patch: Value) -> Result<Value> {
-        to_value(&A::update(ctx, id, from_value(patch)?)?)
+        let cleared = patch
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, value)| value.is_null())
+            .map(|(name, _)| name.clone())
+            .collect();
+        let set = from_value(patch)?;
+        to_value(&A::update(ctx, id, Patch { set, cleared })?)
     }
 
     pub fn delete<A: Serves<R>, R: Record>(ctx: &Context, id: &str) -> Result<()> {
@@ -169,7 +188,9 @@ macro_rules! entities {
 mod tests {
     use crate::manifest::Manifest;
     use crate::model::{Item, Vendor};
-    use crate::{Account, Adapter, Context, Error, ListRequest, Records, Result, Serves, json};
+    use crate::{
+        Account, Adapter, Context, Error, ListRequest, Patch, Records, Result, Serves, json,
+    };
 
     struct Shop;
 
@@ -188,6 +209,18 @@ mod tests {
 
         fn create(_: &Context, mut vendor: Vendor) -> Result<Vendor> {
             vendor.id = Some("2".into());
+            Ok(vendor)
+        }
+
+        fn update(_: &Context, id: &str, patch: Patch<Vendor>) -> Result<Vendor> {
+            let mut vendor = Vendor {
+                id: Some(id.into()),
+                email: Some("old@example.com".into()),
+                ..patch.set
+            };
+            if patch.cleared.iter().any(|f| f == "email") {
+                vendor.email = None;
+            }
             Ok(vendor)
         }
     }
@@ -246,6 +279,14 @@ mod tests {
             <Shop as Adapter>::list(&ctx, request("invoices")),
             Err(Error::NotFound(_))
         ));
+        let patch = json!({"name": "Renamed", "email": null});
+        let updated = <Shop as Adapter>::update(&ctx, "vendors", "3", patch).unwrap();
+        assert_eq!(
+            updated,
+            json!({"id": "3", "name": "Renamed"}),
+            "email cleared"
+        );
+
         match <Shop as Adapter>::create(&ctx, "vendors", json!({"status": "sleeping"})) {
             Err(Error::Invalid(errors)) => assert_eq!(errors[0].code, "invalid_value"),
             other => panic!("{other:?}"),
