@@ -193,6 +193,21 @@ async fn a_purchase_order_goes_through_its_workflow_in_tryton() {
         s.tryton.rest(M::GET, &path, None).await["description"],
         "second"
     );
+    // `null` clears a field (the typed handler gets it in `Patch::cleared`).
+    let cleared = s
+        .call(
+            &token,
+            M::PATCH,
+            &format!("/v1/purchase-orders/{id}"),
+            Some(json!({"memo": null})),
+        )
+        .await;
+    assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.body);
+    assert_eq!(cleared.body["memo"], Value::Null);
+    assert_eq!(
+        s.tryton.rest(M::GET, &path, None).await["description"],
+        Value::Null
+    );
 
     // Confirmed in Tryton itself.
     for action in ["quote", "confirm"] {
@@ -226,7 +241,7 @@ async fn a_purchase_order_goes_through_its_workflow_in_tryton() {
         json!(["memo"])
     );
     let untouched = s.tryton.rest(M::GET, &path, None).await;
-    assert_eq!(untouched["description"], "second");
+    assert_eq!(untouched["description"], Value::Null, "still cleared");
     assert_eq!(
         untouched["write_date"], confirmed["write_date"],
         "no write reached Tryton"
@@ -348,7 +363,8 @@ async fn tryton_errors_come_back_unified_with_trytons_message() {
 
 /// The adapter against its recorded session, with no Tryton server: the
 /// requests it sends and what it answers (two vendors, and an order with two
-/// description lines, as Tryton 8.2 answered them) must stay as recorded, and
+/// description lines whose memo a PATCH cleared, as Tryton 8.2 answered
+/// them) must stay as recorded, and
 /// its answers are records of the unified model. It runs in a fraction of a
 /// second; the live tests above keep checking against a real server.
 ///

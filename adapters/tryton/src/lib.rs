@@ -12,7 +12,9 @@ mod mapping;
 mod tryton;
 
 use interlink_sdk::manifest::*;
-use interlink_sdk::{Context, Error, ListRequest, Page, Result, Value};
+use interlink_sdk::model::{Item, PurchaseOrder, Vendor};
+use interlink_sdk::{Context, Error, ListRequest, Patch, Records, Result, Serves, Value};
+use mapping::{PARTY, PRODUCT, PURCHASE};
 
 /// The Tryton adapter.
 pub struct Tryton;
@@ -44,66 +46,93 @@ impl interlink_sdk::Adapter for Tryton {
         Ok(Account::new(&me.user_id.to_string(), &me.login).permissions(me.groups))
     }
 
-    fn list(ctx: &Context, request: ListRequest) -> Result<Page> {
-        let model = mapping::model(&request.entity)?;
-        let offset: u64 = request
-            .cursor
-            .as_deref()
-            .unwrap_or("0")
-            .parse()
-            .map_err(|_| {
-                Error::invalid("/cursor", "invalid_cursor", "not a cursor of this adapter")
-            })?;
-        let domain = match &request.modified_after {
-            Some(after) => mapping::modified_after(after)?,
-            None => Value::Array(Vec::new()),
-        };
-        let (records, total) = tryton::search(ctx, model, &domain, offset, request.page_size)?;
-        let next = offset + records.len() as u64;
-        Ok(Page {
-            records: records
-                .iter()
-                .map(|r| mapping::to_unified(&request.entity, r))
-                .collect(),
-            next_cursor: (next < total && !records.is_empty()).then(|| next.to_string()),
-        })
+    // list, get, create, update and delete, routed to the `Serves` impls.
+    interlink_sdk::entities!(Vendor, Item, PurchaseOrder);
+}
+
+/// A page of `model`'s records, each mapped by `to_unified`.
+fn page<R>(
+    ctx: &Context,
+    model: &str,
+    request: &ListRequest,
+    to_unified: fn(&Value) -> R,
+) -> Result<Records<R>> {
+    let offset: u64 = request
+        .cursor
+        .as_deref()
+        .unwrap_or("0")
+        .parse()
+        .map_err(|_| Error::invalid("/cursor", "invalid_cursor", "not a cursor of this adapter"))?;
+    let domain = match &request.modified_after {
+        Some(after) => mapping::modified_after(after)?,
+        None => Value::Array(Vec::new()),
+    };
+    let (records, total) = tryton::search(ctx, model, &domain, offset, request.page_size)?;
+    let next = offset + records.len() as u64;
+    Ok(Records {
+        records: records.iter().map(to_unified).collect(),
+        next_cursor: (next < total && !records.is_empty()).then(|| next.to_string()),
+    })
+}
+
+impl Serves<Vendor> for Tryton {
+    fn list(ctx: &Context, request: &ListRequest) -> Result<Records<Vendor>> {
+        page(ctx, PARTY, request, mapping::to_vendor)
     }
 
-    fn get(ctx: &Context, entity: &str, id: &str) -> Result<Value> {
-        let model = mapping::model(entity)?;
-        Ok(mapping::to_unified(entity, &tryton::read(ctx, model, id)?))
+    fn get(ctx: &Context, id: &str) -> Result<Vendor> {
+        Ok(mapping::to_vendor(&tryton::read(ctx, PARTY, id)?))
     }
 
-    fn create(ctx: &Context, entity: &str, record: Value) -> Result<Value> {
-        let model = mapping::model(entity)?;
-        let unit = if entity == "purchase-orders" {
-            Some(tryton::unit(ctx)?)
-        } else {
-            None
-        };
-        let mut body = mapping::to_tryton(entity, &record, unit)?;
-        if entity == "purchase-orders" {
-            // Tryton's client fills these from the party; its REST API does not.
-            if let Some(party) = body["party"].as_u64() {
-                body["invoice_address"] = tryton::invoice_address(ctx, party)?;
-            }
-            if let Some(method) = ctx.config_opt("invoice_method") {
-                body["invoice_method"] = Value::String(method.to_string());
-            }
+    fn create(ctx: &Context, vendor: Vendor) -> Result<Vendor> {
+        let created = tryton::create(ctx, PARTY, &mapping::vendor_to_tryton(&vendor))?;
+        <Self as Serves<Vendor>>::get(ctx, &created.to_string())
+    }
+}
+
+impl Serves<Item> for Tryton {
+    fn list(ctx: &Context, request: &ListRequest) -> Result<Records<Item>> {
+        page(ctx, PRODUCT, request, mapping::to_item)
+    }
+
+    fn get(ctx: &Context, id: &str) -> Result<Item> {
+        Ok(mapping::to_item(&tryton::read(ctx, PRODUCT, id)?))
+    }
+}
+
+impl Serves<PurchaseOrder> for Tryton {
+    fn list(ctx: &Context, request: &ListRequest) -> Result<Records<PurchaseOrder>> {
+        page(ctx, PURCHASE, request, mapping::to_purchase_order)
+    }
+
+    fn get(ctx: &Context, id: &str) -> Result<PurchaseOrder> {
+        Ok(mapping::to_purchase_order(&tryton::read(
+            ctx, PURCHASE, id,
+        )?))
+    }
+
+    fn create(ctx: &Context, order: PurchaseOrder) -> Result<PurchaseOrder> {
+        let unit = tryton::unit(ctx)?;
+        let mut body = mapping::order_to_tryton(&order, &[], Some(unit))?;
+        // Tryton's client fills these from the party; its REST API does not.
+        if let Some(party) = body["party"].as_u64() {
+            body["invoice_address"] = tryton::invoice_address(ctx, party)?;
         }
-        let created = tryton::create(ctx, model, &body)?;
-        Self::get(ctx, entity, &created.to_string())
+        if let Some(method) = ctx.config_opt("invoice_method") {
+            body["invoice_method"] = Value::String(method.to_string());
+        }
+        let created = tryton::create(ctx, PURCHASE, &body)?;
+        <Self as Serves<PurchaseOrder>>::get(ctx, &created.to_string())
     }
 
-    fn update(ctx: &Context, entity: &str, id: &str, patch: Value) -> Result<Value> {
-        let model = mapping::model(entity)?;
-        let body = mapping::to_tryton(entity, &patch, None)?;
-        tryton::write(ctx, model, id, &body)?;
-        Self::get(ctx, entity, id)
+    fn update(ctx: &Context, id: &str, patch: Patch<PurchaseOrder>) -> Result<PurchaseOrder> {
+        let body = mapping::order_to_tryton(&patch.set, &patch.cleared, None)?;
+        tryton::write(ctx, PURCHASE, id, &body)?;
+        <Self as Serves<PurchaseOrder>>::get(ctx, id)
     }
 
-    fn delete(ctx: &Context, entity: &str, id: &str) -> Result<()> {
-        tryton::delete(ctx, mapping::model(entity)?, id)
+    fn delete(ctx: &Context, id: &str) -> Result<()> {
+        tryton::delete(ctx, PURCHASE, id)
     }
 }
 

@@ -1,23 +1,21 @@
 //! Between Tryton's records and the unified model.
 
+use interlink_sdk::model::{
+    Decimal, Item, PurchaseOrder, PurchaseOrderLine, PurchaseOrderStatus, Vendor,
+};
 use interlink_sdk::{Error, Result, Value, json};
 use serde_json::Map;
 
-/// The Tryton model of a unified entity.
-pub fn model(entity: &str) -> Result<&'static str> {
-    match entity {
-        "vendors" => Ok("party.party"),
-        "items" => Ok("product.product"),
-        "purchase-orders" => Ok("purchase.purchase"),
-        other => Err(Error::not_found(format!("no entity {other}"))),
-    }
-}
+/// The Tryton models of the unified entities.
+pub const PARTY: &str = "party.party";
+pub const PRODUCT: &str = "product.product";
+pub const PURCHASE: &str = "purchase.purchase";
 
 /// The fields read of each model.
 pub fn fields(model: &str) -> &'static [&'static str] {
     match model {
-        "party.party" => &["name", "code", "create_date", "write_date"],
-        "product.product" => &["code", "rec_name", "create_date", "write_date"],
+        PARTY => &["name", "code", "create_date", "write_date"],
+        PRODUCT => &["code", "rec_name", "create_date", "write_date"],
         _ => &[
             "number",
             "state",
@@ -65,116 +63,138 @@ fn plain(value: &Value) -> Value {
     }
 }
 
-fn id(value: &Value) -> Value {
-    match value.as_u64() {
-        Some(n) => json!(n.to_string()),
-        None => Value::Null,
+/// A Tryton id (a number) as a unified id.
+fn id(value: &Value) -> Option<String> {
+    value.as_u64().map(|n| n.to_string())
+}
+
+fn text(value: &Value) -> Option<String> {
+    value.as_str().map(String::from)
+}
+
+/// A Tryton number or `Decimal` as a unified decimal, kept as Tryton wrote it.
+fn decimal(value: &Value) -> Option<Decimal> {
+    match plain(value) {
+        Value::Number(n) => Some(Decimal::Number(n)),
+        Value::String(s) => Some(Decimal::Text(s)),
+        _ => None,
     }
 }
 
 /// Tryton's states on the unified scale; Tryton's own stays in `remote_status`.
-fn status(state: &str) -> &'static str {
+fn status(state: &str) -> PurchaseOrderStatus {
     match state {
-        "draft" => "draft",
-        "quotation" => "pending_approval",
-        "confirmed" | "processing" => "open",
-        "done" => "closed",
-        _ => "cancelled",
+        "draft" => PurchaseOrderStatus::Draft,
+        "quotation" => PurchaseOrderStatus::PendingApproval,
+        "confirmed" | "processing" => PurchaseOrderStatus::Open,
+        "done" => PurchaseOrderStatus::Closed,
+        _ => PurchaseOrderStatus::Cancelled,
     }
 }
 
-fn timestamps(record: &Value, out: &mut Map<String, Value>) {
-    out.insert("created_at".into(), plain(&record["create_date"]));
+/// `created_at` and `updated_at` (the creation time until the first write).
+fn timestamps(record: &Value) -> (Option<String>, Option<String>) {
     let updated = if record["write_date"].is_null() {
         &record["create_date"]
     } else {
         &record["write_date"]
     };
-    out.insert("updated_at".into(), plain(updated));
+    (text(&plain(&record["create_date"])), text(&plain(updated)))
 }
 
-/// A Tryton record of `entity` as a unified record.
-pub fn to_unified(entity: &str, record: &Value) -> Value {
-    let mut out = Map::new();
-    out.insert("id".into(), id(&record["id"]));
-    match entity {
-        "vendors" => {
-            out.insert("name".into(), record["name"].clone());
-            out.insert("code".into(), record["code"].clone());
-        }
-        "items" => {
-            out.insert("code".into(), record["code"].clone());
-            out.insert("name".into(), record["rec_name"].clone());
-        }
-        _ => {
-            let state = record["state"].as_str().unwrap_or_default();
-            out.insert("number".into(), record["number"].clone());
-            out.insert("status".into(), json!(status(state)));
-            out.insert("remote_status".into(), json!(state));
-            out.insert("vendor_id".into(), id(&record["party"]));
-            out.insert("currency".into(), record["currency"]["code"].clone());
-            out.insert("order_date".into(), plain(&record["purchase_date"]));
-            out.insert("memo".into(), record["description"].clone());
-            out.insert("reference".into(), record["reference"].clone());
-            out.insert("subtotal".into(), plain(&record["untaxed_amount"]));
-            out.insert("tax".into(), plain(&record["tax_amount"]));
-            out.insert("total".into(), plain(&record["total_amount"]));
-            out.insert(
-                "custom_fields".into(),
-                json!({"comment": record["comment"]}),
-            );
-            let lines: Vec<Value> = record["lines"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|line| {
-                    json!({
-                        "id": id(&line["id"]),
-                        "item_id": id(&line["product"]),
-                        "description": line["description"],
-                        "quantity": line["quantity"],
-                        "unit_price": plain(&line["unit_price"]),
-                        "amount": plain(&line["amount"]),
-                    })
-                })
-                .collect();
-            out.insert("lines".into(), Value::Array(lines));
-        }
+/// A Tryton party as a unified vendor.
+pub fn to_vendor(record: &Value) -> Vendor {
+    let (created_at, updated_at) = timestamps(record);
+    Vendor {
+        id: id(&record["id"]),
+        name: text(&record["name"]),
+        code: text(&record["code"]),
+        created_at,
+        updated_at,
+        ..Vendor::default()
     }
-    timestamps(record, &mut out);
-    Value::Object(out)
 }
 
-fn reference(value: &Value, path: &str) -> Result<Value> {
-    match value {
-        Value::Null => Ok(Value::Null),
-        Value::String(s) => s.parse::<u64>().map(|n| json!(n)).map_err(|_| {
-            Error::invalid(
-                path,
-                "invalid_reference",
-                format!("`{s}` is not a Tryton id"),
-            )
-        }),
-        _ => Err(Error::invalid(
+/// A Tryton product variant as a unified item.
+pub fn to_item(record: &Value) -> Item {
+    let (created_at, updated_at) = timestamps(record);
+    Item {
+        id: id(&record["id"]),
+        code: text(&record["code"]),
+        name: text(&record["rec_name"]),
+        created_at,
+        updated_at,
+        ..Item::default()
+    }
+}
+
+/// A Tryton purchase, with its lines, as a unified purchase order.
+pub fn to_purchase_order(record: &Value) -> PurchaseOrder {
+    let (created_at, updated_at) = timestamps(record);
+    let state = record["state"].as_str().unwrap_or_default();
+    let lines = record["lines"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|line| PurchaseOrderLine {
+            id: id(&line["id"]),
+            item_id: id(&line["product"]),
+            description: text(&line["description"]),
+            quantity: decimal(&line["quantity"]),
+            unit_price: decimal(&line["unit_price"]),
+            amount: decimal(&line["amount"]),
+            ..PurchaseOrderLine::default()
+        })
+        .collect();
+    PurchaseOrder {
+        id: id(&record["id"]),
+        number: text(&record["number"]),
+        status: Some(status(state)),
+        remote_status: Some(state.to_string()),
+        vendor_id: id(&record["party"]),
+        currency: text(&record["currency"]["code"]),
+        order_date: text(&plain(&record["purchase_date"])),
+        memo: text(&record["description"]),
+        reference: text(&record["reference"]),
+        subtotal: decimal(&record["untaxed_amount"]),
+        tax: decimal(&record["tax_amount"]),
+        total: decimal(&record["total_amount"]),
+        lines: Some(lines),
+        custom_fields: [("comment".to_string(), record["comment"].clone())].into(),
+        created_at,
+        updated_at,
+        ..PurchaseOrder::default()
+    }
+}
+
+fn reference(value: &str, path: &str) -> Result<Value> {
+    value.parse::<u64>().map(|n| json!(n)).map_err(|_| {
+        Error::invalid(
             path,
             "invalid_reference",
-            "an id must be a string such as \"12\"",
-        )),
-    }
+            format!("`{value}` is not a Tryton id"),
+        )
+    })
 }
 
-fn decimal(value: &Value) -> Value {
-    match value {
-        Value::Null => Value::Null,
-        Value::String(s) => json!({"__class__": "Decimal", "decimal": s}),
-        other => json!({"__class__": "Decimal", "decimal": other.to_string()}),
-    }
-}
-
-fn date(value: &Value, path: &str) -> Result<Value> {
-    let Some(text) = value.as_str() else {
-        return Ok(Value::Null);
+/// A unified decimal as Tryton's `Decimal`.
+fn tryton_decimal(value: &Decimal) -> Value {
+    let text = match value {
+        Decimal::Number(n) => n.to_string(),
+        Decimal::Text(t) => t.clone(),
     };
+    json!({"__class__": "Decimal", "decimal": text})
+}
+
+/// A unified decimal as the JSON number Tryton takes for a quantity.
+fn number(value: &Decimal, path: &str) -> Result<Value> {
+    value
+        .as_f64()
+        .map(|n| json!(n))
+        .ok_or_else(|| Error::invalid(path, "invalid_value", "a quantity is a number"))
+}
+
+fn date(text: &str, path: &str) -> Result<Value> {
     let parts: Vec<u32> = text.split('-').filter_map(|p| p.parse().ok()).collect();
     match parts.as_slice() {
         [year, month, day] => {
@@ -184,62 +204,74 @@ fn date(value: &Value, path: &str) -> Result<Value> {
     }
 }
 
-/// The members of a unified record (or patch) as Tryton's values; `unit` is
-/// the unit of measure of new purchase lines.
-pub fn to_tryton(entity: &str, record: &Value, unit: Option<u64>) -> Result<Value> {
+/// A new unified vendor as a Tryton party.
+pub fn vendor_to_tryton(vendor: &Vendor) -> Value {
+    match &vendor.name {
+        Some(name) => json!({"name": name}),
+        None => json!({}),
+    }
+}
+
+/// A unified order (a new one, or what a patch sets, with the fields it
+/// clears) as Tryton's values; `unit` is the unit of measure of new
+/// purchase lines.
+pub fn order_to_tryton(
+    order: &PurchaseOrder,
+    cleared: &[String],
+    unit: Option<u64>,
+) -> Result<Value> {
     let mut out = Map::new();
-    let present = |key: &str| record.get(key).is_some();
-    match entity {
-        "vendors" => {
-            if present("name") {
-                out.insert("name".into(), record["name"].clone());
-            }
+    let is_cleared = |name: &str| cleared.iter().any(|c| c == name);
+    if let Some(vendor) = &order.vendor_id {
+        out.insert("party".into(), reference(vendor, "/vendor_id")?);
+    }
+    match &order.order_date {
+        Some(day) => {
+            out.insert("purchase_date".into(), date(day, "/order_date")?);
         }
-        "purchase-orders" => {
-            if present("vendor_id") {
-                out.insert(
-                    "party".into(),
-                    reference(&record["vendor_id"], "/vendor_id")?,
-                );
-            }
-            if present("memo") {
-                out.insert("description".into(), record["memo"].clone());
-            }
-            if present("reference") {
-                out.insert("reference".into(), record["reference"].clone());
-            }
-            if present("order_date") {
-                out.insert(
-                    "purchase_date".into(),
-                    date(&record["order_date"], "/order_date")?,
-                );
-            }
-            if let Some(comment) = record.get("custom_fields").and_then(|c| c.get("comment")) {
-                out.insert("comment".into(), comment.clone());
-            }
-            if let Some(Value::Array(lines)) = record.get("lines") {
-                let mut created = Vec::new();
-                for (i, line) in lines.iter().enumerate() {
-                    let mut l = json!({
-                        "type": "line",
-                        "description": line.get("description").cloned().unwrap_or(json!("")),
-                        "quantity": line["quantity"],
-                        "unit": unit,
-                        "unit_price": decimal(line.get("unit_price").unwrap_or(&json!("0"))),
-                    });
-                    if let Some(item) = line.get("item_id") {
-                        l["product"] = reference(item, &format!("/lines/{i}/item_id"))?;
-                    }
-                    created.push(l);
-                }
-                out.insert("lines".into(), json!([["create", created]]));
-            }
+        None if is_cleared("order_date") => {
+            out.insert("purchase_date".into(), Value::Null);
         }
-        other => {
-            return Err(Error::unsupported(format!(
-                "{other} cannot be written through this adapter"
-            )));
+        None => {}
+    }
+    for (unified, tryton, value) in [
+        ("memo", "description", &order.memo),
+        ("reference", "reference", &order.reference),
+    ] {
+        match value {
+            Some(value) => {
+                out.insert(tryton.into(), json!(value));
+            }
+            None if is_cleared(unified) => {
+                out.insert(tryton.into(), Value::Null);
+            }
+            None => {}
         }
+    }
+    if let Some(comment) = order.custom_fields.get("comment") {
+        out.insert("comment".into(), comment.clone());
+    }
+    if let Some(lines) = &order.lines {
+        let zero = Decimal::Text("0".into());
+        let mut created = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            let quantity = match &line.quantity {
+                Some(q) => number(q, &format!("/lines/{i}/quantity"))?,
+                None => Value::Null,
+            };
+            let mut l = json!({
+                "type": "line",
+                "description": line.description.as_deref().unwrap_or_default(),
+                "quantity": quantity,
+                "unit": unit,
+                "unit_price": tryton_decimal(line.unit_price.as_ref().unwrap_or(&zero)),
+            });
+            if let Some(item) = &line.item_id {
+                l["product"] = reference(item, &format!("/lines/{i}/item_id"))?;
+            }
+            created.push(l);
+        }
+        out.insert("lines".into(), json!([["create", created]]));
     }
     Ok(Value::Object(out))
 }
@@ -292,21 +324,23 @@ mod tests {
             "create_date": {"__class__": "datetime", "year": 2026, "month": 3, "day": 9, "hour": 8, "minute": 5, "second": 1, "microsecond": 7},
             "write_date": null, "lines": [{"id": 1, "product": null, "description": "bolts", "quantity": 5.0,
             "unit_price": {"__class__": "Decimal", "decimal": "7.50"}}]});
-        let unified = to_unified("purchase-orders", &tryton);
-        assert_eq!(unified["status"], "open");
-        assert_eq!(unified["remote_status"], "confirmed");
-        assert_eq!(unified["vendor_id"], "2");
-        assert_eq!(unified["order_date"], "2026-03-09");
-        assert_eq!(unified["total"], "37.50");
-        assert_eq!(unified["updated_at"], "2026-03-09T08:05:01Z");
-        assert_eq!(unified["lines"][0]["unit_price"], "7.50");
-        assert_eq!(unified["lines"][0]["item_id"], Value::Null);
+        let order = to_purchase_order(&tryton);
+        assert_eq!(order.status, Some(PurchaseOrderStatus::Open));
+        assert_eq!(order.remote_status.as_deref(), Some("confirmed"));
+        assert_eq!(order.vendor_id.as_deref(), Some("2"));
+        assert_eq!(order.order_date.as_deref(), Some("2026-03-09"));
+        assert_eq!(order.total, Some(Decimal::Text("37.50".into())));
+        assert_eq!(order.updated_at.as_deref(), Some("2026-03-09T08:05:01Z"));
+        let line = &order.lines.unwrap()[0];
+        assert_eq!(line.unit_price, Some(Decimal::Text("7.50".into())));
+        assert_eq!(line.item_id, None);
     }
 
     #[test]
     fn lines_are_created_with_the_purchase() {
         let order = json!({"vendor_id": "2", "memo": "m", "lines": [{"description": "bolts", "quantity": 5, "unit_price": "7.50"}]});
-        let body = to_tryton("purchase-orders", &order, Some(1)).unwrap();
+        let order: PurchaseOrder = serde_json::from_value(order).unwrap();
+        let body = order_to_tryton(&order, &[], Some(1)).unwrap();
         assert_eq!(body["party"], 2);
         assert_eq!(body["description"], "m");
         assert_eq!(body["lines"][0][0], "create");
@@ -317,10 +351,21 @@ mod tests {
     #[test]
     fn bad_references_name_their_path() {
         let order = json!({"vendor_id": "2", "lines": [{"quantity": 1, "item_id": "bolt"}]});
-        let Err(Error::Invalid(errors)) = to_tryton("purchase-orders", &order, Some(1)) else {
+        let order: PurchaseOrder = serde_json::from_value(order).unwrap();
+        let Err(Error::Invalid(errors)) = order_to_tryton(&order, &[], Some(1)) else {
             panic!()
         };
         assert_eq!(errors[0].path, "/lines/0/item_id");
+    }
+
+    #[test]
+    fn a_patch_sets_what_it_has_and_clears_what_it_nulls() {
+        let set = PurchaseOrder {
+            reference: Some("R2".into()),
+            ..PurchaseOrder::default()
+        };
+        let body = order_to_tryton(&set, &["memo".into()], None).unwrap();
+        assert_eq!(body, json!({"reference": "R2", "description": null}));
     }
 
     #[test]
