@@ -7,78 +7,57 @@
 mod common;
 
 use common::*;
-use demo_upstream::{DemoUpstream, Options};
+use demo_upstream::Options;
 use reqwest::{Method as M, StatusCode};
 use serde_json::{Value, json};
 
-struct Fixture {
-    up: DemoUpstream,
-    server: Server,
-    http: reqwest::Client,
-    token: String,
+/// The example adapter built as `adapter_file`, against the demo upstream.
+async fn start(adapter_file: &str) -> Demo {
+    let server = ServerOptions {
+        adapters: &[adapter_file],
+        ..Default::default()
+    };
+    Demo::start(Options::default(), server).await
 }
 
-impl Fixture {
-    async fn start(adapter_file: &str) -> Fixture {
-        let up = DemoUpstream::start("127.0.0.1:0".parse().unwrap(), Options::default())
-            .await
-            .unwrap();
-        let server = Server::start(&[adapter_file]);
-        let http = reqwest::Client::new();
-        let (_, token) = connect_example(&http, &server, &up.base_url()).await;
-        Fixture {
-            up,
-            server,
-            http,
-            token,
-        }
-    }
+/// `method path` with `Prefer: dry-run`; answers the one request held.
+async fn dry_run(f: &Demo, method: M, path: &str, body: Option<Value>) -> Value {
+    let url = f.server.url(path);
+    let prefer = [("prefer", "dry-run")];
+    let reply = call_with(&f.http, method, url, &f.token, body, &prefer).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.headers["preference-applied"], "dry-run");
+    let [held] = reply.body["requests"].as_array().unwrap().as_slice() else {
+        panic!("one request is held: {}", reply.body);
+    };
+    held.clone()
+}
 
-    async fn call(&self, method: M, path: &str, body: Option<Value>) -> Reply {
-        call(&self.http, method, self.server.url(path), &self.token, body).await
-    }
+async fn contract_version(f: &Demo) -> Value {
+    let url = f.server.url("/v1/adapters/example");
+    let adapter = call(&f.http, M::GET, url, &f.server.admin_key(), None).await;
+    adapter.body["contract_version"].clone()
+}
 
-    /// `method path` with `Prefer: dry-run`; answers the one request held.
-    async fn dry_run(&self, method: M, path: &str, body: Option<Value>) -> Value {
-        let url = self.server.url(path);
-        let prefer = [("prefer", "dry-run")];
-        let reply = call_with(&self.http, method, url, &self.token, body, &prefer).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-        assert_eq!(reply.headers["preference-applied"], "dry-run");
-        let [held] = reply.body["requests"].as_array().unwrap().as_slice() else {
-            panic!("one request is held: {}", reply.body);
-        };
-        held.clone()
-    }
-
-    async fn contract_version(&self) -> Value {
-        let url = self.server.url("/v1/adapters/example");
-        let adapter = call(&self.http, M::GET, url, &self.server.admin_key(), None).await;
-        adapter.body["contract_version"].clone()
-    }
-
-    /// Asserts that `held` is the request the upstream received last.
-    fn assert_sent_as_held(&self, held: &Value) {
-        let received = self.up.received_writes();
-        let sent = received.last().expect("the upstream received a write");
-        assert_eq!(held["method"], sent.method);
-        assert_eq!(held["url"], format!("{}{}", self.up.base_url(), sent.path));
-        assert_eq!(held["body"], sent.body);
-    }
+/// Asserts that `held` is the request the upstream received last.
+fn assert_sent_as_held(f: &Demo, held: &Value) {
+    let received = f.up.received_writes();
+    let sent = received.last().expect("the upstream received a write");
+    assert_eq!(held["method"], sent.method);
+    assert_eq!(held["url"], format!("{}{}", f.up.base_url(), sent.path));
+    assert_eq!(held["body"], sent.body);
 }
 
 #[tokio::test]
 async fn a_0_1_0_adapter_is_served_and_a_dry_run_holds_each_of_its_writes() {
-    let f = Fixture::start("example-v0_1_0").await;
-    assert_eq!(f.contract_version().await, "0.1.0");
+    let f = start("example-v0_1_0").await;
+    assert_eq!(contract_version(&f).await, "0.1.0");
     let page = f.call(M::GET, "/v1/vendors?page_size=2", None).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
 
     // A create: held, redacted, and exactly what the real create sends.
     let vendor = json!({"name": "Versioned Supplies", "email": "orders@versioned.example"});
-    let held = f
-        .dry_run(M::POST, "/v1/vendors", Some(vendor.clone()))
-        .await;
+    let held = dry_run(&f, M::POST, "/v1/vendors", Some(vendor.clone())).await;
     assert_eq!(f.up.writes(), 0, "nothing reached the upstream");
     assert_eq!(held["method"], "POST");
     assert!(
@@ -91,18 +70,18 @@ async fn a_0_1_0_adapter_is_served_and_a_dry_run_holds_each_of_its_writes() {
     assert!(!held.to_string().contains("demo-key"), "{held}");
     let created = f.call(M::POST, "/v1/vendors", Some(vendor)).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    f.assert_sent_as_held(&held);
+    assert_sent_as_held(&f, &held);
 
     // An update and a delete, likewise.
     let path = format!("/v1/vendors/{}", created.body["id"].as_str().unwrap());
     let patch = json!({"name": "Versioned Supplies Ltd"});
-    let held = f.dry_run(M::PATCH, &path, Some(patch.clone())).await;
+    let held = dry_run(&f, M::PATCH, &path, Some(patch.clone())).await;
     assert_eq!(f.up.writes(), 1, "the dry run wrote nothing");
     let updated = f.call(M::PATCH, &path, Some(patch)).await;
     assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
-    f.assert_sent_as_held(&held);
+    assert_sent_as_held(&f, &held);
 
-    let held = f.dry_run(M::DELETE, &path, None).await;
+    let held = dry_run(&f, M::DELETE, &path, None).await;
     assert_eq!(held["method"], "DELETE");
     assert_eq!(
         held["url"],

@@ -5,40 +5,19 @@
 mod common;
 
 use common::*;
-use demo_upstream::{DemoUpstream, Options};
+use demo_upstream::Options;
 use reqwest::{Method as M, StatusCode};
 use serde_json::{Value, json};
 
-struct Fixture {
-    up: DemoUpstream,
-    server: Server,
-    http: reqwest::Client,
-    token: String,
-}
-
-impl Fixture {
-    async fn start(options: Options, max_writes_per_minute: Option<u32>) -> Fixture {
-        let up = DemoUpstream::start("127.0.0.1:0".parse().unwrap(), options)
-            .await
-            .unwrap();
-        let server = Server::start_with(ServerOptions {
-            adapters: &["example"],
-            max_writes_per_minute,
-            ..Default::default()
-        });
-        let http = reqwest::Client::new();
-        let (_, token) = connect_example(&http, &server, &up.base_url()).await;
-        Fixture {
-            up,
-            server,
-            http,
-            token,
-        }
-    }
-
-    async fn call(&self, method: M, path: &str, body: Option<Value>) -> Reply {
-        call(&self.http, method, self.server.url(path), &self.token, body).await
-    }
+/// The example adapter against the demo upstream, with the operator's cap
+/// on writes per minute.
+async fn start(options: Options, max_writes_per_minute: Option<u32>) -> Demo {
+    let server = ServerOptions {
+        adapters: &["example"],
+        max_writes_per_minute,
+        ..Default::default()
+    };
+    Demo::start(options, server).await
 }
 
 fn errors(reply: &Reply) -> Vec<(String, String)> {
@@ -63,7 +42,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn field_rules_refuse_the_write_and_name_every_field() {
-    let f = Fixture::start(Options::default(), None).await;
+    let f = start(Options::default(), None).await;
     let vendor = json!({"id": "9", "name": "New", "colour": "red", "custom_fields": {"rating": 5, "region": "EMEA"}});
     let refused = f.call(M::POST, "/v1/vendors", Some(vendor)).await;
     refused.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "unknown_field");
@@ -124,7 +103,7 @@ async fn field_rules_refuse_the_write_and_name_every_field() {
 
 #[tokio::test]
 async fn an_order_and_its_lines_are_one_upstream_request() {
-    let f = Fixture::start(Options::default(), None).await;
+    let f = start(Options::default(), None).await;
     let order = json!({"vendor_id": "2", "reference": "R-1", "lines": [
         {"item_id": "1", "quantity": 10, "unit_price": "0.42"},
         {"item_id": "2", "quantity": 20},
@@ -149,7 +128,7 @@ async fn an_order_and_its_lines_are_one_upstream_request() {
 
 #[tokio::test]
 async fn a_locked_state_refuses_with_409_and_no_write_upstream() {
-    let f = Fixture::start(Options::default(), None).await;
+    let f = start(Options::default(), None).await;
     let billed = f.up.insert(
         "orders",
         json!({"supplierId": 1, "state": "billed", "notes": "n", "lines": [{"qty": 1}]}),
@@ -187,7 +166,7 @@ async fn a_locked_state_refuses_with_409_and_no_write_upstream() {
 
 #[tokio::test]
 async fn rules_only_the_system_knows_come_back_as_validation_failed() {
-    let f = Fixture::start(Options::default(), None).await;
+    let f = start(Options::default(), None).await;
     let order = json!({"vendor_id": "not-a-number", "lines": [{"quantity": 1, "item_id": "x"}]});
     let refused = f.call(M::POST, "/v1/purchase-orders", Some(order)).await;
     refused.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
@@ -196,7 +175,7 @@ async fn rules_only_the_system_knows_come_back_as_validation_failed() {
 
 #[tokio::test]
 async fn the_write_budget_answers_429_with_retry_after() {
-    let f = Fixture::start(Options::default(), Some(2)).await;
+    let f = start(Options::default(), Some(2)).await;
     for name in ["a", "b"] {
         assert_eq!(
             f.call(M::POST, "/v1/vendors", Some(json!({"name": name})))
@@ -232,7 +211,7 @@ async fn the_write_budget_answers_429_with_retry_after() {
 
 #[tokio::test]
 async fn an_upstream_429_is_retried_then_answered_429() {
-    let f = Fixture::start(Options::default(), None).await;
+    let f = start(Options::default(), None).await;
     f.up.throttle_next(2);
     let before = f.up.requests();
     let created = f
@@ -263,7 +242,7 @@ async fn an_upstream_429_is_retried_then_answered_429() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_upstream_requests_stay_within_the_adapter_limit() {
-    let f = Fixture::start(Options::default(), None).await;
+    let f = start(Options::default(), None).await;
     f.up.set_delay(100);
     let calls = (0..20).map(|_| f.call(M::GET, "/v1/vendors", None));
     let replies = futures::future::join_all(calls).await;
@@ -278,7 +257,7 @@ async fn concurrent_upstream_requests_stay_within_the_adapter_limit() {
 
 #[tokio::test]
 async fn an_idempotency_key_replays_the_first_result() {
-    let f = Fixture::start(Options::default(), None).await;
+    let f = start(Options::default(), None).await;
     let post = |body: Value, key: &str| {
         f.http
             .post(f.server.url("/v1/vendors"))
@@ -311,7 +290,7 @@ async fn meta_tells_a_client_how_to_write_without_trial_and_error() {
         permissions: vec!["orders:read".into()],
         ..Options::default()
     };
-    let f = Fixture::start(read_only, None).await;
+    let f = start(read_only, None).await;
     let meta = f.call(M::GET, "/v1/purchase-orders/meta", None).await;
     assert_eq!(meta.status, StatusCode::OK, "{}", meta.body);
     let body = &meta.body;

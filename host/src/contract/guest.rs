@@ -40,7 +40,11 @@ impl<T: Send + 'static> GuestPre<T> {
         Ok(match version {
             "0.1.0" => GuestPre::V0_1_0(v0_1_0::AdapterWorldPre::new(pre)?),
             "0.2.0" => GuestPre::V0_2_0(v0_2_0::AdapterWorldPre::new(pre)?),
-            other => unreachable!("contract::detect serves no version {other}"),
+            other => {
+                return Err(wasmtime::Error::msg(format!(
+                    "contract {other} is not served"
+                )));
+            }
         })
     }
 

@@ -314,6 +314,44 @@ pub async fn connect_example(
     )
 }
 
+/// A demo upstream and a host serving the example adapter, connected.
+pub struct Demo {
+    pub up: demo_upstream::DemoUpstream,
+    pub server: Server,
+    pub http: reqwest::Client,
+    /// The connection's token.
+    pub token: String,
+}
+
+impl Demo {
+    /// Starts the upstream with `options` and the host with `server` (whose
+    /// adapters hold a build of the example adapter), and connects them.
+    pub async fn start(options: demo_upstream::Options, server: ServerOptions<'_>) -> Demo {
+        let up = demo_upstream::DemoUpstream::start("127.0.0.1:0".parse().unwrap(), options)
+            .await
+            .unwrap();
+        let server = Server::start_with(server);
+        let http = reqwest::Client::new();
+        let (_, token) = connect_example(&http, &server, &up.base_url()).await;
+        Demo {
+            up,
+            server,
+            http,
+            token,
+        }
+    }
+
+    /// `method path` with the connection's token.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Reply {
+        call(&self.http, method, self.server.url(path), &self.token, body).await
+    }
+}
+
 /// [`call`] with more request headers.
 pub async fn call_with(
     http: &reqwest::Client,
