@@ -659,3 +659,29 @@ async fn a_dry_run_sends_the_token_request_and_reads_and_answers_the_write_it_ho
     assert_eq!(held["url"], format!("{}{}", s.sim.url(), update.path));
     assert_eq!(held["body"], update.body);
 }
+
+/// One access token serves many calls, each on a fresh instance: the adapter
+/// caches it in the connection's kv store between calls. Broken
+/// implementation this catches: a kv store that keeps nothing between calls
+/// (or an adapter that does not cache), which asks NetSuite for a token on
+/// every call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_access_token_serves_many_calls_in_fresh_instances() {
+    let s = Setup::start().await;
+    let token = s.connect_with_platform(full_role()).await;
+    assert_eq!(s.sim.token_requests(), 1, "connecting asked for one token");
+    for path in [
+        "/v1/vendors",
+        "/v1/items",
+        "/v1/purchase-orders",
+        "/v1/vendors",
+    ] {
+        let reply = s.call(&token, M::GET, path, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+    assert_eq!(
+        s.sim.token_requests(),
+        1,
+        "every call used the cached token"
+    );
+}

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use demo_upstream::Options;
 use reqwest::{Method as M, StatusCode};
@@ -342,4 +344,77 @@ async fn meta_tells_a_client_how_to_write_without_trial_and_error() {
         (rating["custom"].clone(), rating["access"].clone()),
         (json!(true), json!("read_only"))
     );
+}
+
+/// Broken implementation this catches: a key kept claimed after its create
+/// failed, so a retry with the same key is refused (or answers the failure)
+/// instead of creating.
+#[tokio::test]
+async fn a_failed_create_releases_its_idempotency_key() {
+    let f = start(Options::default(), None).await;
+    let post = |key: &str| {
+        f.http
+            .post(f.server.url("/v1/vendors"))
+            .bearer_auth(&f.token)
+            .header("idempotency-key", key)
+            .json(&json!({"name": "Retried"}))
+    };
+    f.up.throttle_next(4);
+    send(post("k-retry"))
+        .await
+        .assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    let retried = send(post("k-retry")).await;
+    assert_eq!(retried.status, StatusCode::CREATED, "{}", retried.body);
+    assert!(!retried.headers.contains_key("idempotent-replayed"));
+}
+
+/// Broken implementation this catches: a second request with a key whose
+/// first request is still running creates again (two records upstream).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_still_in_flight_refuses_its_second_request() {
+    let f = start(Options::default(), None).await;
+    let post = || {
+        f.http
+            .post(f.server.url("/v1/vendors"))
+            .bearer_auth(&f.token)
+            .header("idempotency-key", "k-slow")
+            .json(&json!({"name": "Slow"}))
+    };
+    f.up.set_delay(400);
+    let first = tokio::spawn(send(post()));
+    // The key is claimed before the system is called: once the create is
+    // at the upstream, the second request finds it in flight.
+    eventually(
+        Duration::from_secs(10),
+        "the first create upstream",
+        || async { (f.up.writes() >= 1).then_some(()) },
+    )
+    .await;
+    send(post())
+        .await
+        .assert_error(StatusCode::CONFLICT, "idempotency_key_in_flight");
+    assert_eq!(first.await.unwrap().status, StatusCode::CREATED);
+    assert_eq!(f.up.writes(), 1, "one create upstream");
+}
+
+/// Broken implementation this catches: keys shared between connections,
+/// where another customer's key refuses a create (or answers their record).
+#[tokio::test]
+async fn idempotency_keys_belong_to_one_connection() {
+    let f = start(Options::default(), None).await;
+    let (_, other_token) = connect_example(&f.http, &f.server, &f.up.base_url()).await;
+    let post = |token: &str, name: &str| {
+        f.http
+            .post(f.server.url("/v1/vendors"))
+            .bearer_auth(token)
+            .header("idempotency-key", "k-shared")
+            .json(&json!({"name": name}))
+    };
+    let mine = send(post(&f.token, "Mine")).await;
+    assert_eq!(mine.status, StatusCode::CREATED, "{}", mine.body);
+    let theirs = send(post(&other_token, "Theirs")).await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.body);
+    assert!(!theirs.headers.contains_key("idempotent-replayed"));
+    assert_eq!(theirs.body["name"], "Theirs");
+    assert_eq!(f.up.writes(), 2);
 }
