@@ -75,6 +75,19 @@ macro_rules! each_version {
     };
 }
 
+/// Calls export `$call` of the instance's version with the call context
+/// and `$args` (which may use that version's `types`), and answers in the
+/// host's model.
+macro_rules! call_export {
+    ($guest:expr, $store:expr, $ctx:expr, $call:ident ( $($arg:expr),* )) => {
+        each_version!($guest, |w| {
+            let ctx = types::CallContext::from(&$ctx);
+            let adapter = w.interlink_adapter_adapter();
+            Ok(host(adapter.$call($store, &ctx $(, $arg)*).await?))
+        })
+    };
+}
+
 /// The adapter's result in the host's model.
 fn host<W, H: From<W>>(answer: Result<W, impl Into<AdapterError>>) -> Result<H, AdapterError> {
     answer.map(H::from).map_err(Into::into)
@@ -96,11 +109,7 @@ impl Guest {
     where
         S: AsContextMut<Data: Send>,
     {
-        each_version!(self, |w| {
-            let ctx = types::CallContext::from(&ctx);
-            let answer = w.interlink_adapter_adapter().call_connect(store, &ctx);
-            Ok(host(answer.await?))
-        })
+        call_export!(self, store, ctx, call_connect())
     }
 
     pub async fn list<S>(
@@ -112,27 +121,19 @@ impl Guest {
     where
         S: AsContextMut<Data: Send>,
     {
-        each_version!(self, |w| {
-            let ctx = types::CallContext::from(&ctx);
-            let request = types::ListRequest::from(request);
-            let answer = w
-                .interlink_adapter_adapter()
-                .call_list(store, &ctx, &request);
-            Ok(host(answer.await?))
-        })
+        call_export!(
+            self,
+            store,
+            ctx,
+            call_list(&types::ListRequest::from(request))
+        )
     }
 
     pub async fn get<S>(&self, store: S, ctx: CallFor<'_>, entity: &str, id: &str) -> Answer<String>
     where
         S: AsContextMut<Data: Send>,
     {
-        each_version!(self, |w| {
-            let ctx = types::CallContext::from(&ctx);
-            let answer = w
-                .interlink_adapter_adapter()
-                .call_get(store, &ctx, entity, id);
-            Ok(host(answer.await?))
-        })
+        call_export!(self, store, ctx, call_get(entity, id))
     }
 
     pub async fn create<S>(
@@ -145,13 +146,7 @@ impl Guest {
     where
         S: AsContextMut<Data: Send>,
     {
-        each_version!(self, |w| {
-            let ctx = types::CallContext::from(&ctx);
-            let answer = w
-                .interlink_adapter_adapter()
-                .call_create(store, &ctx, entity, &record);
-            Ok(host(answer.await?))
-        })
+        call_export!(self, store, ctx, call_create(entity, &record))
     }
 
     pub async fn update<S>(
@@ -165,25 +160,13 @@ impl Guest {
     where
         S: AsContextMut<Data: Send>,
     {
-        each_version!(self, |w| {
-            let ctx = types::CallContext::from(&ctx);
-            let answer = w
-                .interlink_adapter_adapter()
-                .call_update(store, &ctx, entity, id, &patch);
-            Ok(host(answer.await?))
-        })
+        call_export!(self, store, ctx, call_update(entity, id, &patch))
     }
 
     pub async fn delete<S>(&self, store: S, ctx: CallFor<'_>, entity: &str, id: &str) -> Answer<()>
     where
         S: AsContextMut<Data: Send>,
     {
-        each_version!(self, |w| {
-            let ctx = types::CallContext::from(&ctx);
-            let answer = w
-                .interlink_adapter_adapter()
-                .call_delete(store, &ctx, entity, id);
-            Ok(host(answer.await?))
-        })
+        call_export!(self, store, ctx, call_delete(entity, id))
     }
 }

@@ -68,11 +68,21 @@ impl utoipa::PartialSchema for Decimal {
 impl utoipa::ToSchema for Decimal {}
 
 /// Defines a record: every field optional (absent from JSON when `None`),
-/// plus `custom_fields`.
+/// plus `custom_fields`; with `= "entity"`, a [`Record`] of that entity.
 macro_rules! record {
     (
         $(#[$meta:meta])*
-        $name:ident = $entity:literal {
+        $name:ident = $entity:literal { $($fields:tt)* }
+    ) => {
+        record! { $(#[$meta])* $name { $($fields)* } }
+
+        impl Record for $name {
+            const ENTITY: &'static str = $entity;
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        $name:ident {
             $( $(#[$field_meta:meta])* $field:ident: $ty:ty, )*
         }
     ) => {
@@ -89,10 +99,6 @@ macro_rules! record {
             #[serde(default, skip_serializing_if = "CustomFields::is_empty")]
             #[cfg_attr(feature = "openapi", schema(value_type = Object))]
             pub custom_fields: CustomFields,
-        }
-
-        impl Record for $name {
-            const ENTITY: &'static str = $entity;
         }
     };
 }
@@ -244,33 +250,23 @@ record! {
     }
 }
 
-/// One line of a purchase order (the `lines` child collection).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct PurchaseOrderLine {
-    /// Read-only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// An `items` id; absent for a description-only line.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub item_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// Required.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quantity: Option<Decimal>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unit_price: Option<Decimal>,
-    /// Read-only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amount: Option<Decimal>,
-    /// `YYYY-MM-DD`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(format = Date))]
-    pub expected_date: Option<String>,
-    #[serde(default, skip_serializing_if = "CustomFields::is_empty")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
-    pub custom_fields: CustomFields,
+record! {
+    /// One line of a purchase order (the `lines` child collection).
+    PurchaseOrderLine {
+        /// Read-only.
+        id: String,
+        /// An `items` id; absent for a description-only line.
+        item_id: String,
+        description: String,
+        /// Required.
+        quantity: Decimal,
+        unit_price: Decimal,
+        /// Read-only.
+        amount: Decimal,
+        /// `YYYY-MM-DD`.
+        #[cfg_attr(feature = "openapi", schema(format = Date))]
+        expected_date: String,
+    }
 }
 
 /// The model as one JSON Schema (2020-12) document: each record under
