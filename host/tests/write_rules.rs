@@ -211,18 +211,29 @@ async fn the_write_budget_answers_429_with_retry_after() {
     );
 }
 
+/// Broken implementations this catches: a host that retries at its own
+/// pace instead of the system's `Retry-After: 1` (250 ms, then 500 ms: done
+/// in under a second), and one that gives up, or never does, after three
+/// retries. The 5 s cap on a long `Retry-After` is unit-tested with paused
+/// time (`dataplane::retry`).
 #[tokio::test]
-async fn an_upstream_429_is_retried_then_answered_429() {
+async fn an_upstream_429_is_retried_as_the_system_asks_then_answered_429() {
     let f = start(Options::default(), None).await;
-    f.up.throttle_next(2);
+    f.up.throttle_next(2, 1);
     let before = f.up.requests();
+    let started = std::time::Instant::now();
     let created = f
         .call(M::POST, "/v1/vendors", Some(json!({"name": "patient"})))
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     assert_eq!(f.up.requests() - before, 3, "two 429s, then success");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "waited Retry-After: 1 twice, took {:?}",
+        started.elapsed()
+    );
 
-    f.up.throttle_next(100);
+    f.up.throttle_next(100, 0);
     let before = f.up.requests();
     let response = f
         .http
@@ -239,7 +250,7 @@ async fn an_upstream_429_is_retried_then_answered_429() {
         4,
         "the first try and three retries"
     );
-    f.up.throttle_next(0);
+    f.up.throttle_next(0, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -359,7 +370,7 @@ async fn a_failed_create_releases_its_idempotency_key() {
             .header("idempotency-key", key)
             .json(&json!({"name": "Retried"}))
     };
-    f.up.throttle_next(4);
+    f.up.throttle_next(4, 0);
     send(post("k-retry"))
         .await
         .assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");

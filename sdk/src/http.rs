@@ -211,8 +211,7 @@ impl Response {
             429 => {
                 let retry = self
                     .header("retry-after")
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(|s| s * 1000);
+                    .and_then(|v| retry_after_ms(v, crate::clock::now_ms()));
                 Error::rate_limited(text, retry)
             }
             _ => Error::upstream(status, text),
@@ -220,9 +219,57 @@ impl Response {
     }
 }
 
+/// The wait a `Retry-After` value asks for, in milliseconds, at `now_ms`:
+/// either delay-seconds (`120`) or an HTTP date (`Wed, 21 Oct 2015 07:28:00
+/// GMT`, zero once past). `None` for anything else.
+fn retry_after_ms(value: &str, now_ms: u64) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(seconds.saturating_mul(1000));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let at_ms = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as u64;
+    Some(at_ms.saturating_sub(now_ms))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::TestHost;
+
+    /// Both forms RFC 9110 allows, against the clock the host gives (here
+    /// set by the test). Catches a parser that only reads seconds, and one
+    /// that reads the date against anything but the host's clock.
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_a_date_against_the_host_clock() {
+        // 2015-10-21T07:27:30Z
+        let now = 1_445_412_450_000;
+        assert_eq!(retry_after_ms("120", now), Some(120_000));
+        assert_eq!(retry_after_ms(" 0 ", now), Some(0));
+        assert_eq!(
+            retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(30_000)
+        );
+        assert_eq!(
+            retry_after_ms("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(0),
+            "a date already past: retry now"
+        );
+        assert_eq!(retry_after_ms("soon", now), None);
+        assert_eq!(retry_after_ms("-5", now), None);
+
+        let host = TestHost::install();
+        host.set_now_ms(now);
+        let mut limited = response(429, "slow down");
+        limited.0.headers.push(wit::Header {
+            name: "Retry-After".into(),
+            value: "Wed, 21 Oct 2015 07:28:00 GMT".into(),
+        });
+        match limited.error_for_status() {
+            Err(Error::RateLimited(limited)) => assert_eq!(limited.retry_after_ms, Some(30_000)),
+            other => panic!("{other:?}"),
+        }
+    }
 
     fn response(status: u16, body: &str) -> Response {
         Response(wit::Response {

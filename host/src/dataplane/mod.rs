@@ -22,6 +22,7 @@
 pub mod admission;
 mod error;
 mod ids;
+pub mod retry;
 mod writes;
 
 use std::sync::Arc;
@@ -38,11 +39,6 @@ use crate::manifest::{Entity, Operation};
 use crate::rules::rate::WriteBudgets;
 use crate::runtime::{Adapter, CallError, HeldRequest, ListRequest, Page};
 use admission::{Admission, Refused};
-
-/// Upstream 429s retried before the caller gets one.
-const MAX_RETRIES: u32 = 3;
-/// The longest wait between two tries, whatever the system asks.
-const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
 
 /// The data plane's limits.
 #[derive(Debug, Clone)]
@@ -237,9 +233,8 @@ impl DataPlane {
     }
 
     /// Calls `op` on a fresh instance, admitted at the connection's limits,
-    /// again while the system answers 429 (waiting as it asks, or 250 ms
-    /// doubling, at most [`MAX_RETRY_WAIT`]), at most [`MAX_RETRIES`] times.
-    /// A failure is recorded on the connection.
+    /// again while the system answers 429 ([`retry::on_rate_limit`]). A
+    /// failure is recorded on the connection.
     async fn call(
         &self,
         caller: &Caller,
@@ -247,29 +242,9 @@ impl DataPlane {
         op: Op<'_>,
         mode: Mode,
     ) -> Result<Answer, DataError> {
-        let mut backoff = Duration::from_millis(250);
-        let mut attempt = 0;
-        loop {
-            let result = self.call_once(caller, adapter, &op, mode).await;
-            match result {
-                Err(DataError::Call(CallError::Adapter(
-                    crate::contract::AdapterError::RateLimited {
-                        retry_after_ms,
-                        message,
-                    },
-                ))) if attempt < MAX_RETRIES => {
-                    let wait = retry_after_ms
-                        .map(Duration::from_millis)
-                        .unwrap_or(backoff)
-                        .min(MAX_RETRY_WAIT);
-                    tracing::info!(attempt, wait_ms = wait.as_millis() as u64, %message, "the system is rate-limiting; retrying");
-                    tokio::time::sleep(wait).await;
-                    backoff *= 2;
-                    attempt += 1;
-                }
-                Err(DataError::Call(error)) => return Err(self.failed(caller, error).await),
-                other => return other,
-            }
+        match retry::on_rate_limit(|| self.call_once(caller, adapter, &op, mode)).await {
+            Err(DataError::Call(error)) => Err(self.failed(caller, error).await),
+            other => other,
         }
     }
 

@@ -33,6 +33,24 @@ pub fn backoff(base: Duration, attempt: u32) -> Duration {
         .min(MAX_BACKOFF)
 }
 
+/// What attempt number `attempt` (1-based) of a delivery queued at
+/// `created_at` leaves it as, when it ended at `now` with `status` (none when
+/// no answer came): delivered on a 2xx, failed for good once the delivery
+/// is [`RETRY_FOR`] old, else retried after its [`backoff`].
+fn outcome(
+    status: Option<u16>,
+    created_at: SystemTime,
+    now: SystemTime,
+    retry_base: Duration,
+    attempt: u32,
+) -> Outcome {
+    match status {
+        Some(200..300) => Outcome::Delivered,
+        _ if now >= created_at + RETRY_FOR => Outcome::Failed,
+        _ => Outcome::RetryAt(now + backoff(retry_base, attempt)),
+    }
+}
+
 impl Webhooks {
     /// Runs the delivery loop until the process ends.
     pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
@@ -126,15 +144,17 @@ impl Webhooks {
             Err(e) => Err(e.to_string()),
         };
         let now = SystemTime::now();
-        let (status_code, error) = match &result {
-            Ok(status) => (Some(*status), None),
-            Err(e) => (None, Some(e.clone())),
+        let (status_code, error) = match result {
+            Ok(status) => (Some(status), None),
+            Err(e) => (None, Some(e)),
         };
-        let outcome = match result {
-            Ok(status) if (200..300).contains(&status) => Outcome::Delivered,
-            _ if now >= delivery.created_at + RETRY_FOR => Outcome::Failed,
-            _ => Outcome::RetryAt(now + backoff(self.limits.retry_base, attempt)),
-        };
+        let outcome = outcome(
+            status_code,
+            delivery.created_at,
+            now,
+            self.limits.retry_base,
+            attempt,
+        );
         tracing::info!(
             delivery = %delivery.id, connection = %delivery.connection_id, event = %delivery.event,
             attempt, status = ?status_code, error = ?error, outcome = ?outcome, "webhook attempt"
@@ -167,5 +187,39 @@ mod tests {
         assert_eq!(backoff(base, 2), Duration::from_secs(20));
         assert_eq!(backoff(base, 5), Duration::from_secs(160));
         assert_eq!(backoff(base, 30), MAX_BACKOFF);
+    }
+
+    /// The give-up after 24 hours, on injected time. Catches a dispatcher
+    /// that retries forever, one that gives up early, and one that counts
+    /// the 24 hours from the last attempt instead of the event.
+    #[test]
+    fn a_delivery_is_retried_for_24_hours_from_its_event_then_failed() {
+        let created = UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+        let base = Duration::from_secs(10);
+        let at = |after: Duration| created + after;
+        let almost = RETRY_FOR - Duration::from_secs(1);
+
+        assert_eq!(
+            outcome(Some(204), created, at(almost), base, 40),
+            Outcome::Delivered
+        );
+        assert_eq!(
+            outcome(Some(500), created, at(Duration::from_secs(30)), base, 2),
+            Outcome::RetryAt(at(Duration::from_secs(50)))
+        );
+        assert_eq!(
+            outcome(None, created, at(almost), base, 30),
+            Outcome::RetryAt(at(almost) + MAX_BACKOFF),
+            "a failed connection is retried too, until the 24 hours are up"
+        );
+        assert_eq!(
+            outcome(Some(500), created, at(RETRY_FOR), base, 31),
+            Outcome::Failed
+        );
+        assert_eq!(
+            outcome(Some(302), created, at(RETRY_FOR * 2), base, 50),
+            Outcome::Failed,
+            "a redirect is not a delivery"
+        );
     }
 }
