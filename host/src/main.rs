@@ -16,8 +16,8 @@ use interlink::outbound::{HttpClient, NetworkPolicy, network};
 use interlink::registry::{Registry, watch};
 use interlink::runtime::{MemoryKv, Runtime, RuntimeConfig, Services};
 use interlink::secret_box::SecretBox;
-use interlink::storage::Store;
 use interlink::storage::sqlite::SqliteStorage;
+use interlink::storage::{Storage, Store};
 use interlink::sync::Syncs;
 use interlink::webhooks::{self, Webhooks};
 use tracing_subscriber::EnvFilter;
@@ -267,6 +267,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let storage = SqliteStorage::open(&data.database())
         .await
         .with_context(|| format!("opening the database {}", data.database().display()))?;
+    check_secret_key(&storage, &secret_box).await?;
     let registry = Arc::new(Registry::new(runtime, &args.adapters_dir));
     let _watch = watch::start(registry.clone()).context("watching the adapters folder")?;
 
@@ -356,4 +357,19 @@ async fn shutdown() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
     tracing::info!("shutting down");
+}
+
+/// Refuses to start with another secret key than the data was encrypted
+/// with; on the first start, stores the check for later ones.
+async fn check_secret_key(storage: &SqliteStorage, secret_box: &SecretBox) -> anyhow::Result<()> {
+    const NAME: &str = "secret_key_check";
+    match storage.setting(NAME).await? {
+        Some(check) => secret_box.verify(&check)?,
+        None => {
+            storage
+                .insert_setting(NAME, &secret_box.key_check())
+                .await?;
+        }
+    }
+    Ok(())
 }

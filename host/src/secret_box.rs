@@ -1,11 +1,13 @@
-//! Encryption at rest for connection credentials.
+//! Encryption at rest for connection credentials, webhook secrets and
+//! connect-session tokens.
 //!
 //! XChaCha20-Poly1305 with a random 192-bit nonce per value, and the
 //! connection id as associated data, so a ciphertext copied onto another row
 //! does not decrypt. The 256-bit key comes from `INTERLINK_SECRET_KEY` (64 hex
 //! digits) or from `secret.key` in the data folder, created on first start
 //! with mode 0600. Losing the key loses the credentials: back it up with the
-//! database.
+//! database. A start with another key than the data was written with is
+//! refused before anything is read or written ([`SecretBox::key_check`]).
 
 use std::path::Path;
 
@@ -24,7 +26,17 @@ pub enum SecretBoxError {
     Io(#[from] std::io::Error),
     #[error("a stored credential does not decrypt with this key (was the secret key replaced?)")]
     Decrypt,
+    #[error(
+        "the secret key is not the one this data folder's secrets were encrypted with; \
+         restore secret.key from the backup of this data folder, or set INTERLINK_SECRET_KEY \
+         to the original key (nothing was changed)"
+    )]
+    WrongKey,
 }
+
+/// What [`SecretBox::key_check`] seals, and the context it is bound to.
+const CHECK: &[u8] = b"interlink secret key check";
+const CHECK_CONTEXT: &str = "secret-key-check";
 
 #[derive(Clone)]
 pub struct SecretBox {
@@ -80,6 +92,22 @@ impl SecretBox {
         [nonce.as_slice(), &sealed].concat()
     }
 
+    /// A value sealed under this key, stored beside the data on first
+    /// start, so that a later start with another key is refused before it
+    /// touches anything ([`verify`](Self::verify)).
+    pub fn key_check(&self) -> Vec<u8> {
+        self.seal(CHECK, CHECK_CONTEXT)
+    }
+
+    /// Whether `check` (from [`key_check`](Self::key_check)) was sealed
+    /// under this key.
+    pub fn verify(&self, check: &[u8]) -> Result<(), SecretBoxError> {
+        match self.open(check, CHECK_CONTEXT) {
+            Ok(plain) if plain == CHECK => Ok(()),
+            _ => Err(SecretBoxError::WrongKey),
+        }
+    }
+
     pub fn open(&self, sealed: &[u8], context: &str) -> Result<Vec<u8>, SecretBoxError> {
         if sealed.len() < NONCE {
             return Err(SecretBoxError::Decrypt);
@@ -113,6 +141,17 @@ mod tests {
             "bound to its connection"
         );
         assert!(SecretBox::new([2; 32]).open(&sealed, "conn-1").is_err());
+    }
+
+    #[test]
+    fn a_key_check_verifies_only_under_its_key() {
+        let check = SecretBox::new([1; 32]).key_check();
+        assert!(SecretBox::new([1; 32]).verify(&check).is_ok());
+        assert!(matches!(
+            SecretBox::new([2; 32]).verify(&check),
+            Err(SecretBoxError::WrongKey)
+        ));
+        assert!(SecretBox::new([1; 32]).verify(b"garbage").is_err());
     }
 
     #[test]

@@ -687,3 +687,113 @@ async fn one_access_token_serves_many_calls_in_fresh_instances() {
         "every call used the cached token"
     );
 }
+
+/// What is secret never reaches the database in clear: a customer's
+/// private key, a webhook secret, the connection token. And a restart with
+/// another secret key is refused with a clear error, leaving everything as
+/// it was: the right key then opens it all. Catches credentials or webhook
+/// secrets stored unsealed, and a host that starts with the wrong key (and
+/// then fails every call, or seals new data under the wrong key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_stored_sealed_and_a_restart_with_another_secret_key_is_refused() {
+    let s = Setup::start().await;
+    let keys = tempfile::tempdir().unwrap();
+    openssl(keys.path(), OPENSSL_ES256);
+    let token = token(&s.connect_with_pair("cert-sealed", keys.path()).await);
+    let hook = receiver(0).await;
+    let webhook_secret = "whsec_test_4f1c9a2e7b3d5e8f0a6c";
+    let subscribed = s
+        .call(
+            &token,
+            M::POST,
+            "/v1/webhooks",
+            Some(json!({"url": hook.url, "events": ["records.changed"], "secret": webhook_secret})),
+        )
+        .await;
+    assert_eq!(
+        subscribed.status,
+        StatusCode::CREATED,
+        "{}",
+        subscribed.body
+    );
+    let vendors = s.call(&token, M::GET, "/v1/vendors", None).await;
+    assert_eq!(vendors.status, StatusCode::OK, "{}", vendors.body);
+
+    let Setup {
+        sim, server, http, ..
+    } = s;
+    let (data_dir, adapters_dir, _dirs) = server.stop();
+    let private_pem = read(keys.path(), "private.pem");
+    let key_line = private_pem
+        .lines()
+        .max_by_key(|l| l.len())
+        .expect("a PEM body");
+    let stored = [
+        std::fs::read(data_dir.join("interlink.db")).unwrap(),
+        std::fs::read(data_dir.join("interlink.db-wal")).unwrap_or_default(),
+    ];
+    for secret in [key_line, webhook_secret, token.as_str()] {
+        for file in &stored {
+            assert!(
+                !file.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "`{secret}` is stored in clear"
+            );
+        }
+    }
+
+    let key_file = data_dir.join("secret.key");
+    let original = std::fs::read_to_string(&key_file).unwrap();
+    std::fs::write(&key_file, "11".repeat(32)).unwrap();
+    let mut starting = Command::new(env!("CARGO_BIN_EXE_interlink"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .arg("--adapters-dir")
+        .arg(&adapters_dir)
+        .env_remove("INTERLINK_SECRET_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let exited = eventually(
+        Duration::from_secs(30),
+        "the host to refuse to start",
+        || {
+            let status = starting.try_wait().unwrap();
+            async move { status }
+        },
+    )
+    .await;
+    let refused = starting.wait_with_output().unwrap();
+    assert!(!exited.success(), "started with another secret key");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(
+            "the secret key is not the one this data folder's secrets were encrypted with"
+        ),
+        "{stderr}"
+    );
+    assert!(refused.stdout.is_empty(), "it never listened");
+
+    std::fs::write(&key_file, original).unwrap();
+    let server = Server::start_with(ServerOptions {
+        data_dir: Some(data_dir),
+        adapters_dir: Some(adapters_dir),
+        ..Default::default()
+    });
+    let vendors = call(&http, M::GET, server.url("/v1/vendors"), &token, None).await;
+    assert_eq!(
+        vendors.status,
+        StatusCode::OK,
+        "the key decrypts: {}",
+        vendors.body
+    );
+    let hooks = call(&http, M::GET, server.url("/v1/webhooks"), &token, None).await;
+    assert_eq!(
+        hooks.body["subscriptions"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        hooks.body
+    );
+    drop(sim);
+}

@@ -97,6 +97,11 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<()>;
     /// Gives a claimed key up (the request failed; a retry may run again).
     async fn release_idempotency_key(&self, connection: &str, key: &str) -> Result<()>;
+    /// A value the host keeps about itself.
+    async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Stores `value` under `name` unless one is there; answers whether it
+    /// did.
+    async fn insert_setting(&self, name: &str, value: &[u8]) -> Result<bool>;
 }
 
 /// Everything the host keeps: connections and records, syncs, webhooks,

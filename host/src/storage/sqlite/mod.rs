@@ -202,6 +202,25 @@ impl Storage for SqliteStorage {
             .collect::<std::result::Result<_, _>>()?)
     }
 
+    async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn insert_setting(&self, name: &str, value: &[u8]) -> Result<bool> {
+        let done =
+            sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING")
+                .bind(name)
+                .bind(value)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn credits_used(&self) -> Result<u32> {
         let used: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM connections WHERE status != 'disconnected'")
