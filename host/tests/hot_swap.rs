@@ -237,3 +237,72 @@ async fn dropping_a_file_into_a_relative_linked_folder_swaps_it_in() {
         server.logs()
     );
 }
+
+/// Through the real binary over HTTP: four list calls are held in the
+/// upstream when a new version is uploaded, so the swap lands while they are
+/// in flight (the upload answers while the upstream still holds all four).
+/// All four succeed on the version they started with, whose request says
+/// `limit=3`; the next call runs the new one, whose request says `count=3`.
+/// Catches an upload that waits for calls to drain, a swap that fails or
+/// moves calls in flight, and one whose new version is not what serves next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_over_http_swaps_while_calls_are_in_flight() {
+    let demo = Demo::start(
+        Options::default(),
+        ServerOptions {
+            adapters: &["example"],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(first_page(&demo).await, 3);
+
+    demo.up.pause();
+    let calls = futures::future::join_all((0..4).map(|_| first_page(&demo)));
+    let swap = async {
+        eventually("four calls held by the upstream", || {
+            demo.up.in_flight() == 4
+        })
+        .await;
+        let uploaded = send(
+            demo.http
+                .put(demo.server.url("/v1/adapters/example"))
+                .bearer_auth(demo.server.admin_key())
+                .body(adapter_bytes("example-changed")),
+        )
+        .await;
+        assert_eq!(
+            uploaded.status,
+            reqwest::StatusCode::OK,
+            "{}",
+            uploaded.body
+        );
+        assert_eq!(
+            demo.up.in_flight(),
+            4,
+            "the swap landed while they were held"
+        );
+        demo.up.resume();
+    };
+    let (pages, ()) = tokio::join!(calls, swap);
+    assert_eq!(pages, [3, 3, 3, 3], "no call in flight fails");
+    assert_eq!(first_page(&demo).await, 3);
+    let asked = demo.up.page_queries("suppliers");
+    assert_eq!(
+        asked[1..],
+        ["offset=0&limit=3"; 4]
+            .into_iter()
+            .chain(["offset=0&count=3"])
+            .collect::<Vec<_>>(),
+        "each call in flight on the version it started with, the next on the new one"
+    );
+}
+
+/// How many vendors `GET /v1/vendors?page_size=3` answers.
+async fn first_page(demo: &Demo) -> usize {
+    let reply = demo
+        .call(reqwest::Method::GET, "/v1/vendors?page_size=3", None)
+        .await;
+    assert_eq!(reply.status, reqwest::StatusCode::OK, "{}", reply.body);
+    reply.body["data"].as_array().unwrap().len()
+}

@@ -148,9 +148,11 @@ async fn a_schedule_syncs_netsuite_and_an_incremental_run_picks_up_only_the_chan
     let vendors: Vec<u64> = (0..25)
         .map(|n| sim.insert("vendor", json!({"companyName": format!("Vendor {n}")})))
         .collect();
-    // Later than the seeded records' second, so that the next run's starting
-    // point is theirs.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Saved a few seconds ago: the changes below fall in a later second
+    // than the next run's starting point (NetSuite's dates have seconds).
+    for id in &vendors {
+        sim.backdate("vendor", *id, Duration::from_secs(5));
+    }
     let server = Server::start(&["netsuite"]);
     let client = Client::new(&server);
     let cert = client
@@ -264,6 +266,13 @@ async fn a_schedule_syncs_netsuite_and_an_incremental_run_picks_up_only_the_chan
     assert_eq!(ids, expected, "{}", recent.body);
 }
 
+/// Proven by what the upstream served: after the restart, the run asks
+/// only for pages it had not committed, each page of 100 is read once (the
+/// one in flight at the kill at most twice), and nothing is marked deleted.
+/// Catches a resumed run that restarts from page 1 (which the run's counts
+/// cannot show: they survive the restart, and re-read records count as
+/// unchanged), one that skips a page, and one whose restart ends in a full
+/// run's deletion sweep.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_killed_mid_sync_resumes_after_a_restart_without_losing_or_duplicating() {
     let up = demo(20_000).await;
@@ -284,6 +293,7 @@ async fn a_host_killed_mid_sync_resumes_after_a_restart_without_losing_or_duplic
 
     // kill -9: no chance to finish the page or the run.
     let (data_dir, adapters_dir, _dirs) = server.stop();
+    let before_kill = up.pages_served("suppliers").len();
     up.set_delay(0);
     let server = Server::start_with(ServerOptions {
         data_dir: Some(data_dir),
@@ -293,21 +303,48 @@ async fn a_host_killed_mid_sync_resumes_after_a_restart_without_losing_or_duplic
     let client = Client::new(&server);
     let done = client.wait_for_run(&id, 1, succeeded).await;
     assert_eq!(done["id"], partial["id"], "the same run resumed");
-    assert_eq!(done["added"].as_u64(), Some(20_000), "{done}");
+    assert_eq!(
+        (done["added"].as_u64(), done["deleted"].as_u64()),
+        (Some(20_000), Some(0)),
+        "{done}"
+    );
     assert!(server.logs().contains("resuming a sync run"));
+
+    let pages = up.pages_served("suppliers");
+    let committed = partial["pages"].as_u64().unwrap() as usize;
+    let resumed_at = pages[before_kill];
+    assert!(
+        resumed_at >= committed * 100,
+        "resumed at offset {resumed_at}, though {committed} pages were committed before the kill"
+    );
+    let mut offsets = pages.clone();
+    offsets.sort();
+    let reread = offsets.len() - {
+        offsets.dedup();
+        offsets.len()
+    };
+    assert_eq!(
+        offsets,
+        (0..200).map(|p| p * 100).collect::<Vec<_>>(),
+        "every page read"
+    );
+    assert!(reread <= 1, "{reread} pages read twice: {pages:?}");
 
     let records = client.synced(&token, "vendors").await;
     assert_eq!(records.len(), 20_000);
-    let mut ids: Vec<&str> = records.iter().map(|r| r["id"].as_str().unwrap()).collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 20_000, "no duplicates");
+    assert!(records.iter().all(|r| r["deleted_at"].is_null()));
     let connection = client
         .admin(M::GET, &format!("/v1/connections/{id}"), None)
         .await;
     assert_eq!(connection.body["stored_records"]["vendors"], 20_000);
 }
 
+/// A disconnect in the middle of a run: the run asks for at most the pages
+/// already in flight, and the scheduler, which certainly looked again (it
+/// started another connection's run, due at the same time), starts no run
+/// of the disconnected connection although its schedule is due. Catches a
+/// run that reads on to the end after a disconnect, and a scheduler or a
+/// run start that does not check the connection's status.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disconnect_stops_a_running_sync_and_no_later_run_starts_but_the_data_stays() {
     let up = demo(3_000).await;
@@ -315,30 +352,49 @@ async fn a_disconnect_stops_a_running_sync_and_no_later_run_starts_but_the_data_
     let server = Server::start(&["example"]);
     let client = Client::new(&server);
     let (token, id) = client.connect_demo(&up).await;
-    client
+    let scheduled = client
         .schedule(&token, "vendors", json!({"page_size": 50}))
         .await;
+    assert_eq!(scheduled.status, StatusCode::OK, "{}", scheduled.body);
     client
         .wait_for_run(&id, 1, |r| {
             r["status"] == "running" && r["added"].as_u64().unwrap() >= 200
         })
         .await;
     // Due again at once: only the running run holds the next one back.
-    client
+    let due = client
         .schedule(&token, "vendors", json!({"page_size": 50}))
         .await;
+    assert_eq!(due.status, StatusCode::OK, "{}", due.body);
+    let next_run_at = humantime::parse_rfc3339(due.body["next_run_at"].as_str().unwrap()).unwrap();
+    assert!(next_run_at <= SystemTime::now(), "{}", due.body);
 
     let disconnected = client
         .admin(M::POST, &format!("/v1/connections/{id}/disconnect"), None)
         .await;
     assert_eq!(disconnected.status, StatusCode::OK, "{}", disconnected.body);
+    let asked_before = up.pages_served("suppliers").len();
     let stopped = client
         .wait_for_run(&id, 1, |r| r["status"] == "cancelled")
         .await;
+    let asked_after = up.pages_served("suppliers").len();
+    // The page in flight, and the next one, fetched while that one is
+    // committed.
+    assert!(
+        asked_after <= asked_before + 2,
+        "pages asked for after the disconnect: {}",
+        asked_after - asked_before
+    );
     let kept = stopped["added"].as_u64().unwrap();
-    assert!(kept > 0 && kept < 3_000, "{stopped}");
+    assert_eq!(kept, stopped["pages"].as_u64().unwrap() * 50, "{stopped}");
+    assert!((200..3_000).contains(&kept), "{stopped}");
 
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Another connection's schedule, due now: once its run has started, the
+    // scheduler has looked at due schedules since the disconnect.
+    let other = demo(1).await;
+    let (other_token, other_id) = client.connect_demo(&other).await;
+    client.schedule(&other_token, "vendors", json!({})).await;
+    client.wait_for_run(&other_id, 1, succeeded).await;
     assert_eq!(
         client.runs(&id).await.len(),
         1,
@@ -441,16 +497,20 @@ async fn a_signed_webhook_reaches_its_receiver_after_two_failures() {
         "every attempt sends the same event"
     );
 
-    let deliveries = client
-        .call(
-            &token,
-            M::GET,
-            &format!("/v1/webhooks/{subscription}/deliveries"),
-            None,
-        )
-        .await;
-    let delivery = &deliveries.body["deliveries"][0];
-    assert_eq!(delivery["status"], "delivered", "{}", deliveries.body);
+    // The receiver has the third attempt before the host records it.
+    let delivery = eventually(Duration::from_secs(10), "the delivery recorded", || async {
+        let deliveries = client
+            .call(
+                &token,
+                M::GET,
+                &format!("/v1/webhooks/{subscription}/deliveries"),
+                None,
+            )
+            .await;
+        let delivery = deliveries.body["deliveries"][0].clone();
+        (delivery["status"] == "delivered").then_some(delivery)
+    })
+    .await;
     let statuses: Vec<u64> = delivery["attempts"]
         .as_array()
         .unwrap()
@@ -478,6 +538,12 @@ async fn a_signed_webhook_reaches_its_receiver_after_two_failures() {
     assert_eq!(event["connection_id"], id.as_str());
 }
 
+/// A disconnect drops the connection's pending deliveries. Proven without
+/// waiting a fixed time: another connection's delivery, failing on the same
+/// backoff and started after the disconnect, reaches its fifth attempt
+/// (1.5 s of retries), by which time the dropped delivery would have been
+/// tried at least twice more. Catches a disconnect that leaves deliveries
+/// pending, and a dispatcher that sends them anyway.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disconnect_drops_pending_webhook_deliveries() {
     let (up, hook, server) = webhook_setup(usize::MAX).await;
@@ -492,24 +558,48 @@ async fn a_disconnect_drops_pending_webhook_deliveries() {
     )
     .await;
     client.schedule(&token, "vendors", json!({})).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while hook.received.lock().unwrap().len() < 2 {
-        assert!(Instant::now() < deadline, "retries expected");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    client
+    let attempts = |hook: &Receiver| hook.received.lock().unwrap().len();
+    eventually(Duration::from_secs(30), "two failed attempts", || async {
+        (attempts(&hook) >= 2).then_some(())
+    })
+    .await;
+    let disconnected = client
         .admin(M::POST, &format!("/v1/connections/{id}/disconnect"), None)
         .await;
-    // An attempt already on the wire may still land; none starts after it.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let after_disconnect = hook.received.lock().unwrap().len();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        hook.received.lock().unwrap().len(),
-        after_disconnect,
-        "no retry after the disconnect"
+    assert_eq!(disconnected.status, StatusCode::OK, "{}", disconnected.body);
+    let at_disconnect = attempts(&hook);
+    eventually(Duration::from_secs(10), "the drop logged", || async {
+        server
+            .logs()
+            .contains("pending webhook deliveries dropped")
+            .then_some(())
+    })
+    .await;
+
+    let witness = receiver(usize::MAX).await;
+    let other = demo(1).await;
+    let (other_token, other_id) = client.connect_demo(&other).await;
+    subscribe(
+        &client.http,
+        &client.base,
+        &other_token,
+        &witness.url,
+        &["records.changed"],
+    )
+    .await;
+    client.schedule(&other_token, "vendors", json!({})).await;
+    client.wait_for_run(&other_id, 1, succeeded).await;
+    eventually(
+        Duration::from_secs(30),
+        "the witness's fifth attempt",
+        || async { (attempts(&witness) >= 5).then_some(()) },
+    )
+    .await;
+    assert!(
+        attempts(&hook) <= at_disconnect + 1,
+        "attempts after the disconnect: {} (one may have been on the wire)",
+        attempts(&hook) - at_disconnect
     );
-    assert!(server.logs().contains("pending webhook deliveries dropped"));
 }
 
 /// HMAC-SHA256 of `text` under `key`, in hex, by the `openssl` command line.

@@ -78,11 +78,17 @@ struct Shared {
     api_key: Mutex<String>,
     /// Added to every request's time.
     delay_ms: AtomicU64,
+    /// While true, requests wait (after being counted in flight).
+    paused: tokio::sync::watch::Sender<bool>,
     /// Requests being served now, and the most there ever were.
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
-    /// Requests still to answer 429 before serving again.
+    /// Requests still to answer 429 before serving again, and the
+    /// `Retry-After` (seconds) they carry.
     throttled: AtomicU64,
+    retry_after_secs: AtomicU64,
+    /// The list pages served: collection, offset and query, in order.
+    pages: Mutex<Vec<(&'static str, usize, String)>>,
     /// Writes (POST, PATCH, PUT, DELETE) that reached the server.
     writes: AtomicU64,
     /// The bodies of creates and updates, as received.
@@ -122,9 +128,12 @@ impl DemoUpstream {
         let shared = Arc::new(Shared {
             api_key: Mutex::new(options.api_key.clone()),
             delay_ms: AtomicU64::new(0),
+            paused: tokio::sync::watch::Sender::new(false),
             in_flight: AtomicU64::new(0),
             max_in_flight: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
+            retry_after_secs: AtomicU64::new(0),
+            pages: Mutex::default(),
             writes: AtomicU64::new(0),
             received: Mutex::default(),
             options,
@@ -167,14 +176,61 @@ impl DemoUpstream {
         self.shared.delay_ms.store(ms, Ordering::SeqCst);
     }
 
+    /// Holds every request from now on until [`resume`](Self::resume):
+    /// tests that need calls in flight at a given moment use it instead of
+    /// a delay.
+    pub fn pause(&self) {
+        self.shared.paused.send_replace(true);
+    }
+
+    /// Lets held and later requests through.
+    pub fn resume(&self) {
+        self.shared.paused.send_replace(false);
+    }
+
+    /// Requests being served now (held ones included).
+    pub fn in_flight(&self) -> u64 {
+        self.shared.in_flight.load(Ordering::SeqCst)
+    }
+
     /// The most requests that were ever in flight at once.
     pub fn max_in_flight(&self) -> u64 {
         self.shared.max_in_flight.load(Ordering::SeqCst)
     }
 
-    /// Answers the next `n` requests with 429 and `Retry-After: 0`.
-    pub fn throttle_next(&self, n: u64) {
+    /// Answers the next `n` requests with 429 and `Retry-After:
+    /// <retry_after_secs>`.
+    pub fn throttle_next(&self, n: u64, retry_after_secs: u64) {
+        self.shared
+            .retry_after_secs
+            .store(retry_after_secs, Ordering::SeqCst);
         self.shared.throttled.store(n, Ordering::SeqCst);
+    }
+
+    /// The offsets of the list pages of `collection` served so far, in the
+    /// order they were asked for.
+    pub fn pages_served(&self, collection: &str) -> Vec<usize> {
+        self.shared
+            .pages
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(c, _, _)| *c == collection)
+            .map(|(_, offset, _)| *offset)
+            .collect()
+    }
+
+    /// The query strings of the list pages of `collection` served so far, in
+    /// order (`offset=0&limit=10`).
+    pub fn page_queries(&self, collection: &str) -> Vec<String> {
+        self.shared
+            .pages
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(c, _, _)| *c == collection)
+            .map(|(_, _, query)| query.clone())
+            .collect()
     }
 
     /// How many writes (POST, PATCH, PUT, DELETE) reached the server.
@@ -328,6 +384,7 @@ async fn authenticate(
 }
 
 async fn serve(shared: &Shared, headers: HeaderMap, request: Request, next: Next) -> Response {
+    let _ = shared.paused.subscribe().wait_for(|paused| !paused).await;
     let delay = shared.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -337,9 +394,8 @@ async fn serve(shared: &Shared, headers: HeaderMap, request: Request, next: Next
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
     if throttled.is_ok() {
         let mut response = error(StatusCode::TOO_MANY_REQUESTS, "slow down");
-        response
-            .headers_mut()
-            .insert("retry-after", axum::http::HeaderValue::from_static("0"));
+        let seconds = shared.retry_after_secs.load(Ordering::SeqCst);
+        response.headers_mut().insert("retry-after", seconds.into());
         return response;
     }
     let expected = format!("Bearer {}", shared.api_key.lock().unwrap());
@@ -424,6 +480,7 @@ async fn list(
     State(shared): State<Arc<Shared>>,
     Path(collection): Path<String>,
     Query(q): Query<ListQuery>,
+    uri: axum::http::Uri,
 ) -> Response {
     let name = match collection_name(&collection) {
         Ok(n) => n,
@@ -441,6 +498,8 @@ async fn list(
         .collect();
     let total = matching.len();
     let items: Vec<&Value> = matching.into_iter().skip(q.offset).take(limit).collect();
+    let query = uri.query().unwrap_or_default().to_string();
+    shared.pages.lock().unwrap().push((name, q.offset, query));
     let has_more = q.offset + items.len() < total;
     Json(json!({"items": items, "total": total, "offset": q.offset, "hasMore": has_more}))
         .into_response()

@@ -335,6 +335,18 @@ impl Simulator {
         );
     }
 
+    /// Moves a stored record's `lastModifiedDate` (and `dateCreated`) `by`
+    /// into the past, as if it had been saved then: tests of incremental
+    /// syncs use it instead of waiting for the clock's second to turn.
+    pub fn backdate(&self, record_type: &str, id: u64, by: Duration) {
+        records::backdate(
+            &self.shared,
+            records::kind(record_type).expect("a known record type"),
+            id,
+            by,
+        );
+    }
+
     /// A stored record.
     pub fn record(&self, record_type: &str, id: u64) -> Option<Value> {
         let kind = records::kind(record_type)?;

@@ -696,6 +696,17 @@ pub fn update_stored(shared: &Shared, kind: &'static str, id: u64, patch: Value)
     }
 }
 
+pub fn backdate(shared: &Shared, kind: &'static str, id: u64, by: std::time::Duration) {
+    let at = humantime::format_rfc3339_seconds(SystemTime::now() - by).to_string();
+    let mut records = shared.0.records.lock().unwrap();
+    let record = records
+        .get_mut(kind)
+        .and_then(|r| r.get_mut(&id))
+        .expect("an existing record");
+    record["lastModifiedDate"] = json!(at);
+    record["dateCreated"] = json!(at);
+}
+
 pub fn set_status(shared: &Shared, id: u64, letter: &str) {
     let mut records = shared.0.records.lock().unwrap();
     if let Some(po) = records

@@ -7,7 +7,8 @@
 //! - `spin`: loops forever (the deadline must stop it);
 //! - `hog`: allocates without bound (the memory limit must stop it);
 //! - `escape`: calls the `other_url` config value, which is not an allowed host;
-//! - `imports`: uses the key-value store, the clock, the log and `sign-jwt`.
+//! - `imports`: uses the key-value store (and counts its connection's
+//!   calls in it), the clock, the log and `sign-jwt`.
 //!
 //! It exists only as WebAssembly: natively the crate is empty.
 
@@ -155,6 +156,15 @@ impl interlink_sdk::Adapter for Chaos {
                 interlink_sdk::kv::set("token", b"cached", Some(60)).map_err(Error::unsupported)?;
                 let cached = interlink_sdk::kv::get("token")
                     .map(|v| String::from_utf8_lossy(&v).into_owned());
+                // Counts this connection's calls: only a store that outlives
+                // the instance counts past one.
+                let calls = interlink_sdk::kv::get("calls")
+                    .and_then(|v| String::from_utf8(v).ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+                    + 1;
+                interlink_sdk::kv::set("calls", calls.to_string().as_bytes(), None)
+                    .map_err(Error::unsupported)?;
                 interlink_sdk::log::info("imports called", &[("entity", "imports")]);
                 let now = interlink_sdk::clock::now_seconds();
                 let jwt = interlink_sdk::secrets::sign_jwt(
@@ -169,7 +179,7 @@ impl interlink_sdk::Adapter for Chaos {
                     }),
                 )
                 .ok();
-                one(json!({"cached": cached, "now": now, "jwt": jwt}))
+                one(json!({"cached": cached, "calls": calls, "now": now, "jwt": jwt}))
             }
             other => Err(Error::not_found(format!("no entity {other}"))),
         }
