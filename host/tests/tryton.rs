@@ -52,6 +52,16 @@ impl Tryton {
             .to_string()
     }
 
+    /// The requests Tryton served so far, one line each, as it logged
+    /// them: `<JSONRequest buyer@127.0.0.1 'http://.../model/party.party' [GET]> in 3 ms`.
+    fn served(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self.info["log"].as_str().unwrap()).unwrap();
+        log.lines()
+            .filter(|l| l.contains(" trytond.wsgi "))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Tryton's REST API directly, as the buyer.
     async fn rest(&self, method: M, path: &str, body: Option<Value>) -> Value {
         let context = base64::engine::general_purpose::STANDARD
@@ -304,6 +314,25 @@ async fn a_user_outside_the_purchase_group_is_refused_before_tryton_is_called() 
             .unwrap()
             .iter()
             .any(|v| v["name"] == "Acme Supplies")
+    );
+    // Tryton's own log of what it served: the read that came after the
+    // refused create is there, the create is not. Catches a host that
+    // leaves the check to Tryton (which would refuse the create itself).
+    let served = eventually(
+        std::time::Duration::from_secs(10),
+        "Tryton to log the vendors read",
+        || async {
+            let served = s.tryton.served();
+            served
+                .iter()
+                .any(|l| l.contains("party.party") && l.contains("[GET]"))
+                .then_some(served)
+        },
+    )
+    .await;
+    assert!(
+        !served.iter().any(|l| l.contains("purchase.purchase")),
+        "Tryton was asked about purchases: {served:#?}"
     );
 }
 

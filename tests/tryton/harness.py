@@ -5,14 +5,22 @@
                         database with the master data (once; cached under
                         target/tryton/)
     harness.py serve    starts trytond on a free loopback port with a fresh copy
-                        of the template, prints one JSON line describing it, and
-                        stops the server when its standard input closes
+                        of the template, prints one JSON line describing it
+                        (its URL, keys, and `log`: the file where trytond logs
+                        every request it serves), and stops the server when its
+                        standard input closes
+
+Setup runs under a lock (target/tryton/setup.lock), so tests started in
+parallel without `cargo xtask test` wait for one another instead of racing to
+build the same cache. `serve` fails loudly when trytond never answers; when
+the port it was given is taken before trytond binds it, it tries another.
 
 The template holds: the purchase module, a company (USD), a supplier party with
 an address, and two users with validated REST keys: `buyer` (group Purchase)
 and `viewer` (no Purchase group). The admin's password is `admin-secret`.
 """
 
+import fcntl
 import json
 import os
 import shutil
@@ -86,6 +94,12 @@ def run(*args, **kwargs):
 
 
 def setup():
+    with open(CACHE / "setup.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        prepare()
+
+
+def prepare():
     if not (VENV / "bin" / "trytond").exists():
         print("tryton harness: installing trytond into", VENV, file=sys.stderr)
         run(sys.executable, "-m", "venv", VENV)
@@ -114,31 +128,63 @@ def free_port():
         return s.getsockname()[1]
 
 
+class PortTaken(Exception):
+    pass
+
+
+def answers(base):
+    """Whether trytond answers HTTP at `base` yet."""
+    body = json.dumps({"id": 1, "method": "common.server.version", "params": []}).encode()
+    request = urllib.request.Request(f"{base}/{DATABASE}/rpc/", data=body, headers={"Content-Type": "application/json"})
+    try:
+        urllib.request.urlopen(request, timeout=1)
+    except urllib.error.HTTPError:
+        pass  # an HTTP answer all the same
+    except OSError:
+        return False
+    return True
+
+
+def start(directory):
+    """Starts trytond on a free port; answers the process and its URL once
+    it serves. Raises PortTaken when another process bound the port first."""
+    port = free_port()
+    config = conf(directory, port)
+    log_path = directory / "trytond.log"
+    log = open(log_path, "a")
+    # -v -v: INFO, which logs every request served (`trytond.wsgi`).
+    server = subprocess.Popen([str(VENV / "bin" / "trytond"), "-v", "-v", "-c", str(config), "-d", DATABASE],
+                              env=env(directory), stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            if "Address already in use" in log_path.read_text():
+                raise PortTaken(port)
+            raise SystemExit(f"trytond exited with {server.returncode}: see {log_path}")
+        if answers(base):
+            return server, base
+        time.sleep(0.1)
+    server.terminate()
+    raise SystemExit(f"trytond did not answer at {base} within 60 s: see {log_path}")
+
+
 def serve():
     setup()
     directory = Path(tempfile.mkdtemp(prefix="tryton-"))
     shutil.copy(TEMPLATE / f"{DATABASE}.sqlite", directory / f"{DATABASE}.sqlite")
-    port = free_port()
-    config = conf(directory, port)
-    log = open(directory / "trytond.log", "w")
-    server = subprocess.Popen([str(VENV / "bin" / "trytond"), "-c", str(config), "-d", DATABASE],
-                              env=env(directory), stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
+    for attempt in range(5):
+        try:
+            server, base = start(directory)
+            break
+        except PortTaken as taken:
+            print(f"tryton harness: port {taken} was taken; trying another", file=sys.stderr)
+    else:
+        raise SystemExit("tryton harness: no free port after 5 tries")
     try:
-        for _ in range(600):
-            try:
-                body = json.dumps({"id": 1, "method": "common.server.version", "params": []}).encode()
-                request = urllib.request.Request(f"{base}/{DATABASE}/rpc/", data=body, headers={"Content-Type": "application/json"})
-                urllib.request.urlopen(request, timeout=1)
-                break
-            except urllib.error.HTTPError:
-                break  # the server answers
-            except OSError:
-                if server.poll() is not None:
-                    raise SystemExit("trytond exited: see " + str(directory / "trytond.log"))
-                time.sleep(0.1)
         seed = json.loads((TEMPLATE / "seed.json").read_text())
-        print(json.dumps({"base_url": base, "database": DATABASE, "admin_password": ADMIN_PASSWORD, **seed}), flush=True)
+        print(json.dumps({"base_url": base, "database": DATABASE, "admin_password": ADMIN_PASSWORD,
+                          "log": str(directory / "trytond.log"), **seed}), flush=True)
         sys.stdin.read()
     finally:
         server.terminate()
