@@ -382,16 +382,7 @@ async fn syncs_and_webhooks_stay_with_their_connection() {
         .assert_error(StatusCode::NOT_FOUND, "subscription_not_found");
 
     sync_once(&c.http, &server.base, token_a, "vendors").await;
-    let event_a = eventually(Duration::from_secs(30), "A's event", || async {
-        hook_a
-            .received
-            .lock()
-            .unwrap()
-            .first()
-            .map(|(_, body)| body.clone())
-    })
-    .await;
-    let event_a: Value = serde_json::from_str(&event_a).unwrap();
+    let event_a = first_event(&hook_a).await;
     assert_eq!(event_a["connection_id"], a["connection"]["id"]);
     assert_eq!(event_a["added"].as_array().unwrap().len(), 4);
 
@@ -399,19 +390,9 @@ async fn syncs_and_webhooks_stay_with_their_connection() {
     assert_eq!(status_b.body["runs"], json!([]), "{}", status_b.body);
     let synced_b = send(c.data(M::GET, "/v1/synced/vendors", token_b)).await;
     assert_eq!(synced_b.body["data"], json!([]), "{}", synced_b.body);
-    send(c.data(M::GET, "/v1/synced/vendors?page_size=1000", token_a)).await;
 
     sync_once(&c.http, &server.base, token_b, "vendors").await;
-    let event_b = eventually(Duration::from_secs(30), "B's event", || async {
-        hook_b
-            .received
-            .lock()
-            .unwrap()
-            .first()
-            .map(|(_, body)| body.clone())
-    })
-    .await;
-    let event_b: Value = serde_json::from_str(&event_b).unwrap();
+    let event_b = first_event(&hook_b).await;
     assert_eq!(event_b["connection_id"], b["connection"]["id"]);
     assert_eq!(event_b["added"].as_array().unwrap().len(), 3);
     let synced_b = send(c.data(M::GET, "/v1/synced/vendors", token_b)).await;
@@ -429,6 +410,16 @@ async fn syncs_and_webhooks_stay_with_their_connection() {
         "B's event is not A's"
     );
     assert_eq!(hook_b.received.lock().unwrap().len(), 1);
+}
+
+/// The first event `hook` received.
+async fn first_event(hook: &Receiver) -> Value {
+    let body = eventually(Duration::from_secs(30), "an event", || async {
+        let received = hook.received.lock().unwrap();
+        received.first().map(|(_, body)| body.clone())
+    })
+    .await;
+    serde_json::from_str(&body).unwrap()
 }
 
 #[tokio::test]

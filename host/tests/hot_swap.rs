@@ -287,7 +287,12 @@ async fn an_upload_over_http_swaps_while_calls_are_in_flight() {
     let (pages, ()) = tokio::join!(calls, swap);
     assert_eq!(pages, [3, 3, 3, 3], "no call in flight fails");
     assert_eq!(first_page(&demo).await, 3);
-    let asked = demo.up.page_queries("suppliers");
+    let asked: Vec<String> = demo
+        .up
+        .pages_served("suppliers")
+        .into_iter()
+        .map(|p| p.query)
+        .collect();
     assert_eq!(
         asked[1..],
         ["offset=0&limit=3"; 4]

@@ -310,7 +310,11 @@ async fn a_host_killed_mid_sync_resumes_after_a_restart_without_losing_or_duplic
     );
     assert!(server.logs().contains("resuming a sync run"));
 
-    let pages = up.pages_served("suppliers");
+    let pages: Vec<usize> = up
+        .pages_served("suppliers")
+        .iter()
+        .map(|p| p.offset)
+        .collect();
     let committed = partial["pages"].as_u64().unwrap() as usize;
     let resumed_at = pages[before_kill];
     assert!(

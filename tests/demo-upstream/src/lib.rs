@@ -87,8 +87,8 @@ struct Shared {
     /// `Retry-After` (seconds) they carry.
     throttled: AtomicU64,
     retry_after_secs: AtomicU64,
-    /// The list pages served: collection, offset and query, in order.
-    pages: Mutex<Vec<(&'static str, usize, String)>>,
+    /// The list pages served, with their collection, in order.
+    pages: Mutex<Vec<(&'static str, PageServed)>>,
     /// Writes (POST, PATCH, PUT, DELETE) that reached the server.
     writes: AtomicU64,
     /// The bodies of creates and updates, as received.
@@ -104,6 +104,14 @@ pub struct Write {
     /// The path, `/api/{collection}[/{id}]`.
     pub path: String,
     pub body: Value,
+}
+
+/// A list page the upstream served.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageServed {
+    pub offset: usize,
+    /// The request's query string: `offset=0&limit=10`.
+    pub query: String,
 }
 
 /// A running upstream. Dropping it stops the server.
@@ -207,29 +215,16 @@ impl DemoUpstream {
         self.shared.throttled.store(n, Ordering::SeqCst);
     }
 
-    /// The offsets of the list pages of `collection` served so far, in the
-    /// order they were asked for.
-    pub fn pages_served(&self, collection: &str) -> Vec<usize> {
+    /// The list pages of `collection` served so far, in the order they were
+    /// asked for.
+    pub fn pages_served(&self, collection: &str) -> Vec<PageServed> {
         self.shared
             .pages
             .lock()
             .unwrap()
             .iter()
-            .filter(|(c, _, _)| *c == collection)
-            .map(|(_, offset, _)| *offset)
-            .collect()
-    }
-
-    /// The query strings of the list pages of `collection` served so far, in
-    /// order (`offset=0&limit=10`).
-    pub fn page_queries(&self, collection: &str) -> Vec<String> {
-        self.shared
-            .pages
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(c, _, _)| *c == collection)
-            .map(|(_, _, query)| query.clone())
+            .filter(|(c, _)| *c == collection)
+            .map(|(_, page)| page.clone())
             .collect()
     }
 
@@ -499,7 +494,11 @@ async fn list(
     let total = matching.len();
     let items: Vec<&Value> = matching.into_iter().skip(q.offset).take(limit).collect();
     let query = uri.query().unwrap_or_default().to_string();
-    shared.pages.lock().unwrap().push((name, q.offset, query));
+    let page = PageServed {
+        offset: q.offset,
+        query,
+    };
+    shared.pages.lock().unwrap().push((name, page));
     let has_more = q.offset + items.len() < total;
     Json(json!({"items": items, "total": total, "offset": q.offset, "hasMore": has_more}))
         .into_response()
