@@ -360,16 +360,15 @@ async fn shutdown() {
 }
 
 /// Refuses to start with another secret key than the data was encrypted
-/// with; on the first start, stores the check for later ones.
+/// with. The first start stores the check that later ones verify.
 async fn check_secret_key(storage: &SqliteStorage, secret_box: &SecretBox) -> anyhow::Result<()> {
     const NAME: &str = "secret_key_check";
-    match storage.setting(NAME).await? {
-        Some(check) => secret_box.verify(&check)?,
-        None => {
-            storage
-                .insert_setting(NAME, &secret_box.key_check())
-                .await?;
-        }
-    }
-    Ok(())
+    storage
+        .insert_setting(NAME, &secret_box.key_check())
+        .await?;
+    let check = storage
+        .setting(NAME)
+        .await?
+        .context("the secret key check was not stored")?;
+    Ok(secret_box.verify(&check)?)
 }

@@ -8,9 +8,9 @@ use crate::contract::AdapterError;
 use crate::runtime::CallError;
 
 /// Upstream 429s retried before the caller gets one.
-pub const MAX_RETRIES: u32 = 3;
+const MAX_RETRIES: u32 = 3;
 /// The longest wait between two tries, whatever the system asks.
-pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
 /// The wait before the first retry when the system names none; each later
 /// one doubles it.
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
@@ -25,7 +25,8 @@ where
     Fut: Future<Output = Result<T, DataError>>,
 {
     let mut backoff = FIRST_BACKOFF;
-    for attempt in 0.. {
+    let mut attempt = 0;
+    loop {
         match once().await {
             Err(DataError::Call(CallError::Adapter(AdapterError::RateLimited {
                 retry_after_ms,
@@ -38,11 +39,11 @@ where
                 tracing::info!(attempt, wait_ms = wait.as_millis() as u64, %message, "the system is rate-limiting; retrying");
                 tokio::time::sleep(wait).await;
                 backoff *= 2;
+                attempt += 1;
             }
             other => return other,
         }
     }
-    unreachable!("the loop returns by its last try")
 }
 
 #[cfg(test)]

@@ -99,9 +99,8 @@ pub trait Storage: Send + Sync + 'static {
     async fn release_idempotency_key(&self, connection: &str, key: &str) -> Result<()>;
     /// A value the host keeps about itself.
     async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>>;
-    /// Stores `value` under `name` unless one is there; answers whether it
-    /// did.
-    async fn insert_setting(&self, name: &str, value: &[u8]) -> Result<bool>;
+    /// Stores `value` under `name` unless a value is there already.
+    async fn insert_setting(&self, name: &str, value: &[u8]) -> Result<()>;
 }
 
 /// Everything the host keeps: connections and records, syncs, webhooks,

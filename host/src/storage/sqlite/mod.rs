@@ -211,14 +211,13 @@ impl Storage for SqliteStorage {
         )
     }
 
-    async fn insert_setting(&self, name: &str, value: &[u8]) -> Result<bool> {
-        let done =
-            sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING")
-                .bind(name)
-                .bind(value)
-                .execute(&self.pool)
-                .await?;
-        Ok(done.rows_affected() == 1)
+    async fn insert_setting(&self, name: &str, value: &[u8]) -> Result<()> {
+        sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn credits_used(&self) -> Result<u32> {
