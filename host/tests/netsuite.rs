@@ -755,15 +755,17 @@ async fn secrets_are_stored_sealed_and_a_restart_with_another_secret_key_is_refu
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let exited = eventually(
-        Duration::from_secs(30),
-        "the host to refuse to start",
-        || {
-            let status = starting.try_wait().unwrap();
-            async move { status }
-        },
-    )
-    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let exited = loop {
+        if let Some(status) = starting.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = starting.kill();
+            panic!("the host is still running after 30 s with another secret key");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let refused = starting.wait_with_output().unwrap();
     assert!(!exited.success(), "started with another secret key");
     let stderr = String::from_utf8_lossy(&refused.stderr);
