@@ -701,7 +701,7 @@ async fn secrets_are_stored_sealed_and_a_restart_with_another_secret_key_is_refu
     openssl(keys.path(), OPENSSL_ES256);
     let token = token(&s.connect_with_pair("cert-sealed", keys.path()).await);
     let hook = receiver(0).await;
-    let webhook_secret = "whsec_test_4f1c9a2e7b3d5e8f0a6c";
+    let webhook_secret = "whsec_YSB3ZWJob29rIHNlY3JldCBvZiAzMiBieXRlcyEhISE=";
     let subscribed = s
         .call(
             &token,

@@ -473,6 +473,24 @@ async fn a_signed_webhook_reaches_its_receiver_after_two_failures() {
     }
     let received = hook.received.lock().unwrap().clone();
     let (headers, body) = &received[2];
+    // Verified by the Standard Webhooks reference library, as receivers
+    // do; a changed body or another secret is refused by it. Catches
+    // signing anything but `<id>.<timestamp>.<body>` under the key the
+    // `whsec_` secret encodes.
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    standard_webhooks_verify(&secret, headers, body).expect("the delivery verifies");
+    let tampered = body.replace("vendors", "items");
+    assert!(standard_webhooks_verify(&secret, headers, &tampered).is_err());
+    let other = "whsec_YSB3ZWJob29rIHNlY3JldCBvZiAzMiBieXRlcyEhISE=";
+    assert!(standard_webhooks_verify(other, headers, body).is_err());
+    let ids: Vec<&str> = received
+        .iter()
+        .map(|(h, _)| h["webhook-id"].to_str().unwrap())
+        .collect();
+    assert!(ids[0].starts_with("dlv_"), "{ids:?}");
+    assert_eq!(ids, [ids[0]; 3], "one id on every retry of the delivery");
+
+    // The deprecated header, still sent for one release.
     // Checked as a receiver would, from the documented scheme, by OpenSSL
     // rather than by the host's own code. Catches a host that signs
     // anything but `<t>.<body>` (shown once with `<t>:<body>`, which the
@@ -596,6 +614,48 @@ async fn a_disconnect_drops_pending_webhook_deliveries() {
         "attempts after the disconnect: {} (one may have been on the wire)",
         attempts(&hook) - at_disconnect
     );
+}
+
+/// Runs the Standard Webhooks reference library (`tests/standardwebhooks`)
+/// over a delivery; answers why it refused one.
+fn standard_webhooks_verify(
+    secret: &str,
+    headers: &axum::http::HeaderMap,
+    body: &str,
+) -> Result<(), String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let python = target_dir().join("standardwebhooks/bin/python");
+    assert!(
+        python.exists(),
+        "{} is not installed: run `cargo xtask test`",
+        python.display()
+    );
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/standardwebhooks/verify.py");
+    let headers: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap())))
+        .collect();
+    let given = json!({"secret": secret, "headers": headers, "body": body});
+    let mut child = Command::new(python)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(given.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
 }
 
 /// HMAC-SHA256 of `text` under `key`, in hex, by the `openssl` command line.

@@ -6,8 +6,8 @@
 //!   `interlink serve` with the bundled adapters beside the demo API, with
 //!   a demo connection on a new data folder (`serve.rs`);
 //! - `test`: builds the adapters, prepares the Tryton test server
-//!   (`tests/tryton/harness.py`), schemathesis (a virtualenv in `target/`)
-//!   and Chromium with its WebDriver (Debian's packages, when missing), then
+//!   (`tests/tryton/harness.py`), schemathesis and standardwebhooks (each a
+//!   virtualenv in `target/`) and Chromium with its WebDriver (Debian's packages, when missing), then
 //!   runs every test of the workspace;
 //! - `wit FILE.wasm`: prints the WIT world a component implements.
 
@@ -67,6 +67,7 @@ fn run(task: Task) -> Result<()> {
             adapters::build_all()?;
             tryton_setup()?;
             schemathesis_setup()?;
+            standardwebhooks_setup()?;
             chromium_setup()?;
             let mut cargo_args = vec!["test", "--release", "--workspace", "--no-fail-fast"];
             if !args.is_empty() {
@@ -125,28 +126,42 @@ fn chromium_setup() -> Result<()> {
 
 /// Installs schemathesis, which checks the API against its OpenAPI document
 /// (`host/tests/openapi_contract.rs`), into a virtualenv in `target/`.
+/// schemathesis, for the OpenAPI contract test.
 fn schemathesis_setup() -> Result<()> {
-    let venv = adapters::target_dir().join("schemathesis");
-    if venv.join("bin/schemathesis").exists() {
+    python_tool("schemathesis", "schemathesis==4.32.5")
+}
+
+/// The `standardwebhooks` package, the receivers' library that the webhook
+/// test verifies deliveries with.
+fn standardwebhooks_setup() -> Result<()> {
+    python_tool("standardwebhooks", "standardwebhooks==1.1.0")
+}
+
+/// Installs `package` into a virtualenv `target/<name>`, unless it holds it
+/// already (its `.installed` file names the package).
+fn python_tool(name: &str, package: &str) -> Result<()> {
+    let venv = adapters::target_dir().join(name);
+    let marker = venv.join(".installed");
+    if std::fs::read_to_string(&marker).is_ok_and(|p| p == package) {
         return Ok(());
     }
-    eprintln!("installing schemathesis into {}", venv.display());
+    eprintln!("installing {package} into {}", venv.display());
     let status = Command::new("python3")
         .args(["-m", "venv"])
         .arg(&venv)
         .status()
-        .context("running python3 (the API contract test needs Python 3 with venv)")?;
+        .context("running python3 (the tests need Python 3 with venv)")?;
     if !status.success() {
         bail!("creating {} failed ({status})", venv.display());
     }
     let status = Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "schemathesis==4.32.5"])
+        .args(["install", "--quiet", package])
         .status()
         .context("running pip")?;
     if !status.success() {
-        bail!("installing schemathesis failed ({status})");
+        bail!("installing {package} failed ({status})");
     }
-    Ok(())
+    std::fs::write(&marker, package).with_context(|| format!("writing {}", marker.display()))
 }
 
 /// Runs cargo at the workspace root with `args` then `extra`.

@@ -45,7 +45,8 @@ pub struct SubscribeBody {
     /// `records.changed`, `connection.status_changed`.
     #[schema(min_items = 1, value_type = Vec<WebhookEvent>)]
     pub events: Vec<String>,
-    /// The signing secret (16 to 256 characters); one is made when absent.
+    /// The signing secret, `whsec_` and the base64 of 24 to 64 random bytes
+    /// (Standard Webhooks); one is made when absent.
     #[schema(min_length = 16, max_length = 256)]
     pub secret: Option<String>,
 }

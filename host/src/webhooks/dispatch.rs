@@ -97,51 +97,60 @@ impl Webhooks {
         })
     }
 
+    /// Attempt number `attempt` of `delivery`, signed now.
+    fn request(
+        &self,
+        delivery: &Delivery,
+        subscription: &Subscription,
+        attempt: u32,
+    ) -> Result<OutboundRequest, String> {
+        let secret = self
+            .secret_box
+            .open(&subscription.sealed_secret, &subscription.id)
+            .map_err(|e| e.to_string())?;
+        let secret = String::from_utf8(secret).map_err(|e| e.to_string())?;
+        let url = url::Url::parse(&subscription.url).map_err(|e| e.to_string())?;
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let body = delivery.payload.as_bytes();
+        Ok(OutboundRequest {
+            method: http::Method::POST,
+            url,
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("user-agent".into(), "Interlink-Webhooks/1".into()),
+                ("webhook-id".into(), delivery.id.clone()),
+                ("webhook-timestamp".into(), timestamp.to_string()),
+                (
+                    "webhook-signature".into(),
+                    signature::standard(&secret, &delivery.id, timestamp, body),
+                ),
+                ("interlink-event".into(), delivery.event.clone()),
+                ("interlink-delivery".into(), delivery.id.clone()),
+                ("interlink-attempt".into(), attempt.to_string()),
+                (
+                    "interlink-signature".into(),
+                    signature::legacy(&secret, timestamp, body),
+                ),
+            ],
+            body: Some(body.to_vec()),
+            timeout: self.limits.attempt_timeout,
+        })
+    }
+
     async fn deliver(&self, delivery: &Delivery, subscription: &Subscription) {
         let attempt = delivery.attempts + 1;
         let started = Instant::now();
-        let result = match self
-            .secret_box
-            .open(&subscription.sealed_secret, &subscription.id)
-        {
-            Ok(secret) => {
-                let timestamp = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_secs();
-                match url::Url::parse(&subscription.url) {
-                    Ok(url) => {
-                        let request = OutboundRequest {
-                            method: http::Method::POST,
-                            url,
-                            headers: vec![
-                                ("content-type".into(), "application/json".into()),
-                                ("user-agent".into(), "Interlink-Webhooks/1".into()),
-                                ("interlink-event".into(), delivery.event.clone()),
-                                ("interlink-delivery".into(), delivery.id.clone()),
-                                ("interlink-attempt".into(), attempt.to_string()),
-                                (
-                                    "interlink-signature".into(),
-                                    signature::header(
-                                        &secret,
-                                        timestamp,
-                                        delivery.payload.as_bytes(),
-                                    ),
-                                ),
-                            ],
-                            body: Some(delivery.payload.clone().into_bytes()),
-                            timeout: self.limits.attempt_timeout,
-                        };
-                        self.http
-                            .send(request)
-                            .await
-                            .map(|r| r.status)
-                            .map_err(|e| e.to_string())
-                    }
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-            Err(e) => Err(e.to_string()),
+        let result = match self.request(delivery, subscription, attempt) {
+            Ok(request) => self
+                .http
+                .send(request)
+                .await
+                .map(|r| r.status)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
         };
         let now = SystemTime::now();
         let (status_code, error) = match result {

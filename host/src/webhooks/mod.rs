@@ -3,9 +3,9 @@
 //!
 //! Events: `records.changed` (after a sync run that changed something: the
 //! added, updated and deleted ids) and `connection.status_changed`. Each
-//! delivery is a POST of the event's JSON with
-//! `Interlink-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`
-//! under the subscription's secret ([`signature`]). A delivery that does not
+//! delivery is a POST of the event's JSON, signed as Standard Webhooks say
+//! (`webhook-id`, `webhook-timestamp`, `webhook-signature`) under the
+//! subscription's `whsec_` secret ([`signature`]). A delivery that does not
 //! get a 2xx is retried with exponential backoff for up to 24 hours; every
 //! attempt is kept. A disconnect drops the connection's pending deliveries.
 
@@ -15,6 +15,8 @@ pub mod signature;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use rand::RngCore;
 use serde_json::{Value, json};
 use thiserror::Error;
@@ -43,7 +45,7 @@ pub enum WebhookError {
     Unresolvable(String),
     #[error("a subscription needs at least one event")]
     NoEvents,
-    #[error("a secret must have 16 to 256 characters")]
+    #[error("a secret must be `whsec_` followed by the base64 of 24 to 64 random bytes")]
     InvalidSecret,
     #[error("the connection has its {0} webhook subscriptions already; delete one first")]
     TooMany(u32),
@@ -69,6 +71,18 @@ impl Default for Limits {
             attempt_timeout: Duration::from_secs(10),
             max_subscriptions: 16,
         }
+    }
+}
+
+/// `secret` if it is in the Standard Webhooks form (`whsec_<base64>`) with
+/// a key of 24 to 64 bytes.
+fn valid_secret(secret: String) -> Result<String, WebhookError> {
+    let key = secret
+        .strip_prefix(signature::PREFIX)
+        .and_then(|b| STANDARD.decode(b).ok());
+    match key {
+        Some(key) if (24..=64).contains(&key.len()) => Ok(secret),
+        _ => Err(WebhookError::InvalidSecret),
     }
 }
 
@@ -131,12 +145,11 @@ impl Webhooks {
             return Err(WebhookError::UnknownEvent(unknown.clone()));
         }
         let secret = match secret {
-            Some(s) if (16..=256).contains(&s.len()) => s,
-            Some(_) => return Err(WebhookError::InvalidSecret),
+            Some(s) => valid_secret(s)?,
             None => {
                 let mut bytes = [0u8; 24];
                 rand::rng().fill_bytes(&mut bytes);
-                format!("whsec_{}", hex::encode(bytes))
+                format!("{}{}", signature::PREFIX, STANDARD.encode(bytes))
             }
         };
         let _one_at_a_time = self.subscribing.lock().await;
