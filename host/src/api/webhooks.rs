@@ -47,7 +47,11 @@ pub struct SubscribeBody {
     pub events: Vec<String>,
     /// The signing secret, `whsec_` and the base64 of 24 to 64 random bytes
     /// (Standard Webhooks); one is made when absent.
-    #[schema(min_length = 16, max_length = 256)]
+    #[schema(
+        min_length = 38,
+        max_length = 94,
+        pattern = "^whsec_[A-Za-z0-9+/]+={0,2}$"
+    )]
     pub secret: Option<String>,
 }
 
