@@ -314,19 +314,13 @@ async fn a_token_reaches_only_its_own_connection() {
 
     sync_once(&c.http, &server.base, token_a, "vendors").await;
     sync_once(&c.http, &server.base, token_b, "vendors").await;
-    let synced_b = send(c.data(M::GET, "/v1/synced/vendors", token_b)).await;
-    let names: Vec<&str> = synced_b.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["record"]["name"].as_str().unwrap())
-        .collect();
+    let names = synced_names(&c, token_b).await;
     assert_eq!(
         names.len(),
         3,
         "B stores only what it synced from B: {names:?}"
     );
-    assert!(!names.contains(&"Only in A"));
+    assert!(!names.contains(&"Only in A".to_string()));
     let status_a = c.status(a["connection"]["id"].as_str().unwrap()).await;
     assert_eq!(status_a["stored_records"]["vendors"], 4);
 }
@@ -395,21 +389,26 @@ async fn syncs_and_webhooks_stay_with_their_connection() {
     let event_b = first_event(&hook_b).await;
     assert_eq!(event_b["connection_id"], b["connection"]["id"]);
     assert_eq!(event_b["added"].as_array().unwrap().len(), 3);
-    let synced_b = send(c.data(M::GET, "/v1/synced/vendors", token_b)).await;
-    let names: Vec<&str> = synced_b.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["record"]["name"].as_str().unwrap())
-        .collect();
+    let names = synced_names(&c, token_b).await;
     assert_eq!(names.len(), 3, "{names:?}");
-    assert!(!names.contains(&"Only in A"));
+    assert!(!names.contains(&"Only in A".to_string()));
     assert_eq!(
         hook_a.received.lock().unwrap().len(),
         1,
         "B's event is not A's"
     );
     assert_eq!(hook_b.received.lock().unwrap().len(), 1);
+}
+
+/// The names of the vendors `token`'s connection has stored.
+async fn synced_names(c: &Client<'_>, token: &str) -> Vec<String> {
+    let synced = send(c.data(M::GET, "/v1/synced/vendors", token)).await;
+    synced.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["record"]["name"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// The first event `hook` received.

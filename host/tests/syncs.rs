@@ -493,8 +493,7 @@ async fn a_signed_webhook_reaches_its_receiver_after_two_failures() {
     // The deprecated header, still sent for one release.
     // Checked as a receiver would, from the documented scheme, by OpenSSL
     // rather than by the host's own code. Catches a host that signs
-    // anything but `<t>.<body>` (shown once with `<t>:<body>`, which the
-    // host's own `verify` accepted).
+    // anything but `<t>.<body>` (shown once with `<t>:<body>`).
     let signature = headers["interlink-signature"].to_str().unwrap();
     let (t, v1) = signature
         .strip_prefix("t=")
