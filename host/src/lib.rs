@@ -20,6 +20,7 @@
 //!   [`secret_box`]: encryption of credentials at rest;
 //!   [`data_dir`]: the host's data folder;
 //!   [`timestamps`]: timestamps as clients write them;
+//!   [`rate_limit`]: token buckets (write budgets, the API's rate limit);
 //! - [`contract`]: the WIT contract versions the host serves;
 //! - [`manifest`]: what adapters declare, and its validation.
 
@@ -31,6 +32,7 @@ pub mod data_dir;
 pub mod dataplane;
 pub mod manifest;
 pub mod outbound;
+pub mod rate_limit;
 pub mod registry;
 pub mod rules;
 pub mod runtime;

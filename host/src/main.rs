@@ -154,6 +154,14 @@ struct ServeArgs {
     /// The longest one webhook delivery attempt may take, in milliseconds.
     #[arg(long, env = "INTERLINK_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
     webhook_timeout_ms: u64,
+    /// Requests a minute each connection token may make to the API (a burst
+    /// of as many at once); 0 for no limit.
+    #[arg(
+        long,
+        env = "INTERLINK_API_REQUESTS_PER_MINUTE",
+        default_value_t = 6_000
+    )]
+    api_requests_per_minute: u32,
     /// Webhook subscriptions one connection may have.
     #[arg(
         long,
@@ -313,6 +321,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         webhooks.clone(),
     ));
     let _dispatcher = webhooks.start();
+    let _token_use = dataplane.connections().start_token_use_writer();
     // The server answers while the adapters load (`/healthz` says so, with
     // 503); scheduled syncs start once they are loaded.
     tokio::spawn({
@@ -331,6 +340,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .public_url
             .map(|u| u.to_string())
             .unwrap_or_else(|| format!("http://{addr}")),
+        api_requests_per_minute: (args.api_requests_per_minute > 0)
+            .then_some(args.api_requests_per_minute),
         ..AppState::new(dataplane, syncs, webhooks, store, &admin.key)
     };
     println!("interlink listening on http://{addr}");

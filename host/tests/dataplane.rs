@@ -94,6 +94,7 @@ impl Plane {
             .await
             .unwrap()
             .expect("a known token")
+            .owner
     }
 
     /// `count` lists of one vendor, started at once for `caller`.

@@ -19,7 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["webhooks", "registry", "certificates"],
     &["runtime"],
     &["outbound", "storage", "secret_box"],
-    &["data_dir", "contract", "timestamps"],
+    &["data_dir", "contract", "timestamps", "rate_limit"],
     &["manifest"],
 ];
 

@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::error::ApiError;
 use super::token::ConnectionAuth;
+use crate::connections::tokens::Access;
 use crate::runtime::ListRequest;
 
 /// The largest page a client may ask for.
@@ -63,11 +64,12 @@ pub struct ListResponse {
     params(("entity" = String, Path, description = "vendors, items, purchase-orders, ..."), ListQuery),
     responses((status = 200, body = ListResponse), (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn list(
-    ConnectionAuth(caller): ConnectionAuth,
+    auth: ConnectionAuth,
     State(state): State<AppState>,
     Path(entity): Path<String>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<ListResponse>, ApiError> {
+    auth.require(Access::Read, Some(&entity))?;
     let page_size = query.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
     if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
         return Err(ApiError::new(
@@ -92,7 +94,7 @@ pub async fn list(
         page_size,
         modified_after,
     };
-    let page = state.dataplane.list(&caller, &request).await?;
+    let page = state.dataplane.list(&auth.caller, &request).await?;
     Ok(Json(ListResponse {
         data: page.records,
         next_cursor: page.next_cursor,
@@ -104,9 +106,10 @@ pub async fn list(
     params(RecordPath),
     responses((status = 200, body = super::openapi::UnifiedRecord), (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn get(
-    ConnectionAuth(caller): ConnectionAuth,
+    auth: ConnectionAuth,
     State(state): State<AppState>,
     Path(RecordPath { entity, id }): Path<RecordPath>,
 ) -> Result<Json<Box<RawValue>>, ApiError> {
-    Ok(Json(state.dataplane.get(&caller, &entity, &id).await?))
+    auth.require(Access::Read, Some(&entity))?;
+    Ok(Json(state.dataplane.get(&auth.caller, &entity, &id).await?))
 }

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::ApiError;
 use super::token::ConnectionAuth;
+use crate::connections::tokens::Access;
 use crate::manifest::{ChildCollection, Field, Operation, RateLimits, StateLock};
 
 /// An operation, what it needs, and whether this connection has it.
@@ -49,6 +50,7 @@ pub async fn get(
     State(state): State<AppState>,
     Path(entity): Path<String>,
 ) -> Result<Json<EntityMeta>, ApiError> {
+    auth.require(Access::Read, Some(&entity))?;
     let connection = auth.connection();
     let adapter = state.dataplane.resolve(connection, &entity)?;
     let manifest = adapter.manifest();

@@ -1,7 +1,8 @@
 //! The HTTP API. Handlers are thin: they extract, call the domain, and map
 //! errors to [`ApiError`]; all state lives in [`AppState`].
 //!
-//! - admin plane (admin key): `/v1/adapters` uploads, `/v1/connections`, `/v1/credits`,
+//! - admin plane (admin key): `/v1/adapters` uploads, `/v1/connections` (and their
+//!   tokens), `/v1/credits`,
 //!   `/v1/connect-sessions`, `/v1/certificates/platform`, `/v1/failed-requests`;
 //! - data plane (connection token): `/v1/{entity}`; syncs (`/v1/syncs/{entity}`,
 //!   `/v1/sync-status`, `/v1/synced/{entity}`) and webhooks (`/v1/webhooks`);
@@ -23,6 +24,7 @@ pub mod pages;
 pub mod request_id;
 mod syncs;
 mod token;
+mod tokens;
 mod webhooks;
 mod writes;
 
@@ -57,6 +59,11 @@ pub struct AppState {
     pub public_url: String,
     /// The log of failed requests.
     pub failed_requests: Arc<failed_requests::FailedRequests>,
+    /// Requests a minute each connection token may make (a burst of as
+    /// many), or no limit.
+    pub api_requests_per_minute: Option<u32>,
+    /// The tokens' rate limits, by token id.
+    pub api_rate: Arc<crate::rate_limit::Buckets>,
 }
 
 impl AppState {
@@ -75,6 +82,8 @@ impl AppState {
             admin_key_hash: auth::key_hash(admin_key),
             platform_certificate: None,
             public_url: String::new(),
+            api_requests_per_minute: None,
+            api_rate: Default::default(),
         }
     }
 
@@ -120,6 +129,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/connections/{id}/disconnect",
             post(connections::disconnect),
+        )
+        .route(
+            "/v1/connections/{id}/tokens",
+            post(tokens::create).get(tokens::list),
+        )
+        .route(
+            "/v1/connections/{id}/tokens/{token_id}",
+            axum::routing::delete(tokens::revoke),
         )
         .route(
             "/v1/connections/{id}/data",

@@ -115,6 +115,67 @@ impl Modify for Security {
                 }
             }
         }
+        // Every route of a connection token checks its scope and its rate
+        // limit, and announces the limit on every answer.
+        let text = || {
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String)
+                .build()
+        };
+        let header = |description: &str| {
+            utoipa::openapi::HeaderBuilder::new()
+                .schema(text())
+                .description(Some(description))
+                .build()
+        };
+        let rate_limited = utoipa::openapi::ResponseBuilder::new()
+            .description(
+                "The token made more requests than its rate limit allows                  (`token_rate_limited`); retry after `Retry-After` seconds",
+            )
+            .header(
+                "RateLimit-Policy",
+                header("The token's quota: `\"token\";q=<requests>;w=60` (draft-ietf-httpapi-ratelimit-headers)"),
+            )
+            .header(
+                "RateLimit",
+                header("What is left: `\"token\";r=<requests left>;t=<seconds until full again>`"),
+            )
+            .header("Retry-After", header("Seconds until a request is allowed"))
+            .content(
+                "application/json",
+                utoipa::openapi::ContentBuilder::new()
+                    .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        let out_of_scope = failed(
+            "The token does not hold the scope this route needs (`insufficient_scope`; `details.required_scope` names it)",
+        );
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let by_token = operation.security.as_ref().is_some_and(|s| {
+                    serde_json::to_string(s).is_ok_and(|s| s.contains("connection_token"))
+                });
+                if by_token {
+                    let responses = &mut operation.responses.responses;
+                    responses
+                        .entry("403".into())
+                        .or_insert_with(|| out_of_scope.clone().into());
+                    responses
+                        .entry("429".into())
+                        .or_insert_with(|| rate_limited.clone().into());
+                }
+            }
+        }
         for item in openapi.paths.paths.values_mut() {
             for operation in [
                 &mut item.get,
@@ -151,6 +212,9 @@ impl Modify for Security {
         super::connections::get,
         super::connections::disconnect,
         super::connections::delete_data,
+        super::tokens::create,
+        super::tokens::list,
+        super::tokens::revoke,
         super::connections::credits,
         super::failed_requests::list,
         super::connect_sessions::create,

@@ -4,11 +4,11 @@
 //! Every error response is also kept in the failed-request log
 //! ([`super::failed_requests`]).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -35,6 +35,17 @@ impl RequestConnection {
     }
 }
 
+/// Headers that extractors add to the answer, whatever it is (a token's
+/// rate limit is announced on errors too).
+#[derive(Debug, Clone, Default)]
+pub struct ResponseHeaders(Arc<Mutex<HeaderMap>>);
+
+impl ResponseHeaders {
+    pub fn insert(&self, name: HeaderName, value: HeaderValue) {
+        self.0.lock().unwrap().insert(name, value);
+    }
+}
+
 /// A client's own id is kept when it is short, visible ASCII.
 fn acceptable(value: &HeaderValue) -> Option<String> {
     let text = value.to_str().ok()?;
@@ -57,6 +68,8 @@ pub async fn middleware(
     request.extensions_mut().insert(RequestId(id.clone()));
     let connection = RequestConnection::default();
     request.extensions_mut().insert(connection.clone());
+    let extra_headers = ResponseHeaders::default();
+    request.extensions_mut().insert(extra_headers.clone());
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
     let span = tracing::info_span!(
         "request",
@@ -119,5 +132,8 @@ pub async fn middleware(
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID.clone(), value);
     }
+    response
+        .headers_mut()
+        .extend(std::mem::take(&mut *extra_headers.0.lock().unwrap()));
     response
 }

@@ -17,6 +17,7 @@ use super::error::ApiError;
 use super::json::ApiJson;
 use super::request_id::RequestId;
 use super::token::ConnectionAuth;
+use crate::connections::tokens::Access;
 use crate::storage::syncs::{Counts, Run, RunError, RunKind, RunStatus, Schedule, Trigger};
 use crate::sync::{ScheduleRequest, SyncError};
 
@@ -135,6 +136,7 @@ pub async fn put(
     Path(entity): Path<String>,
     ApiJson(body): ApiJson<ScheduleBody>,
 ) -> Result<Json<ScheduleView>, ApiError> {
+    auth.require(Access::Syncs, None)?;
     let connection = auth.connection();
     let request = ScheduleRequest {
         interval: body.interval_seconds.map(Duration::from_secs),
@@ -157,6 +159,7 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(entity): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    auth.require(Access::Syncs, None)?;
     let connection = auth.connection();
     if state
         .syncs
@@ -189,6 +192,7 @@ pub async fn run(
     Path(entity): Path<String>,
     Query(query): Query<RunQuery>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
+    auth.require(Access::Syncs, None)?;
     let connection = auth.connection();
     let run = state
         .syncs
@@ -211,6 +215,7 @@ pub async fn status(
     auth: ConnectionAuth,
     State(state): State<AppState>,
 ) -> Result<Json<SyncStatus>, ApiError> {
+    auth.require(Access::Syncs, None)?;
     let connection = auth.connection();
     sync_status(&state, &connection.id).await.map(Json)
 }
@@ -294,6 +299,7 @@ pub async fn synced(
     Path(entity): Path<String>,
     Query(query): Query<SyncedQuery>,
 ) -> Result<Json<SyncedPage>, ApiError> {
+    auth.require(Access::Read, Some(&entity))?;
     let connection = auth.connection();
     let page_size = query.page_size.unwrap_or(100);
     if !(1..=1000).contains(&page_size) {

@@ -1,35 +1,100 @@
 //! The connection token, as an extractor: data-plane handlers take
 //! [`ConnectionAuth`], and a request without a working token gets a 401 that
-//! names its cause.
+//! names its cause: `token_missing`, `token_invalid` (unknown or revoked),
+//! `token_expired`, `connection_requires_reauthorization`,
+//! `connection_disconnected`. Each handler then asks for the scope it needs
+//! ([`ConnectionAuth::require`]: 403 `insufficient_scope`), and every token
+//! has its own rate limit (429 `token_rate_limited`, with `Retry-After`),
+//! announced on every answer in `RateLimit-Policy` and `RateLimit`.
 //!
-//! The connection behind a token comes from memory when it was read before
+//! The token and its connection come from memory when they were read before
 //! ([`crate::connections::Connections::by_token`]); every status change
-//! invalidates it first, so a disconnect refuses the very next request.
+//! and revocation invalidates them first, so the very next request is
+//! refused.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::json;
 
 use super::AppState;
 use super::auth::bearer;
 use super::error::ApiError;
-use super::request_id::{RequestConnection, RequestId};
+use super::request_id::{RequestConnection, RequestId, ResponseHeaders};
+use crate::connections::tokens::{Access, Grant, Scopes};
 use crate::connections::{Connection, Status, TokenOwner, token_hash};
 use crate::dataplane::{Caller, Wait};
 
+pub static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+pub static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+
 /// The active connection whose token the request carries, as the data
-/// plane's caller (with the request's id; refused at its limits, not queued).
-pub struct ConnectionAuth(pub Caller);
+/// plane's caller (with the request's id; refused at its limits, not
+/// queued), and what the token may do.
+pub struct ConnectionAuth {
+    pub caller: Caller,
+    grant: Arc<Grant>,
+}
 
 impl ConnectionAuth {
     pub fn connection(&self) -> &Connection {
-        self.0.connection()
+        self.caller.connection()
+    }
+
+    /// Refuses the request unless the token holds the scope for `access`
+    /// (to `entity`, for reads and writes).
+    pub fn require(&self, access: Access, entity: Option<&str>) -> Result<(), ApiError> {
+        if self.grant.scopes.allows(access, entity) {
+            return Ok(());
+        }
+        let needed = Scopes::needed(access, entity);
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            format!("this token does not hold the `{needed}` scope"),
+        )
+        .with_details(json!({
+            "required_scope": needed,
+            "token_scopes": self.grant.scopes.written(),
+        })))
     }
 }
 
 fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+}
+
+/// Takes one request from the token's rate limit, announcing the policy
+/// and what is left on the answer (draft-ietf-httpapi-ratelimit-headers).
+fn rate_limit(state: &AppState, grant: &Grant, parts: &Parts) -> Result<(), ApiError> {
+    let Some(per_minute) = state.api_requests_per_minute else {
+        return Ok(());
+    };
+    let taken = state
+        .api_rate
+        .take(&grant.token_id, per_minute, Instant::now());
+    if let Some(headers) = parts.extensions.get::<ResponseHeaders>() {
+        let (left, reset) = match taken {
+            Ok(left) => (left.now, left.full_in.as_secs_f64().ceil() as u64),
+            Err(wait) => (0, wait.as_secs_f64().ceil() as u64),
+        };
+        let policy = format!("\"token\";q={per_minute};w=60");
+        let now = format!("\"token\";r={left};t={reset}");
+        for (name, value) in [(&RATELIMIT_POLICY, policy), (&RATELIMIT, now)] {
+            headers.insert(name.clone(), HeaderValue::from_str(&value).expect("ASCII"));
+        }
+    }
+    taken.map(drop).map_err(|wait| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "token_rate_limited",
+            format!("this token may make {per_minute} requests a minute; retry later"),
+        )
+        .with_retry_after(wait)
+    })
 }
 
 impl FromRequestParts<AppState> for ConnectionAuth {
@@ -42,7 +107,7 @@ impl FromRequestParts<AppState> for ConnectionAuth {
                 "send the connection's API token as `Authorization: Bearer <token>`",
             )
         })?;
-        let owner = state
+        let found = state
             .connections()
             .by_token(&token_hash(token))
             .await
@@ -53,37 +118,54 @@ impl FromRequestParts<AppState> for ConnectionAuth {
                     "the token does not belong to any connection",
                 )
             })?;
+        let (grant, owner) = (found.grant, found.owner);
+        if grant.revoked {
+            return Err(unauthorized("token_invalid", "the token was revoked"));
+        }
+        if grant.expired(SystemTime::now()) {
+            return Err(unauthorized(
+                "token_expired",
+                "the token has expired; ask for a new one",
+            ));
+        }
         let connection = owner.connection();
         tracing::Span::current().record("connection", connection.id.as_str());
         if let Some(slot) = parts.extensions.get::<RequestConnection>() {
             slot.set(&connection.id);
         }
-        match (&owner, connection.status) {
-            (TokenOwner::Active(open), _) => {
-                let request_id = parts
-                    .extensions
-                    .get::<RequestId>()
-                    .map(|r| r.0.clone())
-                    .unwrap_or_default();
-                Ok(ConnectionAuth(Caller {
-                    open: open.clone(),
-                    request_id,
-                    wait: Wait::Refuse,
-                }))
+        let open = match (&owner, connection.status) {
+            (TokenOwner::Active(open), _) => open.clone(),
+            (_, Status::RequiresReauthorization) => {
+                return Err(unauthorized(
+                    "connection_requires_reauthorization",
+                    connection.status_reason.clone().unwrap_or_else(|| {
+                        "the system rejected the connection's credentials".into()
+                    }),
+                )
+                .with_details(json!({"connection_id": connection.id})));
             }
-            (_, Status::RequiresReauthorization) => Err(unauthorized(
-                "connection_requires_reauthorization",
-                connection
-                    .status_reason
-                    .clone()
-                    .unwrap_or_else(|| "the system rejected the connection's credentials".into()),
-            )
-            .with_details(json!({"connection_id": connection.id}))),
-            _ => Err(unauthorized(
-                "connection_disconnected",
-                "the connection was disconnected; connect again to get a new token",
-            )
-            .with_details(json!({"connection_id": connection.id}))),
-        }
+            _ => {
+                return Err(unauthorized(
+                    "connection_disconnected",
+                    "the connection was disconnected; connect again to get a new token",
+                )
+                .with_details(json!({"connection_id": connection.id})));
+            }
+        };
+        rate_limit(state, &grant, parts)?;
+        state.connections().token_used(&grant.token_id);
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        Ok(ConnectionAuth {
+            caller: Caller {
+                open,
+                request_id,
+                wait: Wait::Refuse,
+            },
+            grant,
+        })
     }
 }

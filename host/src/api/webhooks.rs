@@ -14,6 +14,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::json::ApiJson;
 use super::token::ConnectionAuth;
+use crate::connections::tokens::Access;
 use crate::storage::webhooks::{Attempt, DeliveryStatus, Subscription};
 use crate::webhooks::{self, WebhookError};
 
@@ -107,6 +108,7 @@ pub async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SubscribeBody>,
 ) -> Result<(StatusCode, Json<Subscribed>), ApiError> {
+    auth.require(Access::Webhooks, None)?;
     let connection = auth.connection();
     let (subscription, secret) = state
         .webhooks
@@ -133,6 +135,7 @@ pub async fn list(
     auth: ConnectionAuth,
     State(state): State<AppState>,
 ) -> Result<Json<SubscriptionList>, ApiError> {
+    auth.require(Access::Webhooks, None)?;
     let connection = auth.connection();
     let subscriptions = state
         .webhooks
@@ -162,6 +165,7 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    auth.require(Access::Webhooks, None)?;
     let connection = auth.connection();
     let deleted = state
         .webhooks
@@ -207,6 +211,7 @@ pub async fn deliveries(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<DeliveryList>, ApiError> {
+    auth.require(Access::Webhooks, None)?;
     let connection = auth.connection();
     let store = state.webhooks.store();
     let owned = store

@@ -20,6 +20,7 @@ use super::data::RecordPath;
 use super::error::ApiError;
 use super::json::ApiJson;
 use super::token::ConnectionAuth;
+use crate::connections::tokens::Access;
 use crate::dataplane::{Mode, Written};
 use crate::runtime::HeldRequest;
 
@@ -126,16 +127,17 @@ fn dry_run(requests: Vec<HeldRequest>) -> Response {
         (status = 200, description = "`Prefer: dry-run`: what the create would send", body = DryRun),
         (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn create(
-    ConnectionAuth(caller): ConnectionAuth,
+    auth: ConnectionAuth,
     State(state): State<AppState>,
     Path(entity): Path<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
+    auth.require(Access::Write, Some(&entity))?;
     let key = idempotency_key(&headers)?;
     let written = state
         .dataplane
-        .create(&caller, &entity, body, key, mode(&headers))
+        .create(&auth.caller, &entity, body, key, mode(&headers))
         .await?;
     let created = match written {
         Written::Done(created) => created,
@@ -159,15 +161,16 @@ pub async fn create(
     responses((status = 200, description = "The record as stored; with `Prefer: dry-run`, a `DryRun`", body = Object),
         (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn update(
-    ConnectionAuth(caller): ConnectionAuth,
+    auth: ConnectionAuth,
     State(state): State<AppState>,
     Path(RecordPath { entity, id }): Path<RecordPath>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
+    auth.require(Access::Write, Some(&entity))?;
     let written = state
         .dataplane
-        .update(&caller, &entity, &id, body, mode(&headers))
+        .update(&auth.caller, &entity, &id, body, mode(&headers))
         .await?;
     Ok(match written {
         Written::Done(record) => Json::<Box<RawValue>>(record).into_response(),
@@ -183,14 +186,15 @@ pub async fn update(
         (status = 200, description = "`Prefer: dry-run`: what the delete would send", body = DryRun),
         (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn delete(
-    ConnectionAuth(caller): ConnectionAuth,
+    auth: ConnectionAuth,
     State(state): State<AppState>,
     Path(RecordPath { entity, id }): Path<RecordPath>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    auth.require(Access::Write, Some(&entity))?;
     let written = state
         .dataplane
-        .delete(&caller, &entity, &id, mode(&headers))
+        .delete(&auth.caller, &entity, &id, mode(&headers))
         .await?;
     Ok(match written {
         Written::Done(()) => StatusCode::NO_CONTENT.into_response(),

@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use super::tokens::Grant;
 use super::{Connection, OpenConnection};
 
 /// The most tokens remembered; past it the cache starts over (connections
@@ -37,10 +38,17 @@ impl TokenOwner {
     }
 }
 
+/// A token: what it grants, and whose it is.
+#[derive(Clone)]
+pub struct Authenticated {
+    pub grant: Arc<Grant>,
+    pub owner: TokenOwner,
+}
+
 #[derive(Default)]
 struct Entries {
     generation: u64,
-    by_token: HashMap<[u8; 32], TokenOwner>,
+    by_token: HashMap<[u8; 32], Authenticated>,
 }
 
 #[derive(Default)]
@@ -55,7 +63,7 @@ impl TokenCache {
         self.entries.read().unwrap().generation
     }
 
-    pub fn get(&self, token_hash: &[u8; 32]) -> Option<TokenOwner> {
+    pub fn get(&self, token_hash: &[u8; 32]) -> Option<Authenticated> {
         self.entries
             .read()
             .unwrap()
@@ -66,7 +74,7 @@ impl TokenCache {
 
     /// Remembers `owner`, unless an invalidation happened since `generation`
     /// was read (what was read may predate it).
-    pub fn insert(&self, generation: u64, token_hash: [u8; 32], owner: TokenOwner) {
+    pub fn insert(&self, generation: u64, token_hash: [u8; 32], entry: Authenticated) {
         let mut entries = self.entries.write().unwrap();
         if entries.generation != generation {
             return;
@@ -74,7 +82,7 @@ impl TokenCache {
         if entries.by_token.len() >= MAX_ENTRIES {
             entries.by_token.clear();
         }
-        entries.by_token.insert(token_hash, owner);
+        entries.by_token.insert(token_hash, entry);
     }
 
     /// Forgets every token of `connection`.
@@ -83,7 +91,7 @@ impl TokenCache {
         entries.generation += 1;
         entries
             .by_token
-            .retain(|_, owner| owner.connection().id != connection);
+            .retain(|_, entry| entry.owner.connection().id != connection);
     }
 }
 
@@ -93,9 +101,10 @@ mod tests {
 
     use super::*;
     use crate::connections::Status;
+    use crate::connections::tokens::Scopes;
 
-    fn connection(id: &str) -> Arc<Connection> {
-        Arc::new(Connection {
+    fn connection(id: &str) -> Authenticated {
+        let owner = TokenOwner::Inactive(Arc::new(Connection {
             id: id.into(),
             adapter_id: "example".into(),
             adapter_version: "1.0.0".into(),
@@ -111,15 +120,22 @@ mod tests {
             last_error: None,
             created_at: SystemTime::now(),
             disconnected_at: None,
-        })
+        }));
+        let grant = Arc::new(Grant {
+            token_id: format!("tok_{id}"),
+            scopes: Scopes::full(),
+            expires_at: None,
+            revoked: false,
+        });
+        Authenticated { grant, owner }
     }
 
     #[test]
     fn invalidation_forgets_the_connection_and_refuses_older_reads() {
         let cache = TokenCache::default();
         let before = cache.generation();
-        cache.insert(before, [1; 32], TokenOwner::Inactive(connection("a")));
-        cache.insert(before, [2; 32], TokenOwner::Inactive(connection("b")));
+        cache.insert(before, [1; 32], connection("a"));
+        cache.insert(before, [2; 32], connection("b"));
         assert!(cache.get(&[1; 32]).is_some());
 
         cache.invalidate("a");
@@ -127,13 +143,9 @@ mod tests {
         assert!(cache.get(&[2; 32]).is_some(), "b is kept");
 
         // A read that started before the invalidation is not remembered.
-        cache.insert(before, [1; 32], TokenOwner::Inactive(connection("a")));
+        cache.insert(before, [1; 32], connection("a"));
         assert!(cache.get(&[1; 32]).is_none());
-        cache.insert(
-            cache.generation(),
-            [1; 32],
-            TokenOwner::Inactive(connection("a")),
-        );
+        cache.insert(cache.generation(), [1; 32], connection("a"));
         assert!(cache.get(&[1; 32]).is_some());
     }
 }

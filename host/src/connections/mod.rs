@@ -15,12 +15,13 @@ mod cache;
 mod config;
 pub mod connect_sessions;
 mod service;
+pub mod tokens;
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 pub use crate::storage::connections::{Connection, LastError, Status};
-pub use cache::TokenOwner;
+pub use cache::{Authenticated, TokenOwner};
 pub use config::{ConfigError, split_config};
 pub use service::{ConnectError, Connections, LookupError, NewConnection};
 

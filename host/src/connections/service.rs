@@ -7,8 +7,9 @@ use std::time::SystemTime;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use super::cache::{TokenCache, TokenOwner};
+use super::cache::{Authenticated, TokenCache, TokenOwner};
 use super::config::{ConfigError, split_config};
+use super::tokens::{Grant, Scopes, TokenUse};
 use super::{Connection, LastError, OpenConnection, Status, new_token, token_hash};
 use crate::certificates::key::KeyKind;
 use crate::contract::{AdapterError, FieldError};
@@ -17,7 +18,7 @@ use crate::outbound::{HttpClient, OutboundError};
 use crate::registry::Registry;
 use crate::runtime::{CallContext, CallError, Secrets};
 use crate::secret_box::{SecretBox, SecretBoxError};
-use crate::storage::{StorageError, Store};
+use crate::storage::{StorageError, Store, StoredToken};
 use crate::webhooks::Webhooks;
 
 /// A request to connect an account.
@@ -55,7 +56,7 @@ pub enum ConnectError {
 /// Connections and the credit pool.
 pub struct Connections {
     pub(super) storage: Arc<dyn Store>,
-    registry: Arc<Registry>,
+    pub(super) registry: Arc<Registry>,
     pub(super) secret_box: SecretBox,
     credits: u32,
     /// The kind of the platform certificate's key, when the host has one.
@@ -67,7 +68,9 @@ pub struct Connections {
     /// Creates are serialized, so the credit count and the insert cannot race.
     creating: tokio::sync::Mutex<()>,
     /// Connections by token hash, for the request path.
-    cache: TokenCache,
+    pub(super) cache: TokenCache,
+    /// When tokens were last used, until written.
+    pub(super) token_use: TokenUse,
 }
 
 /// Why a token's connection could not be read.
@@ -96,6 +99,7 @@ impl Connections {
             outbound: None,
             creating: Default::default(),
             cache: TokenCache::default(),
+            token_use: TokenUse::default(),
         }
     }
 
@@ -246,6 +250,16 @@ impl Connections {
             disconnected_at: None,
         };
         let token = new_token();
+        let first = StoredToken {
+            id: super::tokens::new_token_id(),
+            connection_id: connection.id.clone(),
+            name: "default".into(),
+            scopes: Scopes::full().written(),
+            expires_at: None,
+            created_at: now,
+            last_used_at: None,
+            revoked_at: None,
+        };
         let _creating = self.creating.lock().await;
         if let Some(old) = &replaced {
             self.storage.disconnect(&old.id, now).await?;
@@ -256,7 +270,7 @@ impl Connections {
         }
         if !self
             .storage
-            .insert_connection(&connection, &token_hash(&token), self.credits)
+            .insert_connection(&connection, &first, &token_hash(&token), self.credits)
             .await?
         {
             return Err(ConnectError::NoCredits {
@@ -283,23 +297,31 @@ impl Connections {
         self.storage.connection(id).await
     }
 
-    /// The connection whose token hashes to `token_hash`, from memory when
-    /// it was read before and has not changed since. An active connection
+    /// The token that hashes to `token_hash` and its connection, from
+    /// memory when it was read before and has not changed since (revoked and
+    /// expired tokens too: the caller refuses them). An active connection
     /// comes with its secrets opened, ready for calls.
-    pub async fn by_token(&self, token_hash: &[u8; 32]) -> Result<Option<TokenOwner>, LookupError> {
-        if let Some(owner) = self.cache.get(token_hash) {
-            return Ok(Some(owner));
+    pub async fn by_token(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<Authenticated>, LookupError> {
+        if let Some(entry) = self.cache.get(token_hash) {
+            return Ok(Some(entry));
         }
         let generation = self.cache.generation();
-        let Some(connection) = self.storage.connection_by_token(token_hash).await? else {
+        let Some((token, connection)) = self.storage.token_by_hash(token_hash).await? else {
             return Ok(None);
         };
         let owner = match connection.status {
             Status::Active => TokenOwner::Active(Arc::new(self.open(connection)?)),
             _ => TokenOwner::Inactive(Arc::new(connection)),
         };
-        self.cache.insert(generation, *token_hash, owner.clone());
-        Ok(Some(owner))
+        let entry = Authenticated {
+            grant: Arc::new(Grant::of(&token)),
+            owner,
+        };
+        self.cache.insert(generation, *token_hash, entry.clone());
+        Ok(Some(entry))
     }
 
     /// The connection `id`, read from the database, with its secrets opened

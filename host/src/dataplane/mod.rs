@@ -36,7 +36,7 @@ pub use writes::{Created, Written};
 
 use crate::connections::{Connection, Connections, LastError, OpenConnection};
 use crate::manifest::{Entity, Operation};
-use crate::rules::rate::WriteBudgets;
+use crate::rate_limit::Buckets;
 use crate::runtime::{Adapter, CallError, HeldRequest, ListRequest, Page};
 use admission::{Admission, Refused};
 
@@ -113,7 +113,7 @@ enum Answer {
 pub struct DataPlane {
     connections: Arc<Connections>,
     admission: Admission,
-    budgets: WriteBudgets,
+    budgets: Buckets,
     limits: Limits,
 }
 
@@ -121,7 +121,7 @@ impl DataPlane {
     pub fn new(connections: Arc<Connections>, limits: Limits) -> Self {
         DataPlane {
             admission: Admission::new(limits.max_calls_per_connection, limits.queue_timeout),
-            budgets: WriteBudgets::default(),
+            budgets: Buckets::default(),
             connections,
             limits,
         }

@@ -4,7 +4,7 @@
 //! check ([`DataPlane::prepare`]), the field rules ([`crate::rules::fields`]),
 //! the state locks ([`crate::rules::state`], which read the record first
 //! only when a lock can apply), the idempotency key (creates), and the
-//! connection's write budget ([`crate::rules::rate`]). A write refused by
+//! connection's write budget ([`crate::rate_limit`]). A write refused by
 //! any of them never reaches the system.
 //!
 //! A dry run ([`Mode::DryRun`]) passes the same checks (the budget is
@@ -130,6 +130,7 @@ impl DataPlane {
             Mode::Send => self.budgets.take(&connection.id, per_minute, now),
             Mode::DryRun => self.budgets.check(&connection.id, per_minute, now),
         }
+        .map(drop)
         .map_err(|retry_after| DataError::WriteBudget {
             per_minute,
             retry_after,

@@ -4,14 +4,15 @@
 //! - [`fields`]: field access (read-only, create-only, custom fields that are
 //!   not writable, unknown fields), required fields, child collections that
 //!   must be created with their parent and their minimum counts;
-//! - [`state`]: workflow-state locks on updates and deletes;
-//! - [`rate`]: the per-connection write budget.
+//! - [`state`]: workflow-state locks on updates and deletes.
+//!
+//! The per-connection write budget is a token bucket of
+//! [`crate::rate_limit`], taken by the data plane.
 //!
 //! Everything here is plain functions over the manifest and JSON, unit
 //! tested here and benchmarked in `benches/write_rules.rs`.
 
 pub mod fields;
-pub mod rate;
 pub mod state;
 
 use serde::Serialize;

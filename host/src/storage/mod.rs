@@ -10,6 +10,7 @@ pub mod requests;
 pub mod sessions;
 pub mod sqlite;
 pub mod syncs;
+pub mod tokens;
 pub mod webhooks;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ pub use connections::{Connection, LastError, Status};
 pub use requests::RequestLogStorage;
 pub use sessions::SessionStorage;
 pub use syncs::SyncStorage;
+pub use tokens::{StoredToken, TokenStorage};
 pub use webhooks::WebhookStorage;
 
 #[derive(Debug, Error)]
@@ -47,16 +49,17 @@ pub enum IdempotencyClaim {
 /// Everything the host keeps.
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
-    /// Stores a new connection if fewer than `credits` connections hold a
-    /// credit (any not disconnected); answers whether it did.
+    /// Stores a new connection with its first token if fewer than
+    /// `credits` connections hold a credit (any not disconnected); answers
+    /// whether it did.
     async fn insert_connection(
         &self,
         connection: &Connection,
+        token: &StoredToken,
         token_hash: &[u8; 32],
         credits: u32,
     ) -> Result<bool>;
     async fn connection(&self, id: &str) -> Result<Option<Connection>>;
-    async fn connection_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Connection>>;
     /// Every connection, newest first.
     async fn connections(&self) -> Result<Vec<Connection>>;
     /// Connections that hold a credit.
@@ -103,14 +106,17 @@ pub trait Storage: Send + Sync + 'static {
     async fn insert_setting(&self, name: &str, value: &[u8]) -> Result<()>;
 }
 
-/// Everything the host keeps: connections and records, syncs, webhooks,
-/// connect and dashboard sessions, failed requests.
+/// Everything the host keeps: connections and their tokens and records,
+/// syncs, webhooks, connect and dashboard sessions, failed requests.
 pub trait Store:
-    Storage + SyncStorage + WebhookStorage + SessionStorage + RequestLogStorage
+    Storage + TokenStorage + SyncStorage + WebhookStorage + SessionStorage + RequestLogStorage
 {
 }
 
-impl<T: Storage + SyncStorage + WebhookStorage + SessionStorage + RequestLogStorage> Store for T {}
+impl<T: Storage + TokenStorage + SyncStorage + WebhookStorage + SessionStorage + RequestLogStorage>
+    Store for T
+{
+}
 
 /// The hash that tells a changed record from an unchanged one: SHA-256 of
 /// its JSON, in hex.

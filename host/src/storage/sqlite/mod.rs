@@ -12,7 +12,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::{Connection, IdempotencyClaim, LastError, Result, Status, Storage, StorageError};
+use super::{
+    Connection, IdempotencyClaim, LastError, Result, Status, Storage, StorageError, StoredToken,
+};
 
 /// How long an unfinished idempotency claim holds its key: longer than any
 /// call may take.
@@ -21,6 +23,7 @@ const STALE_CLAIM: std::time::Duration = std::time::Duration::from_secs(10 * 60)
 mod requests;
 mod sessions;
 mod syncs;
+mod tokens;
 mod webhooks;
 
 pub struct SqliteStorage {
@@ -132,6 +135,7 @@ impl Storage for SqliteStorage {
     async fn insert_connection(
         &self,
         c: &Connection,
+        token: &StoredToken,
         token_hash: &[u8; 32],
         credits: u32,
     ) -> Result<bool> {
@@ -147,9 +151,9 @@ impl Storage for SqliteStorage {
             return Ok(false);
         }
         sqlx::query(
-            "INSERT INTO connections (id, adapter_id, adapter_version, status, config, credentials, token_hash, \
+            "INSERT INTO connections (id, adapter_id, adapter_version, status, config, credentials, \
              account_id, account_name, permissions, custom_fields, status_changed_at, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&c.id)
         .bind(&c.adapter_id)
@@ -157,7 +161,6 @@ impl Storage for SqliteStorage {
         .bind(c.status.as_str())
         .bind(serde_json::to_string(&c.config).expect("maps serialize"))
         .bind(&c.credentials)
-        .bind(&token_hash[..])
         .bind(&c.account_id)
         .bind(&c.account_name)
         .bind(serde_json::to_string(&c.permissions).expect("lists serialize"))
@@ -166,6 +169,7 @@ impl Storage for SqliteStorage {
         .bind(time(c.created_at))
         .execute(&mut *tx)
         .await?;
+        tokens::insert(&mut *tx, token, token_hash).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -175,16 +179,6 @@ impl Storage for SqliteStorage {
             "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(connection_from_row).transpose()?)
-    }
-
-    async fn connection_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Connection>> {
-        let row = sqlx::query(&format!(
-            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE token_hash = ?"
-        ))
-        .bind(&token_hash[..])
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.as_ref().map(connection_from_row).transpose()?)
@@ -413,9 +407,19 @@ pub(super) mod tests {
             created_at: now,
             disconnected_at: None,
         };
+        let token = |id: &str, connection: &str| StoredToken {
+            id: id.into(),
+            connection_id: connection.into(),
+            name: "default".into(),
+            scopes: vec!["read".into()],
+            expires_at: None,
+            created_at: now,
+            last_used_at: None,
+            revoked_at: None,
+        };
         assert!(
             storage
-                .insert_connection(&connection, &[7; 32], 1)
+                .insert_connection(&connection, &token("t1", "c1"), &[7; 32], 1)
                 .await
                 .unwrap()
         );
@@ -426,6 +430,7 @@ pub(super) mod tests {
                         id: "c2".into(),
                         ..connection
                     },
+                    &token("t2", "c2"),
                     &[8; 32],
                     1
                 )
@@ -434,6 +439,69 @@ pub(super) mod tests {
             "no credit left"
         );
         storage
+    }
+
+    #[tokio::test]
+    async fn a_database_of_one_token_per_connection_is_migrated_to_the_tokens_table() {
+        use crate::storage::TokenStorage;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        // The database as the host before tokens left it: migrations 1 to 6,
+        // one connection whose token hash is a column of its row, and a
+        // record that refers to it.
+        {
+            let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+                .unwrap()
+                .create_if_missing(true)
+                .foreign_keys(true);
+            let pool = SqlitePool::connect_with(options).await.unwrap();
+            let mut migrator = sqlx::migrate!("./migrations");
+            migrator.migrations = migrator.migrations[..6].to_vec().into();
+            migrator.run(&pool).await.unwrap();
+            sqlx::query(
+                "INSERT INTO connections (id, adapter_id, adapter_version, status, config, credentials, \
+                 token_hash, account_id, account_name, permissions, custom_fields, status_changed_at, created_at) \
+                 VALUES ('c1', 'example', '1.0.0', 'active', '{}', x'01', x'0707070707070707070707070707070707070707070707070707070707070707', \
+                 'a', 'A', '[]', '[]', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO records (connection_id, entity, record_id, data, content_hash, first_seen_at, last_modified_at) \
+                 VALUES ('c1', 'vendors', '1', '{}', 'h', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+
+        let storage = SqliteStorage::open(&path).await.unwrap();
+        let (token, connection) = storage.token_by_hash(&[7; 32]).await.unwrap().unwrap();
+        assert_eq!(connection.id, "c1");
+        assert_eq!(connection.status, Status::Active);
+        assert_eq!(token.name, "default");
+        assert_eq!(
+            token.scopes,
+            ["read", "write", "passthrough", "syncs", "webhooks"]
+        );
+        assert!(token.id.starts_with("tok_"));
+        assert_eq!(storage.record_counts("c1").await.unwrap()["vendors"], 1);
+        // Foreign keys hold again, and point at the rebuilt table.
+        let orphan = sqlx::query(
+            "INSERT INTO records (connection_id, entity, record_id, data, content_hash, first_seen_at, last_modified_at) \
+             VALUES ('nope', 'vendors', '2', '{}', 'h', 't', 't')",
+        )
+        .execute(&storage.pool)
+        .await;
+        assert!(orphan.is_err(), "a record of no connection is refused");
+        let problems = sqlx::query("PRAGMA foreign_key_check")
+            .fetch_all(&storage.pool)
+            .await
+            .unwrap();
+        assert!(problems.is_empty());
     }
 
     #[tokio::test]

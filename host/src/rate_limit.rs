@@ -1,0 +1,112 @@
+//! Token buckets by key, each holding up to `per_minute` and refilling at
+//! that rate: the write budget of each connection (the manifest's
+//! `writes-per-minute`, or the operator's lower cap) and each token's API
+//! rate limit (`--api-requests-per-minute`).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// What is left of a bucket after a take.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Left {
+    /// Whole requests that may follow at once.
+    pub now: u32,
+    /// Until the bucket is full again.
+    pub full_in: Duration,
+}
+
+/// Token buckets, by key.
+#[derive(Default)]
+pub struct Buckets {
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl Buckets {
+    /// Takes one from `key`'s bucket of `per_minute` (a burst of up to
+    /// `per_minute`), or answers how long until one is free.
+    pub fn take(&self, key: &str, per_minute: u32, now: Instant) -> Result<Left, Duration> {
+        self.spend(key, per_minute, now, 1.0)
+    }
+
+    /// Whether [`Self::take`] would succeed now, without taking anything.
+    pub fn check(&self, key: &str, per_minute: u32, now: Instant) -> Result<Left, Duration> {
+        self.spend(key, per_minute, now, 0.0)
+    }
+
+    /// Refills `key`'s bucket to `now`; if one is free, takes `cost` (1 or
+    /// 0) of it.
+    fn spend(&self, key: &str, per_minute: u32, now: Instant, cost: f64) -> Result<Left, Duration> {
+        if per_minute == 0 {
+            return Err(Duration::from_secs(60));
+        }
+        let capacity = f64::from(per_minute);
+        let rate = capacity / 60.0;
+        let mut buckets = self.buckets.lock().unwrap();
+        let bucket = match buckets.get_mut(key) {
+            Some(bucket) => bucket,
+            None => buckets.entry(key.to_string()).or_insert(Bucket {
+                tokens: capacity,
+                at: now,
+            }),
+        };
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * rate).min(capacity);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= cost;
+            Ok(Left {
+                now: bucket.tokens as u32,
+                full_in: Duration::from_secs_f64((capacity - bucket.tokens) / rate),
+            })
+        } else {
+            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_budget_allows_a_burst_then_refills() {
+        let budgets = Buckets::default();
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            budgets.take("a", 3, t0).unwrap();
+        }
+        let wait = budgets.take("a", 3, t0).unwrap_err();
+        assert!((19.0..=20.0).contains(&wait.as_secs_f64()), "{wait:?}");
+        assert!(budgets.take("b", 3, t0).is_ok(), "buckets are per key");
+        assert!(budgets.take("a", 3, t0 + Duration::from_secs(20)).is_ok());
+    }
+
+    #[test]
+    fn a_take_says_what_is_left_and_when_the_bucket_is_full_again() {
+        let buckets = Buckets::default();
+        let t0 = Instant::now();
+        let left = buckets.take("a", 60, t0).unwrap();
+        assert_eq!(left.now, 59);
+        assert_eq!(left.full_in, Duration::from_secs(1));
+        let left = buckets.take("a", 60, t0).unwrap();
+        assert_eq!((left.now, left.full_in), (58, Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn a_check_takes_nothing_but_says_what_a_take_would() {
+        let budgets = Buckets::default();
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            budgets.check("a", 1, t0).unwrap();
+        }
+        budgets.take("a", 1, t0).unwrap();
+        assert!(budgets.check("a", 1, t0).is_err());
+        assert!(budgets.take("a", 1, t0).is_err());
+    }
+}

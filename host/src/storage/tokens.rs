@@ -1,0 +1,42 @@
+//! Connection tokens as stored: several per connection, each a hash with a
+//! name, scopes, an optional expiry and its last use.
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+
+use super::{Connection, Result};
+
+/// A connection token as stored. The token itself is never stored, only
+/// its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredToken {
+    pub id: String,
+    pub connection_id: String,
+    pub name: String,
+    /// The scopes it holds, in their written form (`read`, `vendors:write`).
+    pub scopes: Vec<String>,
+    pub expires_at: Option<SystemTime>,
+    pub created_at: SystemTime,
+    pub last_used_at: Option<SystemTime>,
+    pub revoked_at: Option<SystemTime>,
+}
+
+#[async_trait]
+pub trait TokenStorage: Send + Sync + 'static {
+    /// Stores another token of an existing connection.
+    async fn insert_token(&self, token: &StoredToken, token_hash: &[u8; 32]) -> Result<()>;
+    /// The tokens of a connection, oldest first, revoked ones included.
+    async fn tokens(&self, connection: &str) -> Result<Vec<StoredToken>>;
+    /// The token that hashes to `token_hash` (revoked or expired too), with
+    /// its connection.
+    async fn token_by_hash(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<(StoredToken, Connection)>>;
+    /// Revokes a token of `connection`; answers false if there is no such
+    /// token or it already was revoked.
+    async fn revoke_token(&self, connection: &str, id: &str, at: SystemTime) -> Result<bool>;
+    /// Records when tokens were last used (later times only).
+    async fn touch_tokens(&self, used: &[(String, SystemTime)]) -> Result<()>;
+}
