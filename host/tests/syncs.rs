@@ -615,6 +615,154 @@ async fn a_disconnect_drops_pending_webhook_deliveries() {
     );
 }
 
+/// Rotation and replay, verified by the Standard Webhooks reference
+/// library: after a rotation with a grace period a delivery carries a
+/// signature under each secret (either verifies it); after one without, only
+/// the new secret does. A replay sends the delivery again with its
+/// `webhook-id` and event, signed afresh. Catches signing with the new
+/// secret only during the grace period, keeping the old one after a rotation
+/// without grace, and a replay that makes a new delivery id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_secret_signs_beside_the_old_one_for_its_grace_and_a_replay_resends_the_delivery()
+{
+    let (up, hook, server) = webhook_setup(0).await;
+    let client = Client::new(&server);
+    let (token, id) = client.connect_demo(&up).await;
+    let subscribed = client
+        .subscribe(&token, &hook.url, &["records.changed"])
+        .await;
+    let first_secret = subscribed.body["secret"].as_str().unwrap().to_string();
+    let subscription = subscribed.body["subscription"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rotate = |body: Value| {
+        let (client, token, subscription) = (&client, &token, &subscription);
+        async move {
+            client
+                .call(
+                    token,
+                    M::POST,
+                    &format!("/v1/webhooks/{subscription}/rotate-secret"),
+                    Some(body),
+                )
+                .await
+        }
+    };
+
+    let rotated = rotate(json!({})).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    let second_secret = rotated.body["secret"].as_str().unwrap().to_string();
+    assert!(second_secret.starts_with("whsec_") && second_secret != first_secret);
+    let grace_ends = humantime::parse_rfc3339(
+        rotated.body["subscription"]["previous_secret_expires_at"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let grace = grace_ends.duration_since(SystemTime::now()).unwrap();
+    assert!(
+        grace > Duration::from_secs(23 * 3600),
+        "24 h by default: {grace:?}"
+    );
+
+    client.schedule(&token, "vendors", json!({})).await;
+    client.wait_for_run(&id, 1, succeeded).await;
+    let first = eventually(Duration::from_secs(30), "the first delivery", || async {
+        hook.received.lock().unwrap().first().cloned()
+    })
+    .await;
+    let (headers, body) = &first;
+    let signatures = headers["webhook-signature"].to_str().unwrap();
+    assert_eq!(signatures.split(' ').count(), 2, "{signatures}");
+    standard_webhooks_verify(&second_secret, headers, body).expect("the new secret verifies");
+    standard_webhooks_verify(&first_secret, headers, body)
+        .expect("the old secret verifies during its grace period");
+
+    // A rotation without grace: only the newest secret signs from now on.
+    let rotated = rotate(json!({"grace_period_seconds": 0})).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    assert!(rotated.body["subscription"]["previous_secret_expires_at"].is_null());
+    let third_secret = rotated.body["secret"].as_str().unwrap().to_string();
+
+    // Send the first delivery again.
+    let delivery = headers["webhook-id"].to_str().unwrap().to_string();
+    let replayed = client
+        .call(
+            &token,
+            M::POST,
+            &format!("/v1/webhooks/{subscription}/deliveries/{delivery}/replay"),
+            None,
+        )
+        .await;
+    assert_eq!(replayed.status, StatusCode::ACCEPTED, "{}", replayed.body);
+    let again = eventually(Duration::from_secs(30), "the replayed delivery", || async {
+        hook.received.lock().unwrap().get(1).cloned()
+    })
+    .await;
+    let (headers, replayed_body) = &again;
+    assert_eq!(headers["webhook-id"], delivery.as_str(), "the same id");
+    assert_eq!(replayed_body, body, "the same event");
+    assert_eq!(
+        headers["webhook-signature"]
+            .to_str()
+            .unwrap()
+            .split(' ')
+            .count(),
+        1
+    );
+    standard_webhooks_verify(&third_secret, headers, replayed_body)
+        .expect("the newest secret verifies");
+    assert!(standard_webhooks_verify(&second_secret, headers, replayed_body).is_err());
+    assert!(standard_webhooks_verify(&first_secret, headers, replayed_body).is_err());
+
+    // The replay is recorded as the delivery's second attempt.
+    let attempts = eventually(Duration::from_secs(10), "the replay recorded", || async {
+        let deliveries = client
+            .call(
+                &token,
+                M::GET,
+                &format!("/v1/webhooks/{subscription}/deliveries"),
+                None,
+            )
+            .await;
+        let found = deliveries.body["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == delivery.as_str())
+            .cloned()
+            .unwrap();
+        let attempts = found["attempts"].as_array().unwrap().len();
+        (found["status"] == "delivered" && attempts == 2).then_some(attempts)
+    })
+    .await;
+    assert_eq!(attempts, 2);
+
+    // What is not there is named.
+    client
+        .call(
+            &token,
+            M::POST,
+            &format!("/v1/webhooks/{subscription}/deliveries/dlv_nope/replay"),
+            None,
+        )
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "delivery_not_found");
+    client
+        .call(
+            &token,
+            M::POST,
+            "/v1/webhooks/wh_nope/rotate-secret",
+            Some(json!({})),
+        )
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "subscription_not_found");
+    rotate(json!({"grace_period_seconds": 864_000}))
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_subscription");
+}
+
 /// Runs the Standard Webhooks reference library (`tests/standardwebhooks`)
 /// over a delivery; answers why it refused one.
 fn standard_webhooks_verify(

@@ -162,6 +162,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
         .route("/v1/webhooks/{id}", axum::routing::delete(webhooks::delete))
         .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/v1/webhooks/{id}/deliveries/{delivery_id}/replay",
+            post(webhooks::replay),
+        )
+        .route(
+            "/v1/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
         .route("/v1/{entity}", get(data::list).post(writes::create))
         .route("/v1/{entity}/meta", get(meta::get))
         .route(

@@ -237,6 +237,8 @@ impl Modify for Security {
         super::webhooks::list,
         super::webhooks::delete,
         super::webhooks::deliveries,
+        super::webhooks::rotate_secret,
+        super::webhooks::replay,
     ),
     components(schemas(
         ErrorBody,

@@ -25,16 +25,34 @@ use crate::storage::StoredToken;
 pub struct CreateToken {
     /// What the token is for, for people (`reporting`, `ci`); 1 to 100
     /// characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// What it may do: `read`, `write`, `passthrough`, `syncs`, `webhooks`,
     /// or reading or writing one entity (`vendors:read`,
     /// `purchase-orders:write`). Every scope when absent.
+    #[schema(min_items = 1, value_type = Option<Vec<ScopeName>>)]
     pub scopes: Option<Vec<String>>,
-    /// When it stops working (RFC 3339); never when absent.
-    #[serde(default, with = "humantime_serde")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub expires_at: Option<SystemTime>,
+    /// When it stops working (RFC 3339, in the future); never when absent.
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
 }
+
+/// The schema of a scope's written form; an entity scope must name an
+/// entity of the connection's adapter (refused with `invalid_token`).
+pub struct ScopeName;
+
+impl utoipa::PartialSchema for ScopeName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(
+                "^(read|write|passthrough|syncs|webhooks|[!-9;-~]{1,64}:(read|write))$",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for ScopeName {}
 
 /// A connection token, as the admin sees it: never the token itself.
 #[derive(Serialize, ToSchema)]
@@ -101,6 +119,7 @@ impl From<TokenError> for ApiError {
             TokenError::Scope(_)
             | TokenError::UnknownEntity { .. }
             | TokenError::Name
+            | TokenError::InvalidExpiry
             | TokenError::ExpiresInThePast => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_token", message)
             }

@@ -1,6 +1,6 @@
 //! Webhook subscriptions of the calling connection: `/v1/webhooks`.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -27,6 +27,10 @@ impl From<WebhookError> for ApiError {
                 "too_many_subscriptions",
                 e.to_string(),
             ),
+            WebhookError::UnknownSubscription(id) => no_subscription(&id),
+            WebhookError::UnknownDelivery { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "delivery_not_found", e.to_string())
+            }
             other => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_subscription",
@@ -79,6 +83,11 @@ pub struct SubscriptionView {
     #[serde(with = "humantime_serde")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: SystemTime,
+    /// After a rotation: until when deliveries are signed with the previous
+    /// secret too.
+    #[serde(with = "humantime_serde")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub previous_secret_expires_at: Option<SystemTime>,
 }
 
 impl From<Subscription> for SubscriptionView {
@@ -88,6 +97,10 @@ impl From<Subscription> for SubscriptionView {
             url: s.url,
             events: s.events,
             created_at: s.created_at,
+            previous_secret_expires_at: s
+                .previous
+                .map(|(_, until)| until)
+                .filter(|until| *until > SystemTime::now()),
         }
     }
 }
@@ -241,4 +254,82 @@ pub async fn deliveries(
             })
             .collect(),
     }))
+}
+
+/// `POST /v1/webhooks/{id}/rotate-secret`
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecretBody {
+    /// The new secret, in the same form as at subscribe; one is made when
+    /// absent.
+    #[schema(
+        min_length = 38,
+        max_length = 94,
+        pattern = "^whsec_[A-Za-z0-9+/]+={0,2}$"
+    )]
+    pub secret: Option<String>,
+    /// How long the old secret signs deliveries too (each delivery then
+    /// carries two signatures); 24 hours when absent, 0 to stop at once,
+    /// at most 7 days.
+    #[schema(maximum = 604800)]
+    #[serde(default, deserialize_with = "super::json::whole_number")]
+    pub grace_period_seconds: Option<u64>,
+}
+
+/// Gives a subscription a new signing secret, shown only in this answer.
+/// The old one signs deliveries too until `previous_secret_expires_at`.
+#[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks", security(("connection_token" = [])),
+    params(("id" = String, Path)), request_body = RotateSecretBody,
+    responses((status = 200, body = Subscribed), (status = "4XX", body = super::openapi::ErrorBody)))]
+pub async fn rotate_secret(
+    auth: ConnectionAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RotateSecretBody>,
+) -> Result<Json<Subscribed>, ApiError> {
+    auth.require(Access::Webhooks, None)?;
+    let grace = body
+        .grace_period_seconds
+        .map_or(webhooks::DEFAULT_GRACE, Duration::from_secs);
+    let (subscription, secret) = state
+        .webhooks
+        .rotate_secret(&auth.connection().id, &id, body.secret, grace)
+        .await?;
+    Ok(Json(Subscribed {
+        subscription: subscription.into(),
+        secret,
+    }))
+}
+
+/// A delivery queued to be sent again.
+#[derive(Serialize, ToSchema)]
+pub struct Replayed {
+    pub delivery_id: String,
+    /// `pending`: it goes out at once, with its `webhook-id`.
+    pub status: DeliveryStatus,
+}
+
+/// Sends a delivery again (delivered, failed or pending): the same
+/// `webhook-id` and event, signed afresh, retried like a new one.
+#[utoipa::path(post, path = "/v1/webhooks/{id}/deliveries/{delivery_id}/replay", tag = "webhooks",
+    security(("connection_token" = [])),
+    params(("id" = String, Path), ("delivery_id" = String, Path)),
+    responses((status = 202, body = Replayed), (status = "4XX", body = super::openapi::ErrorBody)))]
+pub async fn replay(
+    auth: ConnectionAuth,
+    State(state): State<AppState>,
+    Path((id, delivery_id)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<Replayed>), ApiError> {
+    auth.require(Access::Webhooks, None)?;
+    state
+        .webhooks
+        .replay(&auth.connection().id, &id, &delivery_id)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Replayed {
+            delivery_id,
+            status: DeliveryStatus::Pending,
+        }),
+    ))
 }

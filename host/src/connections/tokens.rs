@@ -35,7 +35,8 @@ pub struct NewToken {
     pub name: String,
     /// Written scopes; `None` is every scope.
     pub scopes: Option<Vec<String>>,
-    pub expires_at: Option<SystemTime>,
+    /// An RFC 3339 timestamp, as the client wrote it.
+    pub expires_at: Option<String>,
 }
 
 /// Why a token was not issued, listed or revoked.
@@ -59,6 +60,8 @@ pub enum TokenError {
     },
     #[error("a token's name is 1 to {MAX_NAME_CHARS} characters")]
     Name,
+    #[error("`expires_at` is not an RFC 3339 timestamp, such as 2027-01-31T00:00:00Z")]
+    InvalidExpiry,
     #[error("`expires_at` is not in the future")]
     ExpiresInThePast,
     #[error(
@@ -111,8 +114,14 @@ impl Connections {
                 });
             }
         }
+        let expires_at = match &new.expires_at {
+            Some(text) => Some(SystemTime::from(
+                crate::timestamps::parse(text).ok_or(TokenError::InvalidExpiry)?,
+            )),
+            None => None,
+        };
         let now = SystemTime::now();
-        if new.expires_at.is_some_and(|at| at <= now) {
+        if expires_at.is_some_and(|at| at <= now) {
             return Err(TokenError::ExpiresInThePast);
         }
         let live = self
@@ -130,7 +139,7 @@ impl Connections {
             connection_id: connection.into(),
             name: name.into(),
             scopes: scopes.written(),
-            expires_at: new.expires_at,
+            expires_at,
             created_at: now,
             last_used_at: None,
             revoked_at: None,

@@ -18,6 +18,9 @@ pub struct Subscription {
     pub events: Vec<String>,
     /// The signing secret, sealed with the host's key.
     pub sealed_secret: Vec<u8>,
+    /// The secret before the last rotation, sealed, and until when
+    /// deliveries are signed with it too.
+    pub previous: Option<(Vec<u8>, SystemTime)>,
     pub created_at: SystemTime,
 }
 
@@ -86,6 +89,26 @@ pub trait WebhookStorage: Send + Sync + 'static {
     async fn all_subscriptions(&self) -> Result<Vec<Subscription>>;
     /// Answers whether there was one.
     async fn delete_subscription(&self, connection: &str, id: &str) -> Result<bool>;
+    /// Replaces a subscription's secret with `sealed`; the current one
+    /// becomes the previous secret until `previous_until` (dropped at
+    /// once without it). Answers whether there was such a subscription.
+    async fn rotate_secret(
+        &self,
+        connection: &str,
+        id: &str,
+        sealed: &[u8],
+        previous_until: Option<SystemTime>,
+    ) -> Result<bool>;
+    /// Makes a delivery of the subscription pending again, due at `now`,
+    /// with the same id and payload (its attempts are kept and counted on).
+    /// Answers whether there was such a delivery (a dropped one is not
+    /// replayed).
+    async fn replay_delivery(
+        &self,
+        subscription: &str,
+        delivery: &str,
+        now: SystemTime,
+    ) -> Result<bool>;
     /// Queues `event` for every subscription of the connection that wants
     /// it, unless the connection is disconnected; answers how many.
     async fn enqueue(

@@ -104,17 +104,32 @@ impl Webhooks {
         subscription: &Subscription,
         attempt: u32,
     ) -> Result<OutboundRequest, String> {
-        let secret = self
-            .secret_box
-            .open(&subscription.sealed_secret, &subscription.id)
-            .map_err(|e| e.to_string())?;
-        let secret = String::from_utf8(secret).map_err(|e| e.to_string())?;
+        let open = |sealed: &[u8]| {
+            let secret = self
+                .secret_box
+                .open(sealed, &subscription.id)
+                .map_err(|e| e.to_string())?;
+            String::from_utf8(secret).map_err(|e| e.to_string())
+        };
+        let secret = open(&subscription.sealed_secret)?;
         let url = url::Url::parse(&subscription.url).map_err(|e| e.to_string())?;
-        let timestamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let now = SystemTime::now();
+        let timestamp = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         let body = delivery.payload.as_bytes();
+        // One signature per secret in use, space-separated.
+        let mut signatures = signature::standard(&secret, &delivery.id, timestamp, body);
+        if let Some((sealed, until)) = &subscription.previous
+            && now < *until
+        {
+            let previous = open(sealed)?;
+            signatures.push(' ');
+            signatures.push_str(&signature::standard(
+                &previous,
+                &delivery.id,
+                timestamp,
+                body,
+            ));
+        }
         Ok(OutboundRequest {
             method: http::Method::POST,
             url,
@@ -123,10 +138,7 @@ impl Webhooks {
                 ("user-agent".into(), "Interlink-Webhooks/1".into()),
                 ("webhook-id".into(), delivery.id.clone()),
                 ("webhook-timestamp".into(), timestamp.to_string()),
-                (
-                    "webhook-signature".into(),
-                    signature::standard(&secret, &delivery.id, timestamp, body),
-                ),
+                ("webhook-signature".into(), signatures),
                 ("interlink-event".into(), delivery.event.clone()),
                 ("interlink-delivery".into(), delivery.id.clone()),
                 ("interlink-attempt".into(), attempt.to_string()),

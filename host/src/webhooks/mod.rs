@@ -7,7 +7,13 @@
 //! (`webhook-id`, `webhook-timestamp`, `webhook-signature`) under the
 //! subscription's `whsec_` secret ([`signature`]). A delivery that does not
 //! get a 2xx is retried with exponential backoff for up to 24 hours; every
-//! attempt is kept. A disconnect drops the connection's pending deliveries.
+//! attempt is kept, and a receiver may have any delivery sent again (the
+//! same id and event). A disconnect drops the connection's pending
+//! deliveries.
+//!
+//! Rotating a secret keeps the previous one for a grace period, during
+//! which deliveries carry a signature under each, as Standard Webhooks
+//! allow: a receiver verifying with either accepts them.
 
 pub mod dispatch;
 pub mod signature;
@@ -32,6 +38,11 @@ pub const EVENTS: [&str; 2] = ["records.changed", "connection.status_changed"];
 /// How long a delivery is retried.
 pub const RETRY_FOR: Duration = Duration::from_secs(24 * 3600);
 
+/// How long a rotated-out secret signs deliveries too, unless told.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(24 * 3600);
+/// The longest grace period.
+pub const MAX_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
+
 #[derive(Debug, Error)]
 pub enum WebhookError {
     #[error("`{0}` is not an absolute http or https URL")]
@@ -49,6 +60,15 @@ pub enum WebhookError {
     InvalidSecret,
     #[error("the connection has its {0} webhook subscriptions already; delete one first")]
     TooMany(u32),
+    #[error("the connection has no webhook subscription `{0}`")]
+    UnknownSubscription(String),
+    #[error("subscription `{subscription}` has no delivery `{delivery}` that can be sent again")]
+    UnknownDelivery {
+        subscription: String,
+        delivery: String,
+    },
+    #[error("a grace period is at most 7 days (604800 seconds)")]
+    GraceTooLong,
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -83,6 +103,18 @@ fn valid_secret(secret: String) -> Result<String, WebhookError> {
     match key {
         Some(key) if (24..=64).contains(&key.len()) => Ok(secret),
         _ => Err(WebhookError::InvalidSecret),
+    }
+}
+
+/// `secret` checked, or a new one: `whsec_` and 24 random bytes.
+fn secret_or_new(secret: Option<String>) -> Result<String, WebhookError> {
+    match secret {
+        Some(s) => valid_secret(s),
+        None => {
+            let mut bytes = [0u8; 24];
+            rand::rng().fill_bytes(&mut bytes);
+            Ok(format!("{}{}", signature::PREFIX, STANDARD.encode(bytes)))
+        }
     }
 }
 
@@ -144,14 +176,7 @@ impl Webhooks {
         if let Some(unknown) = events.iter().find(|e| !EVENTS.contains(&e.as_str())) {
             return Err(WebhookError::UnknownEvent(unknown.clone()));
         }
-        let secret = match secret {
-            Some(s) => valid_secret(s)?,
-            None => {
-                let mut bytes = [0u8; 24];
-                rand::rng().fill_bytes(&mut bytes);
-                format!("{}{}", signature::PREFIX, STANDARD.encode(bytes))
-            }
-        };
+        let secret = secret_or_new(secret)?;
         let _one_at_a_time = self.subscribing.lock().await;
         let existing = self.store.subscriptions(connection).await?.len();
         if existing >= self.limits.max_subscriptions as usize {
@@ -160,6 +185,7 @@ impl Webhooks {
         let id = format!("wh_{}", uuid::Uuid::now_v7().simple());
         let subscription = Subscription {
             sealed_secret: self.secret_box.seal(secret.as_bytes(), &id),
+            previous: None,
             id,
             connection_id: connection.to_string(),
             url: url.to_string(),
@@ -168,6 +194,78 @@ impl Webhooks {
         };
         self.store.insert_subscription(&subscription).await?;
         Ok((subscription, secret))
+    }
+
+    /// Gives subscription `id` of `connection` a new secret (`secret`, or
+    /// one made), answered once. The old secret signs deliveries too for
+    /// `grace` (none when zero).
+    pub async fn rotate_secret(
+        &self,
+        connection: &str,
+        id: &str,
+        secret: Option<String>,
+        grace: Duration,
+    ) -> Result<(Subscription, String), WebhookError> {
+        self.owned(connection, id).await?;
+        if grace > MAX_GRACE {
+            return Err(WebhookError::GraceTooLong);
+        }
+        let secret = secret_or_new(secret)?;
+        let previous_until = (!grace.is_zero()).then(|| SystemTime::now() + grace);
+        let sealed = self.secret_box.seal(secret.as_bytes(), id);
+        if !self
+            .store
+            .rotate_secret(connection, id, &sealed, previous_until)
+            .await?
+        {
+            return Err(WebhookError::UnknownSubscription(id.into()));
+        }
+        tracing::info!(
+            connection,
+            subscription = id,
+            grace_s = grace.as_secs(),
+            "webhook secret rotated"
+        );
+        Ok((self.owned(connection, id).await?, secret))
+    }
+
+    /// Subscription `id` of `connection`, or why not.
+    async fn owned(&self, connection: &str, id: &str) -> Result<Subscription, WebhookError> {
+        self.store
+            .subscriptions(connection)
+            .await?
+            .into_iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| WebhookError::UnknownSubscription(id.into()))
+    }
+
+    /// Sends delivery `delivery` of subscription `id` again, now: the same
+    /// `webhook-id` and event, signed afresh, retried as a new delivery is.
+    pub async fn replay(
+        &self,
+        connection: &str,
+        id: &str,
+        delivery: &str,
+    ) -> Result<(), WebhookError> {
+        self.owned(connection, id).await?;
+        if !self
+            .store
+            .replay_delivery(id, delivery, SystemTime::now())
+            .await?
+        {
+            return Err(WebhookError::UnknownDelivery {
+                subscription: id.into(),
+                delivery: delivery.into(),
+            });
+        }
+        tracing::info!(
+            connection,
+            subscription = id,
+            delivery,
+            "webhook delivery replayed"
+        );
+        self.wake.notify_one();
+        Ok(())
     }
 
     /// Queues `event` for the connection's subscribers. A failure to queue

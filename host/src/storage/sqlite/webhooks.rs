@@ -18,6 +18,13 @@ fn subscription_from_row(row: &SqliteRow) -> std::result::Result<Subscription, s
         url: row.try_get("url")?,
         events: serde_json::from_str(&events).unwrap_or_default(),
         sealed_secret: row.try_get("secret")?,
+        previous: match (
+            row.try_get::<Option<Vec<u8>>, _>("previous_secret")?,
+            row.try_get::<Option<String>, _>("previous_secret_until")?,
+        ) {
+            (Some(sealed), Some(until)) => Some((sealed, parse_time(&until))),
+            _ => None,
+        },
         created_at: parse_time(&row.try_get::<String, _>("created_at")?),
     })
 }
@@ -80,6 +87,46 @@ impl WebhookStorage for SqliteStorage {
                 .bind(id)
                 .execute(&self.pool)
                 .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn rotate_secret(
+        &self,
+        connection: &str,
+        id: &str,
+        sealed: &[u8],
+        previous_until: Option<SystemTime>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE webhook_subscriptions SET \
+             previous_secret = CASE WHEN ?1 IS NULL THEN NULL ELSE secret END, \
+             previous_secret_until = ?1, secret = ?2 \
+             WHERE connection_id = ?3 AND id = ?4",
+        )
+        .bind(previous_until.map(time))
+        .bind(sealed)
+        .bind(connection)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn replay_delivery(
+        &self,
+        subscription: &str,
+        delivery: &str,
+        now: SystemTime,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ?1 \
+             WHERE subscription_id = ?2 AND id = ?3 AND status != 'dropped'",
+        )
+        .bind(time(now))
+        .bind(subscription)
+        .bind(delivery)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
