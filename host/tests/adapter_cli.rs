@@ -43,7 +43,7 @@ fn the_diff_names_exactly_the_new_host_the_widened_field_and_the_new_permission(
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.starts_with("chaos 2.0.0 (contract 0.2.0): loads;"),
+        stdout.starts_with("chaos 2.0.0 (contract 0.3.0): loads;"),
         "{stdout}"
     );
     assert!(
@@ -137,7 +137,7 @@ fn a_crate_builds_into_the_component_the_host_loads() {
     let said = text(&built.stdout);
     assert!(
         said.starts_with(&format!("built {}", out.display()))
-            && said.contains("example 0.1.0 (contract 0.2.0)"),
+            && said.contains("example 0.1.0 (contract 0.3.0)"),
         "{said}"
     );
     let same = check(&[
@@ -205,7 +205,7 @@ async fn a_new_project_builds_loads_and_serves_records() {
     let component = project.join("target/adapters/acme.wasm");
     let checked = check(&[component.to_str().unwrap()]);
     assert!(checked.status.success(), "{}", text(&checked.stderr));
-    assert!(text(&checked.stdout).starts_with("acme 0.1.0 (contract 0.2.0): loads; 1 entities"));
+    assert!(text(&checked.stdout).starts_with("acme 0.1.0 (contract 0.3.0): loads; 1 entities"));
 
     let adapters = tempfile::tempdir().unwrap();
     std::fs::copy(&component, adapters.path().join("acme.wasm")).unwrap();

@@ -14,7 +14,11 @@ fn world(name: &str) -> String {
 
 #[test]
 fn the_example_adapter_implements_the_interlink_world() {
-    for (name, version) in [("example", "0.2.0"), ("example-v0_1_0", "0.1.0")] {
+    for (name, version) in [
+        ("example", "0.3.0"),
+        ("example-contract-0.2.0", "0.2.0"),
+        ("example-v0_1_0", "0.1.0"),
+    ] {
         let wit = world(name);
         assert!(
             wit.contains(&format!("export interlink:adapter/adapter@{version};")),
@@ -33,7 +37,7 @@ fn the_test_adapter_imports_every_host_interface_and_nothing_else() {
     let wit = world("chaos");
     for interface in ["http", "secrets", "kv", "log", "clock"] {
         assert!(
-            wit.contains(&format!("import interlink:adapter/{interface}@0.2.0;")),
+            wit.contains(&format!("import interlink:adapter/{interface}@0.3.0;")),
             "{wit}"
         );
     }

@@ -1,8 +1,10 @@
-//! Both contract versions through the real binary. The bundled adapters
-//! implement 0.2.0; a 0.1.0 build of the example adapter (the SDK's
-//! `contract-0-1-0` feature) is still loaded and served, and since a 0.1.0
-//! request cannot be marked read-only, a dry run holds each of its requests
-//! that is not a `GET`.
+//! Every contract version through the real binary. The bundled adapters
+//! implement 0.3.0. A 0.2.0 build of the example adapter (made by the SDK
+//! before 0.3.0, kept in `tests/fixtures` as operators have such builds
+//! deployed) is still served, without passthrough. A 0.1.0 build (the SDK's
+//! `contract-0-1-0` feature) is too, and since a 0.1.0 request cannot be
+//! marked read-only, a dry run holds each of its requests that is not a
+//! `GET`.
 
 mod common;
 
@@ -102,7 +104,33 @@ async fn a_0_1_0_adapter_is_served_and_a_dry_run_holds_each_of_its_writes() {
 }
 
 #[tokio::test]
-async fn the_bundled_adapters_implement_0_2_0() {
+async fn a_0_2_0_adapter_is_still_served_without_passthrough() {
+    let f = start("example-contract-0.2.0").await;
+    assert_eq!(contract_version(&f).await, "0.2.0");
+    let page = f.call(M::GET, "/v1/vendors?page_size=2", None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(page.body["data"].as_array().unwrap().len(), 2);
+    let one = f.call(M::GET, "/v1/vendors/1", None).await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+
+    let vendor = json!({"name": "Older Build Supplies"});
+    let created = f.call(M::POST, "/v1/vendors", Some(vendor)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(f.up.writes(), 1);
+    let path = format!("/v1/vendors/{}", created.body["id"].as_str().unwrap());
+    let patch = json!({"name": "Older Build Supplies Ltd"});
+    let held = dry_run(&f, M::PATCH, &path, Some(patch)).await;
+    assert_eq!(held["method"], "PATCH");
+    assert_eq!(f.up.writes(), 1, "the dry run wrote nothing");
+
+    // Passthrough came with 0.3.0.
+    f.call(M::GET, "/v1/passthrough/api/suppliers", None)
+        .await
+        .assert_error(StatusCode::NOT_IMPLEMENTED, "passthrough_not_supported");
+}
+
+#[tokio::test]
+async fn the_bundled_adapters_implement_0_3_0() {
     let server = Server::start(&["example", "netsuite", "tryton"]);
     let http = reqwest::Client::new();
     let url = server.url("/v1/adapters");
@@ -119,9 +147,9 @@ async fn the_bundled_adapters_implement_0_2_0() {
     assert_eq!(
         versions,
         [
-            ("example", "0.2.0"),
-            ("netsuite", "0.2.0"),
-            ("tryton", "0.2.0")
+            ("example", "0.3.0"),
+            ("netsuite", "0.3.0"),
+            ("tryton", "0.3.0")
         ]
     );
 }

@@ -11,35 +11,6 @@ use demo_upstream::Options;
 use reqwest::{Method as M, StatusCode};
 use serde_json::{Value, json};
 
-/// The connection's id, as the admin API knows it.
-async fn connection_id(demo: &Demo) -> String {
-    let reply = call(
-        &demo.http,
-        M::GET,
-        demo.server.url("/v1/connections"),
-        &demo.server.admin_key(),
-        None,
-    )
-    .await;
-    reply.body["connections"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-/// `POST /v1/connections/{id}/tokens` with `body`, as the admin.
-async fn issue(demo: &Demo, connection: &str, body: Value) -> Reply {
-    call(
-        &demo.http,
-        M::POST,
-        demo.server
-            .url(&format!("/v1/connections/{connection}/tokens")),
-        &demo.server.admin_key(),
-        Some(body),
-    )
-    .await
-}
-
 /// `method path` with `token`.
 async fn with(demo: &Demo, token: &str, method: M, path: &str, body: Option<Value>) -> Reply {
     call(&demo.http, method, demo.server.url(path), token, body).await
@@ -59,23 +30,16 @@ async fn tokens(demo: &Demo, connection: &str) -> Vec<Value> {
     reply.body["tokens"].as_array().unwrap().clone()
 }
 
-fn demo_server() -> ServerOptions<'static> {
-    ServerOptions {
-        adapters: &["example"],
-        ..Default::default()
-    }
-}
-
 #[tokio::test]
 async fn a_read_only_token_reads_and_is_refused_a_write_before_the_system_is_called() {
-    let demo = Demo::start(Options::default(), demo_server()).await;
-    let connection = connection_id(&demo).await;
-    let issued = issue(
-        &demo,
-        &connection,
-        json!({"name": "reporting", "scopes": ["read"]}),
-    )
-    .await;
+    let demo = Demo::example().await;
+    let connection = demo.connection_id().await;
+    let issued = demo
+        .issue_token(
+            &connection,
+            json!({"name": "reporting", "scopes": ["read"]}),
+        )
+        .await;
     assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
     let token = issued.body["token"].as_str().unwrap().to_string();
     assert!(token.starts_with("ilk_conn_"));
@@ -118,14 +82,14 @@ async fn a_read_only_token_reads_and_is_refused_a_write_before_the_system_is_cal
 
 #[tokio::test]
 async fn an_entity_scope_opens_that_entity_only() {
-    let demo = Demo::start(Options::default(), demo_server()).await;
-    let connection = connection_id(&demo).await;
-    let issued = issue(
-        &demo,
-        &connection,
-        json!({"name": "vendors only", "scopes": ["vendors:read", "vendors:write"]}),
-    )
-    .await;
+    let demo = Demo::example().await;
+    let connection = demo.connection_id().await;
+    let issued = demo
+        .issue_token(
+            &connection,
+            json!({"name": "vendors only", "scopes": ["vendors:read", "vendors:write"]}),
+        )
+        .await;
     let token = issued.body["token"].as_str().unwrap().to_string();
     let read = with(&demo, &token, M::GET, "/v1/vendors", None).await;
     assert_eq!(read.status, StatusCode::OK, "{}", read.body);
@@ -144,7 +108,9 @@ async fn an_entity_scope_opens_that_entity_only() {
         (json!(["invoices:read"]), "`invoices` is not an entity"),
         (json!([]), "is not a scope"),
     ] {
-        let refused = issue(&demo, &connection, json!({"name": "x", "scopes": scopes})).await;
+        let refused = demo
+            .issue_token(&connection, json!({"name": "x", "scopes": scopes}))
+            .await;
         refused.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_token");
         let message = refused.body["error"]["message"].as_str().unwrap();
         assert!(message.contains(said), "{message}");
@@ -153,11 +119,10 @@ async fn an_entity_scope_opens_that_entity_only() {
 
 #[tokio::test]
 async fn an_expired_token_is_refused_as_expired() {
-    let demo = Demo::start(Options::default(), demo_server()).await;
-    let connection = connection_id(&demo).await;
+    let demo = Demo::example().await;
+    let connection = demo.connection_id().await;
     let in_the_past = humantime::format_rfc3339(SystemTime::now() - Duration::from_secs(60));
-    issue(
-        &demo,
+    demo.issue_token(
         &connection,
         json!({"name": "old", "expires_at": in_the_past.to_string()}),
     )
@@ -165,12 +130,12 @@ async fn an_expired_token_is_refused_as_expired() {
     .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_token");
 
     let soon = humantime::format_rfc3339_millis(SystemTime::now() + Duration::from_millis(1500));
-    let issued = issue(
-        &demo,
-        &connection,
-        json!({"name": "short-lived", "expires_at": soon.to_string()}),
-    )
-    .await;
+    let issued = demo
+        .issue_token(
+            &connection,
+            json!({"name": "short-lived", "expires_at": soon.to_string()}),
+        )
+        .await;
     assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
     let token = issued.body["token"].as_str().unwrap().to_string();
     let first = with(&demo, &token, M::GET, "/v1/vendors", None).await;
@@ -192,8 +157,8 @@ async fn an_expired_token_is_refused_as_expired() {
 
 #[tokio::test]
 async fn a_token_is_rotated_without_reconnecting() {
-    let demo = Demo::start(Options::default(), demo_server()).await;
-    let connection = connection_id(&demo).await;
+    let demo = Demo::example().await;
+    let connection = demo.connection_id().await;
     let listed = tokens(&demo, &connection).await;
     assert_eq!(listed.len(), 1, "the token made at connect: {listed:?}");
     assert_eq!(listed[0]["name"], "default");
@@ -206,7 +171,9 @@ async fn a_token_is_rotated_without_reconnecting() {
     assert_eq!(used.status, StatusCode::OK);
 
     // Rotate: issue the new token, then revoke the old one.
-    let issued = issue(&demo, &connection, json!({"name": "rotated"})).await;
+    let issued = demo
+        .issue_token(&connection, json!({"name": "rotated"}))
+        .await;
     assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
     let new_token = issued.body["token"].as_str().unwrap().to_string();
     let revoked = call(
@@ -262,7 +229,7 @@ async fn a_token_is_rotated_without_reconnecting() {
     )
     .await
     .assert_error(StatusCode::NOT_FOUND, "token_not_found");
-    issue(&demo, "conn_nope", json!({"name": "x"}))
+    demo.issue_token("conn_nope", json!({"name": "x"}))
         .await
         .assert_error(StatusCode::NOT_FOUND, "connection_not_found");
 
@@ -279,7 +246,7 @@ async fn a_token_is_rotated_without_reconnecting() {
     with(&demo, &new_token, M::GET, "/v1/vendors", None)
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "connection_disconnected");
-    issue(&demo, &connection, json!({"name": "late"}))
+    demo.issue_token(&connection, json!({"name": "late"}))
         .await
         .assert_error(StatusCode::CONFLICT, "connection_disconnected");
 }
@@ -320,8 +287,10 @@ async fn a_token_past_its_rate_limit_gets_429_with_the_ietf_headers() {
     );
 
     // The limit is the token's: another token of the connection is served.
-    let connection = connection_id(&demo).await;
-    let issued = issue(&demo, &connection, json!({"name": "second"})).await;
+    let connection = demo.connection_id().await;
+    let issued = demo
+        .issue_token(&connection, json!({"name": "second"}))
+        .await;
     let second = issued.body["token"].as_str().unwrap();
     let reply = with(&demo, second, M::GET, "/v1/vendors/meta", None).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);

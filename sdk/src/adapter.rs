@@ -2,6 +2,7 @@
 
 use crate::bindings::exports::interlink::adapter::adapter as exports;
 use crate::bindings::interlink::adapter::types as wit;
+use crate::http::{PassthroughRequest, Response};
 use crate::{Account, Context, Error, ListRequest, Manifest, Result, Value};
 
 /// One page of unified records.
@@ -60,6 +61,16 @@ pub trait Adapter {
         Err(Error::unsupported(format!(
             "delete is not supported on {entity}"
         )))
+    }
+
+    /// Sends a client's request to the system's own API, with the
+    /// connection's credentials, and answers the system's response as it
+    /// came (do not turn its statuses into errors). Called only when the
+    /// manifest declares [`Manifest::passthrough`]; typically
+    /// `request.to(base).secret_header(...).send()`.
+    fn passthrough(ctx: &Context, request: PassthroughRequest) -> Result<Response> {
+        let _ = (ctx, request);
+        Err(Error::unsupported("this adapter has no passthrough"))
     }
 }
 
@@ -132,5 +143,23 @@ impl<T: Exports> exports::Guest for T {
 
     fn delete(ctx: wit::CallContext, entity: String, id: String) -> Result<(), wit::AdapterError> {
         T::Adapter::delete(&Context::from(ctx), &entity, &id)
+    }
+
+    #[cfg(not(feature = "contract-0-1-0"))]
+    fn passthrough(
+        ctx: wit::CallContext,
+        request: exports::PassthroughRequest,
+    ) -> Result<crate::bindings::interlink::adapter::http::Response, wit::AdapterError> {
+        let request = PassthroughRequest {
+            method: request.method,
+            path: request.path,
+            headers: request
+                .headers
+                .into_iter()
+                .map(|h| (h.name, h.value))
+                .collect(),
+            body: request.body,
+        };
+        Ok(T::Adapter::passthrough(&Context::from(ctx), request)?.into_wit())
     }
 }

@@ -163,11 +163,48 @@ impl Request {
     }
 }
 
+/// A client's request for the system's own API, sent to the host's
+/// `/v1/passthrough/{path}` (see [`crate::Adapter::passthrough`]).
+#[derive(Debug, Clone)]
+pub struct PassthroughRequest {
+    pub method: Method,
+    /// The path after `/v1/passthrough`, from `/`, with its query string.
+    /// The host refused `..` segments, `//` and control characters.
+    pub path: String,
+    /// The client's headers the host passes on (content negotiation and
+    /// conditional requests; never its credentials).
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+impl PassthroughRequest {
+    /// The request to send: the path after `base` (the system's base URL,
+    /// from the connection's config), with the client's headers and body.
+    /// Add the connection's credentials, then [`Request::send`] it.
+    pub fn to(&self, base: &str) -> Request {
+        let url = format!("{}{}", base.trim_end_matches('/'), self.path);
+        let mut request = Request::new(self.method, url);
+        for (name, value) in &self.headers {
+            request = request.header(name, value.clone());
+        }
+        match &self.body {
+            Some(body) => request.body(body.clone()),
+            None => request,
+        }
+    }
+}
+
 /// A complete response.
 #[derive(Debug, Clone)]
 pub struct Response(wit::Response);
 
 impl Response {
+    /// The response as the contract passes it back to the host.
+    #[cfg_attr(feature = "contract-0-1-0", allow(dead_code))]
+    pub(crate) fn into_wit(self) -> wit::Response {
+        self.0
+    }
+
     pub fn status(&self) -> u16 {
         self.0.status
     }

@@ -55,6 +55,7 @@ pub mod testing;
 pub use adapter::{Adapter, Page};
 pub use context::Context;
 pub use error::{Error, Result};
+pub use http::PassthroughRequest;
 pub use interlink_model as model;
 pub use manifest::{Account, Manifest};
 pub use serde_json::{Value, json};
@@ -62,9 +63,10 @@ pub use serves::{Patch, Records, Serves};
 
 /// The version of the adapter contract (`wit/`) this SDK builds against:
 /// the newest, or 0.1.0 with the `contract-0-1-0` feature (for hosts that
-/// serve no newer one; requests cannot be marked read-only there).
+/// serve no newer one; requests cannot be marked read-only there, and there
+/// is no passthrough).
 #[cfg(not(feature = "contract-0-1-0"))]
-pub const CONTRACT_VERSION: &str = "0.2.0";
+pub const CONTRACT_VERSION: &str = "0.3.0";
 #[cfg(feature = "contract-0-1-0")]
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
@@ -74,7 +76,7 @@ pub const CONTRACT_VERSION: &str = "0.1.0";
 pub mod bindings {
     #[cfg(not(feature = "contract-0-1-0"))]
     wit_bindgen::generate!({
-        path: "../wit/since_v0.2.0",
+        path: "../wit/since_v0.3.0",
         world: "adapter-world",
         pub_export_macro: true,
         export_macro_name: "__export_adapter_world",

@@ -47,7 +47,23 @@ impl Manifest {
                 writes_per_minute: None,
             },
             entities: Vec::new(),
+            #[cfg(not(feature = "contract-0-1-0"))]
+            passthrough: false,
         }
+    }
+
+    /// Declares that [`crate::Adapter::passthrough`] forwards requests to the
+    /// system's own API (`/v1/passthrough/{path}`). Under contract 0.1.0 (the
+    /// `contract-0-1-0` feature) there is no passthrough, and this does
+    /// nothing.
+    pub fn passthrough(mut self) -> Self {
+        #[cfg(not(feature = "contract-0-1-0"))]
+        {
+            self.passthrough = true;
+        }
+        #[cfg(feature = "contract-0-1-0")]
+        let _ = &mut self;
+        self
     }
 
     pub fn description(mut self, description: &str) -> Self {

@@ -2,15 +2,15 @@
 //! over the demo procurement API (`tests/demo-upstream`).
 //!
 //! It is the smallest complete adapter: a manifest that declares the rules,
-//! an API key used through a secret header, and table-driven mapping between
-//! the system's records and the unified model. `docs/adapter-guide.md` walks
-//! through it.
+//! an API key used through a secret header, table-driven mapping between
+//! the system's records and the unified model, and a passthrough to the
+//! demo API itself. `docs/adapter-guide.md` walks through it.
 
 mod mapping;
 
-use interlink_sdk::http::{Request, encode, segment};
+use interlink_sdk::http::{Request, Response, encode, segment};
 use interlink_sdk::manifest::*;
-use interlink_sdk::{Context, Error, ListRequest, Page, Result, Value};
+use interlink_sdk::{Context, Error, ListRequest, Page, PassthroughRequest, Result, Value};
 use mapping::EntityMap;
 
 pub use mapping::map_page;
@@ -49,6 +49,7 @@ impl interlink_sdk::Adapter for Example {
         .config(ConfigField::text("api_key", "The API key, sent as a bearer token").secret())
         .outbound_host("{base_url}")
         .limits(4, Some(120))
+        .passthrough()
         .entity(vendors())
         .entity(items())
         .entity(purchase_orders())
@@ -136,6 +137,12 @@ impl interlink_sdk::Adapter for Example {
             .send()?
             .error_for_status()?;
         Ok(())
+    }
+
+    /// The demo API as it is: the path after its base URL, with the
+    /// connection's key, and its answer whatever the status.
+    fn passthrough(ctx: &Context, request: PassthroughRequest) -> Result<Response> {
+        authed(request.to(ctx.config("base_url")?)).send()
     }
 }
 

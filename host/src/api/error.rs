@@ -108,11 +108,11 @@ fn status_of(code: &str) -> StatusCode {
         | "adapter_crashed"
         | "adapter_invalid_output"
         | "outbound_denied" => StatusCode::BAD_GATEWAY,
-        "unsupported" => StatusCode::NOT_IMPLEMENTED,
+        "unsupported" | "passthrough_not_supported" => StatusCode::NOT_IMPLEMENTED,
         "adapter_timeout" => StatusCode::GATEWAY_TIMEOUT,
         "busy" | "adapter_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         "internal" => StatusCode::INTERNAL_SERVER_ERROR,
-        "invalid_record_id" => StatusCode::BAD_REQUEST,
+        "invalid_record_id" | "invalid_passthrough_path" => StatusCode::BAD_REQUEST,
         // The write rules, invalid bodies, refused records and reused keys.
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }

@@ -4,7 +4,7 @@
 //! - admin plane (admin key): `/v1/adapters` uploads, `/v1/connections` (and their
 //!   tokens), `/v1/credits`,
 //!   `/v1/connect-sessions`, `/v1/certificates/platform`, `/v1/failed-requests`;
-//! - data plane (connection token): `/v1/{entity}`; syncs (`/v1/syncs/{entity}`,
+//! - data plane (connection token): `/v1/{entity}`, `/v1/passthrough/{path}`; syncs (`/v1/syncs/{entity}`,
 //!   `/v1/sync-status`, `/v1/synced/{entity}`) and webhooks (`/v1/webhooks`);
 //! - `/healthz`, `/openapi.json`;
 //! - HTML pages ([`pages`]): the dashboard and the customer's connect page.
@@ -21,6 +21,7 @@ mod json;
 mod meta;
 pub mod openapi;
 pub mod pages;
+mod passthrough;
 pub mod request_id;
 mod syncs;
 mod token;
@@ -169,6 +170,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/webhooks/{id}/rotate-secret",
             post(webhooks::rotate_secret),
+        )
+        .route(
+            "/v1/passthrough/{*path}",
+            axum::routing::any(passthrough::forward),
         )
         .route("/v1/{entity}", get(data::list).post(writes::create))
         .route("/v1/{entity}/meta", get(meta::get))

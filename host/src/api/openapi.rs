@@ -227,6 +227,7 @@ impl Modify for Security {
         super::writes::update,
         super::writes::delete,
         super::meta::get,
+        super::passthrough::forward,
         super::syncs::put,
         super::syncs::delete,
         super::syncs::run,

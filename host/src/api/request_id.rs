@@ -46,6 +46,11 @@ impl ResponseHeaders {
     }
 }
 
+/// Marks a response that is the system's own answer (a passthrough): its
+/// status is the system's, and its body is left as it came.
+#[derive(Debug, Clone, Copy)]
+pub struct Relayed;
+
 /// A client's own id is kept when it is short, visible ASCII.
 fn acceptable(value: &HeaderValue) -> Option<String> {
     let text = value.to_str().ok()?;
@@ -85,7 +90,8 @@ pub async fn middleware(
 
     let status = response.status();
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
-    if status.is_client_error() || status.is_server_error() {
+    let relayed = response.extensions().get::<Relayed>().is_some();
+    if (status.is_client_error() || status.is_server_error()) && !relayed {
         let error = response
             .extensions_mut()
             .remove::<ApiError>()
@@ -127,7 +133,12 @@ pub async fn middleware(
         }
         response = rewritten;
     } else {
-        tracing::info!(status = status.as_u16(), latency_ms, "request served");
+        tracing::info!(
+            status = status.as_u16(),
+            latency_ms,
+            relayed,
+            "request served"
+        );
     }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID.clone(), value);

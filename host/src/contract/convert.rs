@@ -8,7 +8,8 @@
 //! writes that conversion in its own module instead.
 
 /// Conversions between `types` (a version's generated `types` module, in
-/// scope where the macro is used) and the host's model.
+/// scope where the macro is used) and the host's model. The version's
+/// module also defines `declares_passthrough(&types::Manifest) -> bool`.
 macro_rules! type_conversions {
     () => {
         use $crate::contract as host;
@@ -16,6 +17,7 @@ macro_rules! type_conversions {
 
         impl From<types::Manifest> for m::Manifest {
             fn from(w: types::Manifest) -> Self {
+                let passthrough = declares_passthrough(&w);
                 m::Manifest {
                     id: w.id,
                     name: w.name,
@@ -40,6 +42,7 @@ macro_rules! type_conversions {
                         writes_per_minute: w.limits.writes_per_minute,
                     },
                     entities: w.entities.into_iter().map(Into::into).collect(),
+                    passthrough,
                 }
             }
         }

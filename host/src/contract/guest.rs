@@ -6,13 +6,17 @@
 use wasmtime::AsContextMut;
 use wasmtime::component::InstancePre;
 
-use super::{Account, AdapterError, CallFor, ListRequest, RawPage, v0_1_0, v0_2_0};
+use super::{
+    Account, AdapterError, CallFor, ListRequest, PassthroughRequest, PassthroughResponse, RawPage,
+    v0_1_0, v0_2_0, v0_3_0,
+};
 use crate::manifest::Manifest;
 
 /// A linked component of a served version, ready to instantiate.
 pub enum GuestPre<T: 'static> {
     V0_1_0(v0_1_0::AdapterWorldPre<T>),
     V0_2_0(v0_2_0::AdapterWorldPre<T>),
+    V0_3_0(v0_3_0::AdapterWorldPre<T>),
 }
 
 impl<T: 'static> Clone for GuestPre<T> {
@@ -20,6 +24,7 @@ impl<T: 'static> Clone for GuestPre<T> {
         match self {
             GuestPre::V0_1_0(pre) => GuestPre::V0_1_0(pre.clone()),
             GuestPre::V0_2_0(pre) => GuestPre::V0_2_0(pre.clone()),
+            GuestPre::V0_3_0(pre) => GuestPre::V0_3_0(pre.clone()),
         }
     }
 }
@@ -28,6 +33,7 @@ impl<T: 'static> Clone for GuestPre<T> {
 pub enum Guest {
     V0_1_0(v0_1_0::AdapterWorld),
     V0_2_0(v0_2_0::AdapterWorld),
+    V0_3_0(v0_3_0::AdapterWorld),
 }
 
 /// What an export call answers: a trap, or the adapter's own result.
@@ -40,6 +46,7 @@ impl<T: Send + 'static> GuestPre<T> {
         Ok(match version {
             "0.1.0" => GuestPre::V0_1_0(v0_1_0::AdapterWorldPre::new(pre)?),
             "0.2.0" => GuestPre::V0_2_0(v0_2_0::AdapterWorldPre::new(pre)?),
+            "0.3.0" => GuestPre::V0_3_0(v0_3_0::AdapterWorldPre::new(pre)?),
             other => {
                 return Err(wasmtime::Error::msg(format!(
                     "contract {other} is not served"
@@ -52,6 +59,7 @@ impl<T: Send + 'static> GuestPre<T> {
         Ok(match self {
             GuestPre::V0_1_0(pre) => Guest::V0_1_0(pre.instantiate_async(store).await?),
             GuestPre::V0_2_0(pre) => Guest::V0_2_0(pre.instantiate_async(store).await?),
+            GuestPre::V0_3_0(pre) => Guest::V0_3_0(pre.instantiate_async(store).await?),
         })
     }
 }
@@ -69,6 +77,11 @@ macro_rules! each_version {
             Guest::V0_2_0($world) => {
                 #[allow(unused_imports)]
                 use v0_2_0::types;
+                $body
+            }
+            Guest::V0_3_0($world) => {
+                #[allow(unused_imports)]
+                use v0_3_0::types;
                 $body
             }
         }
@@ -168,5 +181,28 @@ impl Guest {
         S: AsContextMut<Data: Send>,
     {
         call_export!(self, store, ctx, call_delete(entity, id))
+    }
+
+    /// A passthrough request; versions before 0.3.0 have none.
+    pub async fn passthrough<S>(
+        &self,
+        store: S,
+        ctx: CallFor<'_>,
+        request: &PassthroughRequest,
+    ) -> Answer<PassthroughResponse>
+    where
+        S: AsContextMut<Data: Send>,
+    {
+        match self {
+            Guest::V0_3_0(w) => {
+                let ctx = v0_3_0::types::CallContext::from(&ctx);
+                let request = request.into();
+                let adapter = w.interlink_adapter_adapter();
+                Ok(host(adapter.call_passthrough(store, &ctx, &request).await?))
+            }
+            Guest::V0_1_0(_) | Guest::V0_2_0(_) => Ok(Err(AdapterError::Unsupported {
+                message: "contracts before 0.3.0 have no passthrough".into(),
+            })),
+        }
     }
 }

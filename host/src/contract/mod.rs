@@ -18,11 +18,15 @@ mod guest;
 mod model;
 pub mod v0_1_0;
 pub mod v0_2_0;
+pub mod v0_3_0;
 
 pub use guest::{Answer, Guest, GuestPre};
-pub use model::{Account, AdapterError, CallFor, FieldError, ListRequest, RawPage};
+pub use model::{
+    Account, AdapterError, CallFor, FieldError, ListRequest, PassthroughMethod, PassthroughRequest,
+    PassthroughResponse, RawPage,
+};
 /// The newest version, which the host's imports implement.
-pub use v0_2_0 as latest;
+pub use v0_3_0 as latest;
 
 use thiserror::Error;
 use wasmtime::Engine;
@@ -32,7 +36,7 @@ use wasmtime::component::Component;
 const EXPORT: &str = "interlink:adapter/adapter";
 
 /// The contract versions this host can load, newest first.
-pub const SUPPORTED: &[&str] = &["0.2.0", "0.1.0"];
+pub const SUPPORTED: &[&str] = &["0.3.0", "0.2.0", "0.1.0"];
 
 /// Why a component is not an adapter this host can serve.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -98,7 +102,10 @@ mod tests {
                 found: "9.0.0".into()
             }
         );
-        assert!(err.to_string().contains("it serves 0.2.0, 0.1.0"), "{err}");
+        assert!(
+            err.to_string().contains("it serves 0.3.0, 0.2.0, 0.1.0"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -35,6 +35,44 @@ pub struct RawPage {
     pub next_cursor: Option<String>,
 }
 
+/// The methods a passthrough request may have (the contract's
+/// `http.method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassthroughMethod {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl PassthroughMethod {
+    /// Whether a request with it changes nothing in the system.
+    pub fn reads(self) -> bool {
+        matches!(self, PassthroughMethod::Get | PassthroughMethod::Head)
+    }
+}
+
+/// A client's request for the system's own API (`/v1/passthrough/{path}`).
+#[derive(Debug, Clone)]
+pub struct PassthroughRequest {
+    pub method: PassthroughMethod,
+    /// From `/`, with the query string.
+    pub path: String,
+    /// The client's headers that may be forwarded.
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+/// The system's answer to a passthrough request, as the adapter relays it.
+#[derive(Debug, Clone)]
+pub struct PassthroughResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
 /// The account a connection reaches, as `connect` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Account {

@@ -16,3 +16,8 @@ wasmtime::component::bindgen!({
 pub use self::interlink::adapter::types;
 
 super::convert::type_conversions!();
+
+/// Passthrough came with 0.3.0.
+fn declares_passthrough(_: &types::Manifest) -> bool {
+    false
+}

@@ -1,7 +1,6 @@
-//! Contract 0.2.0 (`wit/since_v0.2.0`), the newest: its bindings, and its
-//! types converted to and from the host's model. The host's imports
-//! (`crate::runtime::imports`) implement this version; older versions adapt
-//! to it.
+//! Contract 0.2.0 (`wit/since_v0.2.0`): its bindings, and its types
+//! converted to and from the host's model. Its imports are adapted to the
+//! newest version's in `crate::runtime::imports::v0_2_0`.
 //!
 //! New in 0.2.0: `http.request.read-only`, which tells the host a request
 //! changes nothing (a token request, a query sent as `POST`), so that a
@@ -21,3 +20,8 @@ wasmtime::component::bindgen!({
 pub use self::interlink::adapter::types;
 
 super::convert::type_conversions!();
+
+/// Passthrough came with 0.3.0.
+fn declares_passthrough(_: &types::Manifest) -> bool {
+    false
+}

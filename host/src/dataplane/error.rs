@@ -75,6 +75,12 @@ pub enum DataError {
         waited: Duration,
         retry_after: Duration,
     },
+    #[error(
+        "adapter `{0}` does not declare passthrough: its system's own API cannot be called through it"
+    )]
+    PassthroughNotDeclared(String),
+    #[error("{0}")]
+    InvalidPassthroughPath(String),
     #[error("a request with this Idempotency-Key is still running")]
     IdempotencyKeyInFlight,
     #[error("this Idempotency-Key was used with another body; use a new key for a new record")]
@@ -143,6 +149,8 @@ impl DataError {
             DataError::TooManyRequests { .. } | DataError::QueueTimeout { .. } => {
                 "too_many_requests"
             }
+            DataError::PassthroughNotDeclared(_) => "passthrough_not_supported",
+            DataError::InvalidPassthroughPath(_) => "invalid_passthrough_path",
             DataError::IdempotencyKeyInFlight => "idempotency_key_in_flight",
             DataError::IdempotencyKeyReused => "idempotency_key_reused",
             DataError::Call(e) => e.code(),

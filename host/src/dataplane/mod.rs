@@ -22,6 +22,7 @@
 pub mod admission;
 mod error;
 mod ids;
+pub mod passthrough;
 pub mod retry;
 mod writes;
 
@@ -37,7 +38,9 @@ pub use writes::{Created, Written};
 use crate::connections::{Connection, Connections, LastError, OpenConnection};
 use crate::manifest::{Entity, Operation};
 use crate::rate_limit::Buckets;
-use crate::runtime::{Adapter, CallError, HeldRequest, ListRequest, Page};
+use crate::runtime::{
+    Adapter, CallError, HeldRequest, ListRequest, Page, PassthroughRequest, PassthroughResponse,
+};
 use admission::{Admission, Refused};
 
 /// The data plane's limits.
@@ -98,6 +101,7 @@ enum Op<'a> {
     Create(&'a str, &'a str),
     Update(&'a str, &'a str, &'a str),
     Delete(&'a str, &'a str),
+    Passthrough(&'a PassthroughRequest),
 }
 
 /// What an operation answers.
@@ -107,6 +111,7 @@ enum Answer {
     Done,
     /// What a dry run held.
     Held(Vec<HeldRequest>),
+    Passthrough(PassthroughResponse),
 }
 
 /// The one path from a connection to its adapter.
@@ -141,12 +146,7 @@ impl DataPlane {
     ///
     /// [`DataError::AdapterUnavailable`] or [`DataError::UnknownEntity`].
     pub fn resolve(&self, connection: &Connection, entity: &str) -> Result<Adapter, DataError> {
-        let adapter = self
-            .connections
-            .registry()
-            .get(&connection.adapter_id)
-            .ok_or_else(|| DataError::AdapterUnavailable(connection.adapter_id.clone()))?;
-        tracing::Span::current().record("adapter", adapter.id());
+        let adapter = self.adapter_of(connection)?;
         if adapter.manifest().entity(entity).is_none() {
             return Err(DataError::UnknownEntity {
                 adapter: adapter.id().to_string(),
@@ -159,6 +159,17 @@ impl DataPlane {
                     .collect(),
             });
         }
+        Ok(adapter)
+    }
+
+    /// The connection's adapter, as loaded now.
+    fn adapter_of(&self, connection: &Connection) -> Result<Adapter, DataError> {
+        let adapter = self
+            .connections
+            .registry()
+            .get(&connection.adapter_id)
+            .ok_or_else(|| DataError::AdapterUnavailable(connection.adapter_id.clone()))?;
+        tracing::Span::current().record("adapter", adapter.id());
         Ok(adapter)
     }
 
@@ -294,6 +305,9 @@ impl DataPlane {
                 .await
                 .map(Answer::Record),
             Op::Delete(entity, id) => instance.delete(entity, id).await.map(|()| Answer::Done),
+            Op::Passthrough(request) => {
+                instance.passthrough(request).await.map(Answer::Passthrough)
+            }
         };
         match (mode, answer) {
             // Stopped at a held request, or done without one: either way

@@ -116,7 +116,7 @@ impl DataPlane {
 
     /// Takes one write from the connection's budget; a dry run only checks
     /// that one is there.
-    fn take_write(
+    pub(super) fn take_write(
         &self,
         adapter: &Adapter,
         connection: &Connection,

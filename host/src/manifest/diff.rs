@@ -29,7 +29,8 @@ impl fmt::Display for Change {
 }
 
 /// Every capability `new` has that `old` lacks, and the other way round,
-/// in the order: auth, config, outbound hosts, limits, then each entity.
+/// in the order: auth, config, outbound hosts, limits, passthrough, then
+/// each entity.
 pub fn capabilities(old: &Manifest, new: &Manifest) -> Vec<Change> {
     let mut changes = Vec::new();
     if old.auth != new.auth {
@@ -65,6 +66,13 @@ pub fn capabilities(old: &Manifest, new: &Manifest) -> Vec<Change> {
             per_minute(o.writes_per_minute),
             per_minute(n.writes_per_minute)
         )));
+    }
+    match (old.passthrough, new.passthrough) {
+        (false, true) => changes.push(Change::Added("passthrough to the system's own API".into())),
+        (true, false) => changes.push(Change::Removed(
+            "passthrough to the system's own API".into(),
+        )),
+        _ => {}
     }
     for entity in &new.entities {
         match old.entity(&entity.name) {
@@ -284,6 +292,7 @@ mod tests {
         let mut new = sample();
         new.outbound_hosts.push("https://files.example.com".into());
         new.limits.writes_per_minute = Some(60);
+        new.passthrough = true;
         let vendors = &mut new.entities[0];
         vendors.fields[0].access = FieldAccess::Updatable;
         vendors.operations[0]
@@ -307,6 +316,7 @@ mod tests {
             [
                 "+ outbound host https://files.example.com",
                 "~ limit writes_per_minute: none → 60",
+                "+ passthrough to the system's own API",
                 "+ permission for vendors list: Lists: Vendors",
                 "+ operation vendors delete (permissions: Lists: Vendors (Full))",
                 "~ field vendors.status: read_only → updatable (widened)",
@@ -318,6 +328,7 @@ mod tests {
             [
                 "- outbound host https://files.example.com",
                 "~ limit writes_per_minute: 60 → none",
+                "- passthrough to the system's own API",
                 "- permission for vendors list: Lists: Vendors",
                 "- operation vendors delete",
                 "~ field vendors.status: updatable → read_only (narrowed)",

@@ -29,6 +29,10 @@ pub struct Manifest {
     pub outbound_hosts: Vec<String>,
     pub limits: RateLimits,
     pub entities: Vec<Entity>,
+    /// Whether the adapter forwards requests to the system's own API
+    /// (`/v1/passthrough`); contract 0.3.0 and later.
+    #[serde(default)]
+    pub passthrough: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -349,6 +353,7 @@ pub(crate) mod tests {
                 children: vec![],
                 state_locks: vec![],
             }],
+            passthrough: false,
         }
     }
 

@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Linker;
 use wasmtime::{Engine, Store, UpdateDeadline};
 
-pub use crate::contract::ListRequest;
+pub use crate::contract::{ListRequest, PassthroughRequest, PassthroughResponse};
 pub use error::{CallError, LoadError};
 pub use imports::http::HeldRequest;
 pub use imports::kv::{KvStore, MemoryKv};
@@ -404,6 +404,15 @@ impl Adapter {
     pub async fn delete(&self, ctx: CallContext, entity: &str, id: &str) -> Result<(), CallError> {
         self.instantiate(ctx).await?.delete(entity, id).await
     }
+
+    /// `passthrough` on a fresh instance.
+    pub async fn passthrough(
+        &self,
+        ctx: CallContext,
+        request: &PassthroughRequest,
+    ) -> Result<PassthroughResponse, CallError> {
+        self.instantiate(ctx).await?.passthrough(request).await
+    }
 }
 
 /// One instance of an adapter, for one connection. The host makes a fresh
@@ -527,5 +536,12 @@ impl AdapterInstance {
 
     pub async fn delete(&mut self, entity: &str, id: &str) -> Result<(), CallError> {
         guarded!(self, delete(entity, id))?.map_err(|e| self.failure(e))
+    }
+
+    pub async fn passthrough(
+        &mut self,
+        request: &PassthroughRequest,
+    ) -> Result<PassthroughResponse, CallError> {
+        guarded!(self, passthrough(request))?.map_err(|e| self.failure(e))
     }
 }

@@ -18,11 +18,17 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
-/// The built component `name` (`example`, `chaos`, `chaos-next`).
+/// The component `name` (`example`, `chaos`, `chaos-next`): built, or a
+/// fixture of `tests/fixtures` (a build by an older SDK, as users have them).
 pub fn adapter_path(name: &str) -> PathBuf {
     let file = format!("{name}.wasm");
-    for dir in ["adapters", "test-adapters"] {
-        let path = target_dir().join(dir).join(&file);
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+    for dir in [
+        target_dir().join("adapters"),
+        target_dir().join("test-adapters"),
+        fixtures,
+    ] {
+        let path = dir.join(&file);
         if path.exists() {
             return path;
         }
@@ -339,6 +345,47 @@ impl Demo {
             http,
             token,
         }
+    }
+
+    /// The example adapter against a demo upstream with its defaults.
+    pub async fn example() -> Demo {
+        let server = ServerOptions {
+            adapters: &["example"],
+            ..Default::default()
+        };
+        Demo::start(demo_upstream::Options::default(), server).await
+    }
+
+    /// The connection's id, as the admin API lists it.
+    pub async fn connection_id(&self) -> String {
+        let url = self.server.url("/v1/connections");
+        let list = call(
+            &self.http,
+            reqwest::Method::GET,
+            url,
+            &self.server.admin_key(),
+            None,
+        )
+        .await;
+        list.body["connections"][0]["id"]
+            .as_str()
+            .expect("a connection")
+            .to_string()
+    }
+
+    /// `POST /v1/connections/{id}/tokens` with `body`, as the admin.
+    pub async fn issue_token(&self, connection: &str, body: serde_json::Value) -> Reply {
+        let url = self
+            .server
+            .url(&format!("/v1/connections/{connection}/tokens"));
+        call(
+            &self.http,
+            reqwest::Method::POST,
+            url,
+            &self.server.admin_key(),
+            Some(body),
+        )
+        .await
     }
 
     /// `method path` with the connection's token.

@@ -17,16 +17,19 @@
 //!   secret, for another issuer, for another audience, and for this
 //!   connection; answers each outcome.
 //!
+//! Its passthrough sends the connection's API key to whatever URL the path
+//! names (`/http://elsewhere/...`), as a careless adapter would.
+//!
 //! `describe` also tries the connection's store and the network, and says in
 //! the manifest's description what it got. Features build variants whose
 //! `describe` never returns, or declares 100,000 entities.
 
 #![cfg(target_arch = "wasm32")]
 
-use interlink_sdk::http::Request;
+use interlink_sdk::http::{Request, Response};
 use interlink_sdk::manifest::*;
 use interlink_sdk::secrets::JwtAlgorithm;
-use interlink_sdk::{Context, Error, ListRequest, Page, Result, Value, json};
+use interlink_sdk::{Context, Error, ListRequest, Page, PassthroughRequest, Result, Value, json};
 
 struct Hostile;
 
@@ -85,7 +88,8 @@ impl interlink_sdk::Adapter for Hostile {
             .config(ConfigField::private_key("signing_key", "Private key").optional())
             .outbound_host("{base_url}")
             .outbound_host("http://127.0.0.1:9")
-            .limits(4, None);
+            .limits(4, None)
+            .passthrough();
         let count = if cfg!(feature = "huge-manifest") {
             100_000
         } else {
@@ -109,6 +113,12 @@ impl interlink_sdk::Adapter for Hostile {
 
     fn connect(_ctx: &Context) -> Result<Account> {
         Ok(Account::new("hostile-1", "Hostile Inc."))
+    }
+
+    fn passthrough(_ctx: &Context, request: PassthroughRequest) -> Result<Response> {
+        Request::new(request.method, request.path.trim_start_matches('/'))
+            .secret_header("Authorization", "api_key", "Bearer ")
+            .send()
     }
 
     fn list(ctx: &Context, request: ListRequest) -> Result<Page> {

@@ -1,0 +1,103 @@
+//! Passthrough: a client's request for the system's own API, for what the
+//! unified model does not cover, sent by the connection's adapter with the
+//! connection's credentials.
+//!
+//! It takes the same path as every other call (the connection's share and
+//! upstream gate, a fresh instance, the outbound policy on every request
+//! the adapter sends, secrets masked out of what comes back), and a request
+//! that may change the system is taken from the connection's write budget.
+//! It bypasses the write rules: the host cannot know what a request to the
+//! system's own API writes. Only adapters that declare passthrough are
+//! asked.
+
+use super::{Answer, Caller, DataError, DataPlane, Mode, Op};
+use crate::runtime::{PassthroughRequest, PassthroughResponse};
+
+/// The longest passthrough path, query included.
+pub const MAX_PATH_CHARS: usize = 2048;
+
+/// A passthrough path: from `/`, at most [`MAX_PATH_CHARS`], no `..`
+/// segment, no `\`, `#` or control characters, and not `//` (which an
+/// adapter joining it to its base URL could read as another host).
+pub fn check_path(path: &str) -> Result<(), DataError> {
+    let refuse = |why: &str| Err(DataError::InvalidPassthroughPath(why.to_string()));
+    if !path.starts_with('/') || path.starts_with("//") {
+        return refuse("the path starts with one `/`");
+    }
+    if path.chars().count() > MAX_PATH_CHARS {
+        return refuse("the path has at most 2048 characters");
+    }
+    if path
+        .chars()
+        .any(|c| c.is_control() || c == '\\' || c == '#')
+    {
+        return refuse("the path has no `\\`, `#` or control characters");
+    }
+    let before_query = path.split('?').next().unwrap_or_default();
+    if before_query
+        .split('/')
+        .any(|segment| segment == ".." || segment.eq_ignore_ascii_case("%2e%2e"))
+    {
+        return refuse("the path has no `..` segment");
+    }
+    Ok(())
+}
+
+impl DataPlane {
+    /// Sends `request` to the system through the connection's adapter and
+    /// answers the system's response as the adapter relays it.
+    pub async fn passthrough(
+        &self,
+        caller: &Caller,
+        request: &PassthroughRequest,
+    ) -> Result<PassthroughResponse, DataError> {
+        let adapter = self.adapter_of(caller.connection())?;
+        if !adapter.manifest().passthrough {
+            return Err(DataError::PassthroughNotDeclared(adapter.id().to_string()));
+        }
+        check_path(&request.path)?;
+        if !request.method.reads() {
+            self.take_write(&adapter, caller.connection(), Mode::Send)?;
+        }
+        match self
+            .call(caller, &adapter, Op::Passthrough(request), Mode::Send)
+            .await?
+        {
+            Answer::Passthrough(response) => Ok(response),
+            _ => unreachable!("passthrough answers a response"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_that_could_leave_the_system_or_its_base_are_refused() {
+        for bad in [
+            "",
+            "api/suppliers",
+            "//evil.example/x",
+            "/api/../admin",
+            "/api/%2E%2E/admin",
+            "/..",
+            "/api\\x",
+            "/api#frag",
+            "/api\r\nHost: evil",
+            &format!("/{}", "x".repeat(MAX_PATH_CHARS)),
+        ] {
+            let refused = check_path(bad).unwrap_err();
+            assert_eq!(refused.code(), "invalid_passthrough_path", "{bad:?}");
+        }
+        for good in [
+            "/",
+            "/api/suppliers?limit=2",
+            "/api/suppliers/7?x=../y",
+            "/api/a..b",
+            "/http://127.0.0.1:9/x",
+        ] {
+            assert!(check_path(good).is_ok(), "{good:?}");
+        }
+    }
+}
