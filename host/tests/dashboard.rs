@@ -338,9 +338,7 @@ async fn a_customer_connects_through_a_link_and_the_operator_gets_the_token() {
     browser
         .goto(&server.url(&format!("/dashboard/connections/{first}")))
         .await;
-    browser
-        .click("button.secondary[type=submit]:not(header button)")
-        .await;
+    browser.click("#reconnect button").await;
     let relink = browser
         .client
         .find(Locator::Css("#connect-link"))
@@ -658,5 +656,85 @@ async fn the_syncs_webhooks_and_requests_pages_show_what_happened() {
             .await
             .contains("No failed request with id no-such-request")
     );
+    browser.close().await;
+}
+
+/// Tokens on a connection's page: one issued with scopes (shown once, and
+/// it works as scoped), a scope the adapter does not know refused in words,
+/// the list, and a revocation after a confirmation (refused at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_issues_a_scoped_token_and_revokes_it() {
+    let (up, server, http) = setup().await;
+    let (id, _) = connect(&http, &server, &up).await;
+    let page = server.url(&format!("/dashboard/connections/{id}"));
+    let browser = Browser::start().await;
+    browser.sign_in(&server).await;
+    browser.goto(&page).await;
+    let before = browser.text().await;
+    assert!(
+        before.contains("default"),
+        "the token made at connect: {before}"
+    );
+
+    browser.fill("#token-name", "reporting").await;
+    browser.fill("#token-scopes", "read, webhooks").await;
+    browser.click("#issue-token button").await;
+    let token = browser
+        .client
+        .find(Locator::Css("#new-token"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(token.starts_with("ilk_conn_"), "{token}");
+    browser.screenshot("dashboard-token-issued").await;
+    let read = call(&http, M::GET, server.url("/v1/vendors"), &token, None).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    let body = Some(json!({"name": "Not allowed"}));
+    call(&http, M::POST, server.url("/v1/vendors"), &token, body)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "insufficient_scope");
+
+    browser.goto(&page).await;
+    browser.fill("#token-name", "wrong").await;
+    browser.fill("#token-scopes", "invoices:read").await;
+    browser.click("#issue-token button").await;
+    let refused = browser.text().await;
+    assert!(refused.contains("`invoices` is not an entity"), "{refused}");
+
+    browser.goto(&page).await;
+    let listed = browser.text().await;
+    assert!(
+        listed.contains("reporting") && listed.contains("webhooks"),
+        "{listed}"
+    );
+    let url = server.url(&format!("/v1/connections/{id}/tokens"));
+    let tokens = call(&http, M::GET, url, &server.admin_key(), None).await;
+    let issued = tokens.body["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "reporting")
+        .expect("the issued token is listed")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    browser
+        .click(&format!("tr[data-token='{issued}'] a.revoke"))
+        .await;
+    let confirm = browser.text().await;
+    assert!(
+        confirm.contains("The very next request with it is refused"),
+        "{confirm}"
+    );
+    browser.click("button.danger").await;
+    assert_eq!(browser.path().await, format!("/dashboard/connections/{id}"));
+    let after = browser.text().await;
+    assert!(after.contains("revoked"), "{after}");
+    browser.screenshot("dashboard-tokens").await;
+    call(&http, M::GET, server.url("/v1/vendors"), &token, None)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "token_invalid");
     browser.close().await;
 }

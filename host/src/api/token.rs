@@ -28,8 +28,8 @@ use crate::connections::tokens::{Access, Grant, Scopes};
 use crate::connections::{Connection, Status, TokenOwner, token_hash};
 use crate::dataplane::{Caller, Wait};
 
-pub static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
-pub static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 /// The active connection whose token the request carries, as the data
 /// plane's caller (with the request's id; refused at its limits, not
@@ -119,6 +119,11 @@ impl FromRequestParts<AppState> for ConnectionAuth {
                 )
             })?;
         let (grant, owner) = (found.grant, found.owner);
+        let connection = owner.connection();
+        tracing::Span::current().record("connection", connection.id.as_str());
+        if let Some(slot) = parts.extensions.get::<RequestConnection>() {
+            slot.set(&connection.id);
+        }
         if grant.revoked {
             return Err(unauthorized("token_invalid", "the token was revoked"));
         }
@@ -127,11 +132,6 @@ impl FromRequestParts<AppState> for ConnectionAuth {
                 "token_expired",
                 "the token has expired; ask for a new one",
             ));
-        }
-        let connection = owner.connection();
-        tracing::Span::current().record("connection", connection.id.as_str());
-        if let Some(slot) = parts.extensions.get::<RequestConnection>() {
-            slot.set(&connection.id);
         }
         let open = match (&owner, connection.status) {
             (TokenOwner::Active(open), _) => open.clone(),

@@ -1,6 +1,7 @@
 //! The operator's dashboard: signing in, the connections with their status
-//! and last error, and on a connection's page Disconnect, Delete stored data
-//! and Reconnect (a connect link for the customer).
+//! and last error, and on a connection's page its tokens ([`super::tokens`]),
+//! Disconnect, Delete stored data and Reconnect (a connect link for the
+//! customer).
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -20,7 +21,7 @@ use crate::storage::Connection;
 #[derive(Deserialize)]
 pub struct CsrfForm {
     #[serde(default)]
-    csrf: String,
+    pub csrf: String,
 }
 
 #[derive(Deserialize)]
@@ -207,6 +208,10 @@ pub async fn connection(
         Ok(records) => records,
         Err(e) => return internal(&e),
     };
+    let tokens = match state.connections().tokens(&id).await {
+        Ok(tokens) => tokens,
+        Err(e) => return internal(&e),
+    };
     page(
         &c.account_name,
         Section::Connections,
@@ -255,6 +260,7 @@ pub async fn connection(
                 a href=(format!("/dashboard/webhooks?connection={}", c.id)) { "Webhooks" } " · "
                 a href=(format!("/dashboard/requests?connection={}", c.id)) { "Failed requests" }
             }
+            (super::tokens::section(&c, &tokens, &operator.csrf))
             h2 { "Actions" }
             div.card {
                 @if c.status != Status::Disconnected {
@@ -262,7 +268,7 @@ pub async fn connection(
                     " · "
                 }
                 a href=(format!("/dashboard/connections/{}/delete-data", c.id)) { "Delete stored data…" }
-                form method="post" action="/dashboard/connect-sessions" {
+                form #reconnect method="post" action="/dashboard/connect-sessions" {
                     input type="hidden" name="csrf" value=(operator.csrf);
                     input type="hidden" name="adapter" value=(c.adapter_id);
                     input type="hidden" name="replaces" value=(c.id);
@@ -277,7 +283,7 @@ pub async fn connection(
 
 /// A confirmation page for `action` on connection `id`: `what` says what
 /// will happen, and its button confirms.
-async fn confirm(
+pub(super) async fn confirm(
     operator: Operator,
     state: &AppState,
     id: &str,

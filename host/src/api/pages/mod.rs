@@ -10,6 +10,7 @@ mod layout;
 mod requests;
 mod session;
 mod syncs;
+mod tokens;
 mod webhooks;
 
 use axum::Router;
@@ -35,6 +36,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/dashboard/connections/{id}/delete-data",
             get(dashboard::delete_data_form).post(dashboard::delete_data),
+        )
+        .route("/dashboard/connections/{id}/tokens", post(tokens::issue))
+        .route(
+            "/dashboard/connections/{id}/tokens/{token}/revoke",
+            get(tokens::revoke_form).post(tokens::revoke),
         )
         .route(
             "/dashboard/connect-sessions",
