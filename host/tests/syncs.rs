@@ -50,6 +50,14 @@ impl Client {
         self.call(token, M::POST, "/v1/webhooks", Some(body)).await
     }
 
+    /// The subscription's deliveries, newest first, with their attempts.
+    async fn deliveries(&self, token: &str, subscription: &str) -> Vec<Value> {
+        let path = format!("/v1/webhooks/{subscription}/deliveries");
+        let reply = self.call(token, M::GET, &path, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.body["deliveries"].as_array().unwrap().clone()
+    }
+
     /// Creates or replaces the sync schedule of `entity`.
     async fn schedule(&self, token: &str, entity: &str, body: Value) -> Reply {
         self.call(token, M::PUT, &format!("/v1/syncs/{entity}"), Some(body))
@@ -520,15 +528,7 @@ async fn a_signed_webhook_reaches_its_receiver_after_two_failures() {
 
     // The receiver has the third attempt before the host records it.
     let delivery = eventually(Duration::from_secs(10), "the delivery recorded", || async {
-        let deliveries = client
-            .call(
-                &token,
-                M::GET,
-                &format!("/v1/webhooks/{subscription}/deliveries"),
-                None,
-            )
-            .await;
-        let delivery = deliveries.body["deliveries"][0].clone();
+        let delivery = client.deliveries(&token, &subscription).await[0].clone();
         (delivery["status"] == "delivered").then_some(delivery)
     })
     .await;
@@ -718,20 +718,11 @@ async fn a_rotated_secret_signs_beside_the_old_one_for_its_grace_and_a_replay_re
 
     // The replay is recorded as the delivery's second attempt.
     let attempts = eventually(Duration::from_secs(10), "the replay recorded", || async {
-        let deliveries = client
-            .call(
-                &token,
-                M::GET,
-                &format!("/v1/webhooks/{subscription}/deliveries"),
-                None,
-            )
-            .await;
-        let found = deliveries.body["deliveries"]
-            .as_array()
-            .unwrap()
-            .iter()
+        let found = client
+            .deliveries(&token, &subscription)
+            .await
+            .into_iter()
             .find(|d| d["id"] == delivery.as_str())
-            .cloned()
             .unwrap();
         let attempts = found["attempts"].as_array().unwrap().len();
         (found["status"] == "delivered" && attempts == 2).then_some(attempts)

@@ -128,26 +128,23 @@ impl Modify for Security {
                 .description(Some(description))
                 .build()
         };
-        let rate_limited = utoipa::openapi::ResponseBuilder::new()
-            .description(
-                "The token made more requests than its rate limit allows                  (`token_rate_limited`); retry after `Retry-After` seconds",
-            )
-            .header(
+        let mut rate_limited = failed(
+            "The token made more requests than its rate limit allows (`token_rate_limited`); \
+             retry after `Retry-After` seconds",
+        );
+        for (name, what) in [
+            (
                 "RateLimit-Policy",
-                header("The token's quota: `\"token\";q=<requests>;w=60` (draft-ietf-httpapi-ratelimit-headers)"),
-            )
-            .header(
+                "The token's quota: `\"token\";q=<requests>;w=60` (draft-ietf-httpapi-ratelimit-headers)",
+            ),
+            (
                 "RateLimit",
-                header("What is left: `\"token\";r=<requests left>;t=<seconds until full again>`"),
-            )
-            .header("Retry-After", header("Seconds until a request is allowed"))
-            .content(
-                "application/json",
-                utoipa::openapi::ContentBuilder::new()
-                    .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
-                    .build(),
-            )
-            .build();
+                "What is left: `\"token\";r=<requests left>;t=<seconds until full again>`",
+            ),
+            ("Retry-After", "Seconds until a request is allowed"),
+        ] {
+            rate_limited.headers.insert(name.into(), header(what));
+        }
         let out_of_scope = failed(
             "The token does not hold the scope this route needs (`insufficient_scope`; `details.required_scope` names it)",
         );
