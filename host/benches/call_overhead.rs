@@ -12,6 +12,11 @@
 //!
 //! The three paths run interleaved, one call each per round, so that the
 //! machine's drift hits them alike; the report gives medians and their ratios.
+//!
+//! Then the same call by the same adapter written in Python
+//! (`adapters/example-python`, built by componentize-py), interleaved with
+//! the Rust one: on a fresh instance, on a warm instance from the adapter's
+//! pool (what the host does for Python adapters), and on one held instance.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,12 +30,14 @@ mod workload;
 
 const WARMUP: usize = 300;
 const ROUNDS: usize = 3000;
+const PYTHON_WARMUP: usize = 20;
+const PYTHON_ROUNDS: usize = 300;
 
-fn adapter_bytes() -> Vec<u8> {
+fn adapter_bytes(file: &str) -> Vec<u8> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join("adapters/example.wasm");
+    let path = target.join("adapters").join(file);
     std::fs::read(&path).unwrap_or_else(|_| {
         panic!(
             "{} is missing: run `cargo xtask build-adapters`",
@@ -98,8 +105,8 @@ fn main() {
     };
 
     rt.block_on(async {
-        let adapter = runtime.load(adapter_bytes()).await.unwrap();
-        let mut reused = adapter.instantiate(ctx.clone()).await.unwrap();
+        let adapter = runtime.load(adapter_bytes("example.wasm")).await.unwrap();
+        let mut reused = adapter.instantiate_fresh(ctx.clone()).await.unwrap();
 
         let native = || {
             let page = interlink_adapter_example::map_page("vendors", std::hint::black_box(&body)).unwrap();
@@ -120,7 +127,7 @@ fn main() {
 
             let faults_before = minor_faults();
             let t = Instant::now();
-            let mut instance = adapter.instantiate(ctx.clone()).await.unwrap();
+            let mut instance = adapter.instantiate_fresh(ctx.clone()).await.unwrap();
             let instantiated = t.elapsed();
             let page = instance.list(&request).await.unwrap();
             // Dropping the store returns the slot to the pool (and resets its
@@ -184,5 +191,48 @@ fn main() {
             "reused / native: {:.2}x (target <= 2.5)",
             reused_median.as_secs_f64() / native_median.as_secs_f64()
         );
+
+        let python = runtime.load(adapter_bytes("example-python.wasm")).await.unwrap();
+        assert!(python.reuses_instances(), "the Python adapter is kept warm");
+        // The call on each path: a fresh instance, the adapter's own policy
+        // (a warm instance taken from its pool and returned to it), or one
+        // instance held across calls.
+        enum Path<'a> {
+            Fresh(&'a interlink::runtime::Adapter),
+            Pool(&'a interlink::runtime::Adapter),
+            Held(Box<interlink::runtime::AdapterInstance>),
+        }
+        let mut paths = [
+            ("Rust, fresh instance", Path::Fresh(&adapter)),
+            ("Rust, reused instance", Path::Held(Box::new(reused))),
+            ("Python, fresh instance", Path::Fresh(&python)),
+            ("Python, warm instance (host's path)", Path::Pool(&python)),
+            ("Python, reused instance", Path::Held(Box::new(python.instantiate_fresh(ctx.clone()).await.unwrap()))),
+        ];
+        let mut samples: Vec<Samples> = paths.iter().map(|(name, _)| Samples::new(name)).collect();
+        for round in 0..PYTHON_WARMUP + PYTHON_ROUNDS {
+            for ((_, path), samples) in paths.iter_mut().zip(&mut samples) {
+                let t = Instant::now();
+                let page = match path {
+                    Path::Fresh(adapter) => {
+                        adapter.instantiate_fresh(ctx.clone()).await.unwrap().list(&request).await.unwrap()
+                    }
+                    Path::Pool(adapter) => adapter.instantiate(ctx.clone()).await.unwrap().list(&request).await.unwrap(),
+                    Path::Held(instance) => instance.list(&request).await.unwrap(),
+                };
+                let time = t.elapsed();
+                assert_eq!(page.records.len(), 10);
+                if round >= PYTHON_WARMUP {
+                    samples.times.push(time);
+                }
+            }
+        }
+        println!();
+        println!("the same call by the Python example (componentize-py), {PYTHON_ROUNDS} interleaved rounds");
+        println!("{:<34} {:>10} {:>10}", "path", "median us", "p90 us");
+        for s in &mut samples {
+            let (median, p90) = (s.percentile(0.5), s.percentile(0.9));
+            println!("{:<34} {:>10.1} {:>10.1}", s.name, us(median), us(p90));
+        }
     });
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use interlink::api::{AppState, router};
 use interlink::certificates::{self, Algorithm, PlatformCertificate};
 use interlink::connections::Connections;
@@ -14,7 +14,7 @@ use interlink::data_dir::{DataDir, write_private};
 use interlink::dataplane::{self, DataPlane};
 use interlink::outbound::{HttpClient, NetworkPolicy, network};
 use interlink::registry::{Registry, watch};
-use interlink::runtime::{MemoryKv, Runtime, RuntimeConfig, Services};
+use interlink::runtime::{InstanceReuse, MemoryKv, Runtime, RuntimeConfig, Services};
 use interlink::secret_box::SecretBox;
 use interlink::storage::sqlite::SqliteStorage;
 use interlink::storage::{Storage, Store};
@@ -110,6 +110,12 @@ struct ServeArgs {
         default_value_t = 32
     )]
     max_instances_per_connection: u32,
+    /// Which adapters keep instances warm between a connection's calls:
+    /// `auto` those whose component embeds an interpreter (4 MiB or more:
+    /// Python adapters), `never`, or `always`. Every other adapter gets a
+    /// fresh instance per call. See docs/architecture.md.
+    #[arg(long, env = "INTERLINK_INSTANCE_REUSE", value_enum, default_value_t = InstanceReuseArg::Auto)]
+    instance_reuse: InstanceReuseArg,
     /// The largest response an adapter may receive from its system, in MiB.
     #[arg(long, env = "INTERLINK_MAX_RESPONSE_MIB", default_value_t = 32)]
     max_response_mib: u64,
@@ -242,6 +248,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         call_timeout,
         memory_limit: args.memory_limit_mib << 20,
         max_instances: args.max_instances,
+        instance_reuse: args.instance_reuse.into(),
         ..RuntimeConfig::default()
     };
     let platform = Arc::new(
@@ -382,4 +389,22 @@ async fn check_secret_key(storage: &SqliteStorage, secret_box: &SecretBox) -> an
         .await?
         .context("the secret key check was not stored")?;
     Ok(secret_box.verify(&check)?)
+}
+
+/// `--instance-reuse`: [`InstanceReuse`] on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum InstanceReuseArg {
+    Never,
+    Auto,
+    Always,
+}
+
+impl From<InstanceReuseArg> for InstanceReuse {
+    fn from(arg: InstanceReuseArg) -> Self {
+        match arg {
+            InstanceReuseArg::Never => InstanceReuse::Never,
+            InstanceReuseArg::Auto => InstanceReuse::Auto,
+            InstanceReuseArg::Always => InstanceReuse::Always,
+        }
+    }
 }

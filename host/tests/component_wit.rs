@@ -50,3 +50,28 @@ fn the_test_adapter_imports_every_host_interface_and_nothing_else() {
         "the five host interfaces and the shared types: {wit}"
     );
 }
+
+/// componentize-py's components import WASI (files, sockets, clocks) unless
+/// built with `--stub-wasi`, as `cargo xtask build-adapters` builds them: a
+/// Python adapter reaches the world through the contract only.
+#[test]
+fn the_python_adapter_imports_the_contract_and_nothing_else() {
+    let wit = world("example-python");
+    assert!(
+        wit.contains("export interlink:adapter/adapter@0.3.0;"),
+        "{wit}"
+    );
+    let imports: Vec<&str> = wit
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("import "))
+        .collect();
+    assert!(!imports.is_empty());
+    for import in &imports {
+        assert!(
+            import.starts_with("import interlink:adapter/"),
+            "only the contract's interfaces: {import}"
+        );
+    }
+    assert!(!wit.contains("import wasi:"), "no WASI: {wit}");
+}

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use common::*;
 use demo_upstream::{DemoUpstream, Options};
 use interlink::contract::AdapterError;
-use interlink::runtime::{CallError, ListRequest, LoadError, RuntimeConfig};
+use interlink::runtime::{
+    CallContext, CallError, InstanceReuse, ListRequest, LoadError, RuntimeConfig,
+};
 use serde_json::{Value, json};
 
 fn list(entity: &str) -> ListRequest {
@@ -354,4 +356,85 @@ async fn compiled_adapters_are_cached_on_disk() {
     assert!(chaos.from_cache());
     eprintln!("loaded from the cache in {:?}", started.elapsed());
     chaos.list(ctx(&[], &[]), &list("echo")).await.unwrap();
+}
+
+/// The `memory` entity's count of calls on the instance that served it.
+async fn calls_on_instance(adapter: &interlink::runtime::Adapter, ctx: CallContext) -> u64 {
+    let page = adapter.list(ctx, &list("memory")).await.unwrap();
+    values(&page)[0]["calls_on_this_instance"].as_u64().unwrap()
+}
+
+fn for_connection(id: &str, secret: &str) -> CallContext {
+    CallContext {
+        connection_id: id.into(),
+        ..ctx(&[], &[("api_key", secret)])
+    }
+}
+
+#[tokio::test]
+async fn a_small_adapter_gets_a_fresh_instance_for_every_call_by_default() {
+    let rt = runtime(RuntimeConfig::default());
+    let chaos = load(&rt, "chaos").await;
+    assert!(
+        !chaos.reuses_instances(),
+        "0.2 MB: no interpreter to keep warm"
+    );
+    for _ in 0..3 {
+        assert_eq!(calls_on_instance(&chaos, for_connection("a", "k")).await, 1);
+    }
+}
+
+/// What a warm instance may serve: the same connection, with the same
+/// config and secrets, after calls that finished cleanly.
+#[tokio::test]
+async fn a_warm_instance_serves_only_its_connection_and_only_after_clean_calls() {
+    let rt = runtime(RuntimeConfig {
+        instance_reuse: InstanceReuse::Always,
+        memory_limit: 32 << 20,
+        ..RuntimeConfig::default()
+    });
+    let chaos = load(&rt, "chaos").await;
+    assert!(chaos.reuses_instances());
+    let a = || for_connection("a", "key-a");
+    assert_eq!(calls_on_instance(&chaos, a()).await, 1);
+    assert_eq!(calls_on_instance(&chaos, a()).await, 2, "kept warm");
+    assert_eq!(
+        calls_on_instance(&chaos, for_connection("b", "key-b")).await,
+        1,
+        "another connection never gets a's instance"
+    );
+    assert_eq!(
+        calls_on_instance(&chaos, for_connection("a", "rotated")).await,
+        1,
+        "nor does a after its credentials changed"
+    );
+    assert_eq!(calls_on_instance(&chaos, a()).await, 3);
+
+    // A call that traps retires the instance it ran on.
+    let err = chaos.list(a(), &list("hog")).await.unwrap_err();
+    assert!(matches!(err, CallError::MemoryLimitExceeded(_)), "{err:?}");
+    assert_eq!(
+        calls_on_instance(&chaos, a()).await,
+        1,
+        "fresh after a trap"
+    );
+
+    // So does a call abandoned half-way (its future dropped mid-call).
+    let up = upstream().await;
+    let slow_ctx = || CallContext {
+        connection_id: "s".into(),
+        ..ctx(&[("base_url", &up.base_url())], &[("api_key", "demo-key")])
+    };
+    assert_eq!(calls_on_instance(&chaos, slow_ctx()).await, 1);
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(100),
+        chaos.list(slow_ctx(), &list("slow")),
+    )
+    .await;
+    assert!(abandoned.is_err(), "the slow call was cut short");
+    assert_eq!(
+        calls_on_instance(&chaos, slow_ctx()).await,
+        1,
+        "fresh after an abandoned call"
+    );
 }

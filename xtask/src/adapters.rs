@@ -6,6 +6,8 @@
 //! `interlink serve` loads by default. A crate lists extra builds with other
 //! features under `[package.metadata.interlink] variants` (each with its
 //! `file`, and `dir = "test-adapters"` for a bundled crate's test variant).
+//! Python adapters (a folder with an `app.py`) are built with componentize-py
+//! (`python.rs`) into the same folders.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -129,6 +131,11 @@ pub fn build_all() -> Result<()> {
             out.display(),
             built.component.len() / 1024
         );
+    }
+    for adapter in crate::python::adapters() {
+        let out = crate::python::build(&adapter)?;
+        let size = std::fs::metadata(&out).map_or(0, |m| m.len());
+        eprintln!("built {} ({} KiB)", out.display(), size / 1024);
     }
     Ok(())
 }

@@ -7,11 +7,13 @@
 //!   a demo connection on a new data folder (`serve.rs`);
 //! - `test`: builds the adapters, prepares the Tryton test server
 //!   (`tests/tryton/harness.py`), schemathesis and standardwebhooks (each a
-//!   virtualenv in `target/`) and Chromium with its WebDriver (Debian's packages, when missing), then
-//!   runs every test of the workspace;
+//!   virtualenv in `target/`) and Chromium with its WebDriver (Debian's
+//!   packages, when missing), runs the Python SDK's and Python adapters'
+//!   unit tests, then every test of the workspace;
 //! - `wit FILE.wasm`: prints the WIT world a component implements.
 
 mod adapters;
+mod python;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -69,6 +71,7 @@ fn run(task: Task) -> Result<()> {
             schemathesis_setup()?;
             standardwebhooks_setup()?;
             chromium_setup()?;
+            python::unit_tests()?;
             let mut cargo_args = vec!["test", "--release", "--workspace", "--no-fail-fast"];
             if !args.is_empty() {
                 cargo_args.push("--");
@@ -128,40 +131,13 @@ fn chromium_setup() -> Result<()> {
 /// (`host/tests/openapi_contract.rs`), into a virtualenv in `target/`.
 /// schemathesis, for the OpenAPI contract test.
 fn schemathesis_setup() -> Result<()> {
-    python_tool("schemathesis", "schemathesis==4.32.5")
+    python::tool("schemathesis", "schemathesis==4.32.5").map(drop)
 }
 
 /// The `standardwebhooks` package, the receivers' library that the webhook
 /// test verifies deliveries with.
 fn standardwebhooks_setup() -> Result<()> {
-    python_tool("standardwebhooks", "standardwebhooks==1.1.0")
-}
-
-/// Installs `package` into a virtualenv `target/<name>`, unless it holds it
-/// already (its `.installed` file names the package).
-fn python_tool(name: &str, package: &str) -> Result<()> {
-    let venv = adapters::target_dir().join(name);
-    let marker = venv.join(".installed");
-    if std::fs::read_to_string(&marker).is_ok_and(|p| p == package) {
-        return Ok(());
-    }
-    eprintln!("installing {package} into {}", venv.display());
-    let status = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .context("running python3 (the tests need Python 3 with venv)")?;
-    if !status.success() {
-        bail!("creating {} failed ({status})", venv.display());
-    }
-    let status = Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", package])
-        .status()
-        .context("running pip")?;
-    if !status.success() {
-        bail!("installing {package} failed ({status})");
-    }
-    std::fs::write(&marker, package).with_context(|| format!("writing {}", marker.display()))
+    python::tool("standardwebhooks", "standardwebhooks==1.1.0").map(drop)
 }
 
 /// Runs cargo at the workspace root with `args` then `extra`.

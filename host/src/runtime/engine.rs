@@ -27,9 +27,12 @@ const KEEP_RESIDENT: usize = 4 << 20;
 pub fn build(max_instances: u32, memory_limit: usize) -> anyhow::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     // wit-component wraps a Rust guest into a component of three core
-    // instances (the module and two small shims); allow some headroom.
+    // instances (the module and two small shims); a Python guest built by
+    // componentize-py instantiates 38 core modules (the interpreter's
+    // libraries, dynamically linked). A core instance slot is address
+    // space until used, so allow a quarter of the instances to be Python.
     pool.total_component_instances(max_instances)
-        .total_core_instances(max_instances * 4)
+        .total_core_instances(max_instances * 12)
         .total_memories(max_instances)
         .total_tables(max_instances * 4)
         .total_stacks(max_instances)

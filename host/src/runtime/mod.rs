@@ -16,6 +16,7 @@ mod engine;
 mod error;
 pub mod imports;
 mod state;
+mod warm;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -32,11 +33,13 @@ pub use error::{CallError, LoadError};
 pub use imports::http::HeldRequest;
 pub use imports::kv::{KvStore, MemoryKv};
 pub use state::{CallContext, Secrets};
+pub use warm::{InstanceReuse, Lease};
 
 use crate::contract::{self, Account, AdapterError, CallFor, Guest, GuestPre, RawPage};
 use crate::manifest::{Manifest, OriginTemplate};
 use crate::outbound::{AllowList, Outbound};
 use state::{DeadlineExceeded, HostState, classify};
+use warm::WarmPool;
 
 /// Bounds on every call.
 #[derive(Debug, Clone)]
@@ -49,6 +52,8 @@ pub struct RuntimeConfig {
     pub max_instances: u32,
     /// The longest one outbound HTTP request may take.
     pub http_timeout: Duration,
+    /// Which adapters keep instances warm between a connection's calls.
+    pub instance_reuse: InstanceReuse,
 }
 
 impl Default for RuntimeConfig {
@@ -58,6 +63,7 @@ impl Default for RuntimeConfig {
             memory_limit: 64 << 20,
             max_instances: 256,
             http_timeout: Duration::from_secs(20),
+            instance_reuse: InstanceReuse::Auto,
         }
     }
 }
@@ -136,6 +142,9 @@ struct AdapterInner {
     sha256: String,
     pre: GuestPre<HostState>,
     from_cache: bool,
+    /// Idle instances kept for the next calls, when the runtime's
+    /// [`InstanceReuse`] policy applies to this component.
+    warm: Option<Arc<WarmPool>>,
 }
 
 /// One page of records, as the adapter produced them (validated JSON).
@@ -155,6 +164,35 @@ pub const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
 fn json(text: String) -> Result<Box<RawValue>, CallError> {
     RawValue::from_string(text)
         .map_err(|e| CallError::InvalidOutput(format!("a record is not JSON: {e}")))
+}
+
+/// An adapter's page, checked against the request and the contract's
+/// bounds, with its records validated as JSON.
+fn checked_page(request: &ListRequest, page: RawPage) -> Result<Page, CallError> {
+    if page.records.len() > request.page_size as usize {
+        return Err(CallError::InvalidOutput(format!(
+            "{} records for a page of at most {}",
+            page.records.len(),
+            request.page_size
+        )));
+    }
+    if page
+        .next_cursor
+        .as_ref()
+        .is_some_and(|c| c.len() > MAX_CURSOR_BYTES)
+    {
+        return Err(CallError::InvalidOutput(format!(
+            "a cursor longer than {MAX_CURSOR_BYTES} bytes"
+        )));
+    }
+    Ok(Page {
+        records: page
+            .records
+            .into_iter()
+            .map(json)
+            .collect::<Result<_, _>>()?,
+        next_cursor: page.next_cursor,
+    })
 }
 
 /// The SHA-256 of `bytes`, in hex.
@@ -220,6 +258,7 @@ impl Runtime {
     /// it does not provide, or a manifest it refuses.
     pub async fn load(&self, bytes: Vec<u8>) -> Result<Adapter, LoadError> {
         let sha256 = sha256_hex(&bytes);
+        let reuse = self.inner.config.instance_reuse.applies_to(bytes.len());
         let runtime = self.clone();
         let hash = sha256.clone();
         let (component, from_cache) =
@@ -252,6 +291,7 @@ impl Runtime {
             .filter(|c| c.kind == crate::manifest::ConfigType::PrivateKey)
             .map(|c| c.name.clone())
             .collect();
+        let warm = reuse.then(|| Arc::new(WarmPool::new(manifest.limits.max_concurrent_requests)));
         Ok(Adapter {
             inner: Arc::new(AdapterInner {
                 runtime: self.clone(),
@@ -262,6 +302,7 @@ impl Runtime {
                 sha256,
                 pre,
                 from_cache,
+                warm,
             }),
         })
     }
@@ -320,6 +361,8 @@ impl Runtime {
             guest,
             ctx,
             timeout,
+            clean: true,
+            calls: 0,
         })
     }
 }
@@ -343,9 +386,29 @@ impl Adapter {
         self.inner.from_cache
     }
 
+    /// Whether this adapter keeps instances warm between a connection's
+    /// calls (see [`InstanceReuse`]).
+    pub fn reuses_instances(&self) -> bool {
+        self.inner.warm.is_some()
+    }
+
+    /// The instance for a call made for `ctx`: a warm one made for the same
+    /// `ctx`, when this adapter keeps them, or a fresh one. It returns to
+    /// the warm pool when dropped, if the calls on it finished cleanly.
+    pub async fn instantiate(&self, ctx: CallContext) -> Result<Lease, CallError> {
+        if let Some(pool) = &self.inner.warm {
+            if let Some(instance) = pool.take(&ctx) {
+                return Ok(Lease::new(instance, Some(pool.clone())));
+            }
+            let instance = self.instantiate_fresh(ctx).await?;
+            return Ok(Lease::new(instance, Some(pool.clone())));
+        }
+        Ok(Lease::new(self.instantiate_fresh(ctx).await?, None))
+    }
+
     /// A fresh instance for calls made for `ctx`, which may reach the
     /// origins the manifest allows for `ctx`'s config.
-    pub async fn instantiate(&self, ctx: CallContext) -> Result<AdapterInstance, CallError> {
+    pub async fn instantiate_fresh(&self, ctx: CallContext) -> Result<AdapterInstance, CallError> {
         let allow = AllowList::render(&self.inner.templates, &ctx.config);
         let runtime = &self.inner.runtime;
         runtime
@@ -416,14 +479,18 @@ impl Adapter {
 }
 
 /// One instance of an adapter, for one connection. The host makes a fresh
-/// one per call; it can serve several calls in a row (benchmarks, and
-/// adapters whose start-up is costly).
+/// one per call, or keeps it warm for the connection's next calls when
+/// the adapter's start-up is costly (see [`InstanceReuse`]).
 pub struct AdapterInstance {
     store: Store<HostState>,
     guest: Guest,
     /// Who the calls are for (the store's data holds it too).
     ctx: Arc<CallContext>,
     timeout: Duration,
+    /// Every call on it so far finished with a result or a typed error: not
+    /// a trap, a timeout, an invalid result, or abandoned half-way.
+    clean: bool,
+    calls: u32,
 }
 
 /// Runs one export call under the deadline, mapping every failure to a
@@ -440,21 +507,45 @@ macro_rules! guarded {
         guarded!(@run $self, $self.guest.$call(&mut $self.store, ctx, $($arg),*))
     }};
     (@run $self:ident, $call:expr) => {{
-        $self.store.data_mut().deadline = Instant::now() + $self.timeout;
-        $self.store.data_mut().denied = None;
+        let state = $self.store.data_mut();
+        state.deadline = Instant::now() + $self.timeout;
+        state.denied = None;
+        state.log_lines = 0;
         $self.store.set_epoch_deadline(1);
+        // Unclean until the call finishes: a call whose future is dropped
+        // half-way leaves the instance in a state nothing may reuse.
+        $self.clean = false;
+        $self.calls += 1;
         let call = $call;
         // The epoch deadline stops a guest that computes too long; this
         // timeout also stops one waiting on a host call (plus one tick of grace).
         match tokio::time::timeout($self.timeout + engine::TICK * 5, call).await {
             Err(_) => Err(CallError::DeadlineExceeded($self.timeout)),
             Ok(Err(e)) => Err(classify(e, $self.timeout)),
-            Ok(Ok(result)) => Ok(result),
+            Ok(Ok(result)) => {
+                $self.clean = true;
+                Ok(result)
+            }
         }
     }};
 }
 
 impl AdapterInstance {
+    /// Whether the instance may serve another call: every call so far
+    /// finished cleanly, it made no dry run, and it is not worn out.
+    fn reusable(&self) -> bool {
+        self.clean && !self.store.data().dry_run && self.calls < warm::MAX_CALLS
+    }
+
+    /// `result`, retiring the instance when the adapter's answer broke the
+    /// contract.
+    fn checked<T>(&mut self, result: Result<T, CallError>) -> Result<T, CallError> {
+        if matches!(result, Err(CallError::InvalidOutput(_))) {
+            self.clean = false;
+        }
+        result
+    }
+
     /// Makes this instance hold, instead of sending, every request that may
     /// change the system (see [`HeldRequest`]): the call stops at the first.
     pub fn dry_run(&mut self) {
@@ -487,34 +578,13 @@ impl AdapterInstance {
 
     pub async fn list(&mut self, request: &ListRequest) -> Result<Page, CallError> {
         let page: RawPage = guarded!(self, list(request))?.map_err(|e| self.failure(e))?;
-        if page.records.len() > request.page_size as usize {
-            return Err(CallError::InvalidOutput(format!(
-                "{} records for a page of at most {}",
-                page.records.len(),
-                request.page_size
-            )));
-        }
-        if page
-            .next_cursor
-            .as_ref()
-            .is_some_and(|c| c.len() > MAX_CURSOR_BYTES)
-        {
-            return Err(CallError::InvalidOutput(format!(
-                "a cursor longer than {MAX_CURSOR_BYTES} bytes"
-            )));
-        }
-        Ok(Page {
-            records: page
-                .records
-                .into_iter()
-                .map(json)
-                .collect::<Result<_, _>>()?,
-            next_cursor: page.next_cursor,
-        })
+        let page = checked_page(request, page);
+        self.checked(page)
     }
 
     pub async fn get(&mut self, entity: &str, id: &str) -> Result<Box<RawValue>, CallError> {
-        json(guarded!(self, get(entity, id))?.map_err(|e| self.failure(e))?)
+        let record = guarded!(self, get(entity, id))?.map_err(|e| self.failure(e))?;
+        self.checked(json(record))
     }
 
     pub async fn create(
@@ -522,7 +592,8 @@ impl AdapterInstance {
         entity: &str,
         record: String,
     ) -> Result<Box<RawValue>, CallError> {
-        json(guarded!(self, create(entity, record))?.map_err(|e| self.failure(e))?)
+        let record = guarded!(self, create(entity, record))?.map_err(|e| self.failure(e))?;
+        self.checked(json(record))
     }
 
     pub async fn update(
@@ -531,7 +602,8 @@ impl AdapterInstance {
         id: &str,
         patch: String,
     ) -> Result<Box<RawValue>, CallError> {
-        json(guarded!(self, update(entity, id, patch))?.map_err(|e| self.failure(e))?)
+        let record = guarded!(self, update(entity, id, patch))?.map_err(|e| self.failure(e))?;
+        self.checked(json(record))
     }
 
     pub async fn delete(&mut self, entity: &str, id: &str) -> Result<(), CallError> {

@@ -14,7 +14,7 @@ use crate::outbound::AllowList;
 
 /// A connection's secret config values. They are used by the host on the
 /// adapter's behalf and never cross into the sandbox.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secrets(BTreeMap<String, String>);
 
 impl Secrets {
@@ -41,7 +41,7 @@ impl fmt::Debug for Secrets {
 }
 
 /// Who a call is made for.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallContext {
     pub connection_id: String,
     /// Non-secret config values, which the adapter sees.

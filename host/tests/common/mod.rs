@@ -302,7 +302,18 @@ pub async fn connect_example(
     server: &Server,
     base_url: &str,
 ) -> (String, String) {
-    let body = serde_json::json!({"adapter": "example", "config": {"base_url": base_url},
+    connect_demo(http, server, "example", base_url).await
+}
+
+/// Connects `adapter`, an adapter of the demo API (the example, in Rust or
+/// Python), to the demo upstream at `base_url`; answers (id, token).
+pub async fn connect_demo(
+    http: &reqwest::Client,
+    server: &Server,
+    adapter: &str,
+    base_url: &str,
+) -> (String, String) {
+    let body = serde_json::json!({"adapter": adapter, "config": {"base_url": base_url},
         "credentials": {"api_key": "demo-key"}});
     let url = server.url("/v1/connections");
     let reply = call(
@@ -333,12 +344,21 @@ impl Demo {
     /// Starts the upstream with `options` and the host with `server` (whose
     /// adapters hold a build of the example adapter), and connects them.
     pub async fn start(options: demo_upstream::Options, server: ServerOptions<'_>) -> Demo {
+        Demo::start_adapter("example", options, server).await
+    }
+
+    /// [`Demo::start`] with another adapter of the demo API, `adapter`.
+    pub async fn start_adapter(
+        adapter: &str,
+        options: demo_upstream::Options,
+        server: ServerOptions<'_>,
+    ) -> Demo {
         let up = demo_upstream::DemoUpstream::start("127.0.0.1:0".parse().unwrap(), options)
             .await
             .unwrap();
         let server = Server::start_with(server);
         let http = reqwest::Client::new();
-        let (_, token) = connect_example(&http, &server, &up.base_url()).await;
+        let (_, token) = connect_demo(&http, &server, adapter, &up.base_url()).await;
         Demo {
             up,
             server,

@@ -8,11 +8,15 @@
 //! - `hog`: allocates without bound (the memory limit must stop it);
 //! - `escape`: calls the `other_url` config value, which is not an allowed host;
 //! - `imports`: uses the key-value store (and counts its connection's
-//!   calls in it), the clock, the log and `sign-jwt`.
+//!   calls in it), the clock, the log and `sign-jwt`;
+//! - `memory`: counts its calls in the instance's own memory (1 on a fresh
+//!   instance; more only on one the host kept warm).
 //!
 //! It exists only as WebAssembly: natively the crate is empty.
 
 #![cfg(target_arch = "wasm32")]
+
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use interlink_sdk::http::Request;
 use interlink_sdk::manifest::*;
@@ -69,7 +73,7 @@ impl interlink_sdk::Adapter for Chaos {
         } else {
             &["Transactions: Purchase Order (Edit)"]
         };
-        for name in ["echo", "slow", "spin", "hog", "escape", "imports"] {
+        for name in ["echo", "slow", "spin", "hog", "escape", "imports", "memory"] {
             manifest = manifest
                 .entity(Entity::new(name, "test behaviour").operation(Operation::List, &[]));
         }
@@ -127,6 +131,12 @@ impl interlink_sdk::Adapter for Chaos {
     fn list(ctx: &Context, request: ListRequest) -> Result<Page> {
         match request.entity.as_str() {
             "echo" => one(json!({"version": VERSION})),
+            "memory" => {
+                // State in the instance's own memory: 1 on a fresh instance,
+                // counting up only on one the host kept warm.
+                static CALLS: AtomicU32 = AtomicU32::new(0);
+                one(json!({"calls_on_this_instance": CALLS.fetch_add(1, Ordering::Relaxed) + 1}))
+            }
             "slow" => {
                 let url = format!("{}/api/ping?delay_ms=400", ctx.config("base_url")?);
                 Request::get(url)
