@@ -19,6 +19,9 @@ class EntityMap:
     collection: str
     #: (unified name, upstream path, dotted for nested objects; conversion)
     fields: tuple[tuple[str, str, str], ...]
+    #: The fields the manifest declares read-only (custom ones as
+    #: `custom_fields.<name>`): never sent to the system.
+    read_only: frozenset[str] = frozenset()
     #: (unified field, upstream field, the children's field maps)
     children: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = ()
 
@@ -31,12 +34,13 @@ class EntityMap:
         return out
 
     def to_upstream(self, record: Record) -> dict[str, Any]:
-        out = _to_upstream_fields(self.fields, record, "")
+        out = _to_upstream_fields(self.fields, record, "", self.read_only)
         for unified, upstream, fields in self.children:
             children = record.get(unified)
             if isinstance(children, list):
                 out[upstream] = [
-                    _to_upstream_fields(fields, c, f"/{unified}/{i}") for i, c in enumerate(children)
+                    _to_upstream_fields(fields, c, f"/{unified}/{i}", frozenset())
+                    for i, c in enumerate(children)
                 ]
         return out
 
@@ -56,6 +60,7 @@ ENTITIES = {
             ("custom_fields", "customFields", PLAIN),
         )
         + _TIMESTAMPS,
+        read_only=frozenset({"id", "created_at", "updated_at", "custom_fields.rating"}),
     ),
     "items": EntityMap(
         "products",
@@ -69,6 +74,7 @@ ENTITIES = {
             ("type", "kind", PLAIN),
         )
         + _TIMESTAMPS,
+        read_only=frozenset({"id", "created_at", "updated_at"}),
     ),
     "purchase-orders": EntityMap(
         "orders",
@@ -82,6 +88,7 @@ ENTITIES = {
             ("reference", "externalRef", PLAIN),
         )
         + _TIMESTAMPS,
+        frozenset({"id", "number", "status", "created_at", "updated_at"}),
         (
             (
                 "lines",
@@ -139,13 +146,15 @@ def _to_unified_fields(fields: tuple[tuple[str, str, str], ...], record: dict[st
 
 
 def _to_upstream_fields(
-    fields: tuple[tuple[str, str, str], ...], record: Record, prefix: str
+    fields: tuple[tuple[str, str, str], ...], record: Record, prefix: str, read_only: frozenset[str]
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for unified, upstream, conv in fields:
-        if unified not in record:
+        if unified not in record or unified in read_only:
             continue
         value = record[unified]
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if f"{unified}.{k}" not in read_only}
         if conv == ID and value is not None:
             if not (isinstance(value, str) and value.isdigit()):
                 raise Invalid.field(

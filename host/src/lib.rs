@@ -14,6 +14,7 @@
 //! - [`webhooks`]: subscriptions and signed deliveries;
 //!   [`registry`]: the loaded adapters, hot-swapped from a folder or uploads;
 //!   [`certificates`]: key pairs for JWT sign-ins;
+//!   [`conformance`]: the adapter conformance suite;
 //! - [`runtime`]: wasmtime, the per-call sandbox and the host imports;
 //! - [`outbound`]: the outbound allow-list and HTTP client;
 //!   [`storage`]: the database (SQLite by default);
@@ -26,6 +27,7 @@
 
 pub mod api;
 pub mod certificates;
+pub mod conformance;
 pub mod connections;
 pub mod contract;
 pub mod data_dir;

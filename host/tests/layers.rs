@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["sync"],
     &["dataplane"],
     &["connections", "rules"],
-    &["webhooks", "registry", "certificates"],
+    &["webhooks", "registry", "certificates", "conformance"],
     &["runtime"],
     &["outbound", "storage", "secret_box"],
     &["data_dir", "contract", "timestamps", "rate_limit"],

@@ -436,3 +436,57 @@ fn the_recorded_session_replays_without_a_server() {
         serde_json::from_value(entities["vendors"]["list"]["records"].clone()).unwrap();
     assert_eq!(vendors[0].name.as_deref(), Some("Acme Supplies"));
 }
+
+/// The conformance suite (`interlink adapter conform`) against the real
+/// server, as the buyer: reads, cursors, filters, typed errors, writes as
+/// dry runs (Tryton changes nothing), and a wrong key as `unauthorized`.
+/// (The buyer may not create parties: the purchases are what pages.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tryton_conforms_against_a_real_server() {
+    let s = Setup::start();
+    // Enough purchases for several pages, created through Interlink.
+    let token = token(&s.connect("buyer").await);
+    for i in 0..5 {
+        let order = json!({
+            "vendor_id": s.tryton.info["supplier"].to_string(),
+            "reference": format!("CONF-{i}"),
+            "lines": [{"description": "bolts", "quantity": 1, "unit_price": "1.00"}],
+        });
+        let created = s
+            .call(&token, M::POST, "/v1/purchase-orders", Some(order))
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    }
+    let base = format!("base_url={}", s.tryton.base_url());
+    let key = format!("api_key={}", s.tryton.key("buyer"));
+    let output = tokio::task::spawn_blocking(move || {
+        conform(
+            "tryton",
+            &[
+                "--config",
+                &base,
+                "--config",
+                "database=erp",
+                "--secret",
+                &key,
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    let report = output_text(&output);
+    println!("{report}");
+    assert!(output.status.success(), "{report}");
+    for line in [
+        "pass  vendors: list",
+        "pass  vendors: get",
+        "pass  purchase-orders: pagination",
+        "pass  purchase-orders: modified-after",
+        "pass  purchase-orders: get",
+        "pass  purchase-orders: writes",
+        "pass  purchase-orders: read-only-fields",
+        "pass  unauthorized",
+    ] {
+        assert!(report.contains(line), "`{line}` in\n{report}");
+    }
+}

@@ -178,6 +178,11 @@ mod tests {
                 &["changed-request"],
             ),
             job("example-v0_1_0.wasm", "test-adapters", &["contract-0-1-0"]),
+            job(
+                "example-repeating-cursor.wasm",
+                "test-adapters",
+                &["repeating-cursor"],
+            ),
             job("tryton.wasm", "adapters", &[]),
             job("netsuite.wasm", "adapters", &[]),
             job("chaos.wasm", "test-adapters", &[]),
@@ -196,6 +201,6 @@ mod tests {
         ] {
             assert!(found.contains(&expected), "{expected:?} in {found:?}");
         }
-        assert_eq!(found.len(), 10, "{found:?}");
+        assert_eq!(found.len(), 11, "{found:?}");
     }
 }

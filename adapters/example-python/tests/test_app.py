@@ -70,7 +70,16 @@ class MappingTest(unittest.TestCase):
         upstream = {"id": 7, "displayName": "Acme", "contact": {"email": "a@acme.example"}, "isActive": False}
         unified = mapping.entity("vendors").to_unified(upstream)
         self.assertEqual(unified, {"id": "7", "name": "Acme", "email": "a@acme.example", "status": "inactive"})
+        del upstream["id"]  # read-only: never sent
         self.assertEqual(mapping.entity("vendors").to_upstream(unified), upstream)
+
+    def test_read_only_fields_are_never_sent(self) -> None:
+        patch = {"name": "N", "updated_at": "2026-01-01T00:00:00Z",
+                 "custom_fields": {"region": "EMEA", "rating": 5}}
+        self.assertEqual(
+            mapping.entity("vendors").to_upstream(patch),
+            {"displayName": "N", "customFields": {"region": "EMEA"}},
+        )
 
     def test_a_bad_line_reference_names_its_path(self) -> None:
         order = {"vendor_id": "1", "lines": [{"item_id": "x", "quantity": 1}]}

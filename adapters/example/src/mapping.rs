@@ -23,6 +23,9 @@ struct FieldMap(&'static str, &'static str, Conv);
 pub struct EntityMap {
     pub collection: &'static str,
     fields: &'static [FieldMap],
+    /// The fields the manifest declares read-only (custom ones as
+    /// `custom_fields.<name>`): never sent to the system.
+    read_only: &'static [&'static str],
     /// Child collections: unified field, upstream field, their field maps.
     children: &'static [(&'static str, &'static str, &'static [FieldMap])],
 }
@@ -42,6 +45,7 @@ const VENDORS: EntityMap = EntityMap {
         FieldMap("created_at", "createdAt", Plain),
         FieldMap("updated_at", "updatedAt", Plain),
     ],
+    read_only: &["id", "created_at", "updated_at", "custom_fields.rating"],
     children: &[],
 };
 
@@ -58,6 +62,7 @@ const ITEMS: EntityMap = EntityMap {
         FieldMap("created_at", "createdAt", Plain),
         FieldMap("updated_at", "updatedAt", Plain),
     ],
+    read_only: &["id", "created_at", "updated_at"],
     children: &[],
 };
 
@@ -74,6 +79,7 @@ const PURCHASE_ORDERS: EntityMap = EntityMap {
         FieldMap("created_at", "createdAt", Plain),
         FieldMap("updated_at", "updatedAt", Plain),
     ],
+    read_only: &["id", "number", "status", "created_at", "updated_at"],
     children: &[(
         "lines",
         "lines",
@@ -141,6 +147,7 @@ fn to_unified_fields(fields: &[FieldMap], record: &Value) -> Map<String, Value> 
 
 fn to_upstream_fields(
     fields: &[FieldMap],
+    read_only: &[&str],
     record: &Value,
     prefix: &str,
 ) -> Result<Map<String, Value>> {
@@ -149,6 +156,14 @@ fn to_upstream_fields(
         let Some(value) = record.get(*unified) else {
             continue;
         };
+        if read_only.contains(unified) {
+            continue;
+        }
+        let mut value = value.clone();
+        if let Value::Object(members) = &mut value {
+            members.retain(|k, _| !read_only.contains(&format!("{unified}.{k}").as_str()));
+        }
+        let value = &value;
         let value = match conv {
             Plain => value.clone(),
             Id => match value.as_str().map(str::parse::<u64>) {
@@ -186,14 +201,15 @@ impl EntityMap {
 
     /// The members of a unified record (or patch) as the system's fields.
     pub fn to_upstream(&self, record: &Value) -> Result<Value> {
-        let mut out = to_upstream_fields(self.fields, record, "")?;
+        let mut out = to_upstream_fields(self.fields, self.read_only, record, "")?;
         for (unified, upstream, fields) in self.children {
             if let Some(Value::Array(children)) = record.get(*unified) {
                 let children = children
                     .iter()
                     .enumerate()
                     .map(|(i, c)| {
-                        to_upstream_fields(fields, c, &format!("/{unified}/{i}")).map(Value::Object)
+                        to_upstream_fields(fields, &[], c, &format!("/{unified}/{i}"))
+                            .map(Value::Object)
                     })
                     .collect::<Result<Vec<_>>>()?;
                 out.insert(upstream.to_string(), Value::Array(children));
@@ -241,7 +257,18 @@ mod tests {
         let back = VENDORS.to_upstream(&unified).unwrap();
         assert_eq!(
             back,
-            json!({"id": 7, "displayName": "Acme", "contact": {"email": "a@acme.example"}, "isActive": false})
+            json!({"displayName": "Acme", "contact": {"email": "a@acme.example"}, "isActive": false}),
+            "the id is read-only: never sent"
+        );
+    }
+
+    #[test]
+    fn read_only_fields_are_never_sent() {
+        let patch = json!({"name": "N", "updated_at": "2026-01-01T00:00:00Z",
+            "custom_fields": {"region": "EMEA", "rating": 5}});
+        assert_eq!(
+            VENDORS.to_upstream(&patch).unwrap(),
+            json!({"displayName": "N", "customFields": {"region": "EMEA"}})
         );
     }
 

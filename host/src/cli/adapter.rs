@@ -28,6 +28,10 @@ pub enum Command {
     /// Run an adapter against recorded upstream traffic (a cassette), or
     /// record it with --record.
     Test(super::adapter_test::TestArgs),
+    /// Run the conformance suite against a live system: the rules every
+    /// adapter must follow (model, pagination, filters, typed errors,
+    /// read-only fields, unauthorized credentials), writes as dry runs
+    Conform(super::adapter_conform::ConformArgs),
 }
 
 #[derive(clap::Args)]
@@ -72,6 +76,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Build(args) => build(args).await,
         Command::Check(args) => check(args).await,
         Command::Test(args) => super::adapter_test::test(args).await,
+        Command::Conform(args) => super::adapter_conform::conform(args).await,
     }
 }
 

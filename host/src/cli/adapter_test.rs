@@ -47,7 +47,7 @@ pub struct TestArgs {
     allow_networks: Vec<ipnet::IpNet>,
 }
 
-fn pair(text: &str) -> Result<(String, String), String> {
+pub(super) fn pair(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .ok_or_else(|| format!("`{text}` is not name=value"))

@@ -1,5 +1,6 @@
 //! The binary's commands besides `serve`.
 
 pub mod adapter;
+mod adapter_conform;
 mod adapter_test;
 mod template;

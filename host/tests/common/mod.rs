@@ -642,3 +642,25 @@ pub async fn receiver(failures: usize) -> Receiver {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Receiver { url, received }
 }
+
+/// `interlink adapter conform` (the conformance suite) on a built adapter
+/// with `args`, allowed to reach loopback.
+pub fn conform(adapter: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_interlink"))
+        .args(["adapter", "conform"])
+        .arg(adapter_path(adapter))
+        .args(["--outbound-allow-network", "127.0.0.0/8"])
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap()
+}
+
+/// What a command printed, stdout then stderr.
+pub fn output_text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
