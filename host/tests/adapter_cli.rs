@@ -1,7 +1,8 @@
-//! The adapter author's commands: `interlink adapter new` (a project),
-//! `interlink adapter build` (a crate into a component) and `interlink adapter check` (a component checked as the
-//! host would load it, and the capability diff an operator reads before an
-//! upgrade).
+//! The adapter author's commands: `interlink adapter new` (a project, in
+//! Rust or Python), `interlink adapter build` (a crate or a Python project
+//! into a component) and `interlink adapter check` (a component checked as
+//! the host would load it, and the capability diff an operator reads before
+//! an upgrade).
 
 mod common;
 
@@ -254,6 +255,88 @@ async fn a_new_project_builds_loads_and_serves_records() {
         vendors.body
     );
     assert!(first["id"].as_str().is_some(), "{}", vendors.body);
+}
+
+/// The same in Python: `adapter new --lang python` makes a project whose
+/// own tests pass natively, `adapter build` builds it with componentize-py
+/// (the one `cargo xtask` installed into `target/`) and checks it, and the
+/// conformance suite passes it against the demo API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_python_project_builds_tests_and_conforms() {
+    let projects = tempfile::tempdir().unwrap();
+    let project = projects.path().join("acme-py");
+    let dir = project.to_str().unwrap();
+    let made = adapter("new", &["acme-py", "--lang", "python", "--dir", dir]);
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    for file in [
+        "app.py",
+        "adapter.py",
+        "tests/test_adapter.py",
+        "pyproject.toml",
+        "README.md",
+    ] {
+        assert!(project.join(file).exists(), "{file}");
+    }
+
+    let venv = target_dir().join("componentize-py/bin");
+    let built = Command::new(env!("CARGO_BIN_EXE_interlink"))
+        .args(["adapter", "build", dir])
+        .env("INTERLINK_COMPONENTIZE_PY", venv.join("componentize-py"))
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    assert!(
+        text(&built.stdout).contains("acme-py 0.1.0 (contract 0.3.0)"),
+        "{}",
+        text(&built.stdout)
+    );
+    let component = project.join("target/adapters/acme-py.wasm");
+    assert!(component.exists());
+
+    // Its own tests, natively, against the bindings the build wrote.
+    let sdk = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk-python");
+    let path = [project.join("target/bindings"), sdk, project.clone()];
+    let tested = Command::new(venv.join("python"))
+        .args(["-m", "unittest", "discover", "-s", "tests", "-t", "."])
+        .current_dir(&project)
+        .env("PYTHONPATH", std::env::join_paths(path).unwrap())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    assert!(tested.status.success(), "{}", text(&tested.stderr));
+    assert!(
+        text(&tested.stderr).contains("Ran 1 test"),
+        "{}",
+        text(&tested.stderr)
+    );
+
+    let up = demo_upstream::DemoUpstream::start(
+        "127.0.0.1:0".parse().unwrap(),
+        demo_upstream::Options::default(),
+    )
+    .await
+    .unwrap();
+    let base = format!("base_url={}", up.base_url());
+    let conformed = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_interlink"))
+            .args(["adapter", "conform"])
+            .arg(&component)
+            .args(["--config", &base, "--secret", "api_key=demo-key"])
+            .args(["--outbound-allow-network", "127.0.0.0/8"])
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        conformed.status.success(),
+        "{}{}",
+        text(&conformed.stdout),
+        text(&conformed.stderr)
+    );
+    assert!(text(&conformed.stdout).contains("pass  vendors: pagination"));
 }
 
 /// Recorded once against the live demo API, replayed with it stopped; a

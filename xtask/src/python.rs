@@ -1,20 +1,16 @@
 //! Python for the build and the tests: tools installed into virtualenvs in
-//! `target/`, Python adapters built with componentize-py, and the Python
-//! SDK's and adapters' own unit tests.
+//! `target/`, the workspace's Python adapters built with componentize-py
+//! (`interlink_adapter_build::python`, as `interlink adapter build` does),
+//! and the Python SDK's and adapters' own unit tests.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
+use interlink_adapter_build::python::{self, COMPONENTIZE_PY, PythonBuild};
 
 use crate::adapters::{target_dir, workspace_root};
-
-/// The componentize-py release Python adapters are built with.
-const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
-
-/// The contract Python adapters build against (the SDK's `CONTRACT_VERSION`).
-const WIT: &str = "wit/since_v0.3.0";
 
 /// Installs `package` into a virtualenv `target/<name>`, unless it holds it
 /// already (its `.installed` file names the package), and answers the
@@ -43,9 +39,12 @@ fn run(command: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// A Python adapter: a folder with an `app.py` that binds `Adapter`, and
-/// optionally a `pyproject.toml` whose `[tool.interlink] python-path` names
-/// more folders (relative to it) to build with.
+/// `componentize-py`, installed into `target/componentize-py`.
+pub fn componentize_py() -> Result<PathBuf> {
+    Ok(tool("componentize-py", COMPONENTIZE_PY)?.join("bin/componentize-py"))
+}
+
+/// A Python adapter of the workspace.
 pub struct PythonAdapter {
     pub dir: PathBuf,
     /// `target/<out_dir>/<name>.wasm`
@@ -66,11 +65,10 @@ pub fn adapters() -> Vec<PythonAdapter> {
             continue;
         };
         for entry in entries.flatten() {
-            let dir = entry.path();
-            if dir.join("app.py").is_file() {
+            if python::is_python_adapter(&entry.path()) {
                 found.push(PythonAdapter {
                     name: entry.file_name().to_string_lossy().into_owned(),
-                    dir,
+                    dir: entry.path(),
                     out_dir,
                 });
             }
@@ -80,33 +78,10 @@ pub fn adapters() -> Vec<PythonAdapter> {
     found
 }
 
-/// The folders `dir/pyproject.toml` adds to the path (`[tool.interlink]
-/// python-path`), resolved from `dir`.
-fn python_path(dir: &Path) -> Result<Vec<PathBuf>> {
-    let file = dir.join("pyproject.toml");
-    let Ok(text) = std::fs::read_to_string(&file) else {
-        return Ok(Vec::new());
-    };
-    let project: toml::Table = text
-        .parse()
-        .with_context(|| format!("reading {}", file.display()))?;
-    let paths = project
-        .get("tool")
-        .and_then(|t| t.get("interlink"))
-        .and_then(|t| t.get("python-path"))
-        .and_then(|p| p.as_array());
-    Ok(paths
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p.as_str())
-        .map(|p| dir.join(p))
-        .collect())
-}
-
 /// The newest modification time of the files under `dirs`.
-fn newest(dirs: &[&Path]) -> Option<SystemTime> {
+fn newest(dirs: &[PathBuf]) -> Option<SystemTime> {
     let mut newest = None;
-    let mut stack: Vec<PathBuf> = dirs.iter().map(|d| d.to_path_buf()).collect();
+    let mut stack: Vec<PathBuf> = dirs.to_vec();
     while let Some(path) = stack.pop() {
         let Ok(meta) = std::fs::metadata(&path) else {
             continue;
@@ -115,13 +90,8 @@ fn newest(dirs: &[&Path]) -> Option<SystemTime> {
             if path.file_name().is_some_and(|n| n == "__pycache__") {
                 continue;
             }
-            stack.extend(
-                std::fs::read_dir(&path)
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .map(|e| e.path()),
-            );
+            let entries = std::fs::read_dir(&path).into_iter().flatten().flatten();
+            stack.extend(entries.map(|e| e.path()));
         } else if let Ok(modified) = meta.modified() {
             newest = newest.max(Some(modified));
         }
@@ -129,48 +99,33 @@ fn newest(dirs: &[&Path]) -> Option<SystemTime> {
     newest
 }
 
-/// Builds `adapter` into its component with componentize-py, unless the
-/// component is newer than its sources, the SDK and the contract. WASI is
-/// stubbed out: a Python adapter imports the contract and nothing else.
+/// Builds `adapter` into `target/<out_dir>/<name>.wasm`, unless that is
+/// newer than its sources, the folders it builds with, the SDK and the
+/// contract.
 pub fn build(adapter: &PythonAdapter) -> Result<PathBuf> {
     let root = workspace_root();
     let out = target_dir()
         .join(adapter.out_dir)
         .join(format!("{}.wasm", adapter.name));
     let sdk = root.join("sdk-python");
-    let mut path = vec![adapter.dir.clone()];
-    path.extend(python_path(&adapter.dir)?);
-    path.push(sdk.clone());
-    let inputs = path
-        .iter()
-        .map(|p| newest(&[p]))
-        .chain([newest(&[&root.join(WIT)])])
-        .max()
-        .flatten();
+    let mut inputs = vec![
+        adapter.dir.clone(),
+        sdk.clone(),
+        root.join("wit/since_v0.3.0"),
+    ];
+    inputs.extend(python::project(&adapter.dir)?.python_path);
     let built = std::fs::metadata(&out).and_then(|m| m.modified()).ok();
-    if built.is_some() && built >= inputs {
+    if built.is_some() && built >= newest(&inputs) {
         return Ok(out);
     }
-    let venv = tool("componentize-py", COMPONENTIZE_PY)?;
-    std::fs::create_dir_all(out.parent().expect("target/<dir>/<file>"))?;
-    let partial = out.with_extension("wasm.partial");
-    let mut command = Command::new(venv.join("bin/componentize-py"));
-    command.current_dir(&root).args([
-        "--quiet",
-        "-d",
-        WIT,
-        "-w",
-        "adapter-world",
-        "componentize",
-        "app",
-        "--stub-wasi",
-    ]);
-    for dir in &path {
-        command.arg("-p").arg(dir);
-    }
-    run(command.arg("-o").arg(&partial))
-        .with_context(|| format!("building {} with componentize-py", adapter.dir.display()))?;
-    std::fs::rename(&partial, &out)?;
+    let work_dir = target_dir().join("python-build").join(&adapter.name);
+    let component = python::componentize(&PythonBuild {
+        dir: &adapter.dir,
+        sdk: &sdk,
+        componentize_py: &componentize_py()?,
+        work_dir: &work_dir,
+    })?;
+    interlink_adapter_build::write_atomically(&out, &component)?;
     Ok(out)
 }
 
@@ -179,26 +134,21 @@ pub fn build(adapter: &PythonAdapter) -> Result<PathBuf> {
 /// `testing.TestHost` answers the host's imports).
 pub fn unit_tests() -> Result<()> {
     let root = workspace_root();
-    let venv = tool("componentize-py", COMPONENTIZE_PY)?;
     let bindings = target_dir().join("python-bindings");
-    run(Command::new(venv.join("bin/componentize-py"))
-        .current_dir(&root)
-        .args(["--quiet", "-d", WIT, "-w", "adapter-world", "bindings"])
-        .arg(&bindings))?;
+    let componentize_py = componentize_py()?;
+    let work_dir = target_dir().join("python-build");
+    python::bindings(&componentize_py, &work_dir, &bindings)?;
+    let python = componentize_py.with_file_name("python");
     let sdk = root.join("sdk-python");
     let mut suites = vec![sdk.clone()];
     suites.extend(adapters().into_iter().map(|a| a.dir));
-    for dir in suites {
-        if !dir.join("tests").is_dir() {
-            continue;
-        }
+    for dir in suites.iter().filter(|d| d.join("tests").is_dir()) {
         let mut path = vec![bindings.clone(), sdk.clone(), dir.clone()];
-        path.extend(python_path(&dir)?);
-        let path = std::env::join_paths(path)?;
+        path.extend(python::project(dir)?.python_path);
         eprintln!("python tests of {}", dir.display());
-        run(Command::new(venv.join("bin/python"))
-            .current_dir(&dir)
-            .env("PYTHONPATH", path)
+        run(Command::new(&python)
+            .current_dir(dir)
+            .env("PYTHONPATH", std::env::join_paths(path)?)
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .args(["-m", "unittest", "discover", "-s", "tests", "-t", "."]))
         .with_context(|| format!("the Python tests of {}", dir.display()))?;

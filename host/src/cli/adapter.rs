@@ -106,6 +106,9 @@ fn checking_runtime() -> anyhow::Result<Runtime> {
 
 /// `interlink adapter build [DIR]`.
 async fn build(args: BuildArgs) -> anyhow::Result<()> {
+    if interlink_adapter_build::python::is_python_adapter(&args.dir) {
+        return build_python(args).await;
+    }
     let manifest_path = args.dir.join("Cargo.toml");
     anyhow::ensure!(
         manifest_path.exists(),
@@ -132,21 +135,75 @@ async fn build(args: BuildArgs) -> anyhow::Result<()> {
                 .join(format!("{name}.wasm"))
         }
     };
+    check_and_write(built.component, &out).await
+}
+
+/// Checks that the host would load `component`, then writes it to `out`.
+async fn check_and_write(component: Vec<u8>, out: &Path) -> anyhow::Result<()> {
     let adapter = checking_runtime()?
-        .load(built.component.clone())
+        .load(component.clone())
         .await
         .map_err(|e| anyhow::anyhow!("built, but the host would not load it: {e}"))?;
-    interlink_adapter_build::write_atomically(&out, &built.component)?;
+    interlink_adapter_build::write_atomically(out, &component)?;
     let m = adapter.manifest();
     println!(
         "built {} ({} KiB): {} {} (contract {})",
         out.display(),
-        built.component.len() / 1024,
+        component.len() / 1024,
         m.id,
         m.version,
         m.contract_version
     );
     Ok(())
+}
+
+/// `interlink adapter build DIR` for a Python adapter (a folder with an
+/// `app.py`): componentize-py (from `INTERLINK_COMPONENTIZE_PY`, or on
+/// PATH) with the Python SDK its `pyproject.toml` names (or the checkout's
+/// beside this binary); the contract's bindings go to `DIR/target/bindings`
+/// for its native tests.
+async fn build_python(args: BuildArgs) -> anyhow::Result<()> {
+    use interlink_adapter_build::python;
+    let project = python::project(&args.dir)?;
+    let sdk = match project.sdk.clone() {
+        Some(sdk) => sdk,
+        None => super::template::beside_binary("sdk-python", python::is_python_sdk).context(
+            "no Python SDK: name it in pyproject.toml ([tool.interlink] sdk = \"<folder of sdk-python>\")",
+        )?,
+    };
+    let componentize_py = std::env::var_os("INTERLINK_COMPONENTIZE_PY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("componentize-py"));
+    let target = args.dir.join("target");
+    let work_dir = target.join("interlink-build");
+    let dir = args.dir.clone();
+    let component = tokio::task::spawn_blocking({
+        let (work_dir, componentize_py) = (work_dir.clone(), componentize_py.clone());
+        move || {
+            python::bindings(&componentize_py, &work_dir, &dir.join("target/bindings"))?;
+            python::componentize(&python::PythonBuild {
+                dir: &dir,
+                sdk: &sdk,
+                componentize_py: &componentize_py,
+                work_dir: &work_dir,
+            })
+        }
+    })
+    .await??;
+    let out = match args.out {
+        Some(out) => out,
+        None => {
+            let folder = args.dir.canonicalize()?;
+            let name = project
+                .name
+                .as_deref()
+                .map(|n| n.trim_start_matches("interlink-adapter-").to_string())
+                .or_else(|| folder.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "adapter".into());
+            target.join("adapters").join(format!("{name}.wasm"))
+        }
+    };
+    check_and_write(component, &out).await
 }
 
 /// `interlink adapter check FILE [--against OLD]`.

@@ -1,5 +1,6 @@
 //! `interlink adapter new`: a new adapter project outside this repository,
-//! from the files in `template/`: a crate that builds into a working
+//! from the files in `template/`: a crate (or, with `--lang python`, a
+//! Python project, from `template/python/`) that builds into a working
 //! adapter (a manifest, vendors with list, get and create, a native test)
 //! and a README that says how to build, check, test and load it.
 
@@ -11,6 +12,18 @@ use interlink::manifest::is_valid_id;
 const CARGO_TOML: &str = include_str!("template/Cargo.toml.tmpl");
 const LIB_RS: &str = include_str!("template/lib.rs.tmpl");
 const README: &str = include_str!("template/README.md.tmpl");
+const PY_APP: &str = include_str!("template/python/app.py.tmpl");
+const PY_ADAPTER: &str = include_str!("template/python/adapter.py.tmpl");
+const PY_TEST: &str = include_str!("template/python/test_adapter.py.tmpl");
+const PY_PROJECT: &str = include_str!("template/python/pyproject.toml.tmpl");
+const PY_README: &str = include_str!("template/python/README.md.tmpl");
+
+/// The language of a new adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    Rust,
+    Python,
+}
 
 #[derive(clap::Args)]
 pub struct NewArgs {
@@ -21,19 +34,26 @@ pub struct NewArgs {
     /// empty.
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// The `interlink-sdk` crate's folder. Default: the `sdk/` of the
-    /// Interlink checkout this binary was built in.
+    /// The SDK's folder: the `interlink-sdk` crate, or for Python the
+    /// Python SDK. Default: `sdk/` (or `sdk-python/`) of the Interlink
+    /// checkout this binary was built in.
     #[arg(long, env = "INTERLINK_SDK")]
     sdk: Option<PathBuf>,
+    /// The language to write it in.
+    #[arg(long, value_enum, default_value_t = Lang::Rust)]
+    lang: Lang,
 }
 
-/// The SDK of the checkout this binary was built in
-/// (`<checkout>/target/<profile>/interlink`).
+/// The folder `name` of the checkout this binary was built in
+/// (`<checkout>/target/<profile>/interlink`), if `is` says it is the one.
+pub(super) fn beside_binary(name: &str, is: fn(&Path) -> bool) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors().map(|dir| dir.join(name)).find(|d| is(d))
+}
+
+/// The SDK of the checkout this binary was built in.
 fn find_sdk() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe().context("locating this binary")?;
-    exe.ancestors()
-        .map(|dir| dir.join("sdk"))
-        .find(|sdk| is_sdk(sdk))
+    beside_binary("sdk", is_sdk)
         .context("no interlink-sdk found beside this binary: pass --sdk <folder of interlink-sdk>")
 }
 
@@ -42,9 +62,30 @@ fn is_sdk(dir: &Path) -> bool {
         .is_ok_and(|toml| toml.contains("name = \"interlink-sdk\""))
 }
 
-/// `text` with each `{{name}}` replaced.
+/// `path` inside a TOML basic string: forward slashes need no escaping
+/// anywhere.
+fn toml_path(path: &Path) -> String {
+    path.to_string_lossy()
+        .replace('\\', "/")
+        .replace('"', "\\\"")
+}
+
+/// `text` with each `{{name}}` replaced (`{{class}}`: the id as a Python
+/// class name, `acme-erp` as `AcmeErp`).
 fn fill(text: &str, id: &str, sdk: &str) -> String {
-    text.replace("{{id}}", id).replace("{{sdk}}", sdk)
+    let class: String = id
+        .split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    text.replace("{{id}}", id)
+        .replace("{{sdk}}", sdk)
+        .replace("{{class}}", &class)
 }
 
 /// `interlink adapter new ID [--dir D] [--sdk S]`.
@@ -59,6 +100,9 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
     if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
         bail!("{} exists and is not empty", dir.display());
     }
+    if args.lang == Lang::Python {
+        return new_python(&args.id, &dir, args.sdk);
+    }
     let sdk = match args.sdk {
         Some(sdk) if is_sdk(&sdk) => sdk,
         Some(sdk) => bail!("{} is not the interlink-sdk crate's folder", sdk.display()),
@@ -68,11 +112,7 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
     // The checkout's lock file pins the project's dependencies to the
     // versions Interlink is built and tested with (cargo drops the rest).
     let lock = sdk.parent().map(|checkout| checkout.join("Cargo.lock"));
-    // A TOML basic string: forward slashes need no escaping anywhere.
-    let sdk = sdk
-        .to_string_lossy()
-        .replace('\\', "/")
-        .replace('"', "\\\"");
+    let sdk = toml_path(&sdk);
     std::fs::create_dir_all(dir.join("src"))
         .with_context(|| format!("creating {}", dir.display()))?;
     for (path, text) in [
@@ -98,6 +138,42 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `interlink adapter new ID --lang python`.
+fn new_python(id: &str, dir: &Path, sdk: Option<PathBuf>) -> anyhow::Result<()> {
+    use interlink_adapter_build::python::is_python_sdk;
+    let sdk = match sdk {
+        Some(sdk) if is_python_sdk(&sdk) => sdk,
+        Some(sdk) => bail!(
+            "{} is not the Python SDK's folder (sdk-python)",
+            sdk.display()
+        ),
+        None => beside_binary("sdk-python", is_python_sdk)
+            .context("no Python SDK found beside this binary: pass --sdk <folder of sdk-python>")?,
+    };
+    let sdk = toml_path(&sdk.canonicalize()?);
+    std::fs::create_dir_all(dir.join("tests"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    for (path, text) in [
+        ("app.py", PY_APP),
+        ("adapter.py", PY_ADAPTER),
+        ("tests/__init__.py", ""),
+        ("tests/test_adapter.py", PY_TEST),
+        ("pyproject.toml", PY_PROJECT),
+        ("README.md", PY_README),
+        (".gitignore", "/target\n/.venv\n__pycache__/\n"),
+    ] {
+        std::fs::write(dir.join(path), fill(text, id, &sdk))
+            .with_context(|| format!("writing {path}"))?;
+    }
+    println!(
+        "Made the Python adapter `{id}` in {dir}. Next (componentize-py on PATH):\n  \
+         interlink adapter build {dir}\n\
+         then load {dir}/target/adapters/{id}.wasm into a host (its README says how).",
+        dir = dir.display()
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,7 +188,10 @@ mod tests {
                 && !is_valid_id("a_b")
         );
         assert_eq!(fill("x-{{id}} at {{sdk}}", "acme", "/s"), "x-acme at /s");
-        for template in [CARGO_TOML, LIB_RS, README] {
+        assert_eq!(fill("class {{class}}:", "acme-erp2", ""), "class AcmeErp2:");
+        for template in [
+            CARGO_TOML, LIB_RS, README, PY_APP, PY_ADAPTER, PY_TEST, PY_PROJECT, PY_README,
+        ] {
             let filled = fill(template, "acme", "/s");
             assert!(!filled.contains("{{"), "{filled}");
         }

@@ -664,3 +664,72 @@ pub fn output_text(output: &std::process::Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// How many vendors `GET /v1/vendors?page_size=3` answers through `demo`.
+pub async fn first_vendor_page(demo: &Demo) -> usize {
+    let reply = demo
+        .call(reqwest::Method::GET, "/v1/vendors?page_size=3", None)
+        .await;
+    assert_eq!(reply.status, reqwest::StatusCode::OK, "{}", reply.body);
+    reply.body["data"].as_array().unwrap().len()
+}
+
+/// The hot swap under load, for an adapter of the demo API whose `next`
+/// build asks for pages with `count=` instead of `limit=`: four calls are
+/// held in the upstream when `next` is uploaded as `adapter` (the upload
+/// answers while the upstream still holds all four). All four must succeed
+/// on the version they started with (`limit=3`), and the next call run the
+/// new one (`count=3`). Catches an upload that waits for calls to drain, a
+/// swap that fails or moves calls in flight, and an old version (or a warm
+/// instance of it) serving after the swap. Answers the upload's reply.
+pub async fn swap_while_four_calls_are_held(demo: &Demo, adapter: &str, next: &str) -> Reply {
+    assert_eq!(first_vendor_page(demo).await, 3);
+    demo.up.pause();
+    let calls = futures::future::join_all((0..4).map(|_| first_vendor_page(demo)));
+    let swap = async {
+        eventually(
+            std::time::Duration::from_secs(30),
+            "four calls held by the upstream",
+            || async { (demo.up.in_flight() == 4).then_some(()) },
+        )
+        .await;
+        let uploaded = send(
+            demo.http
+                .put(demo.server.url(&format!("/v1/adapters/{adapter}")))
+                .bearer_auth(demo.server.admin_key())
+                .body(adapter_bytes(next)),
+        )
+        .await;
+        assert_eq!(
+            uploaded.status,
+            reqwest::StatusCode::OK,
+            "{}",
+            uploaded.body
+        );
+        assert_eq!(
+            demo.up.in_flight(),
+            4,
+            "the swap landed while they were held"
+        );
+        demo.up.resume();
+        uploaded
+    };
+    let (pages, uploaded) = tokio::join!(calls, swap);
+    assert_eq!(pages, [3, 3, 3, 3], "no call in flight fails");
+    assert_eq!(first_vendor_page(demo).await, 3);
+    let asked: Vec<String> = demo
+        .up
+        .pages_served("suppliers")
+        .into_iter()
+        .map(|p| p.query)
+        .collect();
+    assert_eq!(
+        asked[1..],
+        ["offset=0&limit=3"; 4]
+            .into_iter()
+            .chain(["offset=0&count=3"])
+            .collect::<Vec<_>>(),
+        "each call in flight on the version it started with, the next on the new one"
+    );
+    uploaded
+}

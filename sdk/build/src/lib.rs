@@ -6,6 +6,9 @@
 //! Adapters are built for `wasm32-unknown-unknown` rather than `wasm32-wasip2`
 //! so that the component imports nothing but the Interlink contract: no WASI,
 //! hence no ambient authority to deny, and nothing to set up per call.
+//! Python adapters are built by componentize-py instead ([`python`]).
+
+pub mod python;
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
