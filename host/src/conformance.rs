@@ -33,7 +33,7 @@ use serde_json::{Map, Value, json};
 
 use crate::contract::AdapterError;
 use crate::manifest::{ChildCollection, Entity, Field, FieldAccess, FieldType, Operation};
-use crate::runtime::{Adapter, CallContext, CallError, ListRequest};
+use crate::runtime::{Adapter, AdapterInstance, CallContext, CallError, HeldRequest, ListRequest};
 
 /// Small pages, so that pagination is exercised on small data sets.
 const SMALL_PAGE: u32 = 2;
@@ -187,25 +187,21 @@ fn list_request(entity: &str, cursor: Option<String>, page_size: u32) -> ListReq
 async fn check_entity(adapter: &Adapter, ctx: &CallContext, entity: &Entity, report: &mut Report) {
     let name = entity.name.as_str();
     report.add("model", name, model_fields(entity));
+    // The record the reads and writes below use: the first one listed.
+    let mut first_id = None;
     if !can(entity, Operation::List) {
         for rule in ["list", "pagination", "modified-after"] {
             report.add(rule, name, Outcome::Skipped("not listable".into()));
         }
     } else {
-        let first = adapter
-            .list(ctx.clone(), &list_request(name, None, 5))
-            .await;
-        let records = match first {
+        let records = match page_of(adapter, ctx, &list_request(name, None, 5)).await {
             Err(e) => {
                 report.add("list", name, Outcome::Failed(describe(&e)));
                 return;
             }
-            Ok(page) => page
-                .records
-                .iter()
-                .map(|r| serde_json::from_str::<Value>(r.get()).unwrap_or(Value::Null))
-                .collect::<Vec<_>>(),
+            Ok((records, _)) => records,
         };
+        first_id = ids(&records).into_iter().next();
         let problems: Vec<String> = records
             .iter()
             .enumerate()
@@ -228,7 +224,6 @@ async fn check_entity(adapter: &Adapter, ctx: &CallContext, entity: &Entity, rep
         };
         report.add("modified-after", name, outcome);
     }
-    let first_id = first_id(adapter, ctx, entity).await;
     report.add(
         "get",
         name,
@@ -637,7 +632,7 @@ async fn new_record(adapter: &Adapter, ctx: &CallContext, entity: &Entity) -> Va
         }
         record
     }
-    let mut record = Box::pin(fields(adapter, ctx, &entity.fields)).await;
+    let mut record = fields(adapter, ctx, &entity.fields).await;
     for ChildCollection {
         name,
         fields: child_fields,
@@ -647,9 +642,7 @@ async fn new_record(adapter: &Adapter, ctx: &CallContext, entity: &Entity) -> Va
     {
         let mut children = Vec::new();
         for _ in 0..(*min_count).max(1) {
-            children.push(Value::Object(
-                Box::pin(fields(adapter, ctx, child_fields)).await,
-            ));
+            children.push(Value::Object(fields(adapter, ctx, child_fields).await));
         }
         record.insert(name.clone(), Value::Array(children));
     }
@@ -658,7 +651,7 @@ async fn new_record(adapter: &Adapter, ctx: &CallContext, entity: &Entity) -> Va
 
 /// How a dry-run write came out, as a check's words: `None` when it
 /// conforms.
-fn dry_run_problem(operation: &str, answer: Result<usize, CallError>) -> Option<String> {
+fn dry_run_problem<T>(operation: &str, answer: Result<T, CallError>) -> Option<String> {
     match answer {
         Ok(_) => None,
         Err(CallError::Adapter(AdapterError::Unsupported { message })) => Some(format!(
@@ -669,23 +662,19 @@ fn dry_run_problem(operation: &str, answer: Result<usize, CallError>) -> Option<
     }
 }
 
-/// Runs `call` on a fresh instance in a dry run; answers how many requests
-/// that may change the system it held.
-macro_rules! dry_run {
-    ($adapter:expr, $ctx:expr, |$instance:ident| $call:expr) => {{
-        match $adapter.instantiate_fresh($ctx.clone()).await {
-            Err(e) => Err(e),
-            Ok(mut $instance) => {
-                $instance.dry_run();
-                let answer = $call.await;
-                let held = $instance.held().to_vec();
-                match answer {
-                    Ok(_) | Err(CallError::Held) => Ok(held),
-                    Err(e) => Err(e),
-                }
-            }
-        }
-    }};
+/// Runs `call` on a fresh instance in a dry run; answers the requests that
+/// may change the system which it held instead of sending.
+async fn dry_run(
+    adapter: &Adapter,
+    ctx: &CallContext,
+    call: impl AsyncFnOnce(&mut AdapterInstance) -> Result<(), CallError>,
+) -> Result<Vec<HeldRequest>, CallError> {
+    let mut instance = adapter.instantiate_fresh(ctx.clone()).await?;
+    instance.dry_run();
+    match call(&mut instance).await {
+        Ok(()) | Err(CallError::Held) => Ok(instance.held().to_vec()),
+        Err(e) => Err(e),
+    }
 }
 
 async fn writes(
@@ -699,8 +688,11 @@ async fn writes(
     let mut problems = Vec::new();
     if can(entity, Operation::Create) {
         let record = new_record(adapter, ctx, entity).await.to_string();
-        let answer = dry_run!(adapter, ctx, |i| i.create(name, record.clone()));
-        problems.extend(dry_run_problem("create", answer.map(|h| h.len())));
+        let answer = dry_run(adapter, ctx, async |i| {
+            i.create(name, record).await.map(drop)
+        })
+        .await;
+        problems.extend(dry_run_problem("create", answer));
         done.push("create");
     }
     if let Some(id) = id {
@@ -715,13 +707,17 @@ async fn writes(
                     Value::Object(patch)
                 })
                 .unwrap_or_else(|| json!({}));
-            let answer = dry_run!(adapter, ctx, |i| i.update(name, id, patch.to_string()));
-            problems.extend(dry_run_problem("update", answer.map(|h| h.len())));
+            let patch = patch.to_string();
+            let answer = dry_run(adapter, ctx, async |i| {
+                i.update(name, id, patch).await.map(drop)
+            })
+            .await;
+            problems.extend(dry_run_problem("update", answer));
             done.push("update");
         }
         if can(entity, Operation::Delete) {
-            let answer = dry_run!(adapter, ctx, |i| i.delete(name, id));
-            problems.extend(dry_run_problem("delete", answer.map(|h| h.len())));
+            let answer = dry_run(adapter, ctx, async |i| i.delete(name, id).await).await;
+            problems.extend(dry_run_problem("delete", answer));
             done.push("delete");
         }
     }
@@ -757,11 +753,11 @@ async fn read_only_fields(
         set(&mut patch, &field.name, marker);
     }
     let names: Vec<&str> = read_only.iter().map(|f| f.name.as_str()).collect();
-    let answer = dry_run!(adapter, ctx, |i| i.update(
-        &entity.name,
-        id,
-        Value::Object(patch.clone()).to_string()
-    ));
+    let patch = Value::Object(patch).to_string();
+    let answer = dry_run(adapter, ctx, async |i| {
+        i.update(&entity.name, id, patch).await.map(drop)
+    })
+    .await;
     match answer {
         Err(CallError::Adapter(AdapterError::Invalid { .. })) => {
             Outcome::Passed(format!("refused as invalid: {}", names.join(", ")))
