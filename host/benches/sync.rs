@@ -1,8 +1,11 @@
 //! Sync throughput: 100,000 records from a local upstream (the demo API,
 //! in-process, over loopback HTTP) through the example adapter into SQLite,
-//! against fetching the same pages without storing them.
+//! and into PostgreSQL when a server is given, against fetching the same
+//! pages without storing them.
 //!
-//! `cargo xtask build-adapters && cargo bench -p interlink --bench sync`
+//! `cargo xtask build-adapters && cargo bench -p interlink --bench sync`;
+//! with PostgreSQL too (a server started for the run):
+//! `cargo xtask with-postgres cargo bench -p interlink --bench sync`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -13,9 +16,10 @@ use interlink::dataplane::{DataPlane, Limits};
 use interlink::registry::Registry;
 use interlink::runtime::{ListRequest, MemoryKv, Runtime, RuntimeConfig, Services};
 use interlink::secret_box::SecretBox;
-use interlink::storage::Store;
+use interlink::storage::postgres::PostgresStorage;
 use interlink::storage::sqlite::SqliteStorage;
 use interlink::storage::syncs::{Run, RunStatus};
+use interlink::storage::{Database, Store};
 use interlink::sync::{ScheduleRequest, Syncs};
 use interlink::webhooks::Webhooks;
 use serde_json::json;
@@ -62,9 +66,15 @@ fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     rt.block_on(async {
-        let up = DemoUpstream::start("127.0.0.1:0".parse().unwrap(), Options { seed: false, ..Options::default() })
-            .await
-            .unwrap();
+        let up = DemoUpstream::start(
+            "127.0.0.1:0".parse().unwrap(),
+            Options {
+                seed: false,
+                ..Options::default()
+            },
+        )
+        .await
+        .unwrap();
         for n in 0..RECORDS {
             up.insert("suppliers", json!({
                 "displayName": format!("Supplier number {n} Industrial Components Ltd."),
@@ -72,7 +82,6 @@ fn main() {
                 "currencyCode": "USD", "isActive": n % 3 != 0,
             }));
         }
-        let data = tempfile::tempdir().unwrap();
         let services = Services::new(
             Arc::new(loopback_client(64 << 20)),
             Arc::new(MemoryKv::default()),
@@ -80,62 +89,133 @@ fn main() {
         let runtime = Runtime::new(RuntimeConfig::default(), services, None).unwrap();
         let registry = Arc::new(Registry::new(runtime, &adapters_dir()));
         registry.load_dir().await.unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStorage::open(&data.path().join("bench.db")).await.unwrap());
-        let secret_box = SecretBox::new([7; 32]);
-        let webhooks = Arc::new(Webhooks::new(store.clone(), secret_box.clone(), interlink::webhooks::Limits::default(), loopback_client(1 << 20)));
-        let connections = Arc::new(Connections::new(store.clone(), registry.clone(), secret_box, 10));
-        let (connection, _) = connections
-            .create(NewConnection {
-                adapter: "example".into(),
-                config: json!({"base_url": up.base_url()}).as_object().unwrap().clone(),
-                credentials: json!({"api_key": "demo-key"}).as_object().unwrap().clone(),
-                replaces: None,
-            })
-            .await
-            .unwrap();
-
-        // Fetching alone: the same pages, through the same adapter.
-        let adapter = registry.get("example").unwrap();
-        let mut fetch = Vec::new();
-        for _ in 0..3 {
-            let started = Instant::now();
-            let mut cursor = None;
-            let mut records = 0;
-            loop {
-                let request = ListRequest { entity: "vendors".into(), cursor, page_size: PAGE, modified_after: None };
-                let ctx = connections.open(connection.clone()).unwrap().ctx;
-                let page = adapter.list(ctx, &request).await.unwrap();
-                records += page.records.len();
-                cursor = page.next_cursor;
-                if cursor.is_none() {
-                    break;
-                }
-            }
-            assert_eq!(records, RECORDS);
-            fetch.push(started.elapsed());
+        let data = tempfile::tempdir().unwrap();
+        let mut databases = vec![(
+            "SQLite (WAL)",
+            Database::Sqlite(data.path().join("bench.db")),
+        )];
+        if let Ok(admin) = std::env::var("INTERLINK_TEST_POSTGRES_URL") {
+            let url = PostgresStorage::new_database(&admin).await.unwrap();
+            databases.push(("PostgreSQL", Database::Postgres(url)));
         }
-        fetch.sort();
-        let fetch = fetch[1];
-
-        let dataplane = Arc::new(DataPlane::new(connections.clone(), Limits::default()));
-        let syncs = Arc::new(Syncs::new(store.clone(), dataplane, webhooks));
-        let _scheduler = syncs.start();
-        let request = ScheduleRequest { interval: Some(Duration::from_secs(3600)), page_size: Some(PAGE), backfill_since: None };
-        syncs.put_schedule(&connection, "vendors", request).await.unwrap();
-        let first = wait(&*store, &connection.id, 1).await;
-        assert_eq!(first.counts.added, RECORDS as u64);
-        let first_took = first.finished_at.unwrap().duration_since(first.started_at).unwrap();
-        syncs.trigger(&connection, "vendors", true, "bench").await.unwrap();
-        let second = wait(&*store, &connection.id, 2).await;
-        assert_eq!(second.counts.unchanged, RECORDS as u64);
-        let second_took = second.finished_at.unwrap().duration_since(second.started_at).unwrap();
-
-        println!("{RECORDS} records, pages of {PAGE}, {}", humantime::format_rfc3339_seconds(SystemTime::now()));
-        println!("fetch only (median of 3):     {:>8.0} ms  {:>8.0} records/s", fetch.as_secs_f64() * 1e3, rate(RECORDS as u64, fetch));
-        println!("sync, all added:              {:>8.0} ms  {:>8.0} records/s  ({:.2}x the fetch time)",
-            first_took.as_secs_f64() * 1e3, rate(RECORDS as u64, first_took), first_took.as_secs_f64() / fetch.as_secs_f64());
-        println!("full sync again, all unchanged: {:>6.0} ms  {:>8.0} records/s  ({:.2}x the fetch time)",
-            second_took.as_secs_f64() * 1e3, rate(RECORDS as u64, second_took), second_took.as_secs_f64() / fetch.as_secs_f64());
+        println!(
+            "{RECORDS} records, pages of {PAGE}, {}",
+            humantime::format_rfc3339_seconds(SystemTime::now())
+        );
+        for (name, database) in databases {
+            let store: Arc<dyn Store> = match &database {
+                Database::Sqlite(path) => Arc::new(SqliteStorage::open(path).await.unwrap()),
+                Database::Postgres(url) => Arc::new(PostgresStorage::open(url).await.unwrap()),
+            };
+            println!("into {name}:");
+            sync_into(store, registry.clone(), &up).await;
+        }
     });
+}
+
+/// Fetches every record, then syncs them all into `store` twice (all new,
+/// then all unchanged), and prints the three times.
+async fn sync_into(store: Arc<dyn Store>, registry: Arc<Registry>, up: &DemoUpstream) {
+    let secret_box = SecretBox::new([7; 32]);
+    let webhooks = Arc::new(Webhooks::new(
+        store.clone(),
+        secret_box.clone(),
+        interlink::webhooks::Limits::default(),
+        loopback_client(1 << 20),
+    ));
+    let connections = Arc::new(Connections::new(
+        store.clone(),
+        registry.clone(),
+        secret_box,
+        10,
+    ));
+    let (connection, _) = connections
+        .create(NewConnection {
+            adapter: "example".into(),
+            config: json!({"base_url": up.base_url()})
+                .as_object()
+                .unwrap()
+                .clone(),
+            credentials: json!({"api_key": "demo-key"}).as_object().unwrap().clone(),
+            replaces: None,
+        })
+        .await
+        .unwrap();
+
+    // Fetching alone: the same pages, through the same adapter.
+    let adapter = registry.get("example").unwrap();
+    let mut fetch = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let mut cursor = None;
+        let mut records = 0;
+        loop {
+            let request = ListRequest {
+                entity: "vendors".into(),
+                cursor,
+                page_size: PAGE,
+                modified_after: None,
+            };
+            let ctx = connections.open(connection.clone()).unwrap().ctx;
+            let page = adapter.list(ctx, &request).await.unwrap();
+            records += page.records.len();
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(records, RECORDS);
+        fetch.push(started.elapsed());
+    }
+    fetch.sort();
+    let fetch = fetch[1];
+
+    let dataplane = Arc::new(DataPlane::new(connections.clone(), Limits::default()));
+    let syncs = Arc::new(Syncs::new(store.clone(), dataplane, webhooks));
+    let _scheduler = syncs.start();
+    let request = ScheduleRequest {
+        interval: Some(Duration::from_secs(3600)),
+        page_size: Some(PAGE),
+        backfill_since: None,
+    };
+    syncs
+        .put_schedule(&connection, "vendors", request)
+        .await
+        .unwrap();
+    let first = wait(&*store, &connection.id, 1).await;
+    assert_eq!(first.counts.added, RECORDS as u64);
+    let first_took = first
+        .finished_at
+        .unwrap()
+        .duration_since(first.started_at)
+        .unwrap();
+    syncs
+        .trigger(&connection, "vendors", true, "bench")
+        .await
+        .unwrap();
+    let second = wait(&*store, &connection.id, 2).await;
+    assert_eq!(second.counts.unchanged, RECORDS as u64);
+    let second_took = second
+        .finished_at
+        .unwrap()
+        .duration_since(second.started_at)
+        .unwrap();
+
+    println!(
+        "fetch only (median of 3):     {:>8.0} ms  {:>8.0} records/s",
+        fetch.as_secs_f64() * 1e3,
+        rate(RECORDS as u64, fetch)
+    );
+    println!(
+        "sync, all added:              {:>8.0} ms  {:>8.0} records/s  ({:.2}x the fetch time)",
+        first_took.as_secs_f64() * 1e3,
+        rate(RECORDS as u64, first_took),
+        first_took.as_secs_f64() / fetch.as_secs_f64()
+    );
+    println!(
+        "full sync again, all unchanged: {:>6.0} ms  {:>8.0} records/s  ({:.2}x the fetch time)",
+        second_took.as_secs_f64() * 1e3,
+        rate(RECORDS as u64, second_took),
+        second_took.as_secs_f64() / fetch.as_secs_f64()
+    );
 }

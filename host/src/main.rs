@@ -16,8 +16,7 @@ use interlink::outbound::{HttpClient, NetworkPolicy, network};
 use interlink::registry::{Registry, watch};
 use interlink::runtime::{InstanceReuse, MemoryKv, Runtime, RuntimeConfig, Services};
 use interlink::secret_box::SecretBox;
-use interlink::storage::sqlite::SqliteStorage;
-use interlink::storage::{Storage, Store};
+use interlink::storage::{self, Database, Store};
 use interlink::sync::Syncs;
 use interlink::webhooks::{self, Webhooks};
 use tracing_subscriber::EnvFilter;
@@ -45,6 +44,9 @@ enum Command {
     /// Tools for adapter authors and the operators who load their adapters.
     #[command(subcommand)]
     Adapter(cli::adapter::Command),
+    /// The database: copy a host's SQLite database into PostgreSQL.
+    #[command(subcommand)]
+    Db(cli::db::Command),
 }
 
 #[derive(Subcommand)]
@@ -86,6 +88,10 @@ struct ServeArgs {
     /// Folder for the host's data: admin key, compile cache.
     #[arg(long, env = "INTERLINK_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
+    /// The database: `postgres://user:password@host:port/name` for
+    /// PostgreSQL; by default SQLite in the data folder (`interlink.db`).
+    #[arg(long, env = "INTERLINK_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
     /// Folder of adapter components (.wasm), watched for changes.
     #[arg(
         long,
@@ -190,6 +196,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(*args).await,
         Command::Cert(CertCommand::Generate(args)) => generate(args),
         Command::Adapter(command) => cli::adapter::run(command).await,
+        Command::Db(command) => cli::db::run(command).await,
     }
 }
 
@@ -279,10 +286,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         std::env::var("INTERLINK_SECRET_KEY").ok().as_deref(),
         data.path(),
     )?;
-    let storage = SqliteStorage::open(&data.database())
+    let database = match &args.database_url {
+        Some(url) => Database::parse(url)?,
+        None => Database::Sqlite(data.database()),
+    };
+    let store = storage::open(&database)
         .await
-        .with_context(|| format!("opening the database {}", data.database().display()))?;
-    check_secret_key(&storage, &secret_box).await?;
+        .with_context(|| format!("opening the database {database}"))?;
+    check_secret_key(store.as_ref(), &secret_box).await?;
     let registry = Arc::new(Registry::new(runtime, &args.adapters_dir));
     let _watch = watch::start(registry.clone()).context("watching the adapters folder")?;
 
@@ -293,10 +304,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(
         %addr,
         adapters_dir = %registry.dir().display(),
+        %database,
         credits = args.credits,
         "interlink listening; loading adapters"
     );
-    let store: Arc<dyn Store> = Arc::new(storage);
     let webhooks = Arc::new(Webhooks::new(
         store.clone(),
         secret_box.clone(),
@@ -379,7 +390,7 @@ async fn shutdown() {
 
 /// Refuses to start with another secret key than the data was encrypted
 /// with. The first start stores the check that later ones verify.
-async fn check_secret_key(storage: &SqliteStorage, secret_box: &SecretBox) -> anyhow::Result<()> {
+async fn check_secret_key(storage: &dyn Store, secret_box: &SecretBox) -> anyhow::Result<()> {
     const NAME: &str = "secret_key_check";
     storage
         .insert_setting(NAME, &secret_box.key_check())

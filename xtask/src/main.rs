@@ -9,10 +9,14 @@
 //!   (`tests/tryton/harness.py`), schemathesis and standardwebhooks (each a
 //!   virtualenv in `target/`) and Chromium with its WebDriver (Debian's
 //!   packages, when missing), runs the Python SDK's and Python adapters'
-//!   unit tests, then every test of the workspace;
-//! - `wit FILE.wasm`: prints the WIT world a component implements.
+//!   unit tests, starts a PostgreSQL server (Debian's, in `target/postgres`,
+//!   `postgres.rs`), then runs every test of the workspace;
+//! - `wit FILE.wasm`: prints the WIT world a component implements;
+//! - `with-postgres COMMAND...`: runs a command beside a new PostgreSQL
+//!   server, as the tests get one (for the benchmarks on PostgreSQL).
 
 mod adapters;
+mod postgres;
 mod python;
 mod serve;
 
@@ -49,6 +53,13 @@ enum Task {
     },
     /// Print the WIT world of a component, as `wasm-tools component wit` does.
     Wit { file: PathBuf },
+    /// Run a command beside a new PostgreSQL server (as the tests get one),
+    /// its admin URL in `INTERLINK_TEST_POSTGRES_URL`; e.g.
+    /// `cargo xtask with-postgres cargo bench -p interlink --bench sync`.
+    WithPostgres {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -72,11 +83,30 @@ fn run(task: Task) -> Result<()> {
             standardwebhooks_setup()?;
             chromium_setup()?;
             python::unit_tests()?;
+            let postgres =
+                postgres::Server::start(&adapters::workspace_root().join("target/postgres"))?;
             let mut cargo_args = vec!["test", "--release", "--workspace", "--no-fail-fast"];
             if !args.is_empty() {
                 cargo_args.push("--");
             }
-            cargo(&cargo_args, &args)
+            cargo_with_env(
+                &cargo_args,
+                &args,
+                &[(postgres::URL_VARIABLE, &postgres.url)],
+            )
+        }
+        Task::WithPostgres { command } => {
+            let postgres =
+                postgres::Server::start(&adapters::workspace_root().join("target/postgres"))?;
+            let status = Command::new(&command[0])
+                .args(&command[1..])
+                .env(postgres::URL_VARIABLE, &postgres.url)
+                .status()
+                .with_context(|| format!("running {}", command[0]))?;
+            if !status.success() {
+                bail!("{} failed ({status})", command.join(" "));
+            }
+            Ok(())
         }
         Task::Wit { file } => {
             let bytes =
@@ -108,19 +138,27 @@ fn chromium_setup() -> Result<()> {
         return Ok(());
     }
     eprintln!("installing Debian's chromium and chromium-driver");
-    for args in [
-        &["update", "-qq"][..],
-        &["install", "-y", "-qq", "chromium", "chromium-driver"][..],
-    ] {
+    apt_install(
+        &["chromium", "chromium-driver"],
+        "the dashboard tests need Debian's chromium",
+    )
+}
+
+/// Installs Debian `packages` with apt-get (as root); `why` says who needs
+/// them when that fails.
+pub fn apt_install(packages: &[&str], why: &str) -> Result<()> {
+    let install = [&["install", "-y", "-qq"][..], packages].concat();
+    for args in [&["update", "-qq"][..], &install] {
         let status = Command::new("apt-get")
             .args(args)
             .env("DEBIAN_FRONTEND", "noninteractive")
             .status()
-            .context("running apt-get (the dashboard tests need Debian's chromium)")?;
+            .with_context(|| format!("running apt-get ({why})"))?;
         if !status.success() {
             bail!(
-                "apt-get {} failed ({status}); install `chromium` and `chromium-driver` as root",
-                args.join(" ")
+                "apt-get {} failed ({status}); install {} as root ({why})",
+                args.join(" "),
+                packages.join(" ")
             );
         }
     }
@@ -142,10 +180,16 @@ fn standardwebhooks_setup() -> Result<()> {
 
 /// Runs cargo at the workspace root with `args` then `extra`.
 pub fn cargo(args: &[&str], extra: &[String]) -> Result<()> {
+    cargo_with_env(args, extra, &[])
+}
+
+/// [`cargo`], with environment variables.
+fn cargo_with_env(args: &[&str], extra: &[String], env: &[(&str, &str)]) -> Result<()> {
     let status = Command::new(env!("CARGO"))
         .current_dir(adapters::workspace_root())
         .args(args)
         .args(extra)
+        .envs(env.iter().copied())
         .status()
         .context("running cargo")?;
     if !status.success() {

@@ -3,4 +3,5 @@
 pub mod adapter;
 mod adapter_conform;
 mod adapter_test;
+pub mod db;
 mod template;

@@ -1,19 +1,48 @@
-//! The host's database, behind one interface ([`Storage`]) so that another
-//! backend (PostgreSQL) can follow. [`sqlite::SqliteStorage`] is the embedded
-//! default.
+//! The host's database, behind one interface ([`Store`]) with two
+//! implementations: [`sqlite::SqliteStorage`], the embedded default, and
+//! [`postgres::PostgresStorage`], which several nodes can share. The same
+//! tests (`tests.rs`) run against both.
 //!
 //! Storage sits below every domain module: its types ([`Connection`],
 //! [`syncs::Run`], ...) are its own, and it imports only the manifest model.
 
 pub mod connections;
+pub mod copy;
+pub mod postgres;
 pub mod requests;
 pub mod sessions;
 pub mod sqlite;
 pub mod syncs;
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod database_tests {
+    use super::Database;
+
+    #[test]
+    fn database_urls_parse_and_show_without_their_password() {
+        let postgres = Database::parse("postgres://interlink:s3cret@db.internal:5432/interlink");
+        assert_eq!(
+            postgres.unwrap().to_string(),
+            "postgres://interlink:***@db.internal:5432/interlink"
+        );
+        assert_eq!(
+            Database::parse("sqlite://data/interlink.db").unwrap(),
+            Database::Sqlite("data/interlink.db".into())
+        );
+        let error = Database::parse("mysql://root:s3cret@db/x").unwrap_err();
+        assert!(error.to_string().contains("unsupported database URL"));
+        assert!(!error.to_string().contains("s3cret"), "{error}");
+    }
+}
 pub mod tokens;
 pub mod webhooks;
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -32,6 +61,10 @@ pub use webhooks::WebhookStorage;
 pub struct StorageError(#[from] pub sqlx::Error);
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// How long an unfinished idempotency claim holds its key: longer than any
+/// call may take.
+const STALE_CLAIM: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 /// What an idempotency key already holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,4 +155,62 @@ impl<T: Storage + TokenStorage + SyncStorage + WebhookStorage + SessionStorage +
 /// its JSON, in hex.
 pub fn content_hash(json: &str) -> String {
     hex::encode(Sha256::digest(json.as_bytes()))
+}
+
+/// Where the host keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An SQLite file: one node.
+    Sqlite(PathBuf),
+    /// A PostgreSQL server, by its URL (`postgres://user:password@host/name`).
+    Postgres(String),
+}
+
+impl Database {
+    /// A `--database-url`: `postgres://` or `postgresql://`, or `sqlite://`
+    /// and a path.
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Database::Postgres(url.to_string()))
+        } else if let Some(path) = url.strip_prefix("sqlite://") {
+            Ok(Database::Sqlite(PathBuf::from(path)))
+        } else {
+            anyhow::bail!(
+                "unsupported database URL (expected postgres://... or sqlite://...): {}",
+                Database::Postgres(url.to_string())
+            )
+        }
+    }
+}
+
+/// The database without its password, for logs and errors.
+impl fmt::Display for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "{}", path.display()),
+            Database::Postgres(url) => match url::Url::parse(url) {
+                Ok(mut url) => {
+                    if url.password().is_some() {
+                        let _ = url.set_password(Some("***"));
+                    }
+                    write!(f, "{url}")
+                }
+                Err(_) => f.write_str("(a URL that does not parse)"),
+            },
+        }
+    }
+}
+
+/// Opens (creating and migrating) the database for a node that serves it:
+/// on PostgreSQL, the only one for now
+/// ([`postgres::PostgresStorage::claim_single_node`]).
+pub async fn open(database: &Database) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match database {
+        Database::Sqlite(path) => Arc::new(sqlite::SqliteStorage::open(path).await?),
+        Database::Postgres(url) => {
+            let storage = postgres::PostgresStorage::open(url).await?;
+            storage.claim_single_node().await?;
+            Arc::new(storage)
+        }
+    })
 }

@@ -61,6 +61,22 @@ pub enum Trigger {
     Manual,
 }
 
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Manual => "manual",
+        }
+    }
+
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "manual" => Trigger::Manual,
+            _ => Trigger::Schedule,
+        }
+    }
+}
+
 /// A full run reads everything and marks what it did not see as deleted; an
 /// incremental run reads what changed after a point in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -68,6 +84,22 @@ pub enum Trigger {
 pub enum RunKind {
     Full,
     Incremental,
+}
+
+impl RunKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Full => "full",
+            RunKind::Incremental => "incremental",
+        }
+    }
+
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "full" => RunKind::Full,
+            _ => RunKind::Incremental,
+        }
+    }
 }
 
 /// Why a run failed.
@@ -175,6 +207,24 @@ pub enum Change {
     Added,
     Updated,
     Deleted,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Added => "added",
+            Change::Updated => "updated",
+            Change::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "added" => Change::Added,
+            "deleted" => Change::Deleted,
+            _ => Change::Updated,
+        }
+    }
 }
 
 #[async_trait]

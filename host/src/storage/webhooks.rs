@@ -36,6 +36,15 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Dropped => "dropped",
+        }
+    }
+
     pub fn parse(text: &str) -> Self {
         match text {
             "pending" => DeliveryStatus::Pending,
@@ -79,6 +88,18 @@ pub enum Outcome {
     Delivered,
     RetryAt(SystemTime),
     Failed,
+}
+
+impl Outcome {
+    /// The delivery's status after an attempt at `at`, and when it is next
+    /// due.
+    pub fn status_and_next(self, at: SystemTime) -> (DeliveryStatus, SystemTime) {
+        match self {
+            Outcome::Delivered => (DeliveryStatus::Delivered, at),
+            Outcome::Failed => (DeliveryStatus::Failed, at),
+            Outcome::RetryAt(next) => (DeliveryStatus::Pending, next),
+        }
+    }
 }
 
 #[async_trait]

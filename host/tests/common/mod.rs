@@ -2,6 +2,8 @@
 //! connection contexts.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod sync_client;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -732,4 +734,16 @@ pub async fn swap_while_four_calls_are_held(demo: &Demo, adapter: &str, next: &s
         "each call in flight on the version it started with, the next on the new one"
     );
     uploaded
+}
+
+/// A new, empty database on the test PostgreSQL server (whose admin URL
+/// `cargo xtask test` hands over in `INTERLINK_TEST_POSTGRES_URL`): its URL.
+pub async fn postgres_database() -> String {
+    let admin = std::env::var("INTERLINK_TEST_POSTGRES_URL").expect(
+        "the PostgreSQL tests need a server: run them with `cargo xtask test`, \
+         or set INTERLINK_TEST_POSTGRES_URL to a server's admin URL",
+    );
+    interlink::storage::postgres::PostgresStorage::new_database(&admin)
+        .await
+        .unwrap()
 }

@@ -13,12 +13,9 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
-    Connection, IdempotencyClaim, LastError, Result, Status, Storage, StorageError, StoredToken,
+    Connection, IdempotencyClaim, LastError, Result, STALE_CLAIM, Status, Storage, StorageError,
+    StoredToken,
 };
-
-/// How long an unfinished idempotency claim holds its key: longer than any
-/// call may take.
-const STALE_CLAIM: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 mod requests;
 mod sessions;
@@ -62,8 +59,13 @@ impl SqliteStorage {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(SqliteStorage { pool })
+    }
+
+    /// The pool, for the copy into PostgreSQL (`storage::copy`).
+    pub(super) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     /// A write transaction. `BEGIN IMMEDIATE` takes the write lock first,
@@ -382,12 +384,12 @@ impl Storage for SqliteStorage {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use std::time::Duration;
 
     use super::*;
 
-    pub(super) async fn storage_with_connection(dir: &Path) -> SqliteStorage {
+    async fn storage_with_connection(dir: &Path) -> SqliteStorage {
         let storage = SqliteStorage::open(&dir.join("test.db")).await.unwrap();
         let now = SystemTime::now();
         let connection = Connection {
@@ -456,7 +458,7 @@ pub(super) mod tests {
                 .create_if_missing(true)
                 .foreign_keys(true);
             let pool = SqlitePool::connect_with(options).await.unwrap();
-            let mut migrator = sqlx::migrate!("./migrations");
+            let mut migrator = sqlx::migrate!("./migrations/sqlite");
             migrator.migrations = migrator.migrations[..6].to_vec().into();
             migrator.run(&pool).await.unwrap();
             sqlx::query(
@@ -502,45 +504,6 @@ pub(super) mod tests {
             .await
             .unwrap();
         assert!(problems.is_empty());
-    }
-
-    #[tokio::test]
-    async fn idempotency_claims_replay_refuse_and_expire() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = storage_with_connection(dir.path()).await;
-        let t0 = SystemTime::now();
-        let day = Duration::from_secs(86_400);
-        let claim = |hash: &'static str, at: SystemTime| {
-            let storage = &storage;
-            async move {
-                storage
-                    .claim_idempotency_key("c1", "k", hash, at, at - day)
-                    .await
-                    .unwrap()
-            }
-        };
-        assert_eq!(claim("h1", t0).await, IdempotencyClaim::Claimed);
-        assert_eq!(claim("h1", t0).await, IdempotencyClaim::InFlight);
-        assert_eq!(claim("h2", t0).await, IdempotencyClaim::Mismatch);
-        // A claim whose request died is given up after a while.
-        assert_eq!(
-            claim("h1", t0 + STALE_CLAIM + Duration::from_secs(1)).await,
-            IdempotencyClaim::Claimed
-        );
-        storage
-            .complete_idempotency_key("c1", "k", 201, "{\"id\":\"1\"}")
-            .await
-            .unwrap();
-        let later = t0 + STALE_CLAIM * 2;
-        assert_eq!(
-            claim("h1", later).await,
-            IdempotencyClaim::Replay {
-                status: 201,
-                response: "{\"id\":\"1\"}".into()
-            }
-        );
-        // A finished answer lasts the whole window, then the key is free.
-        assert_eq!(claim("h2", t0 + day * 2).await, IdempotencyClaim::Claimed);
     }
 
     /// A transaction that reads and then writes while another connection

@@ -32,14 +32,8 @@ fn run_from_row(row: &SqliteRow) -> std::result::Result<Run, sqlx::Error> {
         id: row.try_get("id")?,
         connection_id: row.try_get("connection_id")?,
         entity: row.try_get("entity")?,
-        trigger: match row.try_get::<String, _>("trigger")?.as_str() {
-            "manual" => Trigger::Manual,
-            _ => Trigger::Schedule,
-        },
-        kind: match row.try_get::<String, _>("kind")?.as_str() {
-            "full" => RunKind::Full,
-            _ => RunKind::Incremental,
-        },
+        trigger: Trigger::parse(&row.try_get::<String, _>("trigger")?),
+        kind: RunKind::parse(&row.try_get::<String, _>("kind")?),
         status: RunStatus::parse(&row.try_get::<String, _>("status")?),
         request_id: row.try_get("request_id")?,
         page_size: row.try_get::<i64, _>("page_size")? as u32,
@@ -155,14 +149,8 @@ impl SyncStorage for SqliteStorage {
         .bind(&run.id)
         .bind(&run.connection_id)
         .bind(&run.entity)
-        .bind(match run.trigger {
-            Trigger::Schedule => "schedule",
-            Trigger::Manual => "manual",
-        })
-        .bind(match run.kind {
-            RunKind::Full => "full",
-            RunKind::Incremental => "incremental",
-        })
+        .bind(run.trigger.as_str())
+        .bind(run.kind.as_str())
         .bind(&run.request_id)
         .bind(run.page_size as i64)
         .bind(&run.modified_after)
@@ -235,7 +223,7 @@ impl SyncStorage for SqliteStorage {
             match known.get(record.id) {
                 None => {
                     counts.added += 1;
-                    changed.push((record, "added"));
+                    changed.push((record, Change::Added));
                 }
                 Some((hash, false)) if *hash == record.content_hash => {
                     counts.unchanged += 1;
@@ -243,7 +231,7 @@ impl SyncStorage for SqliteStorage {
                 }
                 Some(_) => {
                     counts.updated += 1;
-                    changed.push((record, "updated"));
+                    changed.push((record, Change::Updated));
                 }
             }
         }
@@ -261,7 +249,7 @@ impl SyncStorage for SqliteStorage {
                     .push_bind(&now)
                     .push_bind(&now)
                     .push_bind(&run.id)
-                    .push_bind(*change)
+                    .push_bind(change.as_str())
                     .push_bind(&run.id);
             });
             query.push(
@@ -409,14 +397,7 @@ impl SyncStorage for SqliteStorage {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, change)| {
-                let change = match change.as_str() {
-                    "added" => Change::Added,
-                    "deleted" => Change::Deleted,
-                    _ => Change::Updated,
-                };
-                (id, change)
-            })
+            .map(|(id, change)| (id, Change::parse(&change)))
             .collect())
     }
 
@@ -458,194 +439,5 @@ impl SyncStorage for SqliteStorage {
             })
             .collect::<std::result::Result<_, sqlx::Error>>()
             .map_err(StorageError)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::storage::Storage;
-    use crate::storage::content_hash;
-    use crate::storage::sqlite::tests::storage_with_connection;
-
-    fn run(id: &str, kind: RunKind) -> Run {
-        Run::sample(id, kind)
-    }
-
-    async fn commit(
-        storage: &SqliteStorage,
-        run: &Run,
-        records: &[(&str, &str)],
-    ) -> Option<Counts> {
-        let records: Vec<PageRecord> = records
-            .iter()
-            .map(|(id, json)| PageRecord {
-                id,
-                json,
-                content_hash: content_hash(json),
-            })
-            .collect();
-        let page = PageCommit {
-            run,
-            records: &records,
-            next_cursor: Some("next"),
-            high_water: None,
-            at: SystemTime::now(),
-        };
-        storage.commit_page(&page).await.unwrap()
-    }
-
-    #[tokio::test]
-    async fn pages_tell_added_updated_and_unchanged_and_full_runs_mark_the_rest_deleted() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = storage_with_connection(dir.path()).await;
-        let schedule = Schedule {
-            connection_id: "c1".into(),
-            entity: "vendors".into(),
-            interval: Duration::from_secs(60),
-            page_size: 10,
-            backfill_since: None,
-            modified_after: None,
-            next_run_at: SystemTime::now(),
-            created_at: SystemTime::now(),
-        };
-        storage.put_schedule(&schedule).await.unwrap();
-
-        let first = run("run1", RunKind::Full);
-        assert!(storage.start_run(&first, SystemTime::now()).await.unwrap());
-        assert!(
-            !storage
-                .start_run(&run("run1b", RunKind::Full), SystemTime::now())
-                .await
-                .unwrap(),
-            "one run at a time"
-        );
-        let counts = commit(
-            &storage,
-            &first,
-            &[
-                ("1", r#"{"id":"1"}"#),
-                ("2", r#"{"id":"2"}"#),
-                ("3", r#"{"id":"3"}"#),
-            ],
-        )
-        .await
-        .unwrap();
-        assert_eq!((counts.added, counts.updated, counts.unchanged), (3, 0, 0));
-        storage
-            .finish_run(
-                &first,
-                RunStatus::Succeeded,
-                None,
-                Some("t1"),
-                SystemTime::now(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            storage
-                .schedule("c1", "vendors")
-                .await
-                .unwrap()
-                .unwrap()
-                .modified_after
-                .as_deref(),
-            Some("t1")
-        );
-
-        let second = run("run2", RunKind::Full);
-        assert!(storage.start_run(&second, SystemTime::now()).await.unwrap());
-        let counts = commit(
-            &storage,
-            &second,
-            &[("1", r#"{"id":"1"}"#), ("2", r#"{"id":"2","x":1}"#)],
-        )
-        .await
-        .unwrap();
-        assert_eq!((counts.added, counts.updated, counts.unchanged), (0, 1, 1));
-        assert_eq!(
-            storage
-                .mark_unseen_deleted(&second, SystemTime::now())
-                .await
-                .unwrap(),
-            1
-        );
-        let mut changes = storage.run_changes("run2").await.unwrap();
-        changes.sort_by(|a, b| a.0.cmp(&b.0));
-        assert_eq!(
-            changes,
-            [
-                ("2".to_string(), Change::Updated),
-                ("3".to_string(), Change::Deleted)
-            ]
-        );
-        let stored = storage.run("run2").await.unwrap().unwrap();
-        assert_eq!(
-            (
-                stored.pages,
-                stored.cursor.as_deref(),
-                stored.counts.deleted
-            ),
-            (1, Some("next"), 1)
-        );
-
-        // Once disconnected, nothing more is stored and no run starts.
-        storage.disconnect("c1", SystemTime::now()).await.unwrap();
-        assert_eq!(commit(&storage, &second, &[("4", "{}")]).await, None);
-        assert!(
-            !storage
-                .start_run(&run("run3", RunKind::Full), SystemTime::now())
-                .await
-                .unwrap()
-        );
-        assert!(
-            storage
-                .due_schedules(SystemTime::now() + Duration::from_secs(3600))
-                .await
-                .unwrap()
-                .is_empty()
-        );
-    }
-
-    #[tokio::test]
-    async fn latest_runs_are_the_newest_of_each_schedule() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = storage_with_connection(dir.path()).await;
-        let t0 = SystemTime::now();
-        for entity in ["items", "vendors"] {
-            let schedule = Schedule {
-                connection_id: "c1".into(),
-                entity: entity.into(),
-                interval: Duration::from_secs(60),
-                page_size: 10,
-                backfill_since: None,
-                modified_after: None,
-                next_run_at: t0,
-                created_at: t0,
-            };
-            storage.put_schedule(&schedule).await.unwrap();
-            for i in 0..4u64 {
-                let run = Run {
-                    id: format!("{entity}{i}"),
-                    entity: entity.into(),
-                    started_at: t0 + Duration::from_secs(i * 10 + u64::from(entity == "items")),
-                    ..run("", RunKind::Full)
-                };
-                assert!(storage.start_run(&run, t0).await.unwrap());
-                let at = run.started_at + Duration::from_secs(1);
-                storage
-                    .finish_run(&run, RunStatus::Succeeded, None, None, at)
-                    .await
-                    .unwrap();
-            }
-        }
-        assert_eq!(storage.all_schedules().await.unwrap().len(), 2);
-        let ids = |runs: Vec<Run>| runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
-        let latest = storage.latest_runs(None, 2).await.unwrap();
-        assert_eq!(ids(latest), ["items3", "vendors3", "items2", "vendors2"]);
-        let of_c1 = storage.latest_runs(Some("c1"), 1).await.unwrap();
-        assert_eq!(ids(of_c1), ["items3", "vendors3"]);
-        let of_other = storage.latest_runs(Some("c2"), 5).await.unwrap();
-        assert!(of_other.is_empty());
     }
 }

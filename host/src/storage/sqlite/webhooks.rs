@@ -232,16 +232,12 @@ impl WebhookStorage for SqliteStorage {
         .bind(attempt.duration_ms as i64)
         .execute(&mut *tx)
         .await?;
-        let (status, next) = match outcome {
-            Outcome::Delivered => ("delivered", attempt.at),
-            Outcome::Failed => ("failed", attempt.at),
-            Outcome::RetryAt(at) => ("pending", at),
-        };
+        let (status, next) = outcome.status_and_next(attempt.at);
         sqlx::query(
             "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, claimed_until = NULL \
              WHERE id = ? AND status = 'pending'",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(attempt.attempt as i64)
         .bind(time(next))
         .bind(delivery)

@@ -1,0 +1,177 @@
+//! [`SessionStorage`] on PostgreSQL.
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+use super::{PostgresStorage, optional_time_at, time_at, ts};
+use crate::storage::Result;
+use crate::storage::sessions::*;
+
+const CONNECT_COLUMNS: &str =
+    "id, adapter_id, replaces, created_at, expires_at, used_at, connection_id, sealed_token";
+
+fn connect_session(row: &PgRow) -> std::result::Result<ConnectSession, sqlx::Error> {
+    Ok(ConnectSession {
+        id: row.try_get("id")?,
+        adapter_id: row.try_get("adapter_id")?,
+        replaces: row.try_get("replaces")?,
+        created_at: time_at(row, "created_at")?,
+        expires_at: time_at(row, "expires_at")?,
+        used_at: optional_time_at(row, "used_at")?,
+        connection_id: row.try_get("connection_id")?,
+        sealed_token: row.try_get("sealed_token")?,
+    })
+}
+
+#[async_trait]
+impl SessionStorage for PostgresStorage {
+    async fn insert_connect_session(
+        &self,
+        s: &ConnectSession,
+        secret_hash: &[u8; 32],
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO connect_sessions (id, secret_hash, adapter_id, replaces, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&s.id)
+        .bind(&secret_hash[..])
+        .bind(&s.adapter_id)
+        .bind(&s.replaces)
+        .bind(ts(s.created_at))
+        .bind(ts(s.expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn connect_session(&self, id: &str) -> Result<Option<ConnectSession>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CONNECT_COLUMNS} FROM connect_sessions WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(connect_session).transpose()?)
+    }
+
+    async fn connect_session_by_secret(
+        &self,
+        secret_hash: &[u8; 32],
+    ) -> Result<Option<ConnectSession>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CONNECT_COLUMNS} FROM connect_sessions WHERE secret_hash = $1"
+        ))
+        .bind(&secret_hash[..])
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(connect_session).transpose()?)
+    }
+
+    async fn use_connect_session(&self, id: &str, at: SystemTime) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE connect_sessions SET used_at = $1 WHERE id = $2 AND used_at IS NULL",
+        )
+        .bind(ts(at))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_connect_session(&self, id: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE connect_sessions SET used_at = NULL WHERE id = $1 AND connection_id IS NULL",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn complete_connect_session(
+        &self,
+        id: &str,
+        connection_id: &str,
+        sealed_token: &[u8],
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE connect_sessions SET connection_id = $1, sealed_token = $2 WHERE id = $3",
+        )
+        .bind(connection_id)
+        .bind(sealed_token)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn take_connect_token(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        // The row is locked until the commit: of two takes, one gets the
+        // token and the other finds it gone.
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(Option<Vec<u8>>,)> =
+            sqlx::query_as("SELECT sealed_token FROM connect_sessions WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        sqlx::query("UPDATE connect_sessions SET sealed_token = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(row.and_then(|(token,)| token))
+    }
+
+    async fn insert_dashboard_session(
+        &self,
+        id_hash: &[u8; 32],
+        s: &DashboardSession,
+        now: SystemTime,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO dashboard_sessions (id_hash, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&id_hash[..])
+        .bind(&s.csrf_token)
+        .bind(ts(now))
+        .bind(ts(s.expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn dashboard_session(
+        &self,
+        id_hash: &[u8; 32],
+        now: SystemTime,
+    ) -> Result<Option<DashboardSession>> {
+        let row = sqlx::query(
+            "SELECT csrf_token, expires_at FROM dashboard_sessions WHERE id_hash = $1 AND expires_at > $2",
+        )
+        .bind(&id_hash[..])
+        .bind(ts(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .map(|row| {
+                Ok::<_, sqlx::Error>(DashboardSession {
+                    csrf_token: row.try_get("csrf_token")?,
+                    expires_at: time_at(&row, "expires_at")?,
+                })
+            })
+            .transpose()?)
+    }
+
+    async fn delete_dashboard_session(&self, id_hash: &[u8; 32], now: SystemTime) -> Result<()> {
+        sqlx::query("DELETE FROM dashboard_sessions WHERE id_hash = $1 OR expires_at <= $2")
+            .bind(&id_hash[..])
+            .bind(ts(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,123 @@
+//! [`TokenStorage`] on PostgreSQL.
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+use super::{
+    CONNECTION_COLUMNS, PostgresStorage, collect, connection_from_row, optional_time_at, time_at,
+    ts,
+};
+use crate::storage::tokens::{StoredToken, TokenStorage};
+use crate::storage::{Connection, Result};
+
+const TOKEN_COLUMNS: &str = "t.id AS token_id, t.connection_id, t.name, t.scopes, t.expires_at, \
+     t.created_at AS token_created_at, t.last_used_at, t.revoked_at";
+
+fn token_from_row(row: &PgRow) -> std::result::Result<StoredToken, sqlx::Error> {
+    let scopes: String = row.try_get("scopes")?;
+    Ok(StoredToken {
+        id: row.try_get("token_id")?,
+        connection_id: row.try_get("connection_id")?,
+        name: row.try_get("name")?,
+        scopes: serde_json::from_str(&scopes).map_err(|e| sqlx::Error::ColumnDecode {
+            index: "scopes".into(),
+            source: Box::new(e),
+        })?,
+        expires_at: optional_time_at(row, "expires_at")?,
+        created_at: time_at(row, "token_created_at")?,
+        last_used_at: optional_time_at(row, "last_used_at")?,
+        revoked_at: optional_time_at(row, "revoked_at")?,
+    })
+}
+
+/// Inserts `token` within a transaction or on the pool.
+pub(super) async fn insert<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    t: &StoredToken,
+    token_hash: &[u8; 32],
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO connection_tokens (id, connection_id, name, token_hash, scopes, expires_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&t.id)
+    .bind(&t.connection_id)
+    .bind(&t.name)
+    .bind(&token_hash[..])
+    .bind(serde_json::to_string(&t.scopes).expect("lists serialize"))
+    .bind(t.expires_at.map(ts))
+    .bind(ts(t.created_at))
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl TokenStorage for PostgresStorage {
+    async fn insert_token(&self, token: &StoredToken, token_hash: &[u8; 32]) -> Result<()> {
+        insert(&self.pool, token, token_hash).await
+    }
+
+    async fn tokens(&self, connection: &str) -> Result<Vec<StoredToken>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM connection_tokens t WHERE t.connection_id = $1 \
+             ORDER BY t.created_at, t.id"
+        ))
+        .bind(connection)
+        .fetch_all(&self.pool)
+        .await?;
+        collect(rows, token_from_row)
+    }
+
+    async fn token_by_hash(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<(StoredToken, Connection)>> {
+        let columns = CONNECTION_COLUMNS
+            .split(", ")
+            .map(|c| format!("c.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let row = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS}, {columns} FROM connection_tokens t \
+             JOIN connections c ON c.id = t.connection_id WHERE t.token_hash = $1"
+        ))
+        .bind(&token_hash[..])
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .map(|row| Ok::<_, sqlx::Error>((token_from_row(&row)?, connection_from_row(&row)?)))
+            .transpose()?)
+    }
+
+    async fn revoke_token(&self, connection: &str, id: &str, at: SystemTime) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE connection_tokens SET revoked_at = $1 \
+             WHERE connection_id = $2 AND id = $3 AND revoked_at IS NULL",
+        )
+        .bind(ts(at))
+        .bind(connection)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn touch_tokens(&self, used: &[(String, SystemTime)]) -> Result<()> {
+        let (ids, times): (Vec<&str>, Vec<_>) =
+            used.iter().map(|(id, at)| (id.as_str(), ts(*at))).unzip();
+        sqlx::query(
+            "UPDATE connection_tokens t SET last_used_at = u.at \
+             FROM UNNEST($1::text[], $2::timestamptz[]) AS u (id, at) \
+             WHERE t.id = u.id AND (t.last_used_at IS NULL OR t.last_used_at < u.at)",
+        )
+        .bind(ids)
+        .bind(times)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

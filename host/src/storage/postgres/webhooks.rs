@@ -1,0 +1,306 @@
+//! [`WebhookStorage`] on PostgreSQL.
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+use super::{PostgresStorage, collect, optional_time_at, time_at, ts};
+use crate::storage::Result;
+use crate::storage::webhooks::*;
+
+fn subscription_from_row(row: &PgRow) -> std::result::Result<Subscription, sqlx::Error> {
+    let events: String = row.try_get("events")?;
+    Ok(Subscription {
+        id: row.try_get("id")?,
+        connection_id: row.try_get("connection_id")?,
+        url: row.try_get("url")?,
+        events: serde_json::from_str(&events).unwrap_or_default(),
+        sealed_secret: row.try_get("secret")?,
+        previous: match (
+            row.try_get::<Option<Vec<u8>>, _>("previous_secret")?,
+            optional_time_at(row, "previous_secret_until")?,
+        ) {
+            (Some(sealed), Some(until)) => Some((sealed, until)),
+            _ => None,
+        },
+        created_at: time_at(row, "created_at")?,
+    })
+}
+
+fn delivery_from_row(row: &PgRow) -> std::result::Result<Delivery, sqlx::Error> {
+    Ok(Delivery {
+        id: row.try_get("d_id")?,
+        subscription_id: row.try_get("subscription_id")?,
+        connection_id: row.try_get("d_connection_id")?,
+        event: row.try_get("event")?,
+        payload: row.try_get("payload")?,
+        status: DeliveryStatus::parse(&row.try_get::<String, _>("status")?),
+        attempts: row.try_get::<i64, _>("attempts")? as u32,
+        next_attempt_at: time_at(row, "next_attempt_at")?,
+        created_at: time_at(row, "d_created_at")?,
+    })
+}
+
+const DELIVERY_COLUMNS: &str = "d.id AS d_id, d.subscription_id, d.connection_id AS d_connection_id, d.event, d.payload, \
+     d.status, d.attempts, d.next_attempt_at, d.created_at AS d_created_at";
+
+#[async_trait]
+impl WebhookStorage for PostgresStorage {
+    async fn insert_subscription(&self, s: &Subscription) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO webhook_subscriptions (id, connection_id, url, events, secret, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&s.id)
+        .bind(&s.connection_id)
+        .bind(&s.url)
+        .bind(serde_json::to_string(&s.events).expect("strings serialize"))
+        .bind(&s.sealed_secret)
+        .bind(ts(s.created_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn subscriptions(&self, connection: &str) -> Result<Vec<Subscription>> {
+        let rows = sqlx::query(
+            "SELECT * FROM webhook_subscriptions WHERE connection_id = $1 ORDER BY created_at, id",
+        )
+        .bind(connection)
+        .fetch_all(&self.pool)
+        .await?;
+        collect(rows, subscription_from_row)
+    }
+
+    async fn all_subscriptions(&self) -> Result<Vec<Subscription>> {
+        let rows = sqlx::query("SELECT * FROM webhook_subscriptions ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        collect(rows, subscription_from_row)
+    }
+
+    async fn delete_subscription(&self, connection: &str, id: &str) -> Result<bool> {
+        let done =
+            sqlx::query("DELETE FROM webhook_subscriptions WHERE connection_id = $1 AND id = $2")
+                .bind(connection)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn rotate_secret(
+        &self,
+        connection: &str,
+        id: &str,
+        sealed: &[u8],
+        previous_until: Option<SystemTime>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE webhook_subscriptions SET \
+             previous_secret = CASE WHEN $1::timestamptz IS NULL THEN NULL ELSE secret END, \
+             previous_secret_until = $1, secret = $2 \
+             WHERE connection_id = $3 AND id = $4",
+        )
+        .bind(previous_until.map(ts))
+        .bind(sealed)
+        .bind(connection)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn replay_delivery(
+        &self,
+        subscription: &str,
+        delivery: &str,
+        now: SystemTime,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $1 \
+             WHERE subscription_id = $2 AND id = $3 AND status != 'dropped'",
+        )
+        .bind(ts(now))
+        .bind(subscription)
+        .bind(delivery)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn enqueue(
+        &self,
+        connection: &str,
+        event: &str,
+        payload: &str,
+        at: SystemTime,
+    ) -> Result<u64> {
+        let subscriptions: Vec<(String, String)> = sqlx::query_as(
+            "SELECT s.id, s.events FROM webhook_subscriptions s JOIN connections c ON c.id = s.connection_id \
+             WHERE s.connection_id = $1 AND c.status != 'disconnected'",
+        )
+        .bind(connection)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut queued = 0;
+        for (id, events) in subscriptions {
+            let events: Vec<String> = serde_json::from_str(&events).unwrap_or_default();
+            if !events.iter().any(|e| e == event) {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO webhook_deliveries (id, subscription_id, connection_id, event, payload, status, next_attempt_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)",
+            )
+            .bind(format!("dlv_{}", uuid::Uuid::now_v7().simple()))
+            .bind(&id)
+            .bind(connection)
+            .bind(event)
+            .bind(payload)
+            .bind(ts(at))
+            .execute(&self.pool)
+            .await?;
+            queued += 1;
+        }
+        Ok(queued)
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: SystemTime,
+        until: SystemTime,
+        limit: u32,
+        per_connection: u32,
+    ) -> Result<Vec<(Delivery, Subscription)>> {
+        let mut tx = self.begin().await?;
+        // Due deliveries are locked as they are read, skipping any another
+        // node holds: each delivery goes to one node's dispatcher.
+        let claimed: Vec<(String,)> = sqlx::query_as(
+            "WITH running AS ( \
+               SELECT connection_id, COUNT(*) AS n FROM webhook_deliveries \
+               WHERE status = 'pending' AND claimed_until > $1 GROUP BY connection_id), \
+             due AS ( \
+               SELECT d.id, d.connection_id, d.next_attempt_at FROM webhook_deliveries d \
+               JOIN connections c ON c.id = d.connection_id \
+               WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
+                 AND (d.claimed_until IS NULL OR d.claimed_until <= $1) \
+                 AND c.status != 'disconnected' \
+               FOR UPDATE OF d SKIP LOCKED), \
+             ranked AS ( \
+               SELECT due.id, due.next_attempt_at, COALESCE(r.n, 0) AS running, \
+                 ROW_NUMBER() OVER (PARTITION BY due.connection_id ORDER BY due.next_attempt_at, due.id) AS rank \
+               FROM due LEFT JOIN running r ON r.connection_id = due.connection_id) \
+             UPDATE webhook_deliveries SET claimed_until = $2 WHERE id IN ( \
+               SELECT id FROM ranked WHERE rank + running <= $3 ORDER BY next_attempt_at, id LIMIT $4) \
+             RETURNING id",
+        )
+        .bind(ts(now))
+        .bind(ts(until))
+        .bind(i64::from(per_connection))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let ids: Vec<String> = claimed.into_iter().map(|(id,)| id).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS}, s.* FROM webhook_deliveries d \
+             JOIN webhook_subscriptions s ON s.id = d.subscription_id WHERE d.id = ANY($1) \
+             ORDER BY d.next_attempt_at, d.id"
+        ))
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(rows
+            .iter()
+            .map(|row| Ok((delivery_from_row(row)?, subscription_from_row(row)?)))
+            .collect::<std::result::Result<_, sqlx::Error>>()?)
+    }
+
+    async fn record_attempt(
+        &self,
+        delivery: &str,
+        attempt: &Attempt,
+        outcome: Outcome,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, error, duration_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(delivery)
+        .bind(i64::from(attempt.attempt))
+        .bind(ts(attempt.at))
+        .bind(attempt.status_code.map(i64::from))
+        .bind(&attempt.error)
+        .bind(attempt.duration_ms as i64)
+        .execute(&mut *tx)
+        .await?;
+        let (status, next) = outcome.status_and_next(attempt.at);
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, claimed_until = NULL \
+             WHERE id = $4 AND status = 'pending'",
+        )
+        .bind(status.as_str())
+        .bind(i64::from(attempt.attempt))
+        .bind(ts(next))
+        .bind(delivery)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn deliveries(
+        &self,
+        subscription: &str,
+        limit: u32,
+    ) -> Result<Vec<(Delivery, Vec<Attempt>)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.subscription_id = $1 \
+             ORDER BY d.created_at DESC, d.id DESC LIMIT $2"
+        ))
+        .bind(subscription)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for row in &rows {
+            let delivery = delivery_from_row(row)?;
+            let attempts = sqlx::query(
+                "SELECT attempt, at, status_code, error, duration_ms FROM webhook_attempts \
+                 WHERE delivery_id = $1 ORDER BY attempt",
+            )
+            .bind(&delivery.id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Attempt {
+                    attempt: r.try_get::<i64, _>("attempt")? as u32,
+                    at: time_at(r, "at")?,
+                    status_code: r
+                        .try_get::<Option<i64>, _>("status_code")?
+                        .map(|s| s as u16),
+                    error: r.try_get("error")?,
+                    duration_ms: r.try_get::<i64, _>("duration_ms")? as u64,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()?;
+            out.push((delivery, attempts));
+        }
+        Ok(out)
+    }
+
+    async fn drop_deliveries(&self, connection: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE webhook_deliveries SET status = 'dropped' WHERE connection_id = $1 AND status = 'pending'",
+        )
+        .bind(connection)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,819 @@
+//! The storage conformance suite: every case runs against SQLite and
+//! against PostgreSQL, including the guarantees that must hold when several
+//! nodes share one database (each node is a [`Store`] of its own on the
+//! same database, racing the others).
+//!
+//! The PostgreSQL cases need a server: `cargo xtask test` starts one and
+//! hands its admin URL over in `INTERLINK_TEST_POSTGRES_URL`; each case makes
+//! a database of its own there.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::future::join_all;
+
+use super::requests::{FailedRequest, FailedRequestFilter};
+use super::sessions::{ConnectSession, DashboardSession};
+use super::syncs::*;
+use super::webhooks::{Attempt, DeliveryStatus, Outcome, Subscription};
+use super::*;
+
+/// One database, and how to open it again as another node would.
+enum Backend {
+    Sqlite(tempfile::TempDir),
+    Postgres(String),
+}
+
+impl Backend {
+    async fn sqlite() -> Backend {
+        Backend::Sqlite(tempfile::tempdir().unwrap())
+    }
+
+    async fn postgres() -> Backend {
+        let admin = std::env::var("INTERLINK_TEST_POSTGRES_URL").expect(
+            "the PostgreSQL tests need a server: run them with `cargo xtask test`, \
+             or set INTERLINK_TEST_POSTGRES_URL to a server's admin URL",
+        );
+        Backend::Postgres(
+            postgres::PostgresStorage::new_database(&admin)
+                .await
+                .unwrap(),
+        )
+    }
+
+    /// A node: the database, opened (and migrated) once more.
+    async fn node(&self) -> Arc<dyn Store> {
+        match self {
+            Backend::Sqlite(dir) => Arc::new(
+                sqlite::SqliteStorage::open(&dir.path().join("test.db"))
+                    .await
+                    .unwrap(),
+            ),
+            Backend::Postgres(url) => Arc::new(postgres::PostgresStorage::open(url).await.unwrap()),
+        }
+    }
+
+    async fn nodes(&self, n: usize) -> Vec<Arc<dyn Store>> {
+        let mut nodes = Vec::new();
+        for _ in 0..n {
+            nodes.push(self.node().await);
+        }
+        nodes
+    }
+}
+
+/// A time the database keeps exactly (whole microseconds).
+fn at(seconds: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + seconds)
+}
+
+fn connection(id: &str) -> Connection {
+    Connection {
+        id: id.into(),
+        adapter_id: "example".into(),
+        adapter_version: "1.0.0".into(),
+        status: Status::Active,
+        config: [("base_url".to_string(), "http://127.0.0.1:1".to_string())].into(),
+        credentials: vec![1, 2, 3],
+        account_id: "a".into(),
+        account_name: "A".into(),
+        permissions: vec!["vendors.read".into()],
+        custom_fields: vec![],
+        status_reason: None,
+        status_changed_at: at(0),
+        last_error: None,
+        created_at: at(0),
+        disconnected_at: None,
+    }
+}
+
+fn token(id: &str, connection: &str) -> StoredToken {
+    StoredToken {
+        id: id.into(),
+        connection_id: connection.into(),
+        name: "default".into(),
+        scopes: vec!["read".into()],
+        expires_at: None,
+        created_at: at(0),
+        last_used_at: None,
+        revoked_at: None,
+    }
+}
+
+/// `id` with its first token (whose hash is `[n; 32]`), in a pool of
+/// `credits`.
+async fn insert(store: &dyn Store, id: &str, n: u8, credits: u32) -> bool {
+    store
+        .insert_connection(
+            &connection(id),
+            &token(&format!("tok_{id}"), id),
+            &[n; 32],
+            credits,
+        )
+        .await
+        .unwrap()
+}
+
+fn schedule(entity: &str, t: SystemTime) -> Schedule {
+    Schedule {
+        connection_id: "c1".into(),
+        entity: entity.into(),
+        interval: Duration::from_secs(60),
+        page_size: 10,
+        backfill_since: None,
+        modified_after: None,
+        next_run_at: t,
+        created_at: t,
+    }
+}
+
+async fn commit(store: &dyn Store, run: &Run, records: &[(&str, &str)]) -> Option<Counts> {
+    let records: Vec<PageRecord> = records
+        .iter()
+        .map(|(id, json)| PageRecord {
+            id,
+            json,
+            content_hash: content_hash(json),
+        })
+        .collect();
+    let page = PageCommit {
+        run,
+        records: &records,
+        next_cursor: Some("next"),
+        high_water: None,
+        at: SystemTime::now(),
+    };
+    store.commit_page(&page).await.unwrap()
+}
+
+async fn connections_and_tokens_round_trip(db: Backend) {
+    let store = db.node().await;
+    assert!(insert(store.as_ref(), "c1", 7, 2).await);
+    let (token, stored) = store.token_by_hash(&[7; 32]).await.unwrap().unwrap();
+    assert_eq!(token, self::token("tok_c1", "c1"));
+    assert_eq!(stored.config, connection("c1").config);
+    assert_eq!(stored.permissions, ["vendors.read"]);
+    assert_eq!(stored.created_at, at(0));
+    assert!(store.token_by_hash(&[8; 32]).await.unwrap().is_none());
+
+    let second = StoredToken {
+        name: "reports".into(),
+        expires_at: Some(at(100)),
+        created_at: at(1),
+        ..self::token("tok_2", "c1")
+    };
+    store.insert_token(&second, &[9; 32]).await.unwrap();
+    store
+        .touch_tokens(&[("tok_2".into(), at(5)), ("tok_c1".into(), at(6))])
+        .await
+        .unwrap();
+    // A later note of an earlier use does not move the time back.
+    store
+        .touch_tokens(&[("tok_2".into(), at(4))])
+        .await
+        .unwrap();
+    assert!(store.revoke_token("c1", "tok_2", at(7)).await.unwrap());
+    assert!(!store.revoke_token("c1", "tok_2", at(8)).await.unwrap());
+    let tokens = store.tokens("c1").await.unwrap();
+    assert_eq!(tokens.len(), 2);
+    assert_eq!(tokens[1].last_used_at, Some(at(5)));
+    assert_eq!(tokens[1].revoked_at, Some(at(7)));
+    assert_eq!(tokens[1].expires_at, Some(at(100)));
+
+    store
+        .set_status("c1", Status::RequiresReauthorization, "401", at(10))
+        .await
+        .unwrap();
+    let error = LastError {
+        code: "unauthorized".into(),
+        message: "rejected".into(),
+        at: at(10),
+        request_id: "req_1".into(),
+    };
+    store.record_error("c1", &error).await.unwrap();
+    let stored = store.connection("c1").await.unwrap().unwrap();
+    assert_eq!(stored.status, Status::RequiresReauthorization);
+    assert_eq!(stored.last_error, Some(error));
+    assert_eq!(store.credits_used().await.unwrap(), 1);
+
+    assert!(store.disconnect("c1", at(11)).await.unwrap());
+    assert!(!store.disconnect("c1", at(12)).await.unwrap());
+    let stored = store.connection("c1").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.disconnected_at),
+        (Status::Disconnected, Some(at(11)))
+    );
+    // A disconnected connection stays so.
+    store
+        .set_status("c1", Status::Active, "", at(13))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.connection("c1").await.unwrap().unwrap().status,
+        Status::Disconnected
+    );
+    assert_eq!(store.credits_used().await.unwrap(), 0);
+    assert!(insert(store.as_ref(), "c2", 10, 1).await);
+    let ids: Vec<_> = store
+        .connections()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, ["c1", "c2"], "same creation time: by id");
+
+    store.insert_setting("check", b"one").await.unwrap();
+    store.insert_setting("check", b"two").await.unwrap();
+    assert_eq!(
+        store.setting("check").await.unwrap().as_deref(),
+        Some(&b"one"[..])
+    );
+    assert_eq!(store.setting("other").await.unwrap(), None);
+}
+
+async fn credits_are_never_oversold(db: Backend) {
+    let nodes = db.nodes(3).await;
+    let creates = (0..24u8).map(|i| {
+        let node = nodes[usize::from(i) % nodes.len()].clone();
+        async move { insert(node.as_ref(), &format!("c{i}"), i, 5).await }
+    });
+    let made = join_all(creates).await.into_iter().filter(|m| *m).count();
+    assert_eq!(made, 5);
+    assert_eq!(nodes[0].credits_used().await.unwrap(), 5);
+}
+
+async fn idempotency_claims_replay_refuse_and_expire(db: Backend) {
+    let store = db.node().await;
+    assert!(insert(store.as_ref(), "c1", 7, 1).await);
+    let t0 = SystemTime::now();
+    let day = Duration::from_secs(86_400);
+    let claim = |hash: &'static str, at: SystemTime| {
+        let store = store.clone();
+        async move {
+            store
+                .claim_idempotency_key("c1", "k", hash, at, at - day)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(claim("h1", t0).await, IdempotencyClaim::Claimed);
+    assert_eq!(claim("h1", t0).await, IdempotencyClaim::InFlight);
+    assert_eq!(claim("h2", t0).await, IdempotencyClaim::Mismatch);
+    // A claim whose request died is given up after a while.
+    assert_eq!(
+        claim("h1", t0 + STALE_CLAIM + Duration::from_secs(1)).await,
+        IdempotencyClaim::Claimed
+    );
+    store
+        .complete_idempotency_key("c1", "k", 201, "{\"id\":\"1\"}")
+        .await
+        .unwrap();
+    let later = t0 + STALE_CLAIM * 2;
+    assert_eq!(
+        claim("h1", later).await,
+        IdempotencyClaim::Replay {
+            status: 201,
+            response: "{\"id\":\"1\"}".into()
+        }
+    );
+    // A finished answer lasts the whole window, then the key is free.
+    assert_eq!(claim("h2", t0 + day * 2).await, IdempotencyClaim::Claimed);
+    // A released claim may run again.
+    store.release_idempotency_key("c1", "k").await.unwrap();
+    assert_eq!(claim("h3", t0 + day * 2).await, IdempotencyClaim::Claimed);
+}
+
+async fn one_claim_per_idempotency_key(db: Backend) {
+    let nodes = db.nodes(3).await;
+    assert!(insert(nodes[0].as_ref(), "c1", 7, 1).await);
+    let now = SystemTime::now();
+    let claims = (0..12).map(|i| {
+        let node = nodes[i % nodes.len()].clone();
+        async move {
+            node.claim_idempotency_key("c1", "k", "h", now, now - Duration::from_secs(60))
+                .await
+                .unwrap()
+        }
+    });
+    let claims = join_all(claims).await;
+    let claimed = claims
+        .iter()
+        .filter(|c| **c == IdempotencyClaim::Claimed)
+        .count();
+    assert_eq!(claimed, 1, "{claims:?}");
+    assert!(
+        claims
+            .iter()
+            .all(|c| matches!(c, IdempotencyClaim::Claimed | IdempotencyClaim::InFlight))
+    );
+}
+
+async fn pages_tell_added_updated_and_unchanged_and_full_runs_mark_the_rest_deleted(db: Backend) {
+    let store = db.node().await;
+    let store = store.as_ref();
+    assert!(insert(store, "c1", 7, 1).await);
+    store
+        .put_schedule(&schedule("vendors", SystemTime::now()))
+        .await
+        .unwrap();
+
+    let first = Run::sample("run1", RunKind::Full);
+    assert!(store.start_run(&first, SystemTime::now()).await.unwrap());
+    assert!(
+        !store
+            .start_run(&Run::sample("run1b", RunKind::Full), SystemTime::now())
+            .await
+            .unwrap(),
+        "one run at a time"
+    );
+    let counts = commit(
+        store,
+        &first,
+        &[
+            ("1", r#"{"id":"1"}"#),
+            ("2", r#"{"id":"2"}"#),
+            ("3", r#"{"id":"3"}"#),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!((counts.added, counts.updated, counts.unchanged), (3, 0, 0));
+    store
+        .finish_run(
+            &first,
+            RunStatus::Succeeded,
+            None,
+            Some("t1"),
+            SystemTime::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .schedule("c1", "vendors")
+            .await
+            .unwrap()
+            .unwrap()
+            .modified_after
+            .as_deref(),
+        Some("t1")
+    );
+
+    let second = Run::sample("run2", RunKind::Full);
+    assert!(store.start_run(&second, SystemTime::now()).await.unwrap());
+    let counts = commit(
+        store,
+        &second,
+        &[("1", r#"{"id":"1"}"#), ("2", r#"{"id":"2","x":1}"#)],
+    )
+    .await
+    .unwrap();
+    assert_eq!((counts.added, counts.updated, counts.unchanged), (0, 1, 1));
+    assert_eq!(
+        store
+            .mark_unseen_deleted(&second, SystemTime::now())
+            .await
+            .unwrap(),
+        1
+    );
+    let mut changes = store.run_changes("run2").await.unwrap();
+    changes.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        changes,
+        [
+            ("2".to_string(), Change::Updated),
+            ("3".to_string(), Change::Deleted)
+        ]
+    );
+    let stored = store.run("run2").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.pages,
+            stored.cursor.as_deref(),
+            stored.counts.deleted
+        ),
+        (1, Some("next"), 1)
+    );
+    assert_eq!(store.running_runs().await.unwrap(), [stored]);
+
+    // Stored records in pages ordered by modification, deleted ones marked.
+    let page = store
+        .synced_records("c1", "vendors", None, None, 2)
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 2);
+    let last = page.last().unwrap();
+    let rest = store
+        .synced_records(
+            "c1",
+            "vendors",
+            Some((&last.last_modified_at, &last.id)),
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    let mut ids: Vec<_> = page.iter().chain(&rest).map(|r| r.id.clone()).collect();
+    ids.sort();
+    assert_eq!(ids, ["1", "2", "3"]);
+    let deleted = page.iter().chain(&rest).find(|r| r.id == "3").unwrap();
+    assert_eq!(
+        deleted.deleted_at.as_deref(),
+        Some(deleted.last_modified_at.as_str())
+    );
+    let modified_after = store
+        .synced_records("c1", "vendors", None, Some(&deleted.last_modified_at), 10)
+        .await
+        .unwrap();
+    assert!(modified_after.is_empty(), "nothing changed after the last");
+    assert_eq!(store.record_counts("c1").await.unwrap()["vendors"], 3);
+
+    // Once disconnected, nothing more is stored and no run starts.
+    store.disconnect("c1", SystemTime::now()).await.unwrap();
+    assert_eq!(commit(store, &second, &[("4", "{}")]).await, None);
+    assert!(
+        !store
+            .start_run(&Run::sample("run3", RunKind::Full), SystemTime::now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .due_schedules(SystemTime::now() + Duration::from_secs(3600))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The records stay until the customer deletes them.
+    assert_eq!(store.delete_records("c1").await.unwrap(), 3);
+    assert!(store.record_counts("c1").await.unwrap().is_empty());
+}
+
+async fn one_running_sync_per_connection_and_entity(db: Backend) {
+    let nodes = db.nodes(3).await;
+    assert!(insert(nodes[0].as_ref(), "c1", 7, 1).await);
+    nodes[0]
+        .put_schedule(&schedule("vendors", at(0)))
+        .await
+        .unwrap();
+    let due = nodes[1].due_schedules(at(1)).await.unwrap();
+    assert_eq!(due.len(), 1);
+    let starts = (0..12).map(|i| {
+        let node = nodes[i % nodes.len()].clone();
+        async move {
+            let run = Run::sample(&format!("run{i}"), RunKind::Incremental);
+            node.start_run(&run, at(60)).await.unwrap()
+        }
+    });
+    let started = join_all(starts).await.into_iter().filter(|s| *s).count();
+    assert_eq!(started, 1);
+    assert!(nodes[2].due_schedules(at(1)).await.unwrap().is_empty());
+    assert_eq!(nodes[2].running_runs().await.unwrap().len(), 1);
+}
+
+async fn latest_runs_are_the_newest_of_each_schedule(db: Backend) {
+    let store = db.node().await;
+    assert!(insert(store.as_ref(), "c1", 7, 1).await);
+    let t0 = at(0);
+    for entity in ["items", "vendors"] {
+        store.put_schedule(&schedule(entity, t0)).await.unwrap();
+        for i in 0..4u64 {
+            let run = Run {
+                id: format!("{entity}{i}"),
+                entity: entity.into(),
+                started_at: t0 + Duration::from_secs(i * 10 + u64::from(entity == "items")),
+                ..Run::sample("", RunKind::Full)
+            };
+            assert!(store.start_run(&run, t0).await.unwrap());
+            let at = run.started_at + Duration::from_secs(1);
+            store
+                .finish_run(&run, RunStatus::Succeeded, None, None, at)
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(store.all_schedules().await.unwrap().len(), 2);
+    assert_eq!(store.schedules("c1").await.unwrap().len(), 2);
+    let ids = |runs: Vec<Run>| runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let latest = store.latest_runs(None, 2).await.unwrap();
+    assert_eq!(ids(latest), ["items3", "vendors3", "items2", "vendors2"]);
+    let of_c1 = store.latest_runs(Some("c1"), 1).await.unwrap();
+    assert_eq!(ids(of_c1), ["items3", "vendors3"]);
+    let of_other = store.latest_runs(Some("c2"), 5).await.unwrap();
+    assert!(of_other.is_empty());
+    let newest = store.runs("c1", 3).await.unwrap();
+    assert_eq!(ids(newest), ["items3", "vendors3", "items2"]);
+    assert!(store.delete_schedule("c1", "items").await.unwrap());
+    assert!(!store.delete_schedule("c1", "items").await.unwrap());
+}
+
+fn subscription(id: &str) -> Subscription {
+    Subscription {
+        id: id.into(),
+        connection_id: "c1".into(),
+        url: "http://127.0.0.1:9/hook".into(),
+        events: vec!["records.changed".into()],
+        sealed_secret: vec![1],
+        previous: None,
+        created_at: at(0),
+    }
+}
+
+async fn webhook_deliveries_round_trip(db: Backend) {
+    let store = db.node().await;
+    assert!(insert(store.as_ref(), "c1", 7, 1).await);
+    store
+        .insert_subscription(&subscription("s1"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .rotate_secret("c1", "s1", &[2], Some(at(50)))
+            .await
+            .unwrap()
+    );
+    let stored = &store.subscriptions("c1").await.unwrap()[0];
+    assert_eq!(
+        (&stored.sealed_secret, &stored.previous),
+        (&vec![2], &Some((vec![1], at(50))))
+    );
+    assert!(!store.rotate_secret("c2", "s1", &[3], None).await.unwrap());
+
+    assert_eq!(
+        store
+            .enqueue("c1", "records.changed", "{}", at(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.enqueue("c1", "other", "{}", at(1)).await.unwrap(), 0);
+    let claimed = store.claim_deliveries(at(2), at(32), 10, 4).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let (delivery, with) = &claimed[0];
+    assert_eq!(
+        (delivery.status, with.id.as_str()),
+        (DeliveryStatus::Pending, "s1")
+    );
+    assert!(
+        store
+            .claim_deliveries(at(3), at(33), 10, 4)
+            .await
+            .unwrap()
+            .is_empty(),
+        "claimed until 32"
+    );
+    let attempt = Attempt {
+        attempt: 1,
+        at: at(3),
+        status_code: Some(500),
+        error: None,
+        duration_ms: 4,
+    };
+    store
+        .record_attempt(&delivery.id, &attempt, Outcome::RetryAt(at(10)))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_deliveries(at(9), at(39), 10, 4)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due before 10"
+    );
+    let again = store.claim_deliveries(at(10), at(40), 10, 4).await.unwrap();
+    assert_eq!(again.len(), 1);
+    let attempt = Attempt {
+        attempt: 2,
+        at: at(11),
+        status_code: Some(200),
+        ..attempt
+    };
+    store
+        .record_attempt(&delivery.id, &attempt, Outcome::Delivered)
+        .await
+        .unwrap();
+    let listed = store.deliveries("s1", 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].0.status, DeliveryStatus::Delivered);
+    assert_eq!(listed[0].0.attempts, 2);
+    let codes: Vec<_> = listed[0].1.iter().map(|a| a.status_code).collect();
+    assert_eq!(codes, [Some(500), Some(200)]);
+
+    assert!(
+        store
+            .replay_delivery("s1", &delivery.id, at(20))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.drop_deliveries("c1").await.unwrap(), 1);
+    assert!(
+        !store
+            .replay_delivery("s1", &delivery.id, at(21))
+            .await
+            .unwrap(),
+        "a dropped delivery stays dropped"
+    );
+    assert_eq!(store.all_subscriptions().await.unwrap().len(), 1);
+    assert!(store.delete_subscription("c1", "s1").await.unwrap());
+    assert!(store.subscriptions("c1").await.unwrap().is_empty());
+}
+
+async fn each_delivery_goes_to_one_node(db: Backend) {
+    let nodes = db.nodes(3).await;
+    assert!(insert(nodes[0].as_ref(), "c1", 7, 1).await);
+    nodes[0]
+        .insert_subscription(&subscription("s1"))
+        .await
+        .unwrap();
+    for i in 0..30 {
+        nodes[0]
+            .enqueue("c1", "records.changed", &format!("{{\"n\":{i}}}"), at(1))
+            .await
+            .unwrap();
+    }
+    // Three dispatchers claim at once, again and again, until none is left.
+    let dispatchers = nodes.iter().map(|node| {
+        let node = node.clone();
+        async move {
+            let mut mine = Vec::new();
+            loop {
+                let claimed = node.claim_deliveries(at(2), at(600), 4, 100).await.unwrap();
+                if claimed.is_empty() {
+                    return mine;
+                }
+                mine.extend(claimed.into_iter().map(|(d, _)| d.payload));
+            }
+        }
+    });
+    let claimed: Vec<String> = join_all(dispatchers).await.into_iter().flatten().collect();
+    let mut distinct = claimed.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(claimed.len(), 30, "each delivery once");
+    assert_eq!(distinct.len(), 30);
+}
+
+async fn sessions_round_trip(db: Backend) {
+    let store = db.node().await;
+    assert!(insert(store.as_ref(), "c1", 7, 1).await);
+    let session = ConnectSession {
+        id: "cs1".into(),
+        adapter_id: "example".into(),
+        replaces: None,
+        created_at: at(0),
+        expires_at: at(600),
+        used_at: None,
+        connection_id: None,
+        sealed_token: None,
+    };
+    store
+        .insert_connect_session(&session, &[1; 32])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .connect_session_by_secret(&[1; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        "cs1"
+    );
+    assert!(store.use_connect_session("cs1", at(5)).await.unwrap());
+    assert!(!store.use_connect_session("cs1", at(6)).await.unwrap());
+    store.release_connect_session("cs1").await.unwrap();
+    assert!(store.use_connect_session("cs1", at(7)).await.unwrap());
+    store
+        .complete_connect_session("cs1", "c1", &[9, 9])
+        .await
+        .unwrap();
+    let stored = store.connect_session("cs1").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.used_at, stored.connection_id.as_deref()),
+        (Some(at(7)), Some("c1"))
+    );
+    assert_eq!(
+        store.take_connect_token("cs1").await.unwrap(),
+        Some(vec![9, 9])
+    );
+    assert_eq!(store.take_connect_token("cs1").await.unwrap(), None);
+
+    let dashboard = DashboardSession {
+        csrf_token: "csrf".into(),
+        expires_at: at(100),
+    };
+    store
+        .insert_dashboard_session(&[2; 32], &dashboard, at(0))
+        .await
+        .unwrap();
+    let found = store.dashboard_session(&[2; 32], at(50)).await.unwrap();
+    assert_eq!(
+        found.map(|s| (s.csrf_token, s.expires_at)),
+        Some(("csrf".into(), at(100)))
+    );
+    assert!(
+        store
+            .dashboard_session(&[2; 32], at(100))
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+    store
+        .delete_dashboard_session(&[2; 32], at(0))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .dashboard_session(&[2; 32], at(50))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+fn failed(request_id: &str, connection: Option<&str>, t: SystemTime) -> FailedRequest {
+    FailedRequest {
+        request_id: request_id.into(),
+        at: t,
+        method: "GET".into(),
+        path: "/v1/vendors".into(),
+        status: 502,
+        code: "upstream_error".into(),
+        message: "the system answered 500".into(),
+        connection_id: connection.map(Into::into),
+        duration_ms: 12,
+    }
+}
+
+async fn failed_requests_keep_the_newest_and_are_found_by_request_and_connection(db: Backend) {
+    let store = db.node().await;
+    let batch: Vec<_> = (0..5)
+        .map(|i| {
+            let connection = (i % 2 == 0).then_some("c1");
+            failed(&format!("r{i}"), connection, at(i))
+        })
+        .collect();
+    store.record_failed_requests(&batch[..3], 4).await.unwrap();
+    store.record_failed_requests(&batch[3..], 4).await.unwrap();
+
+    let all = store
+        .failed_requests(FailedRequestFilter::default(), 10)
+        .await
+        .unwrap();
+    let ids: Vec<_> = all.iter().map(|r| r.request_id.as_str()).collect();
+    assert_eq!(ids, ["r4", "r3", "r2", "r1"], "newest first, r0 forgotten");
+    assert_eq!(all[0], batch[4], "stored as given");
+
+    let by_id = FailedRequestFilter {
+        request_id: Some("r3"),
+        ..Default::default()
+    };
+    let found = store.failed_requests(by_id, 10).await.unwrap();
+    assert_eq!(found, [batch[3].clone()]);
+
+    let of_c1 = FailedRequestFilter {
+        connection_id: Some("c1"),
+        ..Default::default()
+    };
+    let found = store.failed_requests(of_c1, 1).await.unwrap();
+    assert_eq!(found, [batch[4].clone()], "limited to 1");
+}
+
+/// Each case, once on SQLite and once on PostgreSQL.
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Backend::sqlite().await).await
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Backend::postgres().await).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    connections_and_tokens_round_trip,
+    credits_are_never_oversold,
+    idempotency_claims_replay_refuse_and_expire,
+    one_claim_per_idempotency_key,
+    pages_tell_added_updated_and_unchanged_and_full_runs_mark_the_rest_deleted,
+    one_running_sync_per_connection_and_entity,
+    latest_runs_are_the_newest_of_each_schedule,
+    webhook_deliveries_round_trip,
+    each_delivery_goes_to_one_node,
+    sessions_round_trip,
+    failed_requests_keep_the_newest_and_are_found_by_request_and_connection,
+);
