@@ -69,6 +69,23 @@ impl DataDir {
         Ok(AdminKey { key, created: true })
     }
 
+    /// This node's name, made on first start: how its sync runs' leases
+    /// name it, so that a restarted node resumes its own runs at once.
+    pub fn node_id(&self) -> std::io::Result<String> {
+        let path = self.path.join("node.id");
+        match std::fs::read_to_string(&path) {
+            Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let mut bytes = [0u8; 8];
+        rand::rng().fill_bytes(&mut bytes);
+        let id = format!("node_{}", hex::encode(bytes));
+        write_private(&path, &id)?;
+        Ok(id)
+    }
+
     /// The SQLite database.
     pub fn database(&self) -> PathBuf {
         self.path.join("interlink.db")

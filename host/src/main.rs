@@ -333,11 +333,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_writes_per_minute: args.max_writes_per_minute,
         },
     ));
-    let syncs = Arc::new(Syncs::new(
-        store.clone(),
-        dataplane.clone(),
-        webhooks.clone(),
-    ));
+    let node = data.node_id().context("reading the node's name")?;
+    let syncs =
+        Arc::new(Syncs::new(store.clone(), dataplane.clone(), webhooks.clone()).with_node(node));
     let _dispatcher = webhooks.start();
     let _token_use = dataplane.connections().start_token_use_writer();
     // The server answers while the adapters load (`/healthz` says so, with

@@ -1,5 +1,5 @@
 -- The host's schema on PostgreSQL: the same tables as on SQLite
--- (`migrations/sqlite`, 0001 to 0008, which this file matches), with typed
+-- (`migrations/sqlite`, 0001 to 0009, which this file matches), with typed
 -- times (`timestamptz`), `bytea` for sealed values and hashes, and `bigint`
 -- for counts. JSON values stay text, read and written by the same code as on
 -- SQLite. Times the adapters define (`modified_after`, `high_water`) stay
@@ -125,7 +125,11 @@ CREATE TABLE sync_runs (
     error_message    TEXT,
     started_at       TIMESTAMPTZ NOT NULL,
     finished_at      TIMESTAMPTZ,
-    duration_ms      BIGINT
+    duration_ms      BIGINT,
+    -- A running run is leased to the node that drives it, until a time the
+    -- node keeps moving on; another node takes over a run whose lease lapsed.
+    lease_owner      TEXT,
+    lease_until      TIMESTAMPTZ
 );
 CREATE UNIQUE INDEX one_running_sync ON sync_runs (connection_id, entity) WHERE status = 'running';
 CREATE INDEX sync_runs_by_entity ON sync_runs (connection_id, entity, started_at);

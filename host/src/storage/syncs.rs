@@ -146,6 +146,9 @@ pub struct Run {
     pub error: Option<RunError>,
     pub started_at: SystemTime,
     pub finished_at: Option<SystemTime>,
+    /// The node that drives the run while it runs: the holder of its lease,
+    /// which alone commits its pages and ends it.
+    pub lease_owner: Option<String>,
 }
 
 #[cfg(test)]
@@ -169,6 +172,7 @@ impl Run {
             error: None,
             started_at: SystemTime::now(),
             finished_at: None,
+            lease_owner: Some("node1".into()),
         }
     }
 }
@@ -239,22 +243,43 @@ pub trait SyncStorage: Send + Sync + 'static {
     async fn all_schedules(&self) -> Result<Vec<Schedule>>;
     /// Schedules of active connections whose next run is due at `now`.
     async fn due_schedules(&self, now: SystemTime) -> Result<Vec<Schedule>>;
-    /// Stores `run` as running, and moves its schedule's next run to
-    /// `next_run_at`, if the connection is active and no run of the entity
-    /// is running; answers whether it did. One transaction, so a run never
-    /// starts after a disconnect has been committed.
-    async fn start_run(&self, run: &Run, next_run_at: SystemTime) -> Result<bool>;
-    /// Runs left running (by a crash), oldest first.
-    async fn running_runs(&self) -> Result<Vec<Run>>;
+    /// Stores `run` as running, leased to its `lease_owner` until
+    /// `lease_until`, and moves its schedule's next run to `next_run_at`, if
+    /// the connection is active, no run of the entity is running, and (for a
+    /// scheduled run) the schedule is still due at the run's start; answers
+    /// whether it did. One transaction, so a run never starts after a
+    /// disconnect has been committed, and of the nodes that find a schedule
+    /// due, one starts its run for the interval.
+    async fn start_run(
+        &self,
+        run: &Run,
+        next_run_at: SystemTime,
+        lease_until: SystemTime,
+    ) -> Result<bool>;
+    /// Takes over the running runs whose lease lapsed before `now` (their
+    /// node died), and with `own` those `node` held (the same node,
+    /// restarted), leasing them to `node` until `until`; oldest first.
+    async fn claim_runs(
+        &self,
+        node: &str,
+        now: SystemTime,
+        until: SystemTime,
+        own: bool,
+    ) -> Result<Vec<Run>>;
+    /// Extends the leases of the runs `node` drives to `until`.
+    async fn renew_leases(&self, node: &str, until: SystemTime) -> Result<()>;
     /// Stores a page of records and the run's new cursor and counts in one
     /// transaction; answers the page's counts, or `None` (nothing stored)
-    /// when the connection is no longer active or the run no longer running.
+    /// when the connection is no longer active, the run no longer running,
+    /// or no longer leased to the run's `lease_owner` (another node took it
+    /// over).
     async fn commit_page(&self, page: &PageCommit<'_>) -> Result<Option<Counts>>;
     /// After a full run: marks the entity's records the run did not see as
     /// deleted; answers how many.
     async fn mark_unseen_deleted(&self, run: &Run, at: SystemTime) -> Result<u64>;
-    /// Ends a run. A successful one moves its schedule's starting point to
-    /// `modified_after`.
+    /// Ends a run that is still leased to its `lease_owner`, and answers
+    /// whether it was. A successful one moves its schedule's starting point
+    /// to `modified_after`.
     async fn finish_run(
         &self,
         run: &Run,
@@ -262,7 +287,7 @@ pub trait SyncStorage: Send + Sync + 'static {
         error: Option<&RunError>,
         modified_after: Option<&str>,
         at: SystemTime,
-    ) -> Result<()>;
+    ) -> Result<bool>;
     async fn run(&self, id: &str) -> Result<Option<Run>>;
     /// The connection's runs, newest first.
     async fn runs(&self, connection: &str, limit: u32) -> Result<Vec<Run>>;

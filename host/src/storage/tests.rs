@@ -127,6 +127,14 @@ fn schedule(entity: &str, t: SystemTime) -> Schedule {
     }
 }
 
+/// How long the tests' runs are leased.
+const LEASE: Duration = Duration::from_secs(30);
+
+/// A lease from now on.
+fn lease() -> SystemTime {
+    SystemTime::now() + LEASE
+}
+
 async fn commit(store: &dyn Store, run: &Run, records: &[(&str, &str)]) -> Option<Counts> {
     let records: Vec<PageRecord> = records
         .iter()
@@ -319,10 +327,19 @@ async fn pages_tell_added_updated_and_unchanged_and_full_runs_mark_the_rest_dele
         .unwrap();
 
     let first = Run::sample("run1", RunKind::Full);
-    assert!(store.start_run(&first, SystemTime::now()).await.unwrap());
+    assert!(
+        store
+            .start_run(&first, SystemTime::now(), lease())
+            .await
+            .unwrap()
+    );
     assert!(
         !store
-            .start_run(&Run::sample("run1b", RunKind::Full), SystemTime::now())
+            .start_run(
+                &Run::sample("run1b", RunKind::Full),
+                SystemTime::now(),
+                lease()
+            )
             .await
             .unwrap(),
         "one run at a time"
@@ -361,7 +378,12 @@ async fn pages_tell_added_updated_and_unchanged_and_full_runs_mark_the_rest_dele
     );
 
     let second = Run::sample("run2", RunKind::Full);
-    assert!(store.start_run(&second, SystemTime::now()).await.unwrap());
+    assert!(
+        store
+            .start_run(&second, SystemTime::now(), lease())
+            .await
+            .unwrap()
+    );
     let counts = commit(
         store,
         &second,
@@ -395,7 +417,6 @@ async fn pages_tell_added_updated_and_unchanged_and_full_runs_mark_the_rest_dele
         ),
         (1, Some("next"), 1)
     );
-    assert_eq!(store.running_runs().await.unwrap(), [stored]);
 
     // Stored records in pages ordered by modification, deleted ones marked.
     let page = store
@@ -434,7 +455,11 @@ async fn pages_tell_added_updated_and_unchanged_and_full_runs_mark_the_rest_dele
     assert_eq!(commit(store, &second, &[("4", "{}")]).await, None);
     assert!(
         !store
-            .start_run(&Run::sample("run3", RunKind::Full), SystemTime::now())
+            .start_run(
+                &Run::sample("run3", RunKind::Full),
+                SystemTime::now(),
+                lease()
+            )
             .await
             .unwrap()
     );
@@ -450,7 +475,17 @@ async fn pages_tell_added_updated_and_unchanged_and_full_runs_mark_the_rest_dele
     assert!(store.record_counts("c1").await.unwrap().is_empty());
 }
 
-async fn one_running_sync_per_connection_and_entity(db: Backend) {
+/// A scheduled run at `at(seconds)`, driven by `node`.
+fn scheduled(id: &str, seconds: u64, node: &str) -> Run {
+    Run {
+        trigger: Trigger::Schedule,
+        started_at: at(seconds),
+        lease_owner: Some(node.into()),
+        ..Run::sample(id, RunKind::Incremental)
+    }
+}
+
+async fn a_due_schedule_starts_one_run_per_interval_across_nodes(db: Backend) {
     let nodes = db.nodes(3).await;
     assert!(insert(nodes[0].as_ref(), "c1", 7, 1).await);
     nodes[0]
@@ -462,14 +497,107 @@ async fn one_running_sync_per_connection_and_entity(db: Backend) {
     let starts = (0..12).map(|i| {
         let node = nodes[i % nodes.len()].clone();
         async move {
-            let run = Run::sample(&format!("run{i}"), RunKind::Incremental);
-            node.start_run(&run, at(60)).await.unwrap()
+            let run = scheduled(&format!("run{i}"), 1, &format!("node{}", i % 3));
+            node.start_run(&run, at(60), at(31)).await.unwrap()
         }
     });
     let started = join_all(starts).await.into_iter().filter(|s| *s).count();
     assert_eq!(started, 1);
     assert!(nodes[2].due_schedules(at(1)).await.unwrap().is_empty());
-    assert_eq!(nodes[2].running_runs().await.unwrap().len(), 1);
+    let first = nodes[2].runs("c1", 10).await.unwrap().remove(0);
+    assert_eq!(first.status, RunStatus::Running);
+
+    // Once the run ended, a node that read the schedule as due before it
+    // started starts nothing until the next interval.
+    let ended = nodes[0]
+        .finish_run(&first, RunStatus::Succeeded, None, None, at(2))
+        .await
+        .unwrap();
+    assert!(ended);
+    let late = scheduled("late", 3, "node1");
+    assert!(!nodes[1].start_run(&late, at(63), at(33)).await.unwrap());
+    let next = scheduled("next", 60, "node1");
+    assert!(nodes[1].start_run(&next, at(120), at(90)).await.unwrap());
+}
+
+async fn a_run_whose_node_died_is_taken_over_from_its_last_page(db: Backend) {
+    let nodes = db.nodes(2).await;
+    let (a, b) = (nodes[0].as_ref(), nodes[1].as_ref());
+    assert!(insert(a, "c1", 7, 1).await);
+    a.put_schedule(&schedule("vendors", at(0))).await.unwrap();
+    let run = Run {
+        lease_owner: Some("node-a".into()),
+        ..Run::sample("run1", RunKind::Full)
+    };
+    let now = SystemTime::now();
+    assert!(a.start_run(&run, now, now + LEASE).await.unwrap());
+    assert!(commit(a, &run, &[("1", "{}"), ("2", "{}")]).await.is_some());
+
+    // While node A renews its lease, node B takes nothing over.
+    a.renew_leases("node-a", now + LEASE * 2).await.unwrap();
+    assert!(
+        b.claim_runs(
+            "node-b",
+            now + LEASE + Duration::from_secs(1),
+            now + LEASE * 3,
+            false
+        )
+        .await
+        .unwrap()
+        .is_empty()
+    );
+    // Node A died: once its lease lapsed, B takes the run over where A's
+    // last page left it.
+    let later = now + LEASE * 2 + Duration::from_secs(1);
+    let taken = b
+        .claim_runs("node-b", later, later + LEASE, false)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    let taken = &taken[0];
+    assert_eq!(
+        (
+            taken.lease_owner.as_deref(),
+            taken.pages,
+            taken.cursor.as_deref()
+        ),
+        (Some("node-b"), 1, Some("next"))
+    );
+    assert_eq!(taken.counts.added, 2);
+    // A (not dead after all, only slow) can neither commit nor end the run.
+    assert_eq!(commit(a, &run, &[("3", "{}")]).await, None);
+    assert!(
+        !a.finish_run(&run, RunStatus::Cancelled, None, None, later)
+            .await
+            .unwrap()
+    );
+    assert!(commit(b, taken, &[("3", "{}")]).await.is_some());
+    assert!(
+        b.finish_run(taken, RunStatus::Succeeded, None, None, later)
+            .await
+            .unwrap()
+    );
+    let done = a.run("run1").await.unwrap().unwrap();
+    assert_eq!((done.status, done.counts.added), (RunStatus::Succeeded, 3));
+
+    // A node restarted under its name takes its own runs back at once.
+    let mine = Run {
+        lease_owner: Some("node-a".into()),
+        ..Run::sample("run2", RunKind::Full)
+    };
+    assert!(a.start_run(&mine, later, later + LEASE).await.unwrap());
+    assert!(
+        b.claim_runs("node-b", later, later + LEASE, true)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not another node's, while leased"
+    );
+    let resumed = a
+        .claim_runs("node-a", later, later + LEASE, true)
+        .await
+        .unwrap();
+    assert_eq!(resumed.len(), 1);
 }
 
 async fn latest_runs_are_the_newest_of_each_schedule(db: Backend) {
@@ -485,7 +613,7 @@ async fn latest_runs_are_the_newest_of_each_schedule(db: Backend) {
                 started_at: t0 + Duration::from_secs(i * 10 + u64::from(entity == "items")),
                 ..Run::sample("", RunKind::Full)
             };
-            assert!(store.start_run(&run, t0).await.unwrap());
+            assert!(store.start_run(&run, t0, t0 + LEASE).await.unwrap());
             let at = run.started_at + Duration::from_secs(1);
             store
                 .finish_run(&run, RunStatus::Succeeded, None, None, at)
@@ -810,7 +938,8 @@ on_both_backends!(
     idempotency_claims_replay_refuse_and_expire,
     one_claim_per_idempotency_key,
     pages_tell_added_updated_and_unchanged_and_full_runs_mark_the_rest_deleted,
-    one_running_sync_per_connection_and_entity,
+    a_due_schedule_starts_one_run_per_interval_across_nodes,
+    a_run_whose_node_died_is_taken_over_from_its_last_page,
     latest_runs_are_the_newest_of_each_schedule,
     webhook_deliveries_round_trip,
     each_delivery_goes_to_one_node,

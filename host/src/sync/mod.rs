@@ -9,6 +9,12 @@
 //! `updated_at` seen. A run starts only while its connection is active, in
 //! the same transaction that records it, and stops at its next page once
 //! the connection is disconnected.
+//!
+//! A running run is leased to the node that drives it ([`Syncs::with_node`]),
+//! which renews the lease every tick; a node takes over the runs whose lease
+//! lapsed (their node died) and, when it starts, the runs it held before it
+//! was killed, each from its last committed page. A node that lost a run's
+//! lease commits nothing more of it.
 
 mod run;
 
@@ -34,6 +40,9 @@ pub const DEFAULT_PAGE_SIZE: u32 = 200;
 pub const MAX_PAGE_SIZE: u32 = 1000;
 /// How often the scheduler looks for due schedules when nothing wakes it.
 const TICK: Duration = Duration::from_secs(1);
+/// How long a run's lease lasts without being renewed: how long after its
+/// node died another node takes the run over.
+const LEASE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Error)]
 pub enum SyncError {
@@ -71,6 +80,8 @@ pub struct Syncs {
     dataplane: Arc<DataPlane>,
     webhooks: Arc<Webhooks>,
     wake: tokio::sync::Notify,
+    /// This node's name in run leases.
+    node: String,
 }
 
 /// A timestamp or a date, as RFC 3339 in UTC.
@@ -85,7 +96,17 @@ impl Syncs {
             dataplane,
             webhooks,
             wake: tokio::sync::Notify::new(),
+            node: format!("node_{}", uuid::Uuid::now_v7().simple()),
         }
+    }
+
+    /// Names this node in run leases (by default a name of its own per
+    /// process). A node that keeps its name across restarts (the data
+    /// folder's) resumes its runs at once when it starts again, instead of
+    /// once their leases lapse.
+    pub fn with_node(mut self, node: impl Into<String>) -> Self {
+        self.node = node.into();
+        self
     }
 
     pub fn store(&self) -> &dyn Store {
@@ -206,8 +227,13 @@ impl Syncs {
             error: None,
             started_at: now,
             finished_at: None,
+            lease_owner: Some(self.node.clone()),
         };
-        if !self.store.start_run(&run, now + schedule.interval).await? {
+        if !self
+            .store
+            .start_run(&run, now + schedule.interval, now + LEASE)
+            .await?
+        {
             return Ok(None);
         }
         tracing::info!(run = %run.id, connection = %run.connection_id, entity = %run.entity, kind = ?run.kind, ?trigger, "sync run started");
@@ -215,21 +241,19 @@ impl Syncs {
         Ok(Some(run))
     }
 
-    /// Resumes the runs a previous process left running, then starts due
-    /// schedules until the process ends.
+    /// Resumes the runs this node left running when it was killed, then,
+    /// every tick until the process ends: renews the leases of its runs,
+    /// takes over runs whose node died, and starts due schedules.
     pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let syncs = self.clone();
         tokio::spawn(async move {
-            match syncs.store.running_runs().await {
-                Ok(runs) => {
-                    for run in runs {
-                        tracing::info!(run = %run.id, connection = %run.connection_id, entity = %run.entity, pages = run.pages, "resuming a sync run");
-                        tokio::spawn(run::execute(syncs.clone(), run));
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "could not read interrupted sync runs"),
-            }
+            syncs.resume(true).await;
             loop {
+                let now = SystemTime::now();
+                if let Err(e) = syncs.store.renew_leases(&syncs.node, now + LEASE).await {
+                    tracing::error!(error = %e, "could not renew the leases of sync runs");
+                }
+                syncs.resume(false).await;
                 match syncs.store.due_schedules(SystemTime::now()).await {
                     Ok(due) => {
                         for schedule in due {
@@ -250,5 +274,25 @@ impl Syncs {
                 }
             }
         })
+    }
+
+    /// Takes over the runs whose lease lapsed and, with `own`, those this
+    /// node held before a restart, and drives each from its last committed
+    /// page.
+    async fn resume(self: &Arc<Self>, own: bool) {
+        let now = SystemTime::now();
+        match self
+            .store
+            .claim_runs(&self.node, now, now + LEASE, own)
+            .await
+        {
+            Ok(runs) => {
+                for run in runs {
+                    tracing::info!(run = %run.id, connection = %run.connection_id, entity = %run.entity, pages = run.pages, "resuming a sync run");
+                    tokio::spawn(run::execute(self.clone(), run));
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not take over interrupted sync runs"),
+        }
     }
 }

@@ -74,13 +74,20 @@ pub(super) async fn execute(syncs: Arc<Syncs>, mut run: Run) {
             }
         }
         let next = next_modified_after(&run);
-        if let Err(e) = syncs
+        match syncs
             .store
             .finish_run(&run, status, error.as_ref(), next.as_deref(), now)
             .await
         {
-            tracing::error!(error = %e, "could not record the end of a sync run");
-            return;
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!("sync run taken over by another node; this node stops driving it");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not record the end of a sync run");
+                return;
+            }
         }
         let seconds = now.duration_since(run.started_at).unwrap_or_default().as_secs_f64();
         tracing::info!(status = status.as_str(), added = run.counts.added, updated = run.counts.updated,

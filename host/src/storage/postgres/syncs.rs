@@ -13,7 +13,8 @@ use crate::storage::{Result, StorageError};
 use crate::timestamps;
 
 const RUN_COLUMNS: &str = "id, connection_id, entity, trigger, kind, status, request_id, page_size, modified_after, \
-     cursor, pages, added, updated, unchanged, deleted, high_water, error_code, error_message, started_at, finished_at";
+     cursor, pages, added, updated, unchanged, deleted, high_water, error_code, error_message, started_at, finished_at, \
+     lease_owner";
 
 fn schedule_from_row(row: &PgRow) -> std::result::Result<Schedule, sqlx::Error> {
     Ok(Schedule {
@@ -60,6 +61,7 @@ fn run_from_row(row: &PgRow) -> std::result::Result<Run, sqlx::Error> {
         },
         started_at: time_at(row, "started_at")?,
         finished_at: optional_time_at(row, "finished_at")?,
+        lease_owner: row.try_get("lease_owner")?,
     })
 }
 
@@ -152,14 +154,23 @@ impl SyncStorage for PostgresStorage {
         collect(rows, schedule_from_row)
     }
 
-    async fn start_run(&self, run: &Run, next_run_at: SystemTime) -> Result<bool> {
+    async fn start_run(
+        &self,
+        run: &Run,
+        next_run_at: SystemTime,
+        lease_until: SystemTime,
+    ) -> Result<bool> {
         let mut tx = self.begin().await?;
         // `one_running_sync` lets one of two concurrent starts insert; the
-        // other's insert does nothing.
+        // other's insert waits for the first to commit, then does nothing.
+        // Once the first has committed, its schedule is no longer due.
         let inserted = sqlx::query(
-            "INSERT INTO sync_runs (id, connection_id, entity, trigger, kind, status, request_id, page_size, modified_after, started_at) \
-             SELECT $1, $2, $3, $4, $5, 'running', $6, $7, $8, $9 \
+            "INSERT INTO sync_runs (id, connection_id, entity, trigger, kind, status, request_id, page_size, \
+               modified_after, started_at, lease_owner, lease_until) \
+             SELECT $1, $2, $3, $4, $5, 'running', $6, $7, $8, $9, $10, $11 \
              WHERE EXISTS (SELECT 1 FROM connections WHERE id = $2 AND status = 'active') \
+               AND ($4 = 'manual' OR EXISTS (SELECT 1 FROM sync_schedules \
+                 WHERE connection_id = $2 AND entity = $3 AND next_run_at <= $9)) \
              ON CONFLICT DO NOTHING",
         )
         .bind(&run.id)
@@ -171,6 +182,8 @@ impl SyncStorage for PostgresStorage {
         .bind(i64::from(run.page_size))
         .bind(&run.modified_after)
         .bind(ts(run.started_at))
+        .bind(&run.lease_owner)
+        .bind(ts(lease_until))
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -189,13 +202,43 @@ impl SyncStorage for PostgresStorage {
         Ok(inserted)
     }
 
-    async fn running_runs(&self) -> Result<Vec<Run>> {
+    async fn claim_runs(
+        &self,
+        node: &str,
+        now: SystemTime,
+        until: SystemTime,
+        own: bool,
+    ) -> Result<Vec<Run>> {
+        // A run another node is committing a page of is skipped: its lease
+        // is being used.
         let rows = sqlx::query(&format!(
-            "SELECT {RUN_COLUMNS} FROM sync_runs WHERE status = 'running' ORDER BY started_at"
+            "WITH lapsed AS ( \
+               SELECT id FROM sync_runs WHERE status = 'running' \
+                 AND (lease_until IS NULL OR lease_until < $3 OR ($4 AND lease_owner = $1)) \
+               FOR UPDATE SKIP LOCKED) \
+             UPDATE sync_runs SET lease_owner = $1, lease_until = $2 \
+             WHERE id IN (SELECT id FROM lapsed) RETURNING {RUN_COLUMNS}"
         ))
+        .bind(node)
+        .bind(ts(until))
+        .bind(ts(now))
+        .bind(own)
         .fetch_all(&self.pool)
         .await?;
-        collect(rows, run_from_row)
+        let mut runs = collect(rows, run_from_row)?;
+        runs.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
+        Ok(runs)
+    }
+
+    async fn renew_leases(&self, node: &str, until: SystemTime) -> Result<()> {
+        sqlx::query(
+            "UPDATE sync_runs SET lease_until = $1 WHERE lease_owner = $2 AND status = 'running'",
+        )
+        .bind(ts(until))
+        .bind(node)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn commit_page(&self, page: &PageCommit<'_>) -> Result<Option<Counts>> {
@@ -205,9 +248,10 @@ impl SyncStorage for PostgresStorage {
         // shared: a disconnect waits for this page, and the next page sees it.
         let live: Option<(String, String)> = sqlx::query_as(
             "SELECT c.status, r.status FROM sync_runs r JOIN connections c ON c.id = r.connection_id \
-             WHERE r.id = $1 FOR UPDATE OF r FOR SHARE OF c",
+             WHERE r.id = $1 AND r.lease_owner IS NOT DISTINCT FROM $2 FOR UPDATE OF r FOR SHARE OF c",
         )
         .bind(&run.id)
+        .bind(&run.lease_owner)
         .fetch_optional(&mut *tx)
         .await?;
         if live.as_ref().map(|(c, r)| (c.as_str(), r.as_str())) != Some(("active", "running")) {
@@ -331,12 +375,12 @@ impl SyncStorage for PostgresStorage {
         error: Option<&RunError>,
         modified_after: Option<&str>,
         at: SystemTime,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let duration = at.duration_since(run.started_at).unwrap_or_default();
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "UPDATE sync_runs SET status = $1, error_code = $2, error_message = $3, finished_at = $4, duration_ms = $5 \
-             WHERE id = $6 AND status = 'running'",
+        let ended = sqlx::query(
+            "UPDATE sync_runs SET status = $1, error_code = $2, error_message = $3, finished_at = $4, duration_ms = $5, \
+             lease_until = NULL WHERE id = $6 AND status = 'running' AND lease_owner IS NOT DISTINCT FROM $7",
         )
         .bind(status.as_str())
         .bind(error.map(|e| &e.code))
@@ -344,8 +388,14 @@ impl SyncStorage for PostgresStorage {
         .bind(ts(at))
         .bind(duration.as_millis() as i64)
         .bind(&run.id)
+        .bind(&run.lease_owner)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected()
+            == 1;
+        if !ended {
+            return Ok(false);
+        }
         if status == RunStatus::Succeeded {
             sqlx::query(
                 "UPDATE sync_schedules SET modified_after = $1 WHERE connection_id = $2 AND entity = $3",
@@ -357,7 +407,7 @@ impl SyncStorage for PostgresStorage {
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn run(&self, id: &str) -> Result<Option<Run>> {

@@ -11,7 +11,8 @@ use crate::storage::syncs::*;
 use crate::storage::{Result, StorageError};
 
 const RUN_COLUMNS: &str = "id, connection_id, entity, trigger, kind, status, request_id, page_size, modified_after, \
-     cursor, pages, added, updated, unchanged, deleted, high_water, error_code, error_message, started_at, finished_at";
+     cursor, pages, added, updated, unchanged, deleted, high_water, error_code, error_message, started_at, finished_at, \
+     lease_owner";
 
 fn schedule_from_row(row: &SqliteRow) -> std::result::Result<Schedule, sqlx::Error> {
     Ok(Schedule {
@@ -60,6 +61,7 @@ fn run_from_row(row: &SqliteRow) -> std::result::Result<Run, sqlx::Error> {
         finished_at: row
             .try_get::<Option<String>, _>("finished_at")?
             .map(|t| parse_time(&t)),
+        lease_owner: row.try_get("lease_owner")?,
     })
 }
 
@@ -138,13 +140,21 @@ impl SyncStorage for SqliteStorage {
         collect(rows, schedule_from_row)
     }
 
-    async fn start_run(&self, run: &Run, next_run_at: SystemTime) -> Result<bool> {
+    async fn start_run(
+        &self,
+        run: &Run,
+        next_run_at: SystemTime,
+        lease_until: SystemTime,
+    ) -> Result<bool> {
         let mut tx = self.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO sync_runs (id, connection_id, entity, trigger, kind, status, request_id, page_size, modified_after, started_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9 \
+            "INSERT INTO sync_runs (id, connection_id, entity, trigger, kind, status, request_id, page_size, \
+               modified_after, started_at, lease_owner, lease_until) \
+             SELECT ?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9, ?10, ?11 \
              WHERE EXISTS (SELECT 1 FROM connections WHERE id = ?2 AND status = 'active') \
-               AND NOT EXISTS (SELECT 1 FROM sync_runs WHERE connection_id = ?2 AND entity = ?3 AND status = 'running')",
+               AND NOT EXISTS (SELECT 1 FROM sync_runs WHERE connection_id = ?2 AND entity = ?3 AND status = 'running') \
+               AND (?4 = 'manual' OR EXISTS (SELECT 1 FROM sync_schedules \
+                 WHERE connection_id = ?2 AND entity = ?3 AND next_run_at <= ?9))",
         )
         .bind(&run.id)
         .bind(&run.connection_id)
@@ -155,6 +165,8 @@ impl SyncStorage for SqliteStorage {
         .bind(run.page_size as i64)
         .bind(&run.modified_after)
         .bind(time(run.started_at))
+        .bind(&run.lease_owner)
+        .bind(time(lease_until))
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -173,22 +185,52 @@ impl SyncStorage for SqliteStorage {
         Ok(inserted)
     }
 
-    async fn running_runs(&self) -> Result<Vec<Run>> {
+    async fn claim_runs(
+        &self,
+        node: &str,
+        now: SystemTime,
+        until: SystemTime,
+        own: bool,
+    ) -> Result<Vec<Run>> {
+        let mut tx = self.begin().await?;
         let rows = sqlx::query(&format!(
-            "SELECT {RUN_COLUMNS} FROM sync_runs WHERE status = 'running' ORDER BY started_at"
+            "UPDATE sync_runs SET lease_owner = ?1, lease_until = ?2 \
+             WHERE status = 'running' \
+               AND (lease_until IS NULL OR lease_until < ?3 OR (?4 AND lease_owner = ?1)) \
+             RETURNING {RUN_COLUMNS}"
         ))
-        .fetch_all(&self.pool)
+        .bind(node)
+        .bind(time(until))
+        .bind(time(now))
+        .bind(own)
+        .fetch_all(&mut *tx)
         .await?;
-        collect(rows, run_from_row)
+        tx.commit().await?;
+        let mut runs = collect(rows, run_from_row)?;
+        runs.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
+        Ok(runs)
+    }
+
+    async fn renew_leases(&self, node: &str, until: SystemTime) -> Result<()> {
+        sqlx::query(
+            "UPDATE sync_runs SET lease_until = ?1 WHERE lease_owner = ?2 AND status = 'running'",
+        )
+        .bind(time(until))
+        .bind(node)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn commit_page(&self, page: &PageCommit<'_>) -> Result<Option<Counts>> {
         let run = page.run;
         let mut tx = self.begin().await?;
         let live: Option<(String, String)> = sqlx::query_as(
-            "SELECT c.status, r.status FROM connections c JOIN sync_runs r ON r.connection_id = c.id WHERE r.id = ?",
+            "SELECT c.status, r.status FROM connections c JOIN sync_runs r ON r.connection_id = c.id \
+             WHERE r.id = ? AND r.lease_owner IS ?",
         )
         .bind(&run.id)
+        .bind(&run.lease_owner)
         .fetch_optional(&mut *tx)
         .await?;
         if live.as_ref().map(|(c, r)| (c.as_str(), r.as_str())) != Some(("active", "running")) {
@@ -321,12 +363,12 @@ impl SyncStorage for SqliteStorage {
         error: Option<&RunError>,
         modified_after: Option<&str>,
         at: SystemTime,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let duration = at.duration_since(run.started_at).unwrap_or_default();
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "UPDATE sync_runs SET status = ?, error_code = ?, error_message = ?, finished_at = ?, duration_ms = ? \
-             WHERE id = ? AND status = 'running'",
+        let ended = sqlx::query(
+            "UPDATE sync_runs SET status = ?, error_code = ?, error_message = ?, finished_at = ?, duration_ms = ?, \
+             lease_until = NULL WHERE id = ? AND status = 'running' AND lease_owner IS ?",
         )
         .bind(status.as_str())
         .bind(error.map(|e| &e.code))
@@ -334,8 +376,14 @@ impl SyncStorage for SqliteStorage {
         .bind(time(at))
         .bind(duration.as_millis() as i64)
         .bind(&run.id)
+        .bind(&run.lease_owner)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected()
+            == 1;
+        if !ended {
+            return Ok(false);
+        }
         if status == RunStatus::Succeeded {
             sqlx::query(
                 "UPDATE sync_schedules SET modified_after = ? WHERE connection_id = ? AND entity = ?",
@@ -347,7 +395,7 @@ impl SyncStorage for SqliteStorage {
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn run(&self, id: &str) -> Result<Option<Run>> {
