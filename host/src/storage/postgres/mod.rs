@@ -30,6 +30,9 @@ mod webhooks;
 /// The advisory lock that serializes connection creates (credit counts).
 const CREDITS_LOCK: i64 = 0x696c_6b5f_6372_6564; // "ilk_cred"
 
+/// Rows a node adds to `records` between two `ANALYZE`s of the table.
+const ANALYZE_EVERY: u64 = 20_000;
+
 /// The advisory lock a serving node holds for as long as it runs.
 const NODE_LOCK: i64 = 0x696c_6b5f_6e6f_6465; // "ilk_node"
 
@@ -38,6 +41,8 @@ pub struct PostgresStorage {
     /// The session that holds [`NODE_LOCK`], once [`Self::claim_single_node`]
     /// took it.
     node: tokio::sync::Mutex<Option<sqlx::PgConnection>>,
+    /// Rows this node added to `records` since it last analyzed the table.
+    added_since_analyze: std::sync::atomic::AtomicU64,
 }
 
 /// `t` as PostgreSQL stores it (`timestamptz`, to the microsecond).
@@ -76,7 +81,12 @@ impl PostgresStorage {
     /// and migrates it. Several nodes may start at once: the migrator holds
     /// an advisory lock while it runs.
     pub async fn open(url: &str) -> anyhow::Result<Self> {
-        let options: PgConnectOptions = url.parse()?;
+        // Each statement is planned for its parameters and the tables as
+        // they are now: a plan cached while `records` was small (a
+        // sequential scan) would otherwise serve it at any size.
+        let options: PgConnectOptions = url
+            .parse::<PgConnectOptions>()?
+            .options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(std::time::Duration::from_secs(10))
@@ -86,7 +96,31 @@ impl PostgresStorage {
         Ok(PostgresStorage {
             pool,
             node: Default::default(),
+            added_since_analyze: Default::default(),
         })
+    }
+
+    /// Counts rows added to `records`, and has the table analyzed (in the
+    /// background) every [`ANALYZE_EVERY`] of them. Autovacuum analyzes it
+    /// at most once a minute, while a first sync adds a hundred thousand
+    /// rows in seconds; until the planner knows the table grew, it reads a
+    /// page's stored hashes by scanning every record of the connection.
+    fn note_added(&self, rows: u64) {
+        use std::sync::atomic::Ordering;
+        let added = self.added_since_analyze.fetch_add(rows, Ordering::Relaxed) + rows;
+        if added >= ANALYZE_EVERY
+            && self
+                .added_since_analyze
+                .compare_exchange(added, 0, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let pool = self.pool.clone();
+            tokio::spawn(async move {
+                if let Err(e) = sqlx::query("ANALYZE records").execute(&pool).await {
+                    tracing::warn!(error = %e, "could not analyze the records table");
+                }
+            });
+        }
     }
 
     /// Makes this process the database's only serving node, for as long as

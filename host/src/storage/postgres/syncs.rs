@@ -343,6 +343,7 @@ impl SyncStorage for PostgresStorage {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.note_added(counts.added);
         Ok(Some(counts))
     }
 
