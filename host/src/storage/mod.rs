@@ -15,27 +15,6 @@ pub mod sqlite;
 pub mod syncs;
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod database_tests {
-    use super::Database;
-
-    #[test]
-    fn database_urls_parse_and_show_without_their_password() {
-        let postgres = Database::parse("postgres://interlink:s3cret@db.internal:5432/interlink");
-        assert_eq!(
-            postgres.unwrap().to_string(),
-            "postgres://interlink:***@db.internal:5432/interlink"
-        );
-        assert_eq!(
-            Database::parse("sqlite://data/interlink.db").unwrap(),
-            Database::Sqlite("data/interlink.db".into())
-        );
-        let error = Database::parse("mysql://root:s3cret@db/x").unwrap_err();
-        assert!(error.to_string().contains("unsupported database URL"));
-        assert!(!error.to_string().contains("s3cret"), "{error}");
-    }
-}
 pub mod tokens;
 pub mod webhooks;
 
@@ -213,4 +192,25 @@ pub async fn open(database: &Database) -> anyhow::Result<Arc<dyn Store>> {
             Arc::new(storage)
         }
     })
+}
+
+#[cfg(test)]
+mod database_tests {
+    use super::Database;
+
+    #[test]
+    fn database_urls_parse_and_show_without_their_password() {
+        let postgres = Database::parse("postgres://interlink:s3cret@db.internal:5432/interlink");
+        assert_eq!(
+            postgres.unwrap().to_string(),
+            "postgres://interlink:***@db.internal:5432/interlink"
+        );
+        assert_eq!(
+            Database::parse("sqlite://data/interlink.db").unwrap(),
+            Database::Sqlite("data/interlink.db".into())
+        );
+        let error = Database::parse("mysql://root:s3cret@db/x").unwrap_err();
+        assert!(error.to_string().contains("unsupported database URL"));
+        assert!(!error.to_string().contains("s3cret"), "{error}");
+    }
 }

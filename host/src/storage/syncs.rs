@@ -256,9 +256,11 @@ pub trait SyncStorage: Send + Sync + 'static {
         next_run_at: SystemTime,
         lease_until: SystemTime,
     ) -> Result<bool>;
-    /// Takes over the running runs whose lease lapsed before `now` (their
-    /// node died), and with `own` those `node` held (the same node,
-    /// restarted), leasing them to `node` until `until`; oldest first.
+    /// Takes over the running runs of other nodes whose lease lapsed before
+    /// `now` (their node died), and with `own` those `node` held (the same
+    /// node, restarted), leasing them to `node` until `until`; oldest first.
+    /// Without `own`, a run of `node` itself is never taken again, even if
+    /// its lease lapsed: its driver may still be at work.
     async fn claim_runs(
         &self,
         node: &str,

@@ -598,6 +598,20 @@ async fn a_run_whose_node_died_is_taken_over_from_its_last_page(db: Backend) {
         .await
         .unwrap();
     assert_eq!(resumed.len(), 1);
+    // Otherwise a node never takes its own run again, even once its lease
+    // lapsed (its driver may still be at work); another node does.
+    let lapsed = later + LEASE * 2;
+    assert!(
+        a.claim_runs("node-a", lapsed, lapsed + LEASE, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let taken = b
+        .claim_runs("node-b", lapsed, lapsed + LEASE, false)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
 }
 
 async fn latest_runs_are_the_newest_of_each_schedule(db: Backend) {

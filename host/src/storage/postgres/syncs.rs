@@ -214,7 +214,8 @@ impl SyncStorage for PostgresStorage {
         let rows = sqlx::query(&format!(
             "WITH lapsed AS ( \
                SELECT id FROM sync_runs WHERE status = 'running' \
-                 AND (lease_until IS NULL OR lease_until < $3 OR ($4 AND lease_owner = $1)) \
+                 AND (((lease_until IS NULL OR lease_until < $3) AND lease_owner IS DISTINCT FROM $1) \
+                   OR ($4 AND lease_owner = $1)) \
                FOR UPDATE SKIP LOCKED) \
              UPDATE sync_runs SET lease_owner = $1, lease_until = $2 \
              WHERE id IN (SELECT id FROM lapsed) RETURNING {RUN_COLUMNS}"

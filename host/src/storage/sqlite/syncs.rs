@@ -196,7 +196,8 @@ impl SyncStorage for SqliteStorage {
         let rows = sqlx::query(&format!(
             "UPDATE sync_runs SET lease_owner = ?1, lease_until = ?2 \
              WHERE status = 'running' \
-               AND (lease_until IS NULL OR lease_until < ?3 OR (?4 AND lease_owner = ?1)) \
+               AND (((lease_until IS NULL OR lease_until < ?3) AND lease_owner IS NOT ?1) \
+                 OR (?4 AND lease_owner = ?1)) \
              RETURNING {RUN_COLUMNS}"
         ))
         .bind(node)
