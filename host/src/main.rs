@@ -14,7 +14,7 @@ use interlink::data_dir::{DataDir, write_private};
 use interlink::dataplane::{self, DataPlane};
 use interlink::outbound::{HttpClient, NetworkPolicy, network};
 use interlink::registry::{Registry, watch};
-use interlink::runtime::{InstanceReuse, MemoryKv, Runtime, RuntimeConfig, Services};
+use interlink::runtime::{DatabaseKv, InstanceReuse, Runtime, RuntimeConfig, Services};
 use interlink::secret_box::SecretBox;
 use interlink::storage::{self, Database, Store};
 use interlink::sync::Syncs;
@@ -279,9 +279,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         extra_roots.as_deref(),
     )
     .context("setting up outbound TLS")?;
-    let services = Services::new(Arc::new(http.clone()), Arc::new(MemoryKv::default()))
-        .with_platform_key(platform.private_key_pem());
-    let runtime = Runtime::new(config, services, Some(&data.cache_dir()))?;
     let secret_box = SecretBox::load(
         std::env::var("INTERLINK_SECRET_KEY").ok().as_deref(),
         data.path(),
@@ -294,6 +291,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("opening the database {database}"))?;
     check_secret_key(store.as_ref(), &secret_box).await?;
+    let kv = DatabaseKv::new(store.clone(), secret_box.clone());
+    let services = Services::new(Arc::new(http.clone()), Arc::new(kv))
+        .with_platform_key(platform.private_key_pem());
+    let runtime = Runtime::new(config, services, Some(&data.cache_dir()))?;
     let registry = Arc::new(Registry::new(runtime, &args.adapters_dir));
     let _watch = watch::start(registry.clone()).context("watching the adapters folder")?;
 

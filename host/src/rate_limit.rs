@@ -1,7 +1,9 @@
 //! Token buckets by key, each holding up to `per_minute` and refilling at
 //! that rate: the write budget of each connection (the manifest's
 //! `writes-per-minute`, or the operator's lower cap) and each token's API
-//! rate limit (`--api-requests-per-minute`).
+//! rate limit (`--api-requests-per-minute`). [`Buckets`] keeps them in
+//! memory; [`spend`] is their arithmetic, which the database applies too
+//! when several nodes share a connection's write budget.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -42,31 +44,44 @@ impl Buckets {
     /// Refills `key`'s bucket to `now`; if one is free, takes `cost` (1 or
     /// 0) of it.
     fn spend(&self, key: &str, per_minute: u32, now: Instant, cost: f64) -> Result<Left, Duration> {
-        if per_minute == 0 {
-            return Err(Duration::from_secs(60));
-        }
-        let capacity = f64::from(per_minute);
-        let rate = capacity / 60.0;
         let mut buckets = self.buckets.lock().unwrap();
         let bucket = match buckets.get_mut(key) {
             Some(bucket) => bucket,
             None => buckets.entry(key.to_string()).or_insert(Bucket {
-                tokens: capacity,
+                tokens: f64::from(per_minute),
                 at: now,
             }),
         };
-        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate).min(capacity);
+        let elapsed = now.saturating_duration_since(bucket.at);
         bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= cost;
-            Ok(Left {
-                now: bucket.tokens as u32,
-                full_in: Duration::from_secs_f64((capacity - bucket.tokens) / rate),
-            })
-        } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
-        }
+        spend(&mut bucket.tokens, elapsed, per_minute, cost)
+    }
+}
+
+/// The arithmetic of one bucket, wherever it is kept (here, or in the
+/// database when nodes share it): refills `tokens` for `elapsed` at
+/// `per_minute`, up to `per_minute`; if one is free, takes `cost` (1 or 0)
+/// and says what is left, or else how long until one is free.
+pub fn spend(
+    tokens: &mut f64,
+    elapsed: Duration,
+    per_minute: u32,
+    cost: f64,
+) -> Result<Left, Duration> {
+    if per_minute == 0 {
+        return Err(Duration::from_secs(60));
+    }
+    let capacity = f64::from(per_minute);
+    let rate = capacity / 60.0;
+    *tokens = (*tokens + elapsed.as_secs_f64() * rate).min(capacity);
+    if *tokens >= 1.0 {
+        *tokens -= cost;
+        Ok(Left {
+            now: *tokens as u32,
+            full_in: Duration::from_secs_f64((capacity - *tokens) / rate),
+        })
+    } else {
+        Err(Duration::from_secs_f64((1.0 - *tokens) / rate))
     }
 }
 

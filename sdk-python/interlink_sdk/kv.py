@@ -12,7 +12,10 @@ class KvFull(Exception):
 
 
 def get(key: str) -> bytes | None:
-    """The value under `key`, if present and not expired."""
+    """The value under `key`, if present and not expired. When there is none,
+    this call is the one that fills the key: until it sets it (or the call
+    ends, or ten seconds pass), the connection's other calls that get the
+    key, on any node, wait for its value."""
     return wit.get(key)
 
 

@@ -4,7 +4,11 @@
 #[cfg(target_arch = "wasm32")]
 use crate::bindings::interlink::adapter::kv as wit;
 
-/// The value under `key`, if present and not expired.
+/// The value under `key`, if present and not expired. When there is none,
+/// this call is the one that fills the key: until it [`set`]s it (or the
+/// call ends, or ten seconds pass), the connection's other calls that get
+/// the key, on any node, wait for its value. So an access token is fetched
+/// once, not by every call that found it missing.
 pub fn get(key: &str) -> Option<Vec<u8>> {
     #[cfg(target_arch = "wasm32")]
     return wit::get(key);

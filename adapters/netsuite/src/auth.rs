@@ -36,9 +36,22 @@ fn algorithm(ctx: &Context) -> JwtAlgorithm {
     }
 }
 
-/// An access token: the cached one, unless `renew`, else a new one.
-pub fn access_token(ctx: &Context, renew: bool) -> Result<String> {
-    if !renew && let Some(token) = kv::get(ACCESS_TOKEN).and_then(|t| String::from_utf8(t).ok()) {
+/// The cached access token, if there is one.
+fn cached() -> Option<String> {
+    kv::get(ACCESS_TOKEN).and_then(|t| String::from_utf8(t).ok())
+}
+
+/// An access token: the cached one, unless it is the token NetSuite just
+/// `rejected`; else a new one. The host lets one call at a time fill a
+/// missing key (the others wait for its value), so the connection's calls,
+/// on every node, fetch one new token between them.
+pub fn access_token(ctx: &Context, rejected: Option<&str>) -> Result<String> {
+    let mut token = cached();
+    if token.is_some() && token.as_deref() == rejected {
+        kv::delete(ACCESS_TOKEN);
+        token = cached();
+    }
+    if let Some(token) = token {
         return Ok(token);
     }
     let audience = format!("{}{TOKEN_PATH}", base(ctx)?);

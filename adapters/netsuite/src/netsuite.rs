@@ -13,14 +13,14 @@ fn records(ctx: &Context) -> Result<String> {
 /// Sends a request with an access token; on a 401, renews the token once
 /// and retries. A second 401 means the credentials themselves are refused.
 fn send(ctx: &Context, build: impl Fn() -> Result<Request>) -> Result<Response> {
-    let token = auth::access_token(ctx, false)?;
+    let token = auth::access_token(ctx, None)?;
     let response = build()?
         .header("Authorization", format!("Bearer {token}"))
         .send()?;
     if response.status() != 401 {
         return check(response);
     }
-    let token = auth::access_token(ctx, true)?;
+    let token = auth::access_token(ctx, Some(&token))?;
     check(
         build()?
             .header("Authorization", format!("Bearer {token}"))
@@ -148,7 +148,7 @@ pub fn update(ctx: &Context, record_type: &str, id: &str, body: &Value) -> Resul
 /// The permissions of the token's role, as `Name: Level` for every level it
 /// implies (`Full` implies `Edit`, `Create` and `View`).
 pub fn permissions(ctx: &Context) -> Result<Vec<String>> {
-    let token = auth::access_token(ctx, false)?;
+    let token = auth::access_token(ctx, None)?;
     let Some(role) = auth::role(&token) else {
         return Ok(Vec::new());
     };

@@ -9,6 +9,11 @@
 //! an invalidation (it read the database before the change committed) does
 //! not store what it read: entries carry the cache's generation, bumped by
 //! every invalidation, and an insert of an older generation is dropped.
+//!
+//! On a database other nodes share, a change may come from any of them, so
+//! a remembered entry is checked against the database before each use
+//! (`Connections::by_token`): one indexed read of the token's revocation
+//! and its connection's status.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

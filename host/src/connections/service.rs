@@ -306,7 +306,10 @@ impl Connections {
         token_hash: &[u8; 32],
     ) -> Result<Option<Authenticated>, LookupError> {
         if let Some(entry) = self.cache.get(token_hash) {
-            return Ok(Some(entry));
+            if !self.storage.shared() || self.still_holds(token_hash, &entry).await? {
+                return Ok(Some(entry));
+            }
+            self.cache.invalidate(&entry.owner.connection().id);
         }
         let generation = self.cache.generation();
         let Some((token, connection)) = self.storage.token_by_hash(token_hash).await? else {
@@ -322,6 +325,19 @@ impl Connections {
         };
         self.cache.insert(generation, *token_hash, entry.clone());
         Ok(Some(entry))
+    }
+
+    /// Whether `entry`, remembered for `token_hash`, is still what the
+    /// database holds: on a database other nodes share, any of them may
+    /// have revoked the token or changed its connection's status since (one
+    /// indexed read, where a miss costs a join, a decryption and a parse).
+    async fn still_holds(
+        &self,
+        token_hash: &[u8; 32],
+        entry: &Authenticated,
+    ) -> Result<bool, StorageError> {
+        let remembered = (entry.owner.connection().status, entry.grant.revoked);
+        Ok(self.storage.token_state(token_hash).await? == Some(remembered))
     }
 
     /// The connection `id`, read from the database, with its secrets opened
@@ -384,5 +400,105 @@ impl Connections {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::outbound::NetworkPolicy;
+    use crate::runtime::{MemoryKv, Runtime, RuntimeConfig, Services};
+    use crate::storage::postgres::PostgresStorage;
+
+    /// A node's connections on the database at `url`, with no adapters.
+    async fn node(url: &str, adapters: &std::path::Path) -> Connections {
+        let outbound = HttpClient::new(NetworkPolicy::allowing(vec![]), 1 << 20, None).unwrap();
+        let services = Services::new(Arc::new(outbound), Arc::new(MemoryKv::default()));
+        let runtime = Runtime::new(RuntimeConfig::default(), services, None).unwrap();
+        let store = PostgresStorage::open(url).await.unwrap();
+        let registry = Arc::new(Registry::new(runtime, adapters));
+        Connections::new(Arc::new(store), registry, SecretBox::new([3; 32]), 10)
+    }
+
+    fn status(entry: Option<Authenticated>) -> (Status, bool) {
+        let entry = entry.expect("the token is known");
+        (entry.owner.connection().status, entry.grant.revoked)
+    }
+
+    /// What one node remembers about a token is checked against the
+    /// database before each use when nodes share it: a disconnect (or a
+    /// revocation) on another node refuses the token at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_change_on_one_node_is_seen_by_the_next_request_on_another() {
+        let admin = std::env::var("INTERLINK_TEST_POSTGRES_URL")
+            .expect("this test needs a PostgreSQL server: run it with `cargo xtask test`");
+        let url = PostgresStorage::new_database(&admin).await.unwrap();
+        let adapters = tempfile::tempdir().unwrap();
+        let (a, b) = (
+            node(&url, adapters.path()).await,
+            node(&url, adapters.path()).await,
+        );
+
+        let now = SystemTime::now();
+        let connection = Connection {
+            id: "conn_1".into(),
+            adapter_id: "example".into(),
+            adapter_version: "1.0.0".into(),
+            status: Status::Active,
+            config: BTreeMap::new(),
+            credentials: a.secret_box.seal(b"{}", "conn_1"),
+            account_id: "acct".into(),
+            account_name: "Account".into(),
+            permissions: vec![],
+            custom_fields: vec![],
+            status_reason: None,
+            status_changed_at: now,
+            last_error: None,
+            created_at: now,
+            disconnected_at: None,
+        };
+        let token = StoredToken {
+            id: "tok_1".into(),
+            connection_id: "conn_1".into(),
+            name: "default".into(),
+            scopes: Scopes::full().written(),
+            expires_at: None,
+            created_at: now,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        let (first, second) = ([1; 32], [2; 32]);
+        assert!(
+            a.storage
+                .insert_connection(&connection, &token, &first, 10)
+                .await
+                .unwrap()
+        );
+        let other = StoredToken {
+            id: "tok_2".into(),
+            ..token
+        };
+        a.storage.insert_token(&other, &second).await.unwrap();
+
+        // Node B remembers both tokens.
+        for hash in [&first, &second] {
+            assert_eq!(
+                status(b.by_token(hash).await.unwrap()),
+                (Status::Active, false)
+            );
+            assert!(b.cache.get(hash).is_some());
+        }
+        a.revoke_token("conn_1", "tok_2").await.unwrap();
+        assert_eq!(
+            status(b.by_token(&second).await.unwrap()),
+            (Status::Active, true)
+        );
+        a.disconnect("conn_1").await.unwrap();
+        assert_eq!(
+            status(b.by_token(&first).await.unwrap()),
+            (Status::Disconnected, false)
+        );
     }
 }

@@ -15,12 +15,31 @@
 //!
 //! Only then does the call take a slot of the instance pool, so a
 //! connection's waiting calls never take slots from other connections.
+//!
+//! On a database other nodes share, the gate holds across them: past the
+//! node's own gate, a call also takes one of the connection's **upstream
+//! slots** in the database ([`crate::storage::LimitStorage`]), leased for [`SLOT_LEASE`] and
+//! renewed while the call runs, so a node that dies frees its slots within
+//! the lease. A call waiting for a slot polls for it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use crate::storage::Store;
+
+/// How long an upstream slot is held without a renewal: how long a dead
+/// node's slot stays taken.
+pub const SLOT_LEASE: Duration = Duration::from_secs(30);
+
+/// How often a running call renews its slot's lease.
+const SLOT_RENEW: Duration = Duration::from_secs(10);
+
+/// The longest pause between two tries for a slot.
+const SLOT_POLL: Duration = Duration::from_millis(50);
 
 /// What a caller does when its connection is at its limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,19 +52,97 @@ pub enum Wait {
 }
 
 /// Why a call was not admitted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {
     /// The connection has `limit` calls admitted already.
     ShareFull { limit: u32 },
     /// The call waited for the gate, which lets `concurrency` calls run,
     /// longer than the queue timeout.
     GateTimeout { concurrency: u32, waited: Duration },
+    /// The shared database could not be asked for an upstream slot.
+    Storage(String),
 }
 
 /// Proof of admission; dropping it lets the next call in.
 pub struct Admitted {
     _share: OwnedSemaphorePermit,
     _gate: OwnedSemaphorePermit,
+    _slot: Option<UpstreamSlot>,
+}
+
+/// A connection's upstream slot in a shared database, renewed until it is
+/// dropped, then freed.
+struct UpstreamSlot {
+    store: Arc<dyn Store>,
+    connection: String,
+    holder: String,
+    renewal: tokio::task::JoinHandle<()>,
+}
+
+impl UpstreamSlot {
+    /// Takes one of `connection`'s `concurrency` slots, trying until
+    /// `deadline` (if any).
+    async fn take(
+        store: &Arc<dyn Store>,
+        connection: &str,
+        concurrency: u32,
+        deadline: Option<Instant>,
+    ) -> Result<Option<UpstreamSlot>, crate::storage::StorageError> {
+        let holder = uuid::Uuid::now_v7().to_string();
+        let mut pause = Duration::from_millis(2);
+        loop {
+            let now = SystemTime::now();
+            if store
+                .take_upstream_slot(connection, concurrency, &holder, now, now + SLOT_LEASE)
+                .await?
+            {
+                break;
+            }
+            if deadline.is_some_and(|d| Instant::now() + pause > d) {
+                return Ok(None);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(SLOT_POLL);
+        }
+        let renewal = {
+            let (store, connection, holder) =
+                (store.clone(), connection.to_string(), holder.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(SLOT_RENEW).await;
+                    let now = SystemTime::now();
+                    if let Err(e) = store
+                        .renew_upstream_slot(&connection, &holder, now + SLOT_LEASE)
+                        .await
+                    {
+                        tracing::warn!(connection, error = %e, "could not renew an upstream slot");
+                    }
+                }
+            })
+        };
+        Ok(Some(UpstreamSlot {
+            store: store.clone(),
+            connection: connection.to_string(),
+            holder,
+            renewal,
+        }))
+    }
+}
+
+impl Drop for UpstreamSlot {
+    fn drop(&mut self) {
+        self.renewal.abort();
+        let (store, connection, holder) = (
+            self.store.clone(),
+            std::mem::take(&mut self.connection),
+            std::mem::take(&mut self.holder),
+        );
+        tokio::spawn(async move {
+            if let Err(e) = store.free_upstream_slot(&connection, &holder).await {
+                tracing::warn!(connection, error = %e, "could not free an upstream slot; its lease ends it");
+            }
+        });
+    }
 }
 
 struct Slots {
@@ -61,6 +158,9 @@ pub struct Admission {
     max_calls: u32,
     queue_timeout: Duration,
     slots: Mutex<HashMap<String, Slots>>,
+    /// The database other nodes share, whose upstream slots hold the gate
+    /// across them.
+    shared: Option<Arc<dyn Store>>,
 }
 
 impl Admission {
@@ -71,7 +171,15 @@ impl Admission {
             max_calls: max_calls.max(1),
             queue_timeout,
             slots: Mutex::default(),
+            shared: None,
         }
+    }
+
+    /// Holds each connection's gate across the nodes that share `store`
+    /// too.
+    pub fn shared(mut self, store: Arc<dyn Store>) -> Self {
+        self.shared = Some(store);
+        self
     }
 
     /// The most calls one connection may have admitted.
@@ -108,6 +216,7 @@ impl Admission {
     ) -> Result<Admitted, Refused> {
         let (share, gate, concurrency) = self.slots(connection, concurrency);
         let limit = self.max_calls;
+        let deadline = (wait == Wait::Refuse).then(|| Instant::now() + self.queue_timeout);
         let share = match wait {
             Wait::Refuse => share
                 .try_acquire_owned()
@@ -124,9 +233,22 @@ impl Admission {
                 .expect("never closed"),
             Wait::Queue => gate.acquire_owned().await.expect("never closed"),
         };
+        let slot = match &self.shared {
+            None => None,
+            Some(store) => Some(
+                UpstreamSlot::take(store, connection, concurrency, deadline)
+                    .await
+                    .map_err(|e| Refused::Storage(e.to_string()))?
+                    .ok_or(Refused::GateTimeout {
+                        concurrency,
+                        waited: self.queue_timeout,
+                    })?,
+            ),
+        };
         Ok(Admitted {
             _share: share,
             _gate: gate,
+            _slot: slot,
         })
     }
 }
@@ -173,6 +295,34 @@ mod tests {
                 concurrency: 1,
                 waited: Duration::from_secs(5)
             })
+        );
+    }
+
+    /// Two nodes' admissions on one database hold a connection's gate
+    /// between them.
+    #[tokio::test]
+    async fn the_gate_holds_across_nodes_that_share_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            crate::storage::sqlite::SqliteStorage::open(&dir.path().join("test.db"))
+                .await
+                .unwrap(),
+        );
+        let node = || Admission::new(8, Duration::from_millis(200)).shared(store.clone());
+        let (a, b) = (node(), node());
+        let running = a.enter("c", 1, Wait::Refuse).await.unwrap();
+        assert!(matches!(
+            b.enter("c", 1, Wait::Refuse).await.err(),
+            Some(Refused::GateTimeout { concurrency: 1, .. })
+        ));
+        assert!(b.enter("other", 1, Wait::Refuse).await.is_ok());
+        let waiting = tokio::spawn(async move { b.enter("c", 1, Wait::Queue).await.is_ok() });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "node B waits for node A's call");
+        drop(running);
+        assert!(
+            waiting.await.unwrap(),
+            "the slot was freed when A's call ended"
         );
     }
 

@@ -37,7 +37,6 @@ pub use writes::{Created, Written};
 
 use crate::connections::{Connection, Connections, LastError, OpenConnection};
 use crate::manifest::{Entity, Operation};
-use crate::rate_limit::Buckets;
 use crate::runtime::{
     Adapter, CallError, HeldRequest, ListRequest, Page, PassthroughRequest, PassthroughResponse,
 };
@@ -118,15 +117,17 @@ enum Answer {
 pub struct DataPlane {
     connections: Arc<Connections>,
     admission: Admission,
-    budgets: Buckets,
     limits: Limits,
 }
 
 impl DataPlane {
     pub fn new(connections: Arc<Connections>, limits: Limits) -> Self {
+        let mut admission = Admission::new(limits.max_calls_per_connection, limits.queue_timeout);
+        if connections.storage().shared() {
+            admission = admission.shared(connections.store().clone());
+        }
         DataPlane {
-            admission: Admission::new(limits.max_calls_per_connection, limits.queue_timeout),
-            budgets: Buckets::default(),
+            admission,
             connections,
             limits,
         }
@@ -288,6 +289,7 @@ impl DataPlane {
                     waited,
                     retry_after: Duration::from_secs(1),
                 },
+                Refused::Storage(e) => DataError::Internal(e),
             })?;
         let mut instance = adapter.instantiate(caller.open.ctx.clone()).await?;
         if mode == Mode::DryRun {

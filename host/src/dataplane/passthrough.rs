@@ -57,7 +57,8 @@ impl DataPlane {
         }
         check_path(&request.path)?;
         if !request.method.reads() {
-            self.take_write(&adapter, caller.connection(), Mode::Send)?;
+            self.take_write(&adapter, caller.connection(), Mode::Send)
+                .await?;
         }
         match self
             .call(caller, &adapter, Op::Passthrough(request), Mode::Send)

@@ -4,7 +4,8 @@
 //! check ([`DataPlane::prepare`]), the field rules ([`crate::rules::fields`]),
 //! the state locks ([`crate::rules::state`], which read the record first
 //! only when a lock can apply), the idempotency key (creates), and the
-//! connection's write budget ([`crate::rate_limit`]). A write refused by
+//! connection's write budget (a [`crate::rate_limit`] bucket kept in the
+//! database). A write refused by
 //! any of them never reaches the system.
 //!
 //! A dry run ([`Mode::DryRun`]) passes the same checks (the budget is
@@ -12,7 +13,7 @@
 //! the adapter, which reads what it needs; its answer is the first request
 //! that would have changed the system, held instead of sent.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -114,9 +115,10 @@ impl DataPlane {
         state::check(declared, &current, operation, patch).map_err(DataError::StateLocked)
     }
 
-    /// Takes one write from the connection's budget; a dry run only checks
-    /// that one is there.
-    pub(super) fn take_write(
+    /// Takes one write from the connection's budget, which the database
+    /// keeps (so that it holds across nodes and restarts); a dry run only
+    /// checks that one is there.
+    pub(super) async fn take_write(
         &self,
         adapter: &Adapter,
         connection: &Connection,
@@ -125,16 +127,19 @@ impl DataPlane {
         let Some(per_minute) = self.writes_per_minute(adapter) else {
             return Ok(());
         };
-        let now = Instant::now();
-        match mode {
-            Mode::Send => self.budgets.take(&connection.id, per_minute, now),
-            Mode::DryRun => self.budgets.check(&connection.id, per_minute, now),
-        }
-        .map(drop)
-        .map_err(|retry_after| DataError::WriteBudget {
-            per_minute,
-            retry_after,
-        })
+        let cost = match mode {
+            Mode::Send => 1.0,
+            Mode::DryRun => 0.0,
+        };
+        self.connections
+            .storage()
+            .spend_budget(&connection.id, per_minute, SystemTime::now(), cost)
+            .await?
+            .map(drop)
+            .map_err(|retry_after| DataError::WriteBudget {
+                per_minute,
+                retry_after,
+            })
     }
 
     /// The write, run as a dry run once its checks passed.
@@ -144,7 +149,8 @@ impl DataPlane {
         adapter: &Adapter,
         op: Op<'_>,
     ) -> Result<Written<T>, DataError> {
-        self.take_write(adapter, caller.connection(), Mode::DryRun)?;
+        self.take_write(adapter, caller.connection(), Mode::DryRun)
+            .await?;
         self.call(caller, adapter, op, Mode::DryRun).await.map(held)
     }
 
@@ -191,7 +197,7 @@ impl DataPlane {
                 IdempotencyClaim::Mismatch => return Err(DataError::IdempotencyKeyReused),
             }
         }
-        let outcome = match self.take_write(&adapter, connection, Mode::Send) {
+        let outcome = match self.take_write(&adapter, connection, Mode::Send).await {
             Err(refused) => Err(refused),
             Ok(()) => self
                 .call(caller, &adapter, Op::Create(entity, &text), Mode::Send)
@@ -246,7 +252,7 @@ impl DataPlane {
         if mode == Mode::DryRun {
             return self.dry_run(caller, &adapter, op).await;
         }
-        self.take_write(&adapter, connection, Mode::Send)?;
+        self.take_write(&adapter, connection, Mode::Send).await?;
         let answer = self.call(caller, &adapter, op, Mode::Send).await?;
         Ok(Written::Done(record(answer)))
     }
@@ -268,7 +274,7 @@ impl DataPlane {
         if mode == Mode::DryRun {
             return self.dry_run(caller, &adapter, op).await;
         }
-        self.take_write(&adapter, connection, Mode::Send)?;
+        self.take_write(&adapter, connection, Mode::Send).await?;
         match self.call(caller, &adapter, op, Mode::Send).await? {
             Answer::Done => Ok(Written::Done(())),
             _ => unreachable!("delete answers nothing"),

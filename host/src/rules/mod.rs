@@ -7,7 +7,8 @@
 //! - [`state`]: workflow-state locks on updates and deletes.
 //!
 //! The per-connection write budget is a token bucket of
-//! [`crate::rate_limit`], taken by the data plane.
+//! [`crate::rate_limit`], kept in the database
+//! and taken by the data plane.
 //!
 //! Everything here is plain functions over the manifest and JSON, unit
 //! tested here and benchmarked in `benches/write_rules.rs`.

@@ -31,7 +31,7 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 pub use crate::contract::{ListRequest, PassthroughRequest, PassthroughResponse};
 pub use error::{CallError, LoadError};
 pub use imports::http::HeldRequest;
-pub use imports::kv::{KvStore, MemoryKv};
+pub use imports::kv::{DatabaseKv, KvStore, MemoryKv};
 pub use state::{CallContext, Secrets};
 pub use warm::{InstanceReuse, Lease};
 
@@ -339,6 +339,8 @@ impl Runtime {
             denied: None,
             dry_run: false,
             held: Vec::new(),
+            call_id: uuid::Uuid::now_v7().to_string(),
+            filling: false,
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| s);

@@ -91,6 +91,11 @@ pub struct HostState {
     pub(super) dry_run: bool,
     /// The requests a dry run held.
     pub(super) held: Vec<super::HeldRequest>,
+    /// Who this call is to the kv store (which fills a missing key for one
+    /// call at a time).
+    pub(super) call_id: String,
+    /// The call missed a kv key, so it may be filling it.
+    pub(super) filling: bool,
 }
 
 impl Drop for HostState {
@@ -102,6 +107,16 @@ impl Drop for HostState {
                 dropped = self.logs_dropped,
                 "the adapter logged more lines than a call may; the rest were dropped"
             );
+        }
+        if self.filling
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let (kv, connection, call) = (
+                self.services.kv.clone(),
+                self.ctx.connection_id.clone(),
+                std::mem::take(&mut self.call_id),
+            );
+            runtime.spawn(async move { kv.release(&connection, &call).await });
         }
     }
 }

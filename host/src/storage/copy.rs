@@ -16,7 +16,9 @@ use super::postgres::PostgresStorage;
 use super::sqlite::SqliteStorage;
 use crate::timestamps;
 
-/// Every table, parents before children.
+/// Every table, parents before children. The state calls share (`kv`,
+/// `budgets`, `upstream_slots`) is not copied: it is cached or lasts
+/// seconds, and fills again.
 const TABLES: &[&str] = &[
     "settings",
     "connections",

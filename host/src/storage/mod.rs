@@ -8,6 +8,8 @@
 
 pub mod connections;
 pub mod copy;
+pub mod kv;
+pub mod limits;
 pub mod postgres;
 pub mod requests;
 pub mod sessions;
@@ -29,6 +31,8 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 pub use connections::{Connection, LastError, Status};
+pub use kv::{KvRead, KvStorage};
+pub use limits::LimitStorage;
 pub use requests::RequestLogStorage;
 pub use sessions::SessionStorage;
 pub use syncs::SyncStorage;
@@ -112,6 +116,10 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<()>;
     /// Gives a claimed key up (the request failed; a retry may run again).
     async fn release_idempotency_key(&self, connection: &str, key: &str) -> Result<()>;
+    /// Whether several nodes may share this database: then what a node
+    /// remembers (a token's connection) is checked against it before use,
+    /// and limits are kept in it ([`LimitStorage`]).
+    fn shared(&self) -> bool;
     /// A value the host keeps about itself.
     async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>>;
     /// Stores `value` under `name` unless a value is there already.
@@ -119,14 +127,29 @@ pub trait Storage: Send + Sync + 'static {
 }
 
 /// Everything the host keeps: connections and their tokens and records,
-/// syncs, webhooks, connect and dashboard sessions, failed requests.
+/// syncs, webhooks, connect and dashboard sessions, failed requests, and
+/// the state calls share (kv stores, budgets, upstream slots).
 pub trait Store:
-    Storage + TokenStorage + SyncStorage + WebhookStorage + SessionStorage + RequestLogStorage
+    Storage
+    + TokenStorage
+    + SyncStorage
+    + WebhookStorage
+    + SessionStorage
+    + RequestLogStorage
+    + KvStorage
+    + LimitStorage
 {
 }
 
-impl<T: Storage + TokenStorage + SyncStorage + WebhookStorage + SessionStorage + RequestLogStorage>
-    Store for T
+impl<T> Store for T where
+    T: Storage
+        + TokenStorage
+        + SyncStorage
+        + WebhookStorage
+        + SessionStorage
+        + RequestLogStorage
+        + KvStorage
+        + LimitStorage
 {
 }
 

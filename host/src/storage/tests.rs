@@ -163,6 +163,11 @@ async fn connections_and_tokens_round_trip(db: Backend) {
     assert_eq!(stored.permissions, ["vendors.read"]);
     assert_eq!(stored.created_at, at(0));
     assert!(store.token_by_hash(&[8; 32]).await.unwrap().is_none());
+    assert_eq!(
+        store.token_state(&[7; 32]).await.unwrap(),
+        Some((Status::Active, false))
+    );
+    assert_eq!(store.token_state(&[8; 32]).await.unwrap(), None);
 
     let second = StoredToken {
         name: "reports".into(),
@@ -187,6 +192,10 @@ async fn connections_and_tokens_round_trip(db: Backend) {
     assert_eq!(tokens[1].last_used_at, Some(at(5)));
     assert_eq!(tokens[1].revoked_at, Some(at(7)));
     assert_eq!(tokens[1].expires_at, Some(at(100)));
+    assert_eq!(
+        store.token_state(&[9; 32]).await.unwrap(),
+        Some((Status::Active, true))
+    );
 
     store
         .set_status("c1", Status::RequiresReauthorization, "401", at(10))
@@ -210,6 +219,10 @@ async fn connections_and_tokens_round_trip(db: Backend) {
     assert_eq!(
         (stored.status, stored.disconnected_at),
         (Status::Disconnected, Some(at(11)))
+    );
+    assert_eq!(
+        store.token_state(&[7; 32]).await.unwrap(),
+        Some((Status::Disconnected, false))
     );
     // A disconnected connection stays so.
     store
@@ -946,6 +959,184 @@ macro_rules! on_both_backends {
     };
 }
 
+async fn kv_values_expire_and_one_call_fills_a_missing_key(db: Backend) {
+    let nodes = db.nodes(2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let get = |node: &Arc<dyn Store>, holder: &'static str, now: u64| {
+        let node = node.clone();
+        async move {
+            node.kv_get("c1", "token", holder, at(now), at(now + 10))
+                .await
+                .unwrap()
+        }
+    };
+    // A missing key: the first reader fills it, the others wait for it.
+    assert_eq!(get(a, "h1", 0).await, KvRead::Fill);
+    assert_eq!(
+        get(a, "h1", 0).await,
+        KvRead::Fill,
+        "a filler may read again"
+    );
+    assert_eq!(get(b, "h2", 1).await, KvRead::Filling);
+    assert!(
+        a.kv_set("c1", "token", b"t1", Some(at(30)), at(2), 8)
+            .await
+            .unwrap()
+    );
+    assert_eq!(get(b, "h2", 3).await, KvRead::Value(b"t1".to_vec()));
+    assert_eq!(get(b, "h2", 3).await, KvRead::Value(b"t1".to_vec()));
+    // It expires; then one reader fills it again.
+    assert_eq!(get(b, "h2", 30).await, KvRead::Fill);
+    assert_eq!(get(a, "h3", 31).await, KvRead::Filling);
+    // A filler that never sets the key is waited for until its time ends...
+    assert_eq!(get(a, "h3", 40).await, KvRead::Fill);
+    // ... or until its call ends and it gives the fill up.
+    a.kv_release("c1", "h3").await.unwrap();
+    assert_eq!(get(b, "h4", 41).await, KvRead::Fill);
+    // A delete removes the value, not the fill in progress.
+    assert!(
+        b.kv_set("c1", "token", b"t2", None, at(42), 8)
+            .await
+            .unwrap()
+    );
+    assert_eq!(get(a, "h5", 43).await, KvRead::Value(b"t2".to_vec()));
+    a.kv_delete("c1", "token").await.unwrap();
+    assert_eq!(get(a, "h5", 44).await, KvRead::Fill);
+    assert_eq!(
+        b.kv_get("c2", "token", "h6", at(44), at(54)).await.unwrap(),
+        KvRead::Fill,
+        "keys are per connection"
+    );
+
+    // A bounded number of live keys per connection.
+    for key in ["k1", "k2"] {
+        assert!(a.kv_set("c3", key, b"v", None, at(50), 2).await.unwrap());
+    }
+    assert!(!a.kv_set("c3", "k3", b"v", None, at(50), 2).await.unwrap());
+    assert!(a.kv_set("c3", "k2", b"w", None, at(50), 2).await.unwrap());
+    a.kv_set("c3", "k1", b"v", Some(at(60)), at(50), 2)
+        .await
+        .unwrap();
+    assert!(
+        a.kv_set("c3", "k3", b"v", None, at(61), 2).await.unwrap(),
+        "k1 expired"
+    );
+
+    // Readers racing on every node for a missing key: one fills it.
+    let holders: Vec<String> = (0..12).map(|i| format!("r{i}")).collect();
+    let reads = holders.iter().enumerate().map(|(i, holder)| {
+        let node = nodes[i % nodes.len()].clone();
+        async move {
+            node.kv_get("c4", "token", holder, at(70), at(80))
+                .await
+                .unwrap()
+        }
+    });
+    let reads = join_all(reads).await;
+    let fills = reads.iter().filter(|r| **r == KvRead::Fill).count();
+    assert_eq!(fills, 1, "{reads:?}");
+}
+
+async fn a_write_budget_holds_across_nodes(db: Backend) {
+    let nodes = db.nodes(3).await;
+    let now = at(0);
+    let takes = (0..24).map(|i| {
+        let node = nodes[i % nodes.len()].clone();
+        async move { node.spend_budget("c1", 5, now, 1.0).await.unwrap() }
+    });
+    let taken = join_all(takes).await;
+    assert_eq!(taken.iter().filter(|t| t.is_ok()).count(), 5, "{taken:?}");
+    let wait = nodes[1].spend_budget("c1", 5, now, 0.0).await.unwrap();
+    let wait = wait.unwrap_err().as_secs_f64();
+    assert!(
+        (11.9..12.1).contains(&wait),
+        "one refills every 12 s, not {wait}"
+    );
+    assert!(
+        nodes[2]
+            .spend_budget("c2", 5, now, 1.0)
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    // A check takes nothing.
+    let later = at(13);
+    for _ in 0..3 {
+        assert!(
+            nodes[0]
+                .spend_budget("c1", 5, later, 0.0)
+                .await
+                .unwrap()
+                .is_ok()
+        );
+    }
+    let left = nodes[0].spend_budget("c1", 5, later, 1.0).await.unwrap();
+    assert_eq!(left.map(|l| l.now), Ok(0));
+    assert!(
+        nodes[0]
+            .spend_budget("c1", 5, later, 1.0)
+            .await
+            .unwrap()
+            .is_err()
+    );
+}
+
+async fn upstream_slots_hold_across_nodes(db: Backend) {
+    let nodes = db.nodes(3).await;
+    let now = SystemTime::now();
+    let until = now + Duration::from_secs(60);
+    let holders: Vec<String> = (0..12).map(|i| format!("h{i}")).collect();
+    let takes = holders.iter().enumerate().map(|(i, holder)| {
+        let node = nodes[i % nodes.len()].clone();
+        async move {
+            let taken = node
+                .take_upstream_slot("c1", 3, holder, now, until)
+                .await
+                .unwrap();
+            taken.then_some(holder.as_str())
+        }
+    });
+    let holding: Vec<&str> = join_all(takes).await.into_iter().flatten().collect();
+    assert_eq!(holding.len(), 3, "{holding:?}");
+    let take = |holder: &'static str, now: SystemTime| {
+        let node = nodes[0].clone();
+        async move {
+            node.take_upstream_slot("c1", 3, holder, now, now + Duration::from_secs(60))
+                .await
+                .unwrap()
+        }
+    };
+    assert!(!take("x", now).await);
+    assert!(
+        nodes[1]
+            .take_upstream_slot("c2", 3, "y", now, until)
+            .await
+            .unwrap(),
+        "slots are per connection"
+    );
+    // A freed slot is taken again.
+    nodes[2].free_upstream_slot("c1", holding[0]).await.unwrap();
+    assert!(take("x", now).await);
+    assert!(!take("z", now).await);
+    // So is a slot whose holder's time ran out (its node died), unless
+    // its holder renewed it.
+    assert!(
+        nodes[1]
+            .renew_upstream_slot("c1", "x", until + Duration::from_secs(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !nodes[1]
+            .renew_upstream_slot("c1", "gone", until)
+            .await
+            .unwrap()
+    );
+    assert!(take("z", until).await);
+    assert!(take("w", until).await);
+    assert!(!take("v", until).await, "x renewed its slot");
+}
+
 on_both_backends!(
     connections_and_tokens_round_trip,
     credits_are_never_oversold,
@@ -959,4 +1150,7 @@ on_both_backends!(
     each_delivery_goes_to_one_node,
     sessions_round_trip,
     failed_requests_keep_the_newest_and_are_found_by_request_and_connection,
+    kv_values_expire_and_one_call_fills_a_missing_key,
+    a_write_budget_holds_across_nodes,
+    upstream_slots_hold_across_nodes,
 );

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use super::{Connection, Result};
+use super::{Connection, Result, Status};
 
 /// A connection token as stored. The token itself is never stored, only
 /// its SHA-256.
@@ -34,6 +34,11 @@ pub trait TokenStorage: Send + Sync + 'static {
         &self,
         token_hash: &[u8; 32],
     ) -> Result<Option<(StoredToken, Connection)>>;
+    /// The status of the connection of the token that hashes to
+    /// `token_hash`, and whether the token is revoked: what a node checks
+    /// before each use of a token it remembers, when other nodes share the
+    /// database.
+    async fn token_state(&self, token_hash: &[u8; 32]) -> Result<Option<(Status, bool)>>;
     /// Revokes a token of `connection`; answers false if there is no such
     /// token or it already was revoked.
     async fn revoke_token(&self, connection: &str, id: &str, at: SystemTime) -> Result<bool>;

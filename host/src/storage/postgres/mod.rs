@@ -21,6 +21,8 @@ use super::{
     StoredToken,
 };
 
+mod kv;
+mod limits;
 mod requests;
 mod sessions;
 mod syncs;
@@ -447,6 +449,10 @@ impl Storage for PostgresStorage {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    fn shared(&self) -> bool {
+        true
     }
 
     async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>> {

@@ -17,6 +17,8 @@ use super::{
     StoredToken,
 };
 
+mod kv;
+mod limits;
 mod requests;
 mod sessions;
 mod syncs;
@@ -196,6 +198,10 @@ impl Storage for SqliteStorage {
             .iter()
             .map(connection_from_row)
             .collect::<std::result::Result<_, _>>()?)
+    }
+
+    fn shared(&self) -> bool {
+        false
     }
 
     async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>> {

@@ -8,7 +8,7 @@ use sqlx::sqlite::SqliteRow;
 
 use super::{CONNECTION_COLUMNS, SqliteStorage, collect, connection_from_row, parse_time, time};
 use crate::storage::tokens::{StoredToken, TokenStorage};
-use crate::storage::{Connection, Result};
+use crate::storage::{Connection, Result, Status};
 
 const TOKEN_COLUMNS: &str = "t.id AS token_id, t.connection_id, t.name, t.scopes, t.expires_at, \
      t.created_at AS token_created_at, t.last_used_at, t.revoked_at";
@@ -93,6 +93,23 @@ impl TokenStorage for SqliteStorage {
         Ok(row
             .map(|row| Ok::<_, sqlx::Error>((token_from_row(&row)?, connection_from_row(&row)?)))
             .transpose()?)
+    }
+
+    async fn token_state(&self, token_hash: &[u8; 32]) -> Result<Option<(Status, bool)>> {
+        let row = sqlx::query(
+            "SELECT c.status, t.revoked_at IS NOT NULL AS revoked FROM connection_tokens t \
+             JOIN connections c ON c.id = t.connection_id WHERE t.token_hash = ?",
+        )
+        .bind(&token_hash[..])
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let status: String = row.try_get("status")?;
+        let status = status.parse().map_err(|()| sqlx::Error::ColumnDecode {
+            index: "status".into(),
+            source: format!("unknown status `{status}`").into(),
+        })?;
+        Ok(Some((status, row.try_get("revoked")?)))
     }
 
     async fn revoke_token(&self, connection: &str, id: &str, at: SystemTime) -> Result<bool> {

@@ -1,0 +1,34 @@
+-- State that calls share, kept in the database so that every node sees the
+-- same: each connection's kv store (adapters cache access tokens there) and
+-- write budgets. (Upstream slots exist for PostgreSQL's nodes; one SQLite
+-- node keeps them in memory, but the table keeps both stores alike.)
+
+-- A connection's kv store. `value` is sealed with the host's secret key.
+-- A row without a value is a key being filled: `filler` (one call) fetches
+-- it while other calls wait, until `filling_until`.
+CREATE TABLE kv (
+    connection_id TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    value         BLOB,
+    expires_at    TEXT,
+    filler        TEXT,
+    filling_until TEXT,
+    PRIMARY KEY (connection_id, key)
+);
+
+-- Token buckets: what is left of each, and when it was last refilled.
+CREATE TABLE budgets (
+    key    TEXT PRIMARY KEY,
+    tokens REAL NOT NULL,
+    at     TEXT NOT NULL
+);
+
+-- Requests in flight to a connection's system: slot `slot` of the adapter's
+-- `max-concurrent-requests`, held by one call until it ends or `until`.
+CREATE TABLE upstream_slots (
+    connection_id TEXT NOT NULL,
+    slot          INTEGER NOT NULL,
+    holder        TEXT NOT NULL,
+    until         TEXT NOT NULL,
+    PRIMARY KEY (connection_id, slot)
+);

@@ -1,0 +1,52 @@
+//! Each connection's kv store as kept in the database, where every node's
+//! calls see the same values, and where one call at a time fills a missing
+//! key (an access token is fetched once, not by every call that missed it).
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+
+use super::Result;
+
+/// What a read of a key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KvRead {
+    /// The key's value (sealed, as it was stored).
+    Value(Vec<u8>),
+    /// No value: the reader now fills the key, until the time it gave.
+    Fill,
+    /// No value, and another call is filling the key.
+    Filling,
+}
+
+#[async_trait]
+pub trait KvStorage: Send + Sync + 'static {
+    /// The value of `key` if it holds one that has not expired at `now`.
+    /// If not, `holder` becomes the key's filler until `fill_until`, unless
+    /// another holder fills it (and its time has not run out).
+    async fn kv_get(
+        &self,
+        connection: &str,
+        key: &str,
+        holder: &str,
+        now: SystemTime,
+        fill_until: SystemTime,
+    ) -> Result<KvRead>;
+    /// Stores `value` (which ends any fill of the key), unless the
+    /// connection already holds `max_keys` other live keys; answers whether
+    /// it did. The bound is a guard, checked rather than locked: calls racing
+    /// on several nodes may pass it by a few keys.
+    async fn kv_set(
+        &self,
+        connection: &str,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<SystemTime>,
+        now: SystemTime,
+        max_keys: usize,
+    ) -> Result<bool>;
+    /// Removes the value of `key` (a fill in progress goes on).
+    async fn kv_delete(&self, connection: &str, key: &str) -> Result<()>;
+    /// Ends the fills `holder` still holds (its call ended without a value).
+    async fn kv_release(&self, connection: &str, holder: &str) -> Result<()>;
+}

@@ -1,0 +1,45 @@
+//! Limits that hold across every node sharing the database: token buckets
+//! (each connection's write budget), and slots of a connection's upstream
+//! concurrency (the adapter's `max-concurrent-requests`).
+
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+use super::Result;
+use crate::rate_limit::Left;
+
+#[async_trait]
+pub trait LimitStorage: Send + Sync + 'static {
+    /// Refills the bucket `key` of `per_minute` to `now` and, if one is
+    /// free, takes `cost` (1, or 0 to only check) of it: what is left, or
+    /// how long until one is free ([`crate::rate_limit::spend`]). Takes on
+    /// several nodes are serialized per bucket.
+    async fn spend_budget(
+        &self,
+        key: &str,
+        per_minute: u32,
+        now: SystemTime,
+        cost: f64,
+    ) -> Result<std::result::Result<Left, Duration>>;
+    /// Takes a free slot of `connection`'s `slots` (or one whose holder's
+    /// time ran out) for `holder` until `until`; answers whether it did.
+    async fn take_upstream_slot(
+        &self,
+        connection: &str,
+        slots: u32,
+        holder: &str,
+        now: SystemTime,
+        until: SystemTime,
+    ) -> Result<bool>;
+    /// Holds `holder`'s slot until `until`; answers whether it still held
+    /// one.
+    async fn renew_upstream_slot(
+        &self,
+        connection: &str,
+        holder: &str,
+        until: SystemTime,
+    ) -> Result<bool>;
+    /// Frees the slot `holder` took.
+    async fn free_upstream_slot(&self, connection: &str, holder: &str) -> Result<()>;
+}

@@ -1,0 +1,103 @@
+//! [`LimitStorage`] on PostgreSQL: a bucket's row is locked while it is
+//! spent, and slots are taken with an upsert that checks the slot again
+//! once a racing taker's row is committed.
+
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+use super::{PostgresStorage, time_at, ts};
+use crate::rate_limit::{self, Left};
+use crate::storage::Result;
+use crate::storage::limits::LimitStorage;
+
+#[async_trait]
+impl LimitStorage for PostgresStorage {
+    async fn spend_budget(
+        &self,
+        key: &str,
+        per_minute: u32,
+        now: SystemTime,
+        cost: f64,
+    ) -> Result<std::result::Result<Left, Duration>> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO budgets (key, tokens, at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(f64::from(per_minute))
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query("SELECT tokens, at FROM budgets WHERE key = $1 FOR UPDATE")
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut tokens: f64 = sqlx::Row::try_get(&row, "tokens")?;
+        let at = time_at(&row, "at")?;
+        let elapsed = now.duration_since(at).unwrap_or_default();
+        let spent = rate_limit::spend(&mut tokens, elapsed, per_minute, cost);
+        sqlx::query("UPDATE budgets SET tokens = $1, at = $2 WHERE key = $3")
+            .bind(tokens)
+            .bind(ts(now.max(at)))
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(spent)
+    }
+
+    async fn take_upstream_slot(
+        &self,
+        connection: &str,
+        slots: u32,
+        holder: &str,
+        now: SystemTime,
+        until: SystemTime,
+    ) -> Result<bool> {
+        let taken = sqlx::query(
+            "WITH free AS (SELECT s FROM generate_series(0, $2 - 1) AS s \
+                 WHERE NOT EXISTS (SELECT 1 FROM upstream_slots u \
+                     WHERE u.connection_id = $1 AND u.slot = s AND u.until > $4) \
+                 ORDER BY random() LIMIT 1) \
+             INSERT INTO upstream_slots (connection_id, slot, holder, until) \
+             SELECT $1, s, $3, $5 FROM free \
+             ON CONFLICT (connection_id, slot) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until \
+             WHERE upstream_slots.until <= $4",
+        )
+        .bind(connection)
+        .bind(i64::from(slots))
+        .bind(holder)
+        .bind(ts(now))
+        .bind(ts(until))
+        .execute(&self.pool)
+        .await?;
+        Ok(taken.rows_affected() == 1)
+    }
+
+    async fn renew_upstream_slot(
+        &self,
+        connection: &str,
+        holder: &str,
+        until: SystemTime,
+    ) -> Result<bool> {
+        let renewed = sqlx::query(
+            "UPDATE upstream_slots SET until = $1 WHERE connection_id = $2 AND holder = $3",
+        )
+        .bind(ts(until))
+        .bind(connection)
+        .bind(holder)
+        .execute(&self.pool)
+        .await?;
+        Ok(renewed.rows_affected() == 1)
+    }
+
+    async fn free_upstream_slot(&self, connection: &str, holder: &str) -> Result<()> {
+        sqlx::query("DELETE FROM upstream_slots WHERE connection_id = $1 AND holder = $2")
+            .bind(connection)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
