@@ -688,6 +688,24 @@ async fn one_access_token_serves_many_calls_in_fresh_instances() {
     );
 }
 
+/// When NetSuite rejects the cached access token, the calls that were
+/// refused together fetch one new token between them: the host lets one call
+/// at a time fill a missing kv key, and the adapter renews only the token it
+/// sent. Broken implementation this catches: a kv store where every call that
+/// misses fetches its own token (a refresh race, on one node or several).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_refused_together_fetch_one_new_access_token() {
+    let s = Setup::start().await;
+    let token = s.connect_with_platform(full_role()).await;
+    assert_eq!(s.sim.token_requests(), 1);
+    s.sim.expire_tokens();
+    let calls = (0..12).map(|_| s.call(&token, M::GET, "/v1/vendors", None));
+    for reply in futures::future::join_all(calls).await {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+    assert_eq!(s.sim.token_requests(), 2, "one new token for the twelve calls");
+}
+
 /// What is secret never reaches the database in clear: a customer's
 /// private key, a webhook secret, the connection token. And a restart with
 /// another secret key is refused with a clear error, leaving everything as
