@@ -295,7 +295,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let services = Services::new(Arc::new(http.clone()), Arc::new(kv))
         .with_platform_key(platform.private_key_pem());
     let runtime = Runtime::new(config, services, Some(&data.cache_dir()))?;
-    let registry = Arc::new(Registry::new(runtime, &args.adapters_dir));
+    let mut registry = Registry::new(runtime, &args.adapters_dir);
+    if store.shared() {
+        registry = registry.sharing(store.clone());
+    }
+    let registry = Arc::new(registry);
     let _watch = watch::start(registry.clone()).context("watching the adapters folder")?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -347,6 +351,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             if let Err(e) = registry.load_dir().await {
                 tracing::error!(error = %e, dir = %registry.dir().display(), "could not read the adapters folder");
             }
+            registry.start_sharing();
             tracing::info!(adapters = registry.loaded().len(), "adapters loaded");
             syncs.start();
         }

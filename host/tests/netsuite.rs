@@ -703,7 +703,11 @@ async fn calls_refused_together_fetch_one_new_access_token() {
     for reply in futures::future::join_all(calls).await {
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     }
-    assert_eq!(s.sim.token_requests(), 2, "one new token for the twelve calls");
+    assert_eq!(
+        s.sim.token_requests(),
+        2,
+        "one new token for the twelve calls"
+    );
 }
 
 /// What is secret never reaches the database in clear: a customer's

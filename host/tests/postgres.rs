@@ -3,7 +3,8 @@
 //! connections, live reads, a sync killed with SIGKILL and resumed from its
 //! last committed page, a disconnect, all kept in PostgreSQL and nowhere
 //! else. The storage layer's own suite (`storage::tests`) runs the same
-//! cases on SQLite and PostgreSQL, several nodes racing included.
+//! cases on SQLite and PostgreSQL, several nodes racing included; `nodes.rs`
+//! runs three nodes on one database.
 
 mod common;
 
@@ -89,32 +90,6 @@ async fn a_host_on_postgres_resumes_a_killed_sync_keeps_its_connections_and_refu
         .await;
     assert_eq!(connection.body["status"], "disconnected");
     assert_eq!(connection.body["stored_records"]["vendors"], 5_000);
-}
-
-/// Until nodes share what they keep in memory, a second node on the same
-/// database is refused with a clear error instead of serving stale state.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_node_on_the_same_database_is_refused() {
-    let database = postgres_database().await;
-    let args = ["--database-url", database.as_str()];
-    let _first = Server::start_with(ServerOptions {
-        adapters: &["example"],
-        args: &args,
-        ..Default::default()
-    });
-    let data = tempfile::tempdir().unwrap();
-    let second = std::process::Command::new(env!("CARGO_BIN_EXE_interlink"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(!second.status.success());
-    let stderr = String::from_utf8_lossy(&second.stderr);
-    assert!(
-        stderr.contains("another Interlink node is serving this database"),
-        "{stderr}"
-    );
 }
 
 /// `interlink db copy` moves a host from SQLite to PostgreSQL: after it, the

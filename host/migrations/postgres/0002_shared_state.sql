@@ -30,3 +30,15 @@ CREATE TABLE upstream_slots (
     until         TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (connection_id, slot)
 );
+
+-- Adapters uploaded through the API, which every node serves: components by
+-- their SHA-256, and the one each adapter id runs.
+CREATE TABLE adapter_components (
+    sha256    TEXT PRIMARY KEY,
+    component BYTEA NOT NULL
+);
+CREATE TABLE adapters (
+    adapter_id  TEXT PRIMARY KEY,
+    sha256      TEXT NOT NULL REFERENCES adapter_components (sha256),
+    uploaded_at TIMESTAMPTZ NOT NULL
+);

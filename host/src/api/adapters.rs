@@ -154,6 +154,7 @@ pub async fn upload(
                 ApiError::new(StatusCode::CONFLICT, "adapter_id_taken", e.to_string())
             }
             RegistryError::Io(e) => ApiError::internal(e),
+            RegistryError::Storage(e) => ApiError::internal(e),
         })?;
     Ok(Json(AdapterDetail {
         summary: (&loaded).into(),

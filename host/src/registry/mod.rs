@@ -6,19 +6,24 @@
 //! path, then swapped in atomically: calls in flight keep the [`Adapter`]
 //! they started with, new calls get the new one. A component that fails to
 //! load is reported and changes nothing: the previous version keeps serving.
+//!
+//! On a database other nodes share, uploads are stored in it and every node
+//! serves them within seconds ([`shared`]).
 
+pub mod shared;
 pub mod watch;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use serde::Serialize;
 use thiserror::Error;
 
 use crate::runtime::{Adapter, LoadError, Runtime, sha256_hex};
+use crate::storage::Store;
 
 /// Why an upload was refused.
 #[derive(Debug, Error)]
@@ -31,6 +36,8 @@ pub enum RegistryError {
     IdTaken { id: String, file: String },
     #[error("could not store the adapter: {0}")]
     Io(#[from] std::io::Error),
+    #[error("could not store the adapter in the database: {0}")]
+    Storage(#[from] crate::storage::StorageError),
 }
 
 /// A loaded adapter and where it came from.
@@ -69,6 +76,8 @@ pub struct Registry {
     loading: tokio::sync::Mutex<()>,
     /// The folder's files have all been loaded once.
     ready: AtomicBool,
+    /// The database other nodes share, where uploads are published.
+    shared: Option<shared::Shared>,
 }
 
 /// A file's name, as the API shows it (never the host's local path).
@@ -98,7 +107,15 @@ impl Registry {
             state: RwLock::default(),
             loading: Default::default(),
             ready: AtomicBool::new(false),
+            shared: None,
         }
+    }
+
+    /// Publishes uploads to `store`, which other nodes share, and serves
+    /// theirs ([`Registry::sync_shared`]).
+    pub fn sharing(mut self, store: Arc<dyn Store>) -> Self {
+        self.shared = Some(shared::Shared::new(store));
+        self
     }
 
     /// Whether the folder's adapters have all been loaded once (a host
@@ -145,7 +162,8 @@ impl Registry {
             .collect()
     }
 
-    /// Loads every `.wasm` file of the folder.
+    /// Loads every `.wasm` file of the folder, then, on a shared database,
+    /// the versions it serves ([`Registry::sync_shared`]).
     pub async fn load_dir(&self) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         let mut paths: Vec<PathBuf> = std::fs::read_dir(&self.dir)?
@@ -155,6 +173,9 @@ impl Registry {
         paths.sort();
         for path in paths {
             self.load_file(&path).await;
+        }
+        if let Err(e) = self.sync_shared().await {
+            tracing::error!(error = %e, "could not read the shared database's adapters");
         }
         self.ready.store(true, Ordering::Release);
         Ok(())
@@ -219,16 +240,26 @@ impl Registry {
                 found: id.to_string(),
             });
         }
-        let path = match self.state.read().unwrap().adapters.get(&id) {
+        if let Some(shared) = &self.shared {
+            shared.publish(&adapter, &bytes).await?;
+        }
+        let path = self.write_file(&id, &bytes)?;
+        self.swap_in(&path, adapter)
+    }
+
+    /// Stores `bytes` as adapter `id`'s file (the one it is served from,
+    /// or `<id>.wasm`), so that it survives a restart.
+    fn write_file(&self, id: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+        let path = match self.state.read().unwrap().adapters.get(id) {
             Some(loaded) => loaded.path.clone(),
             None => self.dir.join(format!("{id}.wasm")),
         };
         std::fs::create_dir_all(&self.dir)?;
         // Write then rename, so the watcher never reads half a file.
         let tmp = self.dir.join(format!(".{id}.upload"));
-        std::fs::write(&tmp, &bytes)?;
+        std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, &path)?;
-        self.swap_in(&path, adapter)
+        Ok(path)
     }
 
     fn swap_in(&self, path: &Path, adapter: Adapter) -> Result<Loaded, RegistryError> {

@@ -6,6 +6,7 @@
 //! Storage sits below every domain module: its types ([`Connection`],
 //! [`syncs::Run`], ...) are its own, and it imports only the manifest model.
 
+pub mod adapters;
 pub mod connections;
 pub mod copy;
 pub mod kv;
@@ -30,6 +31,7 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+pub use adapters::AdapterStorage;
 pub use connections::{Connection, LastError, Status};
 pub use kv::{KvRead, KvStorage};
 pub use limits::LimitStorage;
@@ -128,7 +130,8 @@ pub trait Storage: Send + Sync + 'static {
 
 /// Everything the host keeps: connections and their tokens and records,
 /// syncs, webhooks, connect and dashboard sessions, failed requests, and
-/// the state calls share (kv stores, budgets, upstream slots).
+/// the state calls share (kv stores, budgets, upstream slots), and uploaded
+/// adapters.
 pub trait Store:
     Storage
     + TokenStorage
@@ -138,6 +141,7 @@ pub trait Store:
     + RequestLogStorage
     + KvStorage
     + LimitStorage
+    + AdapterStorage
 {
 }
 
@@ -150,6 +154,7 @@ impl<T> Store for T where
         + RequestLogStorage
         + KvStorage
         + LimitStorage
+        + AdapterStorage
 {
 }
 
@@ -204,16 +209,11 @@ impl fmt::Display for Database {
 }
 
 /// Opens (creating and migrating) the database for a node that serves it:
-/// on PostgreSQL, the only one for now
-/// ([`postgres::PostgresStorage::claim_single_node`]).
+/// SQLite for one node, PostgreSQL for any number.
 pub async fn open(database: &Database) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match database {
         Database::Sqlite(path) => Arc::new(sqlite::SqliteStorage::open(path).await?),
-        Database::Postgres(url) => {
-            let storage = postgres::PostgresStorage::open(url).await?;
-            storage.claim_single_node().await?;
-            Arc::new(storage)
-        }
+        Database::Postgres(url) => Arc::new(postgres::PostgresStorage::open(url).await?),
     })
 }
 

@@ -1137,6 +1137,41 @@ async fn upstream_slots_hold_across_nodes(db: Backend) {
     assert!(!take("v", until).await, "x renewed its slot");
 }
 
+async fn uploaded_adapters_are_kept_by_content(db: Backend) {
+    let nodes = db.nodes(2).await;
+    assert!(nodes[0].adapter_versions().await.unwrap().is_empty());
+    nodes[0]
+        .put_adapter("chaos", "aa", b"v1", at(0))
+        .await
+        .unwrap();
+    nodes[1]
+        .put_adapter("example", "bb", b"ex", at(1))
+        .await
+        .unwrap();
+    nodes[1]
+        .put_adapter("chaos", "cc", b"v2", at(2))
+        .await
+        .unwrap();
+    nodes[0]
+        .put_adapter("again", "cc", b"v2", at(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        nodes[0].adapter_versions().await.unwrap(),
+        [("again", "cc"), ("chaos", "cc"), ("example", "bb")]
+            .map(|(id, sha)| (id.to_string(), sha.to_string()))
+    );
+    assert_eq!(
+        nodes[1].adapter_component("aa").await.unwrap(),
+        Some(b"v1".to_vec())
+    );
+    assert_eq!(
+        nodes[1].adapter_component("cc").await.unwrap(),
+        Some(b"v2".to_vec())
+    );
+    assert_eq!(nodes[1].adapter_component("dd").await.unwrap(), None);
+}
+
 on_both_backends!(
     connections_and_tokens_round_trip,
     credits_are_never_oversold,
@@ -1153,4 +1188,5 @@ on_both_backends!(
     kv_values_expire_and_one_call_fills_a_missing_key,
     a_write_budget_holds_across_nodes,
     upstream_slots_hold_across_nodes,
+    uploaded_adapters_are_kept_by_content,
 );

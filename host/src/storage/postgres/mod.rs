@@ -21,6 +21,7 @@ use super::{
     StoredToken,
 };
 
+mod adapters;
 mod kv;
 mod limits;
 mod requests;
@@ -35,14 +36,8 @@ const CREDITS_LOCK: i64 = 0x696c_6b5f_6372_6564; // "ilk_cred"
 /// Rows a node adds to `records` between two `ANALYZE`s of the table.
 const ANALYZE_EVERY: u64 = 20_000;
 
-/// The advisory lock a serving node holds for as long as it runs.
-const NODE_LOCK: i64 = 0x696c_6b5f_6e6f_6465; // "ilk_node"
-
 pub struct PostgresStorage {
     pool: PgPool,
-    /// The session that holds [`NODE_LOCK`], once [`Self::claim_single_node`]
-    /// took it.
-    node: tokio::sync::Mutex<Option<sqlx::PgConnection>>,
     /// Rows this node added to `records` since it last analyzed the table.
     added_since_analyze: std::sync::atomic::AtomicU64,
 }
@@ -97,7 +92,6 @@ impl PostgresStorage {
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(PostgresStorage {
             pool,
-            node: Default::default(),
             added_since_analyze: Default::default(),
         })
     }
@@ -123,30 +117,6 @@ impl PostgresStorage {
                 }
             });
         }
-    }
-
-    /// Makes this process the database's only serving node, for as long as
-    /// it runs (a session-level advisory lock, released when the process
-    /// ends or its connection drops), or says which problem stops it.
-    ///
-    /// What a node keeps in memory (connections behind their tokens, write
-    /// budgets, upstream gates, the sync runs it drives, the loaded
-    /// adapters) is not yet shared between nodes, so a second node on the
-    /// same database is refused rather than allowed to serve stale state.
-    pub async fn claim_single_node(&self) -> anyhow::Result<()> {
-        let mut connection = self.pool.acquire().await?.detach();
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(NODE_LOCK)
-            .fetch_one(&mut connection)
-            .await?;
-        if !locked {
-            anyhow::bail!(
-                "another Interlink node is serving this database; one node per database is \
-                 supported for now (see docs/deployment.md)"
-            );
-        }
-        *self.node.lock().await = Some(connection);
-        Ok(())
     }
 
     /// Makes a new, empty database on the server at `admin_url` (whose

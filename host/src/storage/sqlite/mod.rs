@@ -17,6 +17,7 @@ use super::{
     StoredToken,
 };
 
+mod adapters;
 mod kv;
 mod limits;
 mod requests;
