@@ -15,6 +15,11 @@
 //! (after a warm-up slice each), 10 seconds each in all, so that the
 //! machine's drift hits both alike.
 //!
+//! With `INTERLINK_TEST_POSTGRES_URL` set (`cargo xtask with-postgres cargo
+//! bench -p interlink --bench end_to_end`), it then measures the same page
+//! through one node on PostgreSQL, and through two nodes sharing the
+//! database (the requests in flight spread over both).
+//!
 //! `INTERLINK_BENCH_SECONDS` changes the measured time of each path;
 //! `INTERLINK_BENCH_OTHER=<path to another interlink binary>` adds it as a
 //! third path, interleaved with the others, to compare two builds.
@@ -372,7 +377,91 @@ fn main() {
         );
     });
     drop(hosts);
+    if let Ok(admin) = std::env::var("INTERLINK_TEST_POSTGRES_URL") {
+        rt.block_on(nodes_on_postgres(
+            &admin,
+            &adapters,
+            dir.path(),
+            &upstream_base,
+            seconds,
+        ));
+    }
     drop(up);
+}
+
+/// What every node of a deployment shares, besides the database.
+const SHARED_FILES: &[&str] = &[
+    "admin.key",
+    "secret.key",
+    "platform-key.pem",
+    "platform-cert.pem",
+];
+
+/// The page through one node on PostgreSQL, then through two nodes sharing
+/// the database.
+async fn nodes_on_postgres(
+    admin: &str,
+    adapters: &std::path::Path,
+    dir: &std::path::Path,
+    upstream: &str,
+    seconds: f64,
+) {
+    let database = interlink::storage::postgres::PostgresStorage::new_database(admin)
+        .await
+        .unwrap();
+    let binary = env!("CARGO_BIN_EXE_interlink");
+    let args = ["--database-url", database.as_str()];
+    let first = Host::start_with(binary, adapters, &dir.join("node1"), &args);
+    let token = first.connect(upstream).await;
+    let second_data = dir.join("node2");
+    std::fs::create_dir_all(&second_data).unwrap();
+    for file in SHARED_FILES {
+        std::fs::copy(dir.join("node1").join(file), second_data.join(file)).unwrap();
+    }
+    println!();
+    println!("the same page through nodes on one PostgreSQL database; {seconds} s per line");
+    println!(
+        "{:<12} {:>9} {:>10} {:>10} {:>10}",
+        "nodes", "in flight", "p50 us", "p99 us", "req/s"
+    );
+    let mut bases = vec![first.base.clone()];
+    let report = |nodes: usize, in_flight: usize, mut m: Measured| {
+        println!(
+            "{nodes:<12} {in_flight:>9} {:>10.0} {:>10.0} {:>10.0}",
+            us(m.percentile(0.5)),
+            us(m.percentile(0.99)),
+            m.rate()
+        );
+    };
+    for in_flight in [1, 16] {
+        report(
+            1,
+            in_flight,
+            spread(&bases, &token, in_flight, seconds).await,
+        );
+    }
+    let second = Host::start_with(binary, adapters, &second_data, &args);
+    second.wait_ready().await;
+    bases.push(second.base.clone());
+    report(2, 16, spread(&bases, &token, 16, seconds).await);
+}
+
+/// `in_flight` connections spread over `bases`, all sending at once for
+/// `seconds` (after a warm-up slice).
+async fn spread(bases: &[String], token: &str, in_flight: usize, seconds: f64) -> Measured {
+    let mut connections = Vec::new();
+    for i in 0..in_flight {
+        let base = &bases[i % bases.len()];
+        connections.push(Connection::open(base, "/v1/vendors?page_size=10", token).await);
+    }
+    load(&mut connections, SLICE).await;
+    let started = Instant::now();
+    let latencies = load(&mut connections, Duration::from_secs_f64(seconds)).await;
+    Measured {
+        latencies,
+        elapsed: started.elapsed(),
+        server_cpu: Duration::ZERO,
+    }
 }
 
 /// A running `interlink serve` with the example adapter.
@@ -386,6 +475,16 @@ impl Host {
     /// Starts `binary` with its default flags (logs at `info`, to a file),
     /// allowed to reach the loopback upstream.
     fn start(binary: &str, adapters: &std::path::Path, data: &std::path::Path) -> Host {
+        Host::start_with(binary, adapters, data, &[])
+    }
+
+    /// [`Host::start`] with more `interlink serve` flags.
+    fn start_with(
+        binary: &str,
+        adapters: &std::path::Path,
+        data: &std::path::Path,
+        args: &[&str],
+    ) -> Host {
         // Builds before the network policy had no such flag (and no policy).
         let help = Command::new(binary)
             .args(["serve", "--help"])
@@ -405,6 +504,7 @@ impl Host {
                 .arg(data)
                 .arg("--adapters-dir")
                 .arg(adapters)
+                .args(args)
                 .env_remove("INTERLINK_SECRET_KEY")
                 // The token's rate limit is checked (its cost is measured)
                 // but set past what the load generator sends.
@@ -432,16 +532,8 @@ impl Host {
     /// Connects the example adapter to the upstream, once the host has
     /// loaded its adapters; answers the token.
     async fn connect(&self, upstream: &str) -> String {
+        self.wait_ready().await;
         let http = reqwest::Client::new();
-        let healthz = format!("{}/healthz", self.base);
-        while !http
-            .get(&healthz)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
         let admin_key = std::fs::read_to_string(self.data.join("admin.key")).unwrap();
         let connected: serde_json::Value = http
             .post(format!("{}/v1/connections", self.base))
@@ -458,5 +550,19 @@ impl Host {
             .await
             .unwrap();
         connected["token"].as_str().expect("a token").to_string()
+    }
+
+    /// Waits until the host has loaded its adapters.
+    async fn wait_ready(&self) {
+        let http = reqwest::Client::new();
+        let healthz = format!("{}/healthz", self.base);
+        while !http
+            .get(&healthz)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }

@@ -63,11 +63,24 @@ pub enum Refused {
     Storage(String),
 }
 
-/// Proof of admission; dropping it lets the next call in.
+/// Proof of admission; releasing (or dropping) it lets the next call in.
 pub struct Admitted {
-    _share: OwnedSemaphorePermit,
+    // Fields drop in this order: the shared slot before the node's permits.
+    slot: Option<UpstreamSlot>,
     _gate: OwnedSemaphorePermit,
-    _slot: Option<UpstreamSlot>,
+    _share: OwnedSemaphorePermit,
+}
+
+impl Admitted {
+    /// Ends the call's admission: frees its upstream slot in the shared
+    /// database (waiting for it, so that the next call of this node finds
+    /// it free), then the node's permits. Dropping it frees the slot in the
+    /// background instead.
+    pub async fn release(mut self) {
+        if let Some(slot) = self.slot.take() {
+            slot.free().await;
+        }
+    }
 }
 
 /// A connection's upstream slot in a shared database, renewed until it is
@@ -77,6 +90,8 @@ struct UpstreamSlot {
     connection: String,
     holder: String,
     renewal: tokio::task::JoinHandle<()>,
+    /// Freed already: nothing is left to do when dropped.
+    freed: bool,
 }
 
 impl UpstreamSlot {
@@ -125,13 +140,29 @@ impl UpstreamSlot {
             connection: connection.to_string(),
             holder,
             renewal,
+            freed: false,
         }))
+    }
+
+    async fn free(mut self) {
+        self.renewal.abort();
+        self.freed = true;
+        if let Err(e) = self
+            .store
+            .free_upstream_slot(&self.connection, &self.holder)
+            .await
+        {
+            tracing::warn!(connection = %self.connection, error = %e, "could not free an upstream slot; its lease ends it");
+        }
     }
 }
 
 impl Drop for UpstreamSlot {
     fn drop(&mut self) {
         self.renewal.abort();
+        if self.freed {
+            return;
+        }
         let (store, connection, holder) = (
             self.store.clone(),
             std::mem::take(&mut self.connection),
@@ -246,9 +277,9 @@ impl Admission {
             ),
         };
         Ok(Admitted {
-            _share: share,
+            slot,
             _gate: gate,
-            _slot: slot,
+            _share: share,
         })
     }
 }

@@ -268,7 +268,7 @@ impl DataPlane {
         op: &Op<'_>,
         mode: Mode,
     ) -> Result<Answer, DataError> {
-        let _admitted = self
+        let admitted = self
             .admission
             .enter(
                 &caller.connection().id,
@@ -311,6 +311,7 @@ impl DataPlane {
                 instance.passthrough(request).await.map(Answer::Passthrough)
             }
         };
+        admitted.release().await;
         match (mode, answer) {
             // Stopped at a held request, or done without one: either way
             // nothing was changed, and the held requests are the answer.
