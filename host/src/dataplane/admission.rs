@@ -18,9 +18,9 @@
 //!
 //! On a database other nodes share, the gate holds across them: past the
 //! node's own gate, a call also takes one of the connection's **upstream
-//! slots** in the database ([`crate::storage::LimitStorage`]), leased for [`SLOT_LEASE`] and
-//! renewed while the call runs, so a node that dies frees its slots within
-//! the lease. A call waiting for a slot polls for it.
+//! slots** in the database ([`crate::storage::LimitStorage`]), leased for
+//! [`SLOT_LEASE`] and renewed while the call runs, so a node that dies frees
+//! its slots within the lease. A call waiting for a slot polls for it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -147,13 +147,15 @@ impl UpstreamSlot {
     async fn free(mut self) {
         self.renewal.abort();
         self.freed = true;
-        if let Err(e) = self
-            .store
-            .free_upstream_slot(&self.connection, &self.holder)
-            .await
-        {
-            tracing::warn!(connection = %self.connection, error = %e, "could not free an upstream slot; its lease ends it");
-        }
+        free_slot(&*self.store, &self.connection, &self.holder).await;
+    }
+}
+
+/// Frees `holder`'s slot of `connection`; if the database cannot be told,
+/// the slot's lease ends it.
+async fn free_slot(store: &dyn Store, connection: &str, holder: &str) {
+    if let Err(e) = store.free_upstream_slot(connection, holder).await {
+        tracing::warn!(connection, error = %e, "could not free an upstream slot; its lease ends it");
     }
 }
 
@@ -168,11 +170,7 @@ impl Drop for UpstreamSlot {
             std::mem::take(&mut self.connection),
             std::mem::take(&mut self.holder),
         );
-        tokio::spawn(async move {
-            if let Err(e) = store.free_upstream_slot(&connection, &holder).await {
-                tracing::warn!(connection, error = %e, "could not free an upstream slot; its lease ends it");
-            }
-        });
+        tokio::spawn(async move { free_slot(&*store, &connection, &holder).await });
     }
 }
 

@@ -510,6 +510,9 @@ macro_rules! guarded {
     }};
     (@run $self:ident, $call:expr) => {{
         let state = $self.store.data_mut();
+        if $self.calls > 0 {
+            state.new_call();
+        }
         state.deadline = Instant::now() + $self.timeout;
         state.denied = None;
         state.log_lines = 0;

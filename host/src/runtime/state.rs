@@ -108,20 +108,33 @@ impl Drop for HostState {
                 "the adapter logged more lines than a call may; the rest were dropped"
             );
         }
-        if self.filling
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            let (kv, connection, call) = (
-                self.services.kv.clone(),
-                self.ctx.connection_id.clone(),
-                std::mem::take(&mut self.call_id),
-            );
-            runtime.spawn(async move { kv.release(&connection, &call).await });
-        }
+        self.release_fills();
     }
 }
 
 impl HostState {
+    /// Starts another call on this instance (a reused one): the fills of
+    /// the call before end, and the kv store knows this one by a new id.
+    pub(super) fn new_call(&mut self) {
+        self.release_fills();
+        self.call_id = uuid::Uuid::now_v7().to_string();
+    }
+
+    /// Ends the kv fills this call may still hold (in the background).
+    fn release_fills(&mut self) {
+        if !std::mem::take(&mut self.filling) {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (kv, connection, call) = (
+                self.services.kv.clone(),
+                self.ctx.connection_id.clone(),
+                self.call_id.clone(),
+            );
+            runtime.spawn(async move { kv.release(&connection, &call).await });
+        }
+    }
+
     /// How long until the deadline.
     pub(super) fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
