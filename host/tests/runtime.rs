@@ -98,6 +98,24 @@ async fn a_list_goes_through_the_host_to_a_real_server_and_back() {
     assert_eq!(up.requests(), 2);
 }
 
+/// An adapter built with the SDK takes its first MiB of heap from its own
+/// initial memory, so a call that needs less grows no memory: growing it
+/// would cost the host an `mprotect` to take it back before the slot's next
+/// instance (docs/benchmarks.md).
+#[tokio::test]
+async fn a_small_call_of_an_sdk_adapter_grows_no_memory() {
+    let up = upstream().await;
+    let rt = runtime(RuntimeConfig::default());
+    let example = load(&rt, "example").await;
+    let ctx = ctx(&[("base_url", &up.base_url())], &[("api_key", "demo-key")]);
+    let mut instance = example.instantiate(ctx).await.unwrap();
+    let initial = instance.memory();
+    assert!(initial > 2 << 20, "the heap's arena is initial memory");
+    let page = instance.list(&list("vendors")).await.unwrap();
+    assert_eq!(values(&page).len(), 3);
+    assert_eq!(instance.memory(), initial, "the call grew memory");
+}
+
 #[tokio::test]
 async fn writes_map_both_ways() {
     let up = upstream().await;

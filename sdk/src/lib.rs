@@ -18,6 +18,9 @@
 //! - [`export_adapter!`] exports your type as the component's implementation.
 //! - `testing::TestHost` (off wasm32) answers those host calls in native unit
 //!   tests: canned HTTP answers, kv, a clock.
+//! - On wasm32, the crate sets the global allocator (its default `heap`
+//!   feature): the first MiB of heap comes from the module's initial memory,
+//!   so a small call never grows memory (`heap.rs` says why that matters).
 //!
 //! ```ignore
 //! struct Demo;
@@ -43,6 +46,8 @@ mod adapter;
 pub mod clock;
 mod context;
 mod error;
+#[cfg(all(target_arch = "wasm32", feature = "heap"))]
+mod heap;
 pub mod http;
 pub mod kv;
 pub mod log;

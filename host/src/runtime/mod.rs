@@ -334,6 +334,7 @@ impl Runtime {
             private_keys: private_keys.unwrap_or_else(|| Arc::new([])),
             services: self.inner.services.clone(),
             memory_limit: config.memory_limit,
+            memory: 0,
             deadline: Instant::now() + timeout,
             http_timeout: config.http_timeout,
             denied: None,
@@ -560,6 +561,12 @@ impl AdapterInstance {
     /// The requests a dry run held.
     pub fn held(&self) -> &[HeldRequest] {
         &self.store.data().held
+    }
+
+    /// The bytes of linear memory the instance has now: its initial memory,
+    /// plus what its calls grew.
+    pub fn memory(&self) -> usize {
+        self.store.data().memory
     }
 
     /// The adapter's error; but when the host denied one of its outbound

@@ -80,6 +80,9 @@ pub struct HostState {
     pub(super) logs_dropped: u64,
     pub(super) services: Arc<Services>,
     pub(super) memory_limit: usize,
+    /// The bytes of linear memory the instance has: the largest size any
+    /// of its memories was given, at instantiation or by a grow.
+    pub(super) memory: usize,
     /// When the current call must end; checked at every epoch tick.
     pub(super) deadline: Instant,
     /// The longest any one outbound request may take.
@@ -153,6 +156,7 @@ impl ResourceLimiter for HostState {
             // grow anyway, and the typed error tells the operator why.
             return Err(MemoryLimitExceeded(self.memory_limit).into());
         }
+        self.memory = self.memory.max(desired);
         Ok(true)
     }
 
