@@ -3,17 +3,26 @@
 //!
 //! `cargo xtask build-adapters && cargo bench -p interlink --bench end_to_end`
 //!
-//! Three processes on loopback: this one (the load generator), the demo
-//! upstream (this binary again, started with `--upstream`) and the real
+//! Four processes on loopback: this one (the load generator), the demo
+//! upstream (this binary again, started with `--upstream`), the real
 //! `interlink serve` with the example adapter and its default flags (logs at
-//! `info`, written to a file). The load generator is a minimal HTTP/1.1
-//! client over keep-alive connections, one per request in flight, so that
-//! it costs little next to what it measures. Direct: `GET
-//! /api/suppliers?limit=10`; through Interlink: `GET /v1/vendors?page_size=10`,
-//! the same ten suppliers mapped to unified vendors. At each level of
-//! requests in flight, the two paths run in alternating half-second slices
-//! (after a warm-up slice each), 10 seconds each in all, so that the
-//! machine's drift hits both alike.
+//! `info`, written to a file), and a bare proxy (this binary again, started
+//! with `--proxy`). The load generator is a minimal HTTP/1.1 client over
+//! keep-alive connections, one per request in flight, so that it costs
+//! little next to what it measures.
+//!
+//! - Direct: `GET /api/suppliers?limit=10` on the upstream.
+//! - Through Interlink: `GET /v1/vendors?page_size=10`, the same ten
+//!   suppliers mapped to unified vendors.
+//! - Through the bare proxy: the upstream's response, forwarded byte for
+//!   byte by a tokio server on the host's runtime (a worker per core) over
+//!   one upstream connection per client connection; no HTTP framework, no
+//!   work. It is the floor: what any proxy in Interlink's place adds on this
+//!   machine (the extra hop and the wakeups it costs).
+//!
+//! At each level of requests in flight, the paths run in alternating
+//! half-second slices (after a warm-up slice each), 10 seconds each in all,
+//! so that the machine's drift hits all alike.
 //!
 //! With `INTERLINK_TEST_POSTGRES_URL` set (`cargo xtask with-postgres cargo
 //! bench -p interlink --bench end_to_end`), it then measures the same page
@@ -22,7 +31,7 @@
 //!
 //! `INTERLINK_BENCH_SECONDS` changes the measured time of each path;
 //! `INTERLINK_BENCH_OTHER=<path to another interlink binary>` adds it as a
-//! third path, interleaved with the others, to compare two builds.
+//! path, interleaved with the others, to compare two builds.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -70,6 +79,44 @@ fn upstream() {
     });
     // Serve until the parent closes our stdin (it ends or dies).
     let _ = std::io::Read::read(&mut std::io::stdin(), &mut [0u8; 1]);
+}
+
+/// `--proxy <upstream>`: serve the bare proxy until stdin closes.
+fn proxy(upstream: String) {
+    // The host's runtime: multi-threaded, a worker per core.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listener = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("http://{}", listener.local_addr().unwrap());
+        listener
+    });
+    rt.spawn(async move {
+        loop {
+            let (client, _) = listener.accept().await.unwrap();
+            client.set_nodelay(true).unwrap();
+            tokio::spawn(forward(client, upstream.clone()));
+        }
+    });
+    let _ = std::io::Read::read(&mut std::io::stdin(), &mut [0u8; 1]);
+}
+
+/// Answers each request on `client` with the upstream's page, read on one
+/// upstream connection of its own.
+async fn forward(mut client: TcpStream, upstream: String) {
+    let mut to_upstream = Connection::open(&upstream, "/api/suppliers?limit=10", "demo-key").await;
+    let mut request = Vec::with_capacity(4 << 10);
+    loop {
+        request.clear();
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            if client.read_buf(&mut request).await.unwrap_or(0) == 0 {
+                return;
+            }
+        }
+        to_upstream.round_trip().await;
+        if client.write_all(&to_upstream.buf).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// A child process that is killed when dropped.
@@ -233,7 +280,7 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-/// Runs the paths (direct, then Interlink) in alternating slices of
+/// Runs the paths in alternating slices of
 /// `SLICE`, `seconds` each in all, after a warm-up slice of each, so that
 /// the machine's drift hits all alike.
 async fn compare(
@@ -280,8 +327,12 @@ fn us(d: Duration) -> f64 {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--upstream") {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--upstream") {
         return upstream();
+    }
+    if let Some(at) = args.iter().position(|a| a == "--proxy") {
+        return proxy(args[at + 1].clone());
     }
     let seconds: f64 = std::env::var("INTERLINK_BENCH_SECONDS")
         .ok()
@@ -303,6 +354,15 @@ fn main() {
             .unwrap(),
     );
     let upstream_base = first_line(&mut up.0);
+    let mut bare = Process(
+        Command::new(std::env::current_exe().unwrap())
+            .args(["--proxy", &upstream_base])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let bare_base = first_line(&mut bare.0);
 
     let dir = tempfile::tempdir().unwrap();
     let adapters = dir.path().join("adapters");
@@ -328,21 +388,24 @@ fn main() {
         }
 
         println!(
-            "GET a page of 10 suppliers: directly, and as unified vendors through Interlink \
-             (example adapter); {seconds} s per path and level"
+            "GET a page of 10 suppliers: directly, forwarded by a bare proxy, and as unified \
+             vendors through Interlink (example adapter); {seconds} s per path and level"
         );
         println!(
             "{:<12} {:>9} {:>10} {:>10} {:>10} {:>14}",
             "path", "in flight", "p50 us", "p99 us", "req/s", "server CPU us"
         );
-        let mut p50 = [[Duration::ZERO; 3]; 2];
-        let mut rates = [[0.0; 3]; 2];
-        let mut paths = vec![(
-            upstream_base.as_str(),
-            "/api/suppliers?limit=10",
-            "demo-key",
-        )];
-        let mut servers = vec![up.0.id()];
+        let mut p50 = [[Duration::ZERO; 4]; 2];
+        let mut rates = [[0.0; 4]; 2];
+        let mut paths = vec![
+            (
+                upstream_base.as_str(),
+                "/api/suppliers?limit=10",
+                "demo-key",
+            ),
+            (bare_base.as_str(), "/v1/vendors?page_size=10", "none"),
+        ];
+        let mut servers = vec![up.0.id(), bare.0.id()];
         for (host, token) in hosts.iter().zip(&tokens) {
             paths.push((
                 host.base.as_str(),
@@ -351,7 +414,7 @@ fn main() {
             ));
             servers.push(host.process.0.id());
         }
-        let names = ["direct", "interlink", "other"];
+        let names = ["direct", "bare proxy", "interlink", "other"];
         for (i, in_flight) in [1, 16].into_iter().enumerate() {
             let measured = compare(&paths, &servers, in_flight, seconds).await;
             for (j, (name, mut m)) in names.into_iter().zip(measured).enumerate() {
@@ -366,14 +429,18 @@ fn main() {
                 );
             }
         }
+        let (direct, floor, interlink) = (0, 1, 2);
         println!(
-            "added latency at 1 in flight: {:.0} us p50 (target <= 200)",
-            us(p50[0][1]) - us(p50[0][0])
+            "added latency at 1 in flight: {:.0} us p50 (target <= 200); the bare proxy adds {:.0}",
+            us(p50[0][interlink]) - us(p50[0][direct]),
+            us(p50[0][floor]) - us(p50[0][direct]),
         );
         println!(
-            "through Interlink at 16 in flight: {:.0} req/s (target >= 5000), {:.2}x direct",
-            rates[1][1],
-            rates[1][1] / rates[1][0]
+            "through Interlink at 16 in flight: {:.0} req/s (target >= 5000), {:.2}x direct, \
+             {:.2}x the bare proxy",
+            rates[1][interlink],
+            rates[1][interlink] / rates[1][direct],
+            rates[1][interlink] / rates[1][floor],
         );
     });
     drop(hosts);
@@ -386,6 +453,7 @@ fn main() {
             seconds,
         ));
     }
+    drop(bare);
     drop(up);
 }
 
