@@ -123,12 +123,15 @@ struct Conn {
 impl Conn {
     /// Runs `fut` while driving the connection; answers `None` when the
     /// connection closed before `fut` finished.
+    ///
+    /// `fut` (the response, or its body) moves only when the driver does, so
+    /// it is polled right after the driver, with a waker that does nothing:
+    /// what the driver delivers to it then does not wake this very task,
+    /// which tokio would take for a yield, and wake another worker for.
     async fn drive<F: Future>(&mut self, fut: F) -> Option<F::Output> {
         let mut fut = std::pin::pin!(fut);
+        let noop = futures::task::noop_waker();
         std::future::poll_fn(|cx| {
-            if let Poll::Ready(out) = fut.as_mut().poll(cx) {
-                return Poll::Ready(Some(out));
-            }
             if !self.closed
                 && let Poll::Ready(result) = Pin::new(&mut self.driver).poll(cx)
             {
@@ -136,11 +139,10 @@ impl Conn {
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "outbound connection failed");
                 }
-                // What the connection delivered before it closed.
-                return match fut.as_mut().poll(cx) {
-                    Poll::Ready(out) => Poll::Ready(Some(out)),
-                    Poll::Pending => Poll::Ready(None),
-                };
+            }
+            // Once closed, what the connection delivered before it closed.
+            if let Poll::Ready(out) = fut.as_mut().poll(&mut Context::from_waker(&noop)) {
+                return Poll::Ready(Some(out));
             }
             if self.closed {
                 Poll::Ready(None)
