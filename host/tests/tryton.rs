@@ -445,8 +445,14 @@ fn the_recorded_session_replays_without_a_server() {
 async fn tryton_conforms_against_a_real_server() {
     let s = Setup::start();
     // Enough purchases for several pages, created through Interlink.
+    // Tryton's times reach the adapter to the second: a pause before the
+    // last two makes at least two distinct update times, so that
+    // `modified-after` has a time to filter on however fast the first go.
     let token = token(&s.connect("buyer").await);
     for i in 0..5 {
+        if i == 3 {
+            tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        }
         let order = json!({
             "vendor_id": s.tryton.info["supplier"].to_string(),
             "reference": format!("CONF-{i}"),
