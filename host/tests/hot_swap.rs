@@ -160,6 +160,45 @@ async fn new_files_load_and_removed_files_unload() {
     .await;
 }
 
+/// The registry's own read of a file is no change: once a file is loaded,
+/// nothing opens it again until it changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loaded_file_is_not_read_again_until_it_changes() {
+    use notify::Watcher;
+    use notify::event::{AccessKind, EventKind};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (registry, _watch) = watched(dir.path()).await;
+    std::fs::write(dir.path().join("example.wasm"), adapter_bytes("example")).unwrap();
+    eventually("the new adapter to load", || {
+        registry.get("example").is_some()
+    })
+    .await;
+    // Past the settling of the events the write itself made.
+    tokio::time::sleep(watch::SETTLE * 3).await;
+
+    let opens = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut spy = notify::recommended_watcher({
+        let opens = opens.clone();
+        move |event: notify::Result<notify::Event>| {
+            if let Ok(event) = event
+                && matches!(event.kind, EventKind::Access(AccessKind::Open(_)))
+            {
+                opens.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    })
+    .unwrap();
+    spy.watch(dir.path(), notify::RecursiveMode::NonRecursive)
+        .unwrap();
+    tokio::time::sleep(watch::SETTLE * 5).await;
+    assert_eq!(
+        opens.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the registry read an unchanged file again"
+    );
+}
+
 #[tokio::test]
 async fn two_files_cannot_serve_the_same_adapter() {
     let dir = tempfile::tempdir().unwrap();
