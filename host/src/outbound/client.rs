@@ -21,12 +21,14 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use futures::task::AtomicWaker;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -118,37 +120,57 @@ struct Conn {
     driver: Connection,
     /// The driver finished: the connection is closed.
     closed: bool,
+    /// The waker the driver and what waits on it are polled with. One per
+    /// connection: the driver keeps the waker it was last polled with.
+    relay: Arc<Relay>,
 }
 
 impl Conn {
     /// Runs `fut` while driving the connection; answers `None` when the
     /// connection closed before `fut` finished.
     ///
-    /// `fut` (the response, or its body) moves only when the driver does, so
-    /// it is polled right after the driver, with a waker that does nothing:
-    /// what the driver delivers to it then does not wake this very task,
-    /// which tokio would take for a yield, and wake another worker for.
+    /// The driver and `fut` wake each other as they work (the connection
+    /// delivers the response to `fut`; reading the body tells the connection
+    /// to read on). Both are polled here, by this task, so such a wake would
+    /// reach the very task that is running. tokio takes that for a yield: it
+    /// requeues the task and wakes another worker to steal it, a thread
+    /// hand-over on every request. So both are polled with a [`Relay`]: a
+    /// wake that arrives while they are being polled only has them polled
+    /// again, here; one that arrives later (the socket is ready) wakes the
+    /// task.
     async fn drive<F: Future>(&mut self, fut: F) -> Option<F::Output> {
         let mut fut = std::pin::pin!(fut);
-        let noop = futures::task::noop_waker();
+        let relay = self.relay.clone();
+        let waker = Waker::from(relay.clone());
         std::future::poll_fn(|cx| {
-            if !self.closed
-                && let Poll::Ready(result) = Pin::new(&mut self.driver).poll(cx)
-            {
-                self.closed = true;
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "outbound connection failed");
+            relay.task.register(cx.waker());
+            let mut cx = Context::from_waker(&waker);
+            for _ in 0..Relay::MAX_ROUNDS {
+                relay.state.store(Relay::POLLING, Ordering::Release);
+                if !self.closed
+                    && let Poll::Ready(result) = Pin::new(&mut self.driver).poll(&mut cx)
+                {
+                    self.closed = true;
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, "outbound connection failed");
+                    }
+                }
+                // Also once closed: what the connection delivered before.
+                let polled = fut.as_mut().poll(&mut cx);
+                let woken = relay.end_round();
+                if let Poll::Ready(out) = polled {
+                    return Poll::Ready(Some(out));
+                }
+                if self.closed {
+                    return Poll::Ready(None);
+                }
+                if !woken {
+                    return Poll::Pending;
                 }
             }
-            // Once closed, what the connection delivered before it closed.
-            if let Poll::Ready(out) = fut.as_mut().poll(&mut Context::from_waker(&noop)) {
-                return Poll::Ready(Some(out));
-            }
-            if self.closed {
-                Poll::Ready(None)
-            } else {
-                Poll::Pending
-            }
+            // Still being woken after many rounds: yield to other tasks.
+            relay.task.wake();
+            Poll::Pending
         })
         .await
     }
@@ -166,6 +188,54 @@ impl Conn {
             return false;
         }
         self.sender.is_ready()
+    }
+}
+
+/// The waker [`Conn::drive`] polls with: a wake that arrives while `drive`
+/// polls is only noted, for `drive` to poll again; any other wakes the
+/// task.
+#[derive(Default)]
+struct Relay {
+    task: AtomicWaker,
+    /// [`Relay::IDLE`], [`Relay::POLLING`] or [`Relay::WOKEN`].
+    state: AtomicU8,
+}
+
+impl Relay {
+    const IDLE: u8 = 0;
+    const POLLING: u8 = 1;
+    /// Woken while polling.
+    const WOKEN: u8 = 2;
+    /// Rounds of polling one `drive` poll may take before it yields.
+    const MAX_ROUNDS: usize = 16;
+
+    /// Ends a round of polling: whether a wake came during it.
+    fn end_round(&self) -> bool {
+        self.state.swap(Self::IDLE, Ordering::AcqRel) == Self::WOKEN
+    }
+}
+
+impl Wake for Relay {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // Noted if `drive` is polling (it sees it when the round ends);
+        // otherwise the task is woken.
+        if self
+            .state
+            .compare_exchange(
+                Self::POLLING,
+                Self::WOKEN,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+            && self.state.load(Ordering::Acquire) != Self::WOKEN
+        {
+            self.task.wake();
+        }
     }
 }
 
@@ -340,6 +410,7 @@ impl HttpClient {
             sender,
             driver,
             closed: false,
+            relay: Arc::default(),
         })
     }
 
