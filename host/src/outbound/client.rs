@@ -588,3 +588,47 @@ impl Outbound for HttpClient {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    /// A task's waker that counts its wakes.
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_wake_while_polling_is_noted_and_any_other_wakes_the_task() {
+        let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
+        let relay = Arc::new(Relay::default());
+        relay.task.register(&Waker::from(wakes.clone()));
+        let waker = Waker::from(relay.clone());
+
+        relay.state.store(Relay::POLLING, Ordering::Release);
+        waker.wake_by_ref();
+        waker.wake_by_ref();
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            0,
+            "the running task is not woken"
+        );
+        assert!(relay.end_round(), "the round saw the wake");
+
+        relay.state.store(Relay::POLLING, Ordering::Release);
+        assert!(!relay.end_round(), "a round without a wake");
+
+        waker.wake_by_ref();
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            1,
+            "between rounds, the task is woken"
+        );
+    }
+}
