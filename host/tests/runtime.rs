@@ -402,6 +402,43 @@ async fn a_small_adapter_gets_a_fresh_instance_for_every_call_by_default() {
     }
 }
 
+/// A spare instance, made ahead of a call, is as fresh as one made for it,
+/// and acts for the connection of the call that takes it: its origins, its
+/// secrets, nothing of the connection before.
+#[tokio::test]
+async fn a_spare_instance_is_fresh_and_acts_for_the_call_that_takes_it() {
+    let up = upstream().await;
+    let rt = runtime(RuntimeConfig::default());
+    let example = load(&rt, "example").await;
+    let chaos = load(&rt, "chaos").await;
+    let for_up = |key: &str| ctx(&[("base_url", &up.base_url())], &[("api_key", key)]);
+
+    for _ in 0..2 {
+        chaos.make_spare().await;
+        assert!(chaos.has_spare());
+        assert_eq!(calls_on_instance(&chaos, for_connection("a", "k")).await, 1);
+        assert!(!chaos.has_spare(), "the call took the spare");
+    }
+
+    // The spare was made with no origin allowed: the call's own allow it.
+    example.make_spare().await;
+    let page = example
+        .list(for_up("demo-key"), &list("vendors"))
+        .await
+        .unwrap();
+    assert_eq!(values(&page)[0]["name"], "Acme Industrial Supply");
+    example.make_spare().await;
+    let err = example
+        .list(for_up("wrong"), &list("vendors"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CallError::Adapter(AdapterError::Unauthorized { .. })),
+        "the second spare sent the second call's key: {err:?}"
+    );
+    assert_eq!(up.requests(), 2);
+}
+
 /// What a warm instance may serve: the same connection, with the same
 /// config and secrets, after calls that finished cleanly.
 #[tokio::test]

@@ -72,11 +72,11 @@ pub struct Admitted {
 }
 
 impl Admitted {
-    /// Ends the call's admission: frees its upstream slot in the shared
-    /// database (waiting for it, so that the next call of this node finds
-    /// it free), then the node's permits. Dropping it frees the slot in the
-    /// background instead.
-    pub async fn release(mut self) {
+    /// Frees the call's upstream slot in the shared database, if it holds
+    /// one, waiting for it so that the next call of this node finds it
+    /// free. The node's permits stay until this is dropped. Dropping it
+    /// without this frees the slot in the background instead.
+    pub async fn free_upstream_slot(&mut self) {
         if let Some(slot) = self.slot.take() {
             slot.free().await;
         }

@@ -15,6 +15,7 @@ mod cache;
 mod engine;
 mod error;
 pub mod imports;
+mod spare;
 mod state;
 mod warm;
 
@@ -32,12 +33,14 @@ pub use crate::contract::{ListRequest, PassthroughRequest, PassthroughResponse};
 pub use error::{CallError, LoadError};
 pub use imports::http::HeldRequest;
 pub use imports::kv::{DatabaseKv, KvStore, MemoryKv};
+pub use spare::MAX_SPARES;
 pub use state::{CallContext, Secrets};
 pub use warm::{InstanceReuse, Lease};
 
 use crate::contract::{self, Account, AdapterError, CallFor, Guest, GuestPre, RawPage};
 use crate::manifest::{Manifest, OriginTemplate};
 use crate::outbound::{AllowList, Outbound};
+use spare::{SpareCount, SpareSlot};
 use state::{DeadlineExceeded, HostState, classify};
 use warm::WarmPool;
 
@@ -48,7 +51,9 @@ pub struct RuntimeConfig {
     pub call_timeout: Duration,
     /// The most linear memory one instance may have.
     pub memory_limit: usize,
-    /// Instances alive at once; calls beyond it fail with [`CallError::Busy`].
+    /// Instances alive at once for calls; calls beyond it fail with
+    /// [`CallError::Busy`]. The pool has [`MAX_SPARES`] slots more, for
+    /// spare instances.
     pub max_instances: u32,
     /// The longest one outbound HTTP request may take.
     pub http_timeout: Duration,
@@ -113,6 +118,7 @@ struct RuntimeInner {
     cache: Option<cache::ArtifactCache>,
     config: RuntimeConfig,
     services: Arc<Services>,
+    spares: Arc<SpareCount>,
     _ticker: engine::EpochTicker,
 }
 
@@ -145,6 +151,9 @@ struct AdapterInner {
     /// Idle instances kept for the next calls, when the runtime's
     /// [`InstanceReuse`] policy applies to this component.
     warm: Option<Arc<WarmPool>>,
+    /// A fresh instance made ahead of the next call, when there is no
+    /// warm pool.
+    spare: Option<SpareSlot>,
 }
 
 /// One page of records, as the adapter produced them (validated JSON).
@@ -207,7 +216,7 @@ impl Runtime {
         services: Services,
         cache_dir: Option<&Path>,
     ) -> anyhow::Result<Self> {
-        let engine = engine::build(config.max_instances, config.memory_limit)?;
+        let engine = engine::build(config.max_instances + MAX_SPARES, config.memory_limit)?;
         let mut linker = Linker::new(&engine);
         imports::add_to_linker(&mut linker)?;
         let cache = cache_dir
@@ -221,6 +230,7 @@ impl Runtime {
                 cache,
                 config,
                 services: Arc::new(services),
+                spares: Arc::default(),
                 _ticker: ticker,
             }),
         })
@@ -274,13 +284,7 @@ impl Runtime {
         let pre = GuestPre::new(version, pre).map_err(|e| LoadError::Imports(format!("{e:#}")))?;
 
         let mut instance = self
-            .instantiate(
-                &pre,
-                "manifest".into(),
-                CallContext::default(),
-                AllowList::default(),
-                None,
-            )
+            .new_instance(&pre, "manifest".into())
             .await
             .map_err(LoadError::Describe)?;
         let manifest = instance.describe().await.map_err(LoadError::Describe)?;
@@ -302,45 +306,39 @@ impl Runtime {
                 sha256,
                 pre,
                 from_cache,
+                spare: warm.is_none().then(SpareSlot::default),
                 warm,
             }),
         })
     }
 
-    /// A fresh instance; `private_keys` is `None` for the `describe` call,
-    /// during which imports do nothing.
-    async fn instantiate(
+    /// A fresh instance bound to no one yet: its imports do nothing until
+    /// [`AdapterInstance::bind`], so whatever the component runs while it
+    /// is instantiated acts for no connection. Unbound, it serves the
+    /// `describe` call, with the shorter [`DESCRIBE_TIMEOUT`].
+    async fn new_instance(
         &self,
         pre: &GuestPre<HostState>,
         adapter_id: Arc<str>,
-        ctx: CallContext,
-        allow: AllowList,
-        private_keys: Option<Arc<[String]>>,
     ) -> Result<AdapterInstance, CallError> {
-        let config = &self.inner.config;
-        let timeout = if private_keys.is_some() {
-            config.call_timeout
-        } else {
-            DESCRIBE_TIMEOUT.min(config.call_timeout)
-        };
-        let ctx = Arc::new(ctx);
+        let timeout = DESCRIBE_TIMEOUT.min(self.inner.config.call_timeout);
         let state = HostState {
             adapter_id,
-            ctx: ctx.clone(),
-            allow,
-            describing: private_keys.is_none(),
+            ctx: Arc::default(),
+            allow: AllowList::default(),
+            describing: true,
             log_lines: 0,
             logs_dropped: 0,
-            private_keys: private_keys.unwrap_or_else(|| Arc::new([])),
+            private_keys: Arc::new([]),
             services: self.inner.services.clone(),
-            memory_limit: config.memory_limit,
+            memory_limit: self.inner.config.memory_limit,
             memory: 0,
             deadline: Instant::now() + timeout,
-            http_timeout: config.http_timeout,
+            http_timeout: self.inner.config.http_timeout,
             denied: None,
             dry_run: false,
             held: Vec::new(),
-            call_id: uuid::Uuid::now_v7().to_string(),
+            call_id: String::new(),
             filling: false,
         };
         let mut store = Store::new(&self.inner.engine, state);
@@ -362,7 +360,7 @@ impl Runtime {
         Ok(AdapterInstance {
             store,
             guest,
-            ctx,
+            ctx: Arc::default(),
             timeout,
             clean: true,
             calls: 0,
@@ -411,18 +409,49 @@ impl Adapter {
 
     /// A fresh instance for calls made for `ctx`, which may reach the
     /// origins the manifest allows for `ctx`'s config.
+    /// The adapter's spare instance serves, if it has one ready.
     pub async fn instantiate_fresh(&self, ctx: CallContext) -> Result<AdapterInstance, CallError> {
         let allow = AllowList::render(&self.inner.templates, &ctx.config);
+        let spare = self.inner.spare.as_ref().and_then(SpareSlot::take);
+        let mut instance = match spare {
+            Some(instance) => instance,
+            None => {
+                self.inner
+                    .runtime
+                    .new_instance(&self.inner.pre, self.inner.id.clone())
+                    .await?
+            }
+        };
+        let timeout = self.inner.runtime.inner.config.call_timeout;
+        instance.bind(ctx, allow, self.inner.private_keys.clone(), timeout);
+        Ok(instance)
+    }
+
+    /// Whether a spare instance is ready for the next call.
+    pub fn has_spare(&self) -> bool {
+        self.inner.spare.as_ref().is_some_and(SpareSlot::ready)
+    }
+
+    /// Makes a spare instance for the next call, unless this adapter keeps
+    /// warm instances or has a spare already (see [`MAX_SPARES`]). Callers
+    /// run it off any request's path: after a call, say.
+    pub async fn make_spare(&self) {
+        let Some(slot) = &self.inner.spare else {
+            return;
+        };
         let runtime = &self.inner.runtime;
-        runtime
-            .instantiate(
-                &self.inner.pre,
-                self.inner.id.clone(),
-                ctx,
-                allow,
-                Some(self.inner.private_keys.clone()),
-            )
+        let Some(making) = slot.begin(&runtime.inner.spares) else {
+            return;
+        };
+        match runtime
+            .new_instance(&self.inner.pre, self.inner.id.clone())
             .await
+        {
+            Ok(instance) => making.fill(instance),
+            // The pool is full, or the component fails to instantiate:
+            // the next call instantiates for itself and reports it.
+            Err(e) => tracing::debug!(adapter = self.id(), error = %e, "no spare instance"),
+        }
     }
 
     /// `connect` on a fresh instance.
@@ -537,6 +566,26 @@ macro_rules! guarded {
 }
 
 impl AdapterInstance {
+    /// Makes a new instance act for `ctx`, reaching `allow`, signing with
+    /// `private_keys`, each call bounded by `timeout`.
+    fn bind(
+        &mut self,
+        ctx: CallContext,
+        allow: AllowList,
+        private_keys: Arc<[String]>,
+        timeout: Duration,
+    ) {
+        let ctx = Arc::new(ctx);
+        let state = self.store.data_mut();
+        state.ctx = ctx.clone();
+        state.allow = allow;
+        state.describing = false;
+        state.private_keys = private_keys;
+        state.call_id = uuid::Uuid::now_v7().to_string();
+        self.ctx = ctx;
+        self.timeout = timeout;
+    }
+
     /// Whether the instance may serve another call: every call so far
     /// finished cleanly, it made no dry run, and it is not worn out.
     fn reusable(&self) -> bool {

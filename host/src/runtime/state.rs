@@ -72,7 +72,8 @@ pub struct HostState {
     /// The config fields the manifest declares as private keys: the only
     /// secrets `sign-jwt` signs with, and never sent in a header.
     pub(super) private_keys: Arc<[String]>,
-    /// The call is `describe`: no import does anything (a manifest is
+    /// The instance acts for no connection: it is being instantiated, or
+    /// it describes the adapter. No import does anything (a manifest is
     /// data, and there is no connection to act for).
     pub(super) describing: bool,
     /// Lines the adapter logged, and those dropped past the limit.
