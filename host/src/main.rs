@@ -105,7 +105,8 @@ struct ServeArgs {
     /// The most memory one adapter instance may use, in MiB.
     #[arg(long, env = "INTERLINK_MEMORY_LIMIT_MIB", default_value_t = 64)]
     memory_limit_mib: usize,
-    /// Adapter instances alive at once.
+    /// Adapter instances calls may have at once (the pool holds 32 more,
+    /// for instances made ahead of calls).
     #[arg(long, env = "INTERLINK_MAX_INSTANCES", default_value_t = 256)]
     max_instances: u32,
     /// Calls one connection may have at once, running or waiting for its

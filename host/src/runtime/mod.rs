@@ -51,9 +51,10 @@ pub struct RuntimeConfig {
     pub call_timeout: Duration,
     /// The most linear memory one instance may have.
     pub memory_limit: usize,
-    /// Instances alive at once for calls; calls beyond it fail with
-    /// [`CallError::Busy`]. The pool has [`MAX_SPARES`] slots more, for
-    /// spare instances.
+    /// Instances for calls: this many calls can always run at once. The
+    /// pool has [`MAX_SPARES`] slots more, for spare instances, which calls
+    /// may use while no spare does; a call that finds every slot taken
+    /// fails with [`CallError::Busy`].
     pub max_instances: u32,
     /// The longest one outbound HTTP request may take.
     pub http_timeout: Duration,
@@ -408,8 +409,8 @@ impl Adapter {
     }
 
     /// A fresh instance for calls made for `ctx`, which may reach the
-    /// origins the manifest allows for `ctx`'s config.
-    /// The adapter's spare instance serves, if it has one ready.
+    /// origins the manifest allows for `ctx`'s config: the adapter's spare,
+    /// if it has one ready, or one instantiated now.
     pub async fn instantiate_fresh(&self, ctx: CallContext) -> Result<AdapterInstance, CallError> {
         let allow = AllowList::render(&self.inner.templates, &ctx.config);
         let spare = self.inner.spare.as_ref().and_then(SpareSlot::take);

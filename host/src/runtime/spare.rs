@@ -9,9 +9,9 @@
 //! plane has a new spare made after each call, off the caller's path.
 //!
 //! Each adapter version keeps at most one; a runtime keeps at most
-//! [`MAX_SPARES`] in all, on pool slots of their own (the engine's pool has
-//! that many slots more than `max_instances`), so spares never take a slot a
-//! call could have had. Adapters that keep warm instances
+//! [`MAX_SPARES`] in all, and the engine's pool has that many slots more
+//! than `max_instances`, so spares never leave calls fewer than
+//! `max_instances` slots. Adapters that keep warm instances
 //! ([`super::InstanceReuse`]) have no spare.
 
 use std::sync::Arc;
