@@ -420,7 +420,7 @@ async fn a_spare_instance_is_fresh_and_acts_for_the_call_that_takes_it() {
         assert!(!chaos.has_spare(), "the call took the spare");
     }
 
-    // The spare was made with no origin allowed: the call's own allow it.
+    // The spare was made with no origin allowed; the call binds its own.
     example.make_spare().await;
     let page = example
         .list(for_up("demo-key"), &list("vendors"))

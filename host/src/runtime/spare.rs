@@ -72,17 +72,20 @@ impl SpareSlot {
     /// made, or the runtime has [`MAX_SPARES`] already. Otherwise the
     /// caller makes it and hands it to [`Making::fill`].
     pub(super) fn begin(&self, count: &Arc<SpareCount>) -> Option<Making<'_>> {
-        if self.spare.lock().unwrap().is_some() {
-            return None;
-        }
-        let ticket = count.take()?;
         if self.making.swap(true, Ordering::AcqRel) {
             return None;
         }
-        Some(Making {
+        // From here only this caller fills the slot; dropping `making`
+        // lets the next one try.
+        let mut making = Making {
             slot: self,
-            ticket: Some(ticket),
-        })
+            ticket: None,
+        };
+        if self.ready() {
+            return None;
+        }
+        making.ticket = Some(count.take()?);
+        Some(making)
     }
 }
 
