@@ -2,7 +2,8 @@
 //! a virtualenv under `target/` by `cargo xtask test`) generates
 //! requests from `/openapi.json` for every operation, with every check on
 //! (server errors, undocumented statuses, response schemas and content
-//! types, schema-valid requests refused, schema-violating ones accepted),
+//! types, schema-valid requests refused, schema-violating ones accepted)
+//! but the response-time limit, since timings belong to the benchmarks,
 //! once with a connection token and once with the admin key, a fixed seed and
 //! a bounded number of examples. Where a refusal the schema cannot express
 //! is right (an adapter's own config, a foreign cursor), the config file
@@ -34,6 +35,17 @@ fn schemathesis() -> PathBuf {
     bin
 }
 
+/// Every check of schemathesis 4.32 but `max_response_time`, which `all`
+/// would turn on with a 10 s limit. Response times are measured by the
+/// benchmarks, not here: a timed check fails when the machine stalls (CI
+/// once saw a 422 "take 23.5 s" inside a fuzzing phase that lasted 9 s by
+/// the wall clock). A hang still fails, as a request that times out.
+const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
+    response_headers_conformance,response_schema_conformance,negative_data_rejection,\
+    positive_data_acceptance,missing_required_header,unsupported_method,\
+    allow_header_conformance,use_after_free,ensure_resource_availability,ignored_auth,\
+    object_level_authorization";
+
 /// Runs every check over the operations `filter` selects, authenticated
 /// with `bearer`; fails with schemathesis's report.
 fn check(base: &str, bearer: &str, filter: &[&str]) {
@@ -45,7 +57,8 @@ fn check(base: &str, bearer: &str, filter: &[&str]) {
         .arg(&config)
         .args(["run", &format!("{base}/openapi.json")])
         .args(["--header", &format!("Authorization: Bearer {bearer}")])
-        .args(["--checks", "all", "--max-examples", "50", "--seed", "1"])
+        .args(["--checks", CHECKS, "--max-examples", "50", "--seed", "1"])
+        .args(["--request-timeout", "60"])
         .args(filter)
         .env("NO_COLOR", "1")
         .output()
