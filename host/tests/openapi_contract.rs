@@ -39,7 +39,8 @@ fn schemathesis() -> PathBuf {
 /// would turn on with a 10 s limit. Response times are measured by the
 /// benchmarks, not here: a timed check fails when the machine stalls (CI
 /// once saw a 422 "take 23.5 s" inside a fuzzing phase that lasted 9 s by
-/// the wall clock). A hang still fails, as a request that times out.
+/// schemathesis's own clock). A hang still fails, as a request that times
+/// out.
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
     response_headers_conformance,response_schema_conformance,negative_data_rejection,\
     positive_data_acceptance,missing_required_header,unsupported_method,\
