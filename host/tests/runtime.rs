@@ -376,6 +376,29 @@ async fn compiled_adapters_are_cached_on_disk() {
     chaos.list(ctx(&[], &[]), &list("echo")).await.unwrap();
 }
 
+/// A pool too large to count (with its spares, or its core instances per
+/// instance) is refused with an error, not wrapped around into a small one.
+#[test]
+fn a_pool_too_large_to_count_is_refused() {
+    for max_instances in [u32::MAX - 1, u32::MAX / 4] {
+        let services = interlink::runtime::Services::new(
+            std::sync::Arc::new(loopback_client()),
+            std::sync::Arc::new(interlink::runtime::MemoryKv::default()),
+        );
+        let config = RuntimeConfig {
+            max_instances,
+            ..RuntimeConfig::default()
+        };
+        let refused = interlink::runtime::Runtime::new(config, services, None)
+            .err()
+            .expect("refused");
+        assert!(
+            format!("{refused:#}").contains("too large"),
+            "{max_instances}: {refused:#}"
+        );
+    }
+}
+
 /// The `memory` entity's count of calls on the instance that served it.
 async fn calls_on_instance(adapter: &interlink::runtime::Adapter, ctx: CallContext) -> u64 {
     let page = adapter.list(ctx, &list("memory")).await.unwrap();

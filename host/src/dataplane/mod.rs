@@ -351,8 +351,9 @@ impl DataPlane {
 /// runs once the caller's task waits again (for the HTTP API, once the
 /// response is written). Resetting the instance's slot and instantiating
 /// the next one take about 13% of the host's CPU per request (the profile
-/// in `docs/benchmarks.md`), which no caller needs to wait for. The connection's permits go with the instance, so
-/// admission never counts a slot the pool has not taken back.
+/// in `docs/benchmarks.md`), which no caller needs to wait for. The
+/// connection's permits go with the instance, so admission never counts a
+/// slot the pool has not taken back.
 fn retire(adapter: &Adapter, instance: Lease, admitted: Admitted) {
     let adapter = adapter.clone();
     tokio::spawn(async move {

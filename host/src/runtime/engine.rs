@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use anyhow::Context;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the epoch advances; deadlines are checked at this granularity.
@@ -25,6 +26,11 @@ const KEEP_RESIDENT: usize = 4 << 20;
 /// Builds the engine: `max_instances` adapter instances alive at once, each
 /// with at most `memory_limit` bytes of linear memory.
 pub fn build(max_instances: u32, memory_limit: usize) -> anyhow::Result<Engine> {
+    let per_instance = |n: u32| {
+        max_instances
+            .checked_mul(n)
+            .with_context(|| format!("a pool of {max_instances} instances is too large"))
+    };
     let mut pool = PoolingAllocationConfig::default();
     // wit-component wraps a Rust guest into a component of three core
     // instances (the module and two small shims); a Python guest built by
@@ -32,9 +38,9 @@ pub fn build(max_instances: u32, memory_limit: usize) -> anyhow::Result<Engine> 
     // libraries, dynamically linked). A core instance slot is address
     // space until used, so allow a quarter of the instances to be Python.
     pool.total_component_instances(max_instances)
-        .total_core_instances(max_instances * 12)
+        .total_core_instances(per_instance(12)?)
         .total_memories(max_instances)
-        .total_tables(max_instances * 4)
+        .total_tables(per_instance(4)?)
         .total_stacks(max_instances)
         .max_memory_size(memory_limit)
         // Keep pages of recycled slots mapped, and reset only the pages a

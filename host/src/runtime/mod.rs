@@ -23,6 +23,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -217,7 +218,11 @@ impl Runtime {
         services: Services,
         cache_dir: Option<&Path>,
     ) -> anyhow::Result<Self> {
-        let engine = engine::build(config.max_instances + MAX_SPARES, config.memory_limit)?;
+        let slots = config
+            .max_instances
+            .checked_add(MAX_SPARES)
+            .context("max_instances is too large")?;
+        let engine = engine::build(slots, config.memory_limit)?;
         let mut linker = Linker::new(&engine);
         imports::add_to_linker(&mut linker)?;
         let cache = cache_dir
