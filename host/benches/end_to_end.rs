@@ -553,17 +553,20 @@ impl Host {
         data: &std::path::Path,
         args: &[&str],
     ) -> Host {
-        // Builds before the network policy had no such flag (and no policy).
+        // Builds before the network policy had no such flag (and no
+        // policy); before the per-purpose policies, one flag for all.
         let help = Command::new(binary)
             .args(["serve", "--help"])
             .output()
             .unwrap();
-        let allow: &[&str] =
-            if String::from_utf8_lossy(&help.stdout).contains("outbound-allow-network") {
-                &["--outbound-allow-network", "127.0.0.0/8"]
-            } else {
-                &[]
-            };
+        let help = String::from_utf8_lossy(&help.stdout);
+        let allow: &[&str] = if help.contains("adapter-allow-network") {
+            &["--adapter-allow-network", "*=127.0.0.0/8"]
+        } else if help.contains("outbound-allow-network") {
+            &["--outbound-allow-network", "127.0.0.0/8"]
+        } else {
+            &[]
+        };
         let mut process = Process(
             Command::new(binary)
                 .args(["serve", "--listen", "127.0.0.1:0"])

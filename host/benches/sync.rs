@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use demo_upstream::{DemoUpstream, Options};
-use interlink::connections::{Connections, NewConnection};
+use interlink::connections::{Connections, NewConnection, PlatformKeyUse};
 use interlink::dataplane::{DataPlane, Limits};
 use interlink::registry::Registry;
-use interlink::runtime::{ListRequest, MemoryKv, Runtime, RuntimeConfig, Services};
+use interlink::runtime::{ListRequest, Runtime, RuntimeConfig};
 use interlink::secret_box::SecretBox;
 use interlink::storage::postgres::PostgresStorage;
 use interlink::storage::sqlite::SqliteStorage;
@@ -23,7 +23,7 @@ use interlink::storage::{Database, Store};
 use interlink::sync::{ScheduleRequest, Syncs};
 use interlink::webhooks::Webhooks;
 use serde_json::json;
-use workload::loopback_client;
+use workload::{loopback_client, loopback_services};
 
 mod workload;
 const RECORDS: usize = 100_000;
@@ -82,10 +82,7 @@ fn main() {
                 "currencyCode": "USD", "isActive": n % 3 != 0,
             }));
         }
-        let services = Services::new(
-            Arc::new(loopback_client(64 << 20)),
-            Arc::new(MemoryKv::default()),
-        );
+        let services = loopback_services(64 << 20);
         let runtime = Runtime::new(RuntimeConfig::default(), services, None).unwrap();
         let registry = Arc::new(Registry::new(runtime, &adapters_dir()));
         registry.load_dir().await.unwrap();
@@ -138,6 +135,7 @@ async fn sync_into(store: Arc<dyn Store>, registry: Arc<Registry>, up: &DemoUpst
                 .clone(),
             credentials: json!({"api_key": "demo-key"}).as_object().unwrap().clone(),
             replaces: None,
+            platform_key: PlatformKeyUse::Operator,
         })
         .await
         .unwrap();

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use interlink::manifest::Operation;
 use interlink::rules::fields::{Schema, Write, check};
 use interlink::rules::state;
-use interlink::runtime::{MemoryKv, Runtime, RuntimeConfig, Services};
+use interlink::runtime::{Runtime, RuntimeConfig};
 use serde_json::{Value, json};
-use workload::loopback_client;
+use workload::loopback_services;
 
 mod workload;
 const ROUNDS: usize = 20_000;
@@ -30,10 +30,7 @@ fn main() {
         .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
     let bytes = std::fs::read(target.join("adapters/example.wasm"))
         .expect("run `cargo xtask build-adapters` first");
-    let services = Services::new(
-        std::sync::Arc::new(loopback_client(1 << 20)),
-        std::sync::Arc::new(MemoryKv::default()),
-    );
+    let services = loopback_services(1 << 20);
     let runtime = Runtime::new(RuntimeConfig::default(), services, None).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

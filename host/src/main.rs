@@ -12,7 +12,7 @@ use interlink::certificates::{self, Algorithm, PlatformCertificate};
 use interlink::connections::Connections;
 use interlink::data_dir::{DataDir, write_private};
 use interlink::dataplane::{self, DataPlane};
-use interlink::outbound::{HttpClient, NetworkPolicy, network};
+use interlink::outbound::{AdapterGrants, HttpClient, NetworkPolicy, network};
 use interlink::registry::{Registry, watch};
 use interlink::runtime::{DatabaseKv, InstanceReuse, Runtime, RuntimeConfig, Services};
 use interlink::secret_box::SecretBox;
@@ -129,15 +129,36 @@ struct ServeArgs {
     /// Connection credits: how many connections may exist at once (not counting disconnected ones).
     #[arg(long, env = "INTERLINK_CREDITS", default_value_t = 10)]
     credits: u32,
-    /// Networks outbound requests may reach although they are loopback,
-    /// link-local, private or otherwise restricted (refused by default), as
-    /// CIDR (10.20.0.0/16) or single addresses; repeat the flag or separate
-    /// with commas. Adapters' requests and webhook deliveries alike.
+    /// Restricted networks (loopback, link-local, private, ...: refused by
+    /// default) that adapters may reach, each granted to one adapter as
+    /// `ADAPTER=NETWORK` (`tryton=10.20.0.0/16`), or to every adapter as
+    /// `*=NETWORK`; repeat the flag or separate with commas. Applies to the
+    /// adapters' requests and to their connections' URLs when they are made.
+    #[arg(
+        long = "adapter-allow-network",
+        env = "INTERLINK_ADAPTER_ALLOW_NETWORK",
+        value_delimiter = ',',
+        value_parser = network::parse_adapter_grant
+    )]
+    adapter_allow_networks: Vec<network::AdapterGrant>,
+    /// Restricted networks webhook receivers may be in (none by default,
+    /// whatever adapters may reach), as CIDR or single addresses.
+    #[arg(
+        long = "webhook-allow-network",
+        env = "INTERLINK_WEBHOOK_ALLOW_NETWORK",
+        value_delimiter = ',',
+        value_parser = network::parse_network
+    )]
+    webhook_allow_networks: Vec<ipnet::IpNet>,
+    /// Deprecated: use --adapter-allow-network (`*=NETWORK` for every
+    /// adapter) and --webhook-allow-network. Still allows its networks to
+    /// every adapter, and no longer to webhook receivers.
     #[arg(
         long = "outbound-allow-network",
         env = "INTERLINK_OUTBOUND_ALLOW_NETWORK",
         value_delimiter = ',',
-        value_parser = network::parse_network
+        value_parser = network::parse_network,
+        hide_short_help = true
     )]
     outbound_allow_networks: Vec<ipnet::IpNet>,
     /// A PEM file of CA certificates to trust for outbound TLS besides the
@@ -274,12 +295,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .as_ref()
         .map(|path| std::fs::read(path).with_context(|| format!("reading {}", path.display())))
         .transpose()?;
-    let http = HttpClient::new(
-        NetworkPolicy::allowing(args.outbound_allow_networks.clone()),
-        args.max_response_mib << 20,
-        extra_roots.as_deref(),
-    )
-    .context("setting up outbound TLS")?;
+    let http = HttpClient::new(args.max_response_mib << 20, extra_roots.as_deref())
+        .context("setting up outbound TLS")?;
+    let mut adapter_grants = args.adapter_allow_networks.clone();
+    if !args.outbound_allow_networks.is_empty() {
+        tracing::warn!(
+            networks = ?args.outbound_allow_networks,
+            "--outbound-allow-network is deprecated: it now allows its networks to every adapter, \
+             and no longer to webhook receivers; grant them to the adapters that need them with \
+             --adapter-allow-network ADAPTER=NETWORK (or *=NETWORK for every adapter), and to \
+             webhook receivers with --webhook-allow-network NETWORK"
+        );
+        adapter_grants.extend(args.outbound_allow_networks.iter().map(|&network| {
+            network::AdapterGrant {
+                grantee: network::Grantee::EveryAdapter,
+                network,
+            }
+        }));
+    }
     let secret_box = SecretBox::load(
         std::env::var("INTERLINK_SECRET_KEY").ok().as_deref(),
         data.path(),
@@ -294,7 +327,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     check_secret_key(store.as_ref(), &secret_box).await?;
     let kv = DatabaseKv::new(store.clone(), secret_box.clone());
     let services = Services::new(Arc::new(http.clone()), Arc::new(kv))
-        .with_platform_key(platform.private_key_pem());
+        .with_platform_key(platform.private_key_pem())
+        .with_adapter_grants(AdapterGrants::new(adapter_grants));
     let runtime = Runtime::new(config, services, Some(&data.cache_dir()))?;
     let mut registry = Registry::new(runtime, &args.adapters_dir);
     if store.shared() {
@@ -321,6 +355,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             retry_base: Duration::from_millis(args.webhook_retry_base_ms),
             attempt_timeout: Duration::from_millis(args.webhook_timeout_ms),
             max_subscriptions: args.max_webhooks_per_connection,
+            network: NetworkPolicy::allowing(args.webhook_allow_networks.clone()),
         },
         // A receiver's answer is read only for its status.
         http.with_max_response(64 << 10),

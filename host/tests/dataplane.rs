@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use common::*;
 use demo_upstream::{DemoUpstream, Options};
-use interlink::connections::{Connections, NewConnection, Status, TokenOwner, token_hash};
+use interlink::connections::{
+    Connections, NewConnection, PlatformKeyUse, Status, TokenOwner, token_hash,
+};
 use interlink::dataplane::{Caller, DataError, DataPlane, Limits, Mode, Wait, Written};
 use interlink::registry::Registry;
 use interlink::runtime::{ListRequest, RuntimeConfig};
@@ -47,8 +49,11 @@ async fn plane(config: RuntimeConfig, limits: Limits) -> Plane {
     let webhooks = Arc::new(Webhooks::new(
         store.clone(),
         secret_box.clone(),
-        interlink::webhooks::Limits::default(),
-        loopback_client(),
+        interlink::webhooks::Limits {
+            network: common::loopback(),
+            ..Default::default()
+        },
+        common::client(),
     ));
     let connections = Arc::new(
         Connections::new(store.clone(), registry, secret_box, 10).with_webhooks(webhooks.clone()),
@@ -81,6 +86,7 @@ impl Plane {
                     .clone(),
                 credentials: json!({"api_key": "demo-key"}).as_object().unwrap().clone(),
                 replaces: None,
+                platform_key: PlatformKeyUse::Operator,
             })
             .await
             .unwrap();

@@ -821,3 +821,98 @@ async fn secrets_are_stored_sealed_and_a_restart_with_another_secret_key_is_refu
     );
     drop(sim);
 }
+
+/// Submits the NetSuite connect form at `link` for `account` with the
+/// platform certificate; answers the status and the page.
+async fn connect_page_with_platform(s: &Setup, link: &str, account: &str) -> (StatusCode, String) {
+    let form = reqwest::multipart::Form::new()
+        .text("account_id", account.to_string())
+        .text("client_id", CLIENT_ID)
+        .text("certificate_id", "platform-cert")
+        .text("base_url", s.sim.url())
+        .text("private_key__source", "platform");
+    let reply = s.http.post(link).multipart(form).send().await.unwrap();
+    (reply.status(), reply.text().await.unwrap())
+}
+
+/// A connect link made through the API with `body`; answers its URL.
+async fn connect_link(s: &Setup, body: Value) -> String {
+    let created = s.admin(M::POST, "/v1/connect-sessions", Some(body)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    created.body["url"].as_str().unwrap().to_string()
+}
+
+/// Before: the platform key was offered to every customer on the connect
+/// page, and the account's identifiers were free text: a customer who knew
+/// another NetSuite account's ids connected to it, signed with the platform
+/// key that account trusts. Now the operator binds the platform key to the
+/// customer's account on the link. Catches a host that lets a link use the
+/// platform key for any account: the simulator would see a token request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_uses_the_platform_key_only_for_the_account_the_operator_bound_it_to() {
+    let s = Setup::start().await;
+    // Account A (the simulator's) trusts the platform certificate.
+    let cert = s.admin(M::GET, "/v1/certificates/platform", None).await;
+    s.sim
+        .register_certificate(
+            "platform-cert",
+            CLIENT_ID,
+            cert.body["certificate"].as_str().unwrap(),
+            full_role(),
+        )
+        .unwrap();
+
+    // Customer B's link, bound to B's account, naming A's.
+    let b = connect_link(
+        &s,
+        json!({"adapter": "netsuite",
+            "platform_key_for": {"account_id": "7654321", "base_url": s.sim.url()}}),
+    )
+    .await;
+    let form = s.http.get(&b).send().await.unwrap().text().await.unwrap();
+    assert!(form.contains("value=\"platform\""), "offered to B: {form}");
+    let (status, page) = connect_page_with_platform(&s, &b, ACCOUNT).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("enrolled for another"), "{page}");
+    // A link the operator did not bind offers no platform key, and takes none.
+    let unbound = connect_link(&s, json!({"adapter": "netsuite"})).await;
+    let form = s
+        .http
+        .get(&unbound)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!form.contains("value=\"platform\""), "not offered: {form}");
+    let (status, page) = connect_page_with_platform(&s, &unbound, ACCOUNT).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("does not offer the service"), "{page}");
+    let certificate = format!("{unbound}/platform-certificate.pem");
+    let download = s.http.get(&certificate).send().await.unwrap();
+    assert_eq!(download.status(), StatusCode::NOT_FOUND);
+    assert_eq!(s.sim.token_requests(), 0, "NetSuite was never asked");
+
+    // A binding names the fields that pick the system, and nothing else.
+    let wrong = s
+        .admin(
+            M::POST,
+            "/v1/connect-sessions",
+            Some(json!({"adapter": "netsuite", "platform_key_for": {"client_id": CLIENT_ID}})),
+        )
+        .await;
+    wrong.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+
+    // A's own link, bound to A: connects.
+    let a = connect_link(
+        &s,
+        json!({"adapter": "netsuite",
+            "platform_key_for": {"account_id": ACCOUNT, "base_url": s.sim.url()}}),
+    )
+    .await;
+    let (status, page) = connect_page_with_platform(&s, &a, ACCOUNT).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("is connected"), "{page}");
+    assert!(s.sim.token_requests() >= 1);
+}

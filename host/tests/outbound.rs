@@ -12,8 +12,10 @@ use interlink::outbound::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// A GET of `url`, allowed to reach loopback, where these servers run.
 fn get(url: &str) -> OutboundRequest {
     OutboundRequest {
+        network: NetworkPolicy::allowing(vec![network::parse_network("127.0.0.0/8").unwrap()]),
         method: http::Method::GET,
         url: url.parse().unwrap(),
         headers: vec![],
@@ -23,8 +25,16 @@ fn get(url: &str) -> OutboundRequest {
 }
 
 fn loopback(max_response_bytes: u64) -> HttpClient {
-    let policy = NetworkPolicy::allowing(vec![network::parse_network("127.0.0.0/8").unwrap()]);
-    HttpClient::new(policy, max_response_bytes, None).unwrap()
+    HttpClient::new(max_response_bytes, None).unwrap()
+}
+
+/// A GET of `url` under the default policy, which allows no restricted
+/// network.
+fn strict_get(url: &str) -> OutboundRequest {
+    OutboundRequest {
+        network: NetworkPolicy::default(),
+        ..get(url)
+    }
 }
 
 /// A raw HTTP/1.1 server answering every request with `body`; it counts the
@@ -120,27 +130,55 @@ async fn responses_over_the_cap_and_silent_servers_are_refused() {
 async fn restricted_addresses_are_refused_after_resolution() {
     let (base, accepted) = server(b"secret", false).await;
     let port = base.rsplit(':').next().unwrap().to_string();
-    let strict = HttpClient::new(NetworkPolicy::default(), 1 << 20, None).unwrap();
+    let client = loopback(1 << 20);
     for url in [
         format!("http://127.0.0.1:{port}/"),
         format!("http://localhost:{port}/"),
         format!("http://[::ffff:127.0.0.1]:{port}/"),
+        format!("http://[64:ff9b::7f00:1]:{port}/"),
         "http://169.254.169.254/latest/meta-data/".to_string(),
     ] {
-        match strict.send(get(&url)).await {
+        match client.send(strict_get(&url)).await {
             Err(OutboundError::Refused(why)) => {
-                assert!(why.contains("--outbound-allow-network"), "{why}")
+                assert!(why.contains("not one Interlink may connect to"), "{why}");
+                assert!(
+                    !why.contains("127.0.0.1") || url.contains("127.0.0.1"),
+                    "{why}"
+                );
+                assert!(!why.contains("169.254") || url.contains("169.254"), "{why}");
             }
             other => panic!("{url}: {other:?}"),
         }
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 0, "nothing connected");
-    let allowed = loopback(1 << 20);
-    let response = allowed
+    let response = client
         .send(get(&format!("http://localhost:{port}/")))
         .await
         .unwrap();
     assert_eq!(response.body, b"secret");
+}
+
+/// One client carries requests of several purposes, each under its own
+/// policy: a connection pooled for a request that may reach loopback is not
+/// reused for one that may not. Catches a pool that checks the address only
+/// when it connects.
+#[tokio::test]
+async fn a_pooled_connection_serves_only_requests_whose_policy_allows_its_address() {
+    let (base, accepted) = server(b"internal", false).await;
+    let client = loopback(1 << 20);
+    let allowed = client.send(get(&format!("{base}/"))).await.unwrap();
+    assert_eq!(allowed.body, b"internal");
+    match client.send(strict_get(&format!("{base}/"))).await {
+        Err(OutboundError::Refused(_)) => {}
+        other => panic!("the pooled connection was reused: {other:?}"),
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    client.send(get(&format!("{base}/"))).await.unwrap();
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "still pooled for its own"
+    );
 }
 
 #[tokio::test]
@@ -175,18 +213,17 @@ async fn tls_trusts_the_operators_ca_and_nothing_unknown() {
         }
     });
     let url = format!("https://localhost:{port}/");
-    let policy = || NetworkPolicy::allowing(vec![network::parse_network("127.0.0.0/8").unwrap()]);
-    let trusting = HttpClient::new(policy(), 1 << 20, Some(cert_pem.as_bytes())).unwrap();
+    let trusting = HttpClient::new(1 << 20, Some(cert_pem.as_bytes())).unwrap();
     let response = trusting.send(get(&url)).await.unwrap();
     assert_eq!(
         (response.status, response.body.as_slice()),
         (200, &b"ok"[..])
     );
 
-    let public_roots_only = HttpClient::new(policy(), 1 << 20, None).unwrap();
+    let public_roots_only = HttpClient::new(1 << 20, None).unwrap();
     match public_roots_only.send(get(&url)).await {
         Err(OutboundError::Transport(why)) => assert!(why.contains("TLS"), "{why}"),
         other => panic!("an unknown issuer was trusted: {other:?}"),
     }
-    assert!(HttpClient::new(policy(), 1 << 20, Some(b"not a certificate")).is_err());
+    assert!(HttpClient::new(1 << 20, Some(b"not a certificate")).is_err());
 }

@@ -355,12 +355,7 @@ async fn garbage_and_core_modules_are_not_adapters() {
 #[tokio::test]
 async fn compiled_adapters_are_cached_on_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let services = || {
-        interlink::runtime::Services::new(
-            std::sync::Arc::new(loopback_client()),
-            std::sync::Arc::new(interlink::runtime::MemoryKv::default()),
-        )
-    };
+    let services = common::services;
     let first =
         interlink::runtime::Runtime::new(RuntimeConfig::default(), services(), Some(dir.path()))
             .unwrap();
@@ -381,10 +376,7 @@ async fn compiled_adapters_are_cached_on_disk() {
 #[test]
 fn a_pool_too_large_to_count_is_refused() {
     for max_instances in [u32::MAX - 1, u32::MAX / 4] {
-        let services = interlink::runtime::Services::new(
-            std::sync::Arc::new(loopback_client()),
-            std::sync::Arc::new(interlink::runtime::MemoryKv::default()),
-        );
+        let services = common::services();
         let config = RuntimeConfig {
             max_instances,
             ..RuntimeConfig::default()

@@ -402,7 +402,8 @@ async fn tryton_errors_come_back_unified_with_trytons_message() {
 /// Interlink, then run `interlink adapter test target/adapters/tryton.wasm
 /// --record --cassette adapters/tryton/tests/session.cassette.json --config
 /// base_url=<its URL> --config database=erp --secret api_key=<buyer key>
-/// --outbound-allow-network 127.0.0.0/8`.
+/// --outbound-allow-network 127.0.0.0/8` (the tool runs one adapter: the
+/// flag allows the network to it).
 #[test]
 fn the_recorded_session_replays_without_a_server() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

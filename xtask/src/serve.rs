@@ -136,7 +136,7 @@ pub fn serve(args: &[String]) -> Result<()> {
     // unless allowed.
     let mut host = Command::new(bin.join("interlink"))
         .current_dir(&root)
-        .args(["serve", "--outbound-allow-network", "127.0.0.0/8"])
+        .args(["serve", "--adapter-allow-network", "*=127.0.0.0/8"])
         .args(args)
         .spawn()
         .context("starting interlink")?;

@@ -8,20 +8,25 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use interlink::outbound::{
-    HttpClient, NetworkPolicy, Outbound, OutboundError, OutboundRequest, OutboundResponse, network,
+    AdapterGrants, HttpClient, Outbound, OutboundError, OutboundRequest, OutboundResponse, network,
 };
+use interlink::runtime::{MemoryKv, Services};
 use serde_json::json;
 
-/// The host's HTTP client, allowed to reach loopback (where the benchmarks'
-/// upstreams run).
+/// The host's HTTP client.
 pub fn loopback_client(max_response_bytes: u64) -> HttpClient {
+    HttpClient::new(max_response_bytes, None).unwrap()
+}
+
+/// A runtime's services: the host's client, and every adapter allowed to
+/// reach loopback (where the benchmarks' upstreams run).
+pub fn loopback_services(max_response_bytes: u64) -> Services {
     let loopback = network::parse_network("127.0.0.0/8").unwrap();
-    HttpClient::new(
-        NetworkPolicy::allowing(vec![loopback]),
-        max_response_bytes,
-        None,
+    Services::new(
+        Arc::new(loopback_client(max_response_bytes)),
+        Arc::new(MemoryKv::default()),
     )
-    .unwrap()
+    .with_adapter_grants(AdapterGrants::every_adapter(vec![loopback]))
 }
 
 /// Answers every request with the same page.

@@ -2,6 +2,7 @@
 //! their own accounts (`connections::connect_sessions`), and the token of
 //! the connection made through one, for the operator only.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use axum::Json;
@@ -28,15 +29,15 @@ impl From<ConnectSessionError> for ApiError {
             ConnectSessionError::UnknownAdapter(_) | ConnectSessionError::UnknownReplaced(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, code, e.to_string())
             }
-            ConnectSessionError::InvalidTtl => {
+            ConnectSessionError::InvalidTtl | ConnectSessionError::InvalidPlatformKeyBinding(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
             }
             ConnectSessionError::Unknown => {
                 ApiError::new(StatusCode::NOT_FOUND, code, e.to_string())
             }
-            ConnectSessionError::Expired | ConnectSessionError::Used => {
-                ApiError::new(StatusCode::GONE, code, e.to_string())
-            }
+            ConnectSessionError::Expired
+            | ConnectSessionError::Used
+            | ConnectSessionError::Locked => ApiError::new(StatusCode::GONE, code, e.to_string()),
         }
     }
 }
@@ -55,6 +56,15 @@ pub struct CreateConnectSession {
     #[schema(minimum = 1, maximum = 604800)]
     #[serde(default, deserialize_with = "super::json::whole_number")]
     pub expires_in: Option<u64>,
+    /// Offers the host's platform certificate on the link, for the
+    /// customer's system only: the config values that pick it (fields the
+    /// adapter's own outbound hosts are made of, e.g. NetSuite's
+    /// `{"account_id": "1234567"}`). A connection through the link may sign
+    /// with the platform key only with exactly these values, and none for
+    /// such fields left out. Without it, a
+    /// link offers the platform certificate only when it replaces a
+    /// connection that signs with it, for that connection's values.
+    pub platform_key_for: Option<BTreeMap<String, String>>,
 }
 
 /// A connect session, as the operator sees it.
@@ -72,6 +82,11 @@ pub struct ConnectSessionView {
     pub expires_at: SystemTime,
     /// The connection the customer made through the link.
     pub connection: Option<ConnectionView>,
+    /// The config values the platform certificate is offered for.
+    pub platform_key_for: Option<BTreeMap<String, String>>,
+    /// Attempts to connect through the link that failed; at 10 it is
+    /// locked.
+    pub failed_attempts: u32,
 }
 
 /// A new connect session and its link, shown once.
@@ -115,6 +130,8 @@ async fn session_view(
         created_at: session.created_at,
         expires_at: session.expires_at,
         connection,
+        platform_key_for: session.platform_key_for,
+        failed_attempts: session.failed_attempts,
     })
 }
 
@@ -148,6 +165,7 @@ pub async fn create(
             &body.adapter,
             body.replaces,
             body.expires_in.map(Duration::from_secs),
+            body.platform_key_for,
         )
         .await?;
     let url = state.public_url(&format!("/connect/{secret}"));

@@ -14,7 +14,9 @@ use super::AppState;
 use super::auth::Admin;
 use super::error::ApiError;
 use super::json::ApiJson;
-use crate::connections::{ConnectError, Connection, LastError, NewConnection, Status};
+use crate::connections::{
+    ConnectError, Connection, LastError, NewConnection, PlatformKeyUse, Status,
+};
 
 /// `POST /v1/connections`
 #[derive(Deserialize, ToSchema)]
@@ -182,6 +184,7 @@ pub async fn create(
         config: body.config,
         credentials: body.credentials,
         replaces: body.replaces,
+        platform_key: PlatformKeyUse::Operator,
     };
     let (connection, token) = state.connections().create(request).await?;
     let connection = view(&state, connection).await?;

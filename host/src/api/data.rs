@@ -40,12 +40,12 @@ pub struct ListQuery {
 pub struct RecordPath {
     /// vendors, items, purchase-orders, ...
     pub entity: String,
-    /// The record's id: 1 to 256 characters, no `/`, `\` or control
-    /// characters, not `.` or `..`.
+    /// The record's id: 1 to 256 characters, no `/`, `\`, `?`, `#`, `%` or
+    /// control characters, not made only of dots.
     #[param(
         min_length = 1,
         max_length = 256,
-        pattern = r"^(?!\.{1,2}$)[^/\\\u0000-\u001F\u007F-\u009F]+$"
+        pattern = r"^(?!\.+$)[^/\\?#%\u0000-\u001F\u007F-\u009F]+$"
     )]
     pub id: String,
 }

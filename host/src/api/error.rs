@@ -112,7 +112,9 @@ fn status_of(code: &str) -> StatusCode {
         "adapter_timeout" => StatusCode::GATEWAY_TIMEOUT,
         "busy" | "adapter_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         "internal" => StatusCode::INTERNAL_SERVER_ERROR,
-        "invalid_record_id" | "invalid_passthrough_path" => StatusCode::BAD_REQUEST,
+        "invalid_record_id" | "invalid_passthrough_path" | "dry_run_unsupported" => {
+            StatusCode::BAD_REQUEST
+        }
         // The write rules, invalid bodies, refused records and reused keys.
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }

@@ -61,7 +61,9 @@ fn method(method: &Method) -> Result<PassthroughMethod, ApiError> {
 /// credentials, to the system's origin only. The answer is the system's, as
 /// it came (with `content-type`, `etag`, `location` and a few more of its
 /// headers). Writes through passthrough bypass the write rules, and each
-/// counts against the connection's write budget.
+/// counts against the connection's write budget. `Prefer: dry-run` is
+/// refused (400 `dry_run_unsupported`, nothing sent) for any method but
+/// `GET` and `HEAD`: the host cannot rehearse a request it cannot read.
 #[utoipa::path(method(get, post, put, patch, delete), path = "/v1/passthrough/{path}",
     tag = "passthrough", security(("connection_token" = [])),
     params(("path" = String, Path, description = "The system's own path, with its query")),
@@ -97,7 +99,10 @@ pub async fn forward(
             .collect(),
         body: (!body.is_empty()).then(|| body.to_vec()),
     };
-    let answer = state.dataplane.passthrough(&auth.caller, &request).await?;
+    let answer = state
+        .dataplane
+        .passthrough(&auth.caller, &request, super::writes::mode(&headers))
+        .await?;
     let status = StatusCode::from_u16(answer.status).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_GATEWAY,

@@ -126,7 +126,8 @@ impl From<Run> for RunView {
 }
 
 /// Creates or replaces the sync schedule of an entity. Its first run starts
-/// at once.
+/// at once. Needs the `syncs` scope and the entity's `read` (as every sync
+/// route: a token sees the syncs of what it may read).
 #[utoipa::path(put, path = "/v1/syncs/{entity}", tag = "syncs", security(("connection_token" = [])),
     params(("entity" = String, Path)), request_body = ScheduleBody,
     responses((status = 200, body = ScheduleView), (status = "4XX", body = super::openapi::ErrorBody)))]
@@ -137,6 +138,7 @@ pub async fn put(
     ApiJson(body): ApiJson<ScheduleBody>,
 ) -> Result<Json<ScheduleView>, ApiError> {
     auth.require(Access::Syncs, None)?;
+    auth.require(Access::Read, Some(&entity))?;
     let connection = auth.connection();
     let request = ScheduleRequest {
         interval: body.interval_seconds.map(Duration::from_secs),
@@ -160,6 +162,7 @@ pub async fn delete(
     Path(entity): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Access::Syncs, None)?;
+    auth.require(Access::Read, Some(&entity))?;
     let connection = auth.connection();
     if state
         .syncs
@@ -193,6 +196,7 @@ pub async fn run(
     Query(query): Query<RunQuery>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
     auth.require(Access::Syncs, None)?;
+    auth.require(Access::Read, Some(&entity))?;
     let connection = auth.connection();
     let run = state
         .syncs
@@ -208,7 +212,8 @@ pub struct SyncStatus {
     pub runs: Vec<RunView>,
 }
 
-/// The connection's sync schedules and its latest 50 runs.
+/// The connection's sync schedules and its latest 50 runs, of the entities
+/// the token may read.
 #[utoipa::path(get, path = "/v1/sync-status", tag = "syncs", security(("connection_token" = [])),
     responses((status = 200, body = SyncStatus), (status = "4XX", body = super::openapi::ErrorBody)))]
 pub async fn status(
@@ -217,7 +222,10 @@ pub async fn status(
 ) -> Result<Json<SyncStatus>, ApiError> {
     auth.require(Access::Syncs, None)?;
     let connection = auth.connection();
-    sync_status(&state, &connection.id).await.map(Json)
+    let mut status = sync_status(&state, &connection.id).await?;
+    status.schedules.retain(|s| auth.reads(&s.entity));
+    status.runs.retain(|r| auth.reads(&r.entity));
+    Ok(Json(status))
 }
 
 /// The sync schedules and latest runs of any connection, disconnected ones

@@ -44,6 +44,17 @@ impl ConnectionAuth {
         self.caller.connection()
     }
 
+    /// Whether the token may read `entity`'s records.
+    pub fn reads(&self, entity: &str) -> bool {
+        self.grant.scopes.allows(Access::Read, Some(entity))
+    }
+
+    /// The entities the token may read, or `None` when it may read every
+    /// one.
+    pub fn readable_entities(&self) -> Option<Vec<String>> {
+        self.grant.scopes.readable_entities()
+    }
+
     /// Refuses the request unless the token holds the scope for `access`
     /// (to `entity`, for reads and writes).
     pub fn require(&self, access: Access, entity: Option<&str>) -> Result<(), ApiError> {

@@ -80,6 +80,10 @@ pub struct SubscriptionView {
     pub id: String,
     pub url: String,
     pub events: Vec<String>,
+    /// The entities whose `records.changed` events it receives: those the
+    /// token that made it may read; absent when that is every entity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entities: Option<Vec<String>>,
     #[serde(with = "humantime_serde")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: SystemTime,
@@ -96,6 +100,7 @@ impl From<Subscription> for SubscriptionView {
             id: s.id,
             url: s.url,
             events: s.events,
+            entities: s.entities,
             created_at: s.created_at,
             previous_secret_expires_at: s
                 .previous
@@ -125,7 +130,13 @@ pub async fn create(
     let connection = auth.connection();
     let (subscription, secret) = state
         .webhooks
-        .subscribe(&connection.id, &body.url, body.events, body.secret)
+        .subscribe(
+            &connection.id,
+            &body.url,
+            body.events,
+            auth.readable_entities(),
+            body.secret,
+        )
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -215,7 +226,8 @@ pub struct DeliveryList {
     pub deliveries: Vec<DeliveryView>,
 }
 
-/// A subscription's latest 100 deliveries, newest first, with every attempt.
+/// A subscription's latest 100 deliveries, newest first, with every
+/// attempt; those about entities the token may not read are left out.
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("connection_token" = [])),
     params(("id" = String, Path)),
     responses((status = 200, body = DeliveryList), (status = "4XX", body = super::openapi::ErrorBody)))]
@@ -240,9 +252,21 @@ pub async fn deliveries(
         .deliveries(&id, 100)
         .await
         .map_err(ApiError::internal)?;
+    // A subscription made by a token that reads more than this one: its
+    // deliveries about entities this token may not read are not its to see.
+    let readable = |payload: &serde_json::Value| {
+        payload["entity"]
+            .as_str()
+            .is_none_or(|entity| auth.reads(entity))
+    };
     Ok(Json(DeliveryList {
         deliveries: deliveries
             .into_iter()
+            .filter(|(d, _)| {
+                serde_json::from_str(&d.payload)
+                    .as_ref()
+                    .is_ok_and(readable)
+            })
             .map(|(d, attempts)| DeliveryView {
                 payload: serde_json::from_str(&d.payload).unwrap_or_default(),
                 next_attempt_at: (d.status == DeliveryStatus::Pending).then_some(d.next_attempt_at),

@@ -43,7 +43,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 /// [`Mode::DryRun`] when a `Prefer` header asks for `dry-run` (among other
 /// preferences, with or without parameters); preferences the host does not
 /// know are ignored, as RFC 7240 says.
-fn mode(headers: &HeaderMap) -> Mode {
+pub(super) fn mode(headers: &HeaderMap) -> Mode {
     let dry_run = headers
         .get_all("prefer")
         .iter()

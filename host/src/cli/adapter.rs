@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Subcommand;
 use interlink::manifest::diff::capabilities;
-use interlink::outbound::{HttpClient, NetworkPolicy};
+use interlink::outbound::HttpClient;
 use interlink::runtime::{Adapter, LoadError, MemoryKv, Runtime, RuntimeConfig, Services};
 
 #[derive(Subcommand)]
@@ -99,7 +99,7 @@ async fn load_component(runtime: &Runtime, path: &Path) -> anyhow::Result<Adapte
 
 /// A runtime for checking components: no network, no cache.
 fn checking_runtime() -> anyhow::Result<Runtime> {
-    let outbound = HttpClient::new(NetworkPolicy::allowing(vec![]), 1 << 20, None)?;
+    let outbound = HttpClient::new(1 << 20, None)?;
     let services = Services::new(Arc::new(outbound), Arc::new(MemoryKv::default()));
     Runtime::new(RuntimeConfig::default(), services, None)
 }

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use interlink::conformance;
 use interlink::connections::{ConfigError, split_config};
 use interlink::manifest::{ConfigField, ConfigType, Manifest};
-use interlink::outbound::{HttpClient, NetworkPolicy, network};
+use interlink::outbound::{AdapterGrants, HttpClient, network};
 use interlink::runtime::{CallContext, MemoryKv, Runtime, RuntimeConfig, Secrets, Services};
 use serde_json::{Map, Value, json};
 
@@ -42,8 +42,9 @@ pub struct ConformArgs {
 pub async fn conform(args: ConformArgs) -> anyhow::Result<()> {
     let bytes =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    let client = HttpClient::new(NetworkPolicy::allowing(args.allow_networks), 32 << 20, None)?;
-    let services = Services::new(Arc::new(client), Arc::new(MemoryKv::default()));
+    let client = HttpClient::new(32 << 20, None)?;
+    let services = Services::new(Arc::new(client), Arc::new(MemoryKv::default()))
+        .with_adapter_grants(AdapterGrants::every_adapter(args.allow_networks));
     let runtime = Runtime::new(RuntimeConfig::default(), services, None)?;
     let adapter = runtime
         .load(bytes)

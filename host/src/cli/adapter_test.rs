@@ -17,7 +17,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use interlink::manifest::Operation;
 use interlink::outbound::cassette::{Exchange, Recorder, Replayer};
-use interlink::outbound::{HttpClient, NetworkPolicy, Outbound, network};
+use interlink::outbound::{AdapterGrants, HttpClient, Outbound, network};
 use interlink::runtime::{
     Adapter, CallContext, ListRequest, MemoryKv, Runtime, RuntimeConfig, Secrets, Services,
 };
@@ -105,9 +105,14 @@ async fn exercise(adapter: &Adapter, ctx: &CallContext) -> anyhow::Result<Value>
     Ok(json!({"account": account, "entities": entities}))
 }
 
-fn runtime(outbound: Arc<dyn Outbound>, clock_ms: u64) -> anyhow::Result<Runtime> {
-    let services =
-        Services::new(outbound, Arc::new(MemoryKv::default())).with_fixed_clock(clock_ms);
+fn runtime(
+    outbound: Arc<dyn Outbound>,
+    clock_ms: u64,
+    grants: AdapterGrants,
+) -> anyhow::Result<Runtime> {
+    let services = Services::new(outbound, Arc::new(MemoryKv::default()))
+        .with_fixed_clock(clock_ms)
+        .with_adapter_grants(grants);
     Runtime::new(RuntimeConfig::default(), services, None)
 }
 
@@ -128,12 +133,15 @@ pub async fn test(args: TestArgs) -> anyhow::Result<()> {
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis() as u64;
         let secrets: BTreeMap<String, String> = args.secrets.into_iter().collect();
-        let client = HttpClient::new(NetworkPolicy::allowing(args.allow_networks), 32 << 20, None)?;
+        let client = HttpClient::new(32 << 20, None)?;
         let recorder = Arc::new(Recorder::new(
             Arc::new(client),
             secrets.values().cloned().collect(),
         ));
-        let adapter = runtime(recorder.clone(), now_ms)?.load(bytes).await?;
+        let grants = AdapterGrants::every_adapter(args.allow_networks);
+        let adapter = runtime(recorder.clone(), now_ms, grants)?
+            .load(bytes)
+            .await?;
         let config: BTreeMap<String, String> = args.config.into_iter().collect();
         let results = exercise(&adapter, &context(config.clone(), secrets.clone())).await?;
         let cassette = Cassette {
@@ -169,9 +177,13 @@ pub async fn test(args: TestArgs) -> anyhow::Result<()> {
         cassette.exchanges.clone(),
         secrets.values().cloned().collect(),
     ));
-    let adapter = runtime(replayer.clone(), cassette.recorded_at_ms)?
-        .load(bytes)
-        .await?;
+    let adapter = runtime(
+        replayer.clone(),
+        cassette.recorded_at_ms,
+        AdapterGrants::default(),
+    )?
+    .load(bytes)
+    .await?;
     let outcome = exercise(&adapter, &context(cassette.config.clone(), secrets)).await;
     let misses = replayer.misses();
     if !misses.is_empty() {

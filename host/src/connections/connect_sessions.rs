@@ -10,14 +10,22 @@
 //!
 //! The link's secret is stored as a hash. The new connection's token is
 //! sealed in the session until the operator claims it: the customer never
-//! sees it.
+//! sees it. A link holder is not trusted: a link takes at most
+//! [`MAX_FAILED_ATTEMPTS`] failed attempts, and offers the host's platform
+//! certificate only for the account the operator bound it to
+//! ([`PlatformKeyUse`]).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use super::{ConnectError, Connection, Connections, NewConnection, new_secret, token_hash};
+use super::{
+    ConnectError, Connection, Connections, NewConnection, PlatformKeyUse, new_secret, token_hash,
+};
+use crate::manifest::ConfigType;
+use crate::runtime::PLATFORM_KEY;
 use crate::storage::StorageError;
 pub use crate::storage::sessions::ConnectSession;
 
@@ -25,6 +33,10 @@ pub use crate::storage::sessions::ConnectSession;
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 /// The longest a link may be valid.
 pub const MAX_TTL: Duration = Duration::from_secs(7 * 86_400);
+/// Failed attempts a link takes; past them it is locked, and the customer
+/// needs a new one (so a link is not a way to try passwords, or addresses,
+/// without end).
+pub const MAX_FAILED_ATTEMPTS: u32 = 10;
 
 /// Why a connect session could not be created or used.
 #[derive(Debug, Error)]
@@ -41,6 +53,11 @@ pub enum ConnectSessionError {
     Expired,
     #[error("this connect link was already used; ask for a new one")]
     Used,
+    #[error("this connect link had too many failed attempts; ask for a new one")]
+    Locked,
+    /// The platform-key binding of a new session does not fit the adapter.
+    #[error("{0}")]
+    InvalidPlatformKeyBinding(String),
     #[error(transparent)]
     Connect(#[from] ConnectError),
     #[error(transparent)]
@@ -57,6 +74,8 @@ impl ConnectSessionError {
             ConnectSessionError::Unknown => "connect_link_unknown",
             ConnectSessionError::Expired => "connect_link_expired",
             ConnectSessionError::Used => "connect_link_used",
+            ConnectSessionError::Locked => "connect_link_locked",
+            ConnectSessionError::InvalidPlatformKeyBinding(_) => "invalid_body",
             ConnectSessionError::Connect(_) => "connect_failed",
             ConnectSessionError::Storage(_) => "internal",
         }
@@ -89,24 +108,49 @@ impl Connections {
     /// A new link for a customer to connect an account through `adapter`,
     /// replacing connection `replaces` if given. Answers the session and the
     /// link's secret, which is shown once.
+    ///
+    /// `platform_key_for` binds the host's platform certificate to the
+    /// config values that pick the customer's system (fields the adapter's
+    /// own outbound hosts are made of, such as NetSuite's `account_id`):
+    /// only a connection with exactly those values, and none for such
+    /// fields the binding leaves out, may use it. Without it, a link that replaces a connection signing with the
+    /// platform key is bound to that connection's values; any other link
+    /// does not offer the platform certificate.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectSessionError::InvalidTtl`], `UnknownAdapter`,
+    /// `UnknownReplaced`, `InvalidPlatformKeyBinding` (the adapter takes no
+    /// private key, or the values name no field that picks the system, or
+    /// another field), and storage errors.
     pub async fn create_connect_session(
         &self,
         adapter: &str,
         replaces: Option<String>,
         ttl: Option<Duration>,
+        platform_key_for: Option<BTreeMap<String, String>>,
     ) -> Result<(ConnectSession, String), ConnectSessionError> {
         let ttl = ttl.unwrap_or(DEFAULT_TTL);
         if !(Duration::from_secs(1)..=MAX_TTL).contains(&ttl) {
             return Err(ConnectSessionError::InvalidTtl);
         }
-        if self.registry().get(adapter).is_none() {
+        let Some(loaded) = self.registry().get(adapter) else {
             return Err(ConnectSessionError::UnknownAdapter(adapter.into()));
-        }
-        if let Some(id) = &replaces
-            && self.storage.connection(id).await?.is_none()
-        {
-            return Err(ConnectSessionError::UnknownReplaced(id.clone()));
-        }
+        };
+        let replaced = match &replaces {
+            Some(id) => Some(
+                self.storage
+                    .connection(id)
+                    .await?
+                    .ok_or_else(|| ConnectSessionError::UnknownReplaced(id.clone()))?,
+            ),
+            None => None,
+        };
+        let platform_key_for = match (platform_key_for, replaced) {
+            (Some(values), _) => Some(check_binding(&loaded, values)?),
+            (None, Some(old)) => self.binding_of(&loaded, old),
+            (None, None) => None,
+        };
         let now = SystemTime::now();
         let session = ConnectSession {
             id: format!("cs_{}", uuid::Uuid::now_v7().simple()),
@@ -117,6 +161,8 @@ impl Connections {
             used_at: None,
             connection_id: None,
             sealed_token: None,
+            failed_attempts: 0,
+            platform_key_for,
         };
         let secret = new_secret("ilk_link_");
         self.storage
@@ -136,6 +182,9 @@ impl Connections {
             .await?
             .ok_or(ConnectSessionError::Unknown)?;
         match status(&session, SystemTime::now()) {
+            SessionStatus::Open if session.failed_attempts >= MAX_FAILED_ATTEMPTS => {
+                Err(ConnectSessionError::Locked)
+            }
             SessionStatus::Open if session.used_at.is_none() => Ok(session),
             SessionStatus::Open | SessionStatus::Connected => Err(ConnectSessionError::Used),
             SessionStatus::Expired => Err(ConnectSessionError::Expired),
@@ -144,7 +193,8 @@ impl Connections {
 
     /// Connects the customer's account through the link `secret`. The link
     /// is used once: two submissions cannot both connect, and a failed
-    /// connect leaves it open for another try.
+    /// connect leaves it open for another try, up to
+    /// [`MAX_FAILED_ATTEMPTS`].
     pub async fn connect_through_session(
         &self,
         secret: &str,
@@ -154,23 +204,28 @@ impl Connections {
         let session = self.open_connect_session(secret).await?;
         if !self
             .storage
-            .use_connect_session(&session.id, SystemTime::now())
+            .use_connect_session(&session.id, SystemTime::now(), MAX_FAILED_ATTEMPTS)
             .await?
         {
             return Err(ConnectSessionError::Used);
         }
+        let platform_key = match session.platform_key_for.clone() {
+            Some(values) => PlatformKeyUse::BoundTo(values),
+            None => PlatformKeyUse::NotOffered,
+        };
         let created = self
             .create(NewConnection {
                 adapter: session.adapter_id.clone(),
                 config,
                 credentials,
                 replaces: session.replaces.clone(),
+                platform_key,
             })
             .await;
         let (connection, token) = match created {
             Ok(created) => created,
             Err(e) => {
-                self.storage.release_connect_session(&session.id).await?;
+                self.storage.fail_connect_session(&session.id).await?;
                 return Err(e.into());
             }
         };
@@ -199,6 +254,74 @@ impl Connections {
     }
 }
 
+impl Connections {
+    /// The binding a reconnect link inherits: the replaced connection's
+    /// values of the fields that pick the system, if it signs with the
+    /// platform key.
+    fn binding_of(
+        &self,
+        adapter: &crate::runtime::Adapter,
+        old: Connection,
+    ) -> Option<BTreeMap<String, String>> {
+        let opened = self.open(old).ok()?;
+        let signs_with_platform = adapter.manifest().config.iter().any(|f| {
+            f.kind == ConfigType::PrivateKey
+                && opened.ctx.secrets.get(&f.name) == Some(PLATFORM_KEY)
+        });
+        signs_with_platform.then(|| {
+            adapter
+                .system_fields()
+                .filter_map(|name| {
+                    let value = opened.ctx.config.get(name)?;
+                    Some((name.to_string(), value.clone()))
+                })
+                .collect()
+        })
+    }
+}
+
+/// `values` if they fit as a platform-key binding for `adapter`: it takes a
+/// private key, and they name some of the fields that pick the system
+/// (and no other field), each with a value.
+fn check_binding(
+    adapter: &crate::runtime::Adapter,
+    values: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, ConnectSessionError> {
+    let refuse = |why: String| Err(ConnectSessionError::InvalidPlatformKeyBinding(why));
+    let manifest = adapter.manifest();
+    if !manifest
+        .config
+        .iter()
+        .any(|f| f.kind == ConfigType::PrivateKey)
+    {
+        return refuse(format!(
+            "adapter `{}` signs with no private key: it has no use for the platform certificate",
+            manifest.id
+        ));
+    }
+    let mut fields: Vec<&str> = adapter.system_fields().collect();
+    fields.sort_unstable();
+    fields.dedup();
+    let named = |list: &[&str]| {
+        list.iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if values.is_empty() || values.keys().any(|k| !fields.contains(&k.as_str())) {
+        return refuse(format!(
+            "`platform_key_for` names the config values that pick the customer's system, \
+             of {} for adapter `{}`",
+            named(&fields),
+            manifest.id
+        ));
+    }
+    if let Some((name, _)) = values.iter().find(|(_, v)| v.trim().is_empty()) {
+        return refuse(format!("`platform_key_for.{name}` is empty"));
+    }
+    Ok(values)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +341,8 @@ mod tests {
             used_at: None,
             connection_id: connection.map(Into::into),
             sealed_token: None,
+            failed_attempts: 0,
+            platform_key_for: None,
         }
     }
 

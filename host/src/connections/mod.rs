@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 pub use crate::storage::connections::{Connection, LastError, Status};
 pub use cache::{Authenticated, TokenOwner};
 pub use config::{ConfigError, split_config};
-pub use service::{ConnectError, Connections, LookupError, NewConnection};
+pub use service::{ConnectError, Connections, LookupError, NewConnection, PlatformKeyUse};
 
 use crate::runtime::CallContext;
 

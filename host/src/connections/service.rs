@@ -16,7 +16,7 @@ use crate::contract::{AdapterError, FieldError};
 use crate::manifest::ConfigType;
 use crate::outbound::{HttpClient, OutboundError};
 use crate::registry::Registry;
-use crate::runtime::{CallContext, CallError, Secrets};
+use crate::runtime::{Adapter, CallContext, CallError, PLATFORM_KEY, Secrets};
 use crate::secret_box::{SecretBox, SecretBoxError};
 use crate::storage::{StorageError, Store, StoredToken};
 use crate::webhooks::Webhooks;
@@ -30,6 +30,29 @@ pub struct NewConnection {
     /// A connection this one replaces (a reconnect): disconnected once the new
     /// credentials are verified, so its credit passes to the new one.
     pub replaces: Option<String>,
+    /// Whether a private key may be the host's platform key, and for what.
+    pub platform_key: PlatformKeyUse,
+}
+
+/// Who may have a new connection sign with the host's platform key. Every
+/// connection that uses it signs with the same key, which the systems of
+/// all of them trust: a connection to another customer's account, named
+/// with that account's identifiers, would be let in. So the platform key is
+/// used only where the operator enrolled it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlatformKeyUse {
+    /// The operator's own request (the admin API): the operator enrols the
+    /// account by making the connection.
+    Operator,
+    /// A connect link the operator bound to these config values (of the
+    /// ones that pick the system, such as NetSuite's `account_id`): a
+    /// connection through it may use the platform key with exactly these
+    /// values, and none for the fields that pick the system it does not
+    /// name.
+    BoundTo(BTreeMap<String, String>),
+    /// A connect link the operator did not bind: the platform key is not
+    /// offered.
+    NotOffered,
 }
 
 /// Why a connection was not created.
@@ -53,6 +76,61 @@ pub enum ConnectError {
     Storage(#[from] StorageError),
 }
 
+/// Refuses a connection that would sign with the platform key where the
+/// operator did not enrol it (see [`PlatformKeyUse`]), before the system is
+/// asked anything.
+fn check_platform_key(
+    adapter: &Adapter,
+    rule: &PlatformKeyUse,
+    config: &BTreeMap<String, String>,
+    secrets: &BTreeMap<String, String>,
+) -> Result<(), ConnectError> {
+    let Some(field) = adapter.manifest().config.iter().find(|f| {
+        f.kind == ConfigType::PrivateKey
+            && secrets.get(&f.name).map(String::as_str) == Some(PLATFORM_KEY)
+    }) else {
+        return Ok(());
+    };
+    let refuse = |path: String, message: String| {
+        Err(ConnectError::Config(ConfigError(vec![FieldError {
+            path,
+            code: "platform_key_not_enrolled".into(),
+            message,
+        }])))
+    };
+    match rule {
+        PlatformKeyUse::Operator => Ok(()),
+        PlatformKeyUse::NotOffered => refuse(
+            format!("/credentials/{}", field.name),
+            "this link does not offer the service's certificate: use your own key pair".into(),
+        ),
+        PlatformKeyUse::BoundTo(bound) => {
+            // Every field that picks the system is as bound: a value the
+            // binding does not name stays unset.
+            let names = adapter
+                .system_fields()
+                .chain(bound.keys().map(String::as_str));
+            for name in names {
+                if config.get(name) == bound.get(name) {
+                    continue;
+                }
+                let message = match bound.get(name) {
+                    Some(value) => format!(
+                        "the service's certificate is enrolled for another `{name}`: use \
+                         `{value}`, or your own key pair"
+                    ),
+                    None => format!(
+                        "with the service's certificate, `{name}` is set by the service: leave \
+                         it empty, or use your own key pair"
+                    ),
+                };
+                return refuse(format!("/config/{name}"), message);
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Connections and the credit pool.
 pub struct Connections {
     pub(super) storage: Arc<dyn Store>,
@@ -63,7 +141,8 @@ pub struct Connections {
     platform: Option<KeyKind>,
     /// Where status changes are announced, and pending deliveries dropped.
     webhooks: Option<Arc<Webhooks>>,
-    /// The outbound client whose network policy URL config values must pass.
+    /// The outbound client that resolves URL config values, which must pass
+    /// the adapter's network policy.
     outbound: Option<HttpClient>,
     /// Creates are serialized, so the credit count and the insert cannot race.
     creating: tokio::sync::Mutex<()>,
@@ -109,21 +188,22 @@ impl Connections {
         self
     }
 
-    /// Checks URL config values against `client`'s network policy when a
-    /// connection is made, so that a refused address is a clear config
-    /// error (requests to it would be refused anyway).
+    /// Checks URL config values with `client`, against the adapter's network
+    /// policy, when a connection is made, so that a refused address is a
+    /// clear config error (requests to it would be refused anyway).
     pub fn with_outbound(mut self, client: HttpClient) -> Self {
         self.outbound = Some(client);
         self
     }
 
-    /// Every URL config value must point at an address the network policy
-    /// allows.
+    /// Every URL config value must point at an address `adapter`'s network
+    /// policy allows.
     async fn check_addresses(
         &self,
-        fields: &[crate::manifest::ConfigField],
+        adapter: &Adapter,
         config: &BTreeMap<String, String>,
     ) -> Result<(), ConfigError> {
+        let fields = &adapter.manifest().config;
         let Some(client) = &self.outbound else {
             return Ok(());
         };
@@ -138,7 +218,9 @@ impl Connections {
             let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
                 continue;
             };
-            if let Err(OutboundError::Refused(why)) = client.resolve(host, port).await {
+            if let Err(OutboundError::Refused(why)) =
+                client.resolve(host, port, adapter.network()).await
+            {
                 errors.push(FieldError {
                     path: format!("/config/{}", field.name),
                     code: "address_refused".into(),
@@ -194,7 +276,8 @@ impl Connections {
             self.platform,
         )
         .map_err(ConnectError::Config)?;
-        self.check_addresses(&adapter.manifest().config, &config)
+        check_platform_key(&adapter, &request.platform_key, &config, &secrets)?;
+        self.check_addresses(&adapter, &config)
             .await
             .map_err(ConnectError::Config)?;
         let replaced = match &request.replaces {
@@ -395,7 +478,7 @@ impl Connections {
                     "reason": reason,
                 });
                 webhooks
-                    .emit(&connection.id, "connection.status_changed", payload)
+                    .emit(&connection.id, "connection.status_changed", None, payload)
                     .await;
             }
         }
@@ -408,13 +491,12 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::outbound::NetworkPolicy;
     use crate::runtime::{MemoryKv, Runtime, RuntimeConfig, Services};
     use crate::storage::postgres::PostgresStorage;
 
     /// A node's connections on the database at `url`, with no adapters.
     async fn node(url: &str, adapters: &std::path::Path) -> Connections {
-        let outbound = HttpClient::new(NetworkPolicy::allowing(vec![]), 1 << 20, None).unwrap();
+        let outbound = HttpClient::new(1 << 20, None).unwrap();
         let services = Services::new(Arc::new(outbound), Arc::new(MemoryKv::default()));
         let runtime = Runtime::new(RuntimeConfig::default(), services, None).unwrap();
         let store = PostgresStorage::open(url).await.unwrap();

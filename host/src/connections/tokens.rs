@@ -366,6 +366,19 @@ impl Scopes {
         })
     }
 
+    /// The entities these scopes may read, or `None` when they may read
+    /// every one (`read`).
+    pub fn readable_entities(&self) -> Option<Vec<String>> {
+        let mut entities = Vec::new();
+        for scope in self.0.iter().filter(|s| s.access == Access::Read) {
+            match &scope.entity {
+                None => return None,
+                Some(entity) => entities.push(entity.clone()),
+            }
+        }
+        Some(entities)
+    }
+
     /// The scope a request for `access` (to `entity`) needs, as an error
     /// names it: the entity's own when there is one.
     pub fn needed(access: Access, entity: Option<&str>) -> String {

@@ -81,6 +81,13 @@ pub enum DataError {
     PassthroughNotDeclared(String),
     #[error("{0}")]
     InvalidPassthroughPath(String),
+    /// A dry run of a passthrough request that may change the system: the
+    /// host cannot tell what it would write, so it cannot rehearse it.
+    #[error(
+        "`Prefer: dry-run` rehearses only GET and HEAD through passthrough: the host cannot \
+         tell what another method would change in the system, so nothing was sent"
+    )]
+    PassthroughDryRun,
     #[error("a request with this Idempotency-Key is still running")]
     IdempotencyKeyInFlight,
     #[error("this Idempotency-Key was used with another body; use a new key for a new record")]
@@ -151,6 +158,7 @@ impl DataError {
             }
             DataError::PassthroughNotDeclared(_) => "passthrough_not_supported",
             DataError::InvalidPassthroughPath(_) => "invalid_passthrough_path",
+            DataError::PassthroughDryRun => "dry_run_unsupported",
             DataError::IdempotencyKeyInFlight => "idempotency_key_in_flight",
             DataError::IdempotencyKeyReused => "idempotency_key_reused",
             DataError::Call(e) => e.code(),

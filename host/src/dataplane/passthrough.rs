@@ -10,15 +10,25 @@
 //! system's own API writes. Only adapters that declare passthrough are
 //! asked.
 
+use percent_encoding::percent_decode_str;
+
 use super::{Answer, Caller, DataError, DataPlane, Mode, Op};
 use crate::runtime::{PassthroughRequest, PassthroughResponse};
 
 /// The longest passthrough path, query included.
 pub const MAX_PATH_CHARS: usize = 2048;
 
-/// A passthrough path: from `/`, at most [`MAX_PATH_CHARS`], no `..`
-/// segment, no `\`, `#` or control characters, and not `//` (which an
-/// adapter joining it to its base URL could read as another host).
+/// A passthrough path: from `/`, at most [`MAX_PATH_CHARS`], no `\\`, `#`
+/// or control characters, and not `//` (which an adapter joining it to its
+/// base URL could read as another host). Before the query, no segment is
+/// made only of dots in any encoding (`..`, `.%2e`, `%2E.`: the URL
+/// standard resolves each to a step up, out of the base URL), and none
+/// carries an encoded `/`, `\\` or `;` (which a system or a proxy in front of
+/// it may decode into a separator after this check).
+///
+/// # Errors
+///
+/// [`DataError::InvalidPassthroughPath`], saying which rule the path breaks.
 pub fn check_path(path: &str) -> Result<(), DataError> {
     let refuse = |why: &str| Err(DataError::InvalidPassthroughPath(why.to_string()));
     if !path.starts_with('/') || path.starts_with("//") {
@@ -34,11 +44,20 @@ pub fn check_path(path: &str) -> Result<(), DataError> {
         return refuse("the path has no `\\`, `#` or control characters");
     }
     let before_query = path.split('?').next().unwrap_or_default();
-    if before_query
-        .split('/')
-        .any(|segment| segment == ".." || segment.eq_ignore_ascii_case("%2e%2e"))
-    {
-        return refuse("the path has no `..` segment");
+    for segment in before_query.split('/') {
+        let decoded: Vec<u8> = percent_decode_str(segment).collect();
+        if !decoded.is_empty() && decoded.iter().all(|&b| b == b'.') {
+            return refuse("the path has no `.` or `..` segment, in any encoding");
+        }
+        let encodes = |e: &[u8]| {
+            segment
+                .as_bytes()
+                .windows(3)
+                .any(|w| w.eq_ignore_ascii_case(e))
+        };
+        if encodes(b"%2f") || encodes(b"%5c") || encodes(b"%3b") {
+            return refuse("the path has no encoded `/`, `\\` or `;`");
+        }
     }
     Ok(())
 }
@@ -46,14 +65,24 @@ pub fn check_path(path: &str) -> Result<(), DataError> {
 impl DataPlane {
     /// Sends `request` to the system through the connection's adapter and
     /// answers the system's response as the adapter relays it.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::PassthroughDryRun`] for a dry run of a request that may
+    /// change the system, [`DataError::InvalidPassthroughPath`], and every
+    /// error of a call.
     pub async fn passthrough(
         &self,
         caller: &Caller,
         request: &PassthroughRequest,
+        mode: Mode,
     ) -> Result<PassthroughResponse, DataError> {
         let adapter = self.adapter_of(caller.connection())?;
         if !adapter.manifest().passthrough {
             return Err(DataError::PassthroughNotDeclared(adapter.id().to_string()));
+        }
+        if mode == Mode::DryRun && !request.method.reads() {
+            return Err(DataError::PassthroughDryRun);
         }
         check_path(&request.path)?;
         if !request.method.reads() {
@@ -82,7 +111,17 @@ mod tests {
             "//evil.example/x",
             "/api/../admin",
             "/api/%2E%2E/admin",
+            "/api/.%2e/admin",
+            "/api/%2e./admin",
+            "/api/%2E/admin",
+            "/api/./admin",
+            "/.%2e",
             "/..",
+            "/api/...",
+            "/api/a%2fb",
+            "/api/a%2Fb",
+            "/api/a%5cb",
+            "/api/a%3bjsessionid=x",
             "/api\\x",
             "/api#frag",
             "/api\r\nHost: evil",
@@ -95,7 +134,11 @@ mod tests {
             "/",
             "/api/suppliers?limit=2",
             "/api/suppliers/7?x=../y",
+            "/api/suppliers/7?path=a%2Fb",
             "/api/a..b",
+            "/api/.well-known/x",
+            "/api/a%20b",
+            "/api/a;v=1",
             "/http://127.0.0.1:9/x",
         ] {
             assert!(check_path(good).is_ok(), "{good:?}");

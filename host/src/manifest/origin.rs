@@ -29,8 +29,8 @@ fn is_label(value: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// The origin of an absolute http(s) URL.
-fn http_origin(text: &str) -> Result<Origin, String> {
+/// An absolute http(s) URL without credentials.
+fn http_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("`{text}` is not an http or https URL"));
@@ -38,7 +38,7 @@ fn http_origin(text: &str) -> Result<Origin, String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(format!("`{text}` carries credentials"));
     }
-    Ok(url.origin())
+    Ok(url)
 }
 
 impl OriginTemplate {
@@ -75,7 +75,8 @@ impl OriginTemplate {
         Ok(template)
     }
 
-    fn placeholders(&self) -> impl Iterator<Item = &str> {
+    /// The config fields the template is made of.
+    pub fn placeholders(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|p| match p {
             Part::Placeholder(name) => Some(name.as_str()),
             Part::Literal(_) => None,
@@ -100,13 +101,26 @@ impl OriginTemplate {
     /// only be a host label (letters, digits, `-`, `_`), so that no value can
     /// move the request to another host (`evil.example#`).
     pub fn render(&self, config: &BTreeMap<String, String>) -> Result<Origin, String> {
+        self.render_with_base(config).map(|(origin, _)| origin)
+    }
+
+    /// The origin, as [`render`](Self::render) answers it, and the base
+    /// path requests to it stay under in a passthrough call: the path of
+    /// the connection's URL for a template that is one placeholder
+    /// (`https://erp.example/api/` gives `/api`), none (`""`) otherwise.
+    pub fn render_with_base(
+        &self,
+        config: &BTreeMap<String, String>,
+    ) -> Result<(Origin, String), String> {
         let value = |name: &str| {
             config
                 .get(name)
                 .ok_or_else(|| format!("the connection has no `{name}` config value"))
         };
         if let [Part::Placeholder(name)] = self.parts.as_slice() {
-            return http_origin(value(name)?);
+            let url = http_url(value(name)?)?;
+            let base = url.path().trim_end_matches('/').to_string();
+            return Ok((url.origin(), base));
         }
         let mut text = String::new();
         for part in &self.parts {
@@ -129,6 +143,6 @@ impl OriginTemplate {
                 "`{text}` must be an origin (scheme://host[:port]) without a path"
             ));
         }
-        http_origin(&text)
+        Ok((http_url(&text)?.origin(), String::new()))
     }
 }

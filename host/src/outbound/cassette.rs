@@ -186,6 +186,7 @@ mod tests {
 
     fn get(url: &str) -> OutboundRequest {
         OutboundRequest {
+            network: Default::default(),
             method: http::Method::GET,
             url: url.parse().unwrap(),
             headers: vec![("authorization".into(), "Bearer s3cret-key".into())],

@@ -1,11 +1,13 @@
 //! The one HTTP client of the host: adapters' requests and webhook
-//! deliveries both go out through [`HttpClient`], under one
-//! [`NetworkPolicy`].
+//! deliveries both go out through [`HttpClient`], each under the
+//! [`NetworkPolicy`] of its purpose, which the request carries.
 //!
 //! - **Addresses are checked where they are used**: a host name is resolved
-//!   here, every address it resolves to is checked against the policy, and
-//!   the connection goes to a checked address, so a DNS answer cannot move a
-//!   request to a refused one after the check (no rebinding window).
+//!   here, every address it resolves to is checked against the request's
+//!   policy, and the connection goes to a checked address, so a DNS answer
+//!   cannot move a request to a refused one after the check (no rebinding
+//!   window). A pooled connection is reused only for a request whose policy
+//!   allows the address it is connected to.
 //! - **HTTP/1.1 on hyper's connection API**, driven by the task that sent
 //!   the request: no background task per connection, so an exchange wakes
 //!   no other thread. Idle connections are pooled per origin and checked
@@ -116,6 +118,9 @@ type Connection = http1::Connection<TokioIo<Stream>, Full<Bytes>>;
 
 /// A connection and its request handle, driven by whoever uses it.
 struct Conn {
+    /// The address it is connected to, checked again for each request
+    /// that would reuse it.
+    peer: IpAddr,
     sender: http1::SendRequest<Full<Bytes>>,
     driver: Connection,
     /// The driver finished: the connection is closed.
@@ -259,7 +264,6 @@ pub struct HttpClient {
 }
 
 struct Inner {
-    policy: NetworkPolicy,
     tls: TlsConnector,
     idle: Mutex<HashMap<Origin, Vec<Idle>>>,
     max_response_bytes: u64,
@@ -275,14 +279,14 @@ pub enum ClientError {
 }
 
 impl HttpClient {
-    /// A client under `policy` that refuses responses over
-    /// `max_response_bytes`, trusting the Mozilla roots and the PEM
-    /// certificates of `extra_roots`.
-    pub fn new(
-        policy: NetworkPolicy,
-        max_response_bytes: u64,
-        extra_roots: Option<&[u8]>,
-    ) -> Result<Self, ClientError> {
+    /// A client that refuses responses over `max_response_bytes`, trusting
+    /// the Mozilla roots and the PEM certificates of `extra_roots`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError`] when `extra_roots` holds no certificate rustls
+    /// accepts, or TLS cannot be set up.
+    pub fn new(max_response_bytes: u64, extra_roots: Option<&[u8]>) -> Result<Self, ClientError> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         if let Some(pem) = extra_roots {
@@ -306,7 +310,6 @@ impl HttpClient {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(HttpClient {
             inner: Arc::new(Inner {
-                policy,
                 tls: TlsConnector::from(Arc::new(config)),
                 idle: Mutex::default(),
                 max_response_bytes,
@@ -314,12 +317,11 @@ impl HttpClient {
         })
     }
 
-    /// A client with the same policy and TLS trust that refuses responses
-    /// over `max_response_bytes` (its own pool of connections).
+    /// A client with the same TLS trust that refuses responses over
+    /// `max_response_bytes` (its own pool of connections).
     pub fn with_max_response(&self, max_response_bytes: u64) -> HttpClient {
         HttpClient {
             inner: Arc::new(Inner {
-                policy: self.inner.policy.clone(),
                 tls: self.inner.tls.clone(),
                 idle: Mutex::default(),
                 max_response_bytes,
@@ -327,14 +329,19 @@ impl HttpClient {
         }
     }
 
-    /// The policy every connection is checked against.
-    pub fn policy(&self) -> &NetworkPolicy {
-        &self.inner.policy
-    }
-
-    /// Resolves `host` and answers the addresses the policy allows, or why
-    /// there are none.
-    pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, OutboundError> {
+    /// Resolves `host` and answers the addresses `policy` allows.
+    ///
+    /// # Errors
+    ///
+    /// [`OutboundError::Refused`] when it resolves only to addresses the
+    /// policy refuses (the message names the host, the log the address),
+    /// [`OutboundError::Transport`] when it does not resolve.
+    pub async fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+        policy: &NetworkPolicy,
+    ) -> Result<Vec<SocketAddr>, OutboundError> {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let candidates: Vec<SocketAddr> = match host.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, port)],
@@ -346,7 +353,7 @@ impl HttpClient {
         let mut refusal = None;
         let allowed: Vec<SocketAddr> = candidates
             .into_iter()
-            .filter(|a| match self.inner.policy.check(a.ip()) {
+            .filter(|a| match policy.check(host, a.ip()) {
                 Ok(()) => true,
                 Err(refused) => {
                     refusal.get_or_insert(refused);
@@ -356,27 +363,34 @@ impl HttpClient {
             .collect();
         match (allowed.is_empty(), refusal) {
             (false, _) => Ok(allowed),
-            (true, Some(refused)) => Err(OutboundError::Refused(format!("{host}: {refused}"))),
+            (true, Some(refused)) => {
+                tracing::warn!(host, ip = %refused.ip, restricted = refused.restricted.describe(), "outbound address refused");
+                Err(OutboundError::Refused(refused.to_string()))
+            }
             (true, None) => Err(OutboundError::Transport(format!(
                 "{host} resolves to no address"
             ))),
         }
     }
 
-    async fn connect(&self, origin: &Origin) -> Result<Conn, OutboundError> {
-        let addrs = self.resolve(&origin.host, origin.port).await?;
+    async fn connect(
+        &self,
+        origin: &Origin,
+        policy: &NetworkPolicy,
+    ) -> Result<Conn, OutboundError> {
+        let addrs = self.resolve(&origin.host, origin.port, policy).await?;
         let mut last = None;
         let mut tcp = None;
         for addr in addrs {
             match TcpStream::connect(addr).await {
                 Ok(stream) => {
-                    tcp = Some(stream);
+                    tcp = Some((stream, addr.ip()));
                     break;
                 }
                 Err(e) => last = Some(e),
             }
         }
-        let tcp = tcp.ok_or_else(|| {
+        let (tcp, peer) = tcp.ok_or_else(|| {
             OutboundError::Transport(format!(
                 "cannot connect to {}:{}: {}",
                 origin.host,
@@ -407,6 +421,7 @@ impl HttpClient {
             .await
             .map_err(|e| OutboundError::Transport(e.to_string()))?;
         Ok(Conn {
+            peer,
             sender,
             driver,
             closed: false,
@@ -414,11 +429,17 @@ impl HttpClient {
         })
     }
 
-    /// An idle connection to `origin` that can take a request.
-    fn checkout(&self, origin: &Origin) -> Option<Conn> {
+    /// An idle connection to `origin` that can take a request under
+    /// `policy`: one opened for a request of another purpose may be
+    /// connected to an address this one may not reach.
+    fn checkout(&self, origin: &Origin, policy: &NetworkPolicy) -> Option<Conn> {
         let mut idle = self.inner.idle.lock().unwrap();
         let list = idle.get_mut(origin)?;
-        while let Some(mut candidate) = list.pop() {
+        while let Some(at) = list
+            .iter()
+            .rposition(|i| policy.check(&origin.host, i.conn.peer).is_ok())
+        {
+            let mut candidate = list.remove(at);
             if candidate.since.elapsed() < IDLE_TIMEOUT && candidate.conn.reusable() {
                 return Some(candidate.conn);
             }
@@ -443,13 +464,14 @@ impl HttpClient {
 
     async fn exchange(&self, request: OutboundRequest) -> Result<OutboundResponse, OutboundError> {
         let origin = origin_of(&request.url)?;
+        let policy = request.network.clone();
         let mut message = Some(build(request, &origin)?);
         // A reused connection may have been closed by the server just now: a
         // request it never took is sent again on a new connection, once.
         for retry in [true, false] {
-            let (mut conn, reused) = match self.checkout(&origin) {
+            let (mut conn, reused) = match self.checkout(&origin, &policy) {
                 Some(conn) => (conn, retry),
-                None => (self.connect(&origin).await?, false),
+                None => (self.connect(&origin, &policy).await?, false),
             };
             let sending = conn
                 .sender

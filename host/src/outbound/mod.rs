@@ -1,7 +1,7 @@
 //! Outbound HTTP: the allow-list every adapter request is checked against,
-//! the network policy every connection is checked against ([`network`]),
-//! and the one client that sends what passes ([`client`]), for adapters and
-//! webhook deliveries alike.
+//! the network policy of each purpose that every connection is checked
+//! against ([`network`]), and the one client that sends what passes
+//! ([`client`]), for adapters and webhook deliveries alike.
 //!
 //! An adapter declares the origins it needs as templates over its connection
 //! config (`https://{account_id}.suitetalk.api.netsuite.com`, `{base_url}`).
@@ -21,37 +21,87 @@ pub mod client;
 pub mod network;
 
 pub use client::HttpClient;
-pub use network::NetworkPolicy;
+pub use network::{AdapterGrants, NetworkPolicy};
 
 use crate::manifest::OriginTemplate;
 
-/// The exact origins one call may reach, each marked with whether it is
-/// the connection's own (rendered from its config) or fixed by the adapter.
+/// What one call may reach: exact origins, each marked with whether it is
+/// the connection's own (rendered from its config) or fixed by the
+/// adapter, and the restricted networks the operator granted the adapter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AllowList(Vec<(Origin, bool)>);
+pub struct AllowList {
+    origins: Vec<Allowed>,
+    network: NetworkPolicy,
+}
+
+/// One origin a call may reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Allowed {
+    origin: Origin,
+    /// Rendered from the connection's config, not fixed by the adapter.
+    own: bool,
+    /// The path of the connection's URL (`/api`), or `""`: what a
+    /// passthrough request to this origin stays under.
+    base_path: String,
+}
 
 impl AllowList {
     /// Renders `templates` for `config`. A template whose config values are
     /// missing or unfit allows nothing; the call may still use the others.
     pub fn render(templates: &[OriginTemplate], config: &BTreeMap<String, String>) -> Self {
-        AllowList(
-            templates
+        let origins = templates
                 .iter()
-                .filter_map(|t| match t.render(config) {
-                    Ok(origin) => Some((origin, t.is_connections_own())),
+                .filter_map(|t| match t.render_with_base(config) {
+                    Ok((origin, base_path)) => Some(Allowed {
+                        origin,
+                        own: t.is_connections_own(),
+                        base_path,
+                    }),
                     Err(reason) => {
                         tracing::debug!(%reason, "outbound host template allows nothing for this connection");
                         None
                     }
                 })
-                .collect(),
-        )
+                .collect();
+        AllowList {
+            origins,
+            network: NetworkPolicy::default(),
+        }
+    }
+
+    /// The same origins, whose addresses may also be in the restricted
+    /// networks `network` allows.
+    pub fn within(mut self, network: NetworkPolicy) -> Self {
+        self.network = network;
+        self
+    }
+
+    /// The restricted networks the call's requests may reach.
+    pub fn network(&self) -> &NetworkPolicy {
+        &self.network
     }
 
     /// Whether `url` may be requested.
     pub fn allows(&self, url: &Url) -> bool {
         let origin = url.origin();
-        self.0.iter().any(|(o, _)| *o == origin)
+        self.origins.iter().any(|a| a.origin == origin)
+    }
+
+    /// Whether `url`, when it is on one of the connection's own origins,
+    /// stays under that origin's base path (`/api` allows `/api` and
+    /// `/api/x`, not `/admin` nor `/apix`). The URL was parsed, so its dot
+    /// segments, encoded ones included, are resolved already: this is the
+    /// path the system will see.
+    pub fn keeps_base_path(&self, url: &Url) -> bool {
+        let origin = url.origin();
+        let path = url.path();
+        self.origins
+            .iter()
+            .filter(|a| a.own && a.origin == origin)
+            .all(|a| {
+                path.strip_prefix(a.base_path.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
     }
 
     /// Whether the connection's secrets may go to `url`: only origins its
@@ -59,13 +109,16 @@ impl AllowList {
     /// never one the adapter fixed itself.
     pub fn trusts_with_secrets(&self, url: &Url) -> bool {
         let origin = url.origin();
-        self.0.iter().any(|(o, own)| *own && *o == origin)
+        self.origins.iter().any(|a| a.own && a.origin == origin)
     }
 }
 
 /// A request that passed the allow-list, with its secret headers filled in.
 #[derive(Debug)]
 pub struct OutboundRequest {
+    /// The restricted networks this request may reach: its purpose's
+    /// (an adapter's grants, or the webhooks'). The default allows none.
+    pub network: NetworkPolicy,
     pub method: http::Method,
     pub url: Url,
     pub headers: Vec<(String, String)>,
@@ -185,6 +238,29 @@ mod tests {
         assert!(list.allows(&url("https://status.example.com/x")));
         assert!(!list.trusts_with_secrets(&url("https://status.example.com/x")));
         assert!(list.trusts_with_secrets(&url("https://erp.example.com/api")));
+    }
+
+    #[test]
+    fn passthrough_requests_stay_under_the_base_path() {
+        let list = allow("{base_url}", &[("base_url", "http://127.0.0.1:8088/api/")]);
+        for inside in [
+            "http://127.0.0.1:8088/api",
+            "http://127.0.0.1:8088/api/suppliers?x=1",
+            "http://127.0.0.1:8088/api/a/../b",
+        ] {
+            assert!(list.keeps_base_path(&url(inside)), "{inside}");
+        }
+        for outside in [
+            "http://127.0.0.1:8088/admin",
+            "http://127.0.0.1:8088/apix",
+            "http://127.0.0.1:8088/api/.%2e/.%2e/admin/secrets",
+            "http://127.0.0.1:8088/api/%2e%2e/admin",
+            "http://127.0.0.1:8088/api/../admin",
+        ] {
+            assert!(!list.keeps_base_path(&url(outside)), "{outside}");
+        }
+        let no_path = allow("{base_url}", &[("base_url", "http://127.0.0.1:8088")]);
+        assert!(no_path.keeps_base_path(&url("http://127.0.0.1:8088/admin")));
     }
 
     #[test]

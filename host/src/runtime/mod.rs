@@ -40,7 +40,7 @@ pub use warm::{InstanceReuse, Lease};
 
 use crate::contract::{self, Account, AdapterError, CallFor, Guest, GuestPre, RawPage};
 use crate::manifest::{Manifest, OriginTemplate};
-use crate::outbound::{AllowList, Outbound};
+use crate::outbound::{AdapterGrants, AllowList, NetworkPolicy, Outbound};
 use spare::{SpareCount, SpareSlot};
 use state::{DeadlineExceeded, HostState, classify};
 use warm::WarmPool;
@@ -85,6 +85,9 @@ pub struct Services {
     /// A clock that stands still at these milliseconds since the epoch
     /// (replaying recorded traffic); the system clock otherwise.
     pub fixed_clock_ms: Option<u64>,
+    /// The restricted networks the operator granted adapters
+    /// (`--adapter-allow-network`); none by default.
+    pub adapter_grants: AdapterGrants,
 }
 
 /// The stored value of a private-key config field that stands for the
@@ -98,7 +101,14 @@ impl Services {
             kv,
             platform_key: None,
             fixed_clock_ms: None,
+            adapter_grants: AdapterGrants::default(),
         }
+    }
+
+    /// Lets adapters reach the restricted networks `grants` name for them.
+    pub fn with_adapter_grants(mut self, grants: AdapterGrants) -> Self {
+        self.adapter_grants = grants;
+        self
     }
 
     /// Makes the adapters' clock stand still at `ms`.
@@ -145,6 +155,8 @@ struct AdapterInner {
     id: Arc<str>,
     manifest: Manifest,
     templates: Vec<OriginTemplate>,
+    /// The restricted networks the operator granted this adapter.
+    network: NetworkPolicy,
     /// The manifest's private-key config fields.
     private_keys: Arc<[String]>,
     sha256: String,
@@ -305,6 +317,7 @@ impl Runtime {
         Ok(Adapter {
             inner: Arc::new(AdapterInner {
                 runtime: self.clone(),
+                network: self.inner.services.adapter_grants.policy_for(&manifest.id),
                 id: manifest.id.as_str().into(),
                 manifest,
                 templates,
@@ -343,6 +356,7 @@ impl Runtime {
             http_timeout: self.inner.config.http_timeout,
             denied: None,
             dry_run: false,
+            passthrough: false,
             held: Vec::new(),
             call_id: String::new(),
             filling: false,
@@ -383,6 +397,24 @@ impl Adapter {
         &self.inner.manifest.id
     }
 
+    /// The config fields that pick the system a connection reaches: those
+    /// the connection's own outbound host templates are made of
+    /// (`account_id` in `https://{account_id}.example.com`, `base_url`).
+    pub fn system_fields(&self) -> impl Iterator<Item = &str> {
+        self.inner
+            .templates
+            .iter()
+            .filter(|t| t.is_connections_own())
+            .flat_map(OriginTemplate::placeholders)
+    }
+
+    /// The restricted networks the operator granted this adapter
+    /// (`--adapter-allow-network`): its requests, and the URLs of its
+    /// connections' config when they are made, are checked against them.
+    pub fn network(&self) -> &NetworkPolicy {
+        &self.inner.network
+    }
+
     /// The SHA-256 of the component, in hex.
     pub fn sha256(&self) -> &str {
         &self.inner.sha256
@@ -417,7 +449,8 @@ impl Adapter {
     /// origins the manifest allows for `ctx`'s config: the adapter's spare,
     /// if it has one ready, or one instantiated now.
     pub async fn instantiate_fresh(&self, ctx: CallContext) -> Result<AdapterInstance, CallError> {
-        let allow = AllowList::render(&self.inner.templates, &ctx.config);
+        let allow = AllowList::render(&self.inner.templates, &ctx.config)
+            .within(self.inner.network.clone());
         let spare = self.inner.spare.as_ref().and_then(SpareSlot::take);
         let mut instance = match spare {
             Some(instance) => instance,
@@ -677,10 +710,16 @@ impl AdapterInstance {
         guarded!(self, delete(entity, id))?.map_err(|e| self.failure(e))
     }
 
+    /// Relays a client's request: every request the adapter sends to the
+    /// connection's own origin meanwhile must stay under its base URL's
+    /// path, as the URL standard resolves it.
     pub async fn passthrough(
         &mut self,
         request: &PassthroughRequest,
     ) -> Result<PassthroughResponse, CallError> {
-        guarded!(self, passthrough(request))?.map_err(|e| self.failure(e))
+        self.store.data_mut().passthrough = true;
+        let answer = guarded!(self, passthrough(request));
+        self.store.data_mut().passthrough = false;
+        answer?.map_err(|e| self.failure(e))
     }
 }

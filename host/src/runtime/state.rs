@@ -93,6 +93,9 @@ pub struct HostState {
     pub(super) denied: Option<String>,
     /// A dry run: requests that may change the system are held, not sent.
     pub(super) dry_run: bool,
+    /// The call relays a client's request (`passthrough`): requests to the
+    /// connection's own origins must stay under its base URL's path.
+    pub(super) passthrough: bool,
     /// The requests a dry run held.
     pub(super) held: Vec<super::HeldRequest>,
     /// Who this call is to the kv store (which fills a missing key for one

@@ -1,6 +1,7 @@
 //! What the connect page and the dashboard keep: connect sessions, and the
 //! operators' sign-in sessions.
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -21,6 +22,11 @@ pub struct ConnectSession {
     pub connection_id: Option<String>,
     /// The new connection's token, sealed, until the operator claims it.
     pub sealed_token: Option<Vec<u8>>,
+    /// Attempts to connect through it that failed.
+    pub failed_attempts: u32,
+    /// The config values the operator bound the platform certificate to for
+    /// this link; `None`: the link does not offer it.
+    pub platform_key_for: Option<BTreeMap<String, String>>,
 }
 
 /// An operator signed in to the dashboard.
@@ -43,11 +49,13 @@ pub trait SessionStorage: Send + Sync + 'static {
         &self,
         secret_hash: &[u8; 32],
     ) -> Result<Option<ConnectSession>>;
-    /// Marks a session used, if it was not; answers whether this call did.
-    /// Two submissions of one link cannot both connect.
-    async fn use_connect_session(&self, id: &str, at: SystemTime) -> Result<bool>;
-    /// Gives a session back (the connection failed; the customer may retry).
-    async fn release_connect_session(&self, id: &str) -> Result<()>;
+    /// Marks a session used, if it was not and has fewer than
+    /// `max_failed` failed attempts; answers whether this call did. Two
+    /// submissions of one link cannot both connect.
+    async fn use_connect_session(&self, id: &str, at: SystemTime, max_failed: u32) -> Result<bool>;
+    /// Gives a session back after a failed attempt, counting it (the
+    /// customer may retry, up to the limit).
+    async fn fail_connect_session(&self, id: &str) -> Result<()>;
     /// Records the connection made through a used session.
     async fn complete_connect_session(
         &self,

@@ -669,6 +669,7 @@ fn subscription(id: &str) -> Subscription {
         connection_id: "c1".into(),
         url: "http://127.0.0.1:9/hook".into(),
         events: vec!["records.changed".into()],
+        entities: None,
         sealed_secret: vec![1],
         previous: None,
         created_at: at(0),
@@ -697,12 +698,11 @@ async fn webhook_deliveries_round_trip(db: Backend) {
 
     assert_eq!(
         store
-            .enqueue("c1", "records.changed", "{}", at(1))
+            .enqueue("c1", "records.changed", None, "{}", at(1))
             .await
             .unwrap(),
         1
     );
-    assert_eq!(store.enqueue("c1", "other", "{}", at(1)).await.unwrap(), 0);
     let claimed = store.claim_deliveries(at(2), at(32), 10, 4).await.unwrap();
     assert_eq!(claimed.len(), 1);
     let (delivery, with) = &claimed[0];
@@ -775,6 +775,41 @@ async fn webhook_deliveries_round_trip(db: Backend) {
     assert!(store.subscriptions("c1").await.unwrap().is_empty());
 }
 
+async fn events_reach_only_subscriptions_told_of_their_entity(db: Backend) {
+    let store = db.node().await;
+    assert!(insert(store.as_ref(), "c1", 7, 1).await);
+    store
+        .insert_subscription(&subscription("s1"))
+        .await
+        .unwrap();
+    let vendors_only = Subscription {
+        entities: Some(vec!["vendors".into()]),
+        ..subscription("s2")
+    };
+    store.insert_subscription(&vendors_only).await.unwrap();
+    let stored = store.subscriptions("c1").await.unwrap();
+    assert_eq!(stored[1].entities, vendors_only.entities);
+    let enqueue = |event, entity| store.enqueue("c1", event, entity, "{}", at(1));
+    assert_eq!(
+        enqueue("records.changed", Some("vendors")).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        enqueue("records.changed", None).await.unwrap(),
+        2,
+        "an event about no entity reaches both"
+    );
+    assert_eq!(
+        enqueue("records.changed", Some("items")).await.unwrap(),
+        1,
+        "s2 is not told of items"
+    );
+    assert_eq!(enqueue("other", None).await.unwrap(), 0);
+    let claimed = store.claim_deliveries(at(2), at(32), 10, 10).await.unwrap();
+    let to_s2 = claimed.iter().filter(|(_, s)| s.id == "s2").count();
+    assert_eq!((claimed.len(), to_s2), (5, 2));
+}
+
 async fn each_delivery_goes_to_one_node(db: Backend) {
     let nodes = db.nodes(3).await;
     assert!(insert(nodes[0].as_ref(), "c1", 7, 1).await);
@@ -784,7 +819,13 @@ async fn each_delivery_goes_to_one_node(db: Backend) {
         .unwrap();
     for i in 0..30 {
         nodes[0]
-            .enqueue("c1", "records.changed", &format!("{{\"n\":{i}}}"), at(1))
+            .enqueue(
+                "c1",
+                "records.changed",
+                None,
+                &format!("{{\"n\":{i}}}"),
+                at(1),
+            )
             .await
             .unwrap();
     }
@@ -822,24 +863,32 @@ async fn sessions_round_trip(db: Backend) {
         used_at: None,
         connection_id: None,
         sealed_token: None,
+        failed_attempts: 0,
+        platform_key_for: Some([("account_id".to_string(), "123".to_string())].into()),
     };
     store
         .insert_connect_session(&session, &[1; 32])
         .await
         .unwrap();
-    assert_eq!(
-        store
-            .connect_session_by_secret(&[1; 32])
-            .await
-            .unwrap()
-            .unwrap()
-            .id,
-        "cs1"
+    let read = store
+        .connect_session_by_secret(&[1; 32])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.id, "cs1");
+    assert_eq!(read.platform_key_for, session.platform_key_for);
+    assert!(store.use_connect_session("cs1", at(5), 2).await.unwrap());
+    assert!(!store.use_connect_session("cs1", at(6), 2).await.unwrap());
+    store.fail_connect_session("cs1").await.unwrap();
+    assert!(store.use_connect_session("cs1", at(6), 2).await.unwrap());
+    store.fail_connect_session("cs1").await.unwrap();
+    let failed = store.connect_session("cs1").await.unwrap().unwrap();
+    assert_eq!((failed.failed_attempts, failed.used_at), (2, None));
+    assert!(
+        !store.use_connect_session("cs1", at(7), 2).await.unwrap(),
+        "no attempt past the limit"
     );
-    assert!(store.use_connect_session("cs1", at(5)).await.unwrap());
-    assert!(!store.use_connect_session("cs1", at(6)).await.unwrap());
-    store.release_connect_session("cs1").await.unwrap();
-    assert!(store.use_connect_session("cs1", at(7)).await.unwrap());
+    assert!(store.use_connect_session("cs1", at(7), 3).await.unwrap());
     store
         .complete_connect_session("cs1", "c1", &[9, 9])
         .await
@@ -1182,6 +1231,7 @@ on_both_backends!(
     a_run_whose_node_died_is_taken_over_from_its_last_page,
     latest_runs_are_the_newest_of_each_schedule,
     webhook_deliveries_round_trip,
+    events_reach_only_subscriptions_told_of_their_entity,
     each_delivery_goes_to_one_node,
     sessions_round_trip,
     failed_requests_keep_the_newest_and_are_found_by_request_and_connection,

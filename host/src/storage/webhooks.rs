@@ -16,6 +16,9 @@ pub struct Subscription {
     pub connection_id: String,
     pub url: String,
     pub events: Vec<String>,
+    /// The entities whose events it is told of (the token that made it may
+    /// read them); `None`: every entity.
+    pub entities: Option<Vec<String>>,
     /// The signing secret, sealed with the host's key.
     pub sealed_secret: Vec<u8>,
     /// The secret before the last rotation, sealed, and until when
@@ -52,6 +55,17 @@ impl DeliveryStatus {
             "failed" => DeliveryStatus::Failed,
             _ => DeliveryStatus::Dropped,
         }
+    }
+}
+
+/// Whether a subscription told of `entities` (its stored JSON list; `None`
+/// for every entity) is told of an event about `entity` (`None`: an event
+/// about no entity, which every subscription is told of).
+pub(crate) fn told_of(entities: Option<&str>, entity: Option<&str>) -> bool {
+    match (entities, entity) {
+        (None, _) | (_, None) => true,
+        (Some(list), Some(entity)) => serde_json::from_str::<Vec<String>>(list)
+            .is_ok_and(|list| list.iter().any(|e| e == entity)),
     }
 }
 
@@ -130,12 +144,14 @@ pub trait WebhookStorage: Send + Sync + 'static {
         delivery: &str,
         now: SystemTime,
     ) -> Result<bool>;
-    /// Queues `event` for every subscription of the connection that wants
-    /// it, unless the connection is disconnected; answers how many.
+    /// Queues `event` (about `entity`, if it is about one) for every
+    /// subscription of the connection that wants it and is told of the
+    /// entity, unless the connection is disconnected; answers how many.
     async fn enqueue(
         &self,
         connection: &str,
         event: &str,
+        entity: Option<&str>,
         payload: &str,
         at: SystemTime,
     ) -> Result<u64>;

@@ -285,7 +285,12 @@ async fn changed(syncs: &Syncs, run: &Run) {
     });
     syncs
         .webhooks
-        .emit(&run.connection_id, "records.changed", payload)
+        .emit(
+            &run.connection_id,
+            "records.changed",
+            Some(&run.entity),
+            payload,
+        )
         .await;
 }
 

@@ -131,6 +131,7 @@ impl Webhooks {
             ));
         }
         Ok(OutboundRequest {
+            network: self.limits.network.clone(),
             method: http::Method::POST,
             url,
             headers: vec![

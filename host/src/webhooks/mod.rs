@@ -27,7 +27,7 @@ use rand::RngCore;
 use serde_json::{Value, json};
 use thiserror::Error;
 
-use crate::outbound::{HttpClient, OutboundError};
+use crate::outbound::{HttpClient, NetworkPolicy, OutboundError};
 use crate::secret_box::SecretBox;
 use crate::storage::webhooks::Subscription;
 use crate::storage::{StorageError, Store};
@@ -82,6 +82,10 @@ pub struct Limits {
     pub attempt_timeout: Duration,
     /// Subscriptions one connection may have.
     pub max_subscriptions: u32,
+    /// The restricted networks receivers may be in
+    /// (`--webhook-allow-network`); none by default, whatever adapters may
+    /// reach.
+    pub network: NetworkPolicy,
 }
 
 impl Default for Limits {
@@ -90,6 +94,7 @@ impl Default for Limits {
             retry_base: Duration::from_secs(10),
             attempt_timeout: Duration::from_secs(10),
             max_subscriptions: 16,
+            network: NetworkPolicy::default(),
         }
     }
 }
@@ -130,7 +135,7 @@ pub struct Webhooks {
 }
 
 impl Webhooks {
-    /// Deliveries go out through `http`, under its network policy.
+    /// Deliveries go out through `http`, under `limits.network`.
     pub fn new(
         store: Arc<dyn Store>,
         secret_box: SecretBox,
@@ -147,13 +152,16 @@ impl Webhooks {
         }
     }
 
-    /// Subscribes `connection` to `events` at `url`. Without a `secret`, one
-    /// is made; it is answered once and stored encrypted.
+    /// Subscribes `connection` to `events` at `url`, told of the events
+    /// about `entities` only (`None`: every entity; the entities the
+    /// subscribing token may read). Without a `secret`, one is made; it is
+    /// answered once and stored encrypted.
     pub async fn subscribe(
         &self,
         connection: &str,
         url: &str,
         events: Vec<String>,
+        entities: Option<Vec<String>>,
         secret: Option<String>,
     ) -> Result<(Subscription, String), WebhookError> {
         let parsed = url::Url::parse(url).map_err(|_| WebhookError::InvalidUrl(url.into()))?;
@@ -165,7 +173,7 @@ impl Webhooks {
             return Err(WebhookError::InvalidUrl(url.into()));
         };
         // Checked again at every delivery, on the addresses it connects to.
-        match self.http.resolve(host, port).await {
+        match self.http.resolve(host, port, &self.limits.network).await {
             Ok(_) => {}
             Err(OutboundError::Refused(why)) => return Err(WebhookError::Refused(why)),
             Err(_) => return Err(WebhookError::Unresolvable(host.to_string())),
@@ -190,6 +198,7 @@ impl Webhooks {
             connection_id: connection.to_string(),
             url: url.to_string(),
             events,
+            entities,
             created_at: SystemTime::now(),
         };
         self.store.insert_subscription(&subscription).await?;
@@ -268,16 +277,30 @@ impl Webhooks {
         Ok(())
     }
 
-    /// Queues `event` for the connection's subscribers. A failure to queue
-    /// is logged: the change itself has happened.
-    pub async fn emit(&self, connection: &str, event: &str, mut payload: Value) {
+    /// Queues `event` for the connection's subscribers; an event about
+    /// `entity` only for those told of it (the token that subscribed may
+    /// read it). A failure to queue is logged: the change itself has
+    /// happened.
+    pub async fn emit(
+        &self,
+        connection: &str,
+        event: &str,
+        entity: Option<&str>,
+        mut payload: Value,
+    ) {
         payload["event"] = json!(event);
         payload["connection_id"] = json!(connection);
         payload["occurred_at"] =
             json!(humantime::format_rfc3339_millis(SystemTime::now()).to_string());
         match self
             .store
-            .enqueue(connection, event, &payload.to_string(), SystemTime::now())
+            .enqueue(
+                connection,
+                event,
+                entity,
+                &payload.to_string(),
+                SystemTime::now(),
+            )
             .await
         {
             Ok(0) => {}

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use interlink::outbound::{HttpClient, NetworkPolicy, network};
+use interlink::outbound::{AdapterGrants, HttpClient, NetworkPolicy, network};
 use interlink::runtime::{
     Adapter, CallContext, MemoryKv, Runtime, RuntimeConfig, Secrets, Services,
 };
@@ -42,16 +42,25 @@ pub fn adapter_bytes(name: &str) -> Vec<u8> {
     std::fs::read(adapter_path(name)).unwrap()
 }
 
-/// The host's HTTP client, allowed to reach loopback, where the tests'
-/// upstreams run.
-pub fn loopback_client() -> HttpClient {
+/// The host's HTTP client.
+pub fn client() -> HttpClient {
+    HttpClient::new(1 << 20, None).unwrap()
+}
+
+/// Loopback, where the tests' upstreams run, as a policy that allows it.
+pub fn loopback() -> NetworkPolicy {
+    NetworkPolicy::allowing(vec![network::parse_network("127.0.0.0/8").unwrap()])
+}
+
+/// A runtime's services, with every adapter allowed to reach loopback.
+pub fn services() -> Services {
     let loopback = network::parse_network("127.0.0.0/8").unwrap();
-    HttpClient::new(NetworkPolicy::allowing(vec![loopback]), 1 << 20, None).unwrap()
+    Services::new(Arc::new(client()), Arc::new(MemoryKv::default()))
+        .with_adapter_grants(AdapterGrants::every_adapter(vec![loopback]))
 }
 
 pub fn runtime(config: RuntimeConfig) -> Runtime {
-    let services = Services::new(Arc::new(loopback_client()), Arc::new(MemoryKv::default()));
-    Runtime::new(config, services, None).unwrap()
+    Runtime::new(config, services(), None).unwrap()
 }
 
 pub async fn load(runtime: &Runtime, name: &str) -> Adapter {
@@ -98,7 +107,8 @@ pub struct ServerOptions<'a> {
     /// More `interlink serve` flags.
     pub args: &'a [&'a str],
     /// Do not let outbound requests reach loopback, where the tests'
-    /// upstreams run (allowed otherwise, with `--outbound-allow-network`).
+    /// upstreams run (allowed otherwise, to every adapter and to webhook
+    /// receivers).
     pub refuse_loopback: bool,
     /// Answer as soon as the server listens, before its adapters are
     /// loaded (by default, `start` waits until `/healthz` says `ok`).
@@ -165,7 +175,12 @@ impl Server {
             command.arg("--credits").arg(credits.to_string());
         }
         if !options.refuse_loopback {
-            command.args(["--outbound-allow-network", "127.0.0.0/8"]);
+            command.args([
+                "--adapter-allow-network",
+                "*=127.0.0.0/8",
+                "--webhook-allow-network",
+                "127.0.0.0/8",
+            ]);
         }
         command.args(options.args);
         if let Some(cwd) = &options.working_dir {

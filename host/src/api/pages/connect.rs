@@ -2,8 +2,15 @@
 //! fields, reached through a connect link (`connections::connect_sessions`).
 //! Secrets are password fields; a private key is a file upload, or the
 //! host's platform certificate (downloadable here, to upload to the
-//! system). The result is said in plain words; the token goes to the
-//! operator, never to this page.
+//! system) when the operator bound the link to the customer's account. The
+//! result is said in plain words; the token goes to the operator, never to
+//! this page.
+//!
+//! The link holder is not trusted: the page never relays what the system
+//! (or whatever answered at the address they typed) said, nor a transport
+//! or database error. It says a coarse cause ("could not reach the
+//! system", "the system did not accept these credentials") and the log
+//! keeps the detail, with the session's id.
 
 use std::collections::BTreeMap;
 
@@ -42,6 +49,11 @@ fn refused(e: &ConnectSessionError) -> Response {
             "Each connect link connects one account, once. If you need to connect again, ask \
              whoever sent it for a new one.",
         ),
+        ConnectSessionError::Locked => (
+            StatusCode::GONE,
+            "This link is locked",
+            "It had too many failed attempts. Ask whoever sent it for a new one.",
+        ),
         ConnectSessionError::Unknown => (
             StatusCode::NOT_FOUND,
             "This link is not valid",
@@ -60,7 +72,12 @@ async fn open(state: &AppState, secret: &str) -> Result<ConnectSession, Response
         .map_err(|e| refused(&e))
 }
 
-fn field_input(field: &ConfigField, values: &Values, certificate: Option<&str>) -> Markup {
+fn field_input(
+    field: &ConfigField,
+    values: &Values,
+    bound: Option<&str>,
+    certificate: Option<&str>,
+) -> Markup {
     let id = format!("f-{}", field.name);
     let hint = html! {
         @if !field.description.is_empty() { span.hint { (field.description) } }
@@ -95,9 +112,12 @@ fn field_input(field: &ConfigField, values: &Values, certificate: Option<&str>) 
         (false, ConfigType::Integer) => "number",
         _ => "text",
     };
-    let value = (!field.secret)
-        .then(|| values.get(&field.name).cloned())
-        .flatten();
+    let value = match bound {
+        Some(bound) => Some(bound.to_string()),
+        None => (!field.secret)
+            .then(|| values.get(&field.name).cloned())
+            .flatten(),
+    };
     html! {
         label for=(id) {
             (field.name)
@@ -111,6 +131,7 @@ fn field_input(field: &ConfigField, values: &Values, certificate: Option<&str>) 
             }
         } @else {
             input #(id) type=(kind) name=(field.name) value=[value] required[field.required]
+                readonly[bound.is_some()]
                 autocomplete=(if field.secret { "off" } else { "on" });
         }
     }
@@ -134,9 +155,8 @@ fn form_page(
             .into_response();
     };
     let manifest = adapter.manifest();
-    let certificate = state
-        .platform_certificate
-        .is_some()
+    let bound = session.platform_key_for.as_ref();
+    let certificate = (state.platform_certificate.is_some() && bound.is_some())
         .then(|| format!("/connect/{secret}/platform-certificate.pem"));
     let status = if problem.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -154,7 +174,14 @@ fn form_page(
                 }
             }
             form method="post" enctype="multipart/form-data" {
-                @for field in &manifest.config { (field_input(field, values, certificate.as_deref())) }
+                @for field in &manifest.config {
+                    (field_input(
+                        field,
+                        values,
+                        bound.and_then(|b| b.get(&field.name)).map(String::as_str),
+                        certificate.as_deref(),
+                    ))
+                }
                 button type="submit" { "Connect" }
             }
             p.small.muted { "Your credentials are checked with " (manifest.name) " and stored encrypted. Whoever sent you this link never sees them." }
@@ -177,11 +204,12 @@ pub async fn platform_certificate(
     State(state): State<AppState>,
     Path(secret): Path<String>,
 ) -> Response {
-    if let Err(page) = open(&state, &secret).await {
-        return page;
-    }
+    let session = match open(&state, &secret).await {
+        Ok(session) => session,
+        Err(page) => return page,
+    };
     match &state.platform_certificate {
-        Some(cert) => (
+        Some(cert) if session.platform_key_for.is_some() => (
             [
                 (header::CONTENT_TYPE, "application/x-pem-file"),
                 (
@@ -192,11 +220,11 @@ pub async fn platform_certificate(
             cert.certificate_pem.clone(),
         )
             .into_response(),
-        None => (
+        _ => (
             StatusCode::NOT_FOUND,
             layout::message(
                 "No certificate",
-                "This service has no certificate of its own; use your own key pair.",
+                "This link does not offer the service's certificate; use your own key pair.",
             ),
         )
             .into_response(),
@@ -253,12 +281,13 @@ fn split(fields: &[ConfigField], values: &Values) -> (Map<String, Value>, Map<St
     (config, credentials)
 }
 
-/// The connect error in words the customer can act on.
+/// The connect error in words the customer can act on, and nothing the
+/// system or the network said: the log has that (`why`).
 fn in_plain_words(e: &ConnectError) -> (String, Vec<String>) {
     match e {
-        ConnectError::CredentialsRejected(why) => (
+        ConnectError::CredentialsRejected(_) => (
             "The system did not accept these credentials. Check them and try again.".into(),
-            vec![format!("It said: {why}")],
+            vec![],
         ),
         ConnectError::Config(errors) => (
             "Some fields need fixing:".into(),
@@ -276,13 +305,18 @@ fn in_plain_words(e: &ConnectError) -> (String, Vec<String>) {
                 .into(),
             vec![],
         ),
-        ConnectError::Call(e) => (
-            "The system could not be reached to check these credentials. Try again in a moment; \
-             if it keeps failing, tell whoever sent you this link."
+        ConnectError::Call(_) => (
+            "The system could not be reached to check these credentials. Check its address, \
+             then try again; if it keeps failing, tell whoever sent you this link."
                 .into(),
-            vec![e.to_string()],
+            vec![],
         ),
-        other => (other.to_string(), vec![]),
+        _ => (
+            "Something went wrong on our side. Try again in a moment; if it keeps failing, tell \
+             whoever sent you this link."
+                .into(),
+            vec![],
+        ),
     }
 }
 
@@ -330,6 +364,7 @@ pub async fn submit(
         )
         .into_response(),
         Err(ConnectSessionError::Connect(e)) => {
+            tracing::info!(session = %session.id, adapter = %session.adapter_id, error = %e, "a connect attempt through a link failed");
             let (text, details) = in_plain_words(&e);
             form_page(&state, &secret, &session, &values, Some((&text, details)))
         }

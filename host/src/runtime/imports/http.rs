@@ -94,6 +94,13 @@ impl HostState {
                 url.origin().ascii_serialization()
             )));
         }
+        if self.passthrough && !self.allow.keeps_base_path(&url) {
+            let origin = url.origin().ascii_serialization();
+            tracing::warn!(adapter = &*self.adapter_id, connection = %self.ctx.connection_id, %origin, "passthrough request outside the base path denied");
+            return Err(Error::Denied(format!(
+                "a passthrough request to {origin} stays under the path of the connection's base URL"
+            )));
+        }
         let mut headers: Vec<(String, String)> = Vec::with_capacity(request.headers.len());
         for h in request.headers {
             settable(&h.name)?;
@@ -131,6 +138,7 @@ impl HostState {
             Method::Delete => ::http::Method::DELETE,
         };
         Ok(OutboundRequest {
+            network: self.allow.network().clone(),
             method,
             url,
             headers,

@@ -10,8 +10,8 @@ use super::{PostgresStorage, optional_time_at, time_at, ts};
 use crate::storage::Result;
 use crate::storage::sessions::*;
 
-const CONNECT_COLUMNS: &str =
-    "id, adapter_id, replaces, created_at, expires_at, used_at, connection_id, sealed_token";
+const CONNECT_COLUMNS: &str = "id, adapter_id, replaces, created_at, expires_at, used_at, \
+     connection_id, sealed_token, failed_attempts, platform_key_for";
 
 fn connect_session(row: &PgRow) -> std::result::Result<ConnectSession, sqlx::Error> {
     Ok(ConnectSession {
@@ -23,7 +23,23 @@ fn connect_session(row: &PgRow) -> std::result::Result<ConnectSession, sqlx::Err
         used_at: optional_time_at(row, "used_at")?,
         connection_id: row.try_get("connection_id")?,
         sealed_token: row.try_get("sealed_token")?,
+        failed_attempts: row
+            .try_get::<i64, _>("failed_attempts")?
+            .try_into()
+            .unwrap_or(u32::MAX),
+        platform_key_for: row
+            .try_get::<Option<String>, _>("platform_key_for")?
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
     })
+}
+
+/// The platform-key binding as stored: JSON, or NULL.
+fn platform_key_for(s: &ConnectSession) -> Option<String> {
+    s.platform_key_for
+        .as_ref()
+        .map(|values| serde_json::to_string(values).expect("a map of strings serializes"))
 }
 
 #[async_trait]
@@ -34,8 +50,9 @@ impl SessionStorage for PostgresStorage {
         secret_hash: &[u8; 32],
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO connect_sessions (id, secret_hash, adapter_id, replaces, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO connect_sessions \
+             (id, secret_hash, adapter_id, replaces, created_at, expires_at, platform_key_for) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&s.id)
         .bind(&secret_hash[..])
@@ -43,6 +60,7 @@ impl SessionStorage for PostgresStorage {
         .bind(&s.replaces)
         .bind(ts(s.created_at))
         .bind(ts(s.expires_at))
+        .bind(platform_key_for(s))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -71,20 +89,23 @@ impl SessionStorage for PostgresStorage {
         Ok(row.as_ref().map(connect_session).transpose()?)
     }
 
-    async fn use_connect_session(&self, id: &str, at: SystemTime) -> Result<bool> {
+    async fn use_connect_session(&self, id: &str, at: SystemTime, max_failed: u32) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE connect_sessions SET used_at = $1 WHERE id = $2 AND used_at IS NULL",
+            "UPDATE connect_sessions SET used_at = $1 \
+             WHERE id = $2 AND used_at IS NULL AND failed_attempts < $3",
         )
         .bind(ts(at))
         .bind(id)
+        .bind(i64::from(max_failed))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn release_connect_session(&self, id: &str) -> Result<()> {
+    async fn fail_connect_session(&self, id: &str) -> Result<()> {
         sqlx::query(
-            "UPDATE connect_sessions SET used_at = NULL WHERE id = $1 AND connection_id IS NULL",
+            "UPDATE connect_sessions SET used_at = NULL, failed_attempts = failed_attempts + 1 \
+             WHERE id = $1 AND connection_id IS NULL",
         )
         .bind(id)
         .execute(&self.pool)

@@ -17,6 +17,9 @@ fn subscription_from_row(row: &PgRow) -> std::result::Result<Subscription, sqlx:
         connection_id: row.try_get("connection_id")?,
         url: row.try_get("url")?,
         events: serde_json::from_str(&events).unwrap_or_default(),
+        entities: row
+            .try_get::<Option<String>, _>("entities")?
+            .and_then(|json| serde_json::from_str(&json).ok()),
         sealed_secret: row.try_get("secret")?,
         previous: match (
             row.try_get::<Option<Vec<u8>>, _>("previous_secret")?,
@@ -46,12 +49,19 @@ fn delivery_from_row(row: &PgRow) -> std::result::Result<Delivery, sqlx::Error> 
 const DELIVERY_COLUMNS: &str = "d.id AS d_id, d.subscription_id, d.connection_id AS d_connection_id, d.event, d.payload, \
      d.status, d.attempts, d.next_attempt_at, d.created_at AS d_created_at";
 
+/// The subscription's entities as stored: JSON, or NULL for every one.
+fn entities(s: &Subscription) -> Option<String> {
+    s.entities
+        .as_ref()
+        .map(|e| serde_json::to_string(e).expect("strings serialize"))
+}
+
 #[async_trait]
 impl WebhookStorage for PostgresStorage {
     async fn insert_subscription(&self, s: &Subscription) -> Result<()> {
         sqlx::query(
-            "INSERT INTO webhook_subscriptions (id, connection_id, url, events, secret, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO webhook_subscriptions (id, connection_id, url, events, secret, created_at, entities) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&s.id)
         .bind(&s.connection_id)
@@ -59,6 +69,7 @@ impl WebhookStorage for PostgresStorage {
         .bind(serde_json::to_string(&s.events).expect("strings serialize"))
         .bind(&s.sealed_secret)
         .bind(ts(s.created_at))
+        .bind(entities(s))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -135,20 +146,21 @@ impl WebhookStorage for PostgresStorage {
         &self,
         connection: &str,
         event: &str,
+        entity: Option<&str>,
         payload: &str,
         at: SystemTime,
     ) -> Result<u64> {
-        let subscriptions: Vec<(String, String)> = sqlx::query_as(
-            "SELECT s.id, s.events FROM webhook_subscriptions s JOIN connections c ON c.id = s.connection_id \
+        let subscriptions: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT s.id, s.events, s.entities FROM webhook_subscriptions s JOIN connections c ON c.id = s.connection_id \
              WHERE s.connection_id = $1 AND c.status != 'disconnected'",
         )
         .bind(connection)
         .fetch_all(&self.pool)
         .await?;
         let mut queued = 0;
-        for (id, events) in subscriptions {
+        for (id, events, entities) in subscriptions {
             let events: Vec<String> = serde_json::from_str(&events).unwrap_or_default();
-            if !events.iter().any(|e| e == event) {
+            if !events.iter().any(|e| e == event) || !told_of(entities.as_deref(), entity) {
                 continue;
             }
             sqlx::query(

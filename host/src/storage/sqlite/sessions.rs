@@ -10,8 +10,8 @@ use super::{SqliteStorage, parse_time, time};
 use crate::storage::Result;
 use crate::storage::sessions::*;
 
-const CONNECT_COLUMNS: &str =
-    "id, adapter_id, replaces, created_at, expires_at, used_at, connection_id, sealed_token";
+const CONNECT_COLUMNS: &str = "id, adapter_id, replaces, created_at, expires_at, used_at, \
+     connection_id, sealed_token, failed_attempts, platform_key_for";
 
 fn connect_session(row: &SqliteRow) -> std::result::Result<ConnectSession, sqlx::Error> {
     Ok(ConnectSession {
@@ -25,7 +25,23 @@ fn connect_session(row: &SqliteRow) -> std::result::Result<ConnectSession, sqlx:
             .map(|t| parse_time(&t)),
         connection_id: row.try_get("connection_id")?,
         sealed_token: row.try_get("sealed_token")?,
+        failed_attempts: row
+            .try_get::<i64, _>("failed_attempts")?
+            .try_into()
+            .unwrap_or(u32::MAX),
+        platform_key_for: row
+            .try_get::<Option<String>, _>("platform_key_for")?
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
     })
+}
+
+/// The platform-key binding as stored: JSON, or NULL.
+fn platform_key_for(s: &ConnectSession) -> Option<String> {
+    s.platform_key_for
+        .as_ref()
+        .map(|values| serde_json::to_string(values).expect("a map of strings serializes"))
 }
 
 #[async_trait]
@@ -36,8 +52,9 @@ impl SessionStorage for SqliteStorage {
         secret_hash: &[u8; 32],
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO connect_sessions (id, secret_hash, adapter_id, replaces, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO connect_sessions \
+             (id, secret_hash, adapter_id, replaces, created_at, expires_at, platform_key_for) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&s.id)
         .bind(&secret_hash[..])
@@ -45,6 +62,7 @@ impl SessionStorage for SqliteStorage {
         .bind(&s.replaces)
         .bind(time(s.created_at))
         .bind(time(s.expires_at))
+        .bind(platform_key_for(s))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -73,19 +91,23 @@ impl SessionStorage for SqliteStorage {
         Ok(row.as_ref().map(connect_session).transpose()?)
     }
 
-    async fn use_connect_session(&self, id: &str, at: SystemTime) -> Result<bool> {
-        let done =
-            sqlx::query("UPDATE connect_sessions SET used_at = ? WHERE id = ? AND used_at IS NULL")
-                .bind(time(at))
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
+    async fn use_connect_session(&self, id: &str, at: SystemTime, max_failed: u32) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE connect_sessions SET used_at = ? \
+             WHERE id = ? AND used_at IS NULL AND failed_attempts < ?",
+        )
+        .bind(time(at))
+        .bind(id)
+        .bind(i64::from(max_failed))
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn release_connect_session(&self, id: &str) -> Result<()> {
+    async fn fail_connect_session(&self, id: &str) -> Result<()> {
         sqlx::query(
-            "UPDATE connect_sessions SET used_at = NULL WHERE id = ? AND connection_id IS NULL",
+            "UPDATE connect_sessions SET used_at = NULL, failed_attempts = failed_attempts + 1 \
+             WHERE id = ? AND connection_id IS NULL",
         )
         .bind(id)
         .execute(&self.pool)
