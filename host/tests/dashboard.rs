@@ -185,6 +185,261 @@ async fn connect_link(
     )
 }
 
+/// A page as the host answered it, over plain HTTP.
+struct Page {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Page {
+    async fn read(response: reqwest::Response) -> Page {
+        Page {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    /// The value of the session cookie this answer sets, if it sets one.
+    fn session_cookie(&self) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix("interlink_session="))
+            .map(|v| v.split(';').next().unwrap().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Each form's `action`, unescaped.
+    fn form_actions(&self) -> Vec<String> {
+        self.body
+            .split("<form")
+            .skip(1)
+            .map(|form| {
+                let tag = &form[..form.find('>').unwrap()];
+                let action = tag
+                    .split(" action=\"")
+                    .nth(1)
+                    .expect("a form with an action");
+                action[..action.find('"').unwrap()]
+                    .replace("&quot;", "\"")
+                    .replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&amp;", "&")
+            })
+            .collect()
+    }
+}
+
+/// A client that does not follow redirects, from `local` (a loopback
+/// address) when given, each request bounded.
+fn page_client(local: Option<&str>) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .local_address(local.map(|a| a.parse().unwrap()))
+        .build()
+        .unwrap()
+}
+
+/// `POST /dashboard/sign-in` with `key`.
+async fn sign_in_with(http: &reqwest::Client, server: &Server, key: &str) -> Page {
+    let response = http
+        .post(server.url("/dashboard/sign-in"))
+        .form(&[("admin_key", key)])
+        .send()
+        .await
+        .unwrap();
+    Page::read(response).await
+}
+
+/// An operator signed in over plain HTTP: the session's cookie and CSRF
+/// token.
+struct Operator {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl Operator {
+    async fn sign_in(server: &Server) -> Operator {
+        let http = page_client(None);
+        let signed_in = sign_in_with(&http, server, &server.admin_key()).await;
+        assert_eq!(
+            signed_in.status,
+            StatusCode::SEE_OTHER,
+            "{}",
+            signed_in.body
+        );
+        let mut operator = Operator {
+            http,
+            base: server.base.clone(),
+            cookie: signed_in.session_cookie().expect("a session cookie"),
+            csrf: String::new(),
+        };
+        let dashboard = operator.get("/dashboard").await;
+        assert_eq!(dashboard.status, StatusCode::OK);
+        let (_, rest) = dashboard
+            .body
+            .split_once(r#"name="csrf" value=""#)
+            .expect("a form with the CSRF token");
+        operator.csrf = rest[..rest.find('"').unwrap()].to_string();
+        operator
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", format!("interlink_session={}", self.cookie))
+            .send()
+            .await
+            .unwrap();
+        Page::read(response).await
+    }
+}
+
+/// How many records of `entity` the host keeps for the token's connection.
+async fn stored(http: &reqwest::Client, server: &Server, token: &str, entity: &str) -> usize {
+    let url = server.url(&format!("/v1/synced/{entity}?page_size=1000"));
+    let synced = call(http, M::GET, url, token, None).await;
+    assert_eq!(synced.status, StatusCode::OK, "{}", synced.body);
+    synced.body["data"].as_array().unwrap().len()
+}
+
+/// The revocation form of a token named by a crafted path (`..%2F` and an
+/// encoded `?`) once posted, with the session's CSRF token, to
+/// `delete-data`. A confirmation is only for stored objects: that path is a
+/// 404 with no form, and so is another connection's token; and every form
+/// of every page, resolved as a browser resolves it, posts to its own route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_forms_post_only_to_the_routes_of_stored_objects() {
+    let (up, server, http) = setup().await;
+    let (c, token) = connect(&http, &server, &up).await;
+    let (other, _) = connect(&http, &server, &up).await;
+    let run = sync_once(&http, &server.base, &token, "vendors").await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let records = stored(&http, &server, &token, "vendors").await;
+    assert!(records > 0);
+    let (t, others) = (
+        first_token(&http, &server, &c).await,
+        first_token(&http, &server, &other).await,
+    );
+    let operator = Operator::sign_in(&server).await;
+
+    let crafted =
+        format!("/dashboard/connections/{c}/tokens/..%2F..%2F{c}%2Fdelete-data%3F/revoke");
+    for (path, what) in [
+        (crafted.as_str(), "a token id that walks to delete-data"),
+        (
+            &format!("/dashboard/connections/{c}/tokens/{others}/revoke"),
+            "another connection's token",
+        ),
+        (
+            &format!("/dashboard/connections/{c}/tokens/tok_none/revoke"),
+            "no such token",
+        ),
+        (
+            "/dashboard/connections/conn_none/disconnect",
+            "no such connection",
+        ),
+        (
+            "/dashboard/connections/conn_none/delete-data",
+            "no such connection",
+        ),
+        (
+            "/dashboard/connections/conn_none/tokens/tok_none/revoke",
+            "no such connection",
+        ),
+    ] {
+        let page = operator.get(path).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{what}: {}", page.body);
+        assert_eq!(page.form_actions(), Vec::<String>::new(), "{what}");
+    }
+
+    let revoke = format!("/dashboard/connections/{c}/tokens/{t}/revoke");
+    let routes = [
+        "/dashboard/sign-out".to_string(),
+        "/dashboard/connect-sessions".to_string(),
+        "/dashboard/adapters".to_string(),
+        "/dashboard/requests".to_string(),
+        "/dashboard/syncs/run".to_string(),
+        format!("/dashboard/connections/{c}/tokens"),
+        format!("/dashboard/connections/{other}/tokens"),
+        format!("/dashboard/connections/{c}/disconnect"),
+        format!("/dashboard/connections/{c}/delete-data"),
+        revoke.clone(),
+    ];
+    let confirmations = [
+        (revoke.clone(), revoke.clone()),
+        (
+            format!("/dashboard/connections/{c}/disconnect"),
+            format!("/dashboard/connections/{c}/disconnect"),
+        ),
+        (
+            format!("/dashboard/connections/{c}/delete-data"),
+            format!("/dashboard/connections/{c}/delete-data"),
+        ),
+    ];
+    let pages = [
+        "/dashboard".to_string(),
+        "/dashboard?status=active".to_string(),
+        format!("/dashboard/connections/{c}"),
+        format!("/dashboard/connections/{other}"),
+        "/dashboard/adapters".to_string(),
+        "/dashboard/adapters/example".to_string(),
+        "/dashboard/syncs".to_string(),
+        format!("/dashboard/syncs?connection={c}"),
+        "/dashboard/webhooks".to_string(),
+        "/dashboard/requests".to_string(),
+    ];
+    let resolved = |page: &str, action: &str| {
+        let url = url::Url::parse(&server.url(page))
+            .unwrap()
+            .join(action)
+            .unwrap();
+        url.path().to_string() + &url.query().map(|q| format!("?{q}")).unwrap_or_default()
+    };
+    for page in pages
+        .iter()
+        .chain(confirmations.iter().map(|(page, _)| page))
+    {
+        let shown = operator.get(page).await;
+        assert_eq!(shown.status, StatusCode::OK, "{page}: {}", shown.body);
+        for action in shown.form_actions() {
+            let to = resolved(page, &action);
+            assert!(routes.contains(&to), "{page}: a form posts to {to}");
+        }
+    }
+    for (page, action) in &confirmations {
+        let shown = operator.get(page).await;
+        let actions: Vec<String> = shown
+            .form_actions()
+            .iter()
+            .map(|a| resolved(page, a))
+            .collect();
+        assert_eq!(actions, ["/dashboard/sign-out", action.as_str()], "{page}");
+    }
+
+    assert_eq!(
+        stored(&http, &server, &token, "vendors").await,
+        records,
+        "the records stay"
+    );
+    let vendors = call(&http, M::GET, server.url("/v1/vendors"), &token, None).await;
+    assert_eq!(vendors.status, StatusCode::OK, "the token was not revoked");
+}
+
+/// The first token of `connection`, as the admin API lists it.
+async fn first_token(http: &reqwest::Client, server: &Server, connection: &str) -> String {
+    let url = server.url(&format!("/v1/connections/{connection}/tokens"));
+    let tokens = call(http, M::GET, url, &server.admin_key(), None).await;
+    tokens.body["tokens"][0]["id"].as_str().unwrap().to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_sees_a_rejected_connection_and_disconnects_it() {
     let (up, server, http) = setup().await;

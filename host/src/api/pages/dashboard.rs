@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::layout::{self, Section, page, status_badge, when};
+use super::layout::{self, Section, connection_path, page, status_badge, when, with_query};
 use super::session::{self, Operator, internal};
 use crate::api::AppState;
 use crate::api::auth::key_hash;
@@ -125,7 +125,7 @@ pub async fn connections(
             p.muted { (used) " of " (total) " connection credits in use." }
             nav.filters aria-label="Filter by status" {
                 @for (value, label) in filters {
-                    a href=(value.map(|v| format!("/dashboard?status={v}")).unwrap_or_else(|| "/dashboard".into()))
+                    a href=(value.map(|v| with_query("/dashboard", &[("status", v)])).unwrap_or_else(|| "/dashboard".into()))
                       aria-current=[(filter == value).then_some("page")] { (label) }
                 }
             }
@@ -138,7 +138,7 @@ pub async fn connections(
                         @for c in &shown {
                             tr {
                                 td {
-                                    a href=(format!("/dashboard/connections/{}", c.id)) { (c.account_name) }
+                                    a href=(connection_path(c, &[])) { (c.account_name) }
                                     div.small.muted { code { (c.id) } }
                                 }
                                 td {
@@ -256,18 +256,18 @@ pub async fn connection(
                 }
             }
             p {
-                a href=(format!("/dashboard/syncs?connection={}", c.id)) { "Syncs" } " · "
-                a href=(format!("/dashboard/webhooks?connection={}", c.id)) { "Webhooks" } " · "
-                a href=(format!("/dashboard/requests?connection={}", c.id)) { "Failed requests" }
+                a href=(with_query("/dashboard/syncs", &[("connection", &c.id)])) { "Syncs" } " · "
+                a href=(with_query("/dashboard/webhooks", &[("connection", &c.id)])) { "Webhooks" } " · "
+                a href=(with_query("/dashboard/requests", &[("connection", &c.id)])) { "Failed requests" }
             }
             (super::tokens::section(&c, &tokens, &operator.csrf))
             h2 { "Actions" }
             div.card {
                 @if c.status != Status::Disconnected {
-                    a href=(format!("/dashboard/connections/{}/disconnect", c.id)) { "Disconnect…" }
+                    a href=(connection_path(&c, &["disconnect"])) { "Disconnect…" }
                     " · "
                 }
-                a href=(format!("/dashboard/connections/{}/delete-data", c.id)) { "Delete stored data…" }
+                a href=(connection_path(&c, &["delete-data"])) { "Delete stored data…" }
                 form #reconnect method="post" action="/dashboard/connect-sessions" {
                     input type="hidden" name="csrf" value=(operator.csrf);
                     input type="hidden" name="adapter" value=(c.adapter_id);
@@ -281,19 +281,15 @@ pub async fn connection(
     .into_response()
 }
 
-/// A confirmation page for `action` on connection `id`: `what` says what
-/// will happen, and its button confirms.
-pub(super) async fn confirm(
-    operator: Operator,
-    state: &AppState,
-    id: &str,
-    (action, title): (&str, &str),
-    what: impl FnOnce(&Connection) -> Markup,
+/// A confirmation page for an action on stored connection `c`: `what` says
+/// what will happen, and its button posts to `action`, the segments after
+/// the connection's path (each one a fixed name or a stored id).
+pub(super) fn confirm(
+    operator: &Operator,
+    c: &Connection,
+    (action, title): (&[&str], &str),
+    what: Markup,
 ) -> Response {
-    let c = match find(state, id).await {
-        Ok(c) => c,
-        Err(page) => return page,
-    };
     page(
         title,
         Section::Connections,
@@ -301,12 +297,12 @@ pub(super) async fn confirm(
         html! {
             div.card style="max-width:40rem" {
                 h1 { (title) }
-                (what(&c))
-                form method="post" action=(format!("/dashboard/connections/{}/{action}", c.id)) {
+                (what)
+                form method="post" action=(connection_path(c, action)) {
                     input type="hidden" name="csrf" value=(operator.csrf);
                     button.danger type="submit" { (title) }
                     " "
-                    a href=(format!("/dashboard/connections/{}", c.id)) { "Cancel" }
+                    a href=(connection_path(c, &[])) { "Cancel" }
                 }
             }
         },
@@ -319,18 +315,20 @@ pub async fn disconnect_form(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Response {
-    confirm(operator, &state, &id, ("disconnect", "Disconnect"), |c| {
-        html! {
-            p { "Disconnect " strong { (c.account_name) } " (" code { (c.id) } ")? At once:" }
-            ul {
-                li { "its API token stops working;" }
-                li { "its scheduled syncs and webhooks stop;" }
-                li { "its connection credit returns to the pool." }
-            }
-            p { "Its stored data is kept until you delete it. Disconnecting cannot be undone: to connect again, the customer makes a new connection, with a new token." }
+    let c = match find(&state, &id).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let what = html! {
+        p { "Disconnect " strong { (c.account_name) } " (" code { (c.id) } ")? At once:" }
+        ul {
+            li { "its API token stops working;" }
+            li { "its scheduled syncs and webhooks stop;" }
+            li { "its connection credit returns to the pool." }
         }
-    })
-    .await
+        p { "Its stored data is kept until you delete it. Disconnecting cannot be undone: to connect again, the customer makes a new connection, with a new token." }
+    };
+    confirm(&operator, &c, (&["disconnect"], "Disconnect"), what)
 }
 
 pub async fn disconnect(
@@ -343,7 +341,7 @@ pub async fn disconnect(
         return refused.into_response();
     }
     match state.connections().disconnect(&id).await {
-        Ok(Some(_)) => Redirect::to(&format!("/dashboard/connections/{id}")).into_response(),
+        Ok(Some(c)) => Redirect::to(&connection_path(&c, &[])).into_response(),
         Ok(None) => not_found(&id),
         Err(e) => internal(&e),
     }
@@ -354,12 +352,19 @@ pub async fn delete_data_form(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Response {
-    confirm(operator, &state, &id, ("delete-data", "Delete stored data"), |c| {
-        html! {
-            p { "Delete every record synced for " strong { (c.account_name) } " (" code { (c.id) } ")? The records in the system itself are not touched; the connection keeps its status." }
-        }
-    })
-    .await
+    let c = match find(&state, &id).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let what = html! {
+        p { "Delete every record synced for " strong { (c.account_name) } " (" code { (c.id) } ")? The records in the system itself are not touched; the connection keeps its status." }
+    };
+    confirm(
+        &operator,
+        &c,
+        (&["delete-data"], "Delete stored data"),
+        what,
+    )
 }
 
 pub async fn delete_data(
@@ -371,11 +376,12 @@ pub async fn delete_data(
     if let Err(refused) = operator.check(&form.csrf) {
         return refused.into_response();
     }
-    if let Err(page) = find(&state, &id).await {
-        return page;
-    }
-    match state.connections().storage().delete_records(&id).await {
-        Ok(_) => Redirect::to(&format!("/dashboard/connections/{id}")).into_response(),
+    let c = match find(&state, &id).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    match state.connections().storage().delete_records(&c.id).await {
+        Ok(_) => Redirect::to(&connection_path(&c, &[])).into_response(),
         Err(e) => internal(&e),
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::connections::{Connection, Status};
 
@@ -78,6 +79,41 @@ const NAVIGATION: [(Section, &str, &str); 5] = [
     (Section::Webhooks, "/dashboard/webhooks", "Webhooks"),
     (Section::Requests, "/dashboard/requests", "Failed requests"),
 ];
+
+/// What a path segment keeps as it is: the URL standard's unreserved
+/// characters. Everything else, `/`, `?`, `#` and `%` included, is encoded.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// A path of `segments`, each percent-encoded: `["dashboard", "connections",
+/// id]` is `/dashboard/connections/{id}`. Links and form actions are built
+/// with it from the ids of stored objects (which are never `.` or `..`), so a
+/// segment names one object and cannot walk to another route.
+pub fn path(segments: &[&str]) -> String {
+    segments
+        .iter()
+        .map(|s| format!("/{}", utf8_percent_encode(s, SEGMENT)))
+        .collect()
+}
+
+/// Connection `c`'s page, or with `rest` one of its actions:
+/// `/dashboard/connections/{id}/{rest...}`.
+pub fn connection_path(c: &Connection, rest: &[&str]) -> String {
+    let mut segments = vec!["dashboard", "connections", c.id.as_str()];
+    segments.extend_from_slice(rest);
+    path(&segments)
+}
+
+/// `path` with a query of `pairs`, form-encoded: `/dashboard/syncs?connection={id}`.
+pub fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    format!("{path}?{query}")
+}
 
 /// A point in time as pages show it (UTC, to the second).
 pub fn when(t: SystemTime) -> String {
@@ -197,6 +233,30 @@ pub fn message(title: &str, text: &str) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_segment_of_a_path_is_encoded() {
+        assert_eq!(
+            path(&["dashboard", "adapters", "acme-1"]),
+            "/dashboard/adapters/acme-1"
+        );
+        assert_eq!(
+            path(&[
+                "dashboard",
+                "connections",
+                "../c/delete-data?#x%2F",
+                "revoke"
+            ]),
+            "/dashboard/connections/..%2Fc%2Fdelete-data%3F%23x%252F/revoke"
+        );
+        assert_eq!(
+            with_query(
+                "/dashboard/syncs",
+                &[("connection", "a&b=c"), ("started", "r 1")]
+            ),
+            "/dashboard/syncs?connection=a%26b%3Dc&started=r+1"
+        );
+    }
 
     #[test]
     fn durations_and_counts_read_well() {
