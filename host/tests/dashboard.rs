@@ -144,6 +144,21 @@ impl Browser {
         self.fill("#admin_key", &server.admin_key()).await;
         self.click("button[type=submit]").await;
         assert_eq!(self.path().await, "/dashboard");
+        self.assert_styled().await;
+    }
+
+    /// Asserts that the page's stylesheet applies: allowed by the pages'
+    /// `Content-Security-Policy`, which Chromium enforces.
+    async fn assert_styled(&self) {
+        let background = self
+            .client
+            .execute(
+                "return getComputedStyle(document.body).backgroundColor",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(background, "rgb(246, 247, 249)", "the stylesheet applies");
     }
 
     async fn close(mut self) {
@@ -231,6 +246,67 @@ impl Page {
             })
             .collect()
     }
+
+    /// Asserts the headers every answer of the pages carries: a policy
+    /// that allows a stylesheet by its hash and nothing else, no sniffing,
+    /// no referrer, no caching. Answers the policy's `style-src`.
+    fn assert_headers(&self, what: &str) -> String {
+        let header = |name: &str| {
+            self.headers
+                .get(name)
+                .unwrap_or_else(|| panic!("{what}: no {name}"))
+                .to_str()
+                .unwrap()
+                .to_string()
+        };
+        let policy = header("content-security-policy");
+        let directives: Vec<&str> = policy.split(';').map(str::trim).collect();
+        for directive in [
+            "default-src 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        ] {
+            assert!(
+                directives.contains(&directive),
+                "{what}: {directive} in {policy}"
+            );
+        }
+        let style = directives
+            .iter()
+            .find(|d| d.starts_with("style-src "))
+            .unwrap_or_else(|| panic!("{what}: no style-src in {policy}"));
+        assert_eq!(
+            directives.len(),
+            5,
+            "{what}: nothing else is allowed: {policy}"
+        );
+        assert_eq!(header("x-content-type-options"), "nosniff", "{what}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{what}");
+        assert_eq!(header("cache-control"), "no-store", "{what}");
+        style.to_string()
+    }
+
+    /// [`Self::assert_headers`] on an HTML page: its policy allows its own
+    /// stylesheet, and it has no `style=` attribute, which the policy
+    /// would block.
+    fn assert_guarded(&self, what: &str) {
+        use base64::Engine;
+        use sha2::Digest;
+        let style = self
+            .body
+            .split_once("<style>")
+            .and_then(|(_, rest)| rest.split_once("</style>"))
+            .map(|(style, _)| style)
+            .unwrap_or_else(|| panic!("{what}: no stylesheet"));
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(style));
+        assert_eq!(
+            self.assert_headers(what),
+            format!("style-src 'sha256-{hash}'"),
+            "{what}"
+        );
+        assert!(!self.body.contains(" style="), "{what}: a style attribute");
+    }
 }
 
 /// A client that does not follow redirects, from `local` (a loopback
@@ -295,6 +371,21 @@ impl Operator {
             .http
             .get(format!("{}{path}", self.base))
             .header("cookie", format!("interlink_session={}", self.cookie))
+            .send()
+            .await
+            .unwrap();
+        Page::read(response).await
+    }
+
+    /// Posts a form with `fields` and the session's CSRF token.
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let mut form = vec![("csrf", self.csrf.as_str())];
+        form.extend_from_slice(fields);
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", format!("interlink_session={}", self.cookie))
+            .form(&form)
             .send()
             .await
             .unwrap();
@@ -438,6 +529,154 @@ async fn first_token(http: &reqwest::Client, server: &Server, connection: &str) 
     let url = server.url(&format!("/v1/connections/{connection}/tokens"));
     let tokens = call(http, M::GET, url, &server.admin_key(), None).await;
     tokens.body["tokens"][0]["id"].as_str().unwrap().to_string()
+}
+
+/// Posts the connect form at `link` with `api_key`.
+async fn submit_connect_form(link: &str, base_url: &str, api_key: &str) -> Page {
+    let form = reqwest::multipart::Form::new()
+        .text("base_url", base_url.to_string())
+        .text("api_key", api_key.to_string());
+    let response = page_client(None)
+        .post(link)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    Page::read(response).await
+}
+
+/// Every page, the operator's and the customer's, in each of its states
+/// (messages and refusals too), carries the same headers: a policy that
+/// allows the inline stylesheet by its hash and nothing else, no framing,
+/// forms to this host only; no sniffing, no referrer, no caching (a new
+/// token's page, a connect link's page).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_carries_the_security_headers() {
+    let (up, server, http) = setup().await;
+    let (c, token) = connect(&http, &server, &up).await;
+    sync_once(&http, &server.base, &token, "vendors").await;
+    let t = first_token(&http, &server, &c).await;
+    let anonymous = page_client(None);
+    let get = |path: String| {
+        let anonymous = anonymous.clone();
+        async move { Page::read(anonymous.get(path).send().await.unwrap()).await }
+    };
+
+    let sign_in = get(server.url("/dashboard/sign-in")).await;
+    assert_eq!(sign_in.status, StatusCode::OK);
+    sign_in.assert_guarded("the sign-in page");
+    let wrong = sign_in_with(&anonymous, &server, "not-the-admin-key").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    wrong.assert_guarded("a wrong admin key");
+
+    let operator = Operator::sign_in(&server).await;
+    for (path, status) in [
+        ("/dashboard".to_string(), StatusCode::OK),
+        (format!("/dashboard/connections/{c}"), StatusCode::OK),
+        (
+            format!("/dashboard/connections/{c}/disconnect"),
+            StatusCode::OK,
+        ),
+        (
+            format!("/dashboard/connections/{c}/delete-data"),
+            StatusCode::OK,
+        ),
+        (
+            format!("/dashboard/connections/{c}/tokens/{t}/revoke"),
+            StatusCode::OK,
+        ),
+        ("/dashboard/adapters".to_string(), StatusCode::OK),
+        ("/dashboard/adapters/example".to_string(), StatusCode::OK),
+        ("/dashboard/syncs".to_string(), StatusCode::OK),
+        ("/dashboard/webhooks".to_string(), StatusCode::OK),
+        ("/dashboard/requests".to_string(), StatusCode::OK),
+        (
+            "/dashboard/connections/conn_none".to_string(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/dashboard/adapters/none".to_string(),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let page = operator.get(&path).await;
+        assert_eq!(page.status, status, "{path}: {}", page.body);
+        page.assert_guarded(&path);
+    }
+    let issued = operator
+        .post(
+            &format!("/dashboard/connections/{c}/tokens"),
+            &[("name", "reporting")],
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::OK, "{}", issued.body);
+    assert!(issued.body.contains("ilk_conn_"), "the new token");
+    issued.assert_guarded("a new token");
+    let link = operator
+        .post("/dashboard/connect-sessions", &[("adapter", "example")])
+        .await;
+    assert_eq!(link.status, StatusCode::OK, "{}", link.body);
+    link.assert_guarded("a new connect link");
+    let forged = Page::read(
+        operator
+            .http
+            .post(server.url(&format!("/dashboard/connections/{c}/disconnect")))
+            .header("cookie", format!("interlink_session={}", operator.cookie))
+            .form(&[("csrf", "forged")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    forged.assert_guarded("a form without the CSRF token");
+    let run = operator
+        .post(
+            "/dashboard/syncs/run",
+            &[("connection", &c), ("entity", "vendors")],
+        )
+        .await;
+    assert_eq!(run.status, StatusCode::SEE_OTHER, "{}", run.body);
+    run.assert_headers("a redirect");
+
+    // The customer's connect page: the form, refused credentials, connected,
+    // the spent link, a forged one, an expired one, the certificate.
+    let (link, _) = connect_link(&http, &server, json!({"adapter": "example"})).await;
+    let form = get(link.clone()).await;
+    assert_eq!(form.status, StatusCode::OK);
+    form.assert_guarded("the connect form");
+    let certificate = get(format!("{link}/platform-certificate.pem")).await;
+    assert_eq!(certificate.status, StatusCode::OK);
+    certificate.assert_headers("the platform certificate");
+    let refused = submit_connect_form(&link, &up.base_url(), "wrong-key").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    refused.assert_guarded("refused credentials");
+    let connected = submit_connect_form(&link, &up.base_url(), "demo-key").await;
+    assert_eq!(connected.status, StatusCode::OK, "{}", connected.body);
+    connected.assert_guarded("connected");
+    let used = get(link.clone()).await;
+    assert_eq!(used.status, StatusCode::GONE);
+    used.assert_guarded("a used link");
+    let forged = get(server.url("/connect/ilk_link_forged")).await;
+    assert_eq!(forged.status, StatusCode::NOT_FOUND);
+    forged.assert_guarded("a forged link");
+    let (expiring, _) = connect_link(
+        &http,
+        &server,
+        json!({"adapter": "example", "expires_in": 1}),
+    )
+    .await;
+    let expired = eventually(Duration::from_secs(10), "the link to expire", || async {
+        let page = get(expiring.clone()).await;
+        (page.status == StatusCode::GONE).then_some(page)
+    })
+    .await;
+    expired.assert_guarded("an expired link");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -850,6 +1089,18 @@ async fn the_syncs_webhooks_and_requests_pages_show_what_happened() {
         .await
         .unwrap();
     assert_eq!(bars.len(), 2, "a bar per run");
+    let fill = browser
+        .client
+        .execute(
+            "return getComputedStyle(document.querySelector('svg.chart rect.ok')).fill",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fill, "rgb(47, 158, 94)",
+        "the chart is drawn in its colours"
+    );
     browser.screenshot("dashboard-syncs").await;
 
     // Webhooks: the subscription, its delivery and both attempts.

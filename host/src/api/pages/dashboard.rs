@@ -36,7 +36,7 @@ fn sign_in_page(error: Option<&str>) -> Markup {
         Section::None,
         None,
         html! {
-            div.card style="max-width:32rem" {
+            div.card.narrow {
                 h1 { "Sign in to Interlink" }
                 @if let Some(error) = error {
                     p.notice.error role="alert" { (error) }
@@ -295,7 +295,7 @@ pub(super) fn confirm(
         Section::Connections,
         Some(&operator.csrf),
         html! {
-            div.card style="max-width:40rem" {
+            div.card.medium {
                 h1 { (title) }
                 (what)
                 form method="post" action=(connection_path(c, action)) {

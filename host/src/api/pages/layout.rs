@@ -2,10 +2,14 @@
 //! stylesheet inline (no build step, no script).
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
+use axum::http::HeaderValue;
+use base64::Engine;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use sha2::Digest;
 
 use crate::connections::{Connection, Status};
 
@@ -24,6 +28,7 @@ main { max-width: 1100px; margin: 1.5rem auto; padding: 0 1.5rem; }
 h1 { font-size: 1.5rem; margin: 0 0 1rem; } h2 { font-size: 1.15rem; margin: 1.5rem 0 .5rem; }
 a { color: var(--accent); }
 .card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 1rem 1.25rem; margin-bottom: 1rem; }
+.narrow { max-width: 32rem; } .medium { max-width: 40rem; } .wide { max-width: 44rem; }
 table { width: 100%; border-collapse: collapse; background: #fff; border: 1px solid var(--line); border-radius: 8px; overflow: hidden; }
 th, td { text-align: left; padding: .55rem .75rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-size: .8rem; text-transform: uppercase; letter-spacing: .03em; color: var(--muted); background: #fafbfc; }
@@ -41,6 +46,7 @@ form.search { display: flex; gap: .75rem; align-items: end; } form.search label 
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .35rem 1.25rem; margin: 0; }
 dt { color: var(--muted); } dd { margin: 0; }
 form.inline { display: inline; }
+.flush { margin-top: 0; } p.flush { margin: 0; }
 label { display: block; font-weight: 600; margin: .9rem 0 .25rem; }
 .hint { font-weight: 400; color: var(--muted); font-size: .85rem; display: block; }
 input[type=text], input[type=url], input[type=number], input[type=password], select, textarea {
@@ -58,6 +64,19 @@ button.danger { background: var(--bad); border-color: var(--bad); }
 .filters a { margin-right: .75rem; }
 .link { word-break: break-all; font-family: ui-monospace, monospace; background: #fff; border: 1px dashed var(--line); padding: .5rem; border-radius: 6px; }
 "#;
+
+/// Every page's `Content-Security-Policy`: nothing loads but the stylesheet
+/// above, allowed by its hash (no script, no style attribute, no image, no
+/// font, no connection); forms post to this host only; no page may be framed
+/// (clickjacking) nor change its base URL.
+pub static CONTENT_SECURITY_POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(STYLE));
+    let policy = format!(
+        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'"
+    );
+    HeaderValue::try_from(policy).expect("the policy is ASCII")
+});
 
 /// The dashboard's sections, for the navigation.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -205,7 +224,7 @@ pub fn page(title: &str, section: Section, csrf: Option<&str>, body: Markup) -> 
                         }
                         form.inline method="post" action="/dashboard/sign-out" {
                             input type="hidden" name="csrf" value=(csrf);
-                            button.secondary type="submit" style="margin-top:0" { "Sign out" }
+                            button.secondary.flush type="submit" { "Sign out" }
                         }
                     }
                 }

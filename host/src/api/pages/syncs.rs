@@ -163,7 +163,7 @@ pub async fn list(
                                             input type="hidden" name="csrf" value=(operator.csrf);
                                             input type="hidden" name="connection" value=(s.connection_id);
                                             input type="hidden" name="entity" value=(s.entity);
-                                            button.secondary type="submit" style="margin-top:0"
+                                            button.secondary.flush type="submit"
                                                 aria-label=(format!("Run {} of {} now", s.entity, name(&s.connection_id))) { "Run now" }
                                         }
                                     }

@@ -127,7 +127,7 @@ pub async fn list(
             }
             @for (s, list) in &shown {
                 section.card aria-labelledby=(format!("subscription-{}", s.id)) {
-                    h2 #(format!("subscription-{}", s.id)) style="margin-top:0" { code { (s.url) } }
+                    h2.flush #(format!("subscription-{}", s.id)) { code { (s.url) } }
                     dl {
                         dt { "Connection" } dd {
                             a href=(with_query("/dashboard/webhooks", &[("connection", &s.connection_id)])) { (name(&s.connection_id)) }
