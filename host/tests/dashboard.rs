@@ -679,6 +679,113 @@ async fn every_page_carries_the_security_headers() {
     expired.assert_guarded("an expired link");
 }
 
+/// A session signed in under one admin key ends when the host restarts
+/// with another (it survives a restart with the same one); the old key no
+/// longer signs in, the new one does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ends_when_the_admin_key_changes() {
+    let server = Server::start(&[]);
+    let old_key = server.admin_key();
+    let operator = Operator::sign_in(&server).await;
+    let restart = |server: Server| {
+        let (data_dir, adapters_dir, dirs) = server.stop();
+        let server = Server::start_with(ServerOptions {
+            data_dir: Some(data_dir),
+            adapters_dir: Some(adapters_dir),
+            ..Default::default()
+        });
+        (server, dirs)
+    };
+    let dashboard = |server: &Server| {
+        let request = operator
+            .http
+            .get(server.url("/dashboard"))
+            .header("cookie", format!("interlink_session={}", operator.cookie));
+        async move { Page::read(request.send().await.unwrap()).await }
+    };
+
+    let (server, _dirs) = restart(server);
+    assert_eq!(
+        dashboard(&server).await.status,
+        StatusCode::OK,
+        "the same key: still signed in"
+    );
+
+    let new_key = format!("ilk_admin_{}", "7".repeat(64));
+    std::fs::write(server.data_dir.join("admin.key"), format!("{new_key}\n")).unwrap();
+    let (server, _more) = restart(server);
+    assert_eq!(server.admin_key(), new_key);
+    let after = dashboard(&server).await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER, "{}", after.body);
+    assert_eq!(after.headers["location"], "/dashboard/sign-in");
+    let http = page_client(None);
+    let old = sign_in_with(&http, &server, &old_key).await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(old.session_cookie(), None);
+    let new = sign_in_with(&http, &server, &new_key).await;
+    assert_eq!(new.status, StatusCode::SEE_OTHER);
+    assert!(new.session_cookie().is_some());
+}
+
+/// An admin key of fewer than 32 characters stops the host at start, with
+/// an error that names the file and says what to do; the file is left as
+/// it was. 32 characters are enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_admin_key_stops_the_host_with_a_clear_error() {
+    use std::process::{Command, Stdio};
+    let data = tempfile::tempdir().unwrap();
+    let adapters = tempfile::tempdir().unwrap();
+    let key_file = data.path().join("admin.key");
+    std::fs::write(&key_file, format!("{}\n", "k".repeat(31))).unwrap();
+    /// The host's process, killed if the test ends before it exits.
+    struct Host(std::process::Child);
+    impl Drop for Host {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let host = std::cell::RefCell::new(Host(
+        Command::new(env!("CARGO_BIN_EXE_interlink"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("--adapters-dir")
+            .arg(adapters.path())
+            .env_remove("INTERLINK_SECRET_KEY")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    let status = eventually(Duration::from_secs(30), "the host to exit", || async {
+        host.borrow_mut().0.try_wait().unwrap()
+    })
+    .await;
+    let mut stderr = String::new();
+    let pipe = host.borrow_mut().0.stderr.take().unwrap();
+    std::io::Read::read_to_string(&mut { pipe }, &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    let expected = format!(
+        "the admin key in {} has 31 characters, fewer than the 32 it needs",
+        key_file.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&key_file).unwrap(),
+        format!("{}\n", "k".repeat(31))
+    );
+
+    std::fs::write(&key_file, "k".repeat(32)).unwrap();
+    let server = Server::start_with(ServerOptions {
+        data_dir: Some(data.path().to_path_buf()),
+        adapters_dir: Some(adapters.path().to_path_buf()),
+        ..Default::default()
+    });
+    assert_eq!(server.admin_key(), "k".repeat(32));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_sees_a_rejected_connection_and_disconnects_it() {
     let (up, server, http) = setup().await;
