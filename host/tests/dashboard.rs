@@ -786,6 +786,63 @@ async fn a_short_admin_key_stops_the_host_with_a_clear_error() {
     assert_eq!(server.admin_key(), "k".repeat(32));
 }
 
+/// Ten wrong admin keys a minute from one client address, then 429 with
+/// `Retry-After`, as a page; a right key from that address is refused too
+/// while it waits (so guessing gains nothing), another address signs in,
+/// and the address signs in again once its wait is over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_is_throttled_per_client_address() {
+    let server = Server::start(&[]);
+    let key = server.admin_key();
+    let first = page_client(Some("127.0.0.1"));
+    for attempt in 1..=10 {
+        let wrong = sign_in_with(&first, &server, &format!("wrong-{attempt}")).await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    let throttled = sign_in_with(&first, &server, "wrong-11").await;
+    assert_eq!(
+        throttled.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        throttled.body
+    );
+    assert!(
+        throttled.body.contains("Too many sign-in attempts"),
+        "{}",
+        throttled.body
+    );
+    throttled.assert_guarded("a throttled sign-in");
+    let wait: u64 = throttled.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=6).contains(&wait),
+        "one attempt back every 6 s: {wait}"
+    );
+
+    let right = sign_in_with(&first, &server, &key).await;
+    assert_eq!(
+        right.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a right key waits too"
+    );
+    assert_eq!(right.session_cookie(), None);
+
+    let second = page_client(Some("127.0.0.2"));
+    let other = sign_in_with(&second, &server, &key).await;
+    assert_eq!(other.status, StatusCode::SEE_OTHER, "{}", other.body);
+    assert!(other.session_cookie().is_some());
+
+    let within = Duration::from_secs(wait + 5);
+    eventually(within, "the first address to sign in again", || async {
+        let page = sign_in_with(&first, &server, &key).await;
+        (page.status == StatusCode::SEE_OTHER).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_sees_a_rejected_connection_and_disconnects_it() {
     let (up, server, http) = setup().await;

@@ -3,9 +3,12 @@
 //! Disconnect, Delete stored data and Reconnect (a connect link for the
 //! customer).
 
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
 use axum::Form;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -57,18 +60,75 @@ pub async fn sign_in_form() -> Markup {
     sign_in_page(None)
 }
 
-pub async fn sign_in(State(state): State<AppState>, Form(form): Form<SignInForm>) -> Response {
+/// Wrong admin keys one client address may send a minute (a burst of as
+/// many); past them, every sign-in from it, with a right key too, is refused
+/// (429) until its bucket refills, one attempt every 6 seconds.
+const FAILED_SIGN_INS_PER_MINUTE: u32 = 10;
+/// Addresses whose failures are remembered before the full buckets (those
+/// that have not failed for a minute) are forgotten.
+const SIGN_IN_ADDRESSES_KEPT: usize = 10_000;
+
+/// Whose sign-in attempts count together: an IPv4 address, or an IPv6
+/// address's /64 (one client's whole network, whose addresses it may pick
+/// from freely).
+fn sign_in_bucket(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
+/// `POST /dashboard/sign-in`: checks the admin key, throttled per client
+/// address ([`FAILED_SIGN_INS_PER_MINUTE`]).
+///
+/// An attempt takes one from the address's bucket before the key is
+/// compared and gives it back if the key was right, so that attempts sent
+/// at once cannot pass the limit together, and a throttled address learns
+/// nothing of the keys it sends.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    let bucket = sign_in_bucket(client.ip());
+    let now = Instant::now();
+    let attempts = &state.sign_in_attempts;
+    if let Err(wait) = attempts.take(&bucket, FAILED_SIGN_INS_PER_MINUTE, now) {
+        return too_many_sign_ins(wait);
+    }
     if key_hash(form.admin_key.trim()) != state.admin_key_hash {
+        tracing::warn!(client = %client.ip(), "a dashboard sign-in with a wrong admin key");
+        attempts.forget_full(FAILED_SIGN_INS_PER_MINUTE, now, SIGN_IN_ADDRESSES_KEPT);
         return (
             StatusCode::UNAUTHORIZED,
             sign_in_page(Some("That is not this host's admin key.")),
         )
             .into_response();
     }
+    attempts.give_back(&bucket, FAILED_SIGN_INS_PER_MINUTE);
     match session::sign_in(&state).await {
         Ok(jar) => (jar, Redirect::to("/dashboard")).into_response(),
         Err(page) => page,
     }
+}
+
+/// 429, as a page, with `Retry-After`.
+fn too_many_sign_ins(wait: Duration) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, seconds.to_string())],
+        layout::message(
+            "Too many sign-in attempts",
+            &format!(
+                "Too many wrong admin keys came from your address. Try again in {seconds} seconds."
+            ),
+        ),
+    )
+        .into_response()
 }
 
 pub async fn sign_out(
@@ -442,4 +502,19 @@ pub async fn create_connect_link(
         },
     )
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_ins_count_by_ipv4_address_or_ipv6_network() {
+        let bucket = |ip: &str| sign_in_bucket(ip.parse().unwrap());
+        assert_eq!(bucket("192.0.2.7"), "192.0.2.7");
+        assert_eq!(bucket("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(bucket("2001:db8:1:2:a::1"), "2001:db8:1:2::/64");
+        assert_eq!(bucket("2001:db8:1:2:ffff::9"), "2001:db8:1:2::/64");
+        assert_ne!(bucket("2001:db8:1:3::1"), bucket("2001:db8:1:2::1"));
+    }
 }
