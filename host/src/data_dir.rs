@@ -17,6 +17,24 @@ pub struct DataDir {
     path: PathBuf,
 }
 
+/// The fewest characters an admin key may have: one made by the host has
+/// 74 (`ilk_admin_` and 32 random bytes in hex).
+pub const MIN_ADMIN_KEY_CHARS: usize = 32;
+
+/// Why the admin key cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminKeyError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(
+        "the admin key in {} has {chars} characters, fewer than the {MIN_ADMIN_KEY_CHARS} it needs: \
+         write a longer one there (e.g. the output of `openssl rand -hex 32`), or delete the file \
+         to have a new key made at the next start",
+        path.display()
+    )]
+    TooShort { path: PathBuf, chars: usize },
+}
+
 /// The admin key, and whether this start created it.
 pub struct AdminKey {
     pub key: String,
@@ -49,18 +67,29 @@ impl DataDir {
 
     /// The admin API key, created on first start in a file only the owner
     /// can read (mode 0600).
-    pub fn admin_key(&self) -> std::io::Result<AdminKey> {
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read or written, or holds a key of fewer than
+    /// [`MIN_ADMIN_KEY_CHARS`] characters (an empty file is as none: a key
+    /// is made).
+    pub fn admin_key(&self) -> Result<AdminKey, AdminKeyError> {
         let path = self.admin_key_path();
         match std::fs::read_to_string(&path) {
             Ok(key) if !key.trim().is_empty() => {
+                let key = key.trim();
+                let chars = key.chars().count();
+                if chars < MIN_ADMIN_KEY_CHARS {
+                    return Err(AdminKeyError::TooShort { path, chars });
+                }
                 return Ok(AdminKey {
-                    key: key.trim().to_string(),
+                    key: key.to_string(),
                     created: false,
                 });
             }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);

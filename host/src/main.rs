@@ -403,9 +403,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ..AppState::new(dataplane, syncs, webhooks, store, &admin.key)
     };
     println!("interlink listening on http://{addr}");
+    // The pages need each client's address (`ConnectInfo<SocketAddr>`):
+    // sign-ins are throttled by it.
+    let app = interlink::api::pages::router(state.clone()).merge(router(state));
     axum::serve(
         listener,
-        interlink::api::pages::router(state.clone()).merge(router(state)),
+        app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown())
     .await?;

@@ -1,9 +1,10 @@
 //! Token buckets by key, each holding up to `per_minute` and refilling at
 //! that rate: the write budget of each connection (the manifest's
-//! `writes-per-minute`, or the operator's lower cap) and each token's API
-//! rate limit (`--api-requests-per-minute`). [`Buckets`] keeps them in
-//! memory; [`spend`] is their arithmetic, which the database applies too
-//! when several nodes share a connection's write budget.
+//! `writes-per-minute`, or the operator's lower cap), each token's API
+//! rate limit (`--api-requests-per-minute`) and each client address's
+//! failed dashboard sign-ins. [`Buckets`] keeps them in memory; [`spend`] is
+//! their arithmetic, which the database applies too when several nodes
+//! share a connection's write budget.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,7 +27,15 @@ pub struct Left {
 /// Token buckets, by key.
 #[derive(Default)]
 pub struct Buckets {
-    buckets: Mutex<HashMap<String, Bucket>>,
+    buckets: Mutex<Keyed>,
+}
+
+#[derive(Default)]
+struct Keyed {
+    by_key: HashMap<String, Bucket>,
+    /// How many buckets [`Buckets::forget_full`] lets there be before it
+    /// looks through them again (twice what the last look left).
+    look_at: usize,
 }
 
 impl Buckets {
@@ -44,7 +53,7 @@ impl Buckets {
     /// Refills `key`'s bucket to `now`; if one is free, takes `cost` (1 or
     /// 0) of it.
     fn spend(&self, key: &str, per_minute: u32, now: Instant, cost: f64) -> Result<Left, Duration> {
-        let mut buckets = self.buckets.lock().unwrap();
+        let buckets = &mut self.buckets.lock().unwrap().by_key;
         let bucket = match buckets.get_mut(key) {
             Some(bucket) => bucket,
             None => buckets.entry(key.to_string()).or_insert(Bucket {
@@ -55,6 +64,33 @@ impl Buckets {
         let elapsed = now.saturating_duration_since(bucket.at);
         bucket.at = now;
         spend(&mut bucket.tokens, elapsed, per_minute, cost)
+    }
+
+    /// Gives back one that [`Self::take`] took from `key`'s bucket of
+    /// `per_minute` (the take did not count after all), up to full.
+    pub fn give_back(&self, key: &str, per_minute: u32) {
+        if let Some(bucket) = self.buckets.lock().unwrap().by_key.get_mut(key) {
+            bucket.tokens = (bucket.tokens + 1.0).min(f64::from(per_minute));
+        }
+    }
+
+    /// Forgets the buckets (each of `per_minute`) that are full again at
+    /// `now`, as a full bucket is the same as none, once there are more
+    /// than `keep` and twice as many as the last time it did. For keys
+    /// without a bound, such as client addresses: a key takes memory only
+    /// while its bucket refills, and the time spent looking stays in
+    /// proportion to the buckets made.
+    pub fn forget_full(&self, per_minute: u32, now: Instant, keep: usize) {
+        let mut buckets = self.buckets.lock().unwrap();
+        if buckets.by_key.len() <= keep.max(buckets.look_at) {
+            return;
+        }
+        let capacity = f64::from(per_minute);
+        let rate = capacity / 60.0;
+        buckets.by_key.retain(|_, b| {
+            b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate < capacity
+        });
+        buckets.look_at = buckets.by_key.len() * 2;
     }
 }
 
@@ -111,6 +147,42 @@ mod tests {
         assert_eq!(left.full_in, Duration::from_secs(1));
         let left = buckets.take("a", 60, t0).unwrap();
         assert_eq!((left.now, left.full_in), (58, Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn a_take_given_back_does_not_count() {
+        let buckets = Buckets::default();
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            buckets.take("a", 2, t0).unwrap();
+            buckets.give_back("a", 2);
+        }
+        buckets.give_back("a", 2);
+        buckets.take("a", 2, t0).unwrap();
+        buckets.take("a", 2, t0).unwrap();
+        assert!(buckets.take("a", 2, t0).is_err(), "never more than full");
+    }
+
+    #[test]
+    fn full_buckets_are_forgotten_past_a_size() {
+        let buckets = Buckets::default();
+        let t0 = Instant::now();
+        for key in ["a", "b", "c"] {
+            buckets.take(key, 60, t0).unwrap();
+        }
+        let t1 = t0 + Duration::from_millis(500);
+        buckets.take("c", 60, t1).unwrap();
+        let len = || buckets.buckets.lock().unwrap().by_key.len();
+        buckets.forget_full(60, t0 + Duration::from_secs(1), 3);
+        assert_eq!(len(), 3, "not past the size");
+        buckets.forget_full(60, t0 + Duration::from_secs(1), 2);
+        assert_eq!(len(), 1, "a and b are full again, c is not");
+        buckets.take("d", 60, t1).unwrap();
+        buckets.forget_full(60, t0 + Duration::from_secs(2), 0);
+        assert_eq!(len(), 2, "not twice what the last look left");
+        buckets.take("e", 60, t1).unwrap();
+        buckets.forget_full(60, t0 + Duration::from_secs(2), 0);
+        assert_eq!(len(), 0);
     }
 
     #[test]

@@ -144,6 +144,21 @@ impl Browser {
         self.fill("#admin_key", &server.admin_key()).await;
         self.click("button[type=submit]").await;
         assert_eq!(self.path().await, "/dashboard");
+        self.assert_styled().await;
+    }
+
+    /// Asserts that the page's stylesheet applies: allowed by the pages'
+    /// `Content-Security-Policy`, which Chromium enforces.
+    async fn assert_styled(&self) {
+        let background = self
+            .client
+            .execute(
+                "return getComputedStyle(document.body).backgroundColor",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(background, "rgb(246, 247, 249)", "the stylesheet applies");
     }
 
     async fn close(mut self) {
@@ -183,6 +198,649 @@ async fn connect_link(
         created.body["url"].as_str().unwrap().to_string(),
         created.body["session"]["id"].as_str().unwrap().to_string(),
     )
+}
+
+/// A page as the host answered it, over plain HTTP.
+struct Page {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Page {
+    async fn read(response: reqwest::Response) -> Page {
+        Page {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    /// The value of the session cookie this answer sets, if it sets one.
+    fn session_cookie(&self) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix("interlink_session="))
+            .map(|v| v.split(';').next().unwrap().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Each form's `action`, unescaped.
+    fn form_actions(&self) -> Vec<String> {
+        self.body
+            .split("<form")
+            .skip(1)
+            .map(|form| {
+                let tag = &form[..form.find('>').unwrap()];
+                let action = tag
+                    .split(" action=\"")
+                    .nth(1)
+                    .expect("a form with an action");
+                action[..action.find('"').unwrap()]
+                    .replace("&quot;", "\"")
+                    .replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&amp;", "&")
+            })
+            .collect()
+    }
+
+    /// Asserts the headers every answer of the pages carries: a policy
+    /// that allows a stylesheet by its hash and nothing else, no sniffing,
+    /// no referrer, no caching. Answers the policy's `style-src`.
+    fn assert_headers(&self, what: &str) -> String {
+        let header = |name: &str| {
+            self.headers
+                .get(name)
+                .unwrap_or_else(|| panic!("{what}: no {name}"))
+                .to_str()
+                .unwrap()
+                .to_string()
+        };
+        let policy = header("content-security-policy");
+        let directives: Vec<&str> = policy.split(';').map(str::trim).collect();
+        for directive in [
+            "default-src 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        ] {
+            assert!(
+                directives.contains(&directive),
+                "{what}: {directive} in {policy}"
+            );
+        }
+        let style = directives
+            .iter()
+            .find(|d| d.starts_with("style-src "))
+            .unwrap_or_else(|| panic!("{what}: no style-src in {policy}"));
+        assert_eq!(
+            directives.len(),
+            5,
+            "{what}: nothing else is allowed: {policy}"
+        );
+        assert_eq!(header("x-content-type-options"), "nosniff", "{what}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{what}");
+        assert_eq!(header("cache-control"), "no-store", "{what}");
+        style.to_string()
+    }
+
+    /// [`Self::assert_headers`] on an HTML page: its policy allows its own
+    /// stylesheet, and it has no `style=` attribute, which the policy
+    /// would block.
+    fn assert_guarded(&self, what: &str) {
+        use base64::Engine;
+        use sha2::Digest;
+        let style = self
+            .body
+            .split_once("<style>")
+            .and_then(|(_, rest)| rest.split_once("</style>"))
+            .map(|(style, _)| style)
+            .unwrap_or_else(|| panic!("{what}: no stylesheet"));
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(style));
+        assert_eq!(
+            self.assert_headers(what),
+            format!("style-src 'sha256-{hash}'"),
+            "{what}"
+        );
+        assert!(!self.body.contains(" style="), "{what}: a style attribute");
+    }
+}
+
+/// A client that does not follow redirects, from `local` (a loopback
+/// address) when given, each request bounded.
+fn page_client(local: Option<&str>) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .local_address(local.map(|a| a.parse().unwrap()))
+        .build()
+        .unwrap()
+}
+
+/// `POST /dashboard/sign-in` with `key`.
+async fn sign_in_with(http: &reqwest::Client, server: &Server, key: &str) -> Page {
+    let response = http
+        .post(server.url("/dashboard/sign-in"))
+        .form(&[("admin_key", key)])
+        .send()
+        .await
+        .unwrap();
+    Page::read(response).await
+}
+
+/// An operator signed in over plain HTTP: the session's cookie and CSRF
+/// token.
+struct Operator {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl Operator {
+    async fn sign_in(server: &Server) -> Operator {
+        let http = page_client(None);
+        let signed_in = sign_in_with(&http, server, &server.admin_key()).await;
+        assert_eq!(
+            signed_in.status,
+            StatusCode::SEE_OTHER,
+            "{}",
+            signed_in.body
+        );
+        let mut operator = Operator {
+            http,
+            base: server.base.clone(),
+            cookie: signed_in.session_cookie().expect("a session cookie"),
+            csrf: String::new(),
+        };
+        let dashboard = operator.get("/dashboard").await;
+        assert_eq!(dashboard.status, StatusCode::OK);
+        let (_, rest) = dashboard
+            .body
+            .split_once(r#"name="csrf" value=""#)
+            .expect("a form with the CSRF token");
+        operator.csrf = rest[..rest.find('"').unwrap()].to_string();
+        operator
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", format!("interlink_session={}", self.cookie))
+            .send()
+            .await
+            .unwrap();
+        Page::read(response).await
+    }
+
+    /// Posts a form with `fields` and the session's CSRF token.
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let mut form = vec![("csrf", self.csrf.as_str())];
+        form.extend_from_slice(fields);
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", format!("interlink_session={}", self.cookie))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        Page::read(response).await
+    }
+}
+
+/// How many records of `entity` the host keeps for the token's connection.
+async fn stored(http: &reqwest::Client, server: &Server, token: &str, entity: &str) -> usize {
+    let url = server.url(&format!("/v1/synced/{entity}?page_size=1000"));
+    let synced = call(http, M::GET, url, token, None).await;
+    assert_eq!(synced.status, StatusCode::OK, "{}", synced.body);
+    synced.body["data"].as_array().unwrap().len()
+}
+
+/// The revocation form of a token named by a crafted path (`..%2F` and an
+/// encoded `?`) once posted, with the session's CSRF token, to
+/// `delete-data`. A confirmation is only for stored objects: that path is a
+/// 404 with no form, and so is another connection's token; and every form
+/// of every page, resolved as a browser resolves it, posts to its own route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_forms_post_only_to_the_routes_of_stored_objects() {
+    let (up, server, http) = setup().await;
+    let (c, token) = connect(&http, &server, &up).await;
+    let (other, _) = connect(&http, &server, &up).await;
+    let run = sync_once(&http, &server.base, &token, "vendors").await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let records = stored(&http, &server, &token, "vendors").await;
+    assert!(records > 0);
+    let (t, others) = (
+        first_token(&http, &server, &c).await,
+        first_token(&http, &server, &other).await,
+    );
+    let operator = Operator::sign_in(&server).await;
+
+    let crafted =
+        format!("/dashboard/connections/{c}/tokens/..%2F..%2F{c}%2Fdelete-data%3F/revoke");
+    for (path, what) in [
+        (crafted.as_str(), "a token id that walks to delete-data"),
+        (
+            &format!("/dashboard/connections/{c}/tokens/{others}/revoke"),
+            "another connection's token",
+        ),
+        (
+            &format!("/dashboard/connections/{c}/tokens/tok_none/revoke"),
+            "no such token",
+        ),
+        (
+            "/dashboard/connections/conn_none/disconnect",
+            "no such connection",
+        ),
+        (
+            "/dashboard/connections/conn_none/delete-data",
+            "no such connection",
+        ),
+        (
+            "/dashboard/connections/conn_none/tokens/tok_none/revoke",
+            "no such connection",
+        ),
+    ] {
+        let page = operator.get(path).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{what}: {}", page.body);
+        assert_eq!(page.form_actions(), Vec::<String>::new(), "{what}");
+    }
+
+    let revoke = format!("/dashboard/connections/{c}/tokens/{t}/revoke");
+    let routes = [
+        "/dashboard/sign-out".to_string(),
+        "/dashboard/connect-sessions".to_string(),
+        "/dashboard/adapters".to_string(),
+        "/dashboard/requests".to_string(),
+        "/dashboard/syncs/run".to_string(),
+        format!("/dashboard/connections/{c}/tokens"),
+        format!("/dashboard/connections/{other}/tokens"),
+        format!("/dashboard/connections/{c}/disconnect"),
+        format!("/dashboard/connections/{c}/delete-data"),
+        revoke.clone(),
+    ];
+    let confirmations = [
+        (revoke.clone(), revoke.clone()),
+        (
+            format!("/dashboard/connections/{c}/disconnect"),
+            format!("/dashboard/connections/{c}/disconnect"),
+        ),
+        (
+            format!("/dashboard/connections/{c}/delete-data"),
+            format!("/dashboard/connections/{c}/delete-data"),
+        ),
+    ];
+    let pages = [
+        "/dashboard".to_string(),
+        "/dashboard?status=active".to_string(),
+        format!("/dashboard/connections/{c}"),
+        format!("/dashboard/connections/{other}"),
+        "/dashboard/adapters".to_string(),
+        "/dashboard/adapters/example".to_string(),
+        "/dashboard/syncs".to_string(),
+        format!("/dashboard/syncs?connection={c}"),
+        "/dashboard/webhooks".to_string(),
+        "/dashboard/requests".to_string(),
+    ];
+    let resolved = |page: &str, action: &str| {
+        let url = url::Url::parse(&server.url(page))
+            .unwrap()
+            .join(action)
+            .unwrap();
+        url.path().to_string() + &url.query().map(|q| format!("?{q}")).unwrap_or_default()
+    };
+    for page in pages
+        .iter()
+        .chain(confirmations.iter().map(|(page, _)| page))
+    {
+        let shown = operator.get(page).await;
+        assert_eq!(shown.status, StatusCode::OK, "{page}: {}", shown.body);
+        for action in shown.form_actions() {
+            let to = resolved(page, &action);
+            assert!(routes.contains(&to), "{page}: a form posts to {to}");
+        }
+    }
+    for (page, action) in &confirmations {
+        let shown = operator.get(page).await;
+        let actions: Vec<String> = shown
+            .form_actions()
+            .iter()
+            .map(|a| resolved(page, a))
+            .collect();
+        assert_eq!(actions, ["/dashboard/sign-out", action.as_str()], "{page}");
+    }
+
+    assert_eq!(
+        stored(&http, &server, &token, "vendors").await,
+        records,
+        "the records stay"
+    );
+    let vendors = call(&http, M::GET, server.url("/v1/vendors"), &token, None).await;
+    assert_eq!(vendors.status, StatusCode::OK, "the token was not revoked");
+}
+
+/// The first token of `connection`, as the admin API lists it.
+async fn first_token(http: &reqwest::Client, server: &Server, connection: &str) -> String {
+    let url = server.url(&format!("/v1/connections/{connection}/tokens"));
+    let tokens = call(http, M::GET, url, &server.admin_key(), None).await;
+    tokens.body["tokens"][0]["id"].as_str().unwrap().to_string()
+}
+
+/// Posts the connect form at `link` with `api_key`.
+async fn submit_connect_form(link: &str, base_url: &str, api_key: &str) -> Page {
+    let form = reqwest::multipart::Form::new()
+        .text("base_url", base_url.to_string())
+        .text("api_key", api_key.to_string());
+    let response = page_client(None)
+        .post(link)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    Page::read(response).await
+}
+
+/// Every page, the operator's and the customer's, in each of its states
+/// (messages and refusals too), carries the same headers: a policy that
+/// allows the inline stylesheet by its hash and nothing else, no framing,
+/// forms to this host only; no sniffing, no referrer, no caching (a new
+/// token's page, a connect link's page).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_carries_the_security_headers() {
+    let (up, server, http) = setup().await;
+    let (c, token) = connect(&http, &server, &up).await;
+    sync_once(&http, &server.base, &token, "vendors").await;
+    let t = first_token(&http, &server, &c).await;
+    let anonymous = page_client(None);
+    let get = |path: String| {
+        let anonymous = anonymous.clone();
+        async move { Page::read(anonymous.get(path).send().await.unwrap()).await }
+    };
+
+    let sign_in = get(server.url("/dashboard/sign-in")).await;
+    assert_eq!(sign_in.status, StatusCode::OK);
+    sign_in.assert_guarded("the sign-in page");
+    let wrong = sign_in_with(&anonymous, &server, "not-the-admin-key").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    wrong.assert_guarded("a wrong admin key");
+
+    let operator = Operator::sign_in(&server).await;
+    for (path, status) in [
+        ("/dashboard".to_string(), StatusCode::OK),
+        (format!("/dashboard/connections/{c}"), StatusCode::OK),
+        (
+            format!("/dashboard/connections/{c}/disconnect"),
+            StatusCode::OK,
+        ),
+        (
+            format!("/dashboard/connections/{c}/delete-data"),
+            StatusCode::OK,
+        ),
+        (
+            format!("/dashboard/connections/{c}/tokens/{t}/revoke"),
+            StatusCode::OK,
+        ),
+        ("/dashboard/adapters".to_string(), StatusCode::OK),
+        ("/dashboard/adapters/example".to_string(), StatusCode::OK),
+        ("/dashboard/syncs".to_string(), StatusCode::OK),
+        ("/dashboard/webhooks".to_string(), StatusCode::OK),
+        ("/dashboard/requests".to_string(), StatusCode::OK),
+        (
+            "/dashboard/connections/conn_none".to_string(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/dashboard/adapters/none".to_string(),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let page = operator.get(&path).await;
+        assert_eq!(page.status, status, "{path}: {}", page.body);
+        page.assert_guarded(&path);
+    }
+    let issued = operator
+        .post(
+            &format!("/dashboard/connections/{c}/tokens"),
+            &[("name", "reporting")],
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::OK, "{}", issued.body);
+    assert!(issued.body.contains("ilk_conn_"), "the new token");
+    issued.assert_guarded("a new token");
+    let link = operator
+        .post("/dashboard/connect-sessions", &[("adapter", "example")])
+        .await;
+    assert_eq!(link.status, StatusCode::OK, "{}", link.body);
+    link.assert_guarded("a new connect link");
+    let forged = Page::read(
+        operator
+            .http
+            .post(server.url(&format!("/dashboard/connections/{c}/disconnect")))
+            .header("cookie", format!("interlink_session={}", operator.cookie))
+            .form(&[("csrf", "forged")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    forged.assert_guarded("a form without the CSRF token");
+    let run = operator
+        .post(
+            "/dashboard/syncs/run",
+            &[("connection", &c), ("entity", "vendors")],
+        )
+        .await;
+    assert_eq!(run.status, StatusCode::SEE_OTHER, "{}", run.body);
+    run.assert_headers("a redirect");
+
+    // The customer's connect page: the form, refused credentials, connected,
+    // the spent link, a forged one, an expired one, the certificate.
+    let (link, _) = connect_link(&http, &server, json!({"adapter": "example"})).await;
+    let form = get(link.clone()).await;
+    assert_eq!(form.status, StatusCode::OK);
+    form.assert_guarded("the connect form");
+    let certificate = get(format!("{link}/platform-certificate.pem")).await;
+    assert_eq!(certificate.status, StatusCode::OK);
+    certificate.assert_headers("the platform certificate");
+    let refused = submit_connect_form(&link, &up.base_url(), "wrong-key").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    refused.assert_guarded("refused credentials");
+    let connected = submit_connect_form(&link, &up.base_url(), "demo-key").await;
+    assert_eq!(connected.status, StatusCode::OK, "{}", connected.body);
+    connected.assert_guarded("connected");
+    let used = get(link.clone()).await;
+    assert_eq!(used.status, StatusCode::GONE);
+    used.assert_guarded("a used link");
+    let forged = get(server.url("/connect/ilk_link_forged")).await;
+    assert_eq!(forged.status, StatusCode::NOT_FOUND);
+    forged.assert_guarded("a forged link");
+    let (expiring, _) = connect_link(
+        &http,
+        &server,
+        json!({"adapter": "example", "expires_in": 1}),
+    )
+    .await;
+    let expired = eventually(Duration::from_secs(10), "the link to expire", || async {
+        let page = get(expiring.clone()).await;
+        (page.status == StatusCode::GONE).then_some(page)
+    })
+    .await;
+    expired.assert_guarded("an expired link");
+}
+
+/// A session signed in under one admin key ends when the host restarts
+/// with another (it survives a restart with the same one); the old key no
+/// longer signs in, the new one does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ends_when_the_admin_key_changes() {
+    let server = Server::start(&[]);
+    let old_key = server.admin_key();
+    let operator = Operator::sign_in(&server).await;
+    let restart = |server: Server| {
+        let (data_dir, adapters_dir, dirs) = server.stop();
+        let server = Server::start_with(ServerOptions {
+            data_dir: Some(data_dir),
+            adapters_dir: Some(adapters_dir),
+            ..Default::default()
+        });
+        (server, dirs)
+    };
+    let dashboard = |server: &Server| {
+        let request = operator
+            .http
+            .get(server.url("/dashboard"))
+            .header("cookie", format!("interlink_session={}", operator.cookie));
+        async move { Page::read(request.send().await.unwrap()).await }
+    };
+
+    let (server, _dirs) = restart(server);
+    assert_eq!(
+        dashboard(&server).await.status,
+        StatusCode::OK,
+        "the same key: still signed in"
+    );
+
+    let new_key = format!("ilk_admin_{}", "7".repeat(64));
+    std::fs::write(server.data_dir.join("admin.key"), format!("{new_key}\n")).unwrap();
+    let (server, _more) = restart(server);
+    assert_eq!(server.admin_key(), new_key);
+    let after = dashboard(&server).await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER, "{}", after.body);
+    assert_eq!(after.headers["location"], "/dashboard/sign-in");
+    let http = page_client(None);
+    let old = sign_in_with(&http, &server, &old_key).await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(old.session_cookie(), None);
+    let new = sign_in_with(&http, &server, &new_key).await;
+    assert_eq!(new.status, StatusCode::SEE_OTHER);
+    assert!(new.session_cookie().is_some());
+}
+
+/// An admin key of fewer than 32 characters stops the host at start, with
+/// an error that names the file and says what to do; the file is left as
+/// it was. 32 characters are enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_admin_key_stops_the_host_with_a_clear_error() {
+    use std::process::{Command, Stdio};
+    let data = tempfile::tempdir().unwrap();
+    let adapters = tempfile::tempdir().unwrap();
+    let key_file = data.path().join("admin.key");
+    std::fs::write(&key_file, format!("{}\n", "k".repeat(31))).unwrap();
+    /// The host's process, killed if the test ends before it exits.
+    struct Host(std::process::Child);
+    impl Drop for Host {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let host = std::cell::RefCell::new(Host(
+        Command::new(env!("CARGO_BIN_EXE_interlink"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("--adapters-dir")
+            .arg(adapters.path())
+            .env_remove("INTERLINK_SECRET_KEY")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    let status = eventually(Duration::from_secs(30), "the host to exit", || async {
+        host.borrow_mut().0.try_wait().unwrap()
+    })
+    .await;
+    let mut stderr = String::new();
+    let pipe = host.borrow_mut().0.stderr.take().unwrap();
+    std::io::Read::read_to_string(&mut { pipe }, &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    let expected = format!(
+        "the admin key in {} has 31 characters, fewer than the 32 it needs",
+        key_file.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&key_file).unwrap(),
+        format!("{}\n", "k".repeat(31))
+    );
+
+    std::fs::write(&key_file, "k".repeat(32)).unwrap();
+    let server = Server::start_with(ServerOptions {
+        data_dir: Some(data.path().to_path_buf()),
+        adapters_dir: Some(adapters.path().to_path_buf()),
+        ..Default::default()
+    });
+    assert_eq!(server.admin_key(), "k".repeat(32));
+}
+
+/// Ten wrong admin keys a minute from one client address, then 429 with
+/// `Retry-After`, as a page; a right key from that address is refused too
+/// while it waits (so guessing gains nothing), another address signs in,
+/// and the address signs in again once its wait is over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_is_throttled_per_client_address() {
+    let server = Server::start(&[]);
+    let key = server.admin_key();
+    let first = page_client(Some("127.0.0.1"));
+    for attempt in 1..=10 {
+        let wrong = sign_in_with(&first, &server, &format!("wrong-{attempt}")).await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    let throttled = sign_in_with(&first, &server, "wrong-11").await;
+    assert_eq!(
+        throttled.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        throttled.body
+    );
+    assert!(
+        throttled.body.contains("Too many sign-in attempts"),
+        "{}",
+        throttled.body
+    );
+    throttled.assert_guarded("a throttled sign-in");
+    let wait: u64 = throttled.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=6).contains(&wait),
+        "one attempt back every 6 s: {wait}"
+    );
+
+    let right = sign_in_with(&first, &server, &key).await;
+    assert_eq!(
+        right.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a right key waits too"
+    );
+    assert_eq!(right.session_cookie(), None);
+
+    let second = page_client(Some("127.0.0.2"));
+    let other = sign_in_with(&second, &server, &key).await;
+    assert_eq!(other.status, StatusCode::SEE_OTHER, "{}", other.body);
+    assert!(other.session_cookie().is_some());
+
+    let within = Duration::from_secs(wait + 5);
+    eventually(within, "the first address to sign in again", || async {
+        let page = sign_in_with(&first, &server, &key).await;
+        (page.status == StatusCode::SEE_OTHER).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -595,6 +1253,18 @@ async fn the_syncs_webhooks_and_requests_pages_show_what_happened() {
         .await
         .unwrap();
     assert_eq!(bars.len(), 2, "a bar per run");
+    let fill = browser
+        .client
+        .execute(
+            "return getComputedStyle(document.querySelector('svg.chart rect.ok')).fill",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fill, "rgb(47, 158, 94)",
+        "the chart is drawn in its colours"
+    );
     browser.screenshot("dashboard-syncs").await;
 
     // Webhooks: the subscription, its delivery and both attempts.

@@ -65,6 +65,8 @@ pub struct AppState {
     pub api_requests_per_minute: Option<u32>,
     /// The tokens' rate limits, by token id.
     pub api_rate: Arc<crate::rate_limit::Buckets>,
+    /// Failed dashboard sign-ins, by client address.
+    pub sign_in_attempts: Arc<crate::rate_limit::Buckets>,
 }
 
 impl AppState {
@@ -85,6 +87,7 @@ impl AppState {
             public_url: String::new(),
             api_requests_per_minute: None,
             api_rate: Default::default(),
+            sign_in_attempts: Default::default(),
         }
     }
 

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Serialize;
 
-use super::layout::{self, Section, page};
+use super::layout::{self, Section, page, path};
 use super::session::Operator;
 use crate::api::AppState;
 use crate::manifest::{Entity, Field, FieldSelection, FieldType};
@@ -39,7 +39,7 @@ pub async fn list(operator: Operator, State(state): State<AppState>) -> Response
                     @for l in &loaded {
                         @let m = l.adapter.manifest();
                         tr {
-                            td { a href=(format!("/dashboard/adapters/{}", m.id)) { (m.name) } div.small.muted { code { (m.id) } } }
+                            td { a href=(path(&["dashboard", "adapters", &m.id])) { (m.name) } div.small.muted { code { (m.id) } } }
                             td { (m.version) div.small.muted { "contract " (m.contract_version) } }
                             td.small { @for e in &m.entities { (e.name) " " } }
                             td.small { code { (file_name(&l.path)) } div.muted { "sha256 " (&l.adapter.sha256()[..12]) } }
@@ -243,10 +243,11 @@ pub async fn upload(
         return failed("Choose a .wasm file to upload.".into());
     };
     match state.registry().upload_any(bytes.to_vec()).await {
-        Ok(loaded) => Redirect::to(&format!(
-            "/dashboard/adapters/{}",
-            loaded.adapter.manifest().id
-        ))
+        Ok(loaded) => Redirect::to(&path(&[
+            "dashboard",
+            "adapters",
+            &loaded.adapter.manifest().id,
+        ]))
         .into_response(),
         Err(e) => failed(e.to_string()),
     }

@@ -164,12 +164,12 @@ fn form_page(
         StatusCode::OK
     };
     let body = html! {
-        div.card style="max-width:44rem" {
+        div.card.wide {
             h1 { "Connect your " (manifest.name) " account" }
             p.muted { (manifest.description) }
             @if let Some((text, details)) = &problem {
                 div.notice.error role="alert" {
-                    p style="margin:0" { (text) }
+                    p.flush { (text) }
                     @if !details.is_empty() { ul { @for d in details { li { (d) } } } }
                 }
             }
@@ -356,7 +356,7 @@ pub async fn submit(
             Section::None,
             None,
             html! {
-                div.card role="status" style="max-width:44rem" {
+                div.card.wide role="status" {
                     h1 { "Connected" }
                     p.notice.ok { "Your account " strong { (connection.account_name) } " is connected. You can close this page." }
                 }

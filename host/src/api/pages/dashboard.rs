@@ -3,14 +3,17 @@
 //! Disconnect, Delete stored data and Reconnect (a connect link for the
 //! customer).
 
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
 use axum::Form;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::layout::{self, Section, page, status_badge, when};
+use super::layout::{self, Section, connection_path, page, status_badge, when, with_query};
 use super::session::{self, Operator, internal};
 use crate::api::AppState;
 use crate::api::auth::key_hash;
@@ -36,7 +39,7 @@ fn sign_in_page(error: Option<&str>) -> Markup {
         Section::None,
         None,
         html! {
-            div.card style="max-width:32rem" {
+            div.card.narrow {
                 h1 { "Sign in to Interlink" }
                 @if let Some(error) = error {
                     p.notice.error role="alert" { (error) }
@@ -57,18 +60,75 @@ pub async fn sign_in_form() -> Markup {
     sign_in_page(None)
 }
 
-pub async fn sign_in(State(state): State<AppState>, Form(form): Form<SignInForm>) -> Response {
+/// Wrong admin keys one client address may send a minute (a burst of as
+/// many); past them, every sign-in from it, with a right key too, is refused
+/// (429) until its bucket refills, one attempt every 6 seconds.
+const FAILED_SIGN_INS_PER_MINUTE: u32 = 10;
+/// Addresses whose failures are remembered before the full buckets (those
+/// that have not failed for a minute) are forgotten.
+const SIGN_IN_ADDRESSES_KEPT: usize = 10_000;
+
+/// Whose sign-in attempts count together: an IPv4 address, or an IPv6
+/// address's /64 (one client's whole network, whose addresses it may pick
+/// from freely).
+fn sign_in_bucket(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
+/// `POST /dashboard/sign-in`: checks the admin key, throttled per client
+/// address ([`FAILED_SIGN_INS_PER_MINUTE`]).
+///
+/// An attempt takes one from the address's bucket before the key is
+/// compared and gives it back if the key was right, so that attempts sent
+/// at once cannot pass the limit together, and a throttled address learns
+/// nothing of the keys it sends.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    let bucket = sign_in_bucket(client.ip());
+    let now = Instant::now();
+    let attempts = &state.sign_in_attempts;
+    if let Err(wait) = attempts.take(&bucket, FAILED_SIGN_INS_PER_MINUTE, now) {
+        return too_many_sign_ins(wait);
+    }
     if key_hash(form.admin_key.trim()) != state.admin_key_hash {
+        tracing::warn!(client = %client.ip(), "a dashboard sign-in with a wrong admin key");
+        attempts.forget_full(FAILED_SIGN_INS_PER_MINUTE, now, SIGN_IN_ADDRESSES_KEPT);
         return (
             StatusCode::UNAUTHORIZED,
             sign_in_page(Some("That is not this host's admin key.")),
         )
             .into_response();
     }
+    attempts.give_back(&bucket, FAILED_SIGN_INS_PER_MINUTE);
     match session::sign_in(&state).await {
         Ok(jar) => (jar, Redirect::to("/dashboard")).into_response(),
         Err(page) => page,
     }
+}
+
+/// 429, as a page, with `Retry-After`.
+fn too_many_sign_ins(wait: Duration) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, seconds.to_string())],
+        layout::message(
+            "Too many sign-in attempts",
+            &format!(
+                "Too many wrong admin keys came from your address. Try again in {seconds} seconds."
+            ),
+        ),
+    )
+        .into_response()
 }
 
 pub async fn sign_out(
@@ -125,7 +185,7 @@ pub async fn connections(
             p.muted { (used) " of " (total) " connection credits in use." }
             nav.filters aria-label="Filter by status" {
                 @for (value, label) in filters {
-                    a href=(value.map(|v| format!("/dashboard?status={v}")).unwrap_or_else(|| "/dashboard".into()))
+                    a href=(value.map(|v| with_query("/dashboard", &[("status", v)])).unwrap_or_else(|| "/dashboard".into()))
                       aria-current=[(filter == value).then_some("page")] { (label) }
                 }
             }
@@ -138,7 +198,7 @@ pub async fn connections(
                         @for c in &shown {
                             tr {
                                 td {
-                                    a href=(format!("/dashboard/connections/{}", c.id)) { (c.account_name) }
+                                    a href=(connection_path(c, &[])) { (c.account_name) }
                                     div.small.muted { code { (c.id) } }
                                 }
                                 td {
@@ -256,18 +316,18 @@ pub async fn connection(
                 }
             }
             p {
-                a href=(format!("/dashboard/syncs?connection={}", c.id)) { "Syncs" } " · "
-                a href=(format!("/dashboard/webhooks?connection={}", c.id)) { "Webhooks" } " · "
-                a href=(format!("/dashboard/requests?connection={}", c.id)) { "Failed requests" }
+                a href=(with_query("/dashboard/syncs", &[("connection", &c.id)])) { "Syncs" } " · "
+                a href=(with_query("/dashboard/webhooks", &[("connection", &c.id)])) { "Webhooks" } " · "
+                a href=(with_query("/dashboard/requests", &[("connection", &c.id)])) { "Failed requests" }
             }
             (super::tokens::section(&c, &tokens, &operator.csrf))
             h2 { "Actions" }
             div.card {
                 @if c.status != Status::Disconnected {
-                    a href=(format!("/dashboard/connections/{}/disconnect", c.id)) { "Disconnect…" }
+                    a href=(connection_path(&c, &["disconnect"])) { "Disconnect…" }
                     " · "
                 }
-                a href=(format!("/dashboard/connections/{}/delete-data", c.id)) { "Delete stored data…" }
+                a href=(connection_path(&c, &["delete-data"])) { "Delete stored data…" }
                 form #reconnect method="post" action="/dashboard/connect-sessions" {
                     input type="hidden" name="csrf" value=(operator.csrf);
                     input type="hidden" name="adapter" value=(c.adapter_id);
@@ -281,32 +341,28 @@ pub async fn connection(
     .into_response()
 }
 
-/// A confirmation page for `action` on connection `id`: `what` says what
-/// will happen, and its button confirms.
-pub(super) async fn confirm(
-    operator: Operator,
-    state: &AppState,
-    id: &str,
-    (action, title): (&str, &str),
-    what: impl FnOnce(&Connection) -> Markup,
+/// A confirmation page for an action on stored connection `c`: `what` says
+/// what will happen, and its button posts to `action`, the segments after
+/// the connection's path (each one a fixed name or a stored id).
+pub(super) fn confirm(
+    operator: &Operator,
+    c: &Connection,
+    (action, title): (&[&str], &str),
+    what: Markup,
 ) -> Response {
-    let c = match find(state, id).await {
-        Ok(c) => c,
-        Err(page) => return page,
-    };
     page(
         title,
         Section::Connections,
         Some(&operator.csrf),
         html! {
-            div.card style="max-width:40rem" {
+            div.card.medium {
                 h1 { (title) }
-                (what(&c))
-                form method="post" action=(format!("/dashboard/connections/{}/{action}", c.id)) {
+                (what)
+                form method="post" action=(connection_path(c, action)) {
                     input type="hidden" name="csrf" value=(operator.csrf);
                     button.danger type="submit" { (title) }
                     " "
-                    a href=(format!("/dashboard/connections/{}", c.id)) { "Cancel" }
+                    a href=(connection_path(c, &[])) { "Cancel" }
                 }
             }
         },
@@ -319,18 +375,20 @@ pub async fn disconnect_form(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Response {
-    confirm(operator, &state, &id, ("disconnect", "Disconnect"), |c| {
-        html! {
-            p { "Disconnect " strong { (c.account_name) } " (" code { (c.id) } ")? At once:" }
-            ul {
-                li { "its API token stops working;" }
-                li { "its scheduled syncs and webhooks stop;" }
-                li { "its connection credit returns to the pool." }
-            }
-            p { "Its stored data is kept until you delete it. Disconnecting cannot be undone: to connect again, the customer makes a new connection, with a new token." }
+    let c = match find(&state, &id).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let what = html! {
+        p { "Disconnect " strong { (c.account_name) } " (" code { (c.id) } ")? At once:" }
+        ul {
+            li { "its API token stops working;" }
+            li { "its scheduled syncs and webhooks stop;" }
+            li { "its connection credit returns to the pool." }
         }
-    })
-    .await
+        p { "Its stored data is kept until you delete it. Disconnecting cannot be undone: to connect again, the customer makes a new connection, with a new token." }
+    };
+    confirm(&operator, &c, (&["disconnect"], "Disconnect"), what)
 }
 
 pub async fn disconnect(
@@ -343,7 +401,7 @@ pub async fn disconnect(
         return refused.into_response();
     }
     match state.connections().disconnect(&id).await {
-        Ok(Some(_)) => Redirect::to(&format!("/dashboard/connections/{id}")).into_response(),
+        Ok(Some(c)) => Redirect::to(&connection_path(&c, &[])).into_response(),
         Ok(None) => not_found(&id),
         Err(e) => internal(&e),
     }
@@ -354,12 +412,19 @@ pub async fn delete_data_form(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Response {
-    confirm(operator, &state, &id, ("delete-data", "Delete stored data"), |c| {
-        html! {
-            p { "Delete every record synced for " strong { (c.account_name) } " (" code { (c.id) } ")? The records in the system itself are not touched; the connection keeps its status." }
-        }
-    })
-    .await
+    let c = match find(&state, &id).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let what = html! {
+        p { "Delete every record synced for " strong { (c.account_name) } " (" code { (c.id) } ")? The records in the system itself are not touched; the connection keeps its status." }
+    };
+    confirm(
+        &operator,
+        &c,
+        (&["delete-data"], "Delete stored data"),
+        what,
+    )
 }
 
 pub async fn delete_data(
@@ -371,11 +436,12 @@ pub async fn delete_data(
     if let Err(refused) = operator.check(&form.csrf) {
         return refused.into_response();
     }
-    if let Err(page) = find(&state, &id).await {
-        return page;
-    }
-    match state.connections().storage().delete_records(&id).await {
-        Ok(_) => Redirect::to(&format!("/dashboard/connections/{id}")).into_response(),
+    let c = match find(&state, &id).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    match state.connections().storage().delete_records(&c.id).await {
+        Ok(_) => Redirect::to(&connection_path(&c, &[])).into_response(),
         Err(e) => internal(&e),
     }
 }
@@ -436,4 +502,19 @@ pub async fn create_connect_link(
         },
     )
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_ins_count_by_ipv4_address_or_ipv6_network() {
+        let bucket = |ip: &str| sign_in_bucket(ip.parse().unwrap());
+        assert_eq!(bucket("192.0.2.7"), "192.0.2.7");
+        assert_eq!(bucket("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(bucket("2001:db8:1:2:a::1"), "2001:db8:1:2::/64");
+        assert_eq!(bucket("2001:db8:1:2:ffff::9"), "2001:db8:1:2::/64");
+        assert_ne!(bucket("2001:db8:1:3::1"), bucket("2001:db8:1:2::1"));
+    }
 }

@@ -2,9 +2,14 @@
 //! stylesheet inline (no build step, no script).
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
+use axum::http::HeaderValue;
+use base64::Engine;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use sha2::Digest;
 
 use crate::connections::{Connection, Status};
 
@@ -23,6 +28,7 @@ main { max-width: 1100px; margin: 1.5rem auto; padding: 0 1.5rem; }
 h1 { font-size: 1.5rem; margin: 0 0 1rem; } h2 { font-size: 1.15rem; margin: 1.5rem 0 .5rem; }
 a { color: var(--accent); }
 .card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 1rem 1.25rem; margin-bottom: 1rem; }
+.narrow { max-width: 32rem; } .medium { max-width: 40rem; } .wide { max-width: 44rem; }
 table { width: 100%; border-collapse: collapse; background: #fff; border: 1px solid var(--line); border-radius: 8px; overflow: hidden; }
 th, td { text-align: left; padding: .55rem .75rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-size: .8rem; text-transform: uppercase; letter-spacing: .03em; color: var(--muted); background: #fafbfc; }
@@ -40,6 +46,7 @@ form.search { display: flex; gap: .75rem; align-items: end; } form.search label 
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .35rem 1.25rem; margin: 0; }
 dt { color: var(--muted); } dd { margin: 0; }
 form.inline { display: inline; }
+.flush { margin-top: 0; } p.flush { margin: 0; }
 label { display: block; font-weight: 600; margin: .9rem 0 .25rem; }
 .hint { font-weight: 400; color: var(--muted); font-size: .85rem; display: block; }
 input[type=text], input[type=url], input[type=number], input[type=password], select, textarea {
@@ -57,6 +64,19 @@ button.danger { background: var(--bad); border-color: var(--bad); }
 .filters a { margin-right: .75rem; }
 .link { word-break: break-all; font-family: ui-monospace, monospace; background: #fff; border: 1px dashed var(--line); padding: .5rem; border-radius: 6px; }
 "#;
+
+/// Every page's `Content-Security-Policy`: nothing loads but the stylesheet
+/// above, allowed by its hash (no script, no style attribute, no image, no
+/// font, no connection); forms post to this host only; no page may be framed
+/// (clickjacking) nor change its base URL.
+pub static CONTENT_SECURITY_POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(STYLE));
+    let policy = format!(
+        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'"
+    );
+    HeaderValue::try_from(policy).expect("the policy is ASCII")
+});
 
 /// The dashboard's sections, for the navigation.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -78,6 +98,41 @@ const NAVIGATION: [(Section, &str, &str); 5] = [
     (Section::Webhooks, "/dashboard/webhooks", "Webhooks"),
     (Section::Requests, "/dashboard/requests", "Failed requests"),
 ];
+
+/// What a path segment keeps as it is: the URL standard's unreserved
+/// characters. Everything else, `/`, `?`, `#` and `%` included, is encoded.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// A path of `segments`, each percent-encoded: `["dashboard", "connections",
+/// id]` is `/dashboard/connections/{id}`. Links and form actions are built
+/// with it from the ids of stored objects (which are never `.` or `..`), so a
+/// segment names one object and cannot walk to another route.
+pub fn path(segments: &[&str]) -> String {
+    segments
+        .iter()
+        .map(|s| format!("/{}", utf8_percent_encode(s, SEGMENT)))
+        .collect()
+}
+
+/// Connection `c`'s page, or with `rest` one of its actions:
+/// `/dashboard/connections/{id}/{rest...}`.
+pub fn connection_path(c: &Connection, rest: &[&str]) -> String {
+    let mut segments = vec!["dashboard", "connections", c.id.as_str()];
+    segments.extend_from_slice(rest);
+    path(&segments)
+}
+
+/// `path` with a query of `pairs`, form-encoded: `/dashboard/syncs?connection={id}`.
+pub fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    format!("{path}?{query}")
+}
 
 /// A point in time as pages show it (UTC, to the second).
 pub fn when(t: SystemTime) -> String {
@@ -169,7 +224,7 @@ pub fn page(title: &str, section: Section, csrf: Option<&str>, body: Markup) -> 
                         }
                         form.inline method="post" action="/dashboard/sign-out" {
                             input type="hidden" name="csrf" value=(csrf);
-                            button.secondary type="submit" style="margin-top:0" { "Sign out" }
+                            button.secondary.flush type="submit" { "Sign out" }
                         }
                     }
                 }
@@ -197,6 +252,30 @@ pub fn message(title: &str, text: &str) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_segment_of_a_path_is_encoded() {
+        assert_eq!(
+            path(&["dashboard", "adapters", "acme-1"]),
+            "/dashboard/adapters/acme-1"
+        );
+        assert_eq!(
+            path(&[
+                "dashboard",
+                "connections",
+                "../c/delete-data?#x%2F",
+                "revoke"
+            ]),
+            "/dashboard/connections/..%2Fc%2Fdelete-data%3F%23x%252F/revoke"
+        );
+        assert_eq!(
+            with_query(
+                "/dashboard/syncs",
+                &[("connection", "a&b=c"), ("started", "r 1")]
+            ),
+            "/dashboard/syncs?connection=a%26b%3Dc&started=r+1"
+        );
+    }
 
     #[test]
     fn durations_and_counts_read_well() {

@@ -15,11 +15,16 @@ mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::api::AppState;
 
-/// Every page.
+/// Every page, each answered with the same security headers: the policy
+/// of [`layout::CONTENT_SECURITY_POLICY`], no MIME sniffing, no referrer
+/// (a connect page's address is its secret), and no caching (pages show
+/// new tokens and connect links once).
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
@@ -66,5 +71,21 @@ pub fn router(state: AppState) -> Router {
                 .route("/dashboard/adapters", post(adapters::upload))
                 .layer(DefaultBodyLimit::max(crate::api::MAX_UPLOAD_BYTES)),
         )
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            layout::CONTENT_SECURITY_POLICY.clone(),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
         .with_state(state)
 }

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 
-use super::layout::{Connections, Section, count, page, took, when};
+use super::layout::{Connections, Section, connection_path, count, page, took, when};
 use super::session::{Operator, internal};
 use crate::api::AppState;
 use crate::api::failed_requests::KEEP;
@@ -82,8 +82,10 @@ pub async fn list(
                                 td { strong { (r.status) } }
                                 td.small { code { (r.code) } " " (r.message) }
                                 td.small {
-                                    @if let Some(c) = &r.connection_id {
-                                        a href=(format!("/dashboard/connections/{c}")) { (connections.name(c)) }
+                                    @if let Some(c) = r.connection_id.as_deref().and_then(|c| connections.get(c)) {
+                                        a href=(connection_path(c, &[])) { (c.account_name) }
+                                    } @else if let Some(id) = &r.connection_id {
+                                        code { (id) }
                                     } @else { span.muted { "none" } }
                                 }
                                 td.small { (took(std::time::Duration::from_millis(r.duration_ms))) }

@@ -1,6 +1,10 @@
 //! Operators' sign-in to the dashboard: the admin key, exchanged for a
 //! session cookie (HttpOnly, SameSite=Strict, scoped to `/dashboard`), and a
 //! CSRF token that every form of the session carries.
+//!
+//! A session is stored under an HMAC of its cookie keyed with the admin
+//! key's hash ([`session_hash`]): a host started with another admin key
+//! (a rotation) finds none of the sessions signed in with the old one.
 
 use std::time::{Duration, SystemTime};
 
@@ -9,17 +13,28 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use super::layout;
 use crate::api::AppState;
-use crate::connections::{new_secret, token_hash};
+use crate::connections::new_secret;
 use crate::storage::sessions::DashboardSession;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "interlink_session";
 /// How long a sign-in lasts.
 pub const LIFETIME: Duration = Duration::from_secs(12 * 3600);
+
+/// What a session is stored under: the HMAC-SHA256 of its cookie `id`,
+/// keyed with the hash of the admin key the host runs with. It binds the
+/// session to that key: once the key changes, no cookie finds its session.
+fn session_hash(state: &AppState, id: &str) -> [u8; 32] {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(&state.admin_key_hash).expect("HMAC takes any key");
+    mac.update(id.as_bytes());
+    mac.finalize().into_bytes().into()
+}
 
 /// A signed-in operator: handlers that take it are reachable with a valid
 /// session cookie only; others are sent to the sign-in page.
@@ -37,7 +52,7 @@ impl FromRequestParts<AppState> for Operator {
         let Some(cookie) = jar.get(COOKIE) else {
             return Err(sign_in());
         };
-        let id_hash = token_hash(cookie.value());
+        let id_hash = session_hash(state, cookie.value());
         let session = state
             .connections()
             .storage()
@@ -110,7 +125,7 @@ pub async fn sign_in(state: &AppState) -> Result<CookieJar, Response> {
     state
         .connections()
         .storage()
-        .insert_dashboard_session(&token_hash(&id), &session, now)
+        .insert_dashboard_session(&session_hash(state, &id), &session, now)
         .await
         .map_err(|e| internal(&e))?;
     let cookie = Cookie::build((COOKIE, id))

@@ -12,7 +12,9 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::dashboard::find;
-use super::layout::{self, Connections, Section, badge, count, page, status_badge, took, when};
+use super::layout::{
+    self, Connections, Section, badge, count, page, status_badge, took, when, with_query,
+};
 use super::session::{Operator, internal};
 use crate::api::AppState;
 use crate::connections::Status;
@@ -142,7 +144,7 @@ pub async fn list(
                             @let connection = connections.get(&s.connection_id);
                             tr {
                                 td {
-                                    a href=(format!("/dashboard/syncs?connection={}", s.connection_id)) { (name(&s.connection_id)) }
+                                    a href=(with_query("/dashboard/syncs", &[("connection", &s.connection_id)])) { (name(&s.connection_id)) }
                                     @if let Some(c) = connection { @if c.status != Status::Active { " " (status_badge(c.status)) } }
                                 }
                                 td { (s.entity) }
@@ -161,7 +163,7 @@ pub async fn list(
                                             input type="hidden" name="csrf" value=(operator.csrf);
                                             input type="hidden" name="connection" value=(s.connection_id);
                                             input type="hidden" name="entity" value=(s.entity);
-                                            button.secondary type="submit" style="margin-top:0"
+                                            button.secondary.flush type="submit"
                                                 aria-label=(format!("Run {} of {} now", s.entity, name(&s.connection_id))) { "Run now" }
                                         }
                                     }
@@ -253,9 +255,9 @@ pub async fn run_now(
         .trigger(&connection, &form.entity, false, &request_id)
         .await
     {
-        Ok(run) => Redirect::to(&format!(
-            "/dashboard/syncs?connection={}&started={}",
-            connection.id, run.id
+        Ok(run) => Redirect::to(&with_query(
+            "/dashboard/syncs",
+            &[("connection", &connection.id), ("started", &run.id)],
         ))
         .into_response(),
         Err(SyncError::Storage(e)) => internal(&e),

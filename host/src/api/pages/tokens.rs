@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::dashboard::{CsrfForm, confirm};
-use super::layout::{self, Section, page, when};
+use super::dashboard::{CsrfForm, confirm, find};
+use super::layout::{self, Section, connection_path, page, path, when};
 use super::session::{Operator, internal};
 use crate::api::AppState;
 use crate::connections::Status;
@@ -42,7 +42,7 @@ pub fn section(c: &Connection, tokens: &[StoredToken], csrf: &str) -> Markup {
                                     span.muted { "expired" }
                                 } @else {
                                     "active · "
-                                    a.revoke href=(format!("/dashboard/connections/{}/tokens/{}/revoke", c.id, t.id)) { "Revoke…" }
+                                    a.revoke href=(connection_path(c, &["tokens", &t.id, "revoke"])) { "Revoke…" }
                                 }
                             }
                         }
@@ -50,7 +50,7 @@ pub fn section(c: &Connection, tokens: &[StoredToken], csrf: &str) -> Markup {
                 }
             }
             @if c.status != Status::Disconnected {
-                form #issue-token method="post" action=(format!("/dashboard/connections/{}/tokens", c.id)) {
+                form #issue-token method="post" action=(connection_path(c, &["tokens"])) {
                     input type="hidden" name="csrf" value=(csrf);
                     label for="token-name" { "Name" }
                     input #token-name name="name" required maxlength="100" placeholder="reporting";
@@ -121,26 +121,53 @@ pub async fn issue(
                 p { "Give this token to the application that uses the connection. It is shown once: only its hash is kept." }
                 p.link #new-token { (secret) }
                 p.small.muted { "Scopes: " @for s in &token.scopes { code { (s) } " " } }
-                p { a href=(format!("/dashboard/connections/{id}")) { "Back to the connection" } }
+                p { a href=(path(&["dashboard", "connections", &token.connection_id])) { "Back to the connection" } }
             }
         },
     )
     .into_response()
 }
 
+/// The confirmation of a revocation: only for a stored token of a stored
+/// connection (404 otherwise), its form built from their stored ids.
 pub async fn revoke_form(
     operator: Operator,
     State(state): State<AppState>,
     Path((id, token)): Path<(String, String)>,
 ) -> Response {
-    let action = format!("tokens/{token}/revoke");
-    confirm(operator, &state, &id, (&action, "Revoke token"), |c| {
-        html! {
-            p { "Revoke token " code { (token) } " of " strong { (c.account_name) } "? The very next request with it is refused (401 "
-                code { "token_invalid" } "). The connection and its other tokens, syncs, webhooks and stored data stay." }
-        }
-    })
-    .await
+    let c = match find(&state, &id).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let t = match state.connections().tokens(&c.id).await {
+        Ok(tokens) => tokens.into_iter().find(|t| t.id == token),
+        Err(TokenError::Storage(e)) => return internal(&e),
+        Err(e) => return no_such_token(&e),
+    };
+    let Some(t) = t else {
+        return no_such_token(&TokenError::UnknownToken {
+            connection: c.id,
+            token,
+        });
+    };
+    let what = html! {
+        p { "Revoke token " code { (t.id) } " (" (t.name) ") of " strong { (c.account_name) } "? The very next request with it is refused (401 "
+            code { "token_invalid" } "). The connection and its other tokens, syncs, webhooks and stored data stay." }
+    };
+    confirm(
+        &operator,
+        &c,
+        (&["tokens", &t.id, "revoke"], "Revoke token"),
+        what,
+    )
+}
+
+fn no_such_token(e: &TokenError) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        layout::message("No such token", &e.to_string()),
+    )
+        .into_response()
 }
 
 pub async fn revoke(
@@ -153,12 +180,10 @@ pub async fn revoke(
         return refused.into_response();
     }
     match state.connections().revoke_token(&id, &token).await {
-        Ok(_) => Redirect::to(&format!("/dashboard/connections/{id}")).into_response(),
+        Ok(t) => {
+            Redirect::to(&path(&["dashboard", "connections", &t.connection_id])).into_response()
+        }
         Err(TokenError::Storage(e)) => internal(&e),
-        Err(e) => (
-            StatusCode::NOT_FOUND,
-            layout::message("No such token", &e.to_string()),
-        )
-            .into_response(),
+        Err(e) => no_such_token(&e),
     }
 }

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::layout::{Connections, Section, badge, page, took, when};
+use super::layout::{Connections, Section, badge, page, took, when, with_query};
 use super::session::{Operator, internal};
 use crate::api::AppState;
 use crate::storage::webhooks::{Attempt, Delivery, DeliveryStatus, Subscription};
@@ -127,10 +127,10 @@ pub async fn list(
             }
             @for (s, list) in &shown {
                 section.card aria-labelledby=(format!("subscription-{}", s.id)) {
-                    h2 #(format!("subscription-{}", s.id)) style="margin-top:0" { code { (s.url) } }
+                    h2.flush #(format!("subscription-{}", s.id)) { code { (s.url) } }
                     dl {
                         dt { "Connection" } dd {
-                            a href=(format!("/dashboard/webhooks?connection={}", s.connection_id)) { (name(&s.connection_id)) }
+                            a href=(with_query("/dashboard/webhooks", &[("connection", &s.connection_id)])) { (name(&s.connection_id)) }
                         }
                         dt { "Events" } dd { @for e in &s.events { code { (e) } " " } }
                         dt { "Subscription" } dd { code { (s.id) } " · since " (when(s.created_at)) }
