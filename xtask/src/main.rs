@@ -5,12 +5,9 @@
 //! - `serve [ARGS]`: builds the adapters and the host, then runs
 //!   `interlink serve` with the bundled adapters beside the demo API, with
 //!   a demo connection on a new data folder (`serve.rs`);
-//! - `test`: builds the adapters, prepares the Tryton test server
-//!   (`tests/tryton/harness.py`), schemathesis and standardwebhooks (each a
-//!   virtualenv in `target/`) and Chromium with its WebDriver (Debian's
-//!   packages, when missing), runs the Python SDK's and Python adapters'
-//!   unit tests, starts a PostgreSQL server (Debian's, in `target/postgres`,
-//!   `postgres.rs`), then runs every test of the workspace;
+//! - `test`: every test of the workspace, in timed stages (`test.rs`): the
+//!   real parts the tests use, the adapters, the test binaries, the Python
+//!   unit tests, a PostgreSQL server of its own, then cargo-nextest;
 //! - `wit FILE.wasm`: prints the WIT world a component implements;
 //! - `with-postgres COMMAND...`: runs a command beside a new PostgreSQL
 //!   server, as the tests get one (for the benchmarks on PostgreSQL).
@@ -19,8 +16,9 @@ mod adapters;
 mod postgres;
 mod python;
 mod serve;
+mod test;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
@@ -45,9 +43,10 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Build the adapters, then run all tests.
+    /// Build the adapters, then run all tests (with cargo-nextest).
     Test {
-        /// Passed to `cargo test` (a test name filter, `--nocapture`, ...).
+        /// Passed to `cargo nextest run` (a test name filter, `-E`
+        /// expressions, `--no-capture`, ...).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -76,25 +75,7 @@ fn run(task: Task) -> Result<()> {
     match task {
         Task::BuildAdapters => adapters::build_all(),
         Task::Serve { args } => serve::serve(&args),
-        Task::Test { args } => {
-            adapters::build_all()?;
-            tryton_setup()?;
-            schemathesis_setup()?;
-            standardwebhooks_setup()?;
-            chromium_setup()?;
-            python::unit_tests()?;
-            let postgres =
-                postgres::Server::start(&adapters::workspace_root().join("target/postgres"))?;
-            let mut cargo_args = vec!["test", "--release", "--workspace", "--no-fail-fast"];
-            if !args.is_empty() {
-                cargo_args.push("--");
-            }
-            cargo_with_env(
-                &cargo_args,
-                &args,
-                &[(postgres::URL_VARIABLE, &postgres.url)],
-            )
-        }
+        Task::Test { args } => test::run(&args),
         Task::WithPostgres { command } => {
             let postgres =
                 postgres::Server::start(&adapters::workspace_root().join("target/postgres"))?;
@@ -115,33 +96,6 @@ fn run(task: Task) -> Result<()> {
             Ok(())
         }
     }
-}
-
-/// Installs trytond and prepares the template database for the Tryton tests
-/// (cached in `target/tryton`), before the tests start servers from it.
-fn tryton_setup() -> Result<()> {
-    let status = Command::new("python3")
-        .current_dir(adapters::workspace_root())
-        .args(["tests/tryton/harness.py", "setup"])
-        .status()
-        .context("running python3 (the Tryton tests need Python 3.10 or later)")?;
-    if !status.success() {
-        bail!("preparing the Tryton test server failed ({status})");
-    }
-    Ok(())
-}
-
-/// Installs Debian's Chromium and its WebDriver, which the dashboard tests
-/// (`host/tests/dashboard.rs`) drive, when they are missing.
-fn chromium_setup() -> Result<()> {
-    if Path::new("/usr/bin/chromium").exists() && Path::new("/usr/bin/chromedriver").exists() {
-        return Ok(());
-    }
-    eprintln!("installing Debian's chromium and chromium-driver");
-    apt_install(
-        &["chromium", "chromium-driver"],
-        "the dashboard tests need Debian's chromium",
-    )
 }
 
 /// Installs Debian `packages` with apt-get (as root); `why` says who needs
@@ -165,31 +119,12 @@ pub fn apt_install(packages: &[&str], why: &str) -> Result<()> {
     Ok(())
 }
 
-/// Installs schemathesis, which checks the API against its OpenAPI document
-/// (`host/tests/openapi_contract.rs`), into a virtualenv in `target/`.
-/// schemathesis, for the OpenAPI contract test.
-fn schemathesis_setup() -> Result<()> {
-    python::tool("schemathesis", "schemathesis==4.32.5").map(drop)
-}
-
-/// The `standardwebhooks` package, the receivers' library that the webhook
-/// test verifies deliveries with.
-fn standardwebhooks_setup() -> Result<()> {
-    python::tool("standardwebhooks", "standardwebhooks==1.1.0").map(drop)
-}
-
 /// Runs cargo at the workspace root with `args` then `extra`.
 pub fn cargo(args: &[&str], extra: &[String]) -> Result<()> {
-    cargo_with_env(args, extra, &[])
-}
-
-/// [`cargo`], with environment variables.
-fn cargo_with_env(args: &[&str], extra: &[String], env: &[(&str, &str)]) -> Result<()> {
     let status = Command::new(env!("CARGO"))
         .current_dir(adapters::workspace_root())
         .args(args)
         .args(extra)
-        .envs(env.iter().copied())
         .status()
         .context("running cargo")?;
     if !status.success() {

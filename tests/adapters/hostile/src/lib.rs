@@ -1,5 +1,5 @@
 //! An adapter written to attack the host, one attack per entity; the
-//! hardening tests (`host/tests/hostile.rs`) check that each is refused and
+//! hardening tests (`host/tests/it/hostile.rs`) check that each is refused and
 //! that other connections keep being served.
 //!
 //! - `paths`: pastes record ids into the upstream URL as they come (`get`,

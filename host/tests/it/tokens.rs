@@ -2,11 +2,9 @@
 //! demo upstream: several tokens per connection, each with scopes, an
 //! optional expiry and its own rate limit; rotation without reconnecting.
 
-mod common;
-
 use std::time::{Duration, SystemTime};
 
-use common::*;
+use crate::common::*;
 use demo_upstream::Options;
 use reqwest::{Method as M, StatusCode};
 use serde_json::{Value, json};

@@ -3,9 +3,7 @@
 //! adapters folder like the Rust ones, connected, read, written, held to
 //! the same rules, and swapped while calls are in flight.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use demo_upstream::Options;
 use reqwest::{Method as M, StatusCode};
 use serde_json::json;

@@ -6,10 +6,8 @@
 //! cases on SQLite and PostgreSQL, several nodes racing included; `nodes.rs`
 //! runs three nodes on one database.
 
-mod common;
-
-use common::sync_client::{Client, demo, succeeded};
-use common::*;
+use crate::common::sync_client::{Client, demo, succeeded};
+use crate::common::*;
 use reqwest::{Method as M, StatusCode};
 use serde_json::json;
 use sqlx::Connection as _;

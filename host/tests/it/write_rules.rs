@@ -2,11 +2,9 @@
 //! the demo upstream, counting what reaches the upstream: a refused write
 //! never does.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use demo_upstream::Options;
 use reqwest::{Method as M, StatusCode};
 use serde_json::{Value, json};

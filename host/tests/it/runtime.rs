@@ -1,11 +1,9 @@
 //! The runtime, through real components: the manifest crosses the WIT, calls
 //! reach a real HTTP server through the host, and the sandbox holds.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use demo_upstream::{DemoUpstream, Options};
 use interlink::contract::AdapterError;
 use interlink::runtime::{
@@ -355,7 +353,7 @@ async fn garbage_and_core_modules_are_not_adapters() {
 #[tokio::test]
 async fn compiled_adapters_are_cached_on_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let services = common::services;
+    let services = crate::common::services;
     let first =
         interlink::runtime::Runtime::new(RuntimeConfig::default(), services(), Some(dir.path()))
             .unwrap();
@@ -376,7 +374,7 @@ async fn compiled_adapters_are_cached_on_disk() {
 #[test]
 fn a_pool_too_large_to_count_is_refused() {
     for max_instances in [u32::MAX - 1, u32::MAX / 4] {
-        let services = common::services();
+        let services = crate::common::services();
         let config = RuntimeConfig {
             max_instances,
             ..RuntimeConfig::default()

@@ -2,12 +2,10 @@
 //! fairness between connections, and the connection cache's promise that a
 //! disconnect is seen by the very next request.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use demo_upstream::{DemoUpstream, Options};
 use reqwest::{Method as M, StatusCode};
 use serde_json::{Value, json};
@@ -32,7 +30,7 @@ async fn a_record_read_live_after_it_changed_is_reported_changed_by_the_next_syn
     let up = upstream().await;
     let hook = receiver(0).await;
     let server = Server::start(&["example"]);
-    let http = reqwest::Client::new();
+    let http = crate::common::http();
     let (_, token) = connect(&http, &server, &up).await;
     subscribe(&http, &server.base, &token, &hook.url, &["records.changed"]).await;
 
@@ -106,6 +104,7 @@ async fn one_connection_flooding_slow_calls_cannot_make_another_connections_call
     });
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(100)
+        .timeout(REQUEST_DEADLINE)
         .build()
         .unwrap();
     let (_, slow_token) = connect(&http, &server, &slow).await;
@@ -176,7 +175,7 @@ async fn one_connection_flooding_slow_calls_cannot_make_another_connections_call
 async fn a_disconnect_refuses_every_request_sent_after_it_answered_despite_the_cache() {
     let up = upstream().await;
     let server = Server::start(&["example"]);
-    let http = reqwest::Client::new();
+    let http = crate::common::http();
     let (id, token) = connect(&http, &server, &up).await;
     let url = server.url("/v1/vendors/meta");
 

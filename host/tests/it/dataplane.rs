@@ -4,12 +4,10 @@
 //! show that its checks, its failure recording and its fairness hold for
 //! either.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use demo_upstream::{DemoUpstream, Options};
 use interlink::connections::{
     Connections, NewConnection, PlatformKeyUse, Status, TokenOwner, token_hash,
@@ -50,10 +48,10 @@ async fn plane(config: RuntimeConfig, limits: Limits) -> Plane {
         store.clone(),
         secret_box.clone(),
         interlink::webhooks::Limits {
-            network: common::loopback(),
+            network: crate::common::loopback(),
             ..Default::default()
         },
-        common::client(),
+        crate::common::client(),
     ));
     let connections = Arc::new(
         Connections::new(store.clone(), registry, secret_box, 10).with_webhooks(webhooks.clone()),

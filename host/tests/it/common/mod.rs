@@ -1,6 +1,5 @@
 //! Shared by the host's integration tests: the built adapters, a runtime,
-//! connection contexts.
-#![allow(dead_code)] // each test binary uses its own part of this module
+//! connection contexts, a server, an HTTP client with a deadline.
 
 pub mod sync_client;
 
@@ -40,6 +39,18 @@ pub fn adapter_path(name: &str) -> PathBuf {
 
 pub fn adapter_bytes(name: &str) -> Vec<u8> {
     std::fs::read(adapter_path(name)).unwrap()
+}
+
+/// The longest any request of a test may take: a server that never answers
+/// fails the test that asked, naming it, instead of hanging the run.
+pub const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The tests' HTTP client: every request bounded by [`REQUEST_DEADLINE`].
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(REQUEST_DEADLINE)
+        .build()
+        .unwrap()
 }
 
 /// The host's HTTP client.
@@ -374,7 +385,7 @@ impl Demo {
             .await
             .unwrap();
         let server = Server::start_with(server);
-        let http = reqwest::Client::new();
+        let http = http();
         let (_, token) = connect_demo(&http, &server, adapter, &up.base_url()).await;
         Demo {
             up,

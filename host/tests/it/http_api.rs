@@ -1,15 +1,13 @@
 //! The adapters API and the error shape, through the real `interlink` binary.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 
 #[tokio::test]
 async fn lists_and_describes_the_loaded_adapters() {
     let server = Server::start(&["example"]);
-    let http = reqwest::Client::new();
+    let http = crate::common::http();
 
     let health = send(http.get(server.url("/healthz"))).await;
     assert_eq!(health.status, StatusCode::OK);
@@ -65,7 +63,7 @@ async fn lists_and_describes_the_loaded_adapters() {
 #[tokio::test]
 async fn errors_are_json_with_the_request_id() {
     let server = Server::start(&[]);
-    let http = reqwest::Client::new();
+    let http = crate::common::http();
 
     send(http.get(server.url("/no/such/route")))
         .await
@@ -89,7 +87,7 @@ async fn errors_are_json_with_the_request_id() {
 #[tokio::test]
 async fn uploads_need_the_admin_key_and_a_valid_adapter() {
     let server = Server::start(&["example"]);
-    let http = reqwest::Client::new();
+    let http = crate::common::http();
     let key = server.admin_key();
     let put = |id: &str, body: Vec<u8>| {
         http.put(server.url(&format!("/v1/adapters/{id}")))

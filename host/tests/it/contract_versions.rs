@@ -6,9 +6,7 @@
 //! marked read-only, a dry run holds each of its requests that is not a
 //! `GET`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use demo_upstream::Options;
 use reqwest::{Method as M, StatusCode};
 use serde_json::{Value, json};
@@ -132,7 +130,7 @@ async fn a_0_2_0_adapter_is_still_served_without_passthrough() {
 #[tokio::test]
 async fn the_bundled_adapters_implement_0_3_0() {
     let server = Server::start(&["example", "netsuite", "tryton"]);
-    let http = reqwest::Client::new();
+    let http = crate::common::http();
     let url = server.url("/v1/adapters");
     let list = call(&http, M::GET, url, &server.admin_key(), None).await;
     let versions: Vec<(&str, &str)> = list.body["adapters"]

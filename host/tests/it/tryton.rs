@@ -1,13 +1,11 @@
 //! The Tryton adapter against a real Tryton 8.2 server (started by
 //! `tests/tryton/harness.py`), through the real binary.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use reqwest::{Method as M, StatusCode};
 use serde_json::{Value, json};
 
@@ -37,7 +35,7 @@ impl Tryton {
         Tryton {
             child,
             info,
-            http: reqwest::Client::new(),
+            http: crate::common::http(),
         }
     }
 
@@ -122,7 +120,7 @@ impl Setup {
         Setup {
             tryton: Tryton::start(),
             server: Server::start(&["tryton"]),
-            http: reqwest::Client::new(),
+            http: crate::common::http(),
         }
     }
 
@@ -446,13 +444,24 @@ fn the_recorded_session_replays_without_a_server() {
 async fn tryton_conforms_against_a_real_server() {
     let s = Setup::start();
     // Enough purchases for several pages, created through Interlink.
-    // Tryton's times reach the adapter to the second: a pause before the
-    // last two makes at least two distinct update times, so that
-    // `modified-after` has a time to filter on however fast the first go.
+    // Tryton's times reach the adapter to the second: the clock moves on
+    // to the next second before the last two, which makes at least two
+    // distinct update times, so that `modified-after` has a time to filter
+    // on however fast the first go.
     let token = token(&s.connect("buyer").await);
+    let second = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let mut third_at = 0;
     for i in 0..5 {
         if i == 3 {
-            tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+            // Until the clock Tryton stamps with has moved to the next second.
+            while second() <= third_at {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
         }
         let order = json!({
             "vendor_id": s.tryton.info["supplier"].to_string(),
@@ -463,6 +472,7 @@ async fn tryton_conforms_against_a_real_server() {
             .call(&token, M::POST, "/v1/purchase-orders", Some(order))
             .await;
         assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        third_at = second();
     }
     let base = format!("base_url={}", s.tryton.base_url());
     let key = format!("api_key={}", s.tryton.key("buyer"));

@@ -3,12 +3,10 @@
 //! `cargo xtask test`) through the real binary. Screenshots of the pages go
 //! to `target/screenshots/`.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use demo_upstream::{DemoUpstream, Options};
 use fantoccini::{Client, ClientBuilder, Locator};
 use reqwest::{Method as M, StatusCode};
@@ -172,7 +170,7 @@ async fn setup() -> (DemoUpstream, Server, reqwest::Client) {
     let up = DemoUpstream::start("127.0.0.1:0".parse().unwrap(), Options::default())
         .await
         .unwrap();
-    (up, Server::start(&["example"]), reqwest::Client::new())
+    (up, Server::start(&["example"]), crate::common::http())
 }
 
 async fn connect(http: &reqwest::Client, server: &Server, up: &DemoUpstream) -> (String, String) {
@@ -1049,7 +1047,7 @@ async fn expired_links_and_forms_without_the_csrf_token_are_refused() {
             .then_some(())
     })
     .await;
-    let post = reqwest::Client::new()
+    let post = crate::common::http()
         .post(&link)
         .multipart(reqwest::multipart::Form::new().text("api_key", "demo-key"))
         .send()
@@ -1075,7 +1073,7 @@ async fn expired_links_and_forms_without_the_csrf_token_are_refused() {
     assert_eq!(cookie.http_only(), Some(true));
     assert_eq!(format!("{:?}", cookie.same_site()), "Some(Strict)");
     for form in [vec![], vec![("csrf", "forged")]] {
-        let forged = reqwest::Client::new()
+        let forged = crate::common::http()
             .post(server.url(&format!("/dashboard/connections/{id}/disconnect")))
             .header("cookie", format!("interlink_session={}", cookie.value()))
             .form(&form)
@@ -1096,6 +1094,7 @@ async fn expired_links_and_forms_without_the_csrf_token_are_refused() {
     assert_eq!(browser.path().await, "/dashboard/sign-in");
     let after = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .timeout(REQUEST_DEADLINE)
         .build()
         .unwrap()
         .get(server.url("/dashboard"))
@@ -1176,7 +1175,7 @@ async fn the_syncs_webhooks_and_requests_pages_show_what_happened() {
         webhook_retry_base_ms: Some(100),
         ..Default::default()
     });
-    let http = reqwest::Client::new();
+    let http = crate::common::http();
     let (id, token) = connect(&http, &server, &up).await;
     let subscription =
         subscribe(&http, &server.base, &token, &hook.url, &["records.changed"]).await;

@@ -4,11 +4,9 @@
 //! real server for Tryton: `tryton.rs`), and an adapter that breaks a rule
 //! fails, named by its rule.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use demo_upstream::{DemoUpstream, Options};
 
 async fn demo() -> DemoUpstream {

@@ -21,7 +21,7 @@ impl Client {
         Client {
             base: server.base.clone(),
             admin_key: server.admin_key(),
-            http: reqwest::Client::new(),
+            http: super::http(),
         }
     }
 

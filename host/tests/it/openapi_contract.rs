@@ -9,12 +9,10 @@
 //! is right (an adapter's own config, a foreign cursor), the config file
 //! `tests/schemathesis/schemathesis.toml` says so, operation by operation.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use demo_upstream::{DemoUpstream, Options};
 use reqwest::{Method as M, StatusCode};
 use serde_json::json;
@@ -81,7 +79,7 @@ async fn every_operation_keeps_the_openapi_contract() {
     let server = Server::start(&["example"]);
     let admin = server.admin_key();
     let connected = call(
-        &reqwest::Client::new(),
+        &crate::common::http(),
         M::POST,
         server.url("/v1/connections"),
         &admin,

@@ -4,12 +4,10 @@
 //! the host would load it, and the capability diff an operator reads before
 //! an upgrade).
 
-mod common;
-
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 fn adapter(command: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_interlink"))
@@ -220,7 +218,7 @@ async fn a_new_project_builds_loads_and_serves_records() {
         adapters_dir: Some(adapters.path().to_path_buf()),
         ..Default::default()
     });
-    let http = reqwest::Client::new();
+    let http = crate::common::http();
     let connected = call(
         &http,
         reqwest::Method::POST,

@@ -3,12 +3,10 @@
 //! in the middle of a run, a disconnect during a run, and signed, retried
 //! webhook deliveries.
 
-mod common;
-
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::sync_client::{Client, demo, succeeded};
-use common::*;
+use crate::common::sync_client::{Client, demo, succeeded};
+use crate::common::*;
 use demo_upstream::DemoUpstream;
 use netsuite_sim::{Simulator, full_role};
 use reqwest::{Method as M, StatusCode};

@@ -1,11 +1,9 @@
 //! Connections through the real binary, the example adapter and a real
 //! upstream over HTTP: the whole lifecycle, isolation, restarts, bad input.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use demo_upstream::{DemoUpstream, Options};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -27,7 +25,7 @@ impl<'a> Client<'a> {
     fn new(server: &'a Server) -> Self {
         Client {
             server,
-            http: reqwest::Client::new(),
+            http: crate::common::http(),
             admin_key: server.admin_key(),
         }
     }
@@ -603,11 +601,11 @@ async fn missing_permissions_are_refused_before_the_system_is_called() {
 #[tokio::test]
 async fn the_openapi_document_covers_every_route_and_the_error_schema() {
     let server = Server::start(&[]);
-    let doc = send(reqwest::Client::new().get(server.url("/openapi.json")))
+    let doc = send(crate::common::http().get(server.url("/openapi.json")))
         .await
         .body;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    let routes = routes(include_str!("../src/api/mod.rs"));
+    let routes = routes(include_str!("../../src/api/mod.rs"));
     assert!(routes.len() >= 25, "the router's routes: {routes:?}");
     for (path, methods) in routes {
         if path == "/openapi.json" {

@@ -3,11 +3,9 @@
 //! finding of the security review, each checking that the attack is refused
 //! with a clear error and that another connection keeps being served.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use demo_upstream::{DemoUpstream, Options};
 use reqwest::{Method as M, StatusCode};
 use serde_json::{Value, json};
@@ -95,7 +93,7 @@ async fn still_served(http: &reqwest::Client, server: &Server, token: &str) {
 async fn record_ids_that_are_paths_never_reach_an_adapter() {
     let (up, other) = (upstream().await, upstream().await);
     let server = Server::start(&["example", "hostile"]);
-    let http = reqwest::Client::new();
+    let http = crate::common::http();
     let token = example(&http, &server, &up).await;
     let (hostile_token, _) = hostile(&http, &server, &up).await;
     let bystander = example(&http, &server, &other).await;
@@ -154,7 +152,7 @@ async fn loopback_link_local_and_private_addresses_are_refused_unless_allowed() 
         ],
         ..Default::default()
     });
-    let http = reqwest::Client::new();
+    let http = crate::common::http();
     let port = up.base_url().rsplit(':').next().unwrap().to_string();
     for base_url in [
         format!("http://127.0.0.1:{port}"),
@@ -251,7 +249,7 @@ async fn subscriptions_are_capped_and_a_slow_receiver_holds_up_no_one_else() {
         ],
         ..Default::default()
     });
-    let http = reqwest::Client::new();
+    let http = crate::common::http();
     let (token_a, token_b) = (
         example(&http, &server, &up_a).await,
         example(&http, &server, &up_b).await,
@@ -314,7 +312,7 @@ async fn subscriptions_are_capped_and_a_slow_receiver_holds_up_no_one_else() {
 async fn the_host_signs_only_this_connections_assertions() {
     let (up, other) = (upstream().await, upstream().await);
     let server = Server::start(&["example", "hostile"]);
-    let http = reqwest::Client::new();
+    let http = crate::common::http();
     let (token, _) = hostile(&http, &server, &up).await;
     let bystander = example(&http, &server, &other).await;
     let outcome = call(&http, M::GET, server.url("/v1/sign"), &token, None).await;
@@ -345,7 +343,7 @@ async fn the_host_signs_only_this_connections_assertions() {
 async fn what_an_adapter_answers_is_bounded() {
     let (up, other) = (upstream().await, upstream().await);
     let server = Server::start(&["example", "hostile"]);
-    let http = reqwest::Client::new();
+    let http = crate::common::http();
     let (token, id) = hostile(&http, &server, &up).await;
     let bystander = example(&http, &server, &other).await;
 
@@ -423,7 +421,7 @@ async fn loading_is_bounded_and_the_host_answers_while_it_loads() {
         no_wait: true,
         ..Default::default()
     });
-    let http = reqwest::Client::new();
+    let http = crate::common::http();
     let starting = call(&http, M::GET, server.url("/healthz"), "", None).await;
     starting.assert_error(StatusCode::SERVICE_UNAVAILABLE, "starting");
     wait_ready(&server.base);
@@ -464,7 +462,7 @@ async fn loading_is_bounded_and_the_host_answers_while_it_loads() {
 async fn files_are_private_and_secrets_go_only_where_they_belong() {
     let (up, other) = (upstream().await, upstream().await);
     let server = Server::start(&["example", "hostile"]);
-    let http = reqwest::Client::new();
+    let http = crate::common::http();
     let (token, _) = hostile(&http, &server, &up).await;
     let bystander = example(&http, &server, &other).await;
 
@@ -527,7 +525,7 @@ async fn files_are_private_and_secrets_go_only_where_they_belong() {
 async fn an_outbound_request_the_host_refuses_is_its_own_error() {
     let (up, other) = (upstream().await, upstream().await);
     let server = Server::start(&["example", "chaos"]);
-    let http = reqwest::Client::new();
+    let http = crate::common::http();
     let bystander = example(&http, &server, &up).await;
     let reply = connect(
         &http,

@@ -5,13 +5,11 @@
 //! was reproduced before the fix, and so what broken implementation it
 //! catches. `docs/security.md` lists them under "What is tested".
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use demo_upstream::{DemoUpstream, Options};
 use reqwest::{Method as M, StatusCode};
 use serde_json::{Value, json};

@@ -4,9 +4,7 @@
 //! adapter's declaration and the write budget, and the outbound policy
 //! keeps a careless adapter (the hostile one) on its declared origins.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use demo_upstream::{DemoUpstream, Options};
 use reqwest::{Method as M, StatusCode};
 use serde_json::json;
@@ -193,7 +191,7 @@ async fn a_passthrough_to_an_undeclared_origin_is_refused_before_it_leaves() {
         .await
         .unwrap();
     let server = Server::start(&["hostile"]);
-    let http = reqwest::Client::new();
+    let http = crate::common::http();
     let connected = call(
         &http,
         M::POST,

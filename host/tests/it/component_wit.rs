@@ -1,10 +1,8 @@
 //! The built adapters are components of the `interlink:adapter` world, as
 //! `wasm-tools component wit` shows them (it decodes with the same crate).
 
-mod common;
-
 fn world(name: &str) -> String {
-    let decoded = wit_component::decode(&common::adapter_bytes(name)).unwrap();
+    let decoded = wit_component::decode(&crate::common::adapter_bytes(name)).unwrap();
     let mut printer = wit_component::WitPrinter::default();
     printer
         .print(decoded.resolve(), decoded.package(), &[])

@@ -3,13 +3,11 @@
 //! the secret key, the admin key and the platform certificate, each with a
 //! name of its own) and checks what must hold across them.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::sync_client::{Client, demo, succeeded};
-use common::*;
+use crate::common::sync_client::{Client, demo, succeeded};
+use crate::common::*;
 use reqwest::{Method as M, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Connection as _;
@@ -159,7 +157,7 @@ async fn an_upload_on_one_node_is_served_by_every_node() {
         );
     }
     let uploaded = send(
-        reqwest::Client::new()
+        crate::common::http()
             .put(cluster.nodes[0].url("/v1/adapters/chaos"))
             .bearer_auth(cluster.nodes[0].admin_key())
             .body(adapter_bytes("chaos-next")),
@@ -259,8 +257,21 @@ async fn syncs_and_webhooks_run_once_across_nodes_and_survive_a_killed_node() {
     .unwrap();
     assert_eq!((stored, distinct), (20_000, 20_000));
 
-    // One run per interval: no node started another for the same due time.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // One run per interval: no node started another for the same due time,
+    // and none will before the next (the schedule's next run is an interval
+    // away, which every scheduler reads from the shared database).
+    let next_run_is_ahead = || async {
+        let (ahead,): (bool,) = sqlx::query_as(
+            "SELECT next_run_at > now() + interval '10 minutes' FROM sync_schedules \
+             WHERE connection_id = $1",
+        )
+        .bind(&id)
+        .fetch_one(&mut cluster.db().await)
+        .await
+        .unwrap();
+        ahead
+    };
+    assert!(next_run_is_ahead().await);
     assert_eq!(observer.runs(&id).await.len(), 1);
     // The interval passes (the schedule is made due again): one more run.
     sqlx::query("UPDATE sync_schedules SET next_run_at = now() WHERE connection_id = $1")
@@ -269,19 +280,26 @@ async fn syncs_and_webhooks_run_once_across_nodes_and_survive_a_killed_node() {
         .await
         .unwrap();
     observer.wait_for_run(&id, 2, succeeded).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(next_run_is_ahead().await);
     let runs = observer.runs(&id).await;
     assert_eq!(runs.len(), 2, "{runs:?}");
     assert_eq!(runs[0]["unchanged"].as_u64(), Some(20_000), "{}", runs[0]);
 
     // Each event delivered once, although three dispatchers run.
+    // Once every delivery is delivered, none is sent again: the receiver's
+    // count is final.
     let subscription = subscribed.body["subscription"]["id"].as_str().unwrap();
-    eventually(Duration::from_secs(10), "the webhook", || async {
-        (!hook.received.lock().unwrap().is_empty()).then_some(())
-    })
+    let deliveries = eventually(
+        Duration::from_secs(30),
+        "every delivery delivered",
+        || async {
+            let deliveries = observer.deliveries(&token, subscription).await;
+            let done =
+                !deliveries.is_empty() && deliveries.iter().all(|d| d["status"] == "delivered");
+            done.then_some(deliveries)
+        },
+    )
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let deliveries = observer.deliveries(&token, subscription).await;
     let received = hook.received.lock().unwrap().clone();
     assert_eq!(received.len(), deliveries.len(), "{deliveries:?}");
     let mut ids: Vec<&str> = received

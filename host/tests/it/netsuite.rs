@@ -3,13 +3,11 @@
 //! made by the real `openssl` as Oracle documents, paging, the write rules
 //! and the concurrency limit.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use netsuite_sim::{Level, Permissions, Simulator, full_role};
 use reqwest::{Method as M, StatusCode};
 use serde_json::{Value, json};
@@ -36,7 +34,7 @@ impl Setup {
         Setup {
             sim,
             server: Server::start(&["netsuite"]),
-            http: reqwest::Client::new(),
+            http: crate::common::http(),
             vendor,
             item,
         }

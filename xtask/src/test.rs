@@ -1,0 +1,195 @@
+//! `cargo xtask test`: every test of the workspace, in stages, with the
+//! time of each printed at the end.
+//!
+//! 1. **tools**, on a thread of its own while the builds run: the real parts
+//!    the tests use, each installed once (trytond and its template
+//!    database, schemathesis, standardwebhooks, Chromium with its
+//!    WebDriver, cargo-nextest), most of it waiting on the network;
+//! 2. **adapters**: every adapter built into `target/adapters` and
+//!    `target/test-adapters` (`adapters.rs`);
+//! 3. **build**: every test binary, once (the host's integration tests are
+//!    one binary, `host/tests/it`, so wasmtime and the host are linked once);
+//! 4. **python**: the Python SDK's and Python adapters' unit tests (a suite
+//!    that runs no test fails);
+//! 5. **postgres**: a PostgreSQL server of the run's own (`postgres.rs`);
+//! 6. **tests**: cargo-nextest over the workspace, each test in its own
+//!    process under the deadline of `.config/nextest.toml`, several at once;
+//!    then the documentation tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::adapters::{self, target_dir, workspace_root};
+use crate::{postgres, python};
+
+/// The stages run so far, and how long each took.
+#[derive(Default)]
+struct Stages(Vec<(&'static str, Duration, bool)>);
+
+impl Stages {
+    /// Runs `stage`, timed.
+    fn run<T>(&mut self, name: &'static str, stage: impl FnOnce() -> Result<T>) -> Result<T> {
+        let started = Instant::now();
+        let done = stage();
+        self.0.push((name, started.elapsed(), done.is_ok()));
+        done
+    }
+
+    /// The table `cargo xtask test` ends with.
+    fn table(&self, total: Duration) -> String {
+        let mut out = String::from("\n| stage | time | |\n|---|---:|---|\n");
+        for (name, took, ok) in &self.0 {
+            let mark = if *ok { "ok" } else { "FAILED" };
+            out.push_str(&format!("| {name} | {} | {mark} |\n", minutes(*took)));
+        }
+        out.push_str(&format!("| **total** | {} | |\n", minutes(total)));
+        out
+    }
+}
+
+fn minutes(d: Duration) -> String {
+    format!("{}:{:02}", d.as_secs() / 60, d.as_secs() % 60)
+}
+
+/// `cargo xtask test [FILTER...]`: `args` go to cargo-nextest (test name
+/// filters, `-E` expressions, `--no-capture`, ...).
+pub fn run(args: &[String]) -> Result<()> {
+    let started = Instant::now();
+    let mut stages = Stages::default();
+    let result = stages_of_the_run(&mut stages, args);
+    eprintln!("{}", stages.table(started.elapsed()));
+    result
+}
+
+fn stages_of_the_run(stages: &mut Stages, args: &[String]) -> Result<()> {
+    let (tools, built) = std::thread::scope(|scope| {
+        let tools = scope.spawn(|| {
+            let started = Instant::now();
+            (tools(), started.elapsed())
+        });
+        let built = stages.run("adapters", adapters::build_all).and_then(|()| {
+            stages.run("build", || {
+                crate::cargo(&["test", "--release", "--workspace", "--no-run"], &[])
+            })
+        });
+        (tools.join().expect("the tools thread"), built)
+    });
+    let (tools, took) = tools;
+    stages
+        .0
+        .insert(0, ("tools (beside the builds)", took, tools.is_ok()));
+    let nextest = tools?;
+    built?;
+    stages.run("python", python::unit_tests)?;
+    let postgres = stages.run("postgres", || {
+        postgres::Server::start(&workspace_root().join("target/postgres"))
+    })?;
+    let env = [(postgres::URL_VARIABLE, postgres.url.as_str())];
+    stages.run("tests", || {
+        let mut run = vec!["nextest", "run", "--release", "--workspace"];
+        run.extend(args.iter().map(String::as_str));
+        cargo_in(&nextest, &run, &env)?;
+        if args.is_empty() {
+            cargo_in(
+                &nextest,
+                &["test", "--release", "--workspace", "--doc"],
+                &env,
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// Installs what the tests use besides the build; answers the folder that
+/// holds `cargo-nextest`, to put first on `PATH`.
+fn tools() -> Result<PathBuf> {
+    let nextest = nextest()?;
+    tryton()?;
+    python::tool("schemathesis", "schemathesis==4.32.5")?;
+    python::tool("standardwebhooks", "standardwebhooks==1.1.0")?;
+    chromium()?;
+    Ok(nextest)
+}
+
+/// The pinned cargo-nextest the run uses: the machine's when it is that
+/// version, or one installed into `target/tools`.
+const NEXTEST: &str = "0.9.143";
+
+fn nextest() -> Result<PathBuf> {
+    let tools = target_dir().join("tools");
+    let machines = Command::new(env!("CARGO"))
+        .args(["nextest", "--version"])
+        .output();
+    if let Ok(out) = machines
+        && String::from_utf8_lossy(&out.stdout).starts_with(&format!("cargo-nextest {NEXTEST}"))
+    {
+        return Ok(tools.join("bin"));
+    }
+    if tools.join("bin/cargo-nextest").exists() {
+        return Ok(tools.join("bin"));
+    }
+    eprintln!(
+        "installing cargo-nextest {NEXTEST} into {}",
+        tools.display()
+    );
+    let status = Command::new(env!("CARGO"))
+        .args(["install", "cargo-nextest", "--locked", "--version", NEXTEST])
+        .arg("--root")
+        .arg(&tools)
+        .status()
+        .context("running cargo install")?;
+    if !status.success() {
+        bail!("installing cargo-nextest failed ({status})");
+    }
+    Ok(tools.join("bin"))
+}
+
+/// Installs trytond and prepares the template database for the Tryton tests
+/// (cached in `target/tryton`), before the tests start servers from it.
+fn tryton() -> Result<()> {
+    let status = Command::new("python3")
+        .current_dir(workspace_root())
+        .args(["tests/tryton/harness.py", "setup"])
+        .status()
+        .context("running python3 (the Tryton tests need Python 3.10 or later)")?;
+    if !status.success() {
+        bail!("preparing the Tryton test server failed ({status})");
+    }
+    Ok(())
+}
+
+/// Installs Debian's Chromium and its WebDriver, which the dashboard tests
+/// drive, when they are missing.
+fn chromium() -> Result<()> {
+    if Path::new("/usr/bin/chromium").exists() && Path::new("/usr/bin/chromedriver").exists() {
+        return Ok(());
+    }
+    eprintln!("installing Debian's chromium and chromium-driver");
+    crate::apt_install(
+        &["chromium", "chromium-driver"],
+        "the dashboard tests need Debian's chromium",
+    )
+}
+
+/// Runs cargo at the workspace root with `args` and `env`, with the folder
+/// `tools` first on `PATH` (where cargo-nextest may be).
+fn cargo_in(tools: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let path = std::env::join_paths(
+        std::iter::once(tools.to_path_buf()).chain(std::env::split_paths(&path)),
+    )?;
+    let status = Command::new(env!("CARGO"))
+        .current_dir(workspace_root())
+        .args(args)
+        .envs(env.iter().copied())
+        .env("PATH", path)
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
