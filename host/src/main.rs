@@ -292,9 +292,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("opening the database {database}"))?;
     check_secret_key(store.as_ref(), &secret_box).await?;
-    let kv = DatabaseKv::new(store.clone(), secret_box.clone());
-    let services = Services::new(Arc::new(http.clone()), Arc::new(kv))
-        .with_platform_key(platform.private_key_pem());
+    let kv = Arc::new(DatabaseKv::new(store.clone(), secret_box.clone()));
+    let _kv_purge = kv.start_purging();
+    let services =
+        Services::new(Arc::new(http.clone()), kv).with_platform_key(platform.private_key_pem());
     let runtime = Runtime::new(config, services, Some(&data.cache_dir()))?;
     let mut registry = Registry::new(runtime, &args.adapters_dir);
     if store.shared() {

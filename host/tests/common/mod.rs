@@ -2,6 +2,7 @@
 //! connection contexts.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod kv_flood;
 pub mod sync_client;
 
 use std::collections::BTreeMap;

@@ -374,7 +374,7 @@ pub async fn delete_data(
     if let Err(page) = find(&state, &id).await {
         return page;
     }
-    match state.connections().storage().delete_records(&id).await {
+    match state.connections().delete_data(&id).await {
         Ok(_) => Redirect::to(&format!("/dashboard/connections/{id}")).into_response(),
         Err(e) => internal(&e),
     }
