@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use interlink::api::{AppState, router};
+use interlink::api::{AppState, edge, router};
 use interlink::certificates::{self, Algorithm, PlatformCertificate};
 use interlink::connections::Connections;
 use interlink::data_dir::{DataDir, write_private};
@@ -182,6 +182,8 @@ struct ServeArgs {
         default_value_t = 16
     )]
     max_webhooks_per_connection: u32,
+    #[command(flatten)]
+    edge: edge::EdgeArgs,
 }
 
 #[tokio::main]
@@ -368,13 +370,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .then_some(args.api_requests_per_minute),
         ..AppState::new(dataplane, syncs, webhooks, store, &admin.key)
     };
+    let app = interlink::api::pages::router(state.clone()).merge(router(state));
+    let limits = args.edge.limits();
+    tracing::info!(?limits, "serving");
     println!("interlink listening on http://{addr}");
-    axum::serve(
-        listener,
-        interlink::api::pages::router(state.clone()).merge(router(state)),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await?;
+    edge::serve(listener, app, limits, shutdown()).await;
     Ok(())
 }
 
