@@ -11,6 +11,8 @@
 //!   packages, when missing), runs the Python SDK's and Python adapters'
 //!   unit tests, starts a PostgreSQL server (Debian's, in `target/postgres`,
 //!   `postgres.rs`), then runs every test of the workspace;
+//! - `soak [--duration 3m]`: the fault soak (`host/tests/soak.rs`) for
+//!   longer than the test suite runs it, printing its table (`soak.rs`);
 //! - `wit FILE.wasm`: prints the WIT world a component implements;
 //! - `with-postgres COMMAND...`: runs a command beside a new PostgreSQL
 //!   server, as the tests get one (for the benchmarks on PostgreSQL).
@@ -19,6 +21,7 @@ mod adapters;
 mod postgres;
 mod python;
 mod serve;
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -50,6 +53,13 @@ enum Task {
         /// Passed to `cargo test` (a test name filter, `--nocapture`, ...).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Run the fault soak (one tenant's system failing in every way while
+    /// another's works) for `--duration`, and print its table.
+    Soak {
+        /// How long: `90s`, `3m`, `1h`.
+        #[arg(long, default_value = "3m", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
     },
     /// Print the WIT world of a component, as `wasm-tools component wit` does.
     Wit { file: PathBuf },
@@ -108,6 +118,7 @@ fn run(task: Task) -> Result<()> {
             }
             Ok(())
         }
+        Task::Soak { duration } => soak::soak(duration),
         Task::Wit { file } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;

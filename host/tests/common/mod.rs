@@ -260,6 +260,17 @@ impl Server {
         held
     }
 
+    /// The server's resident memory now, in bytes.
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status");
+        kib << 10
+    }
+
     /// What the server has logged so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(self.data_dir.join("interlink.log")).unwrap_or_default()
