@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use interlink::api::{AppState, router};
+use interlink::api::{AppState, edge, router};
 use interlink::certificates::{self, Algorithm, PlatformCertificate};
 use interlink::connections::Connections;
 use interlink::data_dir::{DataDir, write_private};
@@ -203,6 +203,8 @@ struct ServeArgs {
         default_value_t = 16
     )]
     max_webhooks_per_connection: u32,
+    #[command(flatten)]
+    edge: edge::EdgeArgs,
 }
 
 #[tokio::main]
@@ -325,8 +327,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("opening the database {database}"))?;
     check_secret_key(store.as_ref(), &secret_box).await?;
-    let kv = DatabaseKv::new(store.clone(), secret_box.clone());
-    let services = Services::new(Arc::new(http.clone()), Arc::new(kv))
+    let kv = Arc::new(DatabaseKv::new(store.clone(), secret_box.clone()));
+    let _kv_purge = kv.start_purging();
+    let services = Services::new(Arc::new(http.clone()), kv)
         .with_platform_key(platform.private_key_pem())
         .with_adapter_grants(AdapterGrants::new(adapter_grants));
     let runtime = Runtime::new(config, services, Some(&data.cache_dir()))?;
@@ -402,16 +405,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .then_some(args.api_requests_per_minute),
         ..AppState::new(dataplane, syncs, webhooks, store, &admin.key)
     };
-    println!("interlink listening on http://{addr}");
-    // The pages need each client's address (`ConnectInfo<SocketAddr>`):
-    // sign-ins are throttled by it.
     let app = interlink::api::pages::router(state.clone()).merge(router(state));
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await?;
+    let limits = args.edge.limits();
+    tracing::info!(?limits, "serving");
+    println!("interlink listening on http://{addr}");
+    edge::serve(listener, app, limits, shutdown()).await;
     Ok(())
 }
 

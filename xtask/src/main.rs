@@ -8,6 +8,8 @@
 //! - `test`: every test of the workspace, in timed stages (`test.rs`): the
 //!   real parts the tests use, the adapters, the test binaries, the Python
 //!   unit tests, a PostgreSQL server of its own, then cargo-nextest;
+//! - `soak [--duration 3m]`: the fault soak (`host/tests/it/soak.rs`) for
+//!   longer than the test suite runs it, printing its table (`soak.rs`);
 //! - `wit FILE.wasm`: prints the WIT world a component implements;
 //! - `with-postgres COMMAND...`: runs a command beside a new PostgreSQL
 //!   server, as the tests get one (for the benchmarks on PostgreSQL).
@@ -16,6 +18,7 @@ mod adapters;
 mod postgres;
 mod python;
 mod serve;
+mod soak;
 mod test;
 
 use std::path::PathBuf;
@@ -49,6 +52,13 @@ enum Task {
         /// expressions, `--no-capture`, ...).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Run the fault soak (one tenant's system failing in every way while
+    /// another's works) for `--duration`, and print its table.
+    Soak {
+        /// How long: `90s`, `3m`, `1h`.
+        #[arg(long, default_value = "3m", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
     },
     /// Print the WIT world of a component, as `wasm-tools component wit` does.
     Wit { file: PathBuf },
@@ -89,6 +99,7 @@ fn run(task: Task) -> Result<()> {
             }
             Ok(())
         }
+        Task::Soak { duration } => soak::soak(duration),
         Task::Wit { file } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -121,10 +132,16 @@ pub fn apt_install(packages: &[&str], why: &str) -> Result<()> {
 
 /// Runs cargo at the workspace root with `args` then `extra`.
 pub fn cargo(args: &[&str], extra: &[String]) -> Result<()> {
+    cargo_with_env(args, extra, &[])
+}
+
+/// Runs cargo at the workspace root with `args` then `extra`, and `env` set.
+pub fn cargo_with_env(args: &[&str], extra: &[String], env: &[(&str, &str)]) -> Result<()> {
     let status = Command::new(env!("CARGO"))
         .current_dir(adapters::workspace_root())
         .args(args)
         .args(extra)
+        .envs(env.iter().copied())
         .status()
         .context("running cargo")?;
     if !status.success() {

@@ -181,15 +181,7 @@ fn cargo_in(tools: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     let path = std::env::join_paths(
         std::iter::once(tools.to_path_buf()).chain(std::env::split_paths(&path)),
     )?;
-    let status = Command::new(env!("CARGO"))
-        .current_dir(workspace_root())
-        .args(args)
-        .envs(env.iter().copied())
-        .env("PATH", path)
-        .status()
-        .context("running cargo")?;
-    if !status.success() {
-        bail!("cargo {} failed ({status})", args.join(" "));
-    }
-    Ok(())
+    let path = path.to_str().context("PATH is not UTF-8")?;
+    let env: Vec<(&str, &str)> = env.iter().copied().chain([("PATH", path)]).collect();
+    crate::cargo_with_env(args, &[], &env)
 }

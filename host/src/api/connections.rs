@@ -245,7 +245,7 @@ pub async fn disconnect(
     Ok(Json(view(&state, c).await?))
 }
 
-/// Delete the records stored for a connection (and only those).
+/// Delete the records stored for a connection and its kv store (cached access tokens); the connection stays.
 #[utoipa::path(delete, path = "/v1/connections/{id}/data", tag = "connections", security(("admin_key" = [])),
     params(("id" = String, Path)),
     responses((status = 200, body = DataDeleted), (status = 404, body = super::openapi::ErrorBody)))]
@@ -257,8 +257,7 @@ pub async fn delete_data(
     find(&state, &id).await?;
     let deleted_records = state
         .connections()
-        .storage()
-        .delete_records(&id)
+        .delete_data(&id)
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(DataDeleted { deleted_records }))

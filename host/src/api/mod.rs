@@ -8,6 +8,8 @@
 //!   `/v1/sync-status`, `/v1/synced/{entity}`) and webhooks (`/v1/webhooks`);
 //! - `/healthz`, `/openapi.json`;
 //! - HTML pages ([`pages`]): the dashboard and the customer's connect page.
+//!
+//! [`edge`] serves them: the connections, within their timeouts and cap.
 
 mod adapters;
 pub mod auth;
@@ -15,6 +17,7 @@ mod certificates;
 mod connect_sessions;
 mod connections;
 mod data;
+pub mod edge;
 pub mod error;
 pub mod failed_requests;
 mod json;

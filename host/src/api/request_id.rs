@@ -15,6 +15,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::AppState;
+use super::edge::BodyDeadline;
 use super::error::ApiError;
 use crate::storage::requests::FailedRequest;
 
@@ -58,6 +59,26 @@ fn acceptable(value: &HeaderValue) -> Option<String> {
         .then(|| text.to_string())
 }
 
+/// The answer to a request whose body did not arrive by its deadline; the
+/// connection closes after it (the rest of the body would be read as the
+/// next request).
+fn body_timed_out(deadline: &BodyDeadline) -> Response {
+    let message = format!(
+        "the request's body did not arrive within {} s (--body-read-timeout)",
+        deadline.timeout.as_secs_f64()
+    );
+    let mut response = ApiError::new(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        "request_timeout",
+        message,
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 /// Assigns the id, runs the request in a span that carries it, writes error
 /// bodies (see [`super::error`]) and records failed requests.
 pub async fn middleware(
@@ -75,6 +96,7 @@ pub async fn middleware(
     request.extensions_mut().insert(connection.clone());
     let extra_headers = ResponseHeaders::default();
     request.extensions_mut().insert(extra_headers.clone());
+    let body_deadline = request.extensions().get::<BodyDeadline>().cloned();
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
     let span = tracing::info_span!(
         "request",
@@ -87,6 +109,10 @@ pub async fn middleware(
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     let _enter = span.enter();
+    if let Some(deadline) = body_deadline.filter(BodyDeadline::passed) {
+        // Whatever the handler made of the body it could not read.
+        response = body_timed_out(&deadline);
+    }
 
     let status = response.status();
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;

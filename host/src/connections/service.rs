@@ -346,10 +346,7 @@ impl Connections {
         let _creating = self.creating.lock().await;
         if let Some(old) = &replaced {
             self.storage.disconnect(&old.id, now).await?;
-            self.cache.invalidate(&old.id);
-            if let Some(webhooks) = &self.webhooks {
-                webhooks.drop_pending(&old.id).await?;
-            }
+            self.disconnected(&old.id).await?;
         }
         if !self
             .storage
@@ -366,18 +363,37 @@ impl Connections {
 
     /// Disconnects `id`: its token stops working at once, its credit
     /// returns to the pool, no sync run starts any more (a running one stops
-    /// at its next page) and its pending webhook deliveries are dropped; its
-    /// stored records stay. Answers the connection as it is now, or `None`
-    /// if there is no such connection.
+    /// at its next page), its pending webhook deliveries are dropped and its
+    /// kv store deleted; its stored records stay. Answers the connection as
+    /// it is now, or `None` if there is no such connection.
     pub async fn disconnect(&self, id: &str) -> Result<Option<Connection>, StorageError> {
         if self.storage.disconnect(id, SystemTime::now()).await? {
             tracing::info!(connection = %id, "connection disconnected");
         }
+        self.disconnected(id).await?;
+        self.storage.connection(id).await
+    }
+
+    /// What follows a disconnect: the connection leaves the cache, and its
+    /// pending deliveries and kv store go. (A call still running may write
+    /// the store again; the kv purge deletes that.)
+    async fn disconnected(&self, id: &str) -> Result<(), StorageError> {
         self.cache.invalidate(id);
         if let Some(webhooks) = &self.webhooks {
             webhooks.drop_pending(id).await?;
         }
-        self.storage.connection(id).await
+        self.storage.kv_clear(id).await?;
+        Ok(())
+    }
+
+    /// Deletes what the host keeps for `id`'s calls: its stored records and
+    /// its kv store (cached access tokens are fetched again). Answers how
+    /// many records.
+    pub async fn delete_data(&self, id: &str) -> Result<u64, StorageError> {
+        let records = self.storage.delete_records(id).await?;
+        let keys = self.storage.kv_clear(id).await?;
+        tracing::info!(connection = %id, records, keys, "connection data deleted");
+        Ok(records)
     }
 
     /// The token that hashes to `token_hash` and its connection, from

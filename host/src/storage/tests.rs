@@ -1014,7 +1014,7 @@ async fn kv_values_expire_and_one_call_fills_a_missing_key(db: Backend) {
     let get = |node: &Arc<dyn Store>, holder: &'static str, now: u64| {
         let node = node.clone();
         async move {
-            node.kv_get("c1", "token", holder, at(now), at(now + 10))
+            node.kv_get("c1", "token", holder, at(now), at(now + 10), 8)
                 .await
                 .unwrap()
         }
@@ -1052,7 +1052,9 @@ async fn kv_values_expire_and_one_call_fills_a_missing_key(db: Backend) {
     a.kv_delete("c1", "token").await.unwrap();
     assert_eq!(get(a, "h5", 44).await, KvRead::Fill);
     assert_eq!(
-        b.kv_get("c2", "token", "h6", at(44), at(54)).await.unwrap(),
+        b.kv_get("c2", "token", "h6", at(44), at(54), 8)
+            .await
+            .unwrap(),
         KvRead::Fill,
         "keys are per connection"
     );
@@ -1076,7 +1078,7 @@ async fn kv_values_expire_and_one_call_fills_a_missing_key(db: Backend) {
     let reads = holders.iter().enumerate().map(|(i, holder)| {
         let node = nodes[i % nodes.len()].clone();
         async move {
-            node.kv_get("c4", "token", holder, at(70), at(80))
+            node.kv_get("c4", "token", holder, at(70), at(80), 8)
                 .await
                 .unwrap()
         }
@@ -1084,6 +1086,69 @@ async fn kv_values_expire_and_one_call_fills_a_missing_key(db: Backend) {
     let reads = join_all(reads).await;
     let fills = reads.iter().filter(|r| **r == KvRead::Fill).count();
     assert_eq!(fills, 1, "{reads:?}");
+}
+
+/// Before: a miss made a row outside the quota, which only a later write
+/// of the same key removed, and a connection's store outlived it.
+async fn kv_fills_count_in_the_quota_and_rows_no_call_reads_go(db: Backend) {
+    let store = db.node().await;
+    let get = |connection: &'static str, key: &'static str, holder: &'static str, now: u64| {
+        let store = store.clone();
+        async move {
+            store
+                .kv_get(connection, key, holder, at(now), at(now + 10), 2)
+                .await
+                .unwrap()
+        }
+    };
+    // Fills count: two misses fill a store of two keys, for reads and writes.
+    assert_eq!(get("c1", "a", "h1", 0).await, KvRead::Fill);
+    assert_eq!(get("c1", "b", "h1", 0).await, KvRead::Fill);
+    assert_eq!(get("c1", "c", "h2", 0).await, KvRead::Full);
+    assert!(!store.kv_set("c1", "c", b"v", None, at(0), 2).await.unwrap());
+    assert!(
+        store.kv_set("c1", "a", b"v", None, at(1), 2).await.unwrap(),
+        "a fill's own key is written"
+    );
+    // A fill given up leaves no row: there is room again.
+    store.kv_release("c1", "h1").await.unwrap();
+    assert_eq!(get("c1", "c", "h2", 2).await, KvRead::Fill);
+    // So does a fill whose time ran out, at the next miss.
+    assert_eq!(get("c1", "d", "h3", 12).await, KvRead::Fill);
+    // A delete leaves no row.
+    store.kv_delete("c1", "a").await.unwrap();
+    assert_eq!(get("c1", "e", "h3", 13).await, KvRead::Fill);
+
+    // The purge: expired values, fills whose time ran out, and the
+    // stores of disconnected connections; live rows stay.
+    assert!(
+        store
+            .kv_set("c2", "x", b"v", Some(at(20)), at(14), 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .kv_set("c2", "y", b"v", None, at(14), 2)
+            .await
+            .unwrap()
+    );
+    assert!(insert(store.as_ref(), "c3", 1, 10).await);
+    assert!(
+        store
+            .kv_set("c3", "t", b"v", None, at(14), 2)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.kv_purge(at(15)).await.unwrap(), 0, "all live");
+    assert!(store.disconnect("c3", at(16)).await.unwrap());
+    // c1's fills of d and e (until 22 and 23), c2's x (20), c3's store.
+    assert_eq!(store.kv_purge(at(30)).await.unwrap(), 4);
+    assert_eq!(get("c2", "y", "h4", 31).await, KvRead::Value(b"v".to_vec()));
+
+    // A connection's whole store, on disconnect or deletion of its data.
+    assert_eq!(store.kv_clear("c2").await.unwrap(), 1);
+    assert_eq!(store.kv_purge(at(40)).await.unwrap(), 0, "nothing left");
 }
 
 async fn a_write_budget_holds_across_nodes(db: Backend) {
@@ -1236,6 +1301,7 @@ on_both_backends!(
     sessions_round_trip,
     failed_requests_keep_the_newest_and_are_found_by_request_and_connection,
     kv_values_expire_and_one_call_fills_a_missing_key,
+    kv_fills_count_in_the_quota_and_rows_no_call_reads_go,
     a_write_budget_holds_across_nodes,
     upstream_slots_hold_across_nodes,
     uploaded_adapters_are_kept_by_content,

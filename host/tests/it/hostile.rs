@@ -555,3 +555,9 @@ async fn an_outbound_request_the_host_refuses_is_its_own_error() {
     );
     still_served(&http, &server, &bystander).await;
 }
+
+/// See [`kv_flood::a_kv_flood_is_bounded`]; on PostgreSQL in `postgres.rs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kv_flood_leaves_at_most_the_quota_and_a_disconnect_leaves_nothing() {
+    kv_flood::a_kv_flood_is_bounded(None).await;
+}

@@ -178,3 +178,12 @@ async fn a_host_on_sqlite_moves_to_postgres_with_db_copy() {
         hooks.body
     );
 }
+
+/// The hostile adapter's kv flood on PostgreSQL (`hostile.rs` runs it on
+/// SQLite): at most the quota of rows, no key over 256 bytes, none left
+/// after a disconnect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kv_flood_leaves_at_most_the_quota_and_a_disconnect_leaves_nothing_on_postgres() {
+    let database = postgres_database().await;
+    kv_flood::a_kv_flood_is_bounded(Some(&database)).await;
+}

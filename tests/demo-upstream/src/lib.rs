@@ -18,6 +18,8 @@
 //! | `GET /api/echo` | answers the request's headers (a system that reflects them) |
 //!
 //! Collections: `suppliers`, `products`, `orders`.
+//!
+//! [`faults`] is a system that fails instead, in every way it can.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -33,6 +35,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+pub mod faults;
 
 const COLLECTIONS: [&str; 3] = ["suppliers", "products", "orders"];
 

@@ -440,7 +440,7 @@ pub async fn delete_data(
         Ok(c) => c,
         Err(page) => return page,
     };
-    match state.connections().storage().delete_records(&c.id).await {
+    match state.connections().delete_data(&c.id).await {
         Ok(_) => Redirect::to(&connection_path(&c, &[])).into_response(),
         Err(e) => internal(&e),
     }

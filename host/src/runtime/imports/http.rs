@@ -73,13 +73,23 @@ pub struct HeldRequest {
     pub body: Option<String>,
 }
 
+/// The longest origin a denial shows (in the log and the error): a URL's
+/// host can be as long as the adapter makes it.
+const MAX_SHOWN_ORIGIN: usize = 256;
+
+/// `url`'s origin as a denial shows it: cut to [`MAX_SHOWN_ORIGIN`] bytes,
+/// control characters escaped.
+fn shown_origin(url: &Url) -> String {
+    super::log::clean(&url.origin().ascii_serialization(), MAX_SHOWN_ORIGIN).into_owned()
+}
+
 /// Secrets shorter than this are not masked in responses: a short value
 /// would be found in unrelated text and garble it.
 const MIN_MASKED: usize = 8;
 
 impl HostState {
     /// Checks `request` and turns it into what the client sends.
-    fn prepare(&self, request: Request) -> Result<OutboundRequest, Error> {
+    fn prepare(&mut self, request: Request) -> Result<OutboundRequest, Error> {
         if self.describing {
             return Err(Error::Denied(
                 "adapters make no requests while describing themselves".into(),
@@ -88,15 +98,21 @@ impl HostState {
         let url = Url::parse(&request.url)
             .map_err(|e| Error::InvalidRequest(format!("`{}`: {e}", request.url)))?;
         if !self.allow.allows(&url) {
-            tracing::warn!(adapter = &*self.adapter_id, connection = %self.ctx.connection_id, %url, "outbound request denied");
+            // The origin, never the whole URL (an adapter's megabyte of
+            // path), and a line of the call's log budget.
+            let origin = shown_origin(&url);
+            if self.log_budget() {
+                tracing::warn!(adapter = &*self.adapter_id, connection = %self.ctx.connection_id, %origin, "outbound request denied");
+            }
             return Err(Error::Denied(format!(
-                "{} is not among the adapter's outbound hosts for this connection",
-                url.origin().ascii_serialization()
+                "{origin} is not among the adapter's outbound hosts for this connection"
             )));
         }
         if self.passthrough && !self.allow.keeps_base_path(&url) {
-            let origin = url.origin().ascii_serialization();
-            tracing::warn!(adapter = &*self.adapter_id, connection = %self.ctx.connection_id, %origin, "passthrough request outside the base path denied");
+            let origin = shown_origin(&url);
+            if self.log_budget() {
+                tracing::warn!(adapter = &*self.adapter_id, connection = %self.ctx.connection_id, %origin, "passthrough request outside the base path denied");
+            }
             return Err(Error::Denied(format!(
                 "a passthrough request to {origin} stays under the path of the connection's base URL"
             )));
@@ -109,7 +125,7 @@ impl HostState {
         if !request.secret_headers.is_empty() && !self.allow.trusts_with_secrets(&url) {
             return Err(Error::Denied(format!(
                 "the connection's secrets go only to origins its config names, not to {}",
-                url.origin().ascii_serialization()
+                shown_origin(&url)
             )));
         }
         for secret in request.secret_headers {
@@ -252,7 +268,112 @@ impl http::Host for HostState {
 
 #[cfg(test)]
 mod tests {
-    use super::settable;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::outbound::{AllowList, HttpClient};
+    use crate::runtime::imports::log::MAX_LINES;
+    use crate::runtime::{MemoryKv, Services};
+
+    /// A call's state for the adapter `hostile`, whose allow-list is empty.
+    fn state() -> HostState {
+        let client = HttpClient::new(1 << 20, None).unwrap();
+        HostState {
+            adapter_id: "hostile".into(),
+            ctx: Arc::default(),
+            allow: AllowList::default(),
+            describing: false,
+            log_lines: 0,
+            logs_dropped: 0,
+            private_keys: Arc::new([]),
+            services: Arc::new(Services::new(
+                Arc::new(client),
+                Arc::new(MemoryKv::default()),
+            )),
+            memory_limit: 1 << 20,
+            memory: 0,
+            deadline: Instant::now() + Duration::from_secs(5),
+            http_timeout: Duration::from_secs(5),
+            denied: None,
+            dry_run: false,
+            held: Vec::new(),
+            call_id: String::new(),
+            filling: false,
+            passthrough: false,
+        }
+    }
+
+    fn get(url: String) -> Request {
+        Request {
+            method: Method::Get,
+            url,
+            headers: Vec::new(),
+            secret_headers: Vec::new(),
+            body: None,
+            timeout_ms: None,
+            read_only: false,
+        }
+    }
+
+    /// What `run` logs, as text.
+    fn logged(run: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Captured(Arc<Mutex<Vec<u8>>>);
+        impl Write for Captured {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, run);
+        String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// Before: a denied request logged the adapter's URL whole (a 1.9 MB
+    /// URL, a 1.9 MB line a call) and outside the call's log budget.
+    #[test]
+    fn a_denied_url_logs_its_origin_cut_and_counts_in_the_log_budget() {
+        let mut state = state();
+        let url = format!("http://evil.example/{}", "x".repeat(2 << 20));
+        let lines = logged(|| {
+            let denied = state.prepare(get(url));
+            assert!(matches!(denied, Err(Error::Denied(_))));
+        });
+        assert!(lines.contains("origin=http://evil.example\n"), "{lines}");
+        assert!(!lines.contains("xxx"), "the path is not logged: {lines}");
+        assert_eq!(state.log_lines, 1, "the line counts in the call's budget");
+
+        // A host is as long as the adapter makes it: the origin is cut.
+        let long_host = format!("http://{}.example/", "a".repeat(60_000));
+        let lines = logged(|| {
+            let Err(Error::Denied(reason)) = state.prepare(get(long_host)) else {
+                panic!("denied")
+            };
+            assert!(reason.len() < 2 * MAX_SHOWN_ORIGIN, "{}", reason.len());
+        });
+        assert!(lines.len() < 2 * MAX_SHOWN_ORIGIN + 200, "{lines}");
+
+        // Past the budget, denials are counted as dropped lines, not logged.
+        state.log_lines = MAX_LINES;
+        let lines = logged(|| {
+            for _ in 0..1_000 {
+                let _ = state.prepare(get("http://evil.example/".into()));
+            }
+        });
+        assert_eq!(lines, "");
+        assert_eq!(state.logs_dropped, 1_000);
+    }
 
     #[test]
     fn the_host_owns_host_framing_and_proxy_headers() {

@@ -9,6 +9,14 @@
 //! passes), so an access token is fetched once, not by every call that
 //! found it missing. The adapter tools (`interlink adapter ...`) use
 //! [`MemoryKv`], in memory.
+//!
+//! Bounded, because adapters may be third-party code: a key is at most
+//! [`MAX_KEY_BYTES`] (a longer one is never read, written or deleted, and
+//! never reaches the database), a value [`MAX_VALUE_BYTES`], and a
+//! connection holds at most [`MAX_KEYS`] keys, the keys being filled
+//! included (every miss makes one). [`DatabaseKv::start_purging`] deletes
+//! expired values and ended fills every [`PURGE_EVERY`]; a disconnect or a
+//! deletion of the connection's data deletes its whole store.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,6 +39,9 @@ pub const FILL_LEASE: Duration = Duration::from_secs(10);
 
 /// The longest pause between two reads of a key being filled.
 const FILL_POLL: Duration = Duration::from_millis(25);
+
+/// How often [`DatabaseKv::start_purging`] deletes what no call will read.
+pub const PURGE_EVERY: Duration = Duration::from_secs(60);
 
 /// Key-value storage, partitioned by connection id.
 #[async_trait]
@@ -57,11 +68,17 @@ pub trait KvStore: Send + Sync + 'static {
     async fn release(&self, connection: &str, holder: &str);
 }
 
-/// Checks a key and a value against the bounds.
-fn check_size(key: &str, value: &[u8]) -> Result<(), String> {
+/// Checks a key against the bounds.
+fn check_key(key: &str) -> Result<(), String> {
     if key.len() > MAX_KEY_BYTES {
         return Err(format!("keys are limited to {MAX_KEY_BYTES} bytes"));
     }
+    Ok(())
+}
+
+/// Checks a key and a value against the bounds.
+fn check_size(key: &str, value: &[u8]) -> Result<(), String> {
+    check_key(key)?;
     if value.len() > MAX_VALUE_BYTES {
         return Err(format!("values are limited to {MAX_VALUE_BYTES} bytes"));
     }
@@ -88,6 +105,26 @@ impl DatabaseKv {
     fn context(connection: &str, key: &str) -> String {
         format!("kv:{connection}:{key}")
     }
+
+    /// Deletes, every [`PURGE_EVERY`] until the store is dropped, what no
+    /// call will read again: expired values, fills that ended, the stores
+    /// of disconnected connections.
+    pub fn start_purging(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let kv = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(PURGE_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(kv) = kv.upgrade() else { return };
+                match kv.store.kv_purge(SystemTime::now()).await {
+                    Ok(0) => {}
+                    Ok(rows) => tracing::debug!(rows, "purged the kv store"),
+                    Err(e) => tracing::warn!(error = %e, "could not purge the kv store"),
+                }
+            }
+        })
+    }
 }
 
 #[async_trait]
@@ -99,19 +136,21 @@ impl KvStore for DatabaseKv {
         holder: &str,
         deadline: Instant,
     ) -> Option<Vec<u8>> {
+        // A key no write accepts has no value, and makes no row.
+        check_key(key).ok()?;
         let mut pause = Duration::from_millis(2);
         loop {
             let now = SystemTime::now();
             let read = self
                 .store
-                .kv_get(connection, key, holder, now, now + FILL_LEASE)
+                .kv_get(connection, key, holder, now, now + FILL_LEASE, MAX_KEYS)
                 .await;
             match read {
                 Ok(KvRead::Value(sealed)) => {
                     let context = Self::context(connection, key);
                     return self.secret_box.open(&sealed, &context).ok();
                 }
-                Ok(KvRead::Fill) => return None,
+                Ok(KvRead::Fill | KvRead::Full) => return None,
                 Ok(KvRead::Filling) if Instant::now() + pause < deadline => {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(FILL_POLL);
@@ -156,6 +195,9 @@ impl KvStore for DatabaseKv {
     }
 
     async fn delete(&self, connection: &str, key: &str) {
+        if check_key(key).is_err() {
+            return;
+        }
         if let Err(e) = self.store.kv_delete(connection, key).await {
             tracing::warn!(connection, error = %e, "could not delete from the kv store");
         }
@@ -180,6 +222,7 @@ pub struct MemoryKv {
 #[async_trait]
 impl KvStore for MemoryKv {
     async fn get(&self, connection: &str, key: &str, _: &str, _: Instant) -> Option<Vec<u8>> {
+        check_key(key).ok()?;
         let mut all = self.connections.lock().unwrap();
         let entries = all.get_mut(connection)?;
         match entries.get(key) {
@@ -317,6 +360,33 @@ mod tests {
         }
     }
 
+    /// Before: `get` of a missing key made a row whatever the key's size
+    /// and outside the quota, so a loop of misses with megabyte keys filled
+    /// the disk.
+    #[tokio::test]
+    async fn misses_make_no_row_for_a_key_too_long_and_none_past_the_quota() {
+        let (kv, _dir) = database_kv().await;
+        let long = "k".repeat(MAX_KEY_BYTES + 1);
+        assert_eq!(kv.get("a", &long, "h", soon()).await, None);
+        kv.delete("a", &long).await;
+        assert_eq!(kv.store.kv_clear("a").await.unwrap(), 0, "no row made");
+
+        for i in 0..MAX_KEYS + 10 {
+            assert_eq!(kv.get("a", &format!("miss-{i}"), "h", soon()).await, None);
+        }
+        assert!(
+            kv.set("a", "one-more", vec![1], None).await.is_err(),
+            "the fills hold the whole quota"
+        );
+        kv.release("a", "h").await;
+        kv.set("a", "token", vec![1], None).await.unwrap();
+        assert_eq!(
+            kv.store.kv_clear("a").await.unwrap(),
+            1,
+            "only the value is left"
+        );
+    }
+
     #[tokio::test]
     async fn values_are_sealed_and_calls_wait_for_the_one_that_fills_a_key() {
         let (kv, _dir) = database_kv().await;
@@ -347,20 +417,15 @@ mod tests {
         assert_eq!(kv.get("a", "token", "fourth", Instant::now()).await, None);
 
         // What the database holds is sealed, for its connection and key.
-        let sealed = kv
-            .store
-            .kv_get("a", "other", "x", SystemTime::now(), SystemTime::now())
-            .await;
-        assert_eq!(sealed.unwrap(), KvRead::Fill);
+        let stored = || {
+            let now = SystemTime::now();
+            kv.store.kv_get("a", "other", "x", now, now, MAX_KEYS)
+        };
+        assert_eq!(stored().await.unwrap(), KvRead::Fill);
         kv.set("a", "other", b"secret-token".to_vec(), None)
             .await
             .unwrap();
-        let KvRead::Value(sealed) = kv
-            .store
-            .kv_get("a", "other", "x", SystemTime::now(), SystemTime::now())
-            .await
-            .unwrap()
-        else {
+        let KvRead::Value(sealed) = stored().await.unwrap() else {
             panic!("a value is stored")
         };
         assert!(!sealed.windows(12).any(|w| w == b"secret-token"));

@@ -5,7 +5,9 @@
 //! [`MAX_LINES`] lines a call (the rest are counted, and the count logged
 //! once when the call ends), [`MAX_MESSAGE`] bytes a message, [`MAX_FIELDS`]
 //! fields of [`MAX_FIELD`] bytes; control characters are escaped, so that an
-//! adapter cannot write a line that looks like one of the host's.
+//! adapter cannot write a line that looks like one of the host's. The lines
+//! the host writes about what a call did (an outbound request it denied)
+//! come out of the same budget ([`HostState::log_budget`]).
 
 use std::borrow::Cow;
 
@@ -21,7 +23,7 @@ pub const MAX_FIELDS: usize = 16;
 pub const MAX_FIELD: usize = 256;
 
 /// `text`, cut to at most `max` bytes and with control characters escaped.
-fn clean(text: &str, max: usize) -> Cow<'_, str> {
+pub(super) fn clean(text: &str, max: usize) -> Cow<'_, str> {
     let cut = &text[..text.floor_char_boundary(max)];
     if !cut.chars().any(char::is_control) {
         return Cow::Borrowed(cut);
@@ -39,16 +41,24 @@ fn clean(text: &str, max: usize) -> Cow<'_, str> {
     )
 }
 
-impl log::Host for HostState {
-    async fn log(&mut self, level: Level, message: String, fields: Vec<LogField>) {
-        if self.describing {
-            return;
-        }
+impl HostState {
+    /// Takes one line of the call's log budget: false once [`MAX_LINES`]
+    /// were logged (the line is then counted as dropped, not written).
+    pub(super) fn log_budget(&mut self) -> bool {
         if self.log_lines >= MAX_LINES {
             self.logs_dropped += 1;
-            return;
+            return false;
         }
         self.log_lines += 1;
+        true
+    }
+}
+
+impl log::Host for HostState {
+    async fn log(&mut self, level: Level, message: String, fields: Vec<LogField>) {
+        if self.describing || !self.log_budget() {
+            return;
+        }
         let message = clean(&message, MAX_MESSAGE);
         let fields = fields
             .iter()

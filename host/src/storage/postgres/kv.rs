@@ -9,6 +9,11 @@ use super::{PostgresStorage, optional_time_at, ts};
 use crate::storage::Result;
 use crate::storage::kv::{KvRead, KvStorage};
 
+/// The rows no call will read again at `$1`: expired values, and fills
+/// that ended or whose time ran out.
+const DEAD: &str =
+    "expires_at <= $1 OR (value IS NULL AND (filler IS NULL OR filling_until <= $1))";
+
 impl PostgresStorage {
     /// The live value of `key`, if it holds one at `now`.
     async fn kv_value(
@@ -29,6 +34,26 @@ impl PostgresStorage {
         }
         Ok(row.try_get("value")?)
     }
+
+    /// Deletes the connection's dead rows.
+    async fn kv_purge_connection<'e, E>(
+        &self,
+        executor: E,
+        connection: &str,
+        now: SystemTime,
+    ) -> Result<()>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+    {
+        sqlx::query(&format!(
+            "DELETE FROM kv WHERE connection_id = $2 AND ({DEAD})"
+        ))
+        .bind(ts(now))
+        .bind(connection)
+        .execute(executor)
+        .await?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -40,14 +65,20 @@ impl KvStorage for PostgresStorage {
         holder: &str,
         now: SystemTime,
         fill_until: SystemTime,
+        max_keys: usize,
     ) -> Result<KvRead> {
         if let Some(value) = self.kv_value(connection, key, now).await? {
             return Ok(KvRead::Value(value));
         }
-        // Racing fillers: the upsert of the second waits for the first's
-        // row, then finds it filled (its condition is checked again).
+        self.kv_purge_connection(&self.pool, connection, now)
+            .await?;
+        // A new row only while the connection has room for it. Racing
+        // fillers: the upsert of the second waits for the first's row, then
+        // finds it filled (its condition is checked again).
         let filled = sqlx::query(
-            "INSERT INTO kv (connection_id, key, filler, filling_until) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO kv (connection_id, key, filler, filling_until) \
+             SELECT $1, $2, $3, $4 \
+             WHERE (SELECT count(*) FROM kv WHERE connection_id = $1 AND key <> $2) < $6 \
              ON CONFLICT (connection_id, key) DO UPDATE \
              SET value = NULL, expires_at = NULL, filler = $3, filling_until = $4 \
              WHERE (kv.value IS NULL OR kv.expires_at <= $5) \
@@ -58,14 +89,25 @@ impl KvStorage for PostgresStorage {
         .bind(holder)
         .bind(ts(fill_until))
         .bind(ts(now))
+        .bind(max_keys as i64)
         .execute(&self.pool)
         .await?;
         if filled.rows_affected() == 1 {
             return Ok(KvRead::Fill);
         }
-        Ok(match self.kv_value(connection, key, now).await? {
-            Some(value) => KvRead::Value(value),
-            None => KvRead::Filling,
+        if let Some(value) = self.kv_value(connection, key, now).await? {
+            return Ok(KvRead::Value(value));
+        }
+        let row: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM kv WHERE connection_id = $1 AND key = $2")
+                .bind(connection)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(if row.is_some() {
+            KvRead::Filling
+        } else {
+            KvRead::Full
         })
     }
 
@@ -79,22 +121,13 @@ impl KvStorage for PostgresStorage {
         max_keys: usize,
     ) -> Result<bool> {
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "DELETE FROM kv WHERE connection_id = $1 AND key <> $2 AND (expires_at <= $3 \
-             OR (value IS NULL AND (filler IS NULL OR filling_until <= $3)))",
-        )
-        .bind(connection)
-        .bind(key)
-        .bind(ts(now))
-        .execute(&mut *tx)
-        .await?;
-        let others: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM kv WHERE connection_id = $1 AND key <> $2 AND value IS NOT NULL",
-        )
-        .bind(connection)
-        .bind(key)
-        .fetch_one(&mut *tx)
-        .await?;
+        self.kv_purge_connection(&mut *tx, connection, now).await?;
+        let others: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM kv WHERE connection_id = $1 AND key <> $2")
+                .bind(connection)
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await?;
         if others as usize >= max_keys {
             return Ok(false);
         }
@@ -114,24 +147,40 @@ impl KvStorage for PostgresStorage {
     }
 
     async fn kv_delete(&self, connection: &str, key: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE kv SET value = NULL, expires_at = NULL WHERE connection_id = $1 AND key = $2",
-        )
-        .bind(connection)
-        .bind(key)
-        .execute(&self.pool)
-        .await?;
+        // A row being filled holds no value (a fill clears it).
+        sqlx::query("DELETE FROM kv WHERE connection_id = $1 AND key = $2 AND filler IS NULL")
+            .bind(connection)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     async fn kv_release(&self, connection: &str, holder: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE kv SET filler = NULL, filling_until = NULL WHERE connection_id = $1 AND filler = $2",
-        )
-        .bind(connection)
-        .bind(holder)
+        sqlx::query("DELETE FROM kv WHERE connection_id = $1 AND filler = $2")
+            .bind(connection)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn kv_purge(&self, now: SystemTime) -> Result<u64> {
+        let done = sqlx::query(&format!(
+            "DELETE FROM kv WHERE {DEAD} OR connection_id IN \
+             (SELECT id FROM connections WHERE status = 'disconnected')"
+        ))
+        .bind(ts(now))
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected())
+    }
+
+    async fn kv_clear(&self, connection: &str) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM kv WHERE connection_id = $1")
+            .bind(connection)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 }

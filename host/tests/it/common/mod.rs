@@ -1,6 +1,7 @@
 //! Shared by the host's integration tests: the built adapters, a runtime,
 //! connection contexts, a server, an HTTP client with a deadline.
 
+pub mod kv_flood;
 pub mod sync_client;
 
 use std::collections::BTreeMap;
@@ -227,6 +228,73 @@ impl Server {
             .unwrap()
             .trim()
             .to_string()
+    }
+
+    /// Sends the server SIGTERM: it stops accepting and shuts down.
+    pub fn terminate(&self) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    }
+
+    /// How the server exited, if it has.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
+    /// The files the server has open now (its sockets among them).
+    pub fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .unwrap()
+            .count()
+    }
+
+    /// The clients' connections the server holds open now: its sockets on
+    /// its listening port, other than the listener (from `/proc`).
+    pub fn connections(&self) -> usize {
+        let pid = self.child.id();
+        let port: u16 = self.base.rsplit(':').next().unwrap().parse().unwrap();
+        let sockets: std::collections::HashSet<String> =
+            std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .unwrap()
+                .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+                .filter_map(|link| {
+                    let link = link.to_string_lossy().into_owned();
+                    Some(
+                        link.strip_prefix("socket:[")?
+                            .strip_suffix(']')?
+                            .to_string(),
+                    )
+                })
+                .collect();
+        let mut held = 0;
+        for table in ["tcp", "tcp6"] {
+            let text =
+                std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+            for line in text.lines().skip(1) {
+                // sl local_address rem_address st ... inode (the 10th)
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let local_port = fields[1]
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| u16::from_str_radix(p, 16).ok());
+                const LISTEN: &str = "0A";
+                if local_port == Some(port) && fields[3] != LISTEN && sockets.contains(fields[9]) {
+                    held += 1;
+                }
+            }
+        }
+        held
+    }
+
+    /// The server's resident memory now, in bytes.
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status");
+        kib << 10
     }
 
     /// What the server has logged so far.

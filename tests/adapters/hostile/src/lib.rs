@@ -15,7 +15,11 @@
 //!   (`http://127.0.0.1:9`), not one the connection's config names;
 //! - `sign`: asks the host to sign with the platform key through a text
 //!   secret, for another issuer, for another audience, and for this
-//!   connection; answers each outcome.
+//!   connection; answers each outcome;
+//! - `kv-flood`: stores [`KV_KEPT`] values, then misses [`KV_MISSES`] unique
+//!   keys of 1 MiB and as many unique short ones (past the connection's
+//!   quota), then holds the call (and the keys it fills) for `page_size`
+//!   seconds in the upstream's `/api/ping`; answers how many it found.
 //!
 //! Its passthrough sends the connection's API key to whatever URL the path
 //! names (`/http://elsewhere/...`), as a careless adapter would.
@@ -33,7 +37,7 @@ use interlink_sdk::{Context, Error, ListRequest, Page, PassthroughRequest, Resul
 
 struct Hostile;
 
-const ENTITIES: [&str; 8] = [
+const ENTITIES: [&str; 9] = [
     "paths",
     "huge-error",
     "log-flood",
@@ -42,7 +46,13 @@ const ENTITIES: [&str; 8] = [
     "reflect",
     "fixed-origin",
     "sign",
+    "kv-flood",
 ];
+
+/// Values `kv-flood` stores before its misses.
+const KV_KEPT: u32 = 8;
+/// Misses of `kv-flood`, of each size.
+const KV_MISSES: u32 = 300;
 
 fn one(record: Value) -> Result<Page> {
     Ok(Page {
@@ -180,6 +190,23 @@ impl interlink_sdk::Adapter for Hostile {
                     "other_audience": attempt("signing_key", &claims(client, "https://other-account.example.com/token")),
                     "own": attempt("signing_key", &claims(client, &token_url)),
                 }))
+            }
+            "kv-flood" => {
+                for i in 0..KV_KEPT {
+                    interlink_sdk::kv::set(&format!("kept-{i}"), b"v", None)
+                        .map_err(|e| Error::upstream(0, e))?;
+                }
+                let long = "k".repeat(1 << 20);
+                let mut found = 0;
+                for i in 0..KV_MISSES {
+                    found += u32::from(interlink_sdk::kv::get(&format!("{i}-{long}")).is_some());
+                    found += u32::from(interlink_sdk::kv::get(&format!("miss-{i}")).is_some());
+                }
+                let hold_ms = u64::from(request.page_size) * 1000;
+                Request::get(format!("{}/api/ping?delay_ms={hold_ms}", base(ctx)?))
+                    .secret_header("Authorization", "api_key", "Bearer ")
+                    .send()?;
+                one(json!({"found": found}))
             }
             other => Err(Error::not_found(format!("no entity {other}"))),
         }
