@@ -2,8 +2,12 @@
 //! system and its language, checked against a live system through the same
 //! runtime that serves it (`interlink adapter conform`).
 //!
-//! The rules, each reported as passed, failed (with what was seen) or
-//! skipped (with why):
+//! The rules, each reported as passed, failed (with what was seen), not
+//! declared (the manifest does not declare what the rule checks: nothing to
+//! check), or skipped (with why: the rule applies, but the system gave it
+//! nothing to check, such as no record to read back). A skip is not a
+//! pass: `interlink adapter conform` fails on every skip it is not told to
+//! allow (`--allow-skip RULE` or `RULE:ENTITY`).
 //!
 //! - `connect`: the connection's credentials are accepted and the account
 //!   answered;
@@ -15,13 +19,17 @@
 //!   record once: none repeated, none lost against one large page;
 //! - `modified-after`: the filter keeps the records modified after the
 //!   time, and only those;
-//! - `get`: a listed record reads back by its id; an id that does not
-//!   exist is a typed `not-found`;
-//! - `writes`: each declared write answers (in a dry run: the adapter sends
-//!   nothing that changes the system; it gets as far as its first such
-//!   request) or fails with a typed error other than `unsupported`;
+//! - `get`: a listed record reads back by its id, and an id that does not
+//!   exist is a typed `not-found` (skipped when no record is listed);
+//! - `writes`: each declared write (an update sets the first updatable
+//!   text field that references no other record) gets as far as the request that would
+//!   change the system (in a dry run the host holds it: nothing is sent) or
+//!   answers; any error is a failure, for the suite's record has every
+//!   required field (skipped for updates and deletes when no record is
+//!   listed);
 //! - `read-only-fields`: an update carrying declared read-only fields does
-//!   not send their values to the system, or is refused as `invalid`;
+//!   not send their values to the system, or is refused as `invalid`; any
+//!   other answer is a failure;
 //! - `unauthorized`: with wrong credentials, `connect` is `unauthorized`.
 //!
 //! Writes run as dry runs: the suite never changes the system it checks.
@@ -53,6 +61,9 @@ const MARKER_NUMBER: i64 = 987_654_321;
 pub enum Outcome {
     Passed(String),
     Failed(String),
+    /// The manifest does not declare what the rule checks.
+    NotDeclared(String),
+    /// The rule applies but could not be checked; why.
     Skipped(String),
 }
 
@@ -87,6 +98,21 @@ impl Report {
             .filter(|c| matches!(c.outcome, Outcome::Failed(_)))
     }
 
+    /// The checks skipped that `allowed` does not name: each entry a rule
+    /// (`unauthorized`, skipped on any subject) or `rule:entity`.
+    pub fn unexpected_skips<'a>(
+        &'a self,
+        allowed: &'a [String],
+    ) -> impl Iterator<Item = &'a Check> {
+        self.checks.iter().filter(move |c| {
+            matches!(c.outcome, Outcome::Skipped(_))
+                && !allowed.iter().any(|a| match a.split_once(':') {
+                    Some((rule, entity)) => rule == c.rule && entity == c.entity,
+                    None => a == c.rule,
+                })
+        })
+    }
+
     /// The outcome of `rule` on `entity`, if it was checked.
     pub fn outcome(&self, rule: &str, entity: &str) -> Option<&Outcome> {
         self.checks
@@ -98,7 +124,7 @@ impl Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+        let (mut passed, mut failed, mut skipped, mut not_declared) = (0, 0, 0, 0);
         for check in &self.checks {
             let (word, text) = match &check.outcome {
                 Outcome::Passed(t) => {
@@ -108,6 +134,10 @@ impl fmt::Display for Report {
                 Outcome::Failed(t) => {
                     failed += 1;
                     ("FAIL", t)
+                }
+                Outcome::NotDeclared(t) => {
+                    not_declared += 1;
+                    ("n/a ", t)
                 }
                 Outcome::Skipped(t) => {
                     skipped += 1;
@@ -127,7 +157,10 @@ impl fmt::Display for Report {
             };
             writeln!(f, "  {word}  {subject:<36} {text}")?;
         }
-        write!(f, "{passed} passed, {failed} failed, {skipped} skipped")
+        write!(
+            f,
+            "{passed} passed, {failed} failed, {skipped} skipped, {not_declared} not declared"
+        )
     }
 }
 
@@ -191,7 +224,7 @@ async fn check_entity(adapter: &Adapter, ctx: &CallContext, entity: &Entity, rep
     let mut first_id = None;
     if !can(entity, Operation::List) {
         for rule in ["list", "pagination", "modified-after"] {
-            report.add(rule, name, Outcome::Skipped("not listable".into()));
+            report.add(rule, name, Outcome::NotDeclared("not listable".into()));
         }
     } else {
         let records = match page_of(adapter, ctx, &list_request(name, None, 5)).await {
@@ -218,7 +251,7 @@ async fn check_entity(adapter: &Adapter, ctx: &CallContext, entity: &Entity, rep
         );
         let all = pagination(adapter, ctx, name, report).await;
         let outcome = match (&all, entity.fields.iter().any(|f| f.name == "updated_at")) {
-            (_, false) => Outcome::Skipped("no updated_at field".into()),
+            (_, false) => Outcome::NotDeclared("no updated_at field".into()),
             (None, _) => Outcome::Skipped("pagination failed".into()),
             (Some(all), true) => modified_after(adapter, ctx, name, all).await,
         };
@@ -541,7 +574,7 @@ async fn first_id(adapter: &Adapter, ctx: &CallContext, entity: &Entity) -> Opti
 
 async fn get(adapter: &Adapter, ctx: &CallContext, entity: &Entity, id: Option<&str>) -> Outcome {
     if !can(entity, Operation::Get) {
-        return Outcome::Skipped("get is not declared".into());
+        return Outcome::NotDeclared("get is not declared".into());
     }
     let name = &entity.name;
     if let Some(id) = id {
@@ -562,10 +595,12 @@ async fn get(adapter: &Adapter, ctx: &CallContext, entity: &Entity, id: Option<&
         }
     }
     match adapter.get(ctx.clone(), name, MISSING_ID).await {
-        Err(CallError::Adapter(AdapterError::NotFound { .. })) => Outcome::Passed(match id {
-            Some(id) => format!("{id:?} read back; {MISSING_ID:?} not found"),
-            None => format!("no records to read; {MISSING_ID:?} not found"),
-        }),
+        Err(CallError::Adapter(AdapterError::NotFound { .. })) => match id {
+            Some(id) => Outcome::Passed(format!("{id:?} read back; {MISSING_ID:?} not found")),
+            None => Outcome::Skipped(format!(
+                "no record listed to read back ({MISSING_ID:?} was not found, as it should)"
+            )),
+        },
         Ok(_) => Outcome::Failed(format!("{MISSING_ID:?}, which should not exist, was found")),
         Err(e) => Outcome::Failed(format!(
             "a missing record must be `not-found`, not {}",
@@ -650,14 +685,15 @@ async fn new_record(adapter: &Adapter, ctx: &CallContext, entity: &Entity) -> Va
 }
 
 /// How a dry-run write came out, as a check's words: `None` when it
-/// conforms.
+/// conforms (it answered, or reached a request the host held). Any error
+/// does not: the suite's record has every required field, and nothing was
+/// sent that the system could refuse.
 fn dry_run_problem<T>(operation: &str, answer: Result<T, CallError>) -> Option<String> {
     match answer {
         Ok(_) => None,
         Err(CallError::Adapter(AdapterError::Unsupported { message })) => Some(format!(
             "{operation} is declared but answered `unsupported` ({message})"
         )),
-        Err(CallError::Adapter(_)) => None,
         Err(e) => Some(format!("{operation}: {}", describe(&e))),
     }
 }
@@ -686,6 +722,7 @@ async fn writes(
     let name = entity.name.as_str();
     let mut done = Vec::new();
     let mut problems = Vec::new();
+    let mut unchecked = Vec::new();
     if can(entity, Operation::Create) {
         let record = new_record(adapter, ctx, entity).await.to_string();
         let answer = dry_run(adapter, ctx, async |i| {
@@ -700,7 +737,11 @@ async fn writes(
             let patch = entity
                 .fields
                 .iter()
-                .find(|f| f.access == FieldAccess::Updatable && f.kind == FieldType::Text)
+                .find(|f| {
+                    f.access == FieldAccess::Updatable
+                        && f.kind == FieldType::Text
+                        && f.references.is_none()
+                })
                 .map(|f| {
                     let mut patch = Map::new();
                     set(&mut patch, &f.name, json!("Interlink conformance"));
@@ -720,11 +761,29 @@ async fn writes(
             problems.extend(dry_run_problem("delete", answer));
             done.push("delete");
         }
+    } else {
+        unchecked.extend(
+            [(Operation::Update, "update"), (Operation::Delete, "delete")]
+                .into_iter()
+                .filter(|(operation, _)| can(entity, *operation))
+                .map(|(_, word)| word),
+        );
     }
-    match (done.is_empty(), problems.is_empty()) {
-        (true, _) => Outcome::Skipped("no writes declared (or no record to write to)".into()),
+    if !problems.is_empty() {
+        return Outcome::Failed(problems.join("; "));
+    }
+    match (done.is_empty(), unchecked.is_empty()) {
+        (true, true) => Outcome::NotDeclared("no writes declared".into()),
+        (_, false) => Outcome::Skipped(format!(
+            "{} not checked: no record listed to write to{}",
+            unchecked.join(", "),
+            if done.is_empty() {
+                String::new()
+            } else {
+                format!("; {} answered (dry runs)", done.join(", "))
+            }
+        )),
         (false, true) => Outcome::Passed(format!("{} answered (dry runs)", done.join(", "))),
-        (false, false) => Outcome::Failed(problems.join("; ")),
     }
 }
 
@@ -739,8 +798,11 @@ async fn read_only_fields(
         .iter()
         .filter(|f| f.access == FieldAccess::ReadOnly && f.name != "id")
         .collect();
-    let (true, Some(id), false) = (can(entity, Operation::Update), id, read_only.is_empty()) else {
-        return Outcome::Skipped("no update of a record with read-only fields".into());
+    if !can(entity, Operation::Update) || read_only.is_empty() {
+        return Outcome::NotDeclared("no update of a record with read-only fields".into());
+    }
+    let Some(id) = id else {
+        return Outcome::Skipped("no record listed to update".into());
     };
     let mut patch = Map::new();
     for field in &read_only {
@@ -762,8 +824,10 @@ async fn read_only_fields(
         Err(CallError::Adapter(AdapterError::Invalid { .. })) => {
             Outcome::Passed(format!("refused as invalid: {}", names.join(", ")))
         }
-        Err(CallError::Adapter(e)) => Outcome::Passed(format!("refused: {}", e.code())),
-        Err(e) => Outcome::Failed(describe(&e)),
+        Err(e) => Outcome::Failed(format!(
+            "an update with read-only fields must be ignored or refused as `invalid`, not {}",
+            describe(&e)
+        )),
         Ok(held) => {
             let markers = [
                 MARKER.to_string(),
@@ -795,6 +859,53 @@ async fn read_only_fields(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Before: a dry-run write that failed with any typed error passed, so
+    /// an adapter whose every write answered `invalid` or `not-found`
+    /// conformed.
+    #[test]
+    fn a_dry_run_write_conforms_only_when_it_answers_or_is_held() {
+        assert_eq!(dry_run_problem("create", Ok(())), None);
+        let invalid = CallError::Adapter(AdapterError::Invalid { errors: Vec::new() });
+        let problem = dry_run_problem::<()>("create", Err(invalid)).unwrap();
+        assert!(
+            problem.starts_with("create: validation_failed"),
+            "{problem}"
+        );
+        let not_found = CallError::Adapter(AdapterError::NotFound {
+            message: "gone".into(),
+        });
+        assert!(dry_run_problem::<()>("update", Err(not_found)).is_some());
+    }
+
+    /// Before: a skip counted as success, and nothing said which rules a
+    /// run could not check.
+    #[test]
+    fn a_skip_is_unexpected_unless_allowed_by_rule_or_by_rule_and_entity() {
+        let mut report = Report::default();
+        report.add("get", "vendors", Outcome::Skipped("no record".into()));
+        report.add("get", "items", Outcome::Skipped("no record".into()));
+        report.add("unauthorized", "", Outcome::Skipped("no wrong".into()));
+        report.add("writes", "items", Outcome::NotDeclared("none".into()));
+        let unexpected = |allowed: &[&str]| -> Vec<String> {
+            let allowed: Vec<String> = allowed.iter().map(|a| a.to_string()).collect();
+            report
+                .unexpected_skips(&allowed)
+                .map(|c| format!("{}:{}", c.rule, c.entity))
+                .collect()
+        };
+        assert_eq!(
+            unexpected(&[]),
+            ["get:vendors", "get:items", "unauthorized:"]
+        );
+        assert_eq!(unexpected(&["get:items", "unauthorized"]), ["get:vendors"]);
+        assert!(unexpected(&["get", "unauthorized"]).is_empty());
+        assert!(
+            report
+                .to_string()
+                .ends_with("0 passed, 0 failed, 3 skipped, 1 not declared")
+        );
+    }
 
     #[test]
     fn a_record_outside_the_model_is_named_by_its_members() {

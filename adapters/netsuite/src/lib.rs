@@ -131,13 +131,15 @@ impl interlink_sdk::Adapter for NetSuite {
 
     fn create(ctx: &Context, entity: &str, record: Value) -> Result<Value> {
         let record_type = mapping::record_type(entity)?;
-        let id = netsuite::create(ctx, record_type, &mapping::to_netsuite(entity, &record)?)?;
+        let body = mapping::to_netsuite(entity, &writable(entity, record))?;
+        let id = netsuite::create(ctx, record_type, &body)?;
         Self::get(ctx, entity, &id)
     }
 
     fn update(ctx: &Context, entity: &str, id: &str, patch: Value) -> Result<Value> {
         let record_type = mapping::record_type(entity)?;
-        netsuite::update(ctx, record_type, id, &mapping::to_netsuite(entity, &patch)?)?;
+        let body = mapping::to_netsuite(entity, &writable(entity, patch))?;
+        netsuite::update(ctx, record_type, id, &body)?;
         Self::get(ctx, entity, id)
     }
 
@@ -146,6 +148,26 @@ impl interlink_sdk::Adapter for NetSuite {
             "the NetSuite adapter does not delete {entity}"
         )))
     }
+}
+
+/// `record` without the fields `entity` declares read-only. The host
+/// refuses them before a write reaches the adapter; the adapter keeps its
+/// own word too, so that no path sends NetSuite a total or a status (the
+/// conformance suite's `read-only-fields` rule checks it).
+fn writable(entity: &str, mut record: Value) -> Value {
+    let declared = match entity {
+        "vendors" => vendors(),
+        "items" => items(),
+        _ => purchase_orders(),
+    };
+    if let Some(record) = record.as_object_mut() {
+        for field in declared.fields {
+            if matches!(field.access, FieldAccess::ReadOnly) {
+                record.remove(&field.name);
+            }
+        }
+    }
+    record
 }
 
 fn vendors() -> Entity {

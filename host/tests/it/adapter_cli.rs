@@ -315,6 +315,14 @@ async fn a_new_python_project_builds_tests_and_conforms() {
     )
     .await
     .unwrap();
+    // Suppliers modified at distinct times: the run allows no skip.
+    for i in 0..2 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        up.insert(
+            "suppliers",
+            serde_json::json!({"displayName": format!("Supplier {i}"), "isActive": true}),
+        );
+    }
     let base = format!("base_url={}", up.base_url());
     let conformed = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_interlink"))
@@ -335,6 +343,7 @@ async fn a_new_python_project_builds_tests_and_conforms() {
         text(&conformed.stderr)
     );
     assert!(text(&conformed.stdout).contains("pass  vendors: pagination"));
+    assert!(text(&conformed.stdout).contains(" 0 failed, 0 skipped"));
 }
 
 /// Recorded once against the live demo API, replayed with it stopped; a

@@ -21,10 +21,18 @@ async fn demo() -> DemoUpstream {
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    up.insert(
-        "orders",
-        serde_json::json!({"supplierId": 1, "state": "open", "lines": [{"productId": 1, "qty": 3}]}),
-    );
+    // Products and orders at distinct times too: the run allows no skip.
+    for i in 0..3 {
+        up.insert(
+            "products",
+            serde_json::json!({"sku": format!("CONF-{i}"), "title": format!("Part {i}"), "uom": "ea", "price": "1.00", "kind": "inventory"}),
+        );
+        up.insert(
+            "orders",
+            serde_json::json!({"supplierId": 1, "state": "open", "lines": [{"productId": 1, "qty": 3}]}),
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     up
 }
 
@@ -61,7 +69,11 @@ async fn the_example_conforms_in_rust_and_in_python() {
         ] {
             assert!(report.contains(line), "{adapter}: `{line}` in\n{report}");
         }
-        assert!(report.contains("0 failed"), "{report}");
+        // Before: a skip passed; now the run fails on it, and this names it.
+        assert!(
+            report.contains(" 0 failed, 0 skipped"),
+            "{adapter}: {report}"
+        );
         assert_eq!(up.writes(), writes, "{adapter}: the suite changes nothing");
     }
 }
@@ -106,10 +118,32 @@ async fn netsuite_conforms_against_the_simulator() {
         );
         sim.backdate("vendor", id, std::time::Duration::from_secs(3600 * (5 - i)));
     }
-    sim.insert(
-        "inventoryItem",
-        serde_json::json!({"itemId": "BOLT-10", "displayName": "Bolt M10", "cost": 0.25}),
-    );
+    // Items and purchase orders modified at distinct times too: the run
+    // allows no skip.
+    for i in 0..3u64 {
+        let item = sim.insert(
+            "inventoryItem",
+            serde_json::json!({"itemId": format!("BOLT-1{i}"), "displayName": format!("Bolt M1{i}"), "cost": 0.25}),
+        );
+        sim.backdate(
+            "inventoryItem",
+            item,
+            std::time::Duration::from_secs(3600 * (3 - i)),
+        );
+        let order = sim.insert(
+            "purchaseOrder",
+            serde_json::json!({
+                "entity": {"id": "1"},
+                "memo": format!("Conformance {i}"),
+                "item": {"items": [{"item": {"id": item.to_string()}, "quantity": 1, "rate": 0.25, "amount": 0.25}]},
+            }),
+        );
+        sim.backdate(
+            "purchaseOrder",
+            order,
+            std::time::Duration::from_secs(3600 * (3 - i)),
+        );
+    }
     // The customer's own key pair, as `interlink cert generate` makes it.
     let keys = tempfile::tempdir().unwrap();
     let generated = Command::new(env!("CARGO_BIN_EXE_interlink"))
@@ -160,4 +194,5 @@ async fn netsuite_conforms_against_the_simulator() {
     ] {
         assert!(report.contains(line), "`{line}` in\n{report}");
     }
+    assert!(report.contains(" 0 failed, 0 skipped"), "{report}");
 }
