@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::common::sync_client::{Client, demo, succeeded};
+use crate::common::sync_client::{Client, assert_resumed_where_it_stopped, demo, succeeded};
 use crate::common::*;
 use reqwest::{Method as M, StatusCode};
 use serde_json::{Value, json};
@@ -239,6 +239,7 @@ async fn syncs_and_webhooks_run_once_across_nodes_and_survive_a_killed_node() {
         .position(|n| node_id(&n.data_dir) == owner)
         .expect("a node drives the run");
     let (_, _, _dirs) = cluster.nodes.remove(driver).stop();
+    let before_kill = up.pages_served("suppliers").len();
     up.set_delay(0);
 
     // Another node takes the run over once its lease lapses (30 s).
@@ -248,6 +249,8 @@ async fn syncs_and_webhooks_run_once_across_nodes_and_survive_a_killed_node() {
     assert_eq!(done["added"].as_u64(), Some(20_000), "{done}");
     let logs: String = cluster.nodes.iter().map(|n| n.logs()).collect();
     assert!(logs.contains("resuming a sync run"), "{logs}");
+    let committed = partial["pages"].as_u64().unwrap() as usize;
+    assert_resumed_where_it_stopped(&up, before_kill, committed, 100, 20_000);
     let (stored, distinct): (i64, i64) = sqlx::query_as(
         "SELECT COUNT(*), COUNT(DISTINCT record_id) FROM records WHERE connection_id = $1",
     )

@@ -6,7 +6,7 @@
 //! cases on SQLite and PostgreSQL, several nodes racing included; `nodes.rs`
 //! runs three nodes on one database.
 
-use crate::common::sync_client::{Client, demo, succeeded};
+use crate::common::sync_client::{Client, assert_resumed_where_it_stopped, demo, succeeded};
 use crate::common::*;
 use reqwest::{Method as M, StatusCode};
 use serde_json::json;
@@ -44,6 +44,7 @@ async fn a_host_on_postgres_resumes_a_killed_sync_keeps_its_connections_and_refu
 
     // kill -9, then a restart on the same database.
     let (data_dir, adapters_dir, _dirs) = server.stop();
+    let before_kill = up.pages_served("suppliers").len();
     assert!(
         !data_dir.join("interlink.db").exists(),
         "nothing is kept in SQLite"
@@ -60,6 +61,8 @@ async fn a_host_on_postgres_resumes_a_killed_sync_keeps_its_connections_and_refu
     assert_eq!(done["id"], partial["id"], "the same run resumed");
     assert_eq!(done["added"].as_u64(), Some(5_000), "{done}");
     assert!(server.logs().contains("resuming a sync run"));
+    let committed = partial["pages"].as_u64().unwrap() as usize;
+    assert_resumed_where_it_stopped(&up, before_kill, committed, 100, 5_000);
     let records = client.synced(&token, "vendors").await;
     let mut ids: Vec<&str> = records.iter().map(|r| r["id"].as_str().unwrap()).collect();
     ids.sort();

@@ -170,11 +170,16 @@ async fn rejected_credentials_are_a_typed_error() {
 }
 
 /// Catches a runtime whose endless guest holds a worker thread (no epoch
-/// interruption, or a blocking call): the other calls then wait for the
-/// spinning one to be killed. Three calls within the spinning call's two
-/// seconds, not a rate: it holds under a loaded machine.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// interruption, or a wasm call that never yields to the executor): with
+/// one worker, the echo calls spawned beside it could not run until the
+/// spinning one is killed, and would all finish after it. Three calls
+/// within the spinning call's two seconds, not a rate: it holds under a
+/// loaded machine. Broken once (the epoch callback went on without a
+/// yield: `UpdateDeadline::Continue`): the spinning call finished first,
+/// and the test failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn an_endless_loop_is_stopped_while_other_calls_go_on() {
+    let up = upstream().await;
     let rt = runtime(RuntimeConfig {
         call_timeout: Duration::from_secs(2),
         ..RuntimeConfig::default()
@@ -183,17 +188,38 @@ async fn an_endless_loop_is_stopped_while_other_calls_go_on() {
 
     let spinning = tokio::spawn({
         let chaos = chaos.clone();
-        async move { chaos.list(ctx(&[], &[]), &list("spin")).await }
+        let ctx = ctx(&[("base_url", &up.base_url())], &[]);
+        async move { chaos.list(ctx, &list("spin")).await }
     });
-    for _ in 0..3 {
-        let page = chaos.list(ctx(&[], &[]), &list("echo")).await.unwrap();
-        assert_eq!(values(&page)[0]["version"], "1.0.0");
-    }
+    // The guest says it started spinning with one request upstream.
+    eventually(
+        Duration::from_secs(30),
+        "the spinning call to start",
+        || {
+            let started = up.requests() == 1;
+            async move { started.then_some(()) }
+        },
+    )
+    .await;
+    let echoes = tokio::spawn(async move {
+        for _ in 0..3 {
+            let page = chaos.list(ctx(&[], &[]), &list("echo")).await.unwrap();
+            assert_eq!(values(&page)[0]["version"], "1.0.0");
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(30), echoes)
+        .await
+        .expect("the echo calls finished")
+        .unwrap();
     assert!(
         !spinning.is_finished(),
         "three calls were served while the loop ran"
     );
-    let err = spinning.await.unwrap().unwrap_err();
+    let err = tokio::time::timeout(Duration::from_secs(30), spinning)
+        .await
+        .expect("the spinning call was stopped")
+        .unwrap()
+        .unwrap_err();
     assert!(matches!(err, CallError::DeadlineExceeded(_)), "{err:?}");
 }
 

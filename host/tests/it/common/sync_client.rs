@@ -148,3 +148,44 @@ pub async fn demo(records: usize) -> DemoUpstream {
     }
     up
 }
+
+/// Asserts, from the pages `up` served, that a sync of `total` vendors in
+/// pages of `page_size`, stopped after `before_kill` pages were asked for
+/// with `committed` pages committed, resumed where it stopped: the first
+/// page asked for after the stop is past the committed ones, every page was
+/// read, and at most one (the one in flight, or prefetched, at the kill)
+/// twice. Catches a resumed run that restarts from page 1, which the run's
+/// counts and the stored ids cannot show (both survive a restart from page
+/// 1: re-read records count as unchanged), and one that skips a page.
+pub fn assert_resumed_where_it_stopped(
+    up: &DemoUpstream,
+    before_kill: usize,
+    committed: usize,
+    page_size: usize,
+    total: usize,
+) {
+    let pages: Vec<usize> = up
+        .pages_served("suppliers")
+        .iter()
+        .map(|p| p.offset)
+        .collect();
+    let resumed_at = pages[before_kill];
+    assert!(
+        resumed_at >= committed * page_size,
+        "resumed at offset {resumed_at}, though {committed} pages were committed before the kill"
+    );
+    let mut offsets = pages.clone();
+    offsets.sort();
+    let reread = offsets.len() - {
+        offsets.dedup();
+        offsets.len()
+    };
+    assert_eq!(
+        offsets,
+        (0..total.div_ceil(page_size))
+            .map(|p| p * page_size)
+            .collect::<Vec<_>>(),
+        "every page read"
+    );
+    assert!(reread <= 1, "{reread} pages read twice: {pages:?}");
+}

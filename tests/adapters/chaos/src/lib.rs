@@ -146,6 +146,11 @@ impl interlink_sdk::Adapter for Chaos {
                 one(json!({"version": VERSION}))
             }
             "spin" => {
+                // Says it started, where the test can see it: one request
+                // to the upstream, if the connection has one.
+                if let Ok(base) = ctx.config("base_url") {
+                    let _ = Request::get(format!("{base}/api/ping")).send();
+                }
                 let mut n: u64 = 0;
                 loop {
                     n = std::hint::black_box(n.wrapping_add(1));
