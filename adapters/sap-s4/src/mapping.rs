@@ -4,7 +4,7 @@
 //! field, its type on the wire and how the adapter may write it. The
 //! manifest's fields are made from the same tables ([`Table::fields`]), each
 //! with a description naming its property (`SAP `A_PurchaseOrderType/Supplier``),
-//! which `host/tests/sap.rs` compares with SAP's `$metadata`: where SAP says
+//! which `host/tests/it/sap.rs` compares with SAP's `$metadata`: where SAP says
 //! `sap:creatable="false"` or `sap:updatable="false"`, the field's access
 //! must say so too. Reading and writing go through the tables as well, so
 //! the mapping, the declaration and the check cannot drift apart.

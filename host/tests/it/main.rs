@@ -29,6 +29,7 @@ mod passthrough;
 mod postgres;
 mod python_adapter;
 mod runtime;
+mod sap;
 mod suite;
 mod syncs;
 mod tokens;

@@ -1,6 +1,7 @@
 //! Shared by the host's integration tests: the built adapters, a runtime,
 //! connection contexts, a server, an HTTP client with a deadline.
 
+pub mod sap;
 pub mod sync_client;
 
 use std::collections::BTreeMap;
