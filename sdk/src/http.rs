@@ -54,6 +54,19 @@ pub fn segment(value: &str) -> Result<String, Error> {
     Ok(encode(value))
 }
 
+/// `method` as HTTP spells it (`PATCH`): for requests an adapter writes
+/// itself, such as the parts of an OData `$batch`.
+pub fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Patch => "PATCH",
+        Method::Delete => "DELETE",
+    }
+}
+
 /// An outgoing request.
 #[derive(Debug, Clone)]
 pub struct Request(wit::Request);
@@ -215,6 +228,16 @@ impl Response {
             .headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+
+    /// Every header named `name` (case-insensitive), in the order they came:
+    /// for headers a response may repeat, such as `Set-Cookie`.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
             .map(|h| h.value.as_str())
     }
 

@@ -199,21 +199,10 @@ pub(crate) fn send(request: &wit::Request) -> Result<wit::Response, wit::Error> 
     .unwrap_or_else(|| {
         panic!(
             "the TestHost has no answer for {} {}",
-            method_name(request.method),
+            crate::http::method_name(request.method),
             request.url
         )
     })
-}
-
-fn method_name(method: Method) -> &'static str {
-    match method {
-        Method::Get => "GET",
-        Method::Head => "HEAD",
-        Method::Post => "POST",
-        Method::Put => "PUT",
-        Method::Patch => "PATCH",
-        Method::Delete => "DELETE",
-    }
 }
 
 pub(crate) fn kv_get(key: &str) -> Option<Vec<u8>> {

@@ -184,6 +184,7 @@ mod tests {
                 &["repeating-cursor"],
             ),
             job("tryton.wasm", "adapters", &[]),
+            job("sap-s4.wasm", "adapters", &[]),
             job("netsuite.wasm", "adapters", &[]),
             job("chaos.wasm", "test-adapters", &[]),
             job("chaos-next.wasm", "test-adapters", &["next-version"]),
@@ -201,6 +202,6 @@ mod tests {
         ] {
             assert!(found.contains(&expected), "{expected:?} in {found:?}");
         }
-        assert_eq!(found.len(), 11, "{found:?}");
+        assert_eq!(found.len(), 12, "{found:?}");
     }
 }

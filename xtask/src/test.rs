@@ -3,8 +3,8 @@
 //!
 //! 1. **tools**, on a thread of its own while the builds run: the real parts
 //!    the tests use, each installed once (trytond and its template
-//!    database, schemathesis, standardwebhooks, Chromium with its
-//!    WebDriver, cargo-nextest), most of it waiting on the network;
+//!    database, mock-sap, schemathesis, standardwebhooks, Chromium with
+//!    its WebDriver, cargo-nextest), most of it waiting on the network;
 //! 2. **adapters**: every adapter built into `target/adapters` and
 //!    `target/test-adapters` (`adapters.rs`);
 //! 3. **build**: every test binary, once (the host's integration tests are
@@ -108,6 +108,7 @@ fn stages_of_the_run(stages: &mut Stages, args: &[String]) -> Result<()> {
 fn tools() -> Result<PathBuf> {
     let nextest = nextest()?;
     tryton()?;
+    mock_sap()?;
     python::tool("schemathesis", "schemathesis==4.32.5")?;
     python::tool("standardwebhooks", "standardwebhooks==1.1.0")?;
     chromium()?;
@@ -157,6 +158,21 @@ fn tryton() -> Result<()> {
         .context("running python3 (the Tryton tests need Python 3.10 or later)")?;
     if !status.success() {
         bail!("preparing the Tryton test server failed ({status})");
+    }
+    Ok(())
+}
+
+/// The mock-sap release the SAP tests are written against;
+/// `host/tests/it/common/sap.rs` checks that the server it starts is this one.
+const MOCK_SAP: &str = "mock-sap==0.22.0";
+
+/// Installs mock-sap, the SAP S/4HANA stand-in of the SAP adapter's tests
+/// (`host/tests/it/sap.rs`), into a virtualenv `target/mock-sap`, and checks
+/// that its command is there.
+fn mock_sap() -> Result<()> {
+    let command = python::tool("mock-sap", MOCK_SAP)?.join("bin/mock-sap");
+    if !command.exists() {
+        bail!("{MOCK_SAP} installed no {}", command.display());
     }
     Ok(())
 }

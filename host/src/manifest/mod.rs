@@ -184,7 +184,9 @@ pub enum ManifestError {
     InvalidOutboundHost { template: String, reason: String },
     #[error("max_concurrent_requests must be at least 1")]
     NoConcurrency,
-    #[error("entity `{entity}`: state lock on `{field}`, which is not one of its fields")]
+    #[error(
+        "entity `{entity}`: state lock on `{field}`, which is not one of its fields nor `<child>.<field>` of one of its child collections"
+    )]
     UnknownLockField { entity: String, field: String },
     #[error("the manifest declares more {what} than the host takes ({limit})")]
     TooLarge { what: &'static str, limit: usize },
@@ -265,9 +267,18 @@ impl Manifest {
             duplicates("child collection", children, &mut problems);
             let operations = entity.operations.iter().map(|o| o.operation.as_str());
             duplicates("operation", operations, &mut problems);
-            let fields: HashSet<&str> = entity.fields.iter().map(|f| f.name.as_str()).collect();
+            let mut fields: HashSet<String> =
+                entity.fields.iter().map(|f| f.name.clone()).collect();
+            for child in &entity.children {
+                fields.extend(
+                    child
+                        .fields
+                        .iter()
+                        .map(|f| format!("{}.{}", child.name, f.name)),
+                );
+            }
             for lock in &entity.state_locks {
-                if !fields.contains(lock.field.as_str()) {
+                if !fields.contains(&lock.field) {
                     problems.push(ManifestError::UnknownLockField {
                         entity: entity.name.clone(),
                         field: lock.field.clone(),
@@ -428,6 +439,25 @@ pub(crate) mod tests {
             first(&m, "0.1.0"),
             Err(ManifestError::UnknownLockField { .. })
         ));
+        // A field of a child collection is one a lock may name.
+        let mut m = sample();
+        let field = m.entities[0].fields[0].clone();
+        m.entities[0].children.push(ChildCollection {
+            name: "lines".into(),
+            description: String::new(),
+            fields: vec![field],
+            create_with_parent: true,
+            min_count: 0,
+        });
+        let child_field = format!("lines.{}", m.entities[0].fields[0].name);
+        m.entities[0].state_locks.push(StateLock {
+            field: child_field,
+            values: vec!["L".into()],
+            locked_fields: FieldSelection::All,
+            locked_operations: vec![],
+            reason: String::new(),
+        });
+        assert!(first(&m, "0.1.0").is_ok());
     }
 
     #[test]

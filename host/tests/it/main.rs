@@ -30,6 +30,7 @@ mod passthrough;
 mod postgres;
 mod python_adapter;
 mod runtime;
+mod sap;
 mod soak;
 mod suite;
 mod syncs;

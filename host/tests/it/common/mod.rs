@@ -2,6 +2,7 @@
 //! connection contexts, a server, an HTTP client with a deadline.
 
 pub mod kv_flood;
+pub mod sap;
 pub mod sync_client;
 
 use std::collections::BTreeMap;
