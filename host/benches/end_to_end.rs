@@ -29,6 +29,10 @@
 //! through one node on PostgreSQL, and through two nodes sharing the
 //! database (the requests in flight spread over both).
 //!
+//! Then the same page over the HTTP API and as the MCP tool `vendors_list`
+//! (`POST /mcp`, a stateless MCP 2026-07-28 request), interleaved on the
+//! same host, at 1 and 16 in flight: what the MCP door adds.
+//!
 //! `INTERLINK_BENCH_SECONDS` changes the measured time of each path;
 //! `INTERLINK_BENCH_OTHER=<path to another interlink binary>` adds it as a
 //! path, interleaved with the others, to compare two builds.
@@ -177,6 +181,26 @@ impl Connection {
         }
     }
 
+    /// A connection that calls the MCP tool `tool` with `arguments` again
+    /// and again: a stateless request of MCP 2026-07-28 over Streamable
+    /// HTTP, as the Python SDK sends it, answered with plain JSON.
+    async fn open_mcp(base: &str, bearer: &str, tool: &str, arguments: &str) -> Connection {
+        let mut connection = Connection::open(base, "/mcp", bearer).await;
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{tool}","arguments":{arguments},"_meta":{{"io.modelcontextprotocol/protocolVersion":"{MCP_VERSION}","io.modelcontextprotocol/clientInfo":{{"name":"end_to_end","version":"1"}},"io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#
+        );
+        let addr = base.trim_start_matches("http://");
+        connection.request = format!(
+            "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {bearer}\r\n\
+             Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+             MCP-Protocol-Version: {MCP_VERSION}\r\nMcp-Method: tools/call\r\n\
+             Mcp-Name: {tool}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes();
+        connection
+    }
+
     /// Sends the request and reads the whole response; answers its status.
     async fn round_trip(&mut self) -> u16 {
         self.stream.write_all(&self.request).await.unwrap();
@@ -280,20 +304,52 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// What one path sends, again and again.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    /// `GET path` on `base`, with a bearer token.
+    Get {
+        base: &'a str,
+        path: &'a str,
+        bearer: &'a str,
+    },
+    /// The MCP tool `tool` called with `arguments` (JSON) on `base`'s `/mcp`.
+    Mcp {
+        base: &'a str,
+        bearer: &'a str,
+        tool: &'a str,
+        arguments: &'a str,
+    },
+}
+
+impl Target<'_> {
+    async fn open(self) -> Connection {
+        match self {
+            Target::Get { base, path, bearer } => Connection::open(base, path, bearer).await,
+            Target::Mcp {
+                base,
+                bearer,
+                tool,
+                arguments,
+            } => Connection::open_mcp(base, bearer, tool, arguments).await,
+        }
+    }
+}
+
 /// Runs the paths in alternating slices of
 /// `SLICE`, `seconds` each in all, after a warm-up slice of each, so that
 /// the machine's drift hits all alike.
 async fn compare(
-    paths: &[(&str, &str, &str)],
+    paths: &[Target<'_>],
     servers: &[u32],
     in_flight: usize,
     seconds: f64,
 ) -> Vec<Measured> {
     let mut connections = Vec::new();
-    for (base, path, bearer) in paths {
+    for target in paths {
         let mut open = Vec::new();
         for _ in 0..in_flight {
-            open.push(Connection::open(base, path, bearer).await);
+            open.push(target.open().await);
         }
         connections.push(open);
     }
@@ -398,20 +454,24 @@ fn main() {
         let mut p50 = [[Duration::ZERO; 4]; 2];
         let mut rates = [[0.0; 4]; 2];
         let mut paths = vec![
-            (
-                upstream_base.as_str(),
-                "/api/suppliers?limit=10",
-                "demo-key",
-            ),
-            (bare_base.as_str(), "/v1/vendors?page_size=10", "none"),
+            Target::Get {
+                base: &upstream_base,
+                path: "/api/suppliers?limit=10",
+                bearer: "demo-key",
+            },
+            Target::Get {
+                base: &bare_base,
+                path: "/v1/vendors?page_size=10",
+                bearer: "none",
+            },
         ];
         let mut servers = vec![up.0.id(), bare.0.id()];
         for (host, token) in hosts.iter().zip(&tokens) {
-            paths.push((
-                host.base.as_str(),
-                "/v1/vendors?page_size=10",
-                token.as_str(),
-            ));
+            paths.push(Target::Get {
+                base: &host.base,
+                path: "/v1/vendors?page_size=10",
+                bearer: token,
+            });
             servers.push(host.process.0.id());
         }
         let names = ["direct", "bare proxy", "interlink", "other"];
@@ -442,6 +502,7 @@ fn main() {
             rates[1][interlink] / rates[1][direct],
             rates[1][interlink] / rates[1][floor],
         );
+        mcp_next_to_http(&hosts[0], &tokens[0], seconds).await;
     });
     drop(hosts);
     if let Ok(admin) = std::env::var("INTERLINK_TEST_POSTGRES_URL") {
@@ -455,6 +516,63 @@ fn main() {
     }
     drop(bare);
     drop(up);
+}
+
+/// The MCP protocol version the MCP path speaks (stateless requests).
+const MCP_VERSION: &str = "2026-07-28";
+
+/// The same read over the HTTP API and as an MCP tool call, on one host,
+/// interleaved: what the MCP door adds (Streamable HTTP, JSON-RPC, the
+/// tool lookup and the bounded page) to the HTTP API's read.
+async fn mcp_next_to_http(host: &Host, token: &str, seconds: f64) {
+    let paths = [
+        Target::Get {
+            base: &host.base,
+            path: "/v1/vendors?page_size=10",
+            bearer: token,
+        },
+        Target::Mcp {
+            base: &host.base,
+            bearer: token,
+            tool: "vendors_list",
+            arguments: r#"{"page_size":10}"#,
+        },
+    ];
+    let mut check = paths[1].open().await;
+    assert_eq!(check.round_trip().await, 200, "{}", check.text());
+    let answer = check.text();
+    assert!(
+        answer.contains(r#""isError":false"#) && answer.contains("Supplier number"),
+        "the MCP read answers the page: {answer}"
+    );
+    println!();
+    println!(
+        "the same page (10 vendors) over the HTTP API and as the MCP tool `vendors_list` \
+         (one host, interleaved); {seconds} s per path and level"
+    );
+    println!(
+        "{:<12} {:>9} {:>10} {:>10} {:>10} {:>14}",
+        "path", "in flight", "p50 us", "p99 us", "req/s", "server CPU us"
+    );
+    let servers = [host.process.0.id(); 2];
+    for in_flight in [1, 16] {
+        let measured = compare(&paths, &servers, in_flight, seconds).await;
+        let mut p50 = [0.0; 2];
+        for (i, (name, mut m)) in ["http", "mcp"].into_iter().zip(measured).enumerate() {
+            p50[i] = us(m.percentile(0.5));
+            println!(
+                "{name:<12} {in_flight:>9} {:>10.0} {:>10.0} {:>10.0} {:>14.0}",
+                p50[i],
+                us(m.percentile(0.99)),
+                m.rate(),
+                us(m.cpu_per_request())
+            );
+        }
+        println!(
+            "MCP read at {in_flight} in flight: {:.2}x the HTTP read's p50 (target <= 1.5)",
+            p50[1] / p50[0]
+        );
+    }
 }
 
 /// What every node of a deployment shares, besides the database.

@@ -4,6 +4,8 @@
 //! Where things live, top layer first (a module imports only modules of
 //! lower layers: `docs/architecture.md` shows the layers, and the `layers`
 //! test checks them):
+//! - [`mcp`]: the MCP door (`/mcp`) for AI agents, over the HTTP API's own
+//!   pieces (its token check, errors and views);
 //! - [`api`]: the HTTP API, and the dashboard and the customer's connect page
 //!   (`api::pages`);
 //! - [`sync`]: scheduled syncs, the other caller of the data plane;
@@ -33,6 +35,7 @@ pub mod contract;
 pub mod data_dir;
 pub mod dataplane;
 pub mod manifest;
+pub mod mcp;
 pub mod outbound;
 pub mod rate_limit;
 pub mod registry;

@@ -205,14 +205,27 @@ struct ServeArgs {
     max_webhooks_per_connection: u32,
     #[command(flatten)]
     edge: edge::EdgeArgs,
+    /// The MCP door (`/mcp`) lists and runs only read tools.
+    #[arg(long, env = "INTERLINK_MCP_READ_ONLY")]
+    mcp_read_only: bool,
+}
+
+/// The log filter: `RUST_LOG`, or `info`. `rmcp` logs at `info` the start
+/// and end of its service for every stateless MCP request (with the
+/// client's whole description): it logs at `warn` unless `RUST_LOG` names
+/// it.
+fn log_filter() -> EnvFilter {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if std::env::var("RUST_LOG").is_ok_and(|given| given.contains("rmcp")) {
+        return filter;
+    }
+    filter.add_directive("rmcp=warn".parse().expect("a valid directive"))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(log_filter())
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -395,6 +408,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             syncs.start();
         }
     });
+    let mcp = interlink::mcp::Options {
+        read_only: args.mcp_read_only,
+    };
     let state = AppState {
         platform_certificate: Some(platform),
         public_url: args
@@ -405,7 +421,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .then_some(args.api_requests_per_minute),
         ..AppState::new(dataplane, syncs, webhooks, store, &admin.key)
     };
-    let app = interlink::api::pages::router(state.clone()).merge(router(state));
+    let app = interlink::api::pages::router(state.clone())
+        .merge(router(state.clone()))
+        .merge(interlink::mcp::router(state, mcp));
     let limits = args.edge.limits();
     tracing::info!(?limits, "serving");
     println!("interlink listening on http://{addr}");

@@ -3,8 +3,9 @@
 //!
 //! 1. **tools**, on a thread of its own while the builds run: the real parts
 //!    the tests use, each installed once (trytond and its template
-//!    database, mock-sap, schemathesis, standardwebhooks, Chromium with
-//!    its WebDriver, cargo-nextest), most of it waiting on the network;
+//!    database, mock-sap, schemathesis, standardwebhooks, the Python MCP
+//!    SDK, Chromium with its WebDriver, cargo-nextest), most of it waiting
+//!    on the network;
 //! 2. **adapters**: every adapter built into `target/adapters` and
 //!    `target/test-adapters` (`adapters.rs`);
 //! 3. **build**: every test binary, once (the host's integration tests are
@@ -111,6 +112,9 @@ fn tools() -> Result<PathBuf> {
     mock_sap()?;
     python::tool("schemathesis", "schemathesis==4.32.5")?;
     python::tool("standardwebhooks", "standardwebhooks==1.1.0")?;
+    // The MCP door's independent client (`tests/mcp/driver.py`): its
+    // Streamable HTTP client is `mcp.client.streamable_http`.
+    python::tool("mcp", "mcp==2.3.0")?;
     chromium()?;
     Ok(nextest)
 }

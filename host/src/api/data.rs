@@ -17,9 +17,10 @@ use crate::runtime::ListRequest;
 
 /// The largest page a client may ask for.
 pub const MAX_PAGE_SIZE: u32 = 500;
-const DEFAULT_PAGE_SIZE: u32 = 50;
+/// The page size when a client asks for none.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
 
-#[derive(Deserialize, IntoParams)]
+#[derive(Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Where the previous page ended (its `next_cursor`); empty for the
@@ -70,6 +71,21 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<ListResponse>, ApiError> {
     auth.require(Access::Read, Some(&entity))?;
+    let request = list_request(entity, query)?;
+    let page = state.dataplane.list(&auth.caller, &request).await?;
+    Ok(Json(ListResponse {
+        data: page.records,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// The list request `query` makes of `entity`, checked.
+///
+/// # Errors
+///
+/// 400 `invalid_query`: a page size out of bounds, or a `modified_after`
+/// that is not an RFC 3339 timestamp.
+pub fn list_request(entity: String, query: ListQuery) -> Result<ListRequest, ApiError> {
     let page_size = query.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
     if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
         return Err(ApiError::new(
@@ -88,17 +104,12 @@ pub async fn list(
         })?),
         None => None,
     };
-    let request = ListRequest {
+    Ok(ListRequest {
         entity,
         cursor: query.cursor.filter(|c| !c.is_empty()),
         page_size,
         modified_after,
-    };
-    let page = state.dataplane.list(&auth.caller, &request).await?;
-    Ok(Json(ListResponse {
-        data: page.records,
-        next_cursor: page.next_cursor,
-    }))
+    })
 }
 
 /// One record.

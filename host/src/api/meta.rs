@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::ApiError;
 use super::token::ConnectionAuth;
+use crate::connections::Connection;
 use crate::connections::tokens::Access;
 use crate::manifest::{ChildCollection, Field, Operation, RateLimits, StateLock};
 
@@ -51,12 +52,23 @@ pub async fn get(
     Path(entity): Path<String>,
 ) -> Result<Json<EntityMeta>, ApiError> {
     auth.require(Access::Read, Some(&entity))?;
-    let connection = auth.connection();
-    let adapter = state.dataplane.resolve(connection, &entity)?;
+    entity_meta(&state, auth.connection(), &entity).map(Json)
+}
+
+/// The rules of `entity` for `connection`, as `GET /v1/{entity}/meta`
+/// answers them.
+///
+/// # Errors
+///
+/// The adapter is not loaded, or does not serve `entity`.
+pub fn entity_meta(
+    state: &AppState,
+    connection: &Connection,
+    entity: &str,
+) -> Result<EntityMeta, ApiError> {
+    let adapter = state.dataplane.resolve(connection, entity)?;
     let manifest = adapter.manifest();
-    let declared = manifest
-        .entity(&entity)
-        .expect("resolve checked the entity");
+    let declared = manifest.entity(entity).expect("resolve checked the entity");
     let mut fields = declared.fields.clone();
     fields.extend(
         connection
@@ -83,7 +95,7 @@ pub async fn get(
         })
         .collect();
     let writes_per_minute = state.dataplane.writes_per_minute(&adapter);
-    Ok(Json(EntityMeta {
+    Ok(EntityMeta {
         entity: declared.name.clone(),
         adapter: manifest.id.clone(),
         adapter_version: manifest.version.clone(),
@@ -96,5 +108,5 @@ pub async fn get(
             max_concurrent_requests: manifest.limits.max_concurrent_requests,
             writes_per_minute,
         },
-    }))
+    })
 }

@@ -16,21 +16,21 @@ pub mod auth;
 mod certificates;
 mod connect_sessions;
 mod connections;
-mod data;
+pub mod data;
 pub mod edge;
 pub mod error;
 pub mod failed_requests;
 mod json;
-mod meta;
+pub mod meta;
 pub mod openapi;
 pub mod pages;
 mod passthrough;
 pub mod request_id;
-mod syncs;
-mod token;
+pub mod syncs;
+pub mod token;
 mod tokens;
 mod webhooks;
-mod writes;
+pub mod writes;
 
 use std::sync::Arc;
 

@@ -198,7 +198,13 @@ impl Modify for Security {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Interlink", description = "A self-hosted unified API for business systems."),
+    info(
+        title = "Interlink",
+        description = "A self-hosted unified API for business systems. AI agents reach the \
+            same data as MCP tools at `/mcp` (Streamable HTTP), with the same connection \
+            tokens, scopes and write rules; a write there is planned first and sent only with \
+            its confirm token (see the README's section on MCP)."
+    ),
     paths(
         super::healthz,
         super::adapters::list,

@@ -241,7 +241,12 @@ pub async fn admin_status(
     sync_status(&state, &id).await.map(Json)
 }
 
-async fn sync_status(state: &AppState, connection: &str) -> Result<SyncStatus, ApiError> {
+/// The sync schedules and latest 50 runs of `connection`.
+///
+/// # Errors
+///
+/// The database failed.
+pub async fn sync_status(state: &AppState, connection: &str) -> Result<SyncStatus, ApiError> {
     let store = state.syncs.store();
     let schedules = store
         .schedules(connection)

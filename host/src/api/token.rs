@@ -34,6 +34,7 @@ static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 /// The active connection whose token the request carries, as the data
 /// plane's caller (with the request's id; refused at its limits, not
 /// queued), and what the token may do.
+#[derive(Clone)]
 pub struct ConnectionAuth {
     pub caller: Caller,
     grant: Arc<Grant>,
@@ -44,9 +45,20 @@ impl ConnectionAuth {
         self.caller.connection()
     }
 
+    /// The token's id (not the token).
+    pub fn token_id(&self) -> &str {
+        &self.grant.token_id
+    }
+
+    /// Whether the token holds the scope for `access` (to `entity`, for
+    /// reads and writes).
+    pub fn allows(&self, access: Access, entity: Option<&str>) -> bool {
+        self.grant.scopes.allows(access, entity)
+    }
+
     /// Whether the token may read `entity`'s records.
     pub fn reads(&self, entity: &str) -> bool {
-        self.grant.scopes.allows(Access::Read, Some(entity))
+        self.allows(Access::Read, Some(entity))
     }
 
     /// The entities the token may read, or `None` when it may read every
@@ -58,7 +70,7 @@ impl ConnectionAuth {
     /// Refuses the request unless the token holds the scope for `access`
     /// (to `entity`, for reads and writes).
     pub fn require(&self, access: Access, entity: Option<&str>) -> Result<(), ApiError> {
-        if self.grant.scopes.allows(access, entity) {
+        if self.allows(access, entity) {
             return Ok(());
         }
         let needed = Scopes::needed(access, entity);

@@ -1,6 +1,8 @@
 //! The data plane: one call of an adapter for a connection, the same for
-//! every caller. The HTTP API and sync runs, the layers above, both go
-//! through [`DataPlane`]; nothing else calls adapters for connections.
+//! every caller. The HTTP API, the MCP door and sync runs, the layers
+//! above, all go through [`DataPlane`]; nothing else calls adapters for
+//! connections. A door that shows a write's plan before sending it keeps
+//! its confirm tokens here too ([`confirmations`]).
 //!
 //! A call, in order:
 //!
@@ -20,6 +22,7 @@
 //! codes to statuses, a sync run records them.
 
 pub mod admission;
+mod confirmations;
 mod error;
 mod ids;
 pub mod passthrough;
@@ -37,9 +40,9 @@ pub use writes::{Created, Written};
 
 use crate::connections::{Connection, Connections, LastError, OpenConnection};
 use crate::manifest::{Entity, Operation};
+pub use crate::runtime::Page;
 use crate::runtime::{
-    Adapter, CallError, HeldRequest, Lease, ListRequest, Page, PassthroughRequest,
-    PassthroughResponse,
+    Adapter, CallError, HeldRequest, Lease, ListRequest, PassthroughRequest, PassthroughResponse,
 };
 use admission::{Admission, Admitted, Refused};
 

@@ -9,6 +9,10 @@
 //!
 //! On a database other nodes share, uploads are stored in it and every node
 //! serves them within seconds ([`shared`]).
+//!
+//! Every swap and unload is announced ([`Registry::changes`]) with the
+//! adapter's id, for those who show what an adapter serves (the MCP door's
+//! tool lists).
 
 pub mod shared;
 pub mod watch;
@@ -78,6 +82,8 @@ pub struct Registry {
     ready: AtomicBool,
     /// The database other nodes share, where uploads are published.
     shared: Option<shared::Shared>,
+    /// The id of each adapter swapped in or unloaded, as it happens.
+    changes: tokio::sync::broadcast::Sender<String>,
 }
 
 /// A file's name, as the API shows it (never the host's local path).
@@ -86,6 +92,9 @@ pub fn file_name(path: &Path) -> String {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
 }
+
+/// Changes a slow receiver of [`Registry::changes`] may fall behind by.
+pub const CHANGES_KEPT: usize = 64;
 
 fn is_adapter_file(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "wasm")
@@ -108,7 +117,20 @@ impl Registry {
             loading: Default::default(),
             ready: AtomicBool::new(false),
             shared: None,
+            changes: tokio::sync::broadcast::channel(CHANGES_KEPT).0,
         }
+    }
+
+    /// The ids of the adapters swapped in or unloaded from now on. A
+    /// receiver that falls more than [`CHANGES_KEPT`] changes behind is told
+    /// it lagged (and should treat every adapter as changed).
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.changes.subscribe()
+    }
+
+    /// Announces that `id` changed; nobody listening is fine.
+    fn changed(&self, id: &str) {
+        let _ = self.changes.send(id.to_string());
     }
 
     /// Publishes uploads to `store`, which other nodes share, and serves
@@ -272,9 +294,13 @@ impl Registry {
             });
         }
         // A file that used to hold another adapter no longer serves it.
-        state
-            .adapters
-            .retain(|other_id, l| l.path != path || *other_id == id);
+        state.adapters.retain(|other_id, l| {
+            let keep = l.path != path || *other_id == id;
+            if !keep {
+                self.changed(other_id);
+            }
+            keep
+        });
         let loaded = Loaded {
             adapter: adapter.clone(),
             path: path.to_path_buf(),
@@ -288,6 +314,7 @@ impl Registry {
             "adapter loaded"
         );
         state.adapters.insert(id.clone(), loaded.clone());
+        self.changed(&id);
         state.files.insert(
             path.to_path_buf(),
             FileStatus {
@@ -308,6 +335,7 @@ impl Registry {
             let keep = l.path != path;
             if !keep {
                 tracing::info!(adapter = %id, file = %path.display(), "adapter file removed: adapter unloaded");
+                self.changed(id);
             }
             keep
         });

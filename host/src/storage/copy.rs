@@ -19,7 +19,8 @@ use crate::timestamps;
 /// Every table, parents before children. The state calls share (`kv`,
 /// `budgets`, `upstream_slots`) is not copied: it is cached or lasts
 /// seconds, and fills again. Nor are the adapter tables, which only nodes
-/// on PostgreSQL fill: the first node publishes its folder's adapters.
+/// on PostgreSQL fill: the first node publishes its folder's adapters; nor
+/// the MCP door's confirm tokens, which last minutes.
 const TABLES: &[&str] = &[
     "settings",
     "connections",

@@ -7,6 +7,7 @@
 //! [`syncs::Run`], ...) are its own, and it imports only the manifest model.
 
 pub mod adapters;
+pub mod confirmations;
 pub mod connections;
 pub mod copy;
 pub mod kv;
@@ -32,6 +33,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 pub use adapters::AdapterStorage;
+pub use confirmations::ConfirmationStorage;
 pub use connections::{Connection, LastError, Status};
 pub use kv::{KvRead, KvStorage};
 pub use limits::LimitStorage;
@@ -130,8 +132,8 @@ pub trait Storage: Send + Sync + 'static {
 
 /// Everything the host keeps: connections and their tokens and records,
 /// syncs, webhooks, connect and dashboard sessions, failed requests, and
-/// the state calls share (kv stores, budgets, upstream slots), and uploaded
-/// adapters.
+/// the state calls share (kv stores, budgets, upstream slots), uploaded
+/// adapters, and the MCP door's confirm tokens.
 pub trait Store:
     Storage
     + TokenStorage
@@ -142,6 +144,7 @@ pub trait Store:
     + KvStorage
     + LimitStorage
     + AdapterStorage
+    + ConfirmationStorage
 {
 }
 
@@ -155,6 +158,7 @@ impl<T> Store for T where
         + KvStorage
         + LimitStorage
         + AdapterStorage
+        + ConfirmationStorage
 {
 }
 

@@ -986,6 +986,40 @@ async fn failed_requests_keep_the_newest_and_are_found_by_request_and_connection
     assert_eq!(found, [batch[4].clone()], "limited to 1");
 }
 
+/// A confirm token of the MCP door is taken once (of two nodes racing for
+/// it, one gets it), only by its own connection, and only before it
+/// expires.
+async fn confirm_tokens_are_taken_once_before_they_expire(db: Backend) {
+    use super::confirmations::Confirmation;
+    let nodes = db.nodes(2).await;
+    let confirmation = |n: u8, expires_at| Confirmation {
+        token_hash: [n; 32],
+        connection_id: "c1".into(),
+        binding: format!("binding {n}"),
+        expires_at,
+    };
+    nodes[0]
+        .insert_confirmation(&confirmation(1, at(300)), at(0))
+        .await
+        .unwrap();
+    let other = nodes[1].take_confirmation(&[1; 32], "c2", at(1));
+    assert_eq!(other.await.unwrap(), None, "another connection's token");
+    let raced = join_all(
+        nodes
+            .iter()
+            .map(|node| node.take_confirmation(&[1; 32], "c1", at(1))),
+    )
+    .await;
+    let taken: Vec<String> = raced.into_iter().filter_map(|t| t.unwrap()).collect();
+    assert_eq!(taken, ["binding 1"], "taken once");
+    nodes[0]
+        .insert_confirmation(&confirmation(2, at(10)), at(0))
+        .await
+        .unwrap();
+    let late = nodes[0].take_confirmation(&[2; 32], "c1", at(10));
+    assert_eq!(late.await.unwrap(), None, "expired");
+}
+
 /// Each case, once on SQLite and once on PostgreSQL.
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
@@ -1299,6 +1333,7 @@ on_both_backends!(
     events_reach_only_subscriptions_told_of_their_entity,
     each_delivery_goes_to_one_node,
     sessions_round_trip,
+    confirm_tokens_are_taken_once_before_they_expire,
     failed_requests_keep_the_newest_and_are_found_by_request_and_connection,
     kv_values_expire_and_one_call_fills_a_missing_key,
     kv_fills_count_in_the_quota_and_rows_no_call_reads_go,

@@ -36,7 +36,7 @@ fn changes(out: &Output) -> Vec<String> {
 }
 
 #[test]
-fn the_diff_names_exactly_the_new_host_the_widened_field_and_the_new_permission() {
+fn the_diff_names_exactly_the_new_host_and_entity_the_widened_field_and_the_new_permission() {
     let (old, new) = (adapter_path("chaos"), adapter_path("chaos-next"));
     let out = check(&[new.to_str().unwrap(), "--against", old.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -46,13 +46,14 @@ fn the_diff_names_exactly_the_new_host_the_widened_field_and_the_new_permission(
         "{stdout}"
     );
     assert!(
-        stdout.contains("Against chaos 1.0.0: 3 change(s)."),
+        stdout.contains("Against chaos 1.0.0: 4 change(s)."),
         "{stdout}"
     );
     assert_eq!(
         changes(&out),
         [
             "+ outbound host https://{account_id}.files.example.com",
+            "+ entity added",
             "+ permission for purchase-orders update: Transactions: Approve Purchase Orders",
             "~ field purchase-orders.vendor_id: create_only → updatable (widened)",
         ]
@@ -76,6 +77,7 @@ fn the_diff_names_exactly_the_new_host_the_widened_field_and_the_new_permission(
             "- outbound host https://{account_id}.files.example.com",
             "- permission for purchase-orders update: Transactions: Approve Purchase Orders",
             "~ field purchase-orders.vendor_id: updatable → create_only (narrowed)",
+            "- entity added",
         ]
     );
 }

@@ -22,6 +22,7 @@ mod hostile;
 mod hot_swap;
 mod http_api;
 mod layers;
+mod mcp;
 mod netsuite;
 mod nodes;
 mod openapi_contract;

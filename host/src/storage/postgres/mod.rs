@@ -22,6 +22,7 @@ use super::{
 };
 
 mod adapters;
+mod confirmations;
 mod kv;
 mod limits;
 mod requests;

@@ -18,6 +18,7 @@ use super::{
 };
 
 mod adapters;
+mod confirmations;
 mod kv;
 mod limits;
 mod requests;

@@ -10,7 +10,9 @@
 //! - `imports`: uses the key-value store (and counts its connection's
 //!   calls in it), the clock, the log and `sign-jwt`;
 //! - `memory`: counts its calls in the instance's own memory (1 on a fresh
-//!   instance; more only on one the host kept warm).
+//!   instance; more only on one the host kept warm);
+//! - `added`: only in the next version, the one record `{"added": ...}`
+//!   (what a hot swap that adds an entity serves).
 //!
 //! It exists only as WebAssembly: natively the crate is empty.
 
@@ -53,8 +55,9 @@ impl interlink_sdk::Adapter for Chaos {
             .outbound_host("https://{account_id}.api.example.com")
             .limits(5, Some(30));
         // The next version reaches one more host, lets `vendor_id` change
-        // after creation and needs one more permission to update: what
-        // `interlink adapter check --against` must name.
+        // after creation, needs one more permission to update and serves
+        // one more entity: what `interlink adapter check --against` must
+        // name.
         let next = cfg!(feature = "next-version");
         if next {
             manifest = manifest.outbound_host("https://{account_id}.files.example.com");
@@ -76,6 +79,12 @@ impl interlink_sdk::Adapter for Chaos {
         for name in ["echo", "slow", "spin", "hog", "escape", "imports", "memory"] {
             manifest = manifest
                 .entity(Entity::new(name, "test behaviour").operation(Operation::List, &[]));
+        }
+        if next {
+            manifest = manifest.entity(
+                Entity::new("added", "served from version 2.0.0 on")
+                    .operation(Operation::List, &[]),
+            );
         }
         manifest.entity(
             Entity::new("purchase-orders", "Every kind of declaration")
@@ -131,6 +140,7 @@ impl interlink_sdk::Adapter for Chaos {
     fn list(ctx: &Context, request: ListRequest) -> Result<Page> {
         match request.entity.as_str() {
             "echo" => one(json!({"version": VERSION})),
+            "added" if cfg!(feature = "next-version") => one(json!({"added": VERSION})),
             "memory" => {
                 // State in the instance's own memory: 1 on a fresh instance,
                 // counting up only on one the host kept warm.
