@@ -214,6 +214,7 @@ async fn syncs_and_webhooks_run_once_across_nodes_and_survive_a_killed_node() {
         "{}",
         subscribed.body
     );
+    let before_sync = up.pages_served("suppliers").len();
     let schedule = cluster
         .client(2)
         .schedule(&token, "vendors", json!({"page_size": 100}))
@@ -250,7 +251,7 @@ async fn syncs_and_webhooks_run_once_across_nodes_and_survive_a_killed_node() {
     let logs: String = cluster.nodes.iter().map(|n| n.logs()).collect();
     assert!(logs.contains("resuming a sync run"), "{logs}");
     let committed = partial["pages"].as_u64().unwrap() as usize;
-    assert_resumed_where_it_stopped(&up, before_kill, committed, 100, 20_000);
+    assert_resumed_where_it_stopped(&up, before_sync, before_kill, committed, 100, 20_000);
     let (stored, distinct): (i64, i64) = sqlx::query_as(
         "SELECT COUNT(*), COUNT(DISTINCT record_id) FROM records WHERE connection_id = $1",
     )

@@ -32,6 +32,7 @@ async fn a_host_on_postgres_resumes_a_killed_sync_keeps_its_connections_and_refu
     assert_eq!(live.status, StatusCode::OK, "{}", live.body);
     assert_eq!(live.body["data"].as_array().unwrap().len(), 3);
 
+    let before_sync = up.pages_served("suppliers").len();
     let schedule = client
         .schedule(&token, "vendors", json!({"page_size": 100}))
         .await;
@@ -62,7 +63,7 @@ async fn a_host_on_postgres_resumes_a_killed_sync_keeps_its_connections_and_refu
     assert_eq!(done["added"].as_u64(), Some(5_000), "{done}");
     assert!(server.logs().contains("resuming a sync run"));
     let committed = partial["pages"].as_u64().unwrap() as usize;
-    assert_resumed_where_it_stopped(&up, before_kill, committed, 100, 5_000);
+    assert_resumed_where_it_stopped(&up, before_sync, before_kill, committed, 100, 5_000);
     let records = client.synced(&token, "vendors").await;
     let mut ids: Vec<&str> = records.iter().map(|r| r["id"].as_str().unwrap()).collect();
     ids.sort();

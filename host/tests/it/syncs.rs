@@ -150,6 +150,7 @@ async fn a_host_killed_mid_sync_resumes_after_a_restart_without_losing_or_duplic
     let server = Server::start(&["example"]);
     let client = Client::new(&server);
     let (token, id) = client.connect_demo(&up).await;
+    let before_sync = up.pages_served("suppliers").len();
     let schedule = client
         .schedule(&token, "vendors", json!({"page_size": 100}))
         .await;
@@ -181,7 +182,7 @@ async fn a_host_killed_mid_sync_resumes_after_a_restart_without_losing_or_duplic
     assert!(server.logs().contains("resuming a sync run"));
 
     let committed = partial["pages"].as_u64().unwrap() as usize;
-    assert_resumed_where_it_stopped(&up, before_kill, committed, 100, 20_000);
+    assert_resumed_where_it_stopped(&up, before_sync, before_kill, committed, 100, 20_000);
 
     let records = client.synced(&token, "vendors").await;
     assert_eq!(records.len(), 20_000);

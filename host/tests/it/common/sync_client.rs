@@ -149,7 +149,8 @@ pub async fn demo(records: usize) -> DemoUpstream {
     up
 }
 
-/// Asserts, from the pages `up` served, that a sync of `total` vendors in
+/// Asserts, from the pages `up` served after the first `before_sync` (the
+/// live reads before the sync began), that a sync of `total` vendors in
 /// pages of `page_size`, stopped after `before_kill` pages were asked for
 /// with `committed` pages committed, resumed where it stopped: the first
 /// page asked for after the stop is past the committed ones, every page was
@@ -159,6 +160,7 @@ pub async fn demo(records: usize) -> DemoUpstream {
 /// 1: re-read records count as unchanged), and one that skips a page.
 pub fn assert_resumed_where_it_stopped(
     up: &DemoUpstream,
+    before_sync: usize,
     before_kill: usize,
     committed: usize,
     page_size: usize,
@@ -167,9 +169,10 @@ pub fn assert_resumed_where_it_stopped(
     let pages: Vec<usize> = up
         .pages_served("suppliers")
         .iter()
+        .skip(before_sync)
         .map(|p| p.offset)
         .collect();
-    let resumed_at = pages[before_kill];
+    let resumed_at = pages[before_kill - before_sync];
     assert!(
         resumed_at >= committed * page_size,
         "resumed at offset {resumed_at}, though {committed} pages were committed before the kill"
