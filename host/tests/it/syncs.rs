@@ -138,7 +138,7 @@ async fn a_schedule_syncs_netsuite_and_an_incremental_run_picks_up_only_the_chan
 
 /// Proven by what the upstream served: after the restart, the run asks
 /// only for pages it had not committed, each page of 100 is read once (the
-/// one in flight at the kill at most twice), and nothing is marked deleted.
+/// two in flight at the kill at most twice), and nothing is marked deleted.
 /// Catches a resumed run that restarts from page 1 (which the run's counts
 /// cannot show: they survive the restart, and re-read records count as
 /// unchanged), one that skips a page, and one whose restart ends in a full

@@ -154,8 +154,8 @@ pub async fn demo(records: usize) -> DemoUpstream {
 /// pages of `page_size`, stopped after `before_kill` pages were asked for
 /// with `committed` pages committed, resumed where it stopped: the first
 /// page asked for after the stop is past the committed ones, every page was
-/// read, and at most one (the one in flight, or prefetched, at the kill)
-/// twice. Catches a resumed run that restarts from page 1, which the run's
+/// read, and at most two (the one being committed at the kill, and the
+/// next one, fetched beside it) twice. Catches a resumed run that restarts from page 1, which the run's
 /// counts and the stored ids cannot show (both survive a restart from page
 /// 1: re-read records count as unchanged), and one that skips a page.
 pub fn assert_resumed_where_it_stopped(
@@ -190,5 +190,7 @@ pub fn assert_resumed_where_it_stopped(
             .collect::<Vec<_>>(),
         "every page read"
     );
-    assert!(reread <= 1, "{reread} pages read twice: {pages:?}");
+    // The sync fetches the next page while it commits one: at the kill, at
+    // most those two were read and not committed.
+    assert!(reread <= 2, "{reread} pages read twice: {pages:?}");
 }
