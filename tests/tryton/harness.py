@@ -133,16 +133,18 @@ class PortTaken(Exception):
 
 
 def answers(base):
-    """Whether trytond answers HTTP at `base` yet."""
+    """Whether trytond answers at `base` yet: its root JSON-RPC
+    `common.server.version` (no login needed) gives Tryton's series, `8.2`.
+    Any other answer (another server that holds the port, an error page) is
+    not Tryton's: trytond then fails to bind and exits, which `start` sees."""
     body = json.dumps({"id": 1, "method": "common.server.version", "params": []}).encode()
-    request = urllib.request.Request(f"{base}/{DATABASE}/rpc/", data=body, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(f"{base}/rpc/", data=body, headers={"Content-Type": "application/json"})
     try:
-        urllib.request.urlopen(request, timeout=1)
-    except urllib.error.HTTPError:
-        pass  # an HTTP answer all the same
-    except OSError:
-        return False
-    return True
+        with urllib.request.urlopen(request, timeout=1) as response:
+            reply = json.load(response)
+    except (OSError, ValueError):
+        return False  # no answer yet, or not a JSON one (HTTPError is an OSError)
+    return isinstance(reply, dict) and str(reply.get("result", "")).startswith("8.")
 
 
 def start(directory):

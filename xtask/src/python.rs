@@ -146,12 +146,51 @@ pub fn unit_tests() -> Result<()> {
         let mut path = vec![bindings.clone(), sdk.clone(), dir.clone()];
         path.extend(python::project(dir)?.python_path);
         eprintln!("python tests of {}", dir.display());
-        run(Command::new(&python)
+        let output = Command::new(&python)
             .current_dir(dir)
             .env("PYTHONPATH", std::env::join_paths(path)?)
             .env("PYTHONDONTWRITEBYTECODE", "1")
-            .args(["-m", "unittest", "discover", "-s", "tests", "-t", "."]))
-        .with_context(|| format!("the Python tests of {}", dir.display()))?;
+            .args(["-m", "unittest", "discover", "-s", "tests", "-t", "."])
+            .output()
+            .with_context(|| format!("running {}", python.display()))?;
+        let report = String::from_utf8_lossy(&output.stderr);
+        eprint!("{}{report}", String::from_utf8_lossy(&output.stdout));
+        if !output.status.success() {
+            bail!("the Python tests of {} failed", dir.display());
+        }
+        match tests_ran(&report) {
+            Some(0) | None => bail!(
+                "the Python tests of {} ran no test (unittest found none in `tests/`, \
+                 which Python 3.11 reports as success)",
+                dir.display()
+            ),
+            Some(_) => {}
+        }
     }
     Ok(())
+}
+
+/// How many tests unittest's `report` says it ran (its `Ran N tests` line).
+fn tests_ran(report: &str) -> Option<usize> {
+    report.lines().find_map(|line| {
+        let count = line.strip_prefix("Ran ")?.split_whitespace().next()?;
+        count.parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_ran;
+
+    #[test]
+    fn a_suite_that_ran_no_test_is_told_apart() {
+        let ran = "....\n------\nRan 4 tests in 0.01s\n\nOK\n";
+        assert_eq!(tests_ran(ran), Some(4));
+        assert_eq!(
+            tests_ran("\n----\nRan 0 tests in 0.000s\n\nNO TESTS RAN\n"),
+            Some(0)
+        );
+        assert_eq!(tests_ran("Ran 1 test in 0.001s\n"), Some(1));
+        assert_eq!(tests_ran("Traceback ...\n"), None);
+    }
 }

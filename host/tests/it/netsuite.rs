@@ -709,11 +709,14 @@ async fn calls_refused_together_fetch_one_new_access_token() {
 }
 
 /// What is secret never reaches the database in clear: a customer's
-/// private key, a webhook secret, the connection token. And a restart with
-/// another secret key is refused with a clear error, leaving everything as
-/// it was: the right key then opens it all. Catches credentials or webhook
-/// secrets stored unsealed, and a host that starts with the wrong key (and
-/// then fails every call, or seals new data under the wrong key).
+/// private key, a webhook secret, the connection token. The stored
+/// credentials open with the data folder's key and with no other. And a
+/// restart with another secret key is refused with a clear error, leaving
+/// everything as it was: the right key then opens it all. Catches
+/// credentials or webhook secrets stored unsealed (or only encoded, which
+/// the grep alone would pass), a host that starts with the wrong key (and
+/// then fails every call, or seals new data under the wrong key), and one
+/// that cannot open the customer's key or its cached token after a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_are_stored_sealed_and_a_restart_with_another_secret_key_is_refused() {
     let s = Setup::start().await;
@@ -738,11 +741,13 @@ async fn secrets_are_stored_sealed_and_a_restart_with_another_secret_key_is_refu
     );
     let vendors = s.call(&token, M::GET, "/v1/vendors", None).await;
     assert_eq!(vendors.status, StatusCode::OK, "{}", vendors.body);
+    let token_requests = s.sim.token_requests();
 
     let Setup {
         sim, server, http, ..
     } = s;
     let (data_dir, adapters_dir, _dirs) = server.stop();
+    let credentials = stored_credentials(&data_dir).await;
     let private_pem = read(keys.path(), "private.pem");
     let key_line = private_pem
         .lines()
@@ -760,6 +765,21 @@ async fn secrets_are_stored_sealed_and_a_restart_with_another_secret_key_is_refu
             );
         }
     }
+
+    // Sealed, not encoded: the data folder's key opens the stored
+    // credentials to the customer's private key; another key does not.
+    let right = interlink::secret_box::SecretBox::load(None, &data_dir).unwrap();
+    let wrong = interlink::secret_box::SecretBox::new([0x11; 32]);
+    for (connection, sealed) in &credentials {
+        let opened = right.open(sealed, connection).expect("the right key opens");
+        assert!(String::from_utf8_lossy(&opened).contains(key_line));
+        assert!(wrong.open(sealed, connection).is_err(), "another key opens");
+        assert!(
+            right.open(sealed, "another-connection").is_err(),
+            "the credentials open for another connection"
+        );
+    }
+    assert_eq!(credentials.len(), 1, "one connection");
 
     let key_file = data_dir.join("secret.key");
     let original = std::fs::read_to_string(&key_file).unwrap();
@@ -817,7 +837,31 @@ async fn secrets_are_stored_sealed_and_a_restart_with_another_secret_key_is_refu
         "{}",
         hooks.body
     );
-    drop(sim);
+    // The access token cached before the restart, sealed in the adapter's
+    // store, opened with the right key: no sign-in yet.
+    assert_eq!(sim.token_requests(), token_requests, "the cached token");
+    // Once NetSuite drops it, the customer's key, opened with the right
+    // key, signs exactly one new sign-in for the next calls.
+    sim.expire_tokens();
+    for _ in 0..2 {
+        let vendors = call(&http, M::GET, server.url("/v1/vendors"), &token, None).await;
+        assert_eq!(vendors.status, StatusCode::OK, "{}", vendors.body);
+    }
+    assert_eq!(sim.token_requests(), token_requests + 1, "one new sign-in");
+}
+
+/// Each connection's id and sealed credentials, read from the SQLite
+/// database in `data_dir` of a stopped host.
+async fn stored_credentials(data_dir: &Path) -> Vec<(String, Vec<u8>)> {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", data_dir.join("interlink.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as("SELECT id, credentials FROM connections")
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+    rows
 }
 
 /// Submits the NetSuite connect form at `link` for `account` with the

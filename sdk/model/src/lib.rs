@@ -349,7 +349,8 @@ mod tests {
 
     /// The schema in the docs is generated from these types; a change to
     /// them regenerates it with `INTERLINK_BLESS=1 cargo test -p
-    /// interlink-model --features openapi`.
+    /// interlink-model --features openapi`, which refuses to run where `CI`
+    /// is set (`.ci/run` sets it).
     #[cfg(feature = "openapi")]
     #[test]
     fn the_json_schema_in_the_docs_is_the_models() {
@@ -359,6 +360,13 @@ mod tests {
         );
         let generated = serde_json::to_string_pretty(&json_schema()).unwrap() + "\n";
         if std::env::var_os("INTERLINK_BLESS").is_some() {
+            // CI checks the schema in the repository; a run that rewrote it
+            // first would pass on any model change.
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "INTERLINK_BLESS rewrites docs/unified-model.schema.json and refuses to run \
+                 in CI (CI is set): regenerate the schema locally and commit it"
+            );
             std::fs::write(path, &generated).unwrap();
         }
         let written = std::fs::read_to_string(path).unwrap_or_default();
