@@ -118,11 +118,16 @@ pub fn build_all() -> Result<()> {
         );
     }
     let metadata: Value = serde_json::from_slice(&output.stdout)?;
+    // A build folder of their own, so that `cargo xtask test` builds the
+    // adapters beside the host's tests instead of waiting for cargo's lock
+    // on `target/`.
+    let build_dir = target_dir().join("adapter-build");
     for job in jobs(&metadata, &root) {
         let built = build(&Build {
             manifest_path: &job.manifest_path,
             profile: "adapter",
             features: &job.features,
+            target_dir: Some(&build_dir),
         })?;
         let out = target_dir().join(job.dir).join(&job.file);
         write_atomically(&out, &built.component)?;

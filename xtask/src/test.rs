@@ -6,8 +6,8 @@
 //!    database, mock-sap, schemathesis, standardwebhooks, the Python MCP
 //!    SDK, Chromium with its WebDriver, cargo-nextest), most of it waiting
 //!    on the network;
-//! 2. **adapters**: every adapter built into `target/adapters` and
-//!    `target/test-adapters` (`adapters.rs`);
+//! 2. **adapters**, on another thread beside the build: every adapter built
+//!    into `target/adapters` and `target/test-adapters` (`adapters.rs`);
 //! 3. **build**: every test binary, once (the host's integration tests are
 //!    one binary, `host/tests/it`, so wasmtime and the host are linked once);
 //! 4. **python**: the Python SDK's and Python adapters' unit tests (a suite
@@ -66,23 +66,39 @@ pub fn run(args: &[String]) -> Result<()> {
 }
 
 fn stages_of_the_run(stages: &mut Stages, args: &[String]) -> Result<()> {
-    let (tools, built) = std::thread::scope(|scope| {
-        let tools = scope.spawn(|| {
+    let timed = |stage: fn() -> Result<PathBuf>| {
+        move || {
             let started = Instant::now();
-            (tools(), started.elapsed())
+            (stage(), started.elapsed())
+        }
+    };
+    let (tools, adapters, built) = std::thread::scope(|scope| {
+        let tools = scope.spawn(timed(tools));
+        // The adapters build in a folder of their own (`adapters.rs`), so
+        // both builds run at once and each fills the cores the other leaves
+        // idle (the adapters' link-time optimization is single-threaded).
+        let adapters = scope.spawn(timed(|| adapters::build_all().map(|()| PathBuf::new())));
+        let built = stages.run("build", || {
+            crate::cargo(&["test", "--release", "--workspace", "--no-run"], &[])
         });
-        let built = stages.run("adapters", adapters::build_all).and_then(|()| {
-            stages.run("build", || {
-                crate::cargo(&["test", "--release", "--workspace", "--no-run"], &[])
-            })
-        });
-        (tools.join().expect("the tools thread"), built)
+        let joined = |t: std::thread::ScopedJoinHandle<'_, _>| t.join().expect("a build thread");
+        (joined(tools), joined(adapters), built)
     });
     let (tools, took) = tools;
+    let (adapters, adapters_took) = adapters;
     stages
         .0
-        .insert(0, ("tools (beside the builds)", took, tools.is_ok()));
+        .insert(0, ("tools (beside the build)", took, tools.is_ok()));
+    stages.0.insert(
+        1,
+        (
+            "adapters (beside the build)",
+            adapters_took,
+            adapters.is_ok(),
+        ),
+    );
     let nextest = tools?;
+    adapters?;
     built?;
     stages.run("python", python::unit_tests)?;
     let postgres = stages.run("postgres", || {

@@ -120,6 +120,7 @@ async fn build(args: BuildArgs) -> anyhow::Result<()> {
             manifest_path: &manifest_path,
             profile: &args.profile,
             features: &args.features,
+            target_dir: None,
         })
     })
     .await??;

@@ -27,6 +27,8 @@ pub struct Build<'a> {
     /// `release`, or a profile of the workspace (`adapter`).
     pub profile: &'a str,
     pub features: &'a [String],
+    /// Where cargo builds (`--target-dir`); cargo's own choice when `None`.
+    pub target_dir: Option<&'a Path>,
 }
 
 /// A built component.
@@ -74,6 +76,9 @@ pub fn build(build: &Build) -> Result<Built> {
         .stdout(Stdio::piped());
     if !build.features.is_empty() {
         command.args(["--features", &build.features.join(",")]);
+    }
+    if let Some(dir) = build.target_dir {
+        command.arg("--target-dir").arg(dir);
     }
     let mut child = command.spawn().context("running cargo")?;
     let mut module_path = None;
