@@ -92,6 +92,7 @@ fn run(task: Task) -> Result<()> {
             let status = Command::new(&command[0])
                 .args(&command[1..])
                 .env(postgres::URL_VARIABLE, &postgres.url)
+                .env(postgres::CA_VARIABLE, &postgres.ca)
                 .status()
                 .with_context(|| format!("running {}", command[0]))?;
             if !status.success() {

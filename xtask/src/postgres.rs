@@ -2,6 +2,12 @@
 //! installed when missing, with a new cluster in `target/postgres` for each
 //! test run, on a free loopback port, stopped when the run ends.
 //!
+//! The server takes TCP connections over TLS only, with a certificate for
+//! `localhost` and `127.0.0.1` signed by a CA made for the run (by the
+//! `openssl` command), whose certificate the tests find in
+//! `INTERLINK_TEST_POSTGRES_CA`: every PostgreSQL test goes over TLS, and the
+//! TLS test verifies the server with it.
+//!
 //! The server refuses to run as root; as root (CI, containers) the cluster
 //! is made and run by the `postgres` user the package creates.
 
@@ -14,12 +20,18 @@ use anyhow::{Context, Result, bail};
 /// each test makes a database of its own there.
 pub const URL_VARIABLE: &str = "INTERLINK_TEST_POSTGRES_URL";
 
+/// The environment variable that names the file of the CA certificate the
+/// server's certificate is signed with.
+pub const CA_VARIABLE: &str = "INTERLINK_TEST_POSTGRES_CA";
+
 /// A running test server; stopped on drop.
 pub struct Server {
     bin: PathBuf,
     data: PathBuf,
     /// `postgres://postgres@127.0.0.1:PORT/postgres`.
     pub url: String,
+    /// The CA certificate (PEM) that signed the server's.
+    pub ca: PathBuf,
 }
 
 /// The folder of `initdb` and `pg_ctl` (not on PATH in Debian's packages),
@@ -147,13 +159,32 @@ impl Server {
             ),
             "initdb",
         )?;
+        let tls = data.parent().context("the cluster's folder")?.join("tls");
+        let ca = certificates(&tls)?;
+        // Over TCP, TLS or nothing; the Unix socket stays open to pg_ctl.
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\n\
+             hostssl all all ::1/128 trust\n",
+        )
+        .context("writing pg_hba.conf")?;
+        if running_as_root() {
+            let mut chown = Command::new("chown");
+            chown.args(["-R", "postgres:postgres"]).arg(&tls).arg(&data);
+            run(
+                chown,
+                "chown (the server reads its key as the postgres user)",
+            )?;
+        }
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
         // A test server: durability is traded for speed.
         let options = format!(
             "-p {port} -k {data_text} -c listen_addresses=127.0.0.1 -c max_connections=400 \
-             -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+             -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c ssl=on \
+             -c ssl_cert_file={tls}/server.crt -c ssl_key_file={tls}/server.key",
+            tls = tls.display()
         );
         let log = data.join("server.log");
         run(
@@ -177,8 +208,84 @@ impl Server {
             bin,
             data,
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            ca,
         })
     }
+}
+
+/// A CA and a server certificate for `localhost` and `127.0.0.1` signed by
+/// it, in `dir` (`ca.pem`, `server.crt`, `server.key`); answers the CA's
+/// file.
+fn certificates(dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )?;
+    let key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    for (what, args) in [
+        (
+            "openssl (the test CA)",
+            [
+                &[
+                    "req",
+                    "-x509",
+                    "-days",
+                    "7",
+                    "-subj",
+                    "/CN=Interlink test CA",
+                ][..],
+                &key,
+                &["-keyout", "ca.key", "-out", "ca.pem"],
+            ]
+            .concat(),
+        ),
+        (
+            "openssl (the server's key)",
+            [
+                &["req", "-subj", "/CN=localhost"][..],
+                &key,
+                &["-keyout", "server.key", "-out", "server.csr"],
+            ]
+            .concat(),
+        ),
+        (
+            "openssl (the server's certificate)",
+            vec![
+                "x509",
+                "-req",
+                "-days",
+                "7",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-extfile",
+                "server.ext",
+                "-out",
+                "server.crt",
+            ],
+        ),
+    ] {
+        let mut openssl = Command::new("openssl");
+        openssl.current_dir(dir).args(args);
+        run(openssl, what)?;
+    }
+    // PostgreSQL refuses a key others can read.
+    std::fs::set_permissions(
+        dir.join("server.key"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )?;
+    Ok(dir.join("ca.pem"))
 }
 
 impl Drop for Server {

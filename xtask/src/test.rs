@@ -104,7 +104,11 @@ fn stages_of_the_run(stages: &mut Stages, args: &[String]) -> Result<()> {
     let postgres = stages.run("postgres", || {
         postgres::Server::start(&workspace_root().join("target/postgres"))
     })?;
-    let env = [(postgres::URL_VARIABLE, postgres.url.as_str())];
+    let ca = postgres.ca.to_string_lossy();
+    let env = [
+        (postgres::URL_VARIABLE, postgres.url.as_str()),
+        (postgres::CA_VARIABLE, &ca),
+    ];
     stages.run("tests", || {
         let mut run = vec!["nextest", "run", "--release", "--workspace"];
         run.extend(args.iter().map(String::as_str));

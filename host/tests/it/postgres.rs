@@ -191,3 +191,66 @@ async fn a_kv_flood_leaves_at_most_the_quota_and_a_disconnect_leaves_nothing_on_
     let database = postgres_database().await;
     kv_flood::a_kv_flood_is_bounded(Some(&database)).await;
 }
+
+/// TLS to PostgreSQL, verified: the run's server (`xtask/src/postgres.rs`)
+/// has a certificate for `localhost` signed by a CA made for the run. With
+/// `sslmode=verify-full` and that CA, the host serves, and each of its
+/// connections to the database is encrypted (`pg_stat_ssl`); with a CA
+/// that did not sign the server's certificate it refuses to start. Catches
+/// a host built without TLS (sqlx's `tls-none`: every mode but `disable`
+/// fails) or one that does not verify the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_reaches_postgresql_over_tls_and_verifies_the_server() {
+    let database = postgres_database().await;
+    let ca = std::env::var("INTERLINK_TEST_POSTGRES_CA").expect(
+        "the run's PostgreSQL server names its CA in INTERLINK_TEST_POSTGRES_CA \
+         (`cargo xtask test` sets it)",
+    );
+    let url = |ca: &str| {
+        let on_localhost = database.replacen("@127.0.0.1:", "@localhost:", 1);
+        format!("{on_localhost}?sslmode=verify-full&sslrootcert={ca}")
+    };
+    let verified = url(&ca);
+    let up = demo(10).await;
+    let server = Server::start_with(ServerOptions {
+        adapters: &["example"],
+        args: &["--database-url", &verified],
+        ..Default::default()
+    });
+    assert!(
+        server.logs().contains("sslmode=\"verify-full\"")
+            || server.logs().contains("sslmode=verify-full"),
+        "the host says how it reaches the database: {}",
+        server.logs()
+    );
+    let client = Client::new(&server);
+    let (token, _) = client.connect_demo(&up).await;
+    let read = client
+        .call(&token, M::GET, "/v1/vendors?page_size=3", None)
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+
+    let mut db = sqlx::PgConnection::connect(&database).await.unwrap();
+    let (plain, encrypted): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*) FILTER (WHERE NOT s.ssl), COUNT(*) FILTER (WHERE s.ssl) \
+         FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(plain, 0, "a connection of the host is not encrypted");
+    assert!(encrypted >= 1, "the host's connections are encrypted");
+    drop(server);
+
+    let other = tempfile::tempdir().unwrap();
+    let other_ca = other.path().join("ca.pem");
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    std::fs::write(&other_ca, certified.cert.pem()).unwrap();
+    let args = ["--database-url", &url(&other_ca.to_string_lossy())];
+    let refused = refused_start(other.path(), other.path(), &args).await;
+    assert!(
+        refused.contains("certificate"),
+        "a server its CA did not certify is refused: {refused}"
+    );
+}

@@ -28,6 +28,7 @@ mod limits;
 mod requests;
 mod sessions;
 mod syncs;
+mod tls;
 mod tokens;
 mod webhooks;
 
@@ -75,16 +76,28 @@ fn collect<T>(
 }
 
 impl PostgresStorage {
-    /// Connects to the database at `url` (`postgres://user:password@host/db`)
-    /// and migrates it. Several nodes may start at once: the migrator holds
-    /// an advisory lock while it runs.
+    /// Connects to the database at `url` (`postgres://user:password@host/db`,
+    /// over TLS as [`tls`] says) and migrates it. Several nodes may start at
+    /// once: the migrator holds an advisory lock while it runs.
+    ///
+    /// # Errors
+    ///
+    /// When the URL does not parse, the server cannot be reached or refuses
+    /// the connection (its certificate not verified by the CA file, say), or
+    /// a migration fails.
     pub async fn open(url: &str) -> anyhow::Result<Self> {
+        let (options, warning) = tls::connect_options(url)?;
+        if let Some(warning) = warning {
+            tracing::warn!("{warning}");
+        }
+        tracing::info!(
+            sslmode = tls::name(options.get_ssl_mode()),
+            "connecting to PostgreSQL"
+        );
         // Each statement is planned for its parameters and the tables as
         // they are now: a plan cached while `records` was small (a
         // sequential scan) would otherwise serve it at any size.
-        let options: PgConnectOptions = url
-            .parse::<PgConnectOptions>()?
-            .options([("plan_cache_mode", "force_custom_plan")]);
+        let options: PgConnectOptions = options.options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(std::time::Duration::from_secs(10))

@@ -6,7 +6,7 @@ pub mod sap;
 pub mod sync_client;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use interlink::outbound::{AdapterGrants, HttpClient, NetworkPolicy, network};
@@ -829,6 +829,41 @@ pub async fn swap_while_four_calls_are_held(demo: &Demo, adapter: &str, next: &s
         "each call in flight on the version it started with, the next on the new one"
     );
     uploaded
+}
+
+/// Runs `interlink serve` on `data_dir` and `adapters_dir` with `args`,
+/// expecting it to refuse to start: answers what it wrote to stderr once it
+/// exited with a failure. Panics if it still runs after 30 s, exits
+/// successfully, or listens.
+pub async fn refused_start(data_dir: &Path, adapters_dir: &Path, args: &[&str]) -> String {
+    let mut starting = std::process::Command::new(env!("CARGO_BIN_EXE_interlink"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .arg("--adapters-dir")
+        .arg(adapters_dir)
+        .args(args)
+        .env_remove("INTERLINK_SECRET_KEY")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let exited = loop {
+        if let Some(status) = starting.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = starting.kill();
+            panic!("the host is still running after 30 s with {args:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let refused = starting.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(!exited.success(), "started with {args:?}: {stderr}");
+    assert!(refused.stdout.is_empty(), "it listened with {args:?}");
+    stderr
 }
 
 /// A new, empty database on the test PostgreSQL server (whose admin URL
