@@ -150,9 +150,9 @@ pub async fn upload(
                 "adapter_id_mismatch",
                 e.to_string(),
             ),
-            RegistryError::IdTaken { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "adapter_id_taken", e.to_string())
-            }
+            // An upload replaces the file that serves its adapter, under the
+            // registry's load lock: no other file can serve it by then.
+            e @ RegistryError::IdTaken { .. } => ApiError::internal(e),
             RegistryError::Io(e) => ApiError::internal(e),
             RegistryError::Storage(e) => ApiError::internal(e),
         })?;

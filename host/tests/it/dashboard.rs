@@ -1409,3 +1409,63 @@ async fn an_operator_issues_a_scoped_token_and_revokes_it() {
         .assert_error(StatusCode::UNAUTHORIZED, "token_invalid");
     browser.close().await;
 }
+
+/// `--public-url` (README: "Links start with `--public-url`"), over plain
+/// HTTP: behind a proxy at `https://interlink.example.com/`, the connect
+/// link the API makes and the one the dashboard shows both start with it
+/// (one slash before `connect`, whatever the flag ends with), their path is
+/// the host's own connect page, and the dashboard's session cookie is
+/// `Secure` (docs/security.md: "Secure when `--public-url` is https").
+/// Catches links made from the listen address or the request's `Host`, a
+/// doubled slash, and a cookie a browser would send over plain HTTP. Broken
+/// once (the flag ignored: links made from the listen address): the test
+/// failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_and_the_session_cookie_follow_the_public_url() {
+    const PUBLIC: &str = "https://interlink.example.com";
+    let server = Server::start_with(ServerOptions {
+        adapters: &["example"],
+        args: &["--public-url", "https://interlink.example.com/"],
+        ..Default::default()
+    });
+    let http = crate::common::http();
+    let (link, _) = connect_link(&http, &server, json!({"adapter": "example"})).await;
+    let path = link
+        .strip_prefix(PUBLIC)
+        .unwrap_or_else(|| panic!("{link}"));
+    assert!(path.starts_with("/connect/ilk_link_"), "{link}");
+    // What the proxy forwards: the host serves the link's page.
+    let page = Page::read(
+        page_client(None)
+            .get(server.url(path))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Connect your"), "{}", page.body);
+
+    let signed_in = sign_in_with(&page_client(None), &server, &server.admin_key()).await;
+    let cookie = signed_in
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("interlink_session="))
+        .expect("a session cookie")
+        .to_string();
+    assert!(cookie.split(';').any(|a| a.trim() == "Secure"), "{cookie}");
+    let operator = Operator::sign_in(&server).await;
+    let shown = operator
+        .post("/dashboard/connect-sessions", &[("adapter", "example")])
+        .await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    assert!(
+        shown
+            .body
+            .contains(&format!(r#"id="connect-link">{PUBLIC}/connect/ilk_link_"#)),
+        "{}",
+        shown.body
+    );
+}

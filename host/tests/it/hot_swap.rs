@@ -309,3 +309,61 @@ async fn an_upload_over_http_swaps_while_calls_are_in_flight() {
     .await;
     swap_while_four_calls_are_held(&demo, "example", "example-changed").await;
 }
+
+/// Through the real binary over HTTP: four list calls are held in the
+/// upstream when a new build is dropped into the adapters folder (a plain
+/// copy over the old file, as `cp` writes it, which the watcher may see
+/// half-written). The swap is awaited by polling `GET /v1/adapters/example`
+/// until it serves the new file's SHA-256, with a deadline; the upstream
+/// still holds the four then. All four succeed on the version they started
+/// with (`limit=3`); the next call runs the new one (`count=3`); no load
+/// error stays. Catches a watcher that misses a file written in place, a
+/// swap that waits for calls to drain or fails them, and a half-written
+/// file left as an error. Broken once (the watcher took only created and
+/// removed files for changes, not a file written in place): the swap never
+/// came, and the test failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_dropped_into_the_folder_swaps_while_calls_are_in_flight() {
+    let demo = Demo::start(
+        Options::default(),
+        ServerOptions {
+            adapters: &["example"],
+            ..Default::default()
+        },
+    )
+    .await;
+    let next = adapter_bytes("example-changed");
+    let sha256 = interlink::runtime::sha256_hex(&next);
+    let served = || async {
+        call(
+            &demo.http,
+            reqwest::Method::GET,
+            demo.server.url("/v1/adapters/example"),
+            &demo.server.admin_key(),
+            None,
+        )
+        .await
+        .body["sha256"]
+            .as_str()
+            .map(String::from)
+    };
+    assert_ne!(served().await.as_deref(), Some(sha256.as_str()));
+    four_calls_held_across(&demo, async {
+        std::fs::write(demo.server.adapters_dir.join("example.wasm"), &next).unwrap();
+        // Within the upstream's hold: the host gives up on a request at 20 s.
+        crate::common::eventually(Duration::from_secs(15), "the dropped file", || async {
+            (served().await.as_deref() == Some(sha256.as_str())).then_some(())
+        })
+        .await;
+    })
+    .await;
+    let list = call(
+        &demo.http,
+        reqwest::Method::GET,
+        demo.server.url("/v1/adapters"),
+        &demo.server.admin_key(),
+        None,
+    )
+    .await;
+    assert_eq!(list.body["load_errors"], serde_json::json!([]));
+}

@@ -155,3 +155,123 @@ async fn uploads_need_the_admin_key_and_a_valid_adapter() {
     assert_eq!(chaos["version"], "2.0.0", "the upload replaced the adapter");
     assert_eq!(list["load_errors"], json!([]));
 }
+
+/// The upload route's own refusals, with the admin key, each a JSON error
+/// with its request id, the served version unchanged after each: a body
+/// announced past the 64 MiB limit is a 413 `payload_too_large` before a
+/// byte of it is sent; a body of exactly 64 MiB is read whole and judged
+/// (422 `invalid_adapter`: not a component); an empty body is a 400
+/// `empty_body`. Then a valid upload still works. Catches a limit checked
+/// only while reading (the announced upload hangs), and an upload route
+/// under the JSON routes' 2 MiB. Broken once (the upload route without its
+/// `RequestBodyLimitLayer`): the announced 64 MiB + 1 was waited for, no
+/// answer came, and the test failed.
+#[tokio::test]
+async fn uploads_past_the_limit_or_empty_are_refused_with_their_codes() {
+    let server = Server::start(&["chaos"]);
+    let http = crate::common::http();
+    let key = server.admin_key();
+    let served = || async {
+        send(http.get(server.url("/v1/adapters/chaos")).bearer_auth(&key))
+            .await
+            .body["sha256"]
+            .clone()
+    };
+    let before = served().await;
+    assert!(before.is_string(), "{before}");
+    const LIMIT: usize = 64 << 20;
+
+    let head = format!(
+        "PUT /v1/adapters/chaos HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
+         Content-Length: {}\r\n",
+        LIMIT + 1
+    );
+    raw_request(&server.base, &head)
+        .assert_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    assert_eq!(served().await, before);
+
+    let put = |body: Vec<u8>| {
+        http.put(server.url("/v1/adapters/chaos"))
+            .bearer_auth(&key)
+            .body(body)
+    };
+    send(put(vec![b'x'; LIMIT]))
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_adapter");
+    assert_eq!(served().await, before);
+    send(put(Vec::new()))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "empty_body");
+    assert_eq!(served().await, before);
+
+    let uploaded = send(put(adapter_bytes("chaos-next"))).await;
+    assert_eq!(uploaded.status, StatusCode::OK, "{}", uploaded.body);
+    assert_eq!(uploaded.body["manifest"]["version"], "2.0.0");
+}
+
+/// An upload of an adapter served from a file of another name replaces
+/// that file (no second file serves it, no 409); a second file dropped in
+/// for an adapter already served is refused and listed under
+/// `load_errors`, and the first keeps serving. Catches an upload that
+/// writes `<id>.wasm` beside the serving file (two files for one adapter,
+/// the next start refusing one) and a dropped duplicate that takes over.
+/// Broken once (uploads always wrote `<id>.wasm`): the upload wrote a
+/// stray `chaos.wasm` and was refused (the id was taken), and the test
+/// failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_replaces_the_file_that_serves_the_adapter() {
+    let adapters = tempfile::tempdir().unwrap();
+    std::fs::write(
+        adapters.path().join("my-chaos.wasm"),
+        adapter_bytes("chaos"),
+    )
+    .unwrap();
+    let server = Server::start_with(ServerOptions {
+        adapters_dir: Some(adapters.path().to_path_buf()),
+        ..Default::default()
+    });
+    let http = crate::common::http();
+    let key = server.admin_key();
+    let next = adapter_bytes("chaos-next");
+    let uploaded = send(
+        http.put(server.url("/v1/adapters/chaos"))
+            .bearer_auth(&key)
+            .body(next.clone()),
+    )
+    .await;
+    assert_eq!(uploaded.status, StatusCode::OK, "{}", uploaded.body);
+    assert_eq!(uploaded.body["file"], "my-chaos.wasm");
+    assert_eq!(
+        std::fs::read(adapters.path().join("my-chaos.wasm")).unwrap(),
+        next
+    );
+    assert!(!adapters.path().join("chaos.wasm").exists());
+
+    std::fs::write(adapters.path().join("other.wasm"), adapter_bytes("chaos")).unwrap();
+    let errors = crate::common::eventually(
+        std::time::Duration::from_secs(30),
+        "the second file's load error",
+        || async {
+            let list = send(http.get(server.url("/v1/adapters")).bearer_auth(&key)).await;
+            list.body["load_errors"]
+                .as_array()
+                .filter(|e| !e.is_empty())
+                .cloned()
+        },
+    )
+    .await;
+    assert_eq!(errors[0]["file"], "other.wasm", "{errors:?}");
+    assert!(
+        errors[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("already served from my-chaos.wasm"),
+        "{errors:?}"
+    );
+    let detail = send(http.get(server.url("/v1/adapters/chaos")).bearer_auth(&key)).await;
+    assert_eq!(
+        detail.body["version"], "2.0.0",
+        "the first file keeps serving"
+    );
+    assert_eq!(detail.body["file"], "my-chaos.wasm");
+}

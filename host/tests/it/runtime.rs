@@ -532,3 +532,313 @@ async fn a_warm_instance_serves_only_its_connection_and_only_after_clean_calls()
         "fresh after an abandoned call"
     );
 }
+
+/// A host serving the chaos adapter with more `args`, and a connection of
+/// it to `up`: the server and the connection's token.
+async fn chaos_over_http(up: &DemoUpstream, args: &[&str]) -> (Server, String) {
+    let server = Server::start_with(ServerOptions {
+        adapters: &["chaos"],
+        args,
+        ..Default::default()
+    });
+    let connected = call(
+        &http(),
+        reqwest::Method::POST,
+        server.url("/v1/connections"),
+        &server.admin_key(),
+        Some(json!({"adapter": "chaos",
+            "config": {"base_url": up.base_url(), "account_id": "a1"}, "credentials": {}})),
+    )
+    .await;
+    assert_eq!(
+        connected.status,
+        reqwest::StatusCode::CREATED,
+        "{}",
+        connected.body
+    );
+    let token = connected.body["token"].as_str().unwrap().to_string();
+    (server, token)
+}
+
+/// `GET /v1/{entity}` fails with `status` and `code`, under the request id
+/// that the failed-requests log finds it by; the connection's next call
+/// (`echo`) is served.
+async fn fails_then_serves(
+    server: &Server,
+    token: &str,
+    entity: &str,
+    status: reqwest::StatusCode,
+    code: &str,
+) {
+    let http = http();
+    let get = |entity: &str| {
+        call(
+            &http,
+            reqwest::Method::GET,
+            server.url(&format!("/v1/{entity}")),
+            token,
+            None,
+        )
+    };
+    let failed = get(entity).await;
+    failed.assert_error(status, code);
+    let log = server.url(&format!(
+        "/v1/failed-requests?request_id={}",
+        failed.request_id
+    ));
+    let logged = eventually(Duration::from_secs(10), "the failed request", || async {
+        let reply = call(
+            &http,
+            reqwest::Method::GET,
+            log.clone(),
+            &server.admin_key(),
+            None,
+        )
+        .await;
+        reply.body["requests"]
+            .as_array()
+            .filter(|r| !r.is_empty())
+            .cloned()
+    })
+    .await;
+    assert_eq!(logged[0]["code"], code, "{logged:?}");
+    assert_eq!(logged[0]["status"], status.as_u16(), "{logged:?}");
+    let echo = get("echo").await;
+    assert_eq!(echo.status, reqwest::StatusCode::OK, "{}", echo.body);
+    assert_eq!(
+        echo.body["data"][0]["version"], "1.0.0",
+        "the host serves on"
+    );
+}
+
+/// Through the real binary: an endless loop past `--call-timeout` is a 504
+/// `adapter_timeout` with its request id, and the connection's next call is
+/// served. Catches a deadline the binary does not enforce (the request
+/// hangs until the client gives up) and a timeout answered as a crash or a
+/// 500. Broken once (`classify` took the deadline for a trap): answered
+/// `adapter_crashed`, and the test failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_a_call_past_its_deadline_is_a_504_and_the_host_serves_on() {
+    let up = upstream().await;
+    let (server, token) = chaos_over_http(&up, &["--call-timeout", "1"]).await;
+    fails_then_serves(
+        &server,
+        &token,
+        "spin",
+        reqwest::StatusCode::GATEWAY_TIMEOUT,
+        "adapter_timeout",
+    )
+    .await;
+}
+
+/// Through the real binary: unbounded allocation past
+/// `--memory-limit-mib` is a 502 `adapter_memory_limit`, and the next call
+/// is served. Catches a limit the binary does not pass on, and a refused
+/// grow the guest turns into an abort (answered as a crash). Broken once
+/// (the limiter refused the grow with `Ok(false)`): the guest aborted,
+/// answered `adapter_crashed`, and the test failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_a_call_past_its_memory_limit_is_a_502_and_the_host_serves_on() {
+    let up = upstream().await;
+    let (server, token) = chaos_over_http(&up, &["--memory-limit-mib", "32"]).await;
+    fails_then_serves(
+        &server,
+        &token,
+        "hog",
+        reqwest::StatusCode::BAD_GATEWAY,
+        "adapter_memory_limit",
+    )
+    .await;
+}
+
+/// Through the real binary: an adapter that panics (a trap) is a 502
+/// `adapter_crashed`, and the next call is served on a fresh instance.
+/// Catches a trap answered as a 500 or that poisons the adapter. Broken
+/// once (`adapter_crashed` left out of the 502 codes): a 422, and the test
+/// failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_an_adapter_that_traps_is_a_502_and_the_host_serves_on() {
+    let up = upstream().await;
+    let (server, token) = chaos_over_http(&up, &[]).await;
+    fails_then_serves(
+        &server,
+        &token,
+        "crash",
+        reqwest::StatusCode::BAD_GATEWAY,
+        "adapter_crashed",
+    )
+    .await;
+}
+
+/// Through the real binary: calls of several connections are held in the
+/// upstream, one more at a time, until one finds every sandbox of the pool
+/// taken (`--max-instances`, and the pool's spare slots, which calls may
+/// use): it is a 503 `busy` with its request id, answered at once. It comes
+/// no sooner than `--max-instances` calls, which always run; the held
+/// calls all finish, and the refused connection's next call is served.
+/// Catches a full pool answered as a crash or a hang. Broken once (the
+/// pool's concurrency error classified as a trap): answered
+/// `adapter_crashed`, and the test failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_a_call_that_finds_every_sandbox_taken_is_a_503_busy() {
+    const MAX_INSTANCES: usize = 4;
+    // Each connection may have this many calls running (the example
+    // adapter's max-concurrent-requests, and its share of the host).
+    const PER_CONNECTION: usize = 4;
+    let slots = MAX_INSTANCES + interlink::runtime::MAX_SPARES as usize;
+    let connections = slots / PER_CONNECTION + 2;
+    let up = upstream().await;
+    let credits = connections.to_string();
+    let server = Server::start_with(ServerOptions {
+        adapters: &["example"],
+        args: &[
+            "--max-instances",
+            "4",
+            "--max-instances-per-connection",
+            "4",
+            "--credits",
+            &credits,
+        ],
+        ..Default::default()
+    });
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(2 * slots)
+        .timeout(REQUEST_DEADLINE)
+        .build()
+        .unwrap();
+    let mut tokens = Vec::new();
+    for _ in 0..connections {
+        tokens.push(connect_example(&http, &server, &up.base_url()).await.1);
+    }
+    let vendors = |token: String| {
+        let (http, url) = (http.clone(), server.url("/v1/vendors?page_size=1"));
+        async move { call(&http, reqwest::Method::GET, url, &token, None).await }
+    };
+
+    up.pause();
+    let mut held = Vec::new();
+    let (busy, refused_token) = loop {
+        assert!(
+            held.len() <= slots,
+            "{} calls held, more than the pool's {slots} slots",
+            held.len()
+        );
+        let token = tokens[held.len() / PER_CONNECTION].clone();
+        let mut next = Box::pin(vendors(token.clone()));
+        let in_upstream = held.len() as u64 + 1;
+        // Held in the upstream, or answered at once.
+        let answered = tokio::time::timeout(Duration::from_secs(30), async {
+            tokio::select! {
+                reply = &mut next => Some(reply),
+                () = async {
+                    while up.in_flight() < in_upstream {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                } => None,
+            }
+        })
+        .await
+        .expect("the call was neither held nor answered");
+        match answered {
+            Some(reply) => break (reply, token),
+            None => held.push(tokio::spawn(next)),
+        }
+    };
+    busy.assert_error(reqwest::StatusCode::SERVICE_UNAVAILABLE, "busy");
+    assert!(
+        held.len() >= MAX_INSTANCES,
+        "only {} calls ran before `busy`: --max-instances calls always run",
+        held.len()
+    );
+    up.resume();
+    for call in held {
+        let reply = call.await.unwrap();
+        assert_eq!(reply.status, reqwest::StatusCode::OK, "{}", reply.body);
+    }
+    let after = vendors(refused_token).await;
+    assert_eq!(after.status, reqwest::StatusCode::OK, "{}", after.body);
+}
+
+/// The files of the compile cache in `data_dir`: each name with its inode
+/// and modification time, which a rewrite changes.
+fn cache_entries(data_dir: &std::path::Path) -> Vec<(String, u64, std::time::SystemTime)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut entries: Vec<_> = std::fs::read_dir(data_dir.join("cache"))
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            (
+                entry.file_name().to_string_lossy().into_owned(),
+                meta.ino(),
+                meta.modified().unwrap(),
+            )
+        })
+        .collect();
+    entries.sort();
+    entries
+}
+
+/// Whether the server logged that it loaded `adapter` and whether that
+/// came from the compile cache: the `from_cache` of its `adapter loaded`
+/// lines.
+fn loaded_from_cache(server: &Server, adapter: &str) -> Vec<bool> {
+    server
+        .logs()
+        .lines()
+        .filter(|l| l.contains("adapter loaded") && l.contains(&format!("adapter={adapter} ")))
+        .map(|l| {
+            if l.contains("from_cache=true") {
+                true
+            } else {
+                assert!(l.contains("from_cache=false"), "{l}");
+                false
+            }
+        })
+        .collect()
+}
+
+/// Through the real binary (README: "Restarts do not recompile adapters"):
+/// the first start compiles the adapter and writes one cache entry; a
+/// restart on the same data folder loads it from that entry (its log says
+/// `from_cache=true`) and leaves the entry as it was (same inode and
+/// modification time: not rewritten), and the adapter it loaded serves the
+/// connection made before the restart. Catches a cache the binary does not
+/// use (no `--data-dir` cache) and one that misses on every start. Broken
+/// once (`ArtifactCache::get` found nothing): the restart compiled again,
+/// logged `from_cache=false` and rewrote the entry, and the test failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_a_restart_loads_the_compiled_adapter_from_the_cache() {
+    let up = upstream().await;
+    let (server, token) = chaos_over_http(&up, &[]).await;
+    assert_eq!(loaded_from_cache(&server, "chaos"), [false], "compiled");
+    let entries = cache_entries(&server.data_dir);
+    assert_eq!(entries.len(), 1, "one entry, for chaos: {entries:?}");
+    let (data_dir, adapters_dir, _dirs) = server.stop();
+
+    let server = Server::start_with(ServerOptions {
+        data_dir: Some(data_dir),
+        adapters_dir: Some(adapters_dir),
+        ..Default::default()
+    });
+    assert_eq!(
+        loaded_from_cache(&server, "chaos"),
+        [true],
+        "from the cache"
+    );
+    assert_eq!(
+        cache_entries(&server.data_dir),
+        entries,
+        "the entry was read, not written again"
+    );
+    let echo = call(
+        &http(),
+        reqwest::Method::GET,
+        server.url("/v1/echo"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(echo.status, reqwest::StatusCode::OK, "{}", echo.body);
+    assert_eq!(echo.body["data"][0]["version"], "1.0.0");
+}

@@ -774,22 +774,11 @@ pub async fn first_vendor_page(demo: &Demo) -> usize {
 /// The hot swap under load, for an adapter of the demo API whose `next`
 /// build asks for pages with `count=` instead of `limit=`: four calls are
 /// held in the upstream when `next` is uploaded as `adapter` (the upload
-/// answers while the upstream still holds all four). All four must succeed
-/// on the version they started with (`limit=3`), and the next call run the
-/// new one (`count=3`). Catches an upload that waits for calls to drain, a
-/// swap that fails or moves calls in flight, and an old version (or a warm
-/// instance of it) serving after the swap. Answers the upload's reply.
+/// answers while the upstream still holds all four); see
+/// [`four_calls_held_across`]. Catches an upload that waits for calls to
+/// drain, besides what that catches. Answers the upload's reply.
 pub async fn swap_while_four_calls_are_held(demo: &Demo, adapter: &str, next: &str) -> Reply {
-    assert_eq!(first_vendor_page(demo).await, 3);
-    demo.up.pause();
-    let calls = futures::future::join_all((0..4).map(|_| first_vendor_page(demo)));
-    let swap = async {
-        eventually(
-            std::time::Duration::from_secs(30),
-            "four calls held by the upstream",
-            || async { (demo.up.in_flight() == 4).then_some(()) },
-        )
-        .await;
+    four_calls_held_across(demo, async {
         let uploaded = send(
             demo.http
                 .put(demo.server.url(&format!("/v1/adapters/{adapter}")))
@@ -803,15 +792,43 @@ pub async fn swap_while_four_calls_are_held(demo: &Demo, adapter: &str, next: &s
             "{}",
             uploaded.body
         );
+        uploaded
+    })
+    .await
+}
+
+/// The hot swap under load: `swap` runs once the upstream holds four calls
+/// of `demo`'s connection, and must return once a build that asks for
+/// pages with `count=` instead of `limit=` serves; the upstream still holds
+/// all four then. All four must succeed on the version they started with
+/// (`limit=3`), and the next call run the new one (`count=3`). Catches a
+/// swap that waits for calls to drain, one that fails or moves calls in
+/// flight, and an old version (or a warm instance of it) serving after the
+/// swap. Answers what `swap` answered.
+pub async fn four_calls_held_across<T>(
+    demo: &Demo,
+    swap: impl std::future::Future<Output = T>,
+) -> T {
+    assert_eq!(first_vendor_page(demo).await, 3);
+    demo.up.pause();
+    let calls = futures::future::join_all((0..4).map(|_| first_vendor_page(demo)));
+    let swap = async {
+        eventually(
+            std::time::Duration::from_secs(30),
+            "four calls held by the upstream",
+            || async { (demo.up.in_flight() == 4).then_some(()) },
+        )
+        .await;
+        let swapped = swap.await;
         assert_eq!(
             demo.up.in_flight(),
             4,
             "the swap landed while they were held"
         );
         demo.up.resume();
-        uploaded
+        swapped
     };
-    let (pages, uploaded) = tokio::join!(calls, swap);
+    let (pages, swapped) = tokio::join!(calls, swap);
     assert_eq!(pages, [3, 3, 3, 3], "no call in flight fails");
     assert_eq!(first_vendor_page(demo).await, 3);
     let asked: Vec<String> = demo
@@ -828,7 +845,7 @@ pub async fn swap_while_four_calls_are_held(demo: &Demo, adapter: &str, next: &s
             .collect::<Vec<_>>(),
         "each call in flight on the version it started with, the next on the new one"
     );
-    uploaded
+    swapped
 }
 
 /// Runs `interlink serve` on `data_dir` and `adapters_dir` with `args`,

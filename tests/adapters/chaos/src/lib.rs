@@ -6,6 +6,7 @@
 //! - `slow`: asks the upstream's `/api/ping?delay_ms=400` first (in-flight tests);
 //! - `spin`: loops forever (the deadline must stop it);
 //! - `hog`: allocates without bound (the memory limit must stop it);
+//! - `crash`: panics, which traps (adapters are built with `panic = "abort"`);
 //! - `escape`: calls the `other_url` config value, which is not an allowed host;
 //! - `imports`: uses the key-value store (and counts its connection's
 //!   calls in it), the clock, the log and `sign-jwt`;
@@ -76,7 +77,9 @@ impl interlink_sdk::Adapter for Chaos {
         } else {
             &["Transactions: Purchase Order (Edit)"]
         };
-        for name in ["echo", "slow", "spin", "hog", "escape", "imports", "memory"] {
+        for name in [
+            "echo", "slow", "spin", "hog", "crash", "escape", "imports", "memory",
+        ] {
             manifest = manifest
                 .entity(Entity::new(name, "test behaviour").operation(Operation::List, &[]));
         }
@@ -173,6 +176,7 @@ impl interlink_sdk::Adapter for Chaos {
                     std::hint::black_box(&hoard);
                 }
             }
+            "crash" => panic!("the chaos adapter crashes on purpose"),
             "escape" => {
                 let response = Request::get(ctx.config("other_url")?).send()?;
                 one(json!({"status": response.status()}))
