@@ -578,7 +578,7 @@ mod tests {
             id: "tok_2".into(),
             ..token
         };
-        a.storage.insert_token(&other, &second).await.unwrap();
+        assert!(a.storage.insert_token(&other, &second, 50).await.unwrap());
 
         // Node B remembers both tokens.
         for hash in [&first, &second] {

@@ -124,16 +124,6 @@ impl Connections {
         if expires_at.is_some_and(|at| at <= now) {
             return Err(TokenError::ExpiresInThePast);
         }
-        let live = self
-            .storage
-            .tokens(connection)
-            .await?
-            .iter()
-            .filter(|t| t.revoked_at.is_none())
-            .count();
-        if live >= MAX_TOKENS_PER_CONNECTION {
-            return Err(TokenError::TooMany);
-        }
         let token = StoredToken {
             id: new_token_id(),
             connection_id: connection.into(),
@@ -145,9 +135,13 @@ impl Connections {
             revoked_at: None,
         };
         let secret = new_token();
-        self.storage
-            .insert_token(&token, &token_hash(&secret))
-            .await?;
+        if !self
+            .storage
+            .insert_token(&token, &token_hash(&secret), MAX_TOKENS_PER_CONNECTION)
+            .await?
+        {
+            return Err(TokenError::TooMany);
+        }
         tracing::info!(connection, token = %token.id, name = %token.name, scopes = ?token.scopes, "token issued");
         Ok((token, secret))
     }

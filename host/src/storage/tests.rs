@@ -175,7 +175,7 @@ async fn connections_and_tokens_round_trip(db: Backend) {
         created_at: at(1),
         ..self::token("tok_2", "c1")
     };
-    store.insert_token(&second, &[9; 32]).await.unwrap();
+    assert!(store.insert_token(&second, &[9; 32], 50).await.unwrap());
     store
         .touch_tokens(&[("tok_2".into(), at(5)), ("tok_c1".into(), at(6))])
         .await
@@ -251,6 +251,36 @@ async fn connections_and_tokens_round_trip(db: Backend) {
         Some(&b"one"[..])
     );
     assert_eq!(store.setting("other").await.unwrap(), None);
+}
+
+/// Of tokens issued at once by three nodes, no more are stored than the
+/// cap allows; a revoked token frees its place.
+async fn a_connections_tokens_stay_within_the_cap_across_nodes(db: Backend) {
+    let nodes = db.nodes(3).await;
+    assert!(insert(nodes[0].as_ref(), "c1", 1, 10).await);
+    let issues = (0..20u8).map(|i| {
+        let node = nodes[usize::from(i) % nodes.len()].clone();
+        async move {
+            let token = token(&format!("tok_{i}"), "c1");
+            node.insert_token(&token, &[100 + i; 32], 5).await.unwrap()
+        }
+    });
+    let stored = join_all(issues).await.into_iter().filter(|s| *s).count();
+    assert_eq!(stored, 4, "with the connection's first token, 5");
+    assert_eq!(nodes[1].tokens("c1").await.unwrap().len(), 5);
+    assert!(nodes[2].revoke_token("c1", "tok_c1", at(1)).await.unwrap());
+    assert!(
+        nodes[0]
+            .insert_token(&token("tok_a", "c1"), &[200; 32], 5)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !nodes[1]
+            .insert_token(&token("tok_b", "c1"), &[201; 32], 5)
+            .await
+            .unwrap()
+    );
 }
 
 async fn credits_are_never_oversold(db: Backend) {
@@ -1322,6 +1352,7 @@ async fn uploaded_adapters_are_kept_by_content(db: Backend) {
 
 on_both_backends!(
     connections_and_tokens_round_trip,
+    a_connections_tokens_stay_within_the_cap_across_nodes,
     credits_are_never_oversold,
     idempotency_claims_replay_refuse_and_expire,
     one_claim_per_idempotency_key,

@@ -24,8 +24,16 @@ pub struct StoredToken {
 
 #[async_trait]
 pub trait TokenStorage: Send + Sync + 'static {
-    /// Stores another token of an existing connection.
-    async fn insert_token(&self, token: &StoredToken, token_hash: &[u8; 32]) -> Result<()>;
+    /// Stores another token of an existing connection, unless it already
+    /// holds `max_live` tokens that are not revoked; answers whether it did.
+    /// The count and the insert are one step: requests racing each other
+    /// cannot pass the cap together.
+    async fn insert_token(
+        &self,
+        token: &StoredToken,
+        token_hash: &[u8; 32],
+        max_live: usize,
+    ) -> Result<bool>;
     /// The tokens of a connection, oldest first, revoked ones included.
     async fn tokens(&self, connection: &str) -> Result<Vec<StoredToken>>;
     /// The token that hashes to `token_hash` (revoked or expired too), with

@@ -230,3 +230,145 @@ async fn a_passthrough_to_an_undeclared_origin_is_refused_before_it_leaves() {
     refused.assert_error(StatusCode::BAD_GATEWAY, "outbound_denied");
     assert_eq!(elsewhere.requests(), 0);
 }
+
+/// A request the recording system received.
+#[derive(Debug, Clone)]
+struct Received {
+    method: String,
+    /// The path with its query.
+    target: String,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+/// A system that records every request and answers as a REST API does:
+/// `GET /api/me` the account, a `PUT` 201 with `location` and `etag`, a
+/// `PATCH` 200 with a newer `etag`, a `DELETE` 204; each answer also
+/// carries a cookie and a header of its own, which stay with the host.
+async fn recording_system() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Received>>>) {
+    use axum::http::{HeaderMap, Method, Uri};
+    use axum::response::IntoResponse;
+    let received: std::sync::Arc<std::sync::Mutex<Vec<Received>>> = Default::default();
+    let seen = received.clone();
+    let app = axum::Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: String| {
+            let seen = seen.clone();
+            async move {
+                if uri.path() == "/api/me" {
+                    let me = json!({"accountId": "rec-1", "company": "Recorder",
+                        "permissions": ["suppliers:read", "suppliers:write"]});
+                    return axum::Json(me).into_response();
+                }
+                seen.lock().unwrap().push(Received {
+                    method: method.to_string(),
+                    target: uri.to_string(),
+                    headers,
+                    body,
+                });
+                let (status, etag, reply) = match method {
+                    Method::PUT => (
+                        StatusCode::CREATED,
+                        "\"v1\"",
+                        json!({"id": 77, "put": true}),
+                    ),
+                    Method::PATCH => (StatusCode::OK, "\"v2\"", json!({"id": 77, "patched": true})),
+                    _ => (StatusCode::NO_CONTENT, "\"v3\"", json!(null)),
+                };
+                let headers = [
+                    ("etag", etag),
+                    ("location", "/api/suppliers/77"),
+                    ("set-cookie", "session=upstream-secret"),
+                    ("x-upstream-internal", "node-4"),
+                ];
+                if status == StatusCode::NO_CONTENT {
+                    (status, headers).into_response()
+                } else {
+                    (status, headers, axum::Json(reply)).into_response()
+                }
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}
+
+/// `PUT`, `PATCH` and `DELETE` through passthrough reach the system with
+/// their method, path, query, body, `content-type` and `if-match`, and the
+/// connection's key; the system's status, body, `etag` and `location` come
+/// back, its cookie and its own headers do not. Catches a host or adapter
+/// that turns the method into another (a `POST`), drops the body, the query
+/// or a conditional header, or that answers without the system's `etag` and
+/// `location` (or with every header it sent).
+#[tokio::test]
+async fn a_put_a_patch_and_a_delete_reach_the_system_and_its_etag_and_location_come_back() {
+    let (system, received) = recording_system().await;
+    let server = Server::start(&["example"]);
+    let http = crate::common::http();
+    let (_, token) = connect_example(&http, &server, &system).await;
+    let cases = [
+        (
+            M::PUT,
+            "/api/suppliers/77?mode=replace",
+            Some(json!({"displayName": "Put"})),
+            201,
+            "\"v1\"",
+        ),
+        (
+            M::PATCH,
+            "/api/suppliers/77",
+            Some(json!({"displayName": "Patched"})),
+            200,
+            "\"v2\"",
+        ),
+        (M::DELETE, "/api/suppliers/77?hard=1", None, 204, "\"v3\""),
+    ];
+    for (n, (method, path, body, status, etag)) in cases.into_iter().enumerate() {
+        let reply = call_with(
+            &http,
+            method.clone(),
+            server.url(&format!("/v1/passthrough{path}")),
+            &token,
+            body.clone(),
+            &[("if-match", "\"v0\""), ("x-client-only", "mine")],
+        )
+        .await;
+        assert_eq!(reply.status.as_u16(), status, "{method} {}", reply.body);
+        assert_eq!(reply.headers["etag"], etag, "{method}");
+        assert_eq!(reply.headers["location"], "/api/suppliers/77", "{method}");
+        assert!(
+            !reply.headers.contains_key("set-cookie")
+                && !reply.headers.contains_key("x-upstream-internal"),
+            "{method}: {:?}",
+            reply.headers
+        );
+        match method {
+            M::PUT => assert_eq!(reply.body, json!({"id": 77, "put": true})),
+            M::PATCH => assert_eq!(reply.body, json!({"id": 77, "patched": true})),
+            _ => assert!(reply.body.is_null(), "{}", reply.body),
+        }
+
+        let got = received.lock().unwrap()[n].clone();
+        assert_eq!(
+            (got.method.as_str(), got.target.as_str()),
+            (method.as_str(), path)
+        );
+        let sent: Option<serde_json::Value> =
+            (!got.body.is_empty()).then(|| serde_json::from_str(&got.body).unwrap());
+        assert_eq!(sent, body, "{method}: the body as the client sent it");
+        assert_eq!(got.headers["if-match"], "\"v0\"", "{method}");
+        assert_eq!(got.headers["authorization"], "Bearer demo-key", "{method}");
+        assert!(!got.headers.contains_key("x-client-only"), "{method}");
+        if body.is_some() {
+            assert!(
+                got.headers["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("application/json"),
+                "{method}"
+            );
+        }
+    }
+    assert_eq!(received.lock().unwrap().len(), 3);
+}

@@ -1,7 +1,10 @@
 //! Scheduled syncs and webhooks through the real binary: against the
 //! NetSuite simulator, and against the demo upstream for volume, a kill -9
-//! in the middle of a run, a disconnect during a run, and signed, retried
-//! webhook deliveries.
+//! in the middle of a run, a disconnect during a run, the schedule's routes
+//! (a run beside a running one, a deleted schedule, `backfill_since`), and
+//! signed, retried webhook deliveries. Each test but the kill -9 one (which
+//! `postgres.rs` runs on PostgreSQL) runs on both backends: `NAME::sqlite`
+//! and `NAME::postgres`.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -12,8 +15,9 @@ use netsuite_sim::{Simulator, full_role};
 use reqwest::{Method as M, StatusCode};
 use serde_json::{Value, json};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_schedule_syncs_netsuite_and_an_incremental_run_picks_up_only_the_changes() {
+async fn a_schedule_syncs_netsuite_and_an_incremental_run_picks_up_only_the_changes(
+    backend: Backend,
+) {
     let sim = Simulator::start("1234567").await.unwrap();
     let vendors: Vec<u64> = (0..25)
         .map(|n| sim.insert("vendor", json!({"companyName": format!("Vendor {n}")})))
@@ -23,7 +27,7 @@ async fn a_schedule_syncs_netsuite_and_an_incremental_run_picks_up_only_the_chan
     for id in &vendors {
         sim.backdate("vendor", *id, Duration::from_secs(5));
     }
-    let server = Server::start(&["netsuite"]);
+    let server = backend.serve(&["netsuite"]).await;
     let client = Client::new(&server);
     let cert = client
         .admin(M::GET, "/v1/certificates/platform", None)
@@ -199,11 +203,12 @@ async fn a_host_killed_mid_sync_resumes_after_a_restart_without_losing_or_duplic
 /// of the disconnected connection although its schedule is due. Catches a
 /// run that reads on to the end after a disconnect, and a scheduler or a
 /// run start that does not check the connection's status.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_disconnect_stops_a_running_sync_and_no_later_run_starts_but_the_data_stays() {
+async fn a_disconnect_stops_a_running_sync_and_no_later_run_starts_but_the_data_stays(
+    backend: Backend,
+) {
     let up = demo(3_000).await;
     up.set_delay(40);
-    let server = Server::start(&["example"]);
+    let server = backend.serve(&["example"]).await;
     let client = Client::new(&server);
     let (token, id) = client.connect_demo(&up).await;
     let scheduled = client
@@ -273,21 +278,22 @@ async fn a_disconnect_stops_a_running_sync_and_no_later_run_starts_but_the_data_
 }
 
 /// Five suppliers upstream, a receiver that fails `failures` times, and a
-/// host that retries after 100 ms.
-async fn webhook_setup(failures: usize) -> (DemoUpstream, Receiver, Server) {
+/// host on `backend` that retries after 100 ms.
+async fn webhook_setup(backend: Backend, failures: usize) -> (DemoUpstream, Receiver, Server) {
     let up = demo(5).await;
     let hook = receiver(failures).await;
-    let server = Server::start_with(ServerOptions {
-        adapters: &["example"],
-        webhook_retry_base_ms: Some(100),
-        ..Default::default()
-    });
+    let server = backend
+        .start(ServerOptions {
+            adapters: &["example"],
+            webhook_retry_base_ms: Some(100),
+            ..Default::default()
+        })
+        .await;
     (up, hook, server)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_signed_webhook_reaches_its_receiver_after_two_failures() {
-    let (up, hook, server) = webhook_setup(2).await;
+async fn a_signed_webhook_reaches_its_receiver_after_two_failures(backend: Backend) {
+    let (up, hook, server) = webhook_setup(backend, 2).await;
     let client = Client::new(&server);
     let (token, id) = client.connect_demo(&up).await;
     let bad = client
@@ -407,9 +413,8 @@ async fn a_signed_webhook_reaches_its_receiver_after_two_failures() {
 /// (1.5 s of retries), by which time the dropped delivery would have been
 /// tried at least twice more. Catches a disconnect that leaves deliveries
 /// pending, and a dispatcher that sends them anyway.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_disconnect_drops_pending_webhook_deliveries() {
-    let (up, hook, server) = webhook_setup(usize::MAX).await;
+async fn a_disconnect_drops_pending_webhook_deliveries(backend: Backend) {
+    let (up, hook, server) = webhook_setup(backend, usize::MAX).await;
     let client = Client::new(&server);
     let (token, id) = client.connect_demo(&up).await;
     subscribe(
@@ -464,10 +469,10 @@ async fn a_disconnect_drops_pending_webhook_deliveries() {
 /// `webhook-id` and event, signed afresh. Catches signing with the new
 /// secret only during the grace period, keeping the old one after a rotation
 /// without grace, and a replay that makes a new delivery id.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rotated_secret_signs_beside_the_old_one_for_its_grace_and_a_replay_resends_the_delivery()
-{
-    let (up, hook, server) = webhook_setup(0).await;
+async fn a_rotated_secret_signs_beside_the_old_one_for_its_grace_and_a_replay_resends_the_delivery(
+    backend: Backend,
+) {
+    let (up, hook, server) = webhook_setup(backend, 0).await;
     let client = Client::new(&server);
     let (token, id) = client.connect_demo(&up).await;
     let subscribed = client
@@ -669,9 +674,8 @@ fn openssl_hmac_sha256(key: &str, text: &str) -> String {
 /// were), and the run's `records.changed` event names it under `deleted`.
 /// Catches a full run that skips `mark_unseen_deleted`, or an event that
 /// leaves deletions out.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_record_deleted_upstream_is_marked_counted_listed_and_announced() {
-    let (up, hook, server) = webhook_setup(0).await;
+async fn a_record_deleted_upstream_is_marked_counted_listed_and_announced(backend: Backend) {
+    let (up, hook, server) = webhook_setup(backend, 0).await;
     let client = Client::new(&server);
     let (token, id) = client.connect_demo(&up).await;
     subscribe(
@@ -723,3 +727,184 @@ async fn a_record_deleted_upstream_is_marked_counted_listed_and_announced() {
     assert_eq!(event["deleted"], json!([gone.to_string()]), "{event}");
     assert_eq!(event["added"], json!([]), "{event}");
 }
+
+/// Starts a host on `backend` serving the example adapter, connected to an
+/// upstream of `records` suppliers; answers the upstream, the host, a
+/// client, the connection's token and id.
+async fn sync_setup(
+    backend: Backend,
+    records: usize,
+) -> (DemoUpstream, Server, Client, String, String) {
+    let up = demo(records).await;
+    let server = backend.serve(&["example"]).await;
+    let client = Client::new(&server);
+    let (token, id) = client.connect_demo(&up).await;
+    (up, server, client, token, id)
+}
+
+/// Waits until the upstream holds a request (it is paused).
+async fn held(up: &DemoUpstream) {
+    eventually(Duration::from_secs(30), "a page held upstream", || async {
+        (up.in_flight() >= 1).then_some(())
+    })
+    .await
+}
+
+/// A manual run while a run of the entity is running is refused with 409
+/// `sync_running` and starts nothing, and of six asked for at once while
+/// none runs, one starts. Catches a manual run started beside a running
+/// one, also by requests racing each other.
+async fn a_run_beside_a_running_one_is_refused_with_sync_running(backend: Backend) {
+    let (up, _server, client, token, id) = sync_setup(backend, 5).await;
+    let run_now = |full: bool| {
+        let path = if full {
+            "/v1/syncs/vendors/run?full=true"
+        } else {
+            "/v1/syncs/vendors/run"
+        };
+        client.call(&token, M::POST, path, None)
+    };
+
+    // The first run's first page is held in the upstream.
+    up.pause();
+    let scheduled = client
+        .schedule(&token, "vendors", json!({"page_size": 2}))
+        .await;
+    assert_eq!(scheduled.status, StatusCode::OK, "{}", scheduled.body);
+    held(&up).await;
+    for reply in futures::future::join_all([run_now(false), run_now(true), run_now(false)]).await {
+        reply.assert_error(StatusCode::CONFLICT, "sync_running");
+    }
+    assert_eq!(client.runs(&id).await.len(), 1, "nothing started beside it");
+    up.resume();
+    client.wait_for_run(&id, 1, succeeded).await;
+
+    // Six at once: one starts.
+    up.pause();
+    let replies = futures::future::join_all((0..6).map(|_| run_now(false))).await;
+    let started: Vec<&Reply> = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::ACCEPTED)
+        .collect();
+    assert_eq!(started.len(), 1, "{replies:?}");
+    for reply in replies.iter().filter(|r| r.status != StatusCode::ACCEPTED) {
+        reply.assert_error(StatusCode::CONFLICT, "sync_running");
+    }
+    up.resume();
+    let second = client.wait_for_run(&id, 2, succeeded).await;
+    assert_eq!(second["id"], started[0].body["id"], "{second}");
+    assert_eq!(client.runs(&id).await.len(), 2);
+}
+
+/// `DELETE /v1/syncs/{entity}` removes the schedule (204), though it was
+/// due, and keeps the stored records: no run of it starts again, although
+/// the scheduler certainly looked (it started another connection's run,
+/// due later); a run or a second delete then is 404 `no_sync_schedule`.
+/// Catches a delete that leaves the schedule due or only hides it from the
+/// status, and one that drops the stored records.
+async fn a_deleted_schedule_runs_no_more_and_its_records_stay(backend: Backend) {
+    let (up, _server, client, token, id) = sync_setup(backend, 5).await;
+    up.pause();
+    let scheduled = client
+        .schedule(&token, "vendors", json!({"page_size": 2}))
+        .await;
+    assert_eq!(scheduled.status, StatusCode::OK, "{}", scheduled.body);
+    held(&up).await;
+    // Due again at once, then deleted while its run still runs.
+    let due = client
+        .schedule(&token, "vendors", json!({"page_size": 2}))
+        .await;
+    assert_eq!(due.status, StatusCode::OK, "{}", due.body);
+    let deleted = client
+        .call(&token, M::DELETE, "/v1/syncs/vendors", None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    up.resume();
+    let run = client.wait_for_run(&id, 1, succeeded).await;
+    assert_eq!(run["added"], 5, "{run}");
+
+    // Another connection's schedule, due now: once its run has started, the
+    // scheduler has looked at due schedules since the delete.
+    let other = demo(1).await;
+    let (other_token, other_id) = client.connect_demo(&other).await;
+    client.schedule(&other_token, "vendors", json!({})).await;
+    client.wait_for_run(&other_id, 1, succeeded).await;
+    assert_eq!(client.runs(&id).await.len(), 1, "no run after the delete");
+
+    client
+        .call(&token, M::POST, "/v1/syncs/vendors/run", None)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "no_sync_schedule");
+    client
+        .call(&token, M::DELETE, "/v1/syncs/vendors", None)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "no_sync_schedule");
+    let status = client.call(&token, M::GET, "/v1/sync-status", None).await;
+    assert_eq!(status.body["schedules"], json!([]), "{}", status.body);
+    assert_eq!(
+        client.synced(&token, "vendors").await.len(),
+        5,
+        "the stored records stay"
+    );
+}
+
+/// `backfill_since` is where the first run starts: the upstream is asked
+/// for the records updated since it (as the host normalizes it: UTC, to the
+/// second), the run is incremental from it, and a schedule given a new
+/// backfill point starts over from that one. Catches a first run that
+/// ignores `backfill_since` (it reads everything: three records, no
+/// `updated_since`), and a new backfill point that keeps the old position.
+async fn backfill_since_is_where_the_first_run_starts(backend: Backend) {
+    let (up, _server, client, token, id) = sync_setup(backend, 3).await;
+    // Tomorrow, a date: nothing upstream was updated since.
+    let tomorrow =
+        humantime::format_rfc3339_seconds(SystemTime::now() + Duration::from_secs(86_400))
+            .to_string()[..10]
+            .to_string();
+    let points = [
+        (tomorrow.clone(), format!("{tomorrow}T00:00:00Z"), 0),
+        (
+            "2000-01-01T01:02:03.456+01:00".to_string(),
+            "2000-01-01T00:02:03Z".to_string(),
+            3,
+        ),
+    ];
+    for (run, (since, normalized, added)) in points.into_iter().enumerate() {
+        let before = up.pages_served("suppliers").len();
+        let scheduled = client
+            .schedule(&token, "vendors", json!({"backfill_since": since}))
+            .await;
+        assert_eq!(scheduled.status, StatusCode::OK, "{}", scheduled.body);
+        assert_eq!(scheduled.body["backfill_since"], normalized.as_str());
+        let done = client.wait_for_run(&id, run + 1, succeeded).await;
+        assert_eq!(
+            (&done["kind"], &done["modified_after"], &done["added"]),
+            (&json!("incremental"), &json!(normalized), &json!(added)),
+            "{done}"
+        );
+        let asked: Vec<Option<String>> = up.pages_served("suppliers")[before..]
+            .iter()
+            .map(|page| {
+                reqwest::Url::parse(&format!("http://upstream/?{}", page.query))
+                    .unwrap()
+                    .query_pairs()
+                    .find(|(name, _)| name == "updated_since")
+                    .map(|(_, value)| value.into_owned())
+            })
+            .collect();
+        assert_eq!(asked, [Some(normalized)], "what the run asked for");
+    }
+    assert_eq!(client.synced(&token, "vendors").await.len(), 3);
+}
+
+on_both_backends!(
+    a_schedule_syncs_netsuite_and_an_incremental_run_picks_up_only_the_changes,
+    a_disconnect_stops_a_running_sync_and_no_later_run_starts_but_the_data_stays,
+    a_signed_webhook_reaches_its_receiver_after_two_failures,
+    a_disconnect_drops_pending_webhook_deliveries,
+    a_rotated_secret_signs_beside_the_old_one_for_its_grace_and_a_replay_resends_the_delivery,
+    a_record_deleted_upstream_is_marked_counted_listed_and_announced,
+    a_run_beside_a_running_one_is_refused_with_sync_running,
+    a_deleted_schedule_runs_no_more_and_its_records_stay,
+    backfill_since_is_where_the_first_run_starts,
+);

@@ -293,3 +293,47 @@ async fn a_token_past_its_rate_limit_gets_429_with_the_ietf_headers() {
     let reply = with(&demo, second, M::GET, "/v1/vendors/meta", None).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
 }
+
+/// A connection holds at most 50 tokens that are not revoked: of 60 asked
+/// for at once beside the one made at connect, 49 are issued and the others
+/// refused with 409 `too_many_tokens`; a revoked token frees its place,
+/// once. Catches a cap that is not enforced, one that counts revoked tokens
+/// (no place would free), and one that requests racing each other overrun.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_holds_at_most_fifty_live_tokens() {
+    let demo = Demo::example().await;
+    let connection = demo.connection_id().await;
+    let issue = |n: usize| demo.issue_token(&connection, json!({"name": format!("t{n}")}));
+    let replies = futures::future::join_all((0..60).map(&issue)).await;
+    let issued = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count();
+    assert_eq!(issued, 49, "with the token made at connect, 50");
+    for refused in replies.iter().filter(|r| r.status != StatusCode::CREATED) {
+        refused.assert_error(StatusCode::CONFLICT, "too_many_tokens");
+    }
+    assert_eq!(tokens(&demo, &connection).await.len(), 50);
+
+    let listed = tokens(&demo, &connection).await;
+    let revoked = call(
+        &demo.http,
+        M::DELETE,
+        demo.server.url(&format!(
+            "/v1/connections/{connection}/tokens/{}",
+            listed[1]["id"].as_str().unwrap()
+        )),
+        &demo.server.admin_key(),
+        None,
+    )
+    .await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    let again = issue(60).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    issue(61)
+        .await
+        .assert_error(StatusCode::CONFLICT, "too_many_tokens");
+    let listed = tokens(&demo, &connection).await;
+    let live = listed.iter().filter(|t| t["revoked_at"].is_null()).count();
+    assert_eq!((listed.len(), live), (51, 50));
+}

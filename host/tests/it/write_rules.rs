@@ -427,3 +427,89 @@ async fn idempotency_keys_belong_to_one_connection() {
     assert_eq!(theirs.body["name"], "Theirs");
     assert_eq!(f.up.writes(), 2);
 }
+
+/// Creates vendors one after another until the host refuses one; answers
+/// how many were created, the refusal, and how long that took. Stops at
+/// `most` creates (a budget that never runs out fails the caller).
+async fn create_until_refused(f: &Demo, most: u64) -> (u64, Reply, Duration) {
+    let started = std::time::Instant::now();
+    let mut created = 0;
+    loop {
+        let body = json!({"name": format!("Vendor {created}")});
+        let reply = f.call(M::POST, "/v1/vendors", Some(body)).await;
+        if reply.status != StatusCode::CREATED {
+            return (created, reply, started.elapsed());
+        }
+        created += 1;
+        if created == most {
+            return (created, reply, started.elapsed());
+        }
+    }
+}
+
+/// The adapter's declared write budget (the example adapter's 120 writes a
+/// minute) holds without the operator's flag, and a flag above it does not
+/// raise it: the budget is the lower of the two, as `--max-writes-per-minute`
+/// promises ("lowers it"). 120 writes pass at once, plus what refilled
+/// while they were sent (two a second); the next is 429 `rate_limited`
+/// naming 120, and never reaches the system. Catches a host that budgets
+/// writes only when the flag is given, and one that takes the higher of
+/// the two (500 would let every one of 200 writes through).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_adapters_write_budget_holds_and_the_flag_only_lowers_it() {
+    for flag in [None, Some(500)] {
+        let f = start(Options::default(), flag).await;
+        let (created, refused, took) = create_until_refused(&f, 200).await;
+        refused.assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+        assert_eq!(
+            refused.body["error"]["details"]["writes_per_minute"], 120,
+            "flag {flag:?}: {}",
+            refused.body
+        );
+        assert!(refused.headers.contains_key("retry-after"));
+        let refilled = (took.as_secs_f64() * 2.0).ceil() as u64 + 1;
+        assert!(
+            (120..=120 + refilled).contains(&created),
+            "flag {flag:?}: {created} writes passed in {took:?}"
+        );
+        assert_eq!(f.up.writes(), created, "the refused write never left");
+    }
+}
+
+/// A malformed `Idempotency-Key` (empty, over 255 characters, a space, a
+/// tab, a byte that is not ASCII) is refused with 400
+/// `invalid_idempotency_key` before the system is called; a key of 255
+/// visible characters is taken and replays. Catches a host that creates
+/// without the key it could not read (a client retrying would create
+/// twice), and one whose bounds are off by one.
+#[tokio::test]
+async fn a_malformed_idempotency_key_is_refused_before_the_system_is_called() {
+    use reqwest::header::HeaderValue;
+    let f = start(Options::default(), None).await;
+    let post = |key: HeaderValue| {
+        f.http
+            .post(f.server.url("/v1/vendors"))
+            .bearer_auth(&f.token)
+            .header("idempotency-key", key)
+            .json(&json!({"name": "Keyed"}))
+    };
+    for key in [
+        HeaderValue::from_static(""),
+        HeaderValue::from_str(&"k".repeat(256)).unwrap(),
+        HeaderValue::from_static("two words"),
+        HeaderValue::from_static("tab\there"),
+        HeaderValue::from_bytes("clé".as_bytes()).unwrap(),
+    ] {
+        send(post(key.clone()))
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, "invalid_idempotency_key");
+        assert_eq!(f.up.writes(), 0, "{key:?} reached the system");
+    }
+    let longest = HeaderValue::from_str(&"k".repeat(255)).unwrap();
+    let first = send(post(longest.clone())).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let again = send(post(longest)).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(f.up.writes(), 1);
+}

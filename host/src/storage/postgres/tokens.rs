@@ -57,8 +57,32 @@ pub(super) async fn insert<'e>(
 
 #[async_trait]
 impl TokenStorage for PostgresStorage {
-    async fn insert_token(&self, token: &StoredToken, token_hash: &[u8; 32]) -> Result<()> {
-        insert(&self.pool, token, token_hash).await
+    async fn insert_token(
+        &self,
+        token: &StoredToken,
+        token_hash: &[u8; 32],
+        max_live: usize,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        // The connection's row, locked until the insert commits: the issues
+        // of one connection's tokens take turns, and each counts (in a
+        // statement of its own, after the lock) what the one before stored.
+        sqlx::query("SELECT 1 FROM connections WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(&token.connection_id)
+            .execute(&mut *tx)
+            .await?;
+        let (live,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM connection_tokens WHERE connection_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(&token.connection_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if usize::try_from(live).unwrap_or(usize::MAX) >= max_live {
+            return Ok(false);
+        }
+        insert(&mut *tx, token, token_hash).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn tokens(&self, connection: &str) -> Result<Vec<StoredToken>> {

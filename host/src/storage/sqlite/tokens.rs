@@ -59,8 +59,26 @@ pub(super) async fn insert<'e>(
 
 #[async_trait]
 impl TokenStorage for SqliteStorage {
-    async fn insert_token(&self, token: &StoredToken, token_hash: &[u8; 32]) -> Result<()> {
-        insert(&self.pool, token, token_hash).await
+    async fn insert_token(
+        &self,
+        token: &StoredToken,
+        token_hash: &[u8; 32],
+        max_live: usize,
+    ) -> Result<bool> {
+        // `BEGIN IMMEDIATE`: the write lock is held from the count to the insert.
+        let mut tx = self.begin().await?;
+        let (live,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM connection_tokens WHERE connection_id = ? AND revoked_at IS NULL",
+        )
+        .bind(&token.connection_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if usize::try_from(live).unwrap_or(usize::MAX) >= max_live {
+            return Ok(false);
+        }
+        insert(&mut *tx, token, token_hash).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn tokens(&self, connection: &str) -> Result<Vec<StoredToken>> {

@@ -117,6 +117,9 @@ pub struct ServerOptions<'a> {
     pub credits: Option<u32>,
     pub max_writes_per_minute: Option<u32>,
     pub webhook_retry_base_ms: Option<u64>,
+    /// Keep the data in this database (`--database-url`) rather than the
+    /// data folder's SQLite file; see [`Backend::database`].
+    pub database_url: Option<&'a str>,
     /// More `interlink serve` flags.
     pub args: &'a [&'a str],
     /// Do not let outbound requests reach loopback, where the tests'
@@ -186,6 +189,9 @@ impl Server {
         }
         if let Some(credits) = options.credits {
             command.arg("--credits").arg(credits.to_string());
+        }
+        if let Some(url) = options.database_url {
+            command.arg("--database-url").arg(url);
         }
         if !options.refuse_loopback {
             command.args([
@@ -894,3 +900,62 @@ pub async fn postgres_database() -> String {
         .await
         .unwrap()
 }
+
+/// Where a test's host keeps its data: the data folder's SQLite file, or a
+/// database on the test PostgreSQL server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The database for one host, as [`ServerOptions::database_url`] takes
+    /// it: none on SQLite (the data folder's own), a new, empty one on
+    /// PostgreSQL (see [`postgres_database`], which fails the test when no
+    /// server was handed over: a PostgreSQL test never passes unrun).
+    pub async fn database(self) -> Option<String> {
+        match self {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(postgres_database().await),
+        }
+    }
+
+    /// Starts a host with `options` on a new database of this backend.
+    pub async fn start(self, options: ServerOptions<'_>) -> Server {
+        let database = self.database().await;
+        Server::start_with(ServerOptions {
+            database_url: database.as_deref(),
+            ..options
+        })
+    }
+
+    /// Starts a host serving `adapters` on a new database of this backend.
+    pub async fn serve(self, adapters: &[&str]) -> Server {
+        self.start(ServerOptions {
+            adapters,
+            ..Default::default()
+        })
+        .await
+    }
+}
+
+/// Runs each named test on both backends: beside `async fn NAME(backend:
+/// Backend)`, `on_both_backends!(NAME)` makes the tests `NAME::sqlite` and
+/// `NAME::postgres`.
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(crate::common::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(crate::common::Backend::Postgres).await
+            }
+        }
+    )+};
+}
+pub(crate) use on_both_backends;
