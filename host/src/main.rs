@@ -88,6 +88,12 @@ struct ServeArgs {
     /// Folder for the host's data: admin key, compile cache.
     #[arg(long, env = "INTERLINK_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
+    /// Folder of compiled adapter code, by default `cache` in the data
+    /// folder. A cache: safe to delete, and safe to share between hosts
+    /// (entries are keyed by the component and the engine they were
+    /// compiled for).
+    #[arg(long, env = "INTERLINK_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
     /// The database: `postgres://user:password@host:port/name` for
     /// PostgreSQL; by default SQLite in the data folder (`interlink.db`).
     #[arg(long, env = "INTERLINK_DATABASE_URL", hide_env_values = true)]
@@ -345,7 +351,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let services = Services::new(Arc::new(http.clone()), kv)
         .with_platform_key(platform.private_key_pem())
         .with_adapter_grants(AdapterGrants::new(adapter_grants));
-    let runtime = Runtime::new(config, services, Some(&data.cache_dir()))?;
+    let cache_dir = args.cache_dir.clone().unwrap_or_else(|| data.cache_dir());
+    let runtime = Runtime::new(config, services, Some(&cache_dir))?;
     let mut registry = Registry::new(runtime, &args.adapters_dir);
     if store.shared() {
         registry = registry.sharing(store.clone());

@@ -109,6 +109,13 @@ fn stages_of_the_run(stages: &mut Stages, args: &[String]) -> Result<()> {
         (postgres::URL_VARIABLE, postgres.url.as_str()),
         (postgres::CA_VARIABLE, &ca),
     ];
+    // The test servers' shared compile cache (`host/tests/it/common`)
+    // starts empty: each adapter of this build is compiled once in the run.
+    let compile_cache = crate::adapters::target_dir().join("test-compile-cache");
+    if compile_cache.exists() {
+        std::fs::remove_dir_all(&compile_cache)
+            .with_context(|| format!("removing {}", compile_cache.display()))?;
+    }
     stages.run("tests", || {
         let mut run = vec!["nextest", "run", "--release", "--workspace"];
         run.extend(args.iter().map(String::as_str));

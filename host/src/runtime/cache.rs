@@ -55,7 +55,13 @@ impl ArtifactCache {
             .serialize()
             .map_err(std::io::Error::other)
             .and_then(|bytes| {
-                let tmp = self.dir.join(format!(".{sha256}.tmp"));
+                // A name of this writer's own: hosts sharing the folder
+                // may store the same entry at once.
+                let tmp = self.dir.join(format!(
+                    ".{sha256}.{}.{}.tmp",
+                    std::process::id(),
+                    rand::random::<u64>()
+                ));
                 std::fs::write(&tmp, bytes)?;
                 std::fs::rename(&tmp, self.path(sha256))
             });

@@ -535,11 +535,10 @@ async fn a_warm_instance_serves_only_its_connection_and_only_after_clean_calls()
 
 /// A host serving the chaos adapter with more `args`, and a connection of
 /// it to `up`: the server and the connection's token.
-async fn chaos_over_http(up: &DemoUpstream, args: &[&str]) -> (Server, String) {
+async fn chaos_over_http(up: &DemoUpstream, options: ServerOptions<'_>) -> (Server, String) {
     let server = Server::start_with(ServerOptions {
         adapters: &["chaos"],
-        args,
-        ..Default::default()
+        ..options
     });
     let connected = call(
         &http(),
@@ -620,7 +619,14 @@ async fn fails_then_serves(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_http_a_call_past_its_deadline_is_a_504_and_the_host_serves_on() {
     let up = upstream().await;
-    let (server, token) = chaos_over_http(&up, &["--call-timeout", "1"]).await;
+    let (server, token) = chaos_over_http(
+        &up,
+        ServerOptions {
+            args: &["--call-timeout", "1"],
+            ..Default::default()
+        },
+    )
+    .await;
     fails_then_serves(
         &server,
         &token,
@@ -640,7 +646,14 @@ async fn over_http_a_call_past_its_deadline_is_a_504_and_the_host_serves_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_http_a_call_past_its_memory_limit_is_a_502_and_the_host_serves_on() {
     let up = upstream().await;
-    let (server, token) = chaos_over_http(&up, &["--memory-limit-mib", "32"]).await;
+    let (server, token) = chaos_over_http(
+        &up,
+        ServerOptions {
+            args: &["--memory-limit-mib", "32"],
+            ..Default::default()
+        },
+    )
+    .await;
     fails_then_serves(
         &server,
         &token,
@@ -659,7 +672,7 @@ async fn over_http_a_call_past_its_memory_limit_is_a_502_and_the_host_serves_on(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_http_an_adapter_that_traps_is_a_502_and_the_host_serves_on() {
     let up = upstream().await;
-    let (server, token) = chaos_over_http(&up, &[]).await;
+    let (server, token) = chaos_over_http(&up, ServerOptions::default()).await;
     fails_then_serves(
         &server,
         &token,
@@ -810,7 +823,11 @@ fn loaded_from_cache(server: &Server, adapter: &str) -> Vec<bool> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_http_a_restart_loads_the_compiled_adapter_from_the_cache() {
     let up = upstream().await;
-    let (server, token) = chaos_over_http(&up, &[]).await;
+    let own_cache = ServerOptions {
+        own_compile_cache: true,
+        ..Default::default()
+    };
+    let (server, token) = chaos_over_http(&up, own_cache).await;
     assert_eq!(loaded_from_cache(&server, "chaos"), [false], "compiled");
     let entries = cache_entries(&server.data_dir);
     assert_eq!(entries.len(), 1, "one entry, for chaos: {entries:?}");
@@ -819,6 +836,7 @@ async fn over_http_a_restart_loads_the_compiled_adapter_from_the_cache() {
     let server = Server::start_with(ServerOptions {
         data_dir: Some(data_dir),
         adapters_dir: Some(adapters_dir),
+        own_compile_cache: true,
         ..Default::default()
     });
     assert_eq!(

@@ -132,6 +132,11 @@ pub struct ServerOptions<'a> {
     /// Run the binary in this folder; `adapters_dir` may then be relative
     /// to it, as `cargo xtask serve` passes it.
     pub working_dir: Option<PathBuf>,
+    /// Keep compiled adapters in the data folder, as a host does by
+    /// default. Otherwise every server of the run shares one compile cache
+    /// (`target/test-compile-cache`, through `--cache-dir`), so each
+    /// adapter is compiled once per run rather than once per test.
+    pub own_compile_cache: bool,
 }
 
 impl Server {
@@ -200,6 +205,11 @@ impl Server {
                 "--webhook-allow-network",
                 "127.0.0.0/8",
             ]);
+        }
+        if !options.own_compile_cache {
+            command
+                .arg("--cache-dir")
+                .arg(target_dir().join("test-compile-cache"));
         }
         command.args(options.args);
         if let Some(cwd) = &options.working_dir {
