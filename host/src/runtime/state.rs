@@ -188,6 +188,13 @@ pub(super) fn classify(error: wasmtime::Error, timeout: Duration) -> CallError {
     {
         CallError::Busy
     } else {
-        CallError::Trap(format!("{error:#}"))
+        // The client learns why the adapter stopped; only the operator's
+        // log gets where (wasmtime's backtrace of the guest's functions).
+        tracing::warn!(error = format!("{error:#}"), "an adapter call trapped");
+        let reason = match error.downcast_ref::<wasmtime::Trap>() {
+            Some(trap) => trap.to_string(),
+            None => error.root_cause().to_string(),
+        };
+        CallError::Trap(reason)
     }
 }

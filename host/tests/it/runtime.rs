@@ -561,14 +561,14 @@ async fn chaos_over_http(up: &DemoUpstream, options: ServerOptions<'_>) -> (Serv
 
 /// `GET /v1/{entity}` fails with `status` and `code`, under the request id
 /// that the failed-requests log finds it by; the connection's next call
-/// (`echo`) is served.
+/// (`echo`) is served. Answers the failed reply.
 async fn fails_then_serves(
     server: &Server,
     token: &str,
     entity: &str,
     status: reqwest::StatusCode,
     code: &str,
-) {
+) -> Reply {
     let http = http();
     let get = |entity: &str| {
         call(
@@ -608,6 +608,7 @@ async fn fails_then_serves(
         echo.body["data"][0]["version"], "1.0.0",
         "the host serves on"
     );
+    failed
 }
 
 /// Through the real binary: an endless loop past `--call-timeout` is a 504
@@ -673,7 +674,7 @@ async fn over_http_a_call_past_its_memory_limit_is_a_502_and_the_host_serves_on(
 async fn over_http_an_adapter_that_traps_is_a_502_and_the_host_serves_on() {
     let up = upstream().await;
     let (server, token) = chaos_over_http(&up, ServerOptions::default()).await;
-    fails_then_serves(
+    let crashed = fails_then_serves(
         &server,
         &token,
         "crash",
@@ -681,6 +682,18 @@ async fn over_http_an_adapter_that_traps_is_a_502_and_the_host_serves_on() {
         "adapter_crashed",
     )
     .await;
+    // Why, not where: the guest's backtrace (its function names) stays in
+    // the operator's log. Catches the error's whole chain sent to clients.
+    let message = crashed.body["error"]["message"].as_str().unwrap();
+    assert_eq!(
+        message,
+        "the adapter crashed: wasm trap: wasm `unreachable` instruction executed"
+    );
+    assert!(
+        server.logs().contains("wasm backtrace"),
+        "{}",
+        server.logs()
+    );
 }
 
 /// Through the real binary: calls of several connections are held in the
