@@ -65,24 +65,26 @@ pub fn run(args: &[String]) -> Result<()> {
     result
 }
 
+/// `stage`, to run on a thread of its own, answering its result and time.
+fn timed<T>(stage: impl FnOnce() -> Result<T>) -> impl FnOnce() -> (Result<T>, Duration) {
+    move || {
+        let started = Instant::now();
+        (stage(), started.elapsed())
+    }
+}
+
 fn stages_of_the_run(stages: &mut Stages, args: &[String]) -> Result<()> {
-    let timed = |stage: fn() -> Result<PathBuf>| {
-        move || {
-            let started = Instant::now();
-            (stage(), started.elapsed())
-        }
-    };
     let (tools, adapters, built) = std::thread::scope(|scope| {
         let tools = scope.spawn(timed(tools));
         // The adapters build in a folder of their own (`adapters.rs`), so
         // both builds run at once and each fills the cores the other leaves
         // idle (the adapters' link-time optimization is single-threaded).
-        let adapters = scope.spawn(timed(|| adapters::build_all().map(|()| PathBuf::new())));
+        let adapters = scope.spawn(timed(adapters::build_all));
         let built = stages.run("build", || {
             crate::cargo(&["test", "--release", "--workspace", "--no-run"], &[])
         });
-        let joined = |t: std::thread::ScopedJoinHandle<'_, _>| t.join().expect("a build thread");
-        (joined(tools), joined(adapters), built)
+        let tools = tools.join().expect("the tools thread");
+        (tools, adapters.join().expect("the adapters thread"), built)
     });
     let (tools, took) = tools;
     let (adapters, adapters_took) = adapters;
