@@ -81,7 +81,7 @@ fn stages_of_the_run(stages: &mut Stages, args: &[String]) -> Result<()> {
         // idle (the adapters' link-time optimization is single-threaded).
         let adapters = scope.spawn(timed(adapters::build_all));
         let built = stages.run("build", || {
-            crate::cargo(&["test", "--release", "--workspace", "--no-run"], &[])
+            crate::cargo(&["test", "--workspace", "--no-run"], &[])
         });
         let tools = tools.join().expect("the tools thread");
         (tools, adapters.join().expect("the adapters thread"), built)
@@ -119,13 +119,13 @@ fn stages_of_the_run(stages: &mut Stages, args: &[String]) -> Result<()> {
             .with_context(|| format!("removing {}", compile_cache.display()))?;
     }
     stages.run("tests", || {
-        let mut run = vec!["nextest", "run", "--release", "--workspace"];
+        let mut run = vec!["nextest", "run", "--workspace"];
         run.extend(args.iter().map(String::as_str));
         cargo_in(&nextest, &run, &env)?;
         if args.is_empty() {
             cargo_in(
                 &nextest,
-                &["test", "--release", "--workspace", "--doc"],
+                &["test", "--workspace", "--doc"],
                 &env,
             )?;
         }
