@@ -123,11 +123,7 @@ fn stages_of_the_run(stages: &mut Stages, args: &[String]) -> Result<()> {
         run.extend(args.iter().map(String::as_str));
         cargo_in(&nextest, &run, &env)?;
         if args.is_empty() {
-            cargo_in(
-                &nextest,
-                &["test", "--workspace", "--doc"],
-                &env,
-            )?;
+            cargo_in(&nextest, &["test", "--workspace", "--doc"], &env)?;
         }
         Ok(())
     })
