@@ -1,5 +1,5 @@
 //! The host's data folder: the database, the admin key, the secret key
-//! (see [`crate::secret_box`]) and the compiled-adapter cache.
+//! (see [`crate::secret_box`]), the adapters and the compiled-adapter cache.
 //!
 //! Everything in it is the owner's only: the folder is made 0700, and the
 //! files and folders already in it (a data folder from an older version)
@@ -59,6 +59,18 @@ impl DataDir {
     /// Where compiled adapters are cached.
     pub fn cache_dir(&self) -> PathBuf {
         self.path.join("cache")
+    }
+
+    /// The adapters' folder when `--adapters-dir` names none: `adapters`,
+    /// made if missing.
+    ///
+    /// # Errors
+    ///
+    /// The folder cannot be made.
+    pub fn adapters_dir(&self) -> std::io::Result<PathBuf> {
+        let dir = self.path.join("adapters");
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
     }
 
     fn admin_key_path(&self) -> PathBuf {

@@ -24,6 +24,7 @@
 //!   [`data_dir`]: the host's data folder;
 //!   [`timestamps`]: timestamps as clients write them;
 //!   [`rate_limit`]: token buckets (write budgets, the API's rate limit);
+//!   [`duration`]: durations as flags and environment variables give them;
 //! - [`contract`]: the WIT contract versions the host serves;
 //! - [`manifest`]: what adapters declare, and its validation.
 
@@ -34,6 +35,7 @@ pub mod connections;
 pub mod contract;
 pub mod data_dir;
 pub mod dataplane;
+pub mod duration;
 pub mod manifest;
 pub mod mcp;
 pub mod outbound;

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use interlink::api::{AppState, edge, router};
 use interlink::certificates::{self, Algorithm, PlatformCertificate};
 use interlink::connections::Connections;
 use interlink::data_dir::{DataDir, write_private};
 use interlink::dataplane::{self, DataPlane};
+use interlink::duration;
 use interlink::outbound::{AdapterGrants, HttpClient, NetworkPolicy, network};
 use interlink::registry::{Registry, watch};
 use interlink::runtime::{DatabaseKv, InstanceReuse, Runtime, RuntimeConfig, Services};
@@ -32,6 +33,10 @@ mod cli;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// What the log shows: a level (`info`, `debug`) or tracing's
+    /// directives (`info,interlink::sync=debug`). The log goes to stderr.
+    #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
+    log: String,
 }
 
 #[derive(Subcommand)]
@@ -47,6 +52,10 @@ enum Command {
     /// The database: copy a host's SQLite database into PostgreSQL.
     #[command(subcommand)]
     Db(cli::db::Command),
+    /// Print the configuration reference (`docs/configuration.md`), made
+    /// from these flags' definitions.
+    #[command(hide = true)]
+    ConfigReference,
 }
 
 #[derive(Subcommand)]
@@ -81,11 +90,13 @@ struct ServeArgs {
     #[arg(long, env = "INTERLINK_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Where customers and operators reach this host (behind a proxy, its
-    /// public address): connect links start with it. Default: the listen
-    /// address.
+    /// public address): connect links start with it. Required when
+    /// --listen is not a loopback address; otherwise the listen address.
     #[arg(long, env = "INTERLINK_PUBLIC_URL")]
     public_url: Option<url::Url>,
-    /// Folder for the host's data: admin key, compile cache.
+    /// Folder for the host's data: the SQLite database, the secret, admin
+    /// and platform keys, the adapters and the compile cache, unless other
+    /// flags put them elsewhere. Made (mode 0700) if missing.
     #[arg(long, env = "INTERLINK_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
     /// Folder of compiled adapter code, by default `cache` in the data
@@ -95,19 +106,25 @@ struct ServeArgs {
     #[arg(long, env = "INTERLINK_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
     /// The database: `postgres://user:password@host:port/name` for
-    /// PostgreSQL; by default SQLite in the data folder (`interlink.db`).
+    /// PostgreSQL (`?sslmode=verify-full&sslrootcert=ca.pem` and the other
+    /// TLS modes of docs/deployment.md); by default SQLite in the data
+    /// folder (`interlink.db`). It holds a password: prefer the environment
+    /// variable, which other users cannot read in the process list.
     #[arg(long, env = "INTERLINK_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
-    /// Folder of adapter components (.wasm), watched for changes.
-    #[arg(
-        long,
-        env = "INTERLINK_ADAPTERS_DIR",
-        default_value = "target/adapters"
-    )]
-    adapters_dir: PathBuf,
-    /// The longest one adapter call may take, in seconds.
-    #[arg(long, env = "INTERLINK_CALL_TIMEOUT", default_value_t = 30.0)]
-    call_timeout: f64,
+    /// The key credentials and other secrets are sealed with, as 64 hex
+    /// digits; by default `secret.key` in the data folder, made on first
+    /// start. Every node of one database needs the same. A secret: give it
+    /// as the environment variable, not the flag.
+    #[arg(long, env = "INTERLINK_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// Folder of adapter components (.wasm), watched for changes; by
+    /// default `adapters` in the data folder (made if missing).
+    #[arg(long, env = "INTERLINK_ADAPTERS_DIR")]
+    adapters_dir: Option<PathBuf>,
+    /// The longest one adapter call may take.
+    #[arg(long, env = "INTERLINK_CALL_TIMEOUT", default_value = "30s", value_parser = duration::seconds)]
+    call_timeout: Duration,
     /// The most memory one adapter instance may use, in MiB.
     #[arg(long, env = "INTERLINK_MEMORY_LIMIT_MIB", default_value_t = 64)]
     memory_limit_mib: usize,
@@ -164,7 +181,7 @@ struct ServeArgs {
         env = "INTERLINK_OUTBOUND_ALLOW_NETWORK",
         value_delimiter = ',',
         value_parser = network::parse_network,
-        hide_short_help = true
+        hide = true
     )]
     outbound_allow_networks: Vec<ipnet::IpNet>,
     /// A PEM file of CA certificates to trust for outbound TLS besides the
@@ -183,17 +200,31 @@ struct ServeArgs {
         default_value = "es256"
     )]
     platform_key: Algorithm,
-    /// The wait before a failed webhook delivery is retried, in milliseconds;
-    /// it doubles with each attempt (up to an hour), for 24 hours.
+    /// The wait before a failed webhook delivery is retried; it doubles
+    /// with each attempt (up to an hour), for 24 hours.
+    #[arg(long, env = "INTERLINK_WEBHOOK_RETRY_BASE", default_value = "10s", value_parser = duration::seconds)]
+    webhook_retry_base: Duration,
+    /// Deprecated: --webhook-retry-base (a bare number here is milliseconds).
     #[arg(
         long,
         env = "INTERLINK_WEBHOOK_RETRY_BASE_MS",
-        default_value_t = 10_000
+        value_parser = duration::milliseconds,
+        conflicts_with = "webhook_retry_base",
+        hide = true
     )]
-    webhook_retry_base_ms: u64,
-    /// The longest one webhook delivery attempt may take, in milliseconds.
-    #[arg(long, env = "INTERLINK_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
-    webhook_timeout_ms: u64,
+    webhook_retry_base_ms: Option<Duration>,
+    /// The longest one webhook delivery attempt may take.
+    #[arg(long, env = "INTERLINK_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = duration::seconds)]
+    webhook_timeout: Duration,
+    /// Deprecated: --webhook-timeout (a bare number here is milliseconds).
+    #[arg(
+        long,
+        env = "INTERLINK_WEBHOOK_TIMEOUT_MS",
+        value_parser = duration::milliseconds,
+        conflicts_with = "webhook_timeout",
+        hide = true
+    )]
+    webhook_timeout_ms: Option<Duration>,
     /// Requests a minute each connection token may make to the API (a burst
     /// of as many at once); 0 for no limit.
     #[arg(
@@ -216,30 +247,40 @@ struct ServeArgs {
     mcp_read_only: bool,
 }
 
-/// The log filter: `RUST_LOG`, or `info`. `rmcp` logs at `info` the start
-/// and end of its service for every stateless MCP request (with the
-/// client's whole description): it logs at `warn` unless `RUST_LOG` names
+/// The log filter `--log` (`RUST_LOG`) gives. `rmcp` logs at `info` the
+/// start and end of its service for every stateless MCP request (with the
+/// client's whole description): it logs at `warn` unless the filter names
 /// it.
-fn log_filter() -> EnvFilter {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    if std::env::var("RUST_LOG").is_ok_and(|given| given.contains("rmcp")) {
-        return filter;
+///
+/// # Errors
+///
+/// The filter is not one of tracing's.
+fn log_filter(given: &str) -> anyhow::Result<EnvFilter> {
+    let filter = EnvFilter::try_new(given)
+        .with_context(|| format!("--log (RUST_LOG) `{given}` is not a log filter"))?;
+    if given.contains("rmcp") {
+        return Ok(filter);
     }
-    filter.add_directive("rmcp=warn".parse().expect("a valid directive"))
+    Ok(filter.add_directive("rmcp=warn".parse().expect("a valid directive")))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(log_filter())
+        .with_env_filter(log_filter(&cli.log)?)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match Cli::parse().command {
+    match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::Cert(CertCommand::Generate(args)) => generate(args),
         Command::Adapter(command) => cli::adapter::run(command).await,
         Command::Db(command) => cli::db::run(command).await,
+        Command::ConfigReference => {
+            print!("{}", cli::reference::markdown(&Cli::command()));
+            Ok(())
+        }
     }
 }
 
@@ -271,10 +312,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // What the host writes (database, keys, cache) is for its owner only.
     rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o077));
-    anyhow::ensure!(
-        args.call_timeout > 0.0 && args.call_timeout.is_finite(),
-        "--call-timeout must be a positive number of seconds"
-    );
+    let public_url = public_url(args.listen, args.public_url.as_ref())?;
     anyhow::ensure!(
         (1..=args.max_instances).contains(&args.max_instances_per_connection),
         "--max-instances-per-connection must be 1 to --max-instances ({})",
@@ -286,14 +324,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .admin_key()
         .context("reading or creating the admin key")?;
     if admin.created {
-        eprintln!(
-            "\nCreated the admin API key (kept in {}):\n\n    {}\n",
-            data.path().join("admin.key").display(),
-            admin.key
+        // Never the key itself: logs are kept, and read by more people.
+        tracing::info!(
+            path = %data.path().join("admin.key").display(),
+            "created the admin API key: read it from its file (owner only)"
         );
     }
+    let adapters_dir = match &args.adapters_dir {
+        Some(dir) => dir.clone(),
+        None => data.adapters_dir().context("making the adapters folder")?,
+    };
 
-    let call_timeout = Duration::from_secs_f64(args.call_timeout);
+    let call_timeout = args.call_timeout;
     let config = RuntimeConfig {
         call_timeout,
         memory_limit: args.memory_limit_mib << 20,
@@ -334,10 +376,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         }));
     }
-    let secret_box = SecretBox::load(
-        std::env::var("INTERLINK_SECRET_KEY").ok().as_deref(),
-        data.path(),
-    )?;
+    let secret_box = SecretBox::load(args.secret_key.as_deref(), data.path())?;
     let database = match &args.database_url {
         Some(url) => Database::parse(url)?,
         None => Database::Sqlite(data.database()),
@@ -353,7 +392,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_adapter_grants(AdapterGrants::new(adapter_grants));
     let cache_dir = args.cache_dir.clone().unwrap_or_else(|| data.cache_dir());
     let runtime = Runtime::new(config, services, Some(&cache_dir))?;
-    let mut registry = Registry::new(runtime, &args.adapters_dir);
+    let mut registry = Registry::new(runtime, &adapters_dir);
     if store.shared() {
         registry = registry.sharing(store.clone());
     }
@@ -375,8 +414,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store.clone(),
         secret_box.clone(),
         webhooks::Limits {
-            retry_base: Duration::from_millis(args.webhook_retry_base_ms),
-            attempt_timeout: Duration::from_millis(args.webhook_timeout_ms),
+            retry_base: deprecated(
+                args.webhook_retry_base_ms,
+                "--webhook-retry-base-ms",
+                "--webhook-retry-base",
+            )
+            .unwrap_or(args.webhook_retry_base),
+            attempt_timeout: deprecated(
+                args.webhook_timeout_ms,
+                "--webhook-timeout-ms",
+                "--webhook-timeout",
+            )
+            .unwrap_or(args.webhook_timeout),
             max_subscriptions: args.max_webhooks_per_connection,
             network: NetworkPolicy::allowing(args.webhook_allow_networks.clone()),
         },
@@ -420,10 +469,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let state = AppState {
         platform_certificate: Some(platform),
-        public_url: args
-            .public_url
-            .map(|u| u.to_string())
-            .unwrap_or_else(|| format!("http://{addr}")),
+        public_url: public_url.unwrap_or_else(|| format!("http://{addr}")),
         api_requests_per_minute: (args.api_requests_per_minute > 0)
             .then_some(args.api_requests_per_minute),
         ..AppState::new(dataplane, syncs, webhooks, store, &admin.key)
@@ -436,6 +482,34 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("interlink listening on http://{addr}");
     edge::serve(listener, app, limits, shutdown()).await;
     Ok(())
+}
+
+/// Where customers and operators reach the host: `--public-url`, which a
+/// host listening beyond loopback must have (its connect links would
+/// otherwise name an address such as `0.0.0.0`); `None` on loopback
+/// without it, for the listening address.
+///
+/// # Errors
+///
+/// `listen` is not a loopback address and no `--public-url` is given.
+fn public_url(listen: SocketAddr, given: Option<&url::Url>) -> anyhow::Result<Option<String>> {
+    match given {
+        Some(url) => Ok(Some(url.to_string())),
+        None if listen.ip().is_loopback() => Ok(None),
+        None => anyhow::bail!(
+            "--listen {listen} takes connections from other machines: set --public-url \
+             (INTERLINK_PUBLIC_URL) to the address they reach this host at, such as \
+             https://interlink.example.com (connect links and the dashboard's links start with it)"
+        ),
+    }
+}
+
+/// A deprecated flag's value, with a warning that names its successor.
+fn deprecated(value: Option<Duration>, old: &str, new: &str) -> Option<Duration> {
+    if value.is_some() {
+        tracing::warn!("{old} is deprecated: use {new} (a duration such as `10s` or `500ms`)");
+    }
+    value
 }
 
 async fn shutdown() {
@@ -483,5 +557,77 @@ impl From<InstanceReuseArg> for InstanceReuse {
             InstanceReuseArg::Auto => InstanceReuse::Auto,
             InstanceReuseArg::Always => InstanceReuse::Always,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        let argv = ["interlink", "serve"].iter().chain(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Serve(args) => *args,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn every_setting_of_serve_is_a_flag_and_an_environment_variable() {
+        let mut root = Cli::command();
+        root.build();
+        let serve = root.find_subcommand("serve").unwrap();
+        let without: Vec<_> = serve
+            .get_arguments()
+            .filter(|a| a.get_id() != "help" && a.get_env().is_none())
+            .map(|a| a.get_id().to_string())
+            .collect();
+        assert!(without.is_empty(), "no environment variable: {without:?}");
+    }
+
+    #[test]
+    fn durations_take_units_and_the_old_bare_numbers() {
+        let args = serve_args(&["--call-timeout", "1.5", "--webhook-timeout", "500ms"]);
+        assert_eq!(args.call_timeout, Duration::from_millis(1500));
+        assert_eq!(args.webhook_timeout, Duration::from_millis(500));
+        assert_eq!(args.webhook_retry_base, Duration::from_secs(10));
+        // The deprecated -ms flags kept their unit.
+        let old = serve_args(&[
+            "--webhook-timeout-ms",
+            "250",
+            "--webhook-retry-base-ms",
+            "2s",
+        ]);
+        assert_eq!(old.webhook_timeout_ms, Some(Duration::from_millis(250)));
+        assert_eq!(old.webhook_retry_base_ms, Some(Duration::from_secs(2)));
+        let both = [
+            "interlink",
+            "serve",
+            "--webhook-timeout",
+            "1s",
+            "--webhook-timeout-ms",
+            "5",
+        ];
+        assert!(
+            Cli::try_parse_from(both).is_err(),
+            "a flag and its successor conflict"
+        );
+    }
+
+    #[test]
+    fn a_host_beyond_loopback_needs_its_public_url() {
+        let url = url::Url::parse("https://interlink.example.com").unwrap();
+        let anywhere: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let refused = public_url(anywhere, None).unwrap_err().to_string();
+        assert!(refused.contains("set --public-url"), "{refused}");
+        assert_eq!(
+            public_url(anywhere, Some(&url)).unwrap().as_deref(),
+            Some("https://interlink.example.com/")
+        );
+        assert_eq!(
+            public_url("127.0.0.1:0".parse().unwrap(), None).unwrap(),
+            None
+        );
+        assert_eq!(public_url("[::1]:0".parse().unwrap(), None).unwrap(), None);
     }
 }

@@ -11,6 +11,8 @@
 //! - `soak [--duration 3m]`: the fault soak (`host/tests/it/soak.rs`) for
 //!   longer than the test suite runs it, printing its table (`soak.rs`);
 //! - `wit FILE.wasm`: prints the WIT world a component implements;
+//! - `config-reference`: writes `docs/configuration.md` from the host's
+//!   flags (`interlink config-reference`);
 //! - `with-postgres COMMAND...`: runs a command beside a new PostgreSQL
 //!   server, as the tests get one (for the benchmarks on PostgreSQL).
 
@@ -62,6 +64,8 @@ enum Task {
     },
     /// Print the WIT world of a component, as `wasm-tools component wit` does.
     Wit { file: PathBuf },
+    /// Write `docs/configuration.md` from the host's flags.
+    ConfigReference,
     /// Run a command beside a new PostgreSQL server (as the tests get one),
     /// its admin URL in `INTERLINK_TEST_POSTGRES_URL`; e.g.
     /// `cargo xtask with-postgres cargo bench -p interlink --bench sync`.
@@ -101,6 +105,7 @@ fn run(task: Task) -> Result<()> {
             Ok(())
         }
         Task::Soak { duration } => soak::soak(duration),
+        Task::ConfigReference => config_reference(),
         Task::Wit { file } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -108,6 +113,34 @@ fn run(task: Task) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `cargo xtask config-reference`: what `interlink config-reference` prints,
+/// into `docs/configuration.md`.
+fn config_reference() -> Result<()> {
+    let out = Command::new(env!("CARGO"))
+        .current_dir(adapters::workspace_root())
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "interlink",
+            "--",
+            "config-reference",
+        ])
+        .output()
+        .context("running cargo")?;
+    if !out.status.success() {
+        bail!(
+            "interlink config-reference failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let path = adapters::workspace_root().join("docs/configuration.md");
+    std::fs::write(&path, &out.stdout).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
 }
 
 /// Installs Debian `packages` with apt-get (as root); `why` says who needs

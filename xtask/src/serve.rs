@@ -99,17 +99,16 @@ fn demo_sync(addr: &str, token: &str) -> Result<()> {
 
 pub fn serve(args: &[String]) -> Result<()> {
     crate::adapters::build_all()?;
-    // The same units `cargo xtask test` builds (the workspace's libraries,
-    // binaries and tests, with their dev-dependencies' features unified):
-    // after the tests, serving rebuilds nothing, and the other way round.
+    // Optimized, as a host is run (the tests build the dev profile).
     crate::cargo(
         &[
             "build",
             "--release",
-            "--workspace",
-            "--lib",
+            "--package",
+            "interlink",
+            "--package",
+            "demo-upstream",
             "--bins",
-            "--tests",
         ],
         &[],
     )?;
@@ -134,12 +133,13 @@ pub fn serve(args: &[String]) -> Result<()> {
     };
     // The demo API runs on loopback, which outbound requests may not reach
     // unless allowed.
-    let mut host = Command::new(bin.join("interlink"))
-        .current_dir(&root)
-        .args(["serve", "--adapter-allow-network", "*=127.0.0.0/8"])
-        .args(args)
-        .spawn()
-        .context("starting interlink")?;
+    let mut host = Command::new(bin.join("interlink"));
+    host.current_dir(&root)
+        .args(["serve", "--adapter-allow-network", "*=127.0.0.0/8"]);
+    if flag(args, "--adapters-dir").is_none() {
+        host.args(["--adapters-dir", "target/adapters"]);
+    }
+    let mut host = host.args(args).spawn().context("starting interlink")?;
     let ready = wait_ready(&addr, &mut host).and_then(|()| {
         let admin_key = std::fs::read_to_string(data_dir.join("admin.key"))?;
         let admin_key = admin_key.trim();

@@ -262,6 +262,11 @@ pub async fn sync_status(state: &AppState, connection: &str) -> Result<SyncStatu
     })
 }
 
+/// The largest page of stored records a client may ask for.
+pub const SYNCED_MAX_PAGE_SIZE: u32 = 1000;
+/// The page of stored records when a client asks for none.
+pub const SYNCED_DEFAULT_PAGE_SIZE: u32 = 100;
+
 #[derive(Deserialize, IntoParams)]
 pub struct SyncedQuery {
     /// Where the previous page ended (its `next_cursor`); empty for the
@@ -314,9 +319,11 @@ pub async fn synced(
 ) -> Result<Json<SyncedPage>, ApiError> {
     auth.require(Access::Read, Some(&entity))?;
     let connection = auth.connection();
-    let page_size = query.page_size.unwrap_or(100);
-    if !(1..=1000).contains(&page_size) {
-        return Err(invalid("page_size must be 1 to 1000"));
+    let page_size = query.page_size.unwrap_or(SYNCED_DEFAULT_PAGE_SIZE);
+    if !(1..=SYNCED_MAX_PAGE_SIZE).contains(&page_size) {
+        return Err(invalid(&format!(
+            "page_size must be 1 to {SYNCED_MAX_PAGE_SIZE}"
+        )));
     }
     let after = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(cursor) => {

@@ -21,7 +21,13 @@ const LAYERS: &[&[&str]] = &[
     &["webhooks", "registry", "certificates", "conformance"],
     &["runtime"],
     &["outbound", "storage", "secret_box"],
-    &["data_dir", "contract", "timestamps", "rate_limit"],
+    &[
+        "data_dir",
+        "contract",
+        "timestamps",
+        "rate_limit",
+        "duration",
+    ],
     &["manifest"],
 ];
 

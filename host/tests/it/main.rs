@@ -4,12 +4,13 @@
 //! wasmtime and the host once, not once a file. Each module is one subject;
 //! `cargo xtask test` runs them with cargo-nextest, every test in its own
 //! process under a deadline (`.config/nextest.toml`). One subject:
-//! `cargo nextest run --release -p interlink --test it -E 'test(/^doors::/)'`.
+//! `cargo nextest run -p interlink --test it -E 'test(/^doors::/)'`.
 
 mod common;
 
 mod adapter_cli;
 mod component_wit;
+mod config;
 mod conformance;
 mod connections;
 mod contract_versions;

@@ -190,7 +190,7 @@ impl Server {
             command.arg("--max-writes-per-minute").arg(max.to_string());
         }
         if let Some(ms) = options.webhook_retry_base_ms {
-            command.arg("--webhook-retry-base-ms").arg(ms.to_string());
+            command.arg("--webhook-retry-base").arg(format!("{ms}ms"));
         }
         if let Some(credits) = options.credits {
             command.arg("--credits").arg(credits.to_string());
@@ -864,13 +864,20 @@ pub async fn four_calls_held_across<T>(
     swapped
 }
 
-/// Runs `interlink serve` on `data_dir` and `adapters_dir` with `args`,
-/// expecting it to refuse to start: answers what it wrote to stderr once it
-/// exited with a failure. Panics if it still runs after 30 s, exits
-/// successfully, or listens.
+/// Runs `interlink serve` on `data_dir` and `adapters_dir` with `args`
+/// (on `127.0.0.1:0` unless they say `--listen`), expecting it to refuse to
+/// start: answers what it wrote to stderr once it exited with a failure.
+/// Panics if it still runs after 30 s, exits successfully, or listens.
 pub async fn refused_start(data_dir: &Path, adapters_dir: &Path, args: &[&str]) -> String {
+    let listen: &[&str] = if args.contains(&"--listen") {
+        &[]
+    } else {
+        &["--listen", "127.0.0.1:0"]
+    };
     let mut starting = std::process::Command::new(env!("CARGO_BIN_EXE_interlink"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg("serve")
+        .args(listen)
+        .arg("--data-dir")
         .arg(data_dir)
         .arg("--adapters-dir")
         .arg(adapters_dir)

@@ -1,0 +1,105 @@
+//! The host's configuration as an operator meets it: the reference page is
+//! what the binary says, and the defaults are safe for production.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::common::{Server, adapter_path, refused_start, wait_ready};
+
+fn workspace_file(path: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+/// Catches: a flag added, renamed or documented anew without the page
+/// following (broken once by editing a flag's help text).
+#[test]
+fn the_configuration_reference_is_what_the_binary_prints() {
+    let printed = Command::new(env!("CARGO_BIN_EXE_interlink"))
+        .arg("config-reference")
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    let printed = String::from_utf8(printed.stdout).unwrap();
+    let page = std::fs::read_to_string(workspace_file("docs/configuration.md")).unwrap();
+    assert!(
+        page == printed,
+        "docs/configuration.md is not what `interlink config-reference` prints: \
+         run `cargo xtask config-reference`"
+    );
+    for named in [
+        "INTERLINK_SECRET_KEY",
+        "RUST_LOG",
+        "INTERLINK_WEBHOOK_TIMEOUT_MS",
+    ] {
+        assert!(page.contains(named), "{named}");
+    }
+}
+
+/// Catches: a host on `0.0.0.0` whose connect links would start with
+/// `http://0.0.0.0:8080` (broken once by dropping the check).
+#[tokio::test]
+async fn a_host_listening_beyond_loopback_needs_its_public_url() {
+    let data = tempfile::tempdir().unwrap();
+    let adapters = tempfile::tempdir().unwrap();
+    let refused = refused_start(data.path(), adapters.path(), &["--listen", "0.0.0.0:0"]).await;
+    assert!(
+        refused.contains("takes connections from other machines: set --public-url"),
+        "{refused}"
+    );
+}
+
+/// Catches: the admin key printed on first start, where journald and log
+/// collectors keep it (broken once by logging the key).
+#[test]
+fn the_first_start_names_the_admin_key_file_and_never_prints_the_key() {
+    let server = Server::start(&[]);
+    let key = server.admin_key();
+    let log = std::fs::read_to_string(server.data_dir.join("interlink.log")).unwrap();
+    assert!(log.contains("created the admin API key"), "{log}");
+    assert!(log.contains("admin.key"), "{log}");
+    assert!(!log.contains(&key), "the key is in the log: {log}");
+}
+
+/// Catches: the old default `target/adapters`, relative to wherever the
+/// host was started, which loads nothing in production (broken once by
+/// restoring it).
+#[tokio::test]
+async fn without_an_adapters_folder_the_host_loads_the_data_folders() {
+    use std::io::{BufRead, BufReader};
+
+    let data = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::create_dir(data.path().join("adapters")).unwrap();
+    std::fs::copy(
+        adapter_path("example"),
+        data.path().join("adapters/example.wasm"),
+    )
+    .unwrap();
+    let mut host = Command::new(env!("CARGO_BIN_EXE_interlink"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .current_dir(elsewhere.path())
+        .env_remove("INTERLINK_ADAPTERS_DIR")
+        .env_remove("INTERLINK_SECRET_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(host.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line.trim().strip_prefix("interlink listening on ").unwrap();
+    wait_ready(base);
+    let health = crate::common::http()
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let _ = host.kill();
+    let _ = host.wait();
+    assert!(health.contains(r#""adapters":1"#), "{health}");
+}
