@@ -461,6 +461,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
             registry.start_sharing();
             tracing::info!(adapters = registry.loaded().len(), "adapters loaded");
+            if registry.loaded().is_empty() {
+                tracing::warn!(
+                    dir = %registry.dir().display(),
+                    "no adapters: copy adapter components (.wasm) into this folder (a checkout \
+                     builds the bundled ones with `cargo xtask build-adapters`, into \
+                     target/adapters), or upload one with PUT /v1/adapters/{{id}}"
+                );
+            }
             syncs.start();
         }
     });

@@ -60,6 +60,25 @@ fn the_first_start_names_the_admin_key_file_and_never_prints_the_key() {
     assert!(!log.contains(&key), "the key is in the log: {log}");
 }
 
+/// Catches: a host with no adapters that says nothing of why (broken once
+/// by dropping the warning).
+#[tokio::test]
+async fn an_empty_adapters_folder_says_how_to_add_adapters() {
+    let server = Server::start(&[]);
+    let said = crate::common::eventually(
+        std::time::Duration::from_secs(30),
+        "the host to say it has no adapters",
+        || async {
+            let log = server.logs();
+            log.contains("no adapters: copy adapter components (.wasm) into this folder")
+                .then_some(log)
+        },
+    )
+    .await;
+    assert!(said.contains("cargo xtask build-adapters"), "{said}");
+    assert!(said.contains("PUT /v1/adapters/{id}"), "{said}");
+}
+
 /// Catches: the old default `target/adapters`, relative to wherever the
 /// host was started, which loads nothing in production (broken once by
 /// restoring it).

@@ -17,6 +17,7 @@ mod contract_versions;
 mod dashboard;
 mod data_path;
 mod dataplane;
+mod deployment;
 mod doors;
 mod edge;
 mod hostile;
