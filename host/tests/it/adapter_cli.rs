@@ -14,6 +14,8 @@ fn adapter(command: &str, args: &[&str]) -> Output {
         .args(["adapter", command])
         .args(args)
         .env_remove("RUST_BACKTRACE")
+        // A project's build lands in its own `target/`, whatever the run's.
+        .env_remove("CARGO_TARGET_DIR")
         .output()
         .unwrap()
 }
@@ -185,6 +187,7 @@ async fn a_new_project_builds_loads_and_serves_records() {
     // Its own tests run natively, against the SDK's host double.
     let tested = Command::new(env!("CARGO"))
         .args(["test", "--quiet"])
+        .env_remove("CARGO_TARGET_DIR")
         .current_dir(&project)
         .output()
         .unwrap();
