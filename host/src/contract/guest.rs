@@ -7,8 +7,8 @@ use wasmtime::AsContextMut;
 use wasmtime::component::InstancePre;
 
 use super::{
-    Account, AdapterError, CallFor, ListRequest, PassthroughRequest, PassthroughResponse, RawPage,
-    v0_1_0, v0_2_0, v0_3_0,
+    Account, AdapterError, CallFor, ContractVersion, ListRequest, PassthroughRequest,
+    PassthroughResponse, RawPage, v0_1_0, v0_2_0, v0_3_0,
 };
 use crate::manifest::Manifest;
 
@@ -40,18 +40,16 @@ pub enum Guest {
 pub type Answer<T> = wasmtime::Result<Result<T, AdapterError>>;
 
 impl<T: Send + 'static> GuestPre<T> {
-    /// Checks that `pre` exports what `version` (one of
-    /// [`super::SUPPORTED`]) requires.
-    pub fn new(version: &str, pre: InstancePre<T>) -> wasmtime::Result<Self> {
+    /// Checks that `pre` exports what `version` requires.
+    ///
+    /// # Errors
+    ///
+    /// The component lacks an export of that version's world.
+    pub fn new(version: ContractVersion, pre: InstancePre<T>) -> wasmtime::Result<Self> {
         Ok(match version {
-            "0.1.0" => GuestPre::V0_1_0(v0_1_0::AdapterWorldPre::new(pre)?),
-            "0.2.0" => GuestPre::V0_2_0(v0_2_0::AdapterWorldPre::new(pre)?),
-            "0.3.0" => GuestPre::V0_3_0(v0_3_0::AdapterWorldPre::new(pre)?),
-            other => {
-                return Err(wasmtime::Error::msg(format!(
-                    "contract {other} is not served"
-                )));
-            }
+            ContractVersion::V0_1_0 => GuestPre::V0_1_0(v0_1_0::AdapterWorldPre::new(pre)?),
+            ContractVersion::V0_2_0 => GuestPre::V0_2_0(v0_2_0::AdapterWorldPre::new(pre)?),
+            ContractVersion::V0_3_0 => GuestPre::V0_3_0(v0_3_0::AdapterWorldPre::new(pre)?),
         })
     }
 

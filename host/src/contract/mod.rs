@@ -35,8 +35,46 @@ use wasmtime::component::Component;
 /// The export every adapter provides, without its version.
 const EXPORT: &str = "interlink:adapter/adapter";
 
-/// The contract versions this host can load, newest first.
-pub const SUPPORTED: &[&str] = &["0.3.0", "0.2.0", "0.1.0"];
+/// A contract version this host serves. Adding one is adding a variant:
+/// every place that treats versions differently matches on this enum
+/// exhaustively (the linker, [`GuestPre::new`], [`Guest`]'s calls), so the
+/// compiler names each place to extend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContractVersion {
+    V0_1_0,
+    V0_2_0,
+    V0_3_0,
+}
+
+impl ContractVersion {
+    /// Every version this host serves, newest first.
+    pub const ALL: [ContractVersion; 3] = [Self::V0_3_0, Self::V0_2_0, Self::V0_1_0];
+
+    /// As the component's export names it (`interlink:adapter/adapter@0.3.0`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::V0_1_0 => "0.1.0",
+            Self::V0_2_0 => "0.2.0",
+            Self::V0_3_0 => "0.3.0",
+        }
+    }
+
+    /// The served version `text` names, if any.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for ContractVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The versions served, newest first, for messages.
+fn served() -> String {
+    ContractVersion::ALL.map(ContractVersion::as_str).join(", ")
+}
 
 /// Why a component is not an adapter this host can serve.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -47,13 +85,17 @@ pub enum ContractError {
     NotAnAdapter,
     #[error(
         "the adapter implements contract {found}, which this host does not serve; it serves {}",
-        SUPPORTED.join(", ")
+        served()
     )]
     Unsupported { found: String },
 }
 
 /// The contract version a component's exports name.
-pub fn detect(engine: &Engine, component: &Component) -> Result<&'static str, ContractError> {
+///
+/// # Errors
+///
+/// The component exports no adapter, or one of a version not served.
+pub fn detect(engine: &Engine, component: &Component) -> Result<ContractVersion, ContractError> {
     let ty = component.component_type();
     let names: Vec<String> = ty
         .exports(engine)
@@ -65,12 +107,12 @@ pub fn detect(engine: &Engine, component: &Component) -> Result<&'static str, Co
 /// The supported version among export names, or why there is none.
 fn version_of<'a>(
     export_names: impl Iterator<Item = &'a str>,
-) -> Result<&'static str, ContractError> {
+) -> Result<ContractVersion, ContractError> {
     let mut found = None;
     for name in export_names {
         if let Some(version) = name.strip_prefix(EXPORT).and_then(|v| v.strip_prefix('@')) {
-            if let Some(supported) = SUPPORTED.iter().find(|s| **s == version) {
-                return Ok(supported);
+            if let Some(served) = ContractVersion::parse(version) {
+                return Ok(served);
             }
             found = Some(version.to_string());
         }
@@ -87,10 +129,16 @@ mod tests {
 
     #[test]
     fn finds_each_supported_version() {
-        for version in SUPPORTED {
+        for version in ContractVersion::ALL {
             let name = format!("interlink:adapter/adapter@{version}");
-            assert_eq!(version_of([name.as_str()].into_iter()), Ok(*version));
+            assert_eq!(version_of([name.as_str()].into_iter()), Ok(version));
+            assert_eq!(ContractVersion::parse(version.as_str()), Some(version));
         }
+        assert_eq!(
+            ContractVersion::ALL[0],
+            ContractVersion::V0_3_0,
+            "newest first"
+        );
     }
 
     #[test]

@@ -306,7 +306,7 @@ impl Runtime {
             .await
             .map_err(LoadError::Describe)?;
         let manifest = instance.describe().await.map_err(LoadError::Describe)?;
-        let templates = manifest.validate(version)?;
+        let templates = manifest.validate(version.as_str())?;
         let private_keys = manifest
             .config
             .iter()
