@@ -66,7 +66,7 @@ pub struct AdapterDetail {
 
 /// The loaded adapters, and files that failed to load.
 #[utoipa::path(get, path = "/v1/adapters", tag = "adapters", security(("admin_key" = [])),
-    responses((status = 200, body = AdapterList), (status = 401, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = AdapterList), (status = 401, body = super::error::ErrorBody)))]
 pub async fn list(_: Admin, State(state): State<AppState>) -> Json<AdapterList> {
     Json(AdapterList {
         adapters: state
@@ -97,8 +97,8 @@ fn find(state: &AppState, id: &str) -> Result<Loaded, ApiError> {
 /// One adapter with its whole manifest.
 #[utoipa::path(get, path = "/v1/adapters/{id}", tag = "adapters", params(("id" = String, Path)),
     security(("admin_key" = [])),
-    responses((status = 200, body = AdapterDetail), (status = 401, body = super::openapi::ErrorBody),
-        (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = AdapterDetail), (status = 401, body = super::error::ErrorBody),
+        (status = 404, body = super::error::ErrorBody)))]
 pub async fn get(
     _: Admin,
     State(state): State<AppState>,
@@ -115,7 +115,7 @@ pub async fn get(
 #[utoipa::path(put, path = "/v1/adapters/{id}", tag = "adapters", params(("id" = String, Path)),
     security(("admin_key" = [])), request_body(content = Vec<u8>, content_type = "application/octet-stream",
         description = "The adapter's .wasm component"),
-    responses((status = 200, body = AdapterDetail), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = AdapterDetail), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn upload(
     _: Admin,
     State(state): State<AppState>,

@@ -56,7 +56,7 @@ pub enum CertificateFormat {
 #[utoipa::path(get, path = "/v1/certificates/platform", tag = "certificates", security(("admin_key" = [])),
     params(Format),
     responses((status = 200, content((PlatformCertificateView = "application/json"), (String = "application/x-pem-file"))),
-        (status = "4XX", body = super::openapi::ErrorBody)))]
+        (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn platform(
     _: Admin,
     State(state): State<AppState>,

@@ -153,7 +153,7 @@ async fn find(state: &AppState, id: &str) -> Result<ConnectSession, ApiError> {
 /// Create a link for a customer to connect their own account.
 #[utoipa::path(post, path = "/v1/connect-sessions", request_body = CreateConnectSession,
     tag = "connect-sessions", security(("admin_key" = [])),
-    responses((status = 201, body = ConnectSessionCreated), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 201, body = ConnectSessionCreated), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn create(
     _: Admin,
     State(state): State<AppState>,
@@ -181,7 +181,7 @@ pub async fn create(
 /// A connect session: open, connected (with its connection) or expired.
 #[utoipa::path(get, path = "/v1/connect-sessions/{id}", tag = "connect-sessions",
     security(("admin_key" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = ConnectSessionView), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = ConnectSessionView), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn get(
     _: Admin,
     State(state): State<AppState>,
@@ -195,7 +195,7 @@ pub async fn get(
 /// customer never sees it.
 #[utoipa::path(post, path = "/v1/connect-sessions/{id}/token", tag = "connect-sessions",
     security(("admin_key" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = ConnectSessionToken), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = ConnectSessionToken), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn claim_token(
     _: Admin,
     State(state): State<AppState>,

@@ -173,7 +173,7 @@ async fn find(state: &AppState, id: &str) -> Result<Connection, ApiError> {
 /// Connect an account: verifies the credentials with the system, takes a credit.
 #[utoipa::path(post, path = "/v1/connections", request_body = CreateConnection, tag = "connections",
     security(("admin_key" = [])),
-    responses((status = 201, body = ConnectionCreated), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 201, body = ConnectionCreated), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn create(
     _: Admin,
     State(state): State<AppState>,
@@ -196,7 +196,7 @@ pub async fn create(
 
 /// Every connection, newest first.
 #[utoipa::path(get, path = "/v1/connections", tag = "connections", security(("admin_key" = [])),
-    responses((status = 200, body = ConnectionList), (status = 401, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = ConnectionList), (status = 401, body = super::error::ErrorBody)))]
 pub async fn list(
     _: Admin,
     State(state): State<AppState>,
@@ -217,7 +217,7 @@ pub async fn list(
 /// One connection: status, permissions, last error, stored records.
 #[utoipa::path(get, path = "/v1/connections/{id}", tag = "connections", security(("admin_key" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, body = ConnectionView), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = ConnectionView), (status = 404, body = super::error::ErrorBody)))]
 pub async fn get(
     _: Admin,
     State(state): State<AppState>,
@@ -230,7 +230,7 @@ pub async fn get(
 /// Disconnect: the token stops working at once, the credit returns, stored records stay.
 #[utoipa::path(post, path = "/v1/connections/{id}/disconnect", tag = "connections", security(("admin_key" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, body = ConnectionView), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = ConnectionView), (status = 404, body = super::error::ErrorBody)))]
 pub async fn disconnect(
     _: Admin,
     State(state): State<AppState>,
@@ -248,7 +248,7 @@ pub async fn disconnect(
 /// Delete the records stored for a connection and its kv store (cached access tokens); the connection stays.
 #[utoipa::path(delete, path = "/v1/connections/{id}/data", tag = "connections", security(("admin_key" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, body = DataDeleted), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = DataDeleted), (status = 404, body = super::error::ErrorBody)))]
 pub async fn delete_data(
     _: Admin,
     State(state): State<AppState>,
@@ -265,7 +265,7 @@ pub async fn delete_data(
 
 /// The connection credit pool.
 #[utoipa::path(get, path = "/v1/credits", tag = "connections", security(("admin_key" = [])),
-    responses((status = 200, body = Credits), (status = 401, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = Credits), (status = 401, body = super::error::ErrorBody)))]
 pub async fn credits(_: Admin, State(state): State<AppState>) -> Result<Json<Credits>, ApiError> {
     let total = state.connections().credits();
     let used = state

@@ -63,7 +63,7 @@ pub struct ListResponse {
 /// A page of records.
 #[utoipa::path(get, path = "/v1/{entity}", tag = "data", security(("connection_token" = [])),
     params(("entity" = String, Path, description = "vendors, items, purchase-orders, ..."), ListQuery),
-    responses((status = 200, body = ListResponse), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = ListResponse), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn list(
     auth: ConnectionAuth,
     State(state): State<AppState>,
@@ -115,7 +115,7 @@ pub fn list_request(entity: String, query: ListQuery) -> Result<ListRequest, Api
 /// One record.
 #[utoipa::path(get, path = "/v1/{entity}/{id}", tag = "data", security(("connection_token" = [])),
     params(RecordPath),
-    responses((status = 200, body = super::openapi::UnifiedRecord), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = super::openapi::UnifiedRecord), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn get(
     auth: ConnectionAuth,
     State(state): State<AppState>,

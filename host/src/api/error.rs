@@ -14,6 +14,25 @@ use serde_json::Value;
 use crate::dataplane::DataError;
 use crate::runtime::CallError;
 
+/// Every error the API answers.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable: `token_invalid`, `invalid_config`, ...
+    pub code: String,
+    /// For people.
+    pub message: String,
+    /// Also in the `x-request-id` header and in the logs.
+    pub request_id: String,
+    /// Case-specific: field errors, missing permissions, ...
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
+}
+
 /// An error a client sees. `code` is stable and machine-readable.
 #[derive(Debug, Clone, Serialize)]
 pub struct ApiError {

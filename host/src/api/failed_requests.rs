@@ -89,7 +89,7 @@ pub struct FailedRequestList {
 /// first; the newest 10,000 are kept.
 #[utoipa::path(get, path = "/v1/failed-requests", tag = "connections", security(("admin_key" = [])),
     params(FailedRequestQuery),
-    responses((status = 200, body = FailedRequestList), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = FailedRequestList), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn list(
     _: Admin,
     State(state): State<AppState>,

@@ -45,7 +45,7 @@ pub struct EntityMeta {
 /// operation needs and whether the connection holds it; rate limits.
 #[utoipa::path(get, path = "/v1/{entity}/meta", tag = "data", security(("connection_token" = [])),
     params(("entity" = String, Path)),
-    responses((status = 200, body = EntityMeta), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = EntityMeta), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn get(
     auth: ConnectionAuth,
     State(state): State<AppState>,

@@ -202,7 +202,7 @@ pub fn router(state: AppState) -> Router {
 /// Whether the host is ready: 200 `ok` once the adapters folder has been
 /// loaded, and how many adapters are loaded; before that, 503 `starting`.
 #[utoipa::path(get, path = "/healthz", tag = "health",
-    responses((status = 200, body = Health), (status = 503, body = openapi::ErrorBody)))]
+    responses((status = 200, body = Health), (status = 503, body = error::ErrorBody)))]
 async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     let registry = state.registry();
     let adapters = registry.loaded().len();

@@ -4,30 +4,12 @@ use interlink_model::{
     ActiveStatus, Address, Decimal, Item, ItemType, PurchaseOrder, PurchaseOrderLine,
     PurchaseOrderStatus, Vendor,
 };
-use serde::Serialize;
 use utoipa::openapi::schema::{AnyOfBuilder, Schema};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
-/// Every error the API answers.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable and machine-readable: `token_invalid`, `invalid_config`, ...
-    pub code: String,
-    /// For people.
-    pub message: String,
-    /// Also in the `x-request-id` header and in the logs.
-    pub request_id: String,
-    /// Case-specific: field errors, missing permissions, ...
-    #[schema(value_type = Option<Object>)]
-    pub details: Option<serde_json::Value>,
-}
+use super::error::{ErrorBody, ErrorDetail};
 
 /// A record of the unified model (`interlink-model`): the one of the path's
 /// entity.

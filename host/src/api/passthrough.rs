@@ -70,7 +70,7 @@ fn method(method: &Method) -> Result<PassthroughMethod, ApiError> {
     request_body(content = String, content_type = "application/json",
         description = "Any body the system takes, with its `Content-Type`"),
     responses((status = "default", description = "The system's answer, as it came"),
-        (status = "4XX", body = super::openapi::ErrorBody)))]
+        (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn forward(
     auth: ConnectionAuth,
     State(state): State<AppState>,

@@ -130,7 +130,7 @@ impl From<Run> for RunView {
 /// route: a token sees the syncs of what it may read).
 #[utoipa::path(put, path = "/v1/syncs/{entity}", tag = "syncs", security(("connection_token" = [])),
     params(("entity" = String, Path)), request_body = ScheduleBody,
-    responses((status = 200, body = ScheduleView), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = ScheduleView), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn put(
     auth: ConnectionAuth,
     State(state): State<AppState>,
@@ -155,7 +155,7 @@ pub async fn put(
 /// Removes the sync schedule of an entity. Stored records stay.
 #[utoipa::path(delete, path = "/v1/syncs/{entity}", tag = "syncs", security(("connection_token" = [])),
     params(("entity" = String, Path)),
-    responses((status = 204), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 204), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn delete(
     auth: ConnectionAuth,
     State(state): State<AppState>,
@@ -187,7 +187,7 @@ pub struct RunQuery {
 /// Starts a run of an entity's schedule now.
 #[utoipa::path(post, path = "/v1/syncs/{entity}/run", tag = "syncs", security(("connection_token" = [])),
     params(("entity" = String, Path), RunQuery),
-    responses((status = 202, body = RunView), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 202, body = RunView), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn run(
     auth: ConnectionAuth,
     State(state): State<AppState>,
@@ -215,7 +215,7 @@ pub struct SyncStatus {
 /// The connection's sync schedules and its latest 50 runs, of the entities
 /// the token may read.
 #[utoipa::path(get, path = "/v1/sync-status", tag = "syncs", security(("connection_token" = [])),
-    responses((status = 200, body = SyncStatus), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = SyncStatus), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn status(
     auth: ConnectionAuth,
     State(state): State<AppState>,
@@ -232,7 +232,7 @@ pub async fn status(
 /// included (their token no longer works).
 #[utoipa::path(get, path = "/v1/connections/{id}/sync-status", tag = "syncs", security(("admin_key" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, body = SyncStatus), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = SyncStatus), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn admin_status(
     _: Admin,
     State(state): State<AppState>,
@@ -310,7 +310,7 @@ fn invalid(message: &str) -> ApiError {
 /// system.
 #[utoipa::path(get, path = "/v1/synced/{entity}", tag = "syncs", security(("connection_token" = [])),
     params(("entity" = String, Path), SyncedQuery),
-    responses((status = 200, body = SyncedPage), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = SyncedPage), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn synced(
     auth: ConnectionAuth,
     State(state): State<AppState>,

@@ -133,7 +133,7 @@ impl From<TokenError> for ApiError {
 /// optional expiry.
 #[utoipa::path(post, path = "/v1/connections/{id}/tokens", tag = "connections",
     security(("admin_key" = [])), params(("id" = String, Path)), request_body = CreateToken,
-    responses((status = 201, body = TokenCreated), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 201, body = TokenCreated), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn create(
     _: Admin,
     State(state): State<AppState>,
@@ -158,7 +158,7 @@ pub async fn create(
 /// A connection's tokens, with their scopes and last use.
 #[utoipa::path(get, path = "/v1/connections/{id}/tokens", tag = "connections",
     security(("admin_key" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = TokenList), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = TokenList), (status = 404, body = super::error::ErrorBody)))]
 pub async fn list(
     _: Admin,
     State(state): State<AppState>,
@@ -173,7 +173,7 @@ pub async fn list(
 /// Revoke a token: the very next request with it gets 401 `token_invalid`.
 #[utoipa::path(delete, path = "/v1/connections/{id}/tokens/{token_id}", tag = "connections",
     security(("admin_key" = [])), params(("id" = String, Path), ("token_id" = String, Path)),
-    responses((status = 200, body = TokenView), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = TokenView), (status = 404, body = super::error::ErrorBody)))]
 pub async fn revoke(
     _: Admin,
     State(state): State<AppState>,

@@ -120,7 +120,7 @@ pub struct Subscribed {
 /// Subscribes the connection to events.
 #[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", security(("connection_token" = [])),
     request_body = SubscribeBody,
-    responses((status = 201, body = Subscribed), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 201, body = Subscribed), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn create(
     auth: ConnectionAuth,
     State(state): State<AppState>,
@@ -154,7 +154,7 @@ pub struct SubscriptionList {
 
 /// The connection's subscriptions.
 #[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", security(("connection_token" = [])),
-    responses((status = 200, body = SubscriptionList), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = SubscriptionList), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn list(
     auth: ConnectionAuth,
     State(state): State<AppState>,
@@ -183,7 +183,7 @@ fn no_subscription(id: &str) -> ApiError {
 /// Removes a subscription and its deliveries.
 #[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", security(("connection_token" = [])),
     params(("id" = String, Path)),
-    responses((status = 204), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 204), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn delete(
     auth: ConnectionAuth,
     State(state): State<AppState>,
@@ -230,7 +230,7 @@ pub struct DeliveryList {
 /// attempt; those about entities the token may not read are left out.
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("connection_token" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, body = DeliveryList), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = DeliveryList), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn deliveries(
     auth: ConnectionAuth,
     State(state): State<AppState>,
@@ -304,7 +304,7 @@ pub struct RotateSecretBody {
 /// The old one signs deliveries too until `previous_secret_expires_at`.
 #[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks", security(("connection_token" = [])),
     params(("id" = String, Path)), request_body = RotateSecretBody,
-    responses((status = 200, body = Subscribed), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = Subscribed), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn rotate_secret(
     auth: ConnectionAuth,
     State(state): State<AppState>,
@@ -338,7 +338,7 @@ pub struct Replayed {
 #[utoipa::path(post, path = "/v1/webhooks/{id}/deliveries/{delivery_id}/replay", tag = "webhooks",
     security(("connection_token" = [])),
     params(("id" = String, Path), ("delivery_id" = String, Path)),
-    responses((status = 202, body = Replayed), (status = "4XX", body = super::openapi::ErrorBody)))]
+    responses((status = 202, body = Replayed), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn replay(
     auth: ConnectionAuth,
     State(state): State<AppState>,

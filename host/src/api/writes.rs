@@ -125,7 +125,7 @@ fn dry_run(requests: Vec<HeldRequest>) -> Response {
     request_body = super::openapi::UnifiedRecord,
     responses((status = 201, body = super::openapi::UnifiedRecord),
         (status = 200, description = "`Prefer: dry-run`: what the create would send", body = DryRun),
-        (status = "4XX", body = super::openapi::ErrorBody)))]
+        (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn create(
     auth: ConnectionAuth,
     State(state): State<AppState>,
@@ -159,7 +159,7 @@ pub async fn create(
         description = "`dry-run`: run every check and the adapter, and answer the request that would change the system instead of sending it")),
     request_body = super::openapi::UnifiedRecord,
     responses((status = 200, description = "The record as stored; with `Prefer: dry-run`, a `DryRun`", body = Object),
-        (status = "4XX", body = super::openapi::ErrorBody)))]
+        (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn update(
     auth: ConnectionAuth,
     State(state): State<AppState>,
@@ -184,7 +184,7 @@ pub async fn update(
         description = "`dry-run`: run every check and the adapter, and answer the request that would change the system instead of sending it")),
     responses((status = 204),
         (status = 200, description = "`Prefer: dry-run`: what the delete would send", body = DryRun),
-        (status = "4XX", body = super::openapi::ErrorBody)))]
+        (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn delete(
     auth: ConnectionAuth,
     State(state): State<AppState>,
