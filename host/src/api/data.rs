@@ -7,7 +7,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::schema::{AnyOfBuilder, Schema};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::AppState;
 use super::error::ApiError;
@@ -54,7 +56,7 @@ pub struct RecordPath {
 /// One page of unified records.
 #[derive(Serialize, ToSchema)]
 pub struct ListResponse {
-    #[schema(value_type = Vec<super::openapi::UnifiedRecord>)]
+    #[schema(value_type = Vec<UnifiedRecord>)]
     pub data: Vec<Box<RawValue>>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
@@ -115,7 +117,7 @@ pub fn list_request(entity: String, query: ListQuery) -> Result<ListRequest, Api
 /// One record.
 #[utoipa::path(get, path = "/v1/{entity}/{id}", tag = "data", security(("connection_token" = [])),
     params(RecordPath),
-    responses((status = 200, body = super::openapi::UnifiedRecord), (status = "4XX", body = super::error::ErrorBody)))]
+    responses((status = 200, body = UnifiedRecord), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn get(
     auth: ConnectionAuth,
     State(state): State<AppState>,
@@ -124,3 +126,25 @@ pub async fn get(
     auth.require(Access::Read, Some(&entity))?;
     Ok(Json(state.dataplane.get(&auth.caller, &entity, &id).await?))
 }
+
+/// A record of the unified model (`interlink-model`): the one of the path's
+/// entity.
+pub struct UnifiedRecord;
+
+impl PartialSchema for UnifiedRecord {
+    fn schema() -> RefOr<Schema> {
+        AnyOfBuilder::new()
+            .item(Ref::from_schema_name("Vendor"))
+            .item(Ref::from_schema_name("Item"))
+            .item(Ref::from_schema_name("PurchaseOrder"))
+            .description(Some(
+                "The record of the path's entity, in the unified model: a `Vendor` for \
+                 `vendors`, an `Item` for `items`, a `PurchaseOrder` for `purchase-orders`. \
+                 Which fields an adapter serves, and how each may be written, is in \
+                 `GET /v1/{entity}/meta`.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for UnifiedRecord {}

@@ -4,34 +4,10 @@ use interlink_model::{
     ActiveStatus, Address, Decimal, Item, ItemType, PurchaseOrder, PurchaseOrderLine,
     PurchaseOrderStatus, Vendor,
 };
-use utoipa::openapi::schema::{AnyOfBuilder, Schema};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{Ref, RefOr};
-use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorDetail};
-
-/// A record of the unified model (`interlink-model`): the one of the path's
-/// entity.
-pub struct UnifiedRecord;
-
-impl PartialSchema for UnifiedRecord {
-    fn schema() -> RefOr<Schema> {
-        AnyOfBuilder::new()
-            .item(Ref::from_schema_name("Vendor"))
-            .item(Ref::from_schema_name("Item"))
-            .item(Ref::from_schema_name("PurchaseOrder"))
-            .description(Some(
-                "The record of the path's entity, in the unified model: a `Vendor` for \
-                 `vendors`, an `Item` for `items`, a `PurchaseOrder` for `purchase-orders`. \
-                 Which fields an adapter serves, and how each may be written, is in \
-                 `GET /v1/{entity}/meta`.",
-            ))
-            .into()
-    }
-}
-
-impl ToSchema for UnifiedRecord {}
 
 struct Security;
 

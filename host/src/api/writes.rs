@@ -122,8 +122,8 @@ fn dry_run(requests: Vec<HeldRequest>) -> Response {
         description = "1 to 255 visible ASCII characters; replays the first result of a key for 24 h instead of creating again"),
         ("Prefer" = Option<String>, Header,
         description = "`dry-run`: run every check and the adapter, and answer the request that would change the system instead of sending it")),
-    request_body = super::openapi::UnifiedRecord,
-    responses((status = 201, body = super::openapi::UnifiedRecord),
+    request_body = super::data::UnifiedRecord,
+    responses((status = 201, body = super::data::UnifiedRecord),
         (status = 200, description = "`Prefer: dry-run`: what the create would send", body = DryRun),
         (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn create(
@@ -157,7 +157,7 @@ pub async fn create(
 #[utoipa::path(patch, path = "/v1/{entity}/{id}", tag = "data", security(("connection_token" = [])),
     params(RecordPath, ("Prefer" = Option<String>, Header,
         description = "`dry-run`: run every check and the adapter, and answer the request that would change the system instead of sending it")),
-    request_body = super::openapi::UnifiedRecord,
+    request_body = super::data::UnifiedRecord,
     responses((status = 200, description = "The record as stored; with `Prefer: dry-run`, a `DryRun`", body = Object),
         (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn update(

@@ -45,36 +45,39 @@ fn layer(module: &str) -> Option<usize> {
 /// The top-level modules `text` refers to through `crate::`, outside
 /// comments.
 fn imports(text: &str) -> BTreeSet<String> {
+    after(text, "crate::")
+}
+
+/// The first segment of every path `text` writes after `prefix`, outside
+/// comments: `prefix` then `a::b` gives `a`; `prefix` then `{a::b, c}` gives
+/// `a` and `c`.
+fn after(text: &str, prefix: &str) -> BTreeSet<String> {
     let code: String = text
         .lines()
         .filter(|l| !l.trim_start().starts_with("//"))
         .map(|l| format!("{l}\n"))
         .collect();
+    let name_of = |text: &str| -> String {
+        text.trim()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
     let mut found = BTreeSet::new();
-    let mut rest = code.as_str();
-    while let Some(at) = rest.find("crate::") {
-        rest = &rest[at + "crate::".len()..];
+    for (at, _) in code.match_indices(prefix) {
+        let before = code[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+            continue; // part of a longer path: `a::super::`, `super::super::`
+        }
+        let rest = &code[at + prefix.len()..];
         if let Some(group) = rest.strip_prefix('{') {
-            // `crate::{a::b, c}`: every first segment in the braces.
             let end = group.find('}').unwrap_or(group.len());
-            for item in group[..end].split(',') {
-                let name: String = item
-                    .trim()
-                    .chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect();
-                if !name.is_empty() {
-                    found.insert(name);
-                }
-            }
+            found.extend(group[..end].split(',').map(name_of));
         } else {
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            found.insert(name);
+            found.insert(name_of(rest));
         }
     }
+    found.retain(|name| !name.is_empty() && name != "super" && name != "self");
     found
 }
 
@@ -155,4 +158,144 @@ fn imports_are_found_in_paths_and_groups_but_not_in_comments() {
                 fn f() { crate::outbound::send(); }\n";
     let found: Vec<String> = imports(text).into_iter().collect();
     assert_eq!(found, ["manifest", "outbound", "runtime", "storage"]);
+}
+
+/// The sibling modules of folder `dir` (`x.rs` and `x/`), each with the
+/// files it is made of.
+fn siblings(dir: &Path) -> Vec<(String, Vec<std::path::PathBuf>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            let mut files_of = Vec::new();
+            files(&path, &mut files_of);
+            out.push((name, files_of));
+        } else if path.extension().is_some_and(|e| e == "rs")
+            && !matches!(name.as_str(), "mod" | "lib" | "main")
+        {
+            out.push((name, vec![path]));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// How a file of sibling module `module` in `dir` names `dir`'s other
+/// modules: `super::` once per module between the file and `dir`.
+fn path_to_parent(dir: &Path, file: &Path) -> String {
+    let inside = file.strip_prefix(dir).unwrap();
+    let mut depth = inside.components().count();
+    if inside.file_name().is_some_and(|n| n == "mod.rs") {
+        depth -= 1;
+    }
+    "super::".repeat(depth)
+}
+
+/// A circle among `edges` (module -> modules it imports), as `a -> b -> a`.
+fn circle(edges: &std::collections::BTreeMap<String, BTreeSet<String>>) -> Option<String> {
+    fn visit(
+        at: &str,
+        edges: &std::collections::BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<String> {
+        if let Some(start) = path.iter().position(|p| p == at) {
+            let mut names = path[start..].to_vec();
+            names.push(at.to_string());
+            return Some(names.join(" -> "));
+        }
+        if !done.insert(at.to_string()) {
+            return None;
+        }
+        path.push(at.to_string());
+        for next in edges.get(at).into_iter().flatten() {
+            if let Some(found) = visit(next, edges, path, done) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        None
+    }
+    let mut done = BTreeSet::new();
+    edges
+        .keys()
+        .find_map(|start| visit(start, edges, &mut Vec::new(), &mut done))
+}
+
+/// Catches: two modules of one folder that import each other, directly or
+/// around a circle (api/ and api/openapi.rs, pages/dashboard.rs and
+/// pages/tokens.rs were such circles).
+#[test]
+fn no_modules_of_one_folder_import_each_other_around_a_circle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut dirs = vec![];
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            }
+        }
+        if dir != src {
+            dirs.push(dir);
+        }
+    }
+    let mut circles = Vec::new();
+    for dir in dirs {
+        let modules = siblings(&dir);
+        let names: BTreeSet<String> = modules.iter().map(|(n, _)| n.clone()).collect();
+        let absolute = format!(
+            "crate::{}::",
+            dir.strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .replace('/', "::")
+        );
+        let mut edges = std::collections::BTreeMap::new();
+        for (module, module_files) in &modules {
+            let mut to = BTreeSet::new();
+            for file in module_files {
+                let text = std::fs::read_to_string(file).unwrap();
+                to.extend(after(&text, &path_to_parent(&dir, file)));
+                to.extend(after(&text, &absolute));
+            }
+            to.retain(|name| names.contains(name) && name != module);
+            edges.insert(module.clone(), to);
+        }
+        if let Some(found) = circle(&edges) {
+            circles.push(format!(
+                "{}: {found}",
+                dir.strip_prefix(&src).unwrap().display()
+            ));
+        }
+    }
+    assert!(
+        circles.is_empty(),
+        "import circles:\n{}",
+        circles.join("\n")
+    );
+}
+
+#[test]
+fn a_circle_is_named_and_a_chain_is_not_one() {
+    let edges = |pairs: &[(&str, &str)]| {
+        let mut map = std::collections::BTreeMap::<String, BTreeSet<String>>::new();
+        for (from, to) in pairs {
+            map.entry(from.to_string())
+                .or_default()
+                .insert(to.to_string());
+            map.entry(to.to_string()).or_default();
+        }
+        map
+    };
+    assert_eq!(
+        circle(&edges(&[("a", "b"), ("b", "c"), ("c", "a")])).as_deref(),
+        Some("a -> b -> c -> a")
+    );
+    assert_eq!(circle(&edges(&[("a", "b"), ("b", "c"), ("a", "c")])), None);
+    let text = "use super::{layout, session::Operator};\nuse super::super::api;\n";
+    let found: Vec<String> = after(text, "super::").into_iter().collect();
+    assert_eq!(found, ["layout", "session"]);
 }

@@ -13,19 +13,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::connection::{confirm, find, not_found};
 use super::layout::{self, Section, connection_path, page, status_badge, when, with_query};
-use super::session::{self, Operator, internal};
+use super::session::{self, CsrfForm, Operator, internal};
 use crate::api::AppState;
 use crate::api::auth::key_hash;
 use crate::connections::Status;
 use crate::storage::Connection;
-
-/// A form that carries nothing but the session's CSRF token.
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    pub csrf: String,
-}
 
 #[derive(Deserialize)]
 pub struct SignInForm {
@@ -234,25 +228,6 @@ pub async fn connections(
     .into_response()
 }
 
-fn not_found(id: &str) -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        layout::message(
-            "No such connection",
-            &format!("There is no connection `{id}`."),
-        ),
-    )
-        .into_response()
-}
-
-pub(super) async fn find(state: &AppState, id: &str) -> Result<Connection, Response> {
-    match state.connections().storage().connection(id).await {
-        Ok(Some(c)) => Ok(c),
-        Ok(None) => Err(not_found(id)),
-        Err(e) => Err(internal(&e)),
-    }
-}
-
 /// One connection: status and why, last error, account, permissions,
 /// config, stored records; Disconnect, Delete stored data, Reconnect.
 pub async fn connection(
@@ -334,35 +309,6 @@ pub async fn connection(
                     input type="hidden" name="replaces" value=(c.id);
                     button.secondary type="submit" { "Reconnect: create a connect link" }
                     span.hint { "The customer connects again with new credentials; this connection is disconnected once they succeed, and its credit passes to the new one." }
-                }
-            }
-        },
-    )
-    .into_response()
-}
-
-/// A confirmation page for an action on stored connection `c`: `what` says
-/// what will happen, and its button posts to `action`, the segments after
-/// the connection's path (each one a fixed name or a stored id).
-pub(super) fn confirm(
-    operator: &Operator,
-    c: &Connection,
-    (action, title): (&[&str], &str),
-    what: Markup,
-) -> Response {
-    page(
-        title,
-        Section::Connections,
-        Some(&operator.csrf),
-        html! {
-            div.card.medium {
-                h1 { (title) }
-                (what)
-                form method="post" action=(connection_path(c, action)) {
-                    input type="hidden" name="csrf" value=(operator.csrf);
-                    button.danger type="submit" { (title) }
-                    " "
-                    a href=(connection_path(c, &[])) { "Cancel" }
                 }
             }
         },

@@ -5,6 +5,7 @@
 
 mod adapters;
 mod connect;
+mod connection;
 mod dashboard;
 mod layout;
 mod requests;

@@ -16,10 +16,19 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use serde::Deserialize;
+
 use super::layout;
 use crate::api::AppState;
 use crate::connections::new_secret;
 use crate::storage::sessions::DashboardSession;
+
+/// A form that carries nothing but the session's CSRF token.
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}
 
 /// The session cookie's name.
 pub const COOKIE: &str = "interlink_session";

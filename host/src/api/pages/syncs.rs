@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::dashboard::find;
+use super::connection::find;
 use super::layout::{
     self, Connections, Section, badge, count, page, status_badge, took, when, with_query,
 };

@@ -12,9 +12,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::dashboard::{CsrfForm, confirm, find};
+use super::connection::{confirm, find};
 use super::layout::{self, Section, connection_path, page, path, when};
-use super::session::{Operator, internal};
+use super::session::{CsrfForm, Operator, internal};
 use crate::api::AppState;
 use crate::connections::Status;
 use crate::connections::tokens::{NewToken, TokenError};
