@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::common::{Server, adapter_path, refused_start, wait_ready};
+use crate::common::{Server, adapter_path, refused_start, spawn_listening, wait_ready};
 
 fn workspace_file(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
@@ -84,8 +84,6 @@ async fn an_empty_adapters_folder_says_how_to_add_adapters() {
 /// restoring it).
 #[tokio::test]
 async fn without_an_adapters_folder_the_host_loads_the_data_folders() {
-    use std::io::{BufRead, BufReader};
-
     let data = tempfile::tempdir().unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     std::fs::create_dir(data.path().join("adapters")).unwrap();
@@ -94,22 +92,16 @@ async fn without_an_adapters_folder_the_host_loads_the_data_folders() {
         data.path().join("adapters/example.wasm"),
     )
     .unwrap();
-    let mut host = Command::new(env!("CARGO_BIN_EXE_interlink"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .current_dir(elsewhere.path())
-        .env_remove("INTERLINK_ADAPTERS_DIR")
-        .env_remove("INTERLINK_SECRET_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(host.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line.trim().strip_prefix("interlink listening on ").unwrap();
-    wait_ready(base);
+    let (mut host, base) = spawn_listening(
+        Command::new(env!("CARGO_BIN_EXE_interlink"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data.path())
+            .current_dir(elsewhere.path())
+            .env_remove("INTERLINK_ADAPTERS_DIR")
+            .env_remove("INTERLINK_SECRET_KEY")
+            .stderr(Stdio::null()),
+    );
+    wait_ready(&base);
     let health = crate::common::http()
         .get(format!("{base}/healthz"))
         .send()

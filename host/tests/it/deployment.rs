@@ -3,13 +3,12 @@
 //! folder holding the bundled adapters, PostgreSQL over verified TLS, a
 //! connection, a record.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::{call, eventually, postgres_database, target_dir};
+use crate::common::{call, eventually, postgres_database, spawn_listening, target_dir};
 
 /// The bundled adapters `cargo xtask build-adapters` puts in
 /// `target/adapters`.
@@ -63,29 +62,19 @@ async fn the_walkthrough_serves_a_record_from_an_installed_binary_on_postgresql_
     )
     .await
     .unwrap();
-    let mut host = Command::new(&bin)
-        .args(["serve", "--data-dir"])
-        .arg(&data)
-        .args(["--listen", "127.0.0.1:0"])
-        .args(["--public-url", "https://interlink.example.com"])
-        .args(["--adapter-allow-network", "*=127.0.0.0/8"])
-        .env("INTERLINK_DATABASE_URL", &url)
-        .env_remove("INTERLINK_ADAPTERS_DIR")
-        .env_remove("INTERLINK_SECRET_KEY")
-        .current_dir(machine.path())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(machine.path().join("interlink.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(host.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("interlink listening on ")
-        .unwrap_or_else(|| panic!("no listening line: {line:?}"))
-        .to_string();
+    let (mut host, base) = spawn_listening(
+        Command::new(&bin)
+            .args(["serve", "--data-dir"])
+            .arg(&data)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(["--public-url", "https://interlink.example.com"])
+            .args(["--adapter-allow-network", "*=127.0.0.0/8"])
+            .env("INTERLINK_DATABASE_URL", &url)
+            .env_remove("INTERLINK_ADAPTERS_DIR")
+            .env_remove("INTERLINK_SECRET_KEY")
+            .current_dir(machine.path())
+            .stderr(std::fs::File::create(machine.path().join("interlink.log")).unwrap()),
+    );
 
     // 5. Check it: every bundled adapter loaded.
     let http = crate::common::http();

@@ -149,7 +149,6 @@ impl Server {
     }
 
     pub fn start_with(options: ServerOptions) -> Server {
-        use std::io::{BufRead, BufReader};
         use std::process::{Command, Stdio};
 
         let mut dirs = Vec::new();
@@ -215,15 +214,7 @@ impl Server {
         if let Some(cwd) = &options.working_dir {
             command.current_dir(cwd);
         }
-        let mut child = command.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("interlink listening on ")
-            .expect("the listening line")
-            .to_string();
+        let (child, base) = spawn_listening(&mut command);
         if !options.no_wait {
             wait_ready(&base);
         }
@@ -862,6 +853,27 @@ pub async fn four_calls_held_across<T>(
         "each call in flight on the version it started with, the next on the new one"
     );
     swapped
+}
+
+/// Starts `command` (an `interlink serve`) with its stdout piped, and
+/// answers it with the base URL its first line says it listens on.
+pub fn spawn_listening(command: &mut std::process::Command) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("interlink listening on ")
+        .unwrap_or_else(|| panic!("no listening line: {line:?}"))
+        .to_string();
+    (child, base)
 }
 
 /// Runs `interlink serve` on `data_dir` and `adapters_dir` with `args`
