@@ -7,25 +7,18 @@
 //! with PostgreSQL too (a server started for the run):
 //! `cargo xtask with-postgres cargo bench -p interlink --bench sync`.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use demo_upstream::{DemoUpstream, Options};
-use interlink::connections::{Connections, NewConnection, PlatformKeyUse};
-use interlink::dataplane::{DataPlane, Limits};
-use interlink::registry::Registry;
-use interlink::runtime::{ListRequest, Runtime, RuntimeConfig};
-use interlink::secret_box::SecretBox;
+use interlink::connections::{NewConnection, PlatformKeyUse};
+use interlink::host::{Config, Host};
+use interlink::outbound::network;
+use interlink::runtime::ListRequest;
 use interlink::storage::postgres::PostgresStorage;
-use interlink::storage::sqlite::SqliteStorage;
 use interlink::storage::syncs::{Run, RunStatus};
 use interlink::storage::{Database, Store};
-use interlink::sync::{ScheduleRequest, Syncs};
-use interlink::webhooks::Webhooks;
+use interlink::sync::ScheduleRequest;
 use serde_json::json;
-use workload::{loopback_client, loopback_services};
-
-mod workload;
 const RECORDS: usize = 100_000;
 const PAGE: u32 = 1000;
 
@@ -82,10 +75,6 @@ fn main() {
                 "currencyCode": "USD", "isActive": n % 3 != 0,
             }));
         }
-        let services = loopback_services(64 << 20);
-        let runtime = Runtime::new(RuntimeConfig::default(), services, None).unwrap();
-        let registry = Arc::new(Registry::new(runtime, &adapters_dir()));
-        registry.load_dir().await.unwrap();
         let data = tempfile::tempdir().unwrap();
         let mut databases = vec![(
             "SQLite (WAL)",
@@ -100,32 +89,26 @@ fn main() {
             humantime::format_rfc3339_seconds(SystemTime::now())
         );
         for (name, database) in databases {
-            let store: Arc<dyn Store> = match &database {
-                Database::Sqlite(path) => Arc::new(SqliteStorage::open(path).await.unwrap()),
-                Database::Postgres(url) => Arc::new(PostgresStorage::open(url).await.unwrap()),
-            };
+            let host = Host::open(Config {
+                adapters_dir: Some(adapters_dir()),
+                database: Some(database),
+                max_response_bytes: 64 << 20,
+                adapter_grants: vec![network::parse_adapter_grant("*=127.0.0.0/8").unwrap()],
+                ..Config::new(data.path().join(name))
+            })
+            .await
+            .unwrap();
+            host.load_adapters().await;
             println!("into {name}:");
-            sync_into(store, registry.clone(), &up).await;
+            sync_into(&host, &up).await;
         }
     });
 }
 
-/// Fetches every record, then syncs them all into `store` twice (all new,
+/// Fetches every record, then syncs them all into `host`'s database twice (all new,
 /// then all unchanged), and prints the three times.
-async fn sync_into(store: Arc<dyn Store>, registry: Arc<Registry>, up: &DemoUpstream) {
-    let secret_box = SecretBox::new([7; 32]);
-    let webhooks = Arc::new(Webhooks::new(
-        store.clone(),
-        secret_box.clone(),
-        interlink::webhooks::Limits::default(),
-        loopback_client(1 << 20),
-    ));
-    let connections = Arc::new(Connections::new(
-        store.clone(),
-        registry.clone(),
-        secret_box,
-        10,
-    ));
+async fn sync_into(host: &Host, up: &DemoUpstream) {
+    let (connections, store) = (host.connections(), host.store().as_ref());
     let (connection, _) = connections
         .create(NewConnection {
             adapter: "example".into(),
@@ -141,7 +124,7 @@ async fn sync_into(store: Arc<dyn Store>, registry: Arc<Registry>, up: &DemoUpst
         .unwrap();
 
     // Fetching alone: the same pages, through the same adapter.
-    let adapter = registry.get("example").unwrap();
+    let adapter = host.registry().get("example").unwrap();
     let mut fetch = Vec::new();
     for _ in 0..3 {
         let started = Instant::now();
@@ -168,8 +151,7 @@ async fn sync_into(store: Arc<dyn Store>, registry: Arc<Registry>, up: &DemoUpst
     fetch.sort();
     let fetch = fetch[1];
 
-    let dataplane = Arc::new(DataPlane::new(connections.clone(), Limits::default()));
-    let syncs = Arc::new(Syncs::new(store.clone(), dataplane, webhooks));
+    let syncs = host.syncs();
     let _scheduler = syncs.start();
     let request = ScheduleRequest {
         interval: Some(Duration::from_secs(3600)),
@@ -180,7 +162,7 @@ async fn sync_into(store: Arc<dyn Store>, registry: Arc<Registry>, up: &DemoUpst
         .put_schedule(&connection, "vendors", request)
         .await
         .unwrap();
-    let first = wait(&*store, &connection.id, 1).await;
+    let first = wait(store, &connection.id, 1).await;
     assert_eq!(first.counts.added, RECORDS as u64);
     let first_took = first
         .finished_at
@@ -191,7 +173,7 @@ async fn sync_into(store: Arc<dyn Store>, registry: Arc<Registry>, up: &DemoUpst
         .trigger(&connection, "vendors", true, "bench")
         .await
         .unwrap();
-    let second = wait(&*store, &connection.id, 2).await;
+    let second = wait(store, &connection.id, 2).await;
     assert_eq!(second.counts.unchanged, RECORDS as u64);
     let second_took = second
         .finished_at

@@ -4,6 +4,8 @@
 //! Where things live, top layer first (a module imports only modules of
 //! lower layers: `docs/architecture.md` shows the layers, and the `layers`
 //! test checks them):
+//! - [`host`]: the composition root, which builds a host from its
+//!   configuration (`interlink serve`, the tests and the benchmarks use it);
 //! - [`mcp`]: the MCP door (`/mcp`) for AI agents, over the HTTP API's own
 //!   pieces (its token check, errors and views);
 //! - [`api`]: the HTTP API, and the dashboard and the customer's connect page
@@ -36,6 +38,7 @@ pub mod contract;
 pub mod data_dir;
 pub mod dataplane;
 pub mod duration;
+pub mod host;
 pub mod manifest;
 pub mod mcp;
 pub mod outbound;

@@ -2,24 +2,20 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
-use interlink::api::{AppState, edge, router};
-use interlink::certificates::{self, Algorithm, PlatformCertificate};
-use interlink::connections::Connections;
-use interlink::data_dir::{DataDir, write_private};
-use interlink::dataplane::{self, DataPlane};
+use interlink::api::edge;
+use interlink::certificates::{self, Algorithm};
+use interlink::data_dir::write_private;
+use interlink::dataplane;
 use interlink::duration;
-use interlink::outbound::{AdapterGrants, HttpClient, NetworkPolicy, network};
-use interlink::registry::{Registry, watch};
-use interlink::runtime::{DatabaseKv, InstanceReuse, Runtime, RuntimeConfig, Services};
-use interlink::secret_box::SecretBox;
-use interlink::storage::{self, Database, Store};
-use interlink::sync::Syncs;
-use interlink::webhooks::{self, Webhooks};
+use interlink::host::{Config, Host};
+use interlink::outbound::{NetworkPolicy, network};
+use interlink::runtime::{InstanceReuse, RuntimeConfig};
+use interlink::storage::Database;
+use interlink::webhooks;
 use tracing_subscriber::EnvFilter;
 
 mod cli;
@@ -312,184 +308,100 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // What the host writes (database, keys, cache) is for its owner only.
     rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o077));
-    let public_url = public_url(args.listen, args.public_url.as_ref())?;
-    anyhow::ensure!(
-        (1..=args.max_instances).contains(&args.max_instances_per_connection),
-        "--max-instances-per-connection must be 1 to --max-instances ({})",
-        args.max_instances
-    );
-    let data = DataDir::open(&args.data_dir)
-        .with_context(|| format!("opening the data folder {}", args.data_dir.display()))?;
-    let admin = data
-        .admin_key()
-        .context("reading or creating the admin key")?;
-    if admin.created {
-        // Never the key itself: logs are kept, and read by more people.
-        tracing::info!(
-            path = %data.path().join("admin.key").display(),
-            "created the admin API key: read it from its file (owner only)"
-        );
-    }
-    let adapters_dir = match &args.adapters_dir {
-        Some(dir) => dir.clone(),
-        None => data.adapters_dir().context("making the adapters folder")?,
-    };
-
-    let call_timeout = args.call_timeout;
-    let config = RuntimeConfig {
-        call_timeout,
-        memory_limit: args.memory_limit_mib << 20,
-        max_instances: args.max_instances,
-        instance_reuse: args.instance_reuse.into(),
-        ..RuntimeConfig::default()
-    };
-    let platform = Arc::new(
-        PlatformCertificate::load_or_create(data.path(), args.platform_key)
-            .context("loading the platform certificate")?,
-    );
-    if platform.days_left() < 30 {
-        tracing::warn!(
-            days_left = platform.days_left(),
-            "the platform certificate expires soon"
-        );
-    }
-    let extra_roots = args
-        .outbound_ca_file
-        .as_ref()
-        .map(|path| std::fs::read(path).with_context(|| format!("reading {}", path.display())))
-        .transpose()?;
-    let http = HttpClient::new(args.max_response_mib << 20, extra_roots.as_deref())
-        .context("setting up outbound TLS")?;
-    let mut adapter_grants = args.adapter_allow_networks.clone();
-    if !args.outbound_allow_networks.is_empty() {
-        tracing::warn!(
-            networks = ?args.outbound_allow_networks,
-            "--outbound-allow-network is deprecated: it now allows its networks to every adapter, \
-             and no longer to webhook receivers; grant them to the adapters that need them with \
-             --adapter-allow-network ADAPTER=NETWORK (or *=NETWORK for every adapter), and to \
-             webhook receivers with --webhook-allow-network NETWORK"
-        );
-        adapter_grants.extend(args.outbound_allow_networks.iter().map(|&network| {
-            network::AdapterGrant {
-                grantee: network::Grantee::EveryAdapter,
-                network,
-            }
-        }));
-    }
-    let secret_box = SecretBox::load(args.secret_key.as_deref(), data.path())?;
-    let database = match &args.database_url {
-        Some(url) => Database::parse(url)?,
-        None => Database::Sqlite(data.database()),
-    };
-    let store = storage::open(&database)
-        .await
-        .with_context(|| format!("opening the database {database}"))?;
-    check_secret_key(store.as_ref(), &secret_box).await?;
-    let kv = Arc::new(DatabaseKv::new(store.clone(), secret_box.clone()));
-    let _kv_purge = kv.start_purging();
-    let services = Services::new(Arc::new(http.clone()), kv)
-        .with_platform_key(platform.private_key_pem())
-        .with_adapter_grants(AdapterGrants::new(adapter_grants));
-    let cache_dir = args.cache_dir.clone().unwrap_or_else(|| data.cache_dir());
-    let runtime = Runtime::new(config, services, Some(&cache_dir))?;
-    let mut registry = Registry::new(runtime, &adapters_dir);
-    if store.shared() {
-        registry = registry.sharing(store.clone());
-    }
-    let registry = Arc::new(registry);
-    let _watch = watch::start(registry.clone()).context("watching the adapters folder")?;
-
+    let host = Host::open(args.config()?).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(
-        %addr,
-        adapters_dir = %registry.dir().display(),
-        %database,
-        credits = args.credits,
-        "interlink listening; loading adapters"
-    );
-    let webhooks = Arc::new(Webhooks::new(
-        store.clone(),
-        secret_box.clone(),
-        webhooks::Limits {
-            retry_base: deprecated(
-                args.webhook_retry_base_ms,
-                "--webhook-retry-base-ms",
-                "--webhook-retry-base",
-            )
-            .unwrap_or(args.webhook_retry_base),
-            attempt_timeout: deprecated(
-                args.webhook_timeout_ms,
-                "--webhook-timeout-ms",
-                "--webhook-timeout",
-            )
-            .unwrap_or(args.webhook_timeout),
-            max_subscriptions: args.max_webhooks_per_connection,
-            network: NetworkPolicy::allowing(args.webhook_allow_networks.clone()),
-        },
-        // A receiver's answer is read only for its status.
-        http.with_max_response(64 << 10),
-    ));
-    let connections = Arc::new(
-        Connections::new(store.clone(), registry.clone(), secret_box, args.credits)
-            .with_platform_certificate(platform.kind)
-            .with_webhooks(webhooks.clone())
-            .with_outbound(http.clone()),
-    );
-    let dataplane = Arc::new(DataPlane::new(
-        connections,
-        dataplane::Limits {
-            max_calls_per_connection: args.max_instances_per_connection,
-            queue_timeout: call_timeout,
-            max_writes_per_minute: args.max_writes_per_minute,
-        },
-    ));
-    let node = data.node_id().context("reading the node's name")?;
-    let syncs =
-        Arc::new(Syncs::new(store.clone(), dataplane.clone(), webhooks.clone()).with_node(node));
-    let _dispatcher = webhooks.start();
-    let _token_use = dataplane.connections().start_token_use_writer();
-    // The server answers while the adapters load (`/healthz` says so, with
-    // 503); scheduled syncs start once they are loaded.
-    tokio::spawn({
-        let syncs = syncs.clone();
-        async move {
-            if let Err(e) = registry.load_dir().await {
-                tracing::error!(error = %e, dir = %registry.dir().display(), "could not read the adapters folder");
-            }
-            registry.start_sharing();
-            tracing::info!(adapters = registry.loaded().len(), "adapters loaded");
-            if registry.loaded().is_empty() {
-                tracing::warn!(
-                    dir = %registry.dir().display(),
-                    "no adapters: copy adapter components (.wasm) into this folder (a checkout \
-                     builds the bundled ones with `cargo xtask build-adapters`, into \
-                     target/adapters), or upload one with PUT /v1/adapters/{{id}}"
-                );
-            }
-            syncs.start();
+    host.serve(listener, args.edge.limits(), shutdown()).await
+}
+
+impl ServeArgs {
+    /// The host's configuration these flags give.
+    ///
+    /// # Errors
+    ///
+    /// A flag's value is out of its range, a host listening beyond
+    /// loopback has no public URL, a file named cannot be read, or the
+    /// database URL is not one.
+    fn config(&self) -> anyhow::Result<Config> {
+        anyhow::ensure!(
+            (1..=self.max_instances).contains(&self.max_instances_per_connection),
+            "--max-instances-per-connection must be 1 to --max-instances ({})",
+            self.max_instances
+        );
+        let mut adapter_grants = self.adapter_allow_networks.clone();
+        if !self.outbound_allow_networks.is_empty() {
+            tracing::warn!(
+                networks = ?self.outbound_allow_networks,
+                "--outbound-allow-network is deprecated: it now allows its networks to every \
+                 adapter, and no longer to webhook receivers; grant them to the adapters that \
+                 need them with --adapter-allow-network ADAPTER=NETWORK (or *=NETWORK for every \
+                 adapter), and to webhook receivers with --webhook-allow-network NETWORK"
+            );
+            adapter_grants.extend(self.outbound_allow_networks.iter().map(|&network| {
+                network::AdapterGrant {
+                    grantee: network::Grantee::EveryAdapter,
+                    network,
+                }
+            }));
         }
-    });
-    let mcp = interlink::mcp::Options {
-        read_only: args.mcp_read_only,
-    };
-    let state = AppState {
-        platform_certificate: Some(platform),
-        public_url: public_url.unwrap_or_else(|| format!("http://{addr}")),
-        api_requests_per_minute: (args.api_requests_per_minute > 0)
-            .then_some(args.api_requests_per_minute),
-        ..AppState::new(dataplane, syncs, webhooks, store, &admin.key)
-    };
-    let app = interlink::api::pages::router(state.clone())
-        .merge(router(state.clone()))
-        .merge(interlink::mcp::router(state, mcp));
-    let limits = args.edge.limits();
-    tracing::info!(?limits, "serving");
-    println!("interlink listening on http://{addr}");
-    edge::serve(listener, app, limits, shutdown()).await;
-    Ok(())
+        let webhook_retry_base = deprecated(
+            self.webhook_retry_base_ms,
+            "--webhook-retry-base-ms",
+            "--webhook-retry-base",
+        );
+        let webhook_timeout = deprecated(
+            self.webhook_timeout_ms,
+            "--webhook-timeout-ms",
+            "--webhook-timeout",
+        );
+        Ok(Config {
+            adapters_dir: self.adapters_dir.clone(),
+            cache_dir: self.cache_dir.clone(),
+            database: self
+                .database_url
+                .as_deref()
+                .map(Database::parse)
+                .transpose()?,
+            secret_key: self.secret_key.clone(),
+            platform_key: self.platform_key,
+            runtime: RuntimeConfig {
+                call_timeout: self.call_timeout,
+                memory_limit: self.memory_limit_mib << 20,
+                max_instances: self.max_instances,
+                instance_reuse: self.instance_reuse.into(),
+                ..RuntimeConfig::default()
+            },
+            limits: dataplane::Limits {
+                max_calls_per_connection: self.max_instances_per_connection,
+                queue_timeout: self.call_timeout,
+                max_writes_per_minute: self.max_writes_per_minute,
+            },
+            webhooks: webhooks::Limits {
+                retry_base: webhook_retry_base.unwrap_or(self.webhook_retry_base),
+                attempt_timeout: webhook_timeout.unwrap_or(self.webhook_timeout),
+                max_subscriptions: self.max_webhooks_per_connection,
+                network: NetworkPolicy::allowing(self.webhook_allow_networks.clone()),
+            },
+            credits: self.credits,
+            max_response_bytes: self.max_response_mib << 20,
+            outbound_ca: self
+                .outbound_ca_file
+                .as_ref()
+                .map(|path| {
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+                })
+                .transpose()?,
+            adapter_grants,
+            api_requests_per_minute: (self.api_requests_per_minute > 0)
+                .then_some(self.api_requests_per_minute),
+            public_url: public_url(self.listen, self.public_url.as_ref())?,
+            mcp: interlink::mcp::Options {
+                read_only: self.mcp_read_only,
+            },
+            ..Config::new(&self.data_dir)
+        })
+    }
 }
 
 /// Where customers and operators reach the host: `--public-url`, which a
@@ -534,20 +446,6 @@ async fn shutdown() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
     tracing::info!("shutting down");
-}
-
-/// Refuses to start with another secret key than the data was encrypted
-/// with. The first start stores the check that later ones verify.
-async fn check_secret_key(storage: &dyn Store, secret_box: &SecretBox) -> anyhow::Result<()> {
-    const NAME: &str = "secret_key_check";
-    storage
-        .insert_setting(NAME, &secret_box.key_check())
-        .await?;
-    let check = storage
-        .setting(NAME)
-        .await?
-        .context("the secret key check was not stored")?;
-    Ok(secret_box.verify(&check)?)
 }
 
 /// `--instance-reuse`: [`InstanceReuse`] on the command line.

@@ -70,18 +70,18 @@ pub struct AdapterDetail {
 pub async fn list(_: Admin, State(state): State<AppState>) -> Json<AdapterList> {
     Json(AdapterList {
         adapters: state
-            .registry()
+            .registry
             .loaded()
             .iter()
             .map(AdapterSummary::from)
             .collect(),
-        load_errors: state.registry().load_errors(),
+        load_errors: state.registry.load_errors(),
     })
 }
 
 fn find(state: &AppState, id: &str) -> Result<Loaded, ApiError> {
     state
-        .registry()
+        .registry
         .loaded()
         .into_iter()
         .find(|l| l.adapter.id() == id)
@@ -136,7 +136,7 @@ pub async fn upload(
         ));
     }
     let loaded = state
-        .registry()
+        .registry
         .upload(&id, body.to_vec())
         .await
         .map_err(|e| match e {

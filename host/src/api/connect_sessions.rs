@@ -111,9 +111,8 @@ async fn session_view(
 ) -> Result<ConnectSessionView, ApiError> {
     let connection = match &session.connection_id {
         Some(id) => match state
-            .connections()
-            .storage()
-            .connection(id)
+            .connections
+            .get(id)
             .await
             .map_err(ApiError::internal)?
         {
@@ -137,7 +136,7 @@ async fn session_view(
 
 async fn find(state: &AppState, id: &str) -> Result<ConnectSession, ApiError> {
     state
-        .connections()
+        .connections
         .connect_session(id)
         .await
         .map_err(ApiError::internal)?
@@ -160,7 +159,7 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateConnectSession>,
 ) -> Result<(StatusCode, Json<ConnectSessionCreated>), ApiError> {
     let (session, secret) = state
-        .connections()
+        .connections
         .create_connect_session(
             &body.adapter,
             body.replaces,
@@ -210,7 +209,7 @@ pub async fn claim_token(
         ));
     };
     let token = state
-        .connections()
+        .connections
         .claim_connect_token(&id)
         .await
         .map_err(ApiError::internal)?

@@ -102,8 +102,7 @@ pub struct DataDeleted {
 
 pub(super) async fn view(state: &AppState, c: Connection) -> Result<ConnectionView, ApiError> {
     let stored_records = state
-        .connections()
-        .storage()
+        .connections
         .record_counts(&c.id)
         .await
         .map_err(ApiError::internal)?;
@@ -162,9 +161,9 @@ pub(super) fn not_found(id: &str) -> ApiError {
 }
 
 async fn find(state: &AppState, id: &str) -> Result<Connection, ApiError> {
-    let storage = state.connections().storage();
-    storage
-        .connection(id)
+    state
+        .connections
+        .get(id)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| not_found(id))
@@ -186,7 +185,7 @@ pub async fn create(
         replaces: body.replaces,
         platform_key: PlatformKeyUse::Operator,
     };
-    let (connection, token) = state.connections().create(request).await?;
+    let (connection, token) = state.connections.create(request).await?;
     let connection = view(&state, connection).await?;
     Ok((
         StatusCode::CREATED,
@@ -202,13 +201,7 @@ pub async fn list(
     State(state): State<AppState>,
 ) -> Result<Json<ConnectionList>, ApiError> {
     let mut connections = Vec::new();
-    for c in state
-        .connections()
-        .storage()
-        .connections()
-        .await
-        .map_err(ApiError::internal)?
-    {
+    for c in state.connections.list().await.map_err(ApiError::internal)? {
         connections.push(view(&state, c).await?);
     }
     Ok(Json(ConnectionList { connections }))
@@ -237,7 +230,7 @@ pub async fn disconnect(
     Path(id): Path<String>,
 ) -> Result<Json<ConnectionView>, ApiError> {
     let c = state
-        .connections()
+        .connections
         .disconnect(&id)
         .await
         .map_err(ApiError::internal)?
@@ -256,7 +249,7 @@ pub async fn delete_data(
 ) -> Result<Json<DataDeleted>, ApiError> {
     find(&state, &id).await?;
     let deleted_records = state
-        .connections()
+        .connections
         .delete_data(&id)
         .await
         .map_err(ApiError::internal)?;
@@ -267,10 +260,9 @@ pub async fn delete_data(
 #[utoipa::path(get, path = "/v1/credits", tag = "connections", security(("admin_key" = [])),
     responses((status = 200, body = Credits), (status = 401, body = super::error::ErrorBody)))]
 pub async fn credits(_: Admin, State(state): State<AppState>) -> Result<Json<Credits>, ApiError> {
-    let total = state.connections().credits();
+    let total = state.connections.credits();
     let used = state
-        .connections()
-        .storage()
+        .connections
         .credits_used()
         .await
         .map_err(ApiError::internal)?;

@@ -20,8 +20,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::auth::Admin;
 use super::error::ApiError;
-use crate::storage::Store;
 use crate::storage::requests::{FailedRequest, FailedRequestFilter};
+use crate::storage::{StorageError, Store};
 
 /// How many failed requests are kept in storage.
 pub const KEEP: u32 = 10_000;
@@ -34,13 +34,16 @@ const BATCH: usize = 256;
 pub struct FailedRequests {
     queue: mpsc::Sender<FailedRequest>,
     dropped: AtomicU64,
+    store: Arc<dyn Store>,
 }
 
 impl FailedRequests {
     /// Starts the writer. It ends when the last handle is dropped.
     pub fn start(store: Arc<dyn Store>) -> Arc<Self> {
         let (queue, mut receiver) = mpsc::channel(QUEUE);
+        let writer = store.clone();
         tokio::spawn(async move {
+            let store = writer;
             let mut batch = Vec::with_capacity(BATCH);
             while receiver.recv_many(&mut batch, BATCH).await > 0 {
                 if let Err(e) = store.record_failed_requests(&batch, KEEP).await {
@@ -52,7 +55,22 @@ impl FailedRequests {
         Arc::new(FailedRequests {
             queue,
             dropped: AtomicU64::new(0),
+            store,
         })
+    }
+
+    /// The stored failed requests `filter` selects, newest first, at most
+    /// `limit`.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn list(
+        &self,
+        filter: FailedRequestFilter<'_>,
+        limit: u32,
+    ) -> Result<Vec<FailedRequest>, StorageError> {
+        self.store.failed_requests(filter, limit).await
     }
 
     /// Queues `request` for storage, or drops it when the queue is full.
@@ -107,10 +125,6 @@ pub async fn list(
         request_id: query.request_id.as_deref().filter(|s| !s.is_empty()),
         connection_id: query.connection_id.as_deref().filter(|s| !s.is_empty()),
     };
-    let requests = state
-        .connections()
-        .storage()
-        .failed_requests(filter, limit)
-        .await?;
+    let requests = state.failed_requests.list(filter, limit).await?;
     Ok(Json(FailedRequestList { requests }))
 }

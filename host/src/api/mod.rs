@@ -51,8 +51,14 @@ pub const MAX_JSON_BYTES: usize = 2 << 20;
 /// Everything handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    /// The one path to adapters, and through it the connections.
+    /// The one path to adapters, which every call takes.
     pub dataplane: Arc<crate::dataplane::DataPlane>,
+    /// Connections and their tokens.
+    pub connections: Arc<crate::connections::Connections>,
+    /// The loaded adapters.
+    pub registry: Arc<crate::registry::Registry>,
+    /// Operators' dashboard sessions.
+    pub dashboard_sessions: Arc<pages::DashboardSessions>,
     pub admin_key_hash: [u8; 32],
     /// The host's platform certificate, when it has one.
     pub platform_certificate: Option<Arc<crate::certificates::PlatformCertificate>>,
@@ -72,17 +78,32 @@ pub struct AppState {
     pub sign_in_attempts: Arc<crate::rate_limit::Buckets>,
 }
 
+/// The services an [`AppState`] serves from.
+pub struct Services {
+    pub dataplane: Arc<crate::dataplane::DataPlane>,
+    pub connections: Arc<crate::connections::Connections>,
+    pub registry: Arc<crate::registry::Registry>,
+    pub syncs: Arc<crate::sync::Syncs>,
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
+}
+
 impl AppState {
-    pub fn new(
-        dataplane: Arc<crate::dataplane::DataPlane>,
-        syncs: Arc<crate::sync::Syncs>,
-        webhooks: Arc<crate::webhooks::Webhooks>,
-        store: Arc<dyn crate::storage::Store>,
-        admin_key: &str,
-    ) -> Self {
-        AppState {
-            failed_requests: failed_requests::FailedRequests::start(store),
+    /// The state of an API over `services`, keeping failed requests and
+    /// dashboard sessions in `store`, for operators who hold `admin_key`.
+    pub fn new(services: Services, store: Arc<dyn crate::storage::Store>, admin_key: &str) -> Self {
+        let Services {
             dataplane,
+            connections,
+            registry,
+            syncs,
+            webhooks,
+        } = services;
+        AppState {
+            failed_requests: failed_requests::FailedRequests::start(store.clone()),
+            dashboard_sessions: Arc::new(pages::DashboardSessions::new(store)),
+            dataplane,
+            connections,
+            registry,
             syncs,
             webhooks,
             admin_key_hash: auth::key_hash(admin_key),
@@ -97,14 +118,6 @@ impl AppState {
     /// `path` as a link for someone outside: under `--public-url`.
     pub fn public_url(&self, path: &str) -> String {
         format!("{}{path}", self.public_url.trim_end_matches('/'))
-    }
-
-    pub fn connections(&self) -> &crate::connections::Connections {
-        self.dataplane.connections()
-    }
-
-    pub fn registry(&self) -> &crate::registry::Registry {
-        self.connections().registry()
     }
 }
 
@@ -204,7 +217,7 @@ pub fn router(state: AppState) -> Router {
 #[utoipa::path(get, path = "/healthz", tag = "health",
     responses((status = 200, body = Health), (status = 503, body = error::ErrorBody)))]
 async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    let registry = state.registry();
+    let registry = state.registry;
     let adapters = registry.loaded().len();
     if !registry.ready() {
         return Err(ApiError::new(

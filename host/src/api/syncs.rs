@@ -166,7 +166,6 @@ pub async fn delete(
     let connection = auth.connection();
     if state
         .syncs
-        .store()
         .delete_schedule(&connection.id, &entity)
         .await
         .map_err(ApiError::internal)?
@@ -247,13 +246,9 @@ pub async fn admin_status(
 ///
 /// The database failed.
 pub async fn sync_status(state: &AppState, connection: &str) -> Result<SyncStatus, ApiError> {
-    let store = state.syncs.store();
-    let schedules = store
-        .schedules(connection)
-        .await
-        .map_err(ApiError::internal)?;
-    let runs = store
-        .runs(connection, 50)
+    let (schedules, runs) = state
+        .syncs
+        .status(connection, 50)
         .await
         .map_err(ApiError::internal)?;
     Ok(SyncStatus {
@@ -348,7 +343,6 @@ pub async fn synced(
     };
     let records = state
         .syncs
-        .store()
         .synced_records(
             &connection.id,
             &entity,

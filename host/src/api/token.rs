@@ -131,7 +131,7 @@ impl FromRequestParts<AppState> for ConnectionAuth {
             )
         })?;
         let found = state
-            .connections()
+            .connections
             .by_token(&token_hash(token))
             .await
             .map_err(ApiError::internal)?
@@ -176,7 +176,7 @@ impl FromRequestParts<AppState> for ConnectionAuth {
             }
         };
         rate_limit(state, &grant, parts)?;
-        state.connections().token_used(&grant.token_id);
+        state.connections.token_used(&grant.token_id);
         let request_id = parts
             .extensions
             .get::<RequestId>()

@@ -145,7 +145,7 @@ pub async fn create(
         scopes: body.scopes,
         expires_at: body.expires_at,
     };
-    let (stored, token) = state.connections().issue_token(&id, new).await?;
+    let (stored, token) = state.connections.issue_token(&id, new).await?;
     Ok((
         StatusCode::CREATED,
         Json(TokenCreated {
@@ -164,7 +164,7 @@ pub async fn list(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<TokenList>, ApiError> {
-    let tokens = state.connections().tokens(&id).await?;
+    let tokens = state.connections.tokens(&id).await?;
     Ok(Json(TokenList {
         tokens: tokens.into_iter().map(Into::into).collect(),
     }))
@@ -179,6 +179,6 @@ pub async fn revoke(
     State(state): State<AppState>,
     Path((id, token_id)): Path<(String, String)>,
 ) -> Result<Json<TokenView>, ApiError> {
-    let token = state.connections().revoke_token(&id, &token_id).await?;
+    let token = state.connections.revoke_token(&id, &token_id).await?;
     Ok(Json(token.into()))
 }

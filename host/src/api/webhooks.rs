@@ -163,7 +163,6 @@ pub async fn list(
     let connection = auth.connection();
     let subscriptions = state
         .webhooks
-        .store()
         .subscriptions(&connection.id)
         .await
         .map_err(ApiError::internal)?;
@@ -193,7 +192,6 @@ pub async fn delete(
     let connection = auth.connection();
     let deleted = state
         .webhooks
-        .store()
         .delete_subscription(&connection.id, &id)
         .await
         .map_err(ApiError::internal)?;
@@ -238,8 +236,8 @@ pub async fn deliveries(
 ) -> Result<Json<DeliveryList>, ApiError> {
     auth.require(Access::Webhooks, None)?;
     let connection = auth.connection();
-    let store = state.webhooks.store();
-    let owned = store
+    let owned = state
+        .webhooks
         .subscriptions(&connection.id)
         .await
         .map_err(ApiError::internal)?
@@ -248,7 +246,8 @@ pub async fn deliveries(
     if !owned {
         return Err(no_subscription(&id));
     }
-    let deliveries = store
+    let deliveries = state
+        .webhooks
         .deliveries(&id, 100)
         .await
         .map_err(ApiError::internal)?;

@@ -134,7 +134,7 @@ impl Connections {
         if !(Duration::from_secs(1)..=MAX_TTL).contains(&ttl) {
             return Err(ConnectSessionError::InvalidTtl);
         }
-        let Some(loaded) = self.registry().get(adapter) else {
+        let Some(loaded) = self.registry.get(adapter) else {
             return Err(ConnectSessionError::UnknownAdapter(adapter.into()));
         };
         let replaced = match &replaces {

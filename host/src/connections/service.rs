@@ -241,21 +241,45 @@ impl Connections {
         self
     }
 
-    pub fn storage(&self) -> &dyn Store {
-        &*self.storage
-    }
-
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.storage
-    }
-
-    pub fn registry(&self) -> &Registry {
-        &self.registry
-    }
-
     /// The size of the credit pool.
     pub fn credits(&self) -> u32 {
         self.credits
+    }
+
+    /// How many credits active connections hold.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn credits_used(&self) -> Result<u32, StorageError> {
+        self.storage.credits_used().await
+    }
+
+    /// The connection `id`, in whatever status, or `None`.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn get(&self, id: &str) -> Result<Option<Connection>, StorageError> {
+        self.storage.connection(id).await
+    }
+
+    /// Every connection, in whatever status.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn list(&self) -> Result<Vec<Connection>, StorageError> {
+        self.storage.connections().await
+    }
+
+    /// How many synced records `id` keeps, by entity.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn record_counts(&self, id: &str) -> Result<BTreeMap<String, u64>, StorageError> {
+        self.storage.record_counts(id).await
     }
 
     /// Verifies the credentials with the adapter's `connect`, then stores the

@@ -32,10 +32,7 @@ impl DataPlane {
             binding,
             expires_at: now + ttl,
         };
-        self.connections
-            .store()
-            .insert_confirmation(&confirmation, now)
-            .await?;
+        self.store.insert_confirmation(&confirmation, now).await?;
         Ok(token)
     }
 
@@ -52,8 +49,7 @@ impl DataPlane {
         token: &str,
     ) -> Result<Option<String>, DataError> {
         let taken = self
-            .connections
-            .store()
+            .store
             .take_confirmation(
                 &token_hash(token),
                 &caller.connection().id,

@@ -40,10 +40,12 @@ pub use writes::{Created, Written};
 
 use crate::connections::{Connection, Connections, LastError, OpenConnection};
 use crate::manifest::{Entity, Operation};
+use crate::registry::Registry;
 pub use crate::runtime::Page;
 use crate::runtime::{
     Adapter, CallError, HeldRequest, Lease, ListRequest, PassthroughRequest, PassthroughResponse,
 };
+use crate::storage::Store;
 use admission::{Admission, Admitted, Refused};
 
 /// The data plane's limits.
@@ -120,25 +122,34 @@ enum Answer {
 /// The one path from a connection to its adapter.
 pub struct DataPlane {
     connections: Arc<Connections>,
+    registry: Arc<Registry>,
+    /// Write budgets, idempotency keys, confirmations.
+    store: Arc<dyn Store>,
     admission: Admission,
     limits: Limits,
 }
 
 impl DataPlane {
-    pub fn new(connections: Arc<Connections>, limits: Limits) -> Self {
+    /// The data plane over `connections` and the adapters of `registry`,
+    /// keeping its own state (write budgets, idempotency keys,
+    /// confirmations, and the call slots shared between nodes) in `store`.
+    pub fn new(
+        connections: Arc<Connections>,
+        registry: Arc<Registry>,
+        store: Arc<dyn Store>,
+        limits: Limits,
+    ) -> Self {
         let mut admission = Admission::new(limits.max_calls_per_connection, limits.queue_timeout);
-        if connections.storage().shared() {
-            admission = admission.shared(connections.store().clone());
+        if store.shared() {
+            admission = admission.shared(store.clone());
         }
         DataPlane {
             admission,
             connections,
+            registry,
+            store,
             limits,
         }
-    }
-
-    pub fn connections(&self) -> &Arc<Connections> {
-        &self.connections
     }
 
     pub fn limits(&self) -> &Limits {
@@ -170,8 +181,7 @@ impl DataPlane {
     /// The connection's adapter, as loaded now.
     fn adapter_of(&self, connection: &Connection) -> Result<Adapter, DataError> {
         let adapter = self
-            .connections
-            .registry()
+            .registry
             .get(&connection.adapter_id)
             .ok_or_else(|| DataError::AdapterUnavailable(connection.adapter_id.clone()))?;
         tracing::Span::current().record("adapter", adapter.id());

@@ -131,8 +131,7 @@ impl DataPlane {
             Mode::Send => 1.0,
             Mode::DryRun => 0.0,
         };
-        self.connections
-            .storage()
+        self.store
             .spend_budget(&connection.id, per_minute, SystemTime::now(), cost)
             .await?
             .map(drop)
@@ -176,7 +175,7 @@ impl DataPlane {
                 .await;
         }
 
-        let storage = self.connections.storage();
+        let storage = &self.store;
         if let Some(key) = key {
             let hash = hex::encode(Sha256::digest(format!("{entity}\n{text}").as_bytes()));
             let now = SystemTime::now();

@@ -54,7 +54,7 @@ pub async fn call(
     let call = Call::parse(&request.name).ok_or_else(unknown)?;
     let request_id = auth.caller.request_id.clone();
     let connection = auth.connection();
-    let Some(adapter) = state.registry().get(&connection.adapter_id) else {
+    let Some(adapter) = state.registry.get(&connection.adapter_id) else {
         let missing =
             crate::dataplane::DataError::AdapterUnavailable(connection.adapter_id.clone());
         return Ok(failed(missing.into(), &request_id).into());

@@ -176,7 +176,7 @@ impl ServerHandler for Door {
     ) -> Result<ListToolsResult, McpError> {
         let auth = self.auth(&context.extensions)?;
         let connection = auth.connection();
-        let Some(adapter) = self.shared.state.registry().get(&connection.adapter_id) else {
+        let Some(adapter) = self.shared.state.registry.get(&connection.adapter_id) else {
             return Ok(ListToolsResult::default());
         };
         let read_only = self.shared.options.read_only;
@@ -214,7 +214,7 @@ impl ServerHandler for Door {
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
         let auth = self.auth(&context.request_context().extensions)?;
         let adapter = auth.connection().adapter_id.clone();
-        notify::listen(self.shared.state.registry(), &adapter, context).await
+        notify::listen(&self.shared.state.registry, &adapter, context).await
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
@@ -222,7 +222,7 @@ impl ServerHandler for Door {
             return;
         };
         notify::watch_session(
-            self.shared.state.registry(),
+            &self.shared.state.registry,
             auth.connection().adapter_id.clone(),
             context.peer,
             self.ended.clone(),

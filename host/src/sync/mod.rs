@@ -23,10 +23,10 @@ use std::time::{Duration, SystemTime};
 
 use thiserror::Error;
 
-use crate::connections::Connection;
+use crate::connections::{Connection, Connections};
 use crate::dataplane::DataPlane;
 use crate::manifest::Operation;
-use crate::storage::syncs::{Counts, Run, RunKind, RunStatus, Schedule, Trigger};
+use crate::storage::syncs::{Counts, Run, RunKind, RunStatus, Schedule, SyncedRecord, Trigger};
 use crate::storage::{StorageError, Store};
 use crate::webhooks::Webhooks;
 
@@ -77,6 +77,7 @@ pub struct ScheduleRequest {
 /// read pages through the data plane, as API clients do.
 pub struct Syncs {
     store: Arc<dyn Store>,
+    connections: Arc<Connections>,
     dataplane: Arc<DataPlane>,
     webhooks: Arc<Webhooks>,
     wake: tokio::sync::Notify,
@@ -90,9 +91,18 @@ fn normalize_time(text: &str) -> Result<String, SyncError> {
 }
 
 impl Syncs {
-    pub fn new(store: Arc<dyn Store>, dataplane: Arc<DataPlane>, webhooks: Arc<Webhooks>) -> Self {
+    /// Syncs keeping their schedules, runs and records in `store`, reading
+    /// `connections` through `dataplane` and announcing changes through
+    /// `webhooks`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        connections: Arc<Connections>,
+        dataplane: Arc<DataPlane>,
+        webhooks: Arc<Webhooks>,
+    ) -> Self {
         Syncs {
             store,
+            connections,
             dataplane,
             webhooks,
             wake: tokio::sync::Notify::new(),
@@ -109,8 +119,71 @@ impl Syncs {
         self
     }
 
-    pub fn store(&self) -> &dyn Store {
-        &*self.store
+    /// Deletes the schedule of `connection`'s `entity` (its records stay);
+    /// answers whether there was one.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn delete_schedule(
+        &self,
+        connection: &str,
+        entity: &str,
+    ) -> Result<bool, StorageError> {
+        self.store.delete_schedule(connection, entity).await
+    }
+
+    /// The schedules of `connection`, and its latest `runs` runs.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn status(
+        &self,
+        connection: &str,
+        runs: u32,
+    ) -> Result<(Vec<Schedule>, Vec<Run>), StorageError> {
+        tokio::try_join!(
+            self.store.schedules(connection),
+            self.store.runs(connection, runs)
+        )
+    }
+
+    /// Every schedule, and the latest `per_schedule` runs of each (of
+    /// `connection`'s only, when given).
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn overview(
+        &self,
+        connection: Option<&str>,
+        per_schedule: u32,
+    ) -> Result<(Vec<Schedule>, Vec<Run>), StorageError> {
+        tokio::try_join!(
+            self.store.all_schedules(),
+            self.store.latest_runs(connection, per_schedule)
+        )
+    }
+
+    /// A page of the records synced for `connection`'s `entity`, in the
+    /// order they last changed: up to `limit` after `after` (a last-changed
+    /// time and id), changed after `modified_after` when given.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn synced_records(
+        &self,
+        connection: &str,
+        entity: &str,
+        after: Option<(&str, &str)>,
+        modified_after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<SyncedRecord>, StorageError> {
+        self.store
+            .synced_records(connection, entity, after, modified_after, limit)
+            .await
     }
 
     /// Creates or replaces the schedule of `entity`; its first run is due now.
@@ -122,9 +195,8 @@ impl Syncs {
     ) -> Result<Schedule, SyncError> {
         let listable = self
             .dataplane
-            .connections()
-            .registry()
-            .get(&connection.adapter_id)
+            .resolve(connection, entity)
+            .ok()
             .and_then(|a| {
                 a.manifest()
                     .entity(entity)
@@ -245,35 +317,38 @@ impl Syncs {
     /// every tick until the process ends: renews the leases of its runs,
     /// takes over runs whose node died, and starts due schedules.
     pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
-        let syncs = self.clone();
-        tokio::spawn(async move {
-            syncs.resume(true).await;
-            loop {
-                let now = SystemTime::now();
-                if let Err(e) = syncs.store.renew_leases(&syncs.node, now + LEASE).await {
-                    tracing::error!(error = %e, "could not renew the leases of sync runs");
-                }
-                syncs.resume(false).await;
-                match syncs.store.due_schedules(SystemTime::now()).await {
-                    Ok(due) => {
-                        for schedule in due {
-                            let request_id = uuid::Uuid::now_v7().to_string();
-                            if let Err(e) = syncs
-                                .begin(&schedule, Trigger::Schedule, false, &request_id)
-                                .await
-                            {
-                                tracing::error!(error = %e, "could not start a sync run");
-                            }
+        tokio::spawn(self.clone().schedule())
+    }
+
+    /// [`Syncs::start`]'s work, in the caller's task: it never returns.
+    pub async fn schedule(self: Arc<Self>) {
+        let syncs = self;
+        syncs.resume(true).await;
+        loop {
+            let now = SystemTime::now();
+            if let Err(e) = syncs.store.renew_leases(&syncs.node, now + LEASE).await {
+                tracing::error!(error = %e, "could not renew the leases of sync runs");
+            }
+            syncs.resume(false).await;
+            match syncs.store.due_schedules(SystemTime::now()).await {
+                Ok(due) => {
+                    for schedule in due {
+                        let request_id = uuid::Uuid::now_v7().to_string();
+                        if let Err(e) = syncs
+                            .begin(&schedule, Trigger::Schedule, false, &request_id)
+                            .await
+                        {
+                            tracing::error!(error = %e, "could not start a sync run");
                         }
                     }
-                    Err(e) => tracing::error!(error = %e, "could not read due sync schedules"),
                 }
-                tokio::select! {
-                    _ = syncs.wake.notified() => {}
-                    _ = tokio::time::sleep(TICK) => {}
-                }
+                Err(e) => tracing::error!(error = %e, "could not read due sync schedules"),
             }
-        })
+            tokio::select! {
+                _ = syncs.wake.notified() => {}
+                _ = tokio::time::sleep(TICK) => {}
+            }
+        }
     }
 
     /// Takes over the runs whose lease lapsed and, with `own`, those this

@@ -141,8 +141,7 @@ async fn pipelined(
     loop {
         // Read every page: a disconnect stops the run at its next page.
         let Some(open) = syncs
-            .dataplane
-            .connections()
+            .connections
             .open_active(&run.connection_id)
             .await
             .map_err(DataError::from)?

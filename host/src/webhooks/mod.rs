@@ -29,7 +29,7 @@ use thiserror::Error;
 
 use crate::outbound::{HttpClient, NetworkPolicy, OutboundError};
 use crate::secret_box::SecretBox;
-use crate::storage::webhooks::Subscription;
+use crate::storage::webhooks::{Attempt, Delivery, Subscription};
 use crate::storage::{StorageError, Store};
 
 /// The events a subscription may ask for.
@@ -323,7 +323,49 @@ impl Webhooks {
         Ok(dropped)
     }
 
-    pub fn store(&self) -> &dyn Store {
-        &*self.store
+    /// The subscriptions of `connection`.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn subscriptions(&self, connection: &str) -> Result<Vec<Subscription>, StorageError> {
+        self.store.subscriptions(connection).await
+    }
+
+    /// Every connection's subscriptions.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn all_subscriptions(&self) -> Result<Vec<Subscription>, StorageError> {
+        self.store.all_subscriptions().await
+    }
+
+    /// Deletes `connection`'s subscription `id`; answers whether there was
+    /// one.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn delete_subscription(
+        &self,
+        connection: &str,
+        id: &str,
+    ) -> Result<bool, StorageError> {
+        self.store.delete_subscription(connection, id).await
+    }
+
+    /// The latest `limit` deliveries of the subscription `id`, each with
+    /// its attempts.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn deliveries(
+        &self,
+        id: &str,
+        limit: u32,
+    ) -> Result<Vec<(Delivery, Vec<Attempt>)>, StorageError> {
+        self.store.deliveries(id, limit).await
     }
 }

@@ -9,57 +9,45 @@ use std::time::Duration;
 
 use crate::common::*;
 use demo_upstream::{DemoUpstream, Options};
-use interlink::connections::{
-    Connections, NewConnection, PlatformKeyUse, Status, TokenOwner, token_hash,
-};
+use interlink::connections::{NewConnection, PlatformKeyUse, Status, TokenOwner, token_hash};
 use interlink::dataplane::{Caller, DataError, DataPlane, Limits, Mode, Wait, Written};
-use interlink::registry::Registry;
+use interlink::host::{Config, Host};
+use interlink::outbound::network;
 use interlink::runtime::{ListRequest, RuntimeConfig};
-use interlink::secret_box::SecretBox;
-use interlink::storage::Store;
-use interlink::storage::sqlite::SqliteStorage;
 use interlink::storage::syncs::RunStatus;
-use interlink::sync::{ScheduleRequest, Syncs};
-use interlink::webhooks::Webhooks;
+use interlink::sync::ScheduleRequest;
 use serde_json::json;
 
-/// The service and what it stands on.
+/// The service, in a host of its own.
 struct Plane {
     dataplane: Arc<DataPlane>,
-    store: Arc<dyn Store>,
-    webhooks: Arc<Webhooks>,
+    host: Host,
     _dir: tempfile::TempDir,
 }
 
-async fn plane(config: RuntimeConfig, limits: Limits) -> Plane {
+/// A host in a new data folder, with the example adapter, allowed to reach
+/// loopback (adapters and webhook receivers alike).
+async fn plane(runtime: RuntimeConfig, limits: Limits) -> Plane {
     let dir = tempfile::tempdir().unwrap();
     let adapters = dir.path().join("adapters");
     std::fs::create_dir_all(&adapters).unwrap();
     std::fs::copy(adapter_path("example"), adapters.join("example.wasm")).unwrap();
-    let registry = Arc::new(Registry::new(runtime(config), &adapters));
-    registry.load_dir().await.unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStorage::open(&dir.path().join("test.db"))
-            .await
-            .unwrap(),
-    );
-    let secret_box = SecretBox::new([7; 32]);
-    let webhooks = Arc::new(Webhooks::new(
-        store.clone(),
-        secret_box.clone(),
-        interlink::webhooks::Limits {
+    let host = Host::open(Config {
+        runtime,
+        limits,
+        adapter_grants: vec![network::parse_adapter_grant("*=127.0.0.0/8").unwrap()],
+        webhooks: interlink::webhooks::Limits {
             network: crate::common::loopback(),
             ..Default::default()
         },
-        crate::common::client(),
-    ));
-    let connections = Arc::new(
-        Connections::new(store.clone(), registry, secret_box, 10).with_webhooks(webhooks.clone()),
-    );
+        ..Config::new(dir.path())
+    })
+    .await
+    .unwrap();
+    host.load_adapters().await;
     Plane {
-        dataplane: Arc::new(DataPlane::new(connections, limits)),
-        store,
-        webhooks,
+        dataplane: host.dataplane().clone(),
+        host,
         _dir: dir,
     }
 }
@@ -74,7 +62,7 @@ impl Plane {
     /// Connects the example adapter to `up`; answers the connection's token.
     async fn connect(&self, up: &DemoUpstream) -> String {
         let (_, token) = self
-            .dataplane
+            .host
             .connections()
             .create(NewConnection {
                 adapter: "example".into(),
@@ -92,7 +80,7 @@ impl Plane {
     }
 
     async fn owner(&self, token: &str) -> TokenOwner {
-        self.dataplane
+        self.host
             .connections()
             .by_token(&token_hash(token))
             .await
@@ -224,11 +212,7 @@ async fn a_rejected_credential_is_recorded_the_same_for_api_calls_and_sync_runs(
     let TokenOwner::Active(open) = plane.owner(&sync_token).await else {
         panic!("not active");
     };
-    let syncs = Arc::new(Syncs::new(
-        plane.store.clone(),
-        plane.dataplane.clone(),
-        plane.webhooks.clone(),
-    ));
+    let syncs = plane.host.syncs();
     let schedule = ScheduleRequest {
         interval: None,
         page_size: None,
@@ -243,7 +227,7 @@ async fn a_rejected_credential_is_recorded_the_same_for_api_calls_and_sync_runs(
         .await
         .unwrap();
     let finished = eventually(Duration::from_secs(30), "the run to fail", || async {
-        let run = plane.store.run(&run.id).await.unwrap()?;
+        let run = plane.host.store().run(&run.id).await.unwrap()?;
         (run.status != RunStatus::Running).then_some(run)
     })
     .await;

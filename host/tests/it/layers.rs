@@ -12,6 +12,8 @@ const LAYERS: &[&[&str]] = &[
     // The binary's commands besides `serve` (they use the library as
     // `interlink::`).
     &["cli"],
+    // The composition root: it wires everything below.
+    &["host"],
     // The MCP door, an HTTP door over the HTTP API's own pieces.
     &["mcp"],
     &["api"],
@@ -158,6 +160,89 @@ fn imports_are_found_in_paths_and_groups_but_not_in_comments() {
                 fn f() { crate::outbound::send(); }\n";
     let found: Vec<String> = imports(text).into_iter().collect();
     assert_eq!(found, ["manifest", "outbound", "runtime", "storage"]);
+}
+
+/// The services and the database: their handles are the composition
+/// root's (`host.rs`) to hand out, not each other's.
+const SERVICES: &[&str] = &[
+    "Store",
+    "Registry",
+    "Runtime",
+    "Connections",
+    "DataPlane",
+    "Syncs",
+    "Webhooks",
+];
+
+/// The methods of `text` that hand out a service's handle: `fn name(&self)`
+/// answering `&X`, `&Arc<X>`, `&dyn X`, `Arc<X>` or `Arc<dyn X>` for a
+/// service `X`, outside comments.
+fn reach_throughs(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with("//") {
+            continue;
+        }
+        let Some(at) = line.find("fn ") else {
+            continue;
+        };
+        let Some((name, rest)) = line[at + 3..].split_once("(&self) -> ") else {
+            continue;
+        };
+        let mut answer = rest;
+        for wrapper in ["&", "Arc<", "dyn "] {
+            answer = answer.strip_prefix(wrapper).unwrap_or(answer);
+        }
+        let service: String = answer
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if SERVICES.contains(&service.as_str()) {
+            found.push(format!("{name}() -> {service}"));
+        }
+    }
+    found
+}
+
+/// Catches: a service that hands out another one's handle
+/// (`connections.storage()`, `dataplane.connections()` were such), so a
+/// handler reaches past the service it asks to the database behind it.
+/// A caller asks the service that owns what it wants; only the composition
+/// root hands out handles.
+#[test]
+fn no_service_hands_out_another_services_handle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    files(&src, &mut all);
+    let mut problems = Vec::new();
+    for path in all {
+        let relative = path.strip_prefix(&src).unwrap();
+        if relative == Path::new("host.rs") || relative.starts_with("storage") {
+            continue; // the root wires services; storage opens the database
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for accessor in reach_throughs(&text) {
+            problems.push(format!("{}: {accessor}", relative.display()));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn reach_throughs_are_found_in_every_spelling() {
+    let text = "    pub fn storage(&self) -> &dyn Store {\n\
+                pub fn store(&self) -> &Arc<dyn Store> {\n\
+                fn registry(&self) -> Arc<Registry> {\n\
+                // pub fn connections(&self) -> &Connections {\n\
+                pub fn limits(&self) -> &Limits {\n";
+    assert_eq!(
+        reach_throughs(text),
+        [
+            "storage() -> Store",
+            "store() -> Store",
+            "registry() -> Registry"
+        ]
+    );
 }
 
 /// The sibling modules of folder `dir` (`x.rs` and `x/`), each with the

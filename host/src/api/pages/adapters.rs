@@ -25,8 +25,8 @@ fn spelled<T: Serialize>(value: &T) -> String {
 
 /// Every loaded adapter and every file that failed to load.
 pub async fn list(operator: Operator, State(state): State<AppState>) -> Response {
-    let loaded = state.registry().loaded();
-    let errors = state.registry().load_errors();
+    let loaded = state.registry.loaded();
+    let errors = state.registry.load_errors();
     page(
         "Adapters",
         Section::Adapters,
@@ -158,7 +158,7 @@ pub async fn detail(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(adapter) = state.registry().get(&id) else {
+    let Some(adapter) = state.registry.get(&id) else {
         return (
             StatusCode::NOT_FOUND,
             layout::message("No such adapter", &format!("No adapter `{id}` is loaded.")),
@@ -242,7 +242,7 @@ pub async fn upload(
     let Some(bytes) = component.filter(|b| !b.is_empty()) else {
         return failed("Choose a .wasm file to upload.".into());
     };
-    match state.registry().upload_any(bytes.to_vec()).await {
+    match state.registry.upload_any(bytes.to_vec()).await {
         Ok(loaded) => Redirect::to(&path(&[
             "dashboard",
             "adapters",

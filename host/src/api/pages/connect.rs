@@ -66,7 +66,7 @@ fn refused(e: &ConnectSessionError) -> Response {
 
 async fn open(state: &AppState, secret: &str) -> Result<ConnectSession, Response> {
     state
-        .connections()
+        .connections
         .open_connect_session(secret)
         .await
         .map_err(|e| refused(&e))
@@ -144,7 +144,7 @@ fn form_page(
     values: &Values,
     problem: Option<(&str, Vec<String>)>,
 ) -> Response {
-    let Some(adapter) = state.registry().get(&session.adapter_id) else {
+    let Some(adapter) = state.registry.get(&session.adapter_id) else {
         return (
             StatusCode::GONE,
             layout::message(
@@ -342,12 +342,12 @@ pub async fn submit(
             );
         }
     };
-    let Some(adapter) = state.registry().get(&session.adapter_id) else {
+    let Some(adapter) = state.registry.get(&session.adapter_id) else {
         return form_page(&state, &secret, &session, &values, None);
     };
     let (config, credentials) = split(&adapter.manifest().config, &values);
     match state
-        .connections()
+        .connections
         .connect_through_session(&secret, config, credentials)
         .await
     {

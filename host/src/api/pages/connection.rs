@@ -24,7 +24,7 @@ pub(super) fn not_found(id: &str) -> Response {
 
 /// The stored connection `id`, or the page that says why there is none.
 pub(super) async fn find(state: &AppState, id: &str) -> Result<Connection, Response> {
-    match state.connections().storage().connection(id).await {
+    match state.connections.get(id).await {
         Ok(Some(c)) => Ok(c),
         Ok(None) => Err(not_found(id)),
         Err(e) => Err(internal(&e)),

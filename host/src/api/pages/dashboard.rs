@@ -147,19 +147,19 @@ pub async fn connections(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    let storage = state.connections().storage();
-    let (all, used) = match (storage.connections().await, storage.credits_used().await) {
-        (Ok(all), Ok(used)) => (all, used),
-        (Err(e), _) | (_, Err(e)) => return internal(&e),
+    let connections = &state.connections;
+    let (all, used) = match tokio::try_join!(connections.list(), connections.credits_used()) {
+        Ok(found) => found,
+        Err(e) => return internal(&e),
     };
     let filter = query.status.as_deref().filter(|s| !s.is_empty());
     let shown: Vec<&Connection> = all
         .iter()
         .filter(|c| filter.is_none_or(|f| c.status.as_str() == f))
         .collect();
-    let total = state.connections().credits();
+    let total = state.connections.credits();
     let adapters: Vec<String> = state
-        .registry()
+        .registry
         .loaded()
         .iter()
         .map(|l| l.adapter.id().to_string())
@@ -239,11 +239,11 @@ pub async fn connection(
         Ok(c) => c,
         Err(page) => return page,
     };
-    let records = match state.connections().storage().record_counts(&id).await {
+    let records = match state.connections.record_counts(&id).await {
         Ok(records) => records,
         Err(e) => return internal(&e),
     };
-    let tokens = match state.connections().tokens(&id).await {
+    let tokens = match state.connections.tokens(&id).await {
         Ok(tokens) => tokens,
         Err(e) => return internal(&e),
     };
@@ -346,7 +346,7 @@ pub async fn disconnect(
     if let Err(refused) = operator.check(&form.csrf) {
         return refused.into_response();
     }
-    match state.connections().disconnect(&id).await {
+    match state.connections.disconnect(&id).await {
         Ok(Some(c)) => Redirect::to(&connection_path(&c, &[])).into_response(),
         Ok(None) => not_found(&id),
         Err(e) => internal(&e),
@@ -386,7 +386,7 @@ pub async fn delete_data(
         Ok(c) => c,
         Err(page) => return page,
     };
-    match state.connections().delete_data(&c.id).await {
+    match state.connections.delete_data(&c.id).await {
         Ok(_) => Redirect::to(&connection_path(&c, &[])).into_response(),
         Err(e) => internal(&e),
     }
@@ -412,7 +412,7 @@ pub async fn create_connect_link(
     }
     let replaces = form.replaces.filter(|r| !r.is_empty());
     let created = state
-        .connections()
+        .connections
         .create_connect_session(&form.adapter, replaces.clone(), None, None)
         .await;
     let (session, secret) = match created {

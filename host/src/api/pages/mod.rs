@@ -10,6 +10,7 @@ mod dashboard;
 mod layout;
 mod requests;
 mod session;
+pub use session::DashboardSessions;
 mod syncs;
 mod tokens;
 mod webhooks;

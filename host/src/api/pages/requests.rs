@@ -27,7 +27,6 @@ pub async fn list(
     State(state): State<AppState>,
     Query(query): Query<RequestsQuery>,
 ) -> Response {
-    let storage = state.connections().storage();
     let filter = FailedRequestFilter {
         request_id: query
             .request_id
@@ -37,8 +36,8 @@ pub async fn list(
         connection_id: query.connection.as_deref().filter(|s| !s.is_empty()),
     };
     let (requests, connections) = match tokio::try_join!(
-        storage.failed_requests(filter, SHOWN),
-        storage.connections()
+        state.failed_requests.list(filter, SHOWN),
+        state.connections.list()
     ) {
         Ok(found) => found,
         Err(e) => return internal(&e),

@@ -6,6 +6,7 @@
 //! key's hash ([`session_hash`]): a host started with another admin key
 //! (a rotation) finds none of the sessions signed in with the old one.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::extract::FromRequestParts;
@@ -22,6 +23,57 @@ use super::layout;
 use crate::api::AppState;
 use crate::connections::new_secret;
 use crate::storage::sessions::DashboardSession;
+use crate::storage::{StorageError, Store};
+
+/// Signed-in dashboard sessions, kept in the database, where every node
+/// finds them.
+pub struct DashboardSessions {
+    store: Arc<dyn Store>,
+}
+
+impl DashboardSessions {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        DashboardSessions { store }
+    }
+
+    /// The session stored under `id_hash`, unless it expired by `now`.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    async fn find(
+        &self,
+        id_hash: &[u8; 32],
+        now: SystemTime,
+    ) -> Result<Option<DashboardSession>, StorageError> {
+        self.store.dashboard_session(id_hash, now).await
+    }
+
+    /// Stores `session` under `id_hash`.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    async fn insert(
+        &self,
+        id_hash: &[u8; 32],
+        session: &DashboardSession,
+        now: SystemTime,
+    ) -> Result<(), StorageError> {
+        self.store
+            .insert_dashboard_session(id_hash, session, now)
+            .await
+    }
+
+    /// Ends the session stored under `id_hash`.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    async fn delete(&self, id_hash: &[u8; 32], now: SystemTime) -> Result<(), StorageError> {
+        self.store.delete_dashboard_session(id_hash, now).await
+    }
+}
 
 /// A form that carries nothing but the session's CSRF token.
 #[derive(Deserialize)]
@@ -63,9 +115,8 @@ impl FromRequestParts<AppState> for Operator {
         };
         let id_hash = session_hash(state, cookie.value());
         let session = state
-            .connections()
-            .storage()
-            .dashboard_session(&id_hash, SystemTime::now())
+            .dashboard_sessions
+            .find(&id_hash, SystemTime::now())
             .await
             .map_err(|e| internal(&e))?;
         match session {
@@ -93,9 +144,8 @@ impl Operator {
     /// Ends this session.
     pub async fn sign_out(self, state: &AppState) -> Response {
         if let Err(e) = state
-            .connections()
-            .storage()
-            .delete_dashboard_session(&self.id_hash, SystemTime::now())
+            .dashboard_sessions
+            .delete(&self.id_hash, SystemTime::now())
             .await
         {
             return internal(&e);
@@ -132,9 +182,8 @@ pub async fn sign_in(state: &AppState) -> Result<CookieJar, Response> {
         expires_at: now + LIFETIME,
     };
     state
-        .connections()
-        .storage()
-        .insert_dashboard_session(&session_hash(state, &id), &session, now)
+        .dashboard_sessions
+        .insert(&session_hash(state, &id), &session, now)
         .await
         .map_err(|e| internal(&e))?;
     let cookie = Cookie::build((COOKIE, id))

@@ -94,12 +94,10 @@ pub async fn list(
     State(state): State<AppState>,
     Query(query): Query<SyncsQuery>,
 ) -> Response {
-    let store = state.syncs.store();
     let only = query.connection.as_deref().filter(|c| !c.is_empty());
-    let (schedules, runs, connections) = match tokio::try_join!(
-        store.all_schedules(),
-        store.latest_runs(only, CHART_RUNS),
-        store.connections(),
+    let ((schedules, runs), connections) = match tokio::try_join!(
+        state.syncs.overview(only, CHART_RUNS),
+        state.connections.list(),
     ) {
         Ok(found) => found,
         Err(e) => return internal(&e),

@@ -100,7 +100,7 @@ pub async fn issue(
         scopes: (!scopes.is_empty()).then_some(scopes),
         expires_at: Some(form.expires_at.trim().to_string()).filter(|e| !e.is_empty()),
     };
-    let (token, secret) = match state.connections().issue_token(&id, new).await {
+    let (token, secret) = match state.connections.issue_token(&id, new).await {
         Ok(issued) => issued,
         Err(TokenError::Storage(e)) => return internal(&e),
         Err(e) => {
@@ -139,7 +139,7 @@ pub async fn revoke_form(
         Ok(c) => c,
         Err(page) => return page,
     };
-    let t = match state.connections().tokens(&c.id).await {
+    let t = match state.connections.tokens(&c.id).await {
         Ok(tokens) => tokens.into_iter().find(|t| t.id == token),
         Err(TokenError::Storage(e)) => return internal(&e),
         Err(e) => return no_such_token(&e),
@@ -179,7 +179,7 @@ pub async fn revoke(
     if let Err(refused) = operator.check(&form.csrf) {
         return refused.into_response();
     }
-    match state.connections().revoke_token(&id, &token).await {
+    match state.connections.revoke_token(&id, &token).await {
         Ok(t) => {
             Redirect::to(&path(&["dashboard", "connections", &t.connection_id])).into_response()
         }

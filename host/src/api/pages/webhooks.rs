@@ -86,10 +86,9 @@ pub async fn list(
     State(state): State<AppState>,
     Query(query): Query<WebhooksQuery>,
 ) -> Response {
-    let store = state.webhooks.store();
     let only = query.connection.as_deref().filter(|c| !c.is_empty());
     let (subscriptions, connections) =
-        match tokio::try_join!(store.all_subscriptions(), store.connections()) {
+        match tokio::try_join!(state.webhooks.all_subscriptions(), state.connections.list()) {
             Ok(found) => found,
             Err(e) => return internal(&e),
         };
@@ -99,7 +98,7 @@ pub async fn list(
         .collect();
     let mut shown = Vec::new();
     for s in subscriptions.iter().take(SUBSCRIPTIONS) {
-        match store.deliveries(&s.id, DELIVERIES).await {
+        match state.webhooks.deliveries(&s.id, DELIVERIES).await {
             Ok(list) => shown.push((s, list)),
             Err(e) => return internal(&e),
         }
