@@ -28,10 +28,12 @@
 //!   [`rate_limit`]: token buckets (write budgets, the API's rate limit);
 //!   [`duration`]: durations as flags and environment variables give them;
 //! - [`contract`]: the WIT contract versions the host serves;
-//! - [`manifest`]: what adapters declare, and its validation.
+//! - [`manifest`]: what adapters declare, and its validation;
+//! - [`code`]: every error code a client can see, with its HTTP status.
 
 pub mod api;
 pub mod certificates;
+pub mod code;
 pub mod conformance;
 pub mod connections;
 pub mod contract;

@@ -4,7 +4,6 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -12,6 +11,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::Admin;
 use super::error::ApiError;
+use crate::code::Code;
 use crate::manifest::Manifest;
 use crate::registry::{FileStatus, Loaded, RegistryError};
 
@@ -87,8 +87,7 @@ fn find(state: &AppState, id: &str) -> Result<Loaded, ApiError> {
         .find(|l| l.adapter.id() == id)
         .ok_or_else(|| {
             ApiError::new(
-                StatusCode::NOT_FOUND,
-                "adapter_not_found",
+                Code::AdapterNotFound,
                 format!("no adapter `{id}` is loaded"),
             )
         })
@@ -130,8 +129,7 @@ pub async fn upload(
     })?;
     if body.is_empty() {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "empty_body",
+            Code::EmptyBody,
             "send the adapter's .wasm component as the request body",
         ));
     }
@@ -140,16 +138,10 @@ pub async fn upload(
         .upload(&id, body.to_vec())
         .await
         .map_err(|e| match e {
-            RegistryError::Load(e) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_adapter",
-                e.to_string(),
-            ),
-            RegistryError::IdMismatch { .. } => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "adapter_id_mismatch",
-                e.to_string(),
-            ),
+            RegistryError::Load(e) => ApiError::new(Code::InvalidAdapter, e.to_string()),
+            RegistryError::IdMismatch { .. } => {
+                ApiError::new(Code::AdapterIdMismatch, e.to_string())
+            }
             // An upload replaces the file that serves its adapter, under the
             // registry's load lock: no other file can serve it by then.
             e @ RegistryError::IdTaken { .. } => ApiError::internal(e),

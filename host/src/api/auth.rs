@@ -2,12 +2,12 @@
 //! reachable with `Authorization: Bearer <admin key>` only.
 
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::error::ApiError;
+use crate::code::Code;
 
 /// Proof that the request carries the admin key.
 pub struct Admin;
@@ -35,15 +35,13 @@ impl FromRequestParts<AppState> for Admin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(token) = bearer(parts) else {
             return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "admin_key_missing",
+                Code::AdminKeyMissing,
                 "this route needs the admin key as `Authorization: Bearer <key>` (see admin.key in the data folder)",
             ));
         };
         if key_hash(token) != state.admin_key_hash {
             return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "admin_key_invalid",
+                Code::AdminKeyInvalid,
                 "the admin key is not valid",
             ));
         }

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -15,6 +15,7 @@ use super::AppState;
 use super::auth::Admin;
 use super::error::ApiError;
 use crate::certificates::key::KeyKind;
+use crate::code::Code;
 
 /// The platform certificate.
 #[derive(Serialize, ToSchema)]
@@ -64,8 +65,7 @@ pub async fn platform(
 ) -> Result<Response, ApiError> {
     let Some(cert) = &state.platform_certificate else {
         return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "no_platform_certificate",
+            Code::NoPlatformCertificate,
             "this host has no platform certificate",
         ));
     };

@@ -16,28 +16,17 @@ use super::auth::Admin;
 use super::connections::{ConnectionView, view};
 use super::error::ApiError;
 use super::json::ApiJson;
+use crate::code::Code;
 use crate::connections::connect_sessions::{
     ConnectSession, ConnectSessionError, SessionStatus, status,
 };
 
 impl From<ConnectSessionError> for ApiError {
     fn from(e: ConnectSessionError) -> Self {
-        let code = e.code();
         match e {
             ConnectSessionError::Connect(e) => e.into(),
             ConnectSessionError::Storage(e) => ApiError::internal(e),
-            ConnectSessionError::UnknownAdapter(_) | ConnectSessionError::UnknownReplaced(_) => {
-                ApiError::new(StatusCode::NOT_FOUND, code, e.to_string())
-            }
-            ConnectSessionError::InvalidTtl | ConnectSessionError::InvalidPlatformKeyBinding(_) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
-            }
-            ConnectSessionError::Unknown => {
-                ApiError::new(StatusCode::NOT_FOUND, code, e.to_string())
-            }
-            ConnectSessionError::Expired
-            | ConnectSessionError::Used
-            | ConnectSessionError::Locked => ApiError::new(StatusCode::GONE, code, e.to_string()),
+            e => ApiError::new(e.code(), e.to_string()),
         }
     }
 }
@@ -142,8 +131,7 @@ async fn find(state: &AppState, id: &str) -> Result<ConnectSession, ApiError> {
         .map_err(ApiError::internal)?
         .ok_or_else(|| {
             ApiError::new(
-                StatusCode::NOT_FOUND,
-                "connect_session_not_found",
+                Code::ConnectSessionNotFound,
                 format!("no connect session `{id}`"),
             )
         })
@@ -203,8 +191,7 @@ pub async fn claim_token(
     let session = find(&state, &id).await?;
     let Some(connection_id) = session.connection_id else {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_connected",
+            Code::NotConnected,
             "the customer has not connected through this link yet",
         ));
     };
@@ -215,8 +202,7 @@ pub async fn claim_token(
         .map_err(ApiError::internal)?
         .ok_or_else(|| {
             ApiError::new(
-                StatusCode::CONFLICT,
-                "token_claimed",
+                Code::TokenClaimed,
                 "the token of this session's connection was already claimed",
             )
         })?;

@@ -14,6 +14,7 @@ use super::AppState;
 use super::auth::Admin;
 use super::error::ApiError;
 use super::json::ApiJson;
+use crate::code::Code;
 use crate::connections::{
     ConnectError, Connection, LastError, NewConnection, PlatformKeyUse, Status,
 };
@@ -130,22 +131,14 @@ impl From<ConnectError> for ApiError {
     fn from(e: ConnectError) -> Self {
         let message = e.to_string();
         match e {
-            ConnectError::UnknownAdapter(_) => {
-                ApiError::new(StatusCode::NOT_FOUND, "adapter_not_found", message)
+            ConnectError::UnknownAdapter(_) => ApiError::new(Code::AdapterNotFound, message),
+            ConnectError::Config(errors) => ApiError::new(Code::InvalidConfig, message)
+                .with_details(json!({"errors": errors.0})),
+            ConnectError::CredentialsRejected(_) => {
+                ApiError::new(Code::CredentialsRejected, message)
             }
-            ConnectError::Config(errors) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", message)
-                    .with_details(json!({"errors": errors.0}))
-            }
-            ConnectError::CredentialsRejected(_) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "credentials_rejected",
-                message,
-            ),
             ConnectError::Call(e) => e.into(),
-            ConnectError::NoCredits { .. } => {
-                ApiError::new(StatusCode::PAYMENT_REQUIRED, "no_credits", message)
-            }
+            ConnectError::NoCredits { .. } => ApiError::new(Code::NoCredits, message),
             ConnectError::UnknownReplaced(id) => not_found(&id),
             ConnectError::Storage(e) => ApiError::internal(e),
         }
@@ -153,11 +146,7 @@ impl From<ConnectError> for ApiError {
 }
 
 pub(super) fn not_found(id: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "connection_not_found",
-        format!("no connection `{id}`"),
-    )
+    ApiError::new(Code::ConnectionNotFound, format!("no connection `{id}`"))
 }
 
 async fn find(state: &AppState, id: &str) -> Result<Connection, ApiError> {

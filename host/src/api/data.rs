@@ -4,7 +4,6 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::openapi::schema::{AnyOfBuilder, Schema};
@@ -14,6 +13,7 @@ use utoipa::{IntoParams, PartialSchema, ToSchema};
 use super::AppState;
 use super::error::ApiError;
 use super::token::ConnectionAuth;
+use crate::code::Code;
 use crate::connections::tokens::Access;
 use crate::runtime::ListRequest;
 
@@ -91,16 +91,14 @@ pub fn list_request(entity: String, query: ListQuery) -> Result<ListRequest, Api
     let page_size = query.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
     if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
+            Code::InvalidQuery,
             format!("page_size must be 1 to {MAX_PAGE_SIZE}"),
         ));
     }
     let modified_after = match &query.modified_after {
         Some(t) => Some(crate::timestamps::normalize(t).ok_or_else(|| {
             ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
+                Code::InvalidQuery,
                 "modified_after must be an RFC 3339 timestamp, such as 2026-01-31T00:00:00Z",
             )
         })?),

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::code::Code;
 use crate::dataplane::DataError;
 use crate::runtime::CallError;
 
@@ -23,7 +24,7 @@ pub struct ErrorBody {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable and machine-readable: `token_invalid`, `invalid_config`, ...
-    pub code: String,
+    pub code: Code,
     /// For people.
     pub message: String,
     /// Also in the `x-request-id` header and in the logs.
@@ -33,12 +34,24 @@ pub struct ErrorDetail {
     pub details: Option<serde_json::Value>,
 }
 
-/// An error a client sees. `code` is stable and machine-readable.
+/// Every code, as the OpenAPI document's enum of `error.code`.
+impl utoipa::PartialSchema for Code {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Code::ALL.iter().map(|code| code.as_str())))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Code {}
+
+/// An error a client sees: a [`Code`], and the status it answers with.
 #[derive(Debug, Clone, Serialize)]
 pub struct ApiError {
     #[serde(skip)]
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<Value>,
@@ -48,14 +61,23 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error with `code`, answered with the code's status.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         ApiError {
-            status,
+            status: code.status(),
             code,
             message: message.into(),
             details: None,
             retry_after: None,
         }
+    }
+
+    /// Answers with `status` rather than the code's own: for a code that
+    /// means something else at another door (`connection_disconnected` is
+    /// the token's 401, and 409 where an operator acts on the connection).
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -72,8 +94,7 @@ impl ApiError {
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "internal error");
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            Code::Internal,
             "internal error; the logs have details under this request id",
         )
     }
@@ -81,19 +102,22 @@ impl ApiError {
     /// The error for a status that a layer answered without a body of ours.
     pub fn for_status(status: StatusCode) -> Self {
         let (code, message) = match status {
-            StatusCode::NOT_FOUND => ("not_found", "no such route"),
-            StatusCode::METHOD_NOT_ALLOWED => {
-                ("method_not_allowed", "this route does not take that method")
+            StatusCode::NOT_FOUND => (Code::NotFound, "no such route"),
+            StatusCode::METHOD_NOT_ALLOWED => (
+                Code::MethodNotAllowed,
+                "this route does not take that method",
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                (Code::PayloadTooLarge, "the request body is too large")
             }
-            StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-                "unsupported_media_type",
+                Code::UnsupportedMediaType,
                 "the request body has the wrong content type",
             ),
-            s if s.is_client_error() => ("bad_request", "the request is malformed"),
-            _ => ("internal", "internal error"),
+            s if s.is_client_error() => (Code::BadRequest, "the request is malformed"),
+            _ => (Code::Internal, "internal error"),
         };
-        Self::new(status, code, message)
+        Self::new(code, message).with_status(status)
     }
 }
 
@@ -111,41 +135,12 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The HTTP status of every code a domain error can carry; the codes the
-/// API itself makes (`token_invalid`, `invalid_query`, ...) name their status
-/// where they are made.
-fn status_of(code: &str) -> StatusCode {
-    match code {
-        "connection_requires_reauthorization" => StatusCode::UNAUTHORIZED,
-        "insufficient_permissions" => StatusCode::FORBIDDEN,
-        "unknown_entity" | "record_not_found" => StatusCode::NOT_FOUND,
-        "operation_not_supported" => StatusCode::METHOD_NOT_ALLOWED,
-        "state_locked" | "conflict" | "idempotency_key_in_flight" => StatusCode::CONFLICT,
-        "rate_limited" | "too_many_requests" => StatusCode::TOO_MANY_REQUESTS,
-        "upstream_error"
-        | "adapter_memory_limit"
-        | "adapter_crashed"
-        | "adapter_invalid_output"
-        | "outbound_denied" => StatusCode::BAD_GATEWAY,
-        "unsupported" | "passthrough_not_supported" => StatusCode::NOT_IMPLEMENTED,
-        "adapter_timeout" => StatusCode::GATEWAY_TIMEOUT,
-        "busy" | "adapter_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-        "internal" => StatusCode::INTERNAL_SERVER_ERROR,
-        "invalid_record_id" | "invalid_passthrough_path" | "dry_run_unsupported" => {
-            StatusCode::BAD_REQUEST
-        }
-        // The write rules, invalid bodies, refused records and reused keys.
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
-    }
-}
-
 impl From<DataError> for ApiError {
     fn from(error: DataError) -> Self {
         if let DataError::Internal(message) = &error {
             return ApiError::internal(message);
         }
-        let code = error.code();
-        let mut api = ApiError::new(status_of(code), code, error.to_string());
+        let mut api = ApiError::new(error.code(), error.to_string());
         api.details = error.details();
         api.retry_after = error.retry_after();
         api

@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use utoipa::{IntoParams, ToSchema};
@@ -20,6 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::auth::Admin;
 use super::error::ApiError;
+use crate::code::Code;
 use crate::storage::requests::{FailedRequest, FailedRequestFilter};
 use crate::storage::{StorageError, Store};
 
@@ -116,8 +116,7 @@ pub async fn list(
     let limit = query.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
+            Code::InvalidQuery,
             "`limit` must be 1 to 500",
         ));
     }

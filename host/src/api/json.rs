@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::error::ApiError;
+use crate::code::Code;
 
 /// Like `axum::Json`, but a bad body is an [`ApiError`]: `unsupported_media_type`
 /// (415) without `Content-Type: application/json`, `invalid_json` (400) for
@@ -22,18 +23,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             Ok(axum::Json(value)) => Ok(ApiJson(value)),
             Err(rejection) => Err(match rejection {
                 JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
+                    Code::UnsupportedMediaType,
                     "send the body as JSON, with `Content-Type: application/json`",
                 ),
                 JsonRejection::JsonSyntaxError(e) => ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_json",
+                    Code::InvalidJson,
                     format!("the body is not valid JSON: {}", e.body_text()),
                 ),
                 JsonRejection::JsonDataError(e) => ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_body",
+                    Code::InvalidBody,
                     format!(
                         "the body does not have the expected shape: {}",
                         e.body_text()

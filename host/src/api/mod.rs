@@ -41,6 +41,7 @@ use axum::{Json, Router, middleware};
 use tower_http::limit::RequestBodyLimitLayer;
 use utoipa::OpenApi;
 
+use crate::code::Code;
 use error::ApiError;
 
 /// The largest adapter upload.
@@ -220,12 +221,10 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError
     let registry = state.registry;
     let adapters = registry.loaded().len();
     if !registry.ready() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "starting",
-            "the host is loading its adapters",
-        )
-        .with_details(serde_json::json!({"adapters": adapters})));
+        return Err(
+            ApiError::new(Code::Starting, "the host is loading its adapters")
+                .with_details(serde_json::json!({"adapters": adapters})),
+        );
     }
     Ok(Json(Health {
         status: "ok",

@@ -16,6 +16,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::request_id::Relayed;
 use super::token::ConnectionAuth;
+use crate::code::Code;
 use crate::connections::tokens::Access;
 use crate::contract::{PassthroughMethod, PassthroughRequest};
 
@@ -105,8 +106,7 @@ pub async fn forward(
         .await?;
     let status = StatusCode::from_u16(answer.status).map_err(|_| {
         ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "adapter_invalid_output",
+            Code::AdapterInvalidOutput,
             format!("the adapter answered HTTP status {}", answer.status),
         )
     })?;

@@ -17,6 +17,7 @@ use tracing::Instrument;
 use super::AppState;
 use super::edge::BodyDeadline;
 use super::error::ApiError;
+use crate::code::Code;
 use crate::storage::requests::FailedRequest;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -67,12 +68,7 @@ fn body_timed_out(deadline: &BodyDeadline) -> Response {
         "the request's body did not arrive within {} s (--body-read-timeout)",
         deadline.timeout.as_secs_f64()
     );
-    let mut response = ApiError::new(
-        axum::http::StatusCode::REQUEST_TIMEOUT,
-        "request_timeout",
-        message,
-    )
-    .into_response();
+    let mut response = ApiError::new(Code::RequestTimeout, message).into_response();
     response
         .headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -123,11 +119,11 @@ pub async fn middleware(
             .remove::<ApiError>()
             .unwrap_or_else(|| ApiError::for_status(status));
         if status.is_server_error() {
-            tracing::error!(status = status.as_u16(), code = error.code, message = %error.message, latency_ms, "request failed");
+            tracing::error!(status = status.as_u16(), code = error.code.as_str(), message = %error.message, latency_ms, "request failed");
         } else {
             tracing::info!(
                 status = status.as_u16(),
-                code = error.code,
+                code = error.code.as_str(),
                 latency_ms,
                 "request refused"
             );

@@ -17,20 +17,21 @@ use super::error::ApiError;
 use super::json::ApiJson;
 use super::request_id::RequestId;
 use super::token::ConnectionAuth;
+use crate::code::Code;
 use crate::connections::tokens::Access;
 use crate::storage::syncs::{Counts, Run, RunError, RunKind, RunStatus, Schedule, Trigger};
 use crate::sync::{ScheduleRequest, SyncError};
 
 impl From<SyncError> for ApiError {
     fn from(e: SyncError) -> Self {
-        let (status, code) = match &e {
-            SyncError::NotListable(_) => (StatusCode::NOT_FOUND, "unknown_entity"),
-            SyncError::NoSchedule(_) => (StatusCode::NOT_FOUND, "no_sync_schedule"),
-            SyncError::AlreadyRunning(_) => (StatusCode::CONFLICT, "sync_running"),
+        let code = match &e {
+            SyncError::NotListable(_) => Code::UnknownEntity,
+            SyncError::NoSchedule(_) => Code::NoSyncSchedule,
+            SyncError::AlreadyRunning(_) => Code::SyncRunning,
             SyncError::Storage(e) => return ApiError::internal(e),
-            _ => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_schedule"),
+            _ => Code::InvalidSchedule,
         };
-        ApiError::new(status, code, e.to_string())
+        ApiError::new(code, e.to_string())
     }
 }
 
@@ -298,7 +299,7 @@ pub struct SyncedPage {
 }
 
 fn invalid(message: &str) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message)
+    ApiError::new(Code::InvalidQuery, message)
 }
 
 /// Stored records of an entity, oldest change first, without calling the

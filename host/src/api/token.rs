@@ -17,13 +17,14 @@ use std::time::{Instant, SystemTime};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue};
 use serde_json::json;
 
 use super::AppState;
 use super::auth::bearer;
 use super::error::ApiError;
 use super::request_id::{RequestConnection, RequestId, ResponseHeaders};
+use crate::code::Code;
 use crate::connections::tokens::{Access, Grant, Scopes};
 use crate::connections::{Connection, Status, TokenOwner, token_hash};
 use crate::dataplane::{Caller, Wait};
@@ -75,8 +76,7 @@ impl ConnectionAuth {
         }
         let needed = Scopes::needed(access, entity);
         Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "insufficient_scope",
+            Code::InsufficientScope,
             format!("this token does not hold the `{needed}` scope"),
         )
         .with_details(json!({
@@ -84,10 +84,6 @@ impl ConnectionAuth {
             "token_scopes": self.grant.scopes.written(),
         })))
     }
-}
-
-fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, code, message)
 }
 
 /// Takes one request from the token's rate limit, announcing the policy
@@ -112,8 +108,7 @@ fn rate_limit(state: &AppState, grant: &Grant, parts: &Parts) -> Result<(), ApiE
     }
     taken.map(drop).map_err(|wait| {
         ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "token_rate_limited",
+            Code::TokenRateLimited,
             format!("this token may make {per_minute} requests a minute; retry later"),
         )
         .with_retry_after(wait)
@@ -125,8 +120,8 @@ impl FromRequestParts<AppState> for ConnectionAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or_else(|| {
-            unauthorized(
-                "token_missing",
+            ApiError::new(
+                Code::TokenMissing,
                 "send the connection's API token as `Authorization: Bearer <token>`",
             )
         })?;
@@ -136,8 +131,8 @@ impl FromRequestParts<AppState> for ConnectionAuth {
             .await
             .map_err(ApiError::internal)?
             .ok_or_else(|| {
-                unauthorized(
-                    "token_invalid",
+                ApiError::new(
+                    Code::TokenInvalid,
                     "the token does not belong to any connection",
                 )
             })?;
@@ -148,19 +143,19 @@ impl FromRequestParts<AppState> for ConnectionAuth {
             slot.set(&connection.id);
         }
         if grant.revoked {
-            return Err(unauthorized("token_invalid", "the token was revoked"));
+            return Err(ApiError::new(Code::TokenInvalid, "the token was revoked"));
         }
         if grant.expired(SystemTime::now()) {
-            return Err(unauthorized(
-                "token_expired",
+            return Err(ApiError::new(
+                Code::TokenExpired,
                 "the token has expired; ask for a new one",
             ));
         }
         let open = match (&owner, connection.status) {
             (TokenOwner::Active(open), _) => open.clone(),
             (_, Status::RequiresReauthorization) => {
-                return Err(unauthorized(
-                    "connection_requires_reauthorization",
+                return Err(ApiError::new(
+                    Code::ConnectionRequiresReauthorization,
                     connection.status_reason.clone().unwrap_or_else(|| {
                         "the system rejected the connection's credentials".into()
                     }),
@@ -168,8 +163,8 @@ impl FromRequestParts<AppState> for ConnectionAuth {
                 .with_details(json!({"connection_id": connection.id})));
             }
             _ => {
-                return Err(unauthorized(
-                    "connection_disconnected",
+                return Err(ApiError::new(
+                    Code::ConnectionDisconnected,
                     "the connection was disconnected; connect again to get a new token",
                 )
                 .with_details(json!({"connection_id": connection.id})));

@@ -16,6 +16,7 @@ use super::auth::Admin;
 use super::connections::not_found;
 use super::error::ApiError;
 use super::json::ApiJson;
+use crate::code::Code;
 use crate::connections::tokens::{NewToken, TokenError};
 use crate::storage::StoredToken;
 
@@ -111,19 +112,18 @@ impl From<TokenError> for ApiError {
         match e {
             TokenError::UnknownConnection(id) => not_found(&id),
             TokenError::Disconnected(_) => {
-                ApiError::new(StatusCode::CONFLICT, "connection_disconnected", message)
+                // Not the token's 401: the operator acts on a connection
+                // that is no longer active.
+                ApiError::new(Code::ConnectionDisconnected, message)
+                    .with_status(StatusCode::CONFLICT)
             }
-            TokenError::UnknownToken { .. } => {
-                ApiError::new(StatusCode::NOT_FOUND, "token_not_found", message)
-            }
+            TokenError::UnknownToken { .. } => ApiError::new(Code::TokenNotFound, message),
             TokenError::Scope(_)
             | TokenError::UnknownEntity { .. }
             | TokenError::Name
             | TokenError::InvalidExpiry
-            | TokenError::ExpiresInThePast => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_token", message)
-            }
-            TokenError::TooMany => ApiError::new(StatusCode::CONFLICT, "too_many_tokens", message),
+            | TokenError::ExpiresInThePast => ApiError::new(Code::InvalidToken, message),
+            TokenError::TooMany => ApiError::new(Code::TooManyTokens, message),
             TokenError::Storage(e) => ApiError::internal(e),
         }
     }

@@ -14,6 +14,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::json::ApiJson;
 use super::token::ConnectionAuth;
+use crate::code::Code;
 use crate::connections::tokens::Access;
 use crate::storage::webhooks::{Attempt, DeliveryStatus, Subscription};
 use crate::webhooks::{self, WebhookError};
@@ -22,20 +23,12 @@ impl From<WebhookError> for ApiError {
     fn from(e: WebhookError) -> Self {
         match e {
             WebhookError::Storage(e) => ApiError::internal(e),
-            WebhookError::TooMany(_) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "too_many_subscriptions",
-                e.to_string(),
-            ),
+            WebhookError::TooMany(_) => ApiError::new(Code::TooManySubscriptions, e.to_string()),
             WebhookError::UnknownSubscription(id) => no_subscription(&id),
             WebhookError::UnknownDelivery { .. } => {
-                ApiError::new(StatusCode::NOT_FOUND, "delivery_not_found", e.to_string())
+                ApiError::new(Code::DeliveryNotFound, e.to_string())
             }
-            other => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_subscription",
-                other.to_string(),
-            ),
+            other => ApiError::new(Code::InvalidSubscription, other.to_string()),
         }
     }
 }
@@ -173,8 +166,7 @@ pub async fn list(
 
 fn no_subscription(id: &str) -> ApiError {
     ApiError::new(
-        StatusCode::NOT_FOUND,
-        "subscription_not_found",
+        Code::SubscriptionNotFound,
         format!("the connection has no webhook subscription `{id}`"),
     )
 }

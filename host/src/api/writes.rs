@@ -20,6 +20,7 @@ use super::data::RecordPath;
 use super::error::ApiError;
 use super::json::ApiJson;
 use super::token::ConnectionAuth;
+use crate::code::Code;
 use crate::connections::tokens::Access;
 use crate::dataplane::{Mode, Written};
 use crate::runtime::HeldRequest;
@@ -33,8 +34,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
             Ok(Some(key))
         }
         _ => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_idempotency_key",
+            Code::InvalidIdempotencyKey,
             "Idempotency-Key must be 1 to 255 visible characters",
         )),
     }

@@ -24,6 +24,7 @@ use thiserror::Error;
 use super::{
     ConnectError, Connection, Connections, NewConnection, PlatformKeyUse, new_secret, token_hash,
 };
+use crate::code::Code;
 use crate::manifest::ConfigType;
 use crate::runtime::PLATFORM_KEY;
 use crate::storage::StorageError;
@@ -66,18 +67,18 @@ pub enum ConnectSessionError {
 
 impl ConnectSessionError {
     /// The stable machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            ConnectSessionError::UnknownAdapter(_) => "adapter_not_found",
-            ConnectSessionError::UnknownReplaced(_) => "connection_not_found",
-            ConnectSessionError::InvalidTtl => "invalid_body",
-            ConnectSessionError::Unknown => "connect_link_unknown",
-            ConnectSessionError::Expired => "connect_link_expired",
-            ConnectSessionError::Used => "connect_link_used",
-            ConnectSessionError::Locked => "connect_link_locked",
-            ConnectSessionError::InvalidPlatformKeyBinding(_) => "invalid_body",
-            ConnectSessionError::Connect(_) => "connect_failed",
-            ConnectSessionError::Storage(_) => "internal",
+            ConnectSessionError::UnknownAdapter(_) => Code::AdapterNotFound,
+            ConnectSessionError::UnknownReplaced(_) => Code::ConnectionNotFound,
+            ConnectSessionError::InvalidTtl => Code::InvalidBody,
+            ConnectSessionError::Unknown => Code::ConnectLinkUnknown,
+            ConnectSessionError::Expired => Code::ConnectLinkExpired,
+            ConnectSessionError::Used => Code::ConnectLinkUsed,
+            ConnectSessionError::Locked => Code::ConnectLinkLocked,
+            ConnectSessionError::InvalidPlatformKeyBinding(_) => Code::InvalidBody,
+            ConnectSessionError::Connect(_) => Code::ConnectFailed,
+            ConnectSessionError::Storage(_) => Code::Internal,
         }
     }
 }

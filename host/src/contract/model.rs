@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use thiserror::Error;
 
+use crate::code::Code;
 use crate::manifest::CustomField;
 
 /// Who a call is made for, as the adapter sees it: the connection's id and
@@ -124,16 +125,16 @@ pub enum AdapterError {
 
 impl AdapterError {
     /// The stable code a client sees for this error.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            AdapterError::Unauthorized { .. } => "connection_requires_reauthorization",
-            AdapterError::Forbidden { .. } => "insufficient_permissions",
-            AdapterError::Invalid { .. } => "validation_failed",
-            AdapterError::NotFound { .. } => "record_not_found",
-            AdapterError::Conflict { .. } => "conflict",
-            AdapterError::RateLimited { .. } => "rate_limited",
-            AdapterError::Upstream { .. } => "upstream_error",
-            AdapterError::Unsupported { .. } => "unsupported",
+            AdapterError::Unauthorized { .. } => Code::ConnectionRequiresReauthorization,
+            AdapterError::Forbidden { .. } => Code::InsufficientPermissions,
+            AdapterError::Invalid { .. } => Code::ValidationFailed,
+            AdapterError::NotFound { .. } => Code::RecordNotFound,
+            AdapterError::Conflict { .. } => Code::Conflict,
+            AdapterError::RateLimited { .. } => Code::RateLimited,
+            AdapterError::Upstream { .. } => Code::UpstreamError,
+            AdapterError::Unsupported { .. } => Code::Unsupported,
         }
     }
 }

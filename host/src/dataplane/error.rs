@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use thiserror::Error;
 
+use crate::code::Code;
 use crate::connections::LookupError;
 use crate::manifest::Operation;
 use crate::rules::Violation;
@@ -140,29 +141,29 @@ impl From<LookupError> for DataError {
 
 impl DataError {
     /// The stable, machine-readable code of this error.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            DataError::AdapterUnavailable(_) => "adapter_unavailable",
-            DataError::UnknownEntity { .. } => "unknown_entity",
-            DataError::OperationNotSupported { .. } => "operation_not_supported",
-            DataError::InsufficientPermissions { .. } => "insufficient_permissions",
-            DataError::NotAnObject => "invalid_body",
-            DataError::InvalidReference(_) => "invalid_record_id",
+            DataError::AdapterUnavailable(_) => Code::AdapterUnavailable,
+            DataError::UnknownEntity { .. } => Code::UnknownEntity,
+            DataError::OperationNotSupported { .. } => Code::OperationNotSupported,
+            DataError::InsufficientPermissions { .. } => Code::InsufficientPermissions,
+            DataError::NotAnObject => Code::InvalidBody,
+            DataError::InvalidReference(_) => Code::InvalidRecordId,
             DataError::FieldRules { violations, .. } => {
-                violations.first().map_or("invalid_body", |v| v.code)
+                violations.first().map_or(Code::InvalidBody, |v| v.code)
             }
-            DataError::StateLocked(_) => "state_locked",
-            DataError::WriteBudget { .. } => "rate_limited",
+            DataError::StateLocked(_) => Code::StateLocked,
+            DataError::WriteBudget { .. } => Code::RateLimited,
             DataError::TooManyRequests { .. } | DataError::QueueTimeout { .. } => {
-                "too_many_requests"
+                Code::TooManyRequests
             }
-            DataError::PassthroughNotDeclared(_) => "passthrough_not_supported",
-            DataError::InvalidPassthroughPath(_) => "invalid_passthrough_path",
-            DataError::PassthroughDryRun => "dry_run_unsupported",
-            DataError::IdempotencyKeyInFlight => "idempotency_key_in_flight",
-            DataError::IdempotencyKeyReused => "idempotency_key_reused",
+            DataError::PassthroughNotDeclared(_) => Code::PassthroughNotSupported,
+            DataError::InvalidPassthroughPath(_) => Code::InvalidPassthroughPath,
+            DataError::PassthroughDryRun => Code::DryRunUnsupported,
+            DataError::IdempotencyKeyInFlight => Code::IdempotencyKeyInFlight,
+            DataError::IdempotencyKeyReused => Code::IdempotencyKeyReused,
             DataError::Call(e) => e.code(),
-            DataError::Internal(_) => "internal",
+            DataError::Internal(_) => Code::Internal,
         }
     }
 

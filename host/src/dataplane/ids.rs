@@ -68,6 +68,7 @@ pub fn check_cursor(cursor: &str) -> Result<(), DataError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::code::Code;
 
     #[test]
     fn ids_that_are_paths_or_carry_controls_are_refused() {
@@ -97,7 +98,7 @@ mod tests {
         }
         assert_eq!(
             check_record_id("x/y").unwrap_err().code(),
-            "invalid_record_id"
+            Code::InvalidRecordId
         );
         assert_eq!(
             check_record_id("..").unwrap_err().to_string(),

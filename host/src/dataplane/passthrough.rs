@@ -102,6 +102,7 @@ impl DataPlane {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::code::Code;
 
     #[test]
     fn paths_that_could_leave_the_system_or_its_base_are_refused() {
@@ -128,7 +129,7 @@ mod tests {
             &format!("/{}", "x".repeat(MAX_PATH_CHARS)),
         ] {
             let refused = check_path(bad).unwrap_err();
-            assert_eq!(refused.code(), "invalid_passthrough_path", "{bad:?}");
+            assert_eq!(refused.code(), Code::InvalidPassthroughPath, "{bad:?}");
         }
         for good in [
             "/",

@@ -12,7 +12,6 @@
 //! call. The write is sent ([`Mode::Send`]) only with a valid token, or on
 //! the user's yes.
 
-use axum::http::StatusCode;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ElicitRequest,
     ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema, ErrorData as McpError,
@@ -32,6 +31,7 @@ use crate::api::data::{ListQuery, list_request};
 use crate::api::error::ApiError;
 use crate::api::token::ConnectionAuth;
 use crate::api::writes::DryRunRequest;
+use crate::code::Code;
 use crate::dataplane::{Mode, Written};
 
 /// The key of the confirmation among an elicitation's input requests.
@@ -68,8 +68,7 @@ pub async fn call(
         }
         Err(Hidden::ReadOnly) => {
             let refused = ApiError::new(
-                StatusCode::FORBIDDEN,
-                "mcp_read_only",
+                Code::McpReadOnly,
                 "this host's MCP door serves only reads (--mcp-read-only); \
                  write over the HTTP API",
             );
@@ -123,7 +122,7 @@ fn answer(value: &impl serde::Serialize) -> Result<CallToolResult, ApiError> {
 }
 
 fn invalid_arguments(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_arguments", message)
+    ApiError::new(Code::InvalidArguments, message)
 }
 
 /// The arguments as `T` (whose fields say which are allowed).

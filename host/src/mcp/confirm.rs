@@ -13,12 +13,12 @@
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::api::error::ApiError;
 use crate::api::token::ConnectionAuth;
+use crate::code::Code;
 use crate::dataplane::DataPlane;
 
 /// How long a confirm token works.
@@ -124,14 +124,12 @@ pub async fn redeem(
     match taken {
         Some(bound) if bound == binding => Ok(()),
         Some(_) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "confirm_token_mismatch",
+            Code::ConfirmTokenMismatch,
             "this confirm token was given for other arguments (or another tool or API token), \
              and is now spent: call the tool without confirm_token for a new plan",
         )),
         None => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "confirm_token_invalid",
+            Code::ConfirmTokenInvalid,
             "this confirm token is unknown, used or expired (they work once, for 5 minutes): \
              call the tool without confirm_token for a new plan",
         )),

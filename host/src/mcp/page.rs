@@ -4,13 +4,13 @@
 //! cursor of the page, the page size, and how many of the page's records
 //! were already answered. Going on re-reads that page and skips them.
 
-use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::api::error::ApiError;
+use crate::code::Code;
 use crate::dataplane::Page;
 
 /// The largest answer of one tool call, in bytes of JSON.
@@ -36,8 +36,7 @@ pub struct Cursor {
 
 fn invalid_cursor() -> ApiError {
     ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_cursor",
+        Code::InvalidCursor,
         "the cursor is not one this tool answered: pass `next_cursor` as it was given, \
          or no cursor for the first page",
     )
@@ -122,7 +121,7 @@ pub fn cut(page: Page, from: &Cursor) -> Result<Cut, ApiError> {
 
 /// `result_too_large`, saying what to do instead.
 pub fn too_large(message: &str) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "result_too_large", message)
+    ApiError::new(Code::ResultTooLarge, message)
 }
 
 #[cfg(test)]
@@ -200,7 +199,7 @@ mod tests {
     #[test]
     fn a_record_past_the_bound_is_refused_and_foreign_cursors_too() {
         let error = cut(page(&[MAX_RESULT_BYTES], None), &first(1)).unwrap_err();
-        assert_eq!(error.code, "result_too_large");
+        assert_eq!(error.code, Code::ResultTooLarge);
         for bad in [
             "",
             "not base64!",
@@ -209,7 +208,7 @@ mod tests {
         ] {
             assert_eq!(
                 Cursor::decode(bad).unwrap_err().code,
-                "invalid_cursor",
+                Code::InvalidCursor,
                 "{bad}"
             );
         }

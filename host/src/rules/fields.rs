@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::Violation;
+use crate::code::Code;
 use crate::manifest::{ChildCollection, Entity, Field, FieldAccess, FieldType};
 
 /// Whether a body creates a record or changes one.
@@ -65,7 +66,7 @@ impl Pointer<'_> {
     }
 }
 
-fn violation(path: String, code: &'static str, message: String) -> Violation {
+fn violation(path: String, code: Code, message: String) -> Violation {
     Violation {
         path,
         code,
@@ -78,7 +79,7 @@ fn access(field: &Field, write: Write, path: &Pointer, out: &mut Vec<Violation>)
     let refused = match (field.access, write) {
         (FieldAccess::ReadOnly, _) => Some(if field.custom {
             (
-                "custom_field_not_writable",
+                Code::CustomFieldNotWritable,
                 format!(
                     "custom field `{}` cannot be written through the API",
                     field.name
@@ -86,7 +87,7 @@ fn access(field: &Field, write: Write, path: &Pointer, out: &mut Vec<Violation>)
             )
         } else {
             (
-                "field_read_only",
+                Code::FieldReadOnly,
                 format!(
                     "`{}` is set by the system and cannot be written",
                     field.name
@@ -95,7 +96,7 @@ fn access(field: &Field, write: Write, path: &Pointer, out: &mut Vec<Violation>)
         }),
         (FieldAccess::CreateOnly, Write::Update) => Some(if field.custom {
             (
-                "custom_field_not_writable",
+                Code::CustomFieldNotWritable,
                 format!(
                     "custom field `{}` can only be set when the record is created",
                     field.name
@@ -103,7 +104,7 @@ fn access(field: &Field, write: Write, path: &Pointer, out: &mut Vec<Violation>)
             )
         } else {
             (
-                "field_create_only",
+                Code::FieldCreateOnly,
                 format!(
                     "`{}` can only be set when the record is created",
                     field.name
@@ -151,11 +152,11 @@ fn check_members(
         let path = Pointer::Key(pointer, key);
         let Some(field) = fields.iter().find(|f| f.name == name) else {
             let code = if name.starts_with("custom_fields.") {
-                "custom_field_not_writable"
+                Code::CustomFieldNotWritable
             } else {
-                "unknown_field"
+                Code::UnknownField
             };
-            let message = if code == "unknown_field" {
+            let message = if code == Code::UnknownField {
                 format!("`{name}` is not a field of this entity")
             } else {
                 format!("custom field `{key}` is not writable through the API for this connection")
@@ -171,7 +172,7 @@ fn check_members(
         if !type_ok(&field.kind, value) {
             out.push(violation(
                 path.render(),
-                "invalid_type",
+                Code::InvalidType,
                 format!("`{name}` must be {}", describe(&field.kind)),
             ));
             continue;
@@ -224,7 +225,7 @@ fn check_required(
             );
             out.push(violation(
                 path,
-                "field_required",
+                Code::FieldRequired,
                 format!("`{}` is required", field.name),
             ));
         }
@@ -236,7 +237,7 @@ fn check_children(child: &ChildCollection, value: &Value, write: Write, out: &mu
     let Value::Array(items) = value else {
         out.push(violation(
             path.render(),
-            "invalid_type",
+            Code::InvalidType,
             format!("`{}` must be a list", child.name),
         ));
         return;
@@ -244,7 +245,7 @@ fn check_children(child: &ChildCollection, value: &Value, write: Write, out: &mu
     if write == Write::Create && (items.len() as u64) < u64::from(child.min_count) {
         out.push(violation(
             path.render(),
-            "too_few_children",
+            Code::TooFewChildren,
             format!(
                 "a create needs at least {} `{}`, got {}",
                 child.min_count,
@@ -259,7 +260,7 @@ fn check_children(child: &ChildCollection, value: &Value, write: Write, out: &mu
         let Value::Object(members) = item else {
             out.push(violation(
                 item_path.render(),
-                "invalid_type",
+                Code::InvalidType,
                 format!("each of `{}` must be an object", child.name),
             ));
             continue;
@@ -269,7 +270,7 @@ fn check_children(child: &ChildCollection, value: &Value, write: Write, out: &mu
         if write == Write::Update && is_new && child.create_with_parent {
             out.push(violation(
                 item_path.render(),
-                "must_create_with_parent",
+                Code::MustCreateWithParent,
                 format!(
                     "`{}` can only be created together with their parent",
                     child.name
@@ -312,7 +313,7 @@ pub fn check(schema: &Schema, body: &Map<String, Value>, write: Write) -> Vec<Vi
             Some(value) => check_children(child, value, write, &mut out),
             None if write == Write::Create && child.min_count > 0 => out.push(violation(
                 format!("/{}", escape(&child.name)),
-                "too_few_children",
+                Code::TooFewChildren,
                 format!(
                     "a create needs at least {} `{}`, created with it",
                     child.min_count, child.name
@@ -416,7 +417,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn run(body: Value, write: Write) -> Vec<(String, &'static str)> {
+    fn run(body: Value, write: Write) -> Vec<(String, Code)> {
         let entity = purchase_orders();
         let schema = Schema::new(&entity, &[]);
         check(&schema, body.as_object().unwrap(), write)
@@ -425,7 +426,7 @@ pub(crate) mod tests {
             .collect()
     }
 
-    fn paths(list: &[(&str, &'static str)]) -> Vec<(String, &'static str)> {
+    fn paths(list: &[(&str, Code)]) -> Vec<(String, Code)> {
         list.iter().map(|(p, c)| (p.to_string(), *c)).collect()
     }
 
@@ -443,10 +444,16 @@ pub(crate) mod tests {
         assert_eq!(
             run(body, Write::Create),
             paths(&[
-                ("/colour", "unknown_field"),
-                ("/custom_fields/custbody_other", "custom_field_not_writable"),
-                ("/custom_fields/custbody_score", "custom_field_not_writable"),
-                ("/number", "field_read_only"),
+                ("/colour", Code::UnknownField),
+                (
+                    "/custom_fields/custbody_other",
+                    Code::CustomFieldNotWritable
+                ),
+                (
+                    "/custom_fields/custbody_score",
+                    Code::CustomFieldNotWritable
+                ),
+                ("/number", Code::FieldReadOnly),
             ])
         );
     }
@@ -455,7 +462,7 @@ pub(crate) mod tests {
     fn create_only_fields_are_refused_on_update() {
         assert_eq!(
             run(json!({"vendor_id": "8", "memo": "ok"}), Write::Update),
-            paths(&[("/vendor_id", "field_create_only")])
+            paths(&[("/vendor_id", Code::FieldCreateOnly)])
         );
     }
 
@@ -465,9 +472,9 @@ pub(crate) mod tests {
         assert_eq!(
             run(body, Write::Create),
             paths(&[
-                ("/lines/0/quantity", "field_required"),
-                ("/vendor_id", "field_required"),
-                ("/address/city", "field_required")
+                ("/lines/0/quantity", Code::FieldRequired),
+                ("/vendor_id", Code::FieldRequired),
+                ("/address/city", Code::FieldRequired)
             ])
         );
     }
@@ -477,24 +484,24 @@ pub(crate) mod tests {
         let none = json!({"vendor_id": "7", "address": {"city": "Oslo"}});
         assert_eq!(
             run(none, Write::Create),
-            paths(&[("/lines", "too_few_children")])
+            paths(&[("/lines", Code::TooFewChildren)])
         );
         let empty = json!({"vendor_id": "7", "address": {"city": "Oslo"}, "lines": []});
         assert_eq!(
             run(empty, Write::Create),
-            paths(&[("/lines", "too_few_children")])
+            paths(&[("/lines", Code::TooFewChildren)])
         );
         let added_later = json!({"lines": [{"id": "1", "quantity": 3}, {"quantity": 1}]});
         assert_eq!(
             run(added_later, Write::Update),
-            paths(&[("/lines/1", "must_create_with_parent")])
+            paths(&[("/lines/1", Code::MustCreateWithParent)])
         );
         let changed = json!({"lines": [{"id": "1", "item_id": "9", "amount": 1}]});
         assert_eq!(
             run(changed, Write::Update),
             paths(&[
-                ("/lines/0/amount", "field_read_only"),
-                ("/lines/0/item_id", "field_create_only")
+                ("/lines/0/amount", Code::FieldReadOnly),
+                ("/lines/0/item_id", Code::FieldCreateOnly)
             ])
         );
     }
@@ -504,7 +511,7 @@ pub(crate) mod tests {
         let body = json!({"memo": 5, "lines": "many"});
         assert_eq!(
             run(body, Write::Update),
-            paths(&[("/memo", "invalid_type"), ("/lines", "invalid_type")])
+            paths(&[("/memo", Code::InvalidType), ("/lines", Code::InvalidType)])
         );
     }
 

@@ -18,6 +18,8 @@ pub mod state;
 
 use serde::Serialize;
 
+use crate::code::Code;
+
 /// One rule one field breaks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Violation {
@@ -26,6 +28,7 @@ pub struct Violation {
     /// `field_read_only`, `field_create_only`, `custom_field_not_writable`,
     /// `unknown_field`, `field_required`, `must_create_with_parent`,
     /// `too_few_children`, `invalid_type`.
-    pub code: &'static str,
+    #[schema(value_type = String)]
+    pub code: Code,
     pub message: String,
 }

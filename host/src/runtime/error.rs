@@ -2,6 +2,7 @@
 
 use thiserror::Error;
 
+use crate::code::Code;
 use crate::contract::{AdapterError, ContractError};
 use crate::manifest::ManifestProblems;
 
@@ -40,16 +41,18 @@ pub enum CallError {
 
 impl CallError {
     /// The stable code a client sees for this error.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
             CallError::Adapter(e) => e.code(),
-            CallError::DeadlineExceeded(_) => "adapter_timeout",
-            CallError::MemoryLimitExceeded(_) => "adapter_memory_limit",
-            CallError::Busy => "busy",
-            CallError::Trap(_) => "adapter_crashed",
-            CallError::InvalidOutput(_) => "adapter_invalid_output",
-            CallError::OutboundDenied(_) => "outbound_denied",
-            CallError::Held => "dry_run_held",
+            CallError::DeadlineExceeded(_) => Code::AdapterTimeout,
+            CallError::MemoryLimitExceeded(_) => Code::AdapterMemoryLimit,
+            CallError::Busy => Code::Busy,
+            CallError::Trap(_) => Code::AdapterCrashed,
+            CallError::InvalidOutput(_) => Code::AdapterInvalidOutput,
+            CallError::OutboundDenied(_) => Code::OutboundDenied,
+            // A dry run's stop is its answer, never an error a client
+            // sees: if one ever escaped, it would be our failure.
+            CallError::Held => Code::Internal,
         }
     }
 

@@ -40,7 +40,7 @@ impl From<StorageError> for Stop {
 impl From<DataError> for Stop {
     fn from(e: DataError) -> Self {
         Stop::Failed(RunError {
-            code: e.code().into(),
+            code: e.code().as_str().into(),
             message: e.to_string(),
         })
     }

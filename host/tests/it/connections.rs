@@ -624,6 +624,43 @@ async fn the_openapi_document_covers_every_route_and_the_error_schema() {
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
 }
 
+/// Catches: a client-visible error code missing from what clients read:
+/// the OpenAPI document's enum of `error.code` (made from `Code::ALL`) and
+/// the README's table of errors (shown once by deleting a row of it).
+#[tokio::test]
+async fn every_error_code_is_in_the_openapi_document_and_the_readme() {
+    let server = Server::start(&[]);
+    let doc = send(crate::common::http().get(server.url("/openapi.json")))
+        .await
+        .body;
+    let code = &doc["components"]["schemas"]["ErrorDetail"]["properties"]["code"];
+    let schema = match code["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.trim_start_matches("#/components/schemas/");
+            &doc["components"]["schemas"][name]
+        }
+        None => code,
+    };
+    let listed: Vec<&str> = schema["enum"]
+        .as_array()
+        .unwrap_or_else(|| panic!("error.code is an enum: {code}"))
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let readme = include_str!("../../../README.md");
+    for code in interlink::code::Code::ALL {
+        assert!(
+            listed.contains(&code.as_str()),
+            "{code} in the OpenAPI document"
+        );
+        assert!(
+            readme.contains(&format!("`{code}`")),
+            "{code} in the README's table of errors"
+        );
+    }
+    assert_eq!(listed.len(), interlink::code::Code::ALL.len());
+}
+
 /// The path and methods of each `.route("/path", get(..).post(..))` in
 /// `source`.
 fn routes(source: &str) -> Vec<(String, Vec<&'static str>)> {

@@ -142,7 +142,7 @@ async fn permissions_and_write_rules_are_checked_before_the_system_is_called() {
         .create(&caller, "purchase-orders", order, None, Mode::Send)
         .await
         .unwrap_err();
-    assert_eq!(refused.code(), "insufficient_permissions");
+    assert_eq!(refused.code().as_str(), "insufficient_permissions");
     assert_eq!(
         refused.details().unwrap()["missing_permissions"],
         json!(["orders:write"])
@@ -153,7 +153,7 @@ async fn permissions_and_write_rules_are_checked_before_the_system_is_called() {
         .await
         .unwrap_err();
     assert_eq!(
-        bad.code(),
+        bad.code().as_str(),
         "insufficient_permissions",
         "permissions come first"
     );
@@ -169,7 +169,7 @@ async fn permissions_and_write_rules_are_checked_before_the_system_is_called() {
         )
         .await
         .unwrap_err();
-    assert_eq!(unknown.code(), "unknown_entity");
+    assert_eq!(unknown.code().as_str(), "unknown_entity");
     assert_eq!(up.requests(), before, "nothing reached the system");
 
     let page = plane.dataplane.list(&caller, &vendors(2)).await.unwrap();
@@ -194,7 +194,7 @@ async fn a_rejected_credential_is_recorded_the_same_for_api_calls_and_sync_runs(
         .list(&caller, &vendors(10))
         .await
         .unwrap_err();
-    assert_eq!(error.code(), "connection_requires_reauthorization");
+    assert_eq!(error.code().as_str(), "connection_requires_reauthorization");
     assert!(matches!(error, DataError::Call(_)));
     // The token's next lookup sees the new status, although it was cached.
     let TokenOwner::Inactive(connection) = plane.owner(&api_token).await else {
@@ -277,7 +277,7 @@ async fn a_connection_past_its_share_is_refused_and_other_connections_are_served
         .list(&slow_caller, &vendors(1))
         .await
         .unwrap_err();
-    assert_eq!(refused.code(), "too_many_requests");
+    assert_eq!(refused.code().as_str(), "too_many_requests");
     assert_eq!(refused.retry_after(), Some(Duration::from_secs(1)));
     assert_eq!(
         slow.in_flight(),
@@ -393,7 +393,7 @@ async fn a_dry_run_holds_the_write_and_takes_nothing() {
         .await
         .unwrap_err();
     assert_eq!(
-        refused.code(),
+        refused.code().as_str(),
         "field_required",
         "a dry run checks the rules"
     );

@@ -31,6 +31,8 @@ const LAYERS: &[&[&str]] = &[
         "duration",
     ],
     &["manifest"],
+    // Every error code a client can see.
+    &["code"],
 ];
 
 /// Lower modules a module may not import although they are below it: the
@@ -223,6 +225,44 @@ fn no_service_hands_out_another_services_handle() {
         let text = std::fs::read_to_string(&path).unwrap();
         for accessor in reach_throughs(&text) {
             problems.push(format!("{}: {accessor}", relative.display()));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Catches: an error a client sees that is not built from a `Code` (whose
+/// status it then answers with): `ApiError` is made only by `ApiError::new`,
+/// which takes one, and answers with another status than its code's only
+/// where `api/tokens.rs` documents why.
+#[test]
+fn every_api_error_is_built_from_a_code() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    files(&src, &mut all);
+    let mut problems = Vec::new();
+    for path in all {
+        let relative = path.strip_prefix(&src).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        if relative == Path::new("api/error.rs") {
+            continue; // where `ApiError::new` builds it
+        }
+        let by_hand = text.match_indices("ApiError {").any(|(at, _)| {
+            let before = text[..at].trim_end();
+            !(before.ends_with("for") || before.ends_with("->") || before.ends_with("impl"))
+        });
+        if by_hand {
+            problems.push(format!(
+                "{}: builds an ApiError by hand",
+                relative.display()
+            ));
+        }
+        let overrides = text.matches(".with_status(").count();
+        let allowed = usize::from(relative == Path::new("api/tokens.rs"));
+        if overrides > allowed {
+            problems.push(format!(
+                "{}: answers {overrides} error(s) with another status than its code's",
+                relative.display()
+            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));

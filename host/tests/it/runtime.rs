@@ -254,7 +254,7 @@ async fn a_host_outside_the_allow_list_is_refused_before_anything_is_sent() {
     );
     let err = chaos.list(ctx, &list("escape")).await.unwrap_err();
     assert_eq!(
-        err.code(),
+        err.code().as_str(),
         "outbound_denied",
         "not the adapter's `upstream`"
     );

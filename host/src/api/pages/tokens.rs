@@ -16,6 +16,7 @@ use super::connection::{confirm, find};
 use super::layout::{self, Section, connection_path, page, path, when};
 use super::session::{CsrfForm, Operator, internal};
 use crate::api::AppState;
+use crate::code::Code;
 use crate::connections::Status;
 use crate::connections::tokens::{NewToken, TokenError};
 use crate::storage::{Connection, StoredToken};
@@ -152,7 +153,7 @@ pub async fn revoke_form(
     };
     let what = html! {
         p { "Revoke token " code { (t.id) } " (" (t.name) ") of " strong { (c.account_name) } "? The very next request with it is refused (401 "
-            code { "token_invalid" } "). The connection and its other tokens, syncs, webhooks and stored data stay." }
+            code { (Code::TokenInvalid) } "). The connection and its other tokens, syncs, webhooks and stored data stay." }
     };
     confirm(
         &operator,
