@@ -16,7 +16,7 @@ use interlink::outbound::network;
 use interlink::runtime::ListRequest;
 use interlink::storage::postgres::PostgresStorage;
 use interlink::storage::syncs::{Run, RunStatus};
-use interlink::storage::{Database, Store};
+use interlink::storage::{DatabaseUrl, Store};
 use interlink::sync::ScheduleRequest;
 use serde_json::json;
 const RECORDS: usize = 100_000;
@@ -78,11 +78,11 @@ fn main() {
         let data = tempfile::tempdir().unwrap();
         let mut databases = vec![(
             "SQLite (WAL)",
-            Database::Sqlite(data.path().join("bench.db")),
+            DatabaseUrl::Sqlite(data.path().join("bench.db")),
         )];
         if let Ok(admin) = std::env::var("INTERLINK_TEST_POSTGRES_URL") {
             let url = PostgresStorage::new_database(&admin).await.unwrap();
-            databases.push(("PostgreSQL", Database::Postgres(url)));
+            databases.push(("PostgreSQL", DatabaseUrl::Postgres(url)));
         }
         println!(
             "{RECORDS} records, pages of {PAGE}, {}",

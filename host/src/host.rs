@@ -37,7 +37,7 @@ use crate::outbound::{AdapterGrants, HttpClient, network};
 use crate::registry::{Registry, watch};
 use crate::runtime::{DatabaseKv, Runtime, RuntimeConfig, Services};
 use crate::secret_box::SecretBox;
-use crate::storage::{self, Database, Store};
+use crate::storage::{self, DatabaseUrl, Store};
 use crate::sync::Syncs;
 use crate::webhooks::{self, Webhooks};
 
@@ -54,7 +54,7 @@ pub struct Config {
     /// The compiled-code cache; `cache` in the data folder by default.
     pub cache_dir: Option<PathBuf>,
     /// The database; SQLite in the data folder by default.
-    pub database: Option<Database>,
+    pub database: Option<DatabaseUrl>,
     /// The key that seals secrets at rest; the data folder's `secret.key`
     /// (made on first start) by default.
     pub secret_key: Option<String>,
@@ -158,7 +158,7 @@ impl Host {
         let secret_box = SecretBox::load(config.secret_key.as_deref(), data.path())?;
         let database = config
             .database
-            .unwrap_or_else(|| Database::Sqlite(data.database()));
+            .unwrap_or_else(|| DatabaseUrl::Sqlite(data.database()));
         let store = storage::open(&database)
             .await
             .with_context(|| format!("opening the database {database}"))?;

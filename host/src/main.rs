@@ -14,7 +14,7 @@ use interlink::duration;
 use interlink::host::{Config, Host};
 use interlink::outbound::{NetworkPolicy, network};
 use interlink::runtime::{InstanceReuse, RuntimeConfig};
-use interlink::storage::Database;
+use interlink::storage::DatabaseUrl;
 use interlink::webhooks;
 use tracing_subscriber::EnvFilter;
 
@@ -361,7 +361,7 @@ impl ServeArgs {
             database: self
                 .database_url
                 .as_deref()
-                .map(Database::parse)
+                .map(DatabaseUrl::parse)
                 .transpose()?,
             secret_key: self.secret_key.clone(),
             platform_key: self.platform_key,

@@ -57,14 +57,7 @@ pub fn segment(value: &str) -> Result<String, Error> {
 /// `method` as HTTP spells it (`PATCH`): for requests an adapter writes
 /// itself, such as the parts of an OData `$batch`.
 pub fn method_name(method: Method) -> &'static str {
-    match method {
-        Method::Get => "GET",
-        Method::Head => "HEAD",
-        Method::Post => "POST",
-        Method::Put => "PUT",
-        Method::Patch => "PATCH",
-        Method::Delete => "DELETE",
-    }
+    method.name()
 }
 
 /// An outgoing request.

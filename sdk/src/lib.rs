@@ -97,6 +97,20 @@ pub mod bindings {
         default_bindings_module: "interlink_sdk::bindings",
         runtime_path: "interlink_sdk::__private::rt",
     });
+
+    impl interlink::adapter::http::Method {
+        /// The method as HTTP spells it (`PATCH`).
+        pub const fn name(self) -> &'static str {
+            match self {
+                Self::Get => "GET",
+                Self::Head => "HEAD",
+                Self::Post => "POST",
+                Self::Put => "PUT",
+                Self::Patch => "PATCH",
+                Self::Delete => "DELETE",
+            }
+        }
+    }
 }
 
 /// The request for one page of records: entity, cursor, page size and

@@ -21,7 +21,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::marker::PhantomData;
 
 use crate::bindings::interlink::adapter::http as wit;
-use crate::http::Method;
+use crate::bindings::interlink::adapter::log::Level;
+use wit::Method;
 
 /// A request the adapter sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,7 +200,7 @@ pub(crate) fn send(request: &wit::Request) -> Result<wit::Response, wit::Error> 
     .unwrap_or_else(|| {
         panic!(
             "the TestHost has no answer for {} {}",
-            crate::http::method_name(request.method),
+            request.method.name(),
             request.url
         )
     })
@@ -221,8 +222,7 @@ pub(crate) fn now_ms() -> u64 {
     with(|state| state.now_ms)
 }
 
-pub(crate) fn log(level: crate::log::Level, message: &str) {
-    use crate::log::Level;
+pub(crate) fn log(level: Level, message: &str) {
     let level = match level {
         Level::Trace => "trace",
         Level::Debug => "debug",
@@ -235,39 +235,4 @@ pub(crate) fn log(level: crate::log::Level, message: &str) {
 
 pub(crate) fn sign_jwt(key: &str, claims: &str) -> String {
     format!("test-jwt:{key}:{claims}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::http::Request;
-    use crate::{clock, kv};
-
-    #[test]
-    fn answers_come_in_order_the_last_repeats_and_kv_and_clock_are_the_doubles() {
-        let host = TestHost::install();
-        host.respond(Method::Get, "https://x.example/a", 500, "down")
-            .respond(Method::Get, "https://x.example/a", 200, "up");
-        let status = || Request::get("https://x.example/a").send().unwrap().status();
-        assert_eq!([status(), status(), status()], [500, 200, 200]);
-        assert_eq!(host.sent().len(), 3);
-
-        kv::set("token", b"t1", Some(60)).unwrap();
-        assert_eq!(kv::get("token").as_deref(), Some(&b"t1"[..]));
-        assert_eq!(host.kv("token").as_deref(), Some(&b"t1"[..]));
-        kv::delete("token");
-        assert_eq!(kv::get("token"), None);
-
-        host.set_now_ms(42_000);
-        assert_eq!(clock::now_seconds(), 42);
-        crate::log::info("hello", &[]);
-        assert_eq!(host.logs(), ["info: hello"]);
-    }
-
-    #[test]
-    #[should_panic(expected = "the TestHost has no answer for POST https://x.example/b")]
-    fn a_request_without_an_answer_names_itself() {
-        let _host = TestHost::install();
-        let _ = Request::post("https://x.example/b").send();
-    }
 }

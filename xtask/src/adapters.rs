@@ -17,6 +17,8 @@ pub use interlink_adapter_build::world_wit;
 use interlink_adapter_build::{Build, build, write_atomically};
 use serde_json::Value;
 
+use crate::{target_dir, workspace_root};
+
 /// One component to build: a crate, its features, and where it goes.
 #[derive(Debug, PartialEq, Eq)]
 struct Job {
@@ -89,19 +91,6 @@ fn jobs(metadata: &Value, root: &Path) -> Vec<Job> {
         }
     }
     jobs
-}
-
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
-}
-
-pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 pub fn build_all() -> Result<()> {

@@ -75,6 +75,22 @@ enum Task {
     },
 }
 
+/// The workspace's root folder.
+pub fn workspace_root() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// The build's target folder: `CARGO_TARGET_DIR`, or `target` in the
+/// workspace.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse().task) {
         Ok(()) => ExitCode::SUCCESS,
@@ -92,7 +108,7 @@ fn run(task: Task) -> Result<()> {
         Task::Test { args } => test::run(&args),
         Task::WithPostgres { command } => {
             let postgres =
-                postgres::Server::start(&adapters::workspace_root().join("target/postgres"))?;
+                postgres::Server::start(&crate::workspace_root().join("target/postgres"))?;
             let status = Command::new(&command[0])
                 .args(&command[1..])
                 .env(postgres::URL_VARIABLE, &postgres.url)
@@ -119,7 +135,7 @@ fn run(task: Task) -> Result<()> {
 /// into `docs/configuration.md`.
 fn config_reference() -> Result<()> {
     let out = Command::new(env!("CARGO"))
-        .current_dir(adapters::workspace_root())
+        .current_dir(crate::workspace_root())
         .args([
             "run",
             "--quiet",
@@ -137,7 +153,7 @@ fn config_reference() -> Result<()> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let path = adapters::workspace_root().join("docs/configuration.md");
+    let path = crate::workspace_root().join("docs/configuration.md");
     std::fs::write(&path, &out.stdout).with_context(|| format!("writing {}", path.display()))?;
     eprintln!("wrote {}", path.display());
     Ok(())
@@ -172,7 +188,7 @@ pub fn cargo(args: &[&str], extra: &[String]) -> Result<()> {
 /// Runs cargo at the workspace root with `args` then `extra`, and `env` set.
 pub fn cargo_with_env(args: &[&str], extra: &[String], env: &[(&str, &str)]) -> Result<()> {
     let status = Command::new(env!("CARGO"))
-        .current_dir(adapters::workspace_root())
+        .current_dir(crate::workspace_root())
         .args(args)
         .args(extra)
         .envs(env.iter().copied())

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use anyhow::{Context, Result, bail};
 use interlink_adapter_build::python::{self, COMPONENTIZE_PY, PythonBuild};
 
-use crate::adapters::{target_dir, workspace_root};
+use crate::{target_dir, workspace_root};
 
 /// Installs `package` into a virtualenv `target/<name>`, unless it holds it
 /// already (its `.installed` file names the package), and answers the

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::adapters::{target_dir, workspace_root};
+use crate::{target_dir, workspace_root};
 
 /// Where the demo API listens (its own default).
 const DEMO_API: &str = "127.0.0.1:8088";

@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::adapters::{self, target_dir, workspace_root};
+use crate::adapters;
 use crate::{postgres, python};
+use crate::{target_dir, workspace_root};
 
 /// The stages run so far, and how long each took.
 #[derive(Default)]
@@ -113,7 +114,7 @@ fn stages_of_the_run(stages: &mut Stages, args: &[String]) -> Result<()> {
     ];
     // The test servers' shared compile cache (`host/tests/it/common`)
     // starts empty: each adapter of this build is compiled once in the run.
-    let compile_cache = crate::adapters::target_dir().join("test-compile-cache");
+    let compile_cache = crate::target_dir().join("test-compile-cache");
     if compile_cache.exists() {
         std::fs::remove_dir_all(&compile_cache)
             .with_context(|| format!("removing {}", compile_cache.display()))?;

@@ -3,7 +3,7 @@
 use anyhow::{Result, bail};
 use clap::Subcommand;
 
-use interlink::storage::{self, Database};
+use interlink::storage::{self, DatabaseUrl};
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -25,8 +25,8 @@ pub enum Command {
 pub async fn run(command: Command) -> Result<()> {
     match command {
         Command::Copy { from, to } => {
-            let (Database::Sqlite(from), Database::Postgres(to)) =
-                (Database::parse(&from)?, Database::parse(&to)?)
+            let (DatabaseUrl::Sqlite(from), DatabaseUrl::Postgres(to)) =
+                (DatabaseUrl::parse(&from)?, DatabaseUrl::parse(&to)?)
             else {
                 bail!("copies go from sqlite://... to postgres://...");
             };
@@ -37,7 +37,7 @@ pub async fn run(command: Command) -> Result<()> {
             println!(
                 "copied {} into {}",
                 from.display(),
-                Database::Postgres(to.clone())
+                DatabaseUrl::Postgres(to.clone())
             );
             Ok(())
         }

@@ -68,7 +68,7 @@ pub enum IdempotencyClaim {
 
 /// Everything the host keeps.
 #[async_trait]
-pub trait Storage: Send + Sync + 'static {
+pub trait ConnectionStorage: Send + Sync + 'static {
     /// Stores a new connection with its first token if fewer than
     /// `credits` connections hold a credit (any not disconnected); answers
     /// whether it did.
@@ -135,7 +135,7 @@ pub trait Storage: Send + Sync + 'static {
 /// the state calls share (kv stores, budgets, upstream slots), uploaded
 /// adapters, and the MCP door's confirm tokens.
 pub trait Store:
-    Storage
+    ConnectionStorage
     + TokenStorage
     + SyncStorage
     + WebhookStorage
@@ -149,7 +149,7 @@ pub trait Store:
 }
 
 impl<T> Store for T where
-    T: Storage
+    T: ConnectionStorage
         + TokenStorage
         + SyncStorage
         + WebhookStorage
@@ -170,36 +170,36 @@ pub fn content_hash(json: &str) -> String {
 
 /// Where the host keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Database {
+pub enum DatabaseUrl {
     /// An SQLite file: one node.
     Sqlite(PathBuf),
     /// A PostgreSQL server, by its URL (`postgres://user:password@host/name`).
     Postgres(String),
 }
 
-impl Database {
+impl DatabaseUrl {
     /// A `--database-url`: `postgres://` or `postgresql://`, or `sqlite://`
     /// and a path.
     pub fn parse(url: &str) -> anyhow::Result<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Database::Postgres(url.to_string()))
+            Ok(DatabaseUrl::Postgres(url.to_string()))
         } else if let Some(path) = url.strip_prefix("sqlite://") {
-            Ok(Database::Sqlite(PathBuf::from(path)))
+            Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
         } else {
             anyhow::bail!(
                 "unsupported database URL (expected postgres://... or sqlite://...): {}",
-                Database::Postgres(url.to_string())
+                DatabaseUrl::Postgres(url.to_string())
             )
         }
     }
 }
 
 /// The database without its password, for logs and errors.
-impl fmt::Display for Database {
+impl fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Database::Sqlite(path) => write!(f, "{}", path.display()),
-            Database::Postgres(url) => match url::Url::parse(url) {
+            DatabaseUrl::Sqlite(path) => write!(f, "{}", path.display()),
+            DatabaseUrl::Postgres(url) => match url::Url::parse(url) {
                 Ok(mut url) => {
                     if url.password().is_some() {
                         let _ = url.set_password(Some("***"));
@@ -214,29 +214,34 @@ impl fmt::Display for Database {
 
 /// Opens (creating and migrating) the database for a node that serves it:
 /// SQLite for one node, PostgreSQL for any number.
-pub async fn open(database: &Database) -> anyhow::Result<Arc<dyn Store>> {
+///
+/// # Errors
+///
+/// As [`sqlite::SqliteStorage::open`] or
+/// [`postgres::PostgresStorage::open`].
+pub async fn open(database: &DatabaseUrl) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match database {
-        Database::Sqlite(path) => Arc::new(sqlite::SqliteStorage::open(path).await?),
-        Database::Postgres(url) => Arc::new(postgres::PostgresStorage::open(url).await?),
+        DatabaseUrl::Sqlite(path) => Arc::new(sqlite::SqliteStorage::open(path).await?),
+        DatabaseUrl::Postgres(url) => Arc::new(postgres::PostgresStorage::open(url).await?),
     })
 }
 
 #[cfg(test)]
 mod database_tests {
-    use super::Database;
+    use super::DatabaseUrl;
 
     #[test]
     fn database_urls_parse_and_show_without_their_password() {
-        let postgres = Database::parse("postgres://interlink:s3cret@db.internal:5432/interlink");
+        let postgres = DatabaseUrl::parse("postgres://interlink:s3cret@db.internal:5432/interlink");
         assert_eq!(
             postgres.unwrap().to_string(),
             "postgres://interlink:***@db.internal:5432/interlink"
         );
         assert_eq!(
-            Database::parse("sqlite://data/interlink.db").unwrap(),
-            Database::Sqlite("data/interlink.db".into())
+            DatabaseUrl::parse("sqlite://data/interlink.db").unwrap(),
+            DatabaseUrl::Sqlite("data/interlink.db".into())
         );
-        let error = Database::parse("mysql://root:s3cret@db/x").unwrap_err();
+        let error = DatabaseUrl::parse("mysql://root:s3cret@db/x").unwrap_err();
         assert!(error.to_string().contains("unsupported database URL"));
         assert!(!error.to_string().contains("s3cret"), "{error}");
     }

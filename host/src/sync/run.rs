@@ -13,7 +13,9 @@ use crate::dataplane::{Caller, DataError, Wait};
 use crate::runtime::{ListRequest, Page};
 use crate::storage::StorageError;
 use crate::storage::content_hash;
-use crate::storage::syncs::{Change, PageCommit, PageRecord, Run, RunError, RunKind, RunStatus};
+use crate::storage::syncs::{
+    Change, Counts, PageCommit, PageRecord, Run, RunError, RunKind, RunStatus,
+};
 
 /// How often a long run logs its progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
@@ -135,105 +137,15 @@ async fn pipelined(
     run: &mut Run,
     prefetch: &mut Option<Prefetch>,
 ) -> Result<Stop, Stop> {
-    let mut last_log = Instant::now();
-    let resumed_with = run.counts.total();
-    let began = Instant::now();
+    let mut progress = Progress::new(run);
     loop {
-        // Read every page: a disconnect stops the run at its next page.
-        let Some(open) = syncs
-            .connections
-            .open_active(&run.connection_id)
-            .await
-            .map_err(DataError::from)?
-        else {
+        let Some(caller) = caller(syncs, run).await? else {
             return Ok(Stop::Cancelled);
         };
-        let caller = Caller {
-            open: Arc::new(open),
-            request_id: run.request_id.clone(),
-            wait: Wait::Queue,
-        };
-        let request = |cursor: Option<String>| ListRequest {
-            entity: run.entity.clone(),
-            cursor,
-            page_size: run.page_size,
-            modified_after: run.modified_after.clone(),
-        };
-        let page = match prefetch.take() {
-            Some(fetching) => fetching.await.unwrap_or_else(|e| {
-                Err(DataError::Internal(format!("the page fetch stopped: {e}")))
-            })?,
-            None => {
-                syncs
-                    .dataplane
-                    .list(&caller, &request(run.cursor.clone()))
-                    .await?
-            }
-        };
-        if let Some(next) = &page.next_cursor {
-            let (dataplane, next) = (syncs.dataplane.clone(), request(Some(next.clone())));
-            *prefetch = Some(tokio::spawn(
-                async move { dataplane.list(&caller, &next).await },
-            ));
-        }
-
-        // The page's records by id (the last wins), and its newest change.
-        let mut records: Vec<PageRecord> = Vec::with_capacity(page.records.len());
-        let mut index = std::collections::HashMap::new();
-        let mut high = run.high_water.clone();
-        let ids: Vec<(String, Option<String>)> = page
-            .records
-            .iter()
-            .map(|r| match serde_json::from_str::<Head>(r.get()) {
-                Ok(Head {
-                    id: Some(Value::String(id)),
-                    updated_at,
-                }) => (id, updated_at),
-                Ok(Head {
-                    id: Some(Value::Number(n)),
-                    updated_at,
-                }) => (n.to_string(), updated_at),
-                _ => (String::new(), None),
-            })
-            .collect();
-        for (record, (id, updated_at)) in page.records.iter().zip(&ids) {
-            if id.is_empty() {
-                tracing::warn!("a record without an id was skipped");
-                continue;
-            }
-            if let Some(t) = updated_at
-                && high.as_deref().is_none_or(|h| later(t, h))
-            {
-                high = Some(t.clone());
-            }
-            let entry = PageRecord {
-                id,
-                json: record.get(),
-                content_hash: content_hash(record.get()),
-            };
-            match index.get(id.as_str()) {
-                Some(&i) => records[i] = entry,
-                None => {
-                    index.insert(id.as_str(), records.len());
-                    records.push(entry);
-                }
-            }
-        }
-        let commit = PageCommit {
-            run,
-            records: &records,
-            next_cursor: page.next_cursor.as_deref(),
-            high_water: high.as_deref(),
-            at: SystemTime::now(),
-        };
-        let committing = Instant::now();
-        let committed = syncs.store.commit_page(&commit).await?;
-        tracing::debug!(
-            records = records.len(),
-            ms = committing.elapsed().as_secs_f64() * 1e3,
-            "page committed"
-        );
-        let Some(counts) = committed else {
+        let page = next_page(syncs, run, caller, prefetch).await?;
+        let heads = heads(&page);
+        let (records, high) = records_of(&page, &heads, run.high_water.clone());
+        let Some(counts) = commit(syncs, run, &records, &page, high.as_deref()).await? else {
             return Ok(Stop::Cancelled);
         };
         run.counts.added += counts.added;
@@ -242,17 +154,7 @@ async fn pipelined(
         run.pages += 1;
         run.high_water = high;
         run.cursor = page.next_cursor;
-        if last_log.elapsed() >= PROGRESS_EVERY {
-            last_log = Instant::now();
-            let done = run.counts.total();
-            let rate = (done - resumed_with) as f64 / began.elapsed().as_secs_f64();
-            tracing::info!(
-                records = done,
-                pages = run.pages,
-                records_per_second = rate.round(),
-                "sync progress"
-            );
-        }
+        progress.log(run);
         if run.cursor.is_none() {
             return Ok(Stop::Done);
         }
@@ -267,6 +169,165 @@ async fn changed(syncs: &Syncs, run: &Run) {
             tracing::error!(error = %e, "could not read a run's changes");
             return;
         }
+/// The run's caller: its connection, if it is still active.
+async fn caller(syncs: &Syncs, run: &Run) -> Result<Option<Caller>, Stop> {
+    let open = syncs
+        .connections
+        .open_active(&run.connection_id)
+        .await
+        .map_err(DataError::from)?;
+    Ok(open.map(|open| Caller {
+        open: Arc::new(open),
+        request_id: run.request_id.clone(),
+        wait: Wait::Queue,
+    }))
+}
+
+/// The page at the run's cursor (fetched ahead when it was), and the fetch
+/// of the next one started in `prefetch`.
+async fn next_page(
+    syncs: &Syncs,
+    run: &Run,
+    caller: Caller,
+    prefetch: &mut Option<Prefetch>,
+) -> Result<Page, Stop> {
+    let request = |cursor: Option<String>| ListRequest {
+        entity: run.entity.clone(),
+        cursor,
+        page_size: run.page_size,
+        modified_after: run.modified_after.clone(),
+    };
+    let page = match prefetch.take() {
+        Some(fetching) => fetching
+            .await
+            .unwrap_or_else(|e| Err(DataError::Internal(format!("the page fetch stopped: {e}"))))?,
+        None => {
+            syncs
+                .dataplane
+                .list(&caller, &request(run.cursor.clone()))
+                .await?
+        }
+    };
+    if let Some(next) = &page.next_cursor {
+        let (dataplane, next) = (syncs.dataplane.clone(), request(Some(next.clone())));
+        *prefetch = Some(tokio::spawn(
+            async move { dataplane.list(&caller, &next).await },
+        ));
+    }
+    Ok(page)
+}
+
+/// Each record's id (empty when it has none) and last change.
+fn heads(page: &Page) -> Vec<(String, Option<String>)> {
+    page.records
+        .iter()
+        .map(|r| match serde_json::from_str::<Head>(r.get()) {
+            Ok(Head {
+                id: Some(Value::String(id)),
+                updated_at,
+            }) => (id, updated_at),
+            Ok(Head {
+                id: Some(Value::Number(n)),
+                updated_at,
+            }) => (n.to_string(), updated_at),
+            _ => (String::new(), None),
+        })
+        .collect()
+}
+
+/// The page's records by id, the last of an id winning, and the newest
+/// change among them and `high` (the run's newest so far).
+fn records_of<'a>(
+    page: &'a Page,
+    heads: &'a [(String, Option<String>)],
+    mut high: Option<String>,
+) -> (Vec<PageRecord<'a>>, Option<String>) {
+    let mut records: Vec<PageRecord> = Vec::with_capacity(page.records.len());
+    let mut index = std::collections::HashMap::new();
+    for (record, (id, updated_at)) in page.records.iter().zip(heads) {
+        if id.is_empty() {
+            tracing::warn!("a record without an id was skipped");
+            continue;
+        }
+        if let Some(t) = updated_at
+            && high.as_deref().is_none_or(|h| later(t, h))
+        {
+            high = Some(t.clone());
+        }
+        let entry = PageRecord {
+            id,
+            json: record.get(),
+            content_hash: content_hash(record.get()),
+        };
+        match index.get(id.as_str()) {
+            Some(&i) => records[i] = entry,
+            None => {
+                index.insert(id.as_str(), records.len());
+                records.push(entry);
+            }
+        }
+    }
+    (records, high)
+}
+
+/// Commits `records` with the run's position after `page`; `None` when the
+/// run was cancelled meanwhile.
+async fn commit(
+    syncs: &Syncs,
+    run: &Run,
+    records: &[PageRecord<'_>],
+    page: &Page,
+    high_water: Option<&str>,
+) -> Result<Option<Counts>, Stop> {
+    let commit = PageCommit {
+        run,
+        records,
+        next_cursor: page.next_cursor.as_deref(),
+        high_water,
+        at: SystemTime::now(),
+    };
+    let committing = Instant::now();
+    let committed = syncs.store.commit_page(&commit).await?;
+    tracing::debug!(
+        records = records.len(),
+        ms = committing.elapsed().as_secs_f64() * 1e3,
+        "page committed"
+    );
+    Ok(committed)
+}
+
+/// A long run's progress, logged every [`PROGRESS_EVERY`].
+struct Progress {
+    last_log: Instant,
+    began: Instant,
+    resumed_with: u64,
+}
+
+impl Progress {
+    fn new(run: &Run) -> Self {
+        Progress {
+            last_log: Instant::now(),
+            began: Instant::now(),
+            resumed_with: run.counts.total(),
+        }
+    }
+
+    fn log(&mut self, run: &Run) {
+        if self.last_log.elapsed() < PROGRESS_EVERY {
+            return;
+        }
+        self.last_log = Instant::now();
+        let done = run.counts.total();
+        let rate = (done - self.resumed_with) as f64 / self.began.elapsed().as_secs_f64();
+        tracing::info!(
+            records = done,
+            pages = run.pages,
+            records_per_second = rate.round(),
+            "sync progress"
+        );
+    }
+}
+
     };
     let ids = |kind: Change| -> Vec<&str> {
         changes
@@ -305,6 +366,40 @@ mod tests {
             ..Run::sample("r", RunKind::Incremental)
         }
     }
+    use serde_json::value::RawValue;
+
+    /// A page's records: by id, the last of an id wins, one without an id
+    /// is skipped, and the newest change is the run's new high water.
+    #[test]
+    fn a_page_keeps_the_last_record_of_each_id_and_its_newest_change() {
+        let raw = |text: &str| RawValue::from_string(text.into()).unwrap();
+        let page = Page {
+            records: vec![
+                raw(r#"{"id":"a","updated_at":"2026-01-02T00:00:00Z","v":1}"#),
+                raw(r#"{"id":7,"updated_at":"2026-01-03T00:00:00Z"}"#),
+                raw(r#"{"name":"no id","updated_at":"2027-01-01T00:00:00Z"}"#),
+                raw(r#"{"id":"a","updated_at":"2026-01-01T00:00:00Z","v":2}"#),
+            ],
+            next_cursor: None,
+        };
+        let heads = heads(&page);
+        let (records, high) = records_of(&page, &heads, Some("2025-12-31T00:00:00Z".into()));
+        let kept: Vec<(&str, &str)> = records.iter().map(|r| (r.id, r.json)).collect();
+        assert_eq!(
+            kept,
+            [
+                (
+                    "a",
+                    r#"{"id":"a","updated_at":"2026-01-01T00:00:00Z","v":2}"#
+                ),
+                ("7", r#"{"id":7,"updated_at":"2026-01-03T00:00:00Z"}"#),
+            ]
+        );
+        assert_eq!(high.as_deref(), Some("2026-01-03T00:00:00Z"));
+        let (_, unchanged) = records_of(&page, &heads, Some("2026-02-01T00:00:00Z".into()));
+        assert_eq!(unchanged.as_deref(), Some("2026-02-01T00:00:00Z"));
+    }
+
 
     #[test]
     fn the_next_run_starts_after_the_newest_record_unless_records_changed_during_this_one() {

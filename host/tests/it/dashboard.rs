@@ -26,18 +26,30 @@ impl Browser {
             std::path::Path::new("/usr/bin/chromedriver").exists(),
             "chromedriver is not installed: run `cargo xtask test`"
         );
+        // Its stderr goes to a file (a pipe nobody reads could fill and
+        // stop it), read when it ends before it says its port.
+        let log = tempfile::NamedTempFile::new().unwrap();
         let mut driver = Command::new("/usr/bin/chromedriver")
             .arg("--port=0")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log.reopen().unwrap())
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(driver.stdout.take().unwrap()).lines();
+        let mut said = Vec::new();
         let port = loop {
-            let line = lines.next().expect("chromedriver says its port").unwrap();
+            let Some(line) = lines.next().transpose().unwrap() else {
+                panic!(
+                    "chromedriver ended ({:?}) before it said its port; its stdout: {said:?}; \
+                     its stderr: {}",
+                    driver.wait(),
+                    std::fs::read_to_string(log.path()).unwrap_or_default()
+                );
+            };
             if let Some(rest) = line.split("started successfully on port ").nth(1) {
                 break rest.trim_end_matches('.').to_string();
             }
+            said.push(line);
         };
         let profile = tempfile::tempdir().unwrap();
         let mut capabilities = serde_json::Map::new();

@@ -1,4 +1,4 @@
-//! [`Storage`] on PostgreSQL, with migrations from `host/migrations/postgres`.
+//! [`ConnectionStorage`] on PostgreSQL, with migrations from `host/migrations/postgres`.
 //!
 //! The guarantees the SQLite store gets from its single writer hold here
 //! across processes: connection credits are counted under a transaction-level
@@ -17,8 +17,8 @@ use sqlx::{Postgres, Row, Transaction};
 use time::OffsetDateTime;
 
 use super::{
-    Connection, IdempotencyClaim, LastError, Result, STALE_CLAIM, Status, Storage, StorageError,
-    StoredToken,
+    Connection, ConnectionStorage, IdempotencyClaim, LastError, Result, STALE_CLAIM, Status,
+    StorageError, StoredToken,
 };
 
 mod adapters;
@@ -208,7 +208,7 @@ fn connection_from_row(row: &PgRow) -> std::result::Result<Connection, sqlx::Err
 }
 
 #[async_trait]
-impl Storage for PostgresStorage {
+impl ConnectionStorage for PostgresStorage {
     async fn insert_connection(
         &self,
         c: &Connection,

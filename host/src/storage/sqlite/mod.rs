@@ -1,4 +1,4 @@
-//! [`Storage`] on embedded SQLite (WAL), with migrations from `host/migrations`.
+//! [`ConnectionStorage`] on embedded SQLite (WAL), with migrations from `host/migrations`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,8 +13,8 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
-    Connection, IdempotencyClaim, LastError, Result, STALE_CLAIM, Status, Storage, StorageError,
-    StoredToken,
+    Connection, ConnectionStorage, IdempotencyClaim, LastError, Result, STALE_CLAIM, Status,
+    StorageError, StoredToken,
 };
 
 mod adapters;
@@ -137,7 +137,7 @@ fn connection_from_row(row: &SqliteRow) -> std::result::Result<Connection, sqlx:
 }
 
 #[async_trait]
-impl Storage for SqliteStorage {
+impl ConnectionStorage for SqliteStorage {
     async fn insert_connection(
         &self,
         c: &Connection,
