@@ -44,6 +44,11 @@ pub struct AdminKey {
 impl DataDir {
     /// Opens the folder, creating it if needed, and makes it and what is in
     /// it private to the owner.
+    ///
+    /// # Errors
+    ///
+    /// The folder cannot be made, or it or what is in it cannot be listed
+    /// or have its permissions set.
     pub fn open(path: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(path)?;
         make_private(path)?;
@@ -112,6 +117,11 @@ impl DataDir {
 
     /// This node's name, made on first start: how its sync runs' leases
     /// name it, so that a restarted node resumes its own runs at once.
+    ///
+    /// # Errors
+    ///
+    /// The file `node.id` cannot be read, or, when missing or empty,
+    /// written.
     pub fn node_id(&self) -> std::io::Result<String> {
         let path = self.path.join("node.id");
         match std::fs::read_to_string(&path) {
@@ -163,6 +173,10 @@ fn make_private(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Writes `text` and a newline to a new file only the owner can read (0600).
+///
+/// # Errors
+///
+/// The file cannot be created or written.
 pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

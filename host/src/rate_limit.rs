@@ -41,11 +41,19 @@ struct Keyed {
 impl Buckets {
     /// Takes one from `key`'s bucket of `per_minute` (a burst of up to
     /// `per_minute`), or answers how long until one is free.
+    ///
+    /// # Errors
+    ///
+    /// How long until one is free, when none is; nothing is taken then.
     pub fn take(&self, key: &str, per_minute: u32, now: Instant) -> Result<Left, Duration> {
         self.spend(key, per_minute, now, 1.0)
     }
 
     /// Whether [`Self::take`] would succeed now, without taking anything.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::take`].
     pub fn check(&self, key: &str, per_minute: u32, now: Instant) -> Result<Left, Duration> {
         self.spend(key, per_minute, now, 0.0)
     }
@@ -98,6 +106,11 @@ impl Buckets {
 /// database when nodes share it): refills `tokens` for `elapsed` at
 /// `per_minute`, up to `per_minute`; if one is free, takes `cost` (1 or 0)
 /// and says what is left, or else how long until one is free.
+///
+/// # Errors
+///
+/// How long until one is free, when less than one is (`tokens` is refilled,
+/// nothing taken); a minute when `per_minute` is 0.
 pub fn spend(
     tokens: &mut f64,
     elapsed: Duration,

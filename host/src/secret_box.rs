@@ -52,6 +52,12 @@ impl SecretBox {
 
     /// The key from `env_key` (the value of `INTERLINK_SECRET_KEY`) if set,
     /// else from `<data_dir>/secret.key`, created if missing.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretBoxError::BadKey`] when the key, from `env_key` or the file,
+    /// is not 64 hex digits; [`SecretBoxError::Io`] when the file cannot be
+    /// read, or, when missing, written.
     pub fn load(env_key: Option<&str>, data_dir: &Path) -> Result<Self, SecretBoxError> {
         let parse = |text: &str| -> Result<[u8; 32], SecretBoxError> {
             hex::decode(text.trim())
@@ -101,6 +107,11 @@ impl SecretBox {
 
     /// Whether `check` (from [`key_check`](Self::key_check)) was sealed
     /// under this key.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretBoxError::WrongKey`] when `check` does not open under this
+    /// key, or does not hold the check value.
     pub fn verify(&self, check: &[u8]) -> Result<(), SecretBoxError> {
         match self.open(check, CHECK_CONTEXT) {
             Ok(plain) if plain == CHECK => Ok(()),
@@ -108,6 +119,13 @@ impl SecretBox {
         }
     }
 
+    /// Decrypts `sealed`, which [`seal`](Self::seal) made under this key
+    /// for `context`.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretBoxError::Decrypt`] when `sealed` is shorter than a nonce,
+    /// was sealed under another key or for another context, or was altered.
     pub fn open(&self, sealed: &[u8], context: &str) -> Result<Vec<u8>, SecretBoxError> {
         if sealed.len() < NONCE {
             return Err(SecretBoxError::Decrypt);

@@ -94,6 +94,10 @@ fn find(state: &AppState, id: &str) -> Result<Loaded, ApiError> {
 }
 
 /// One adapter with its whole manifest.
+///
+/// # Errors
+///
+/// `adapter_not_found` when no loaded adapter has this id.
 #[utoipa::path(get, path = "/v1/adapters/{id}", tag = "adapters", params(("id" = String, Path)),
     security(("admin_key" = [])),
     responses((status = 200, body = AdapterDetail), (status = 401, body = super::error::ErrorBody),
@@ -111,6 +115,17 @@ pub async fn get(
 }
 
 /// Upload a new adapter or a new version (the `.wasm` component as the body).
+///
+/// # Errors
+///
+/// - `payload_too_large` when the body passes the upload limit,
+///   `bad_request` when it cannot be read otherwise (which the client sees
+///   as `request_timeout` when the body's deadline passed);
+/// - `empty_body` when there is no body;
+/// - `invalid_adapter` when the body is not a usable adapter;
+/// - `adapter_id_mismatch` when its manifest names another adapter than
+///   `id`;
+/// - `internal` when it cannot be stored (folder or database).
 #[utoipa::path(put, path = "/v1/adapters/{id}", tag = "adapters", params(("id" = String, Path)),
     security(("admin_key" = [])), request_body(content = Vec<u8>, content_type = "application/octet-stream",
         description = "The adapter's .wasm component"),

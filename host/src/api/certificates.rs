@@ -54,6 +54,10 @@ pub enum CertificateFormat {
 
 /// The host's public certificate. Upload it to the system, then connect with
 /// the private key `"platform"`: the host signs, and no key leaves it.
+///
+/// # Errors
+///
+/// `no_platform_certificate` when the host has none.
 #[utoipa::path(get, path = "/v1/certificates/platform", tag = "certificates", security(("admin_key" = [])),
     params(Format),
     responses((status = 200, content((PlatformCertificateView = "application/json"), (String = "application/x-pem-file"))),

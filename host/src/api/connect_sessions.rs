@@ -138,6 +138,17 @@ async fn find(state: &AppState, id: &str) -> Result<ConnectSession, ApiError> {
 }
 
 /// Create a link for a customer to connect their own account.
+///
+/// # Errors
+///
+/// - `invalid_body` when `expires_in` is out of its range, or
+///   `platform_key_for` does not fit the adapter (it takes no private key;
+///   the values are none, name a field that does not pick the system, or
+///   one is empty);
+/// - `adapter_not_found` when no adapter `adapter` is loaded;
+/// - `connection_not_found` when the connection `replaces` names does not
+///   exist;
+/// - `internal` when the database failed.
 #[utoipa::path(post, path = "/v1/connect-sessions", request_body = CreateConnectSession,
     tag = "connect-sessions", security(("admin_key" = [])),
     responses((status = 201, body = ConnectSessionCreated), (status = "4XX", body = super::error::ErrorBody)))]
@@ -166,6 +177,11 @@ pub async fn create(
 }
 
 /// A connect session: open, connected (with its connection) or expired.
+///
+/// # Errors
+///
+/// `connect_session_not_found` when there is no session `id`; `internal`
+/// when the database failed.
 #[utoipa::path(get, path = "/v1/connect-sessions/{id}", tag = "connect-sessions",
     security(("admin_key" = [])), params(("id" = String, Path)),
     responses((status = 200, body = ConnectSessionView), (status = "4XX", body = super::error::ErrorBody)))]
@@ -180,6 +196,14 @@ pub async fn get(
 
 /// The API token of the connection made through the session: once. The
 /// customer never sees it.
+///
+/// # Errors
+///
+/// - `connect_session_not_found` when there is no session `id`;
+/// - `not_connected` when no connection was made through it yet;
+/// - `token_claimed` when its token was claimed before (or no longer
+///   opens);
+/// - `internal` when the database failed.
 #[utoipa::path(post, path = "/v1/connect-sessions/{id}/token", tag = "connect-sessions",
     security(("admin_key" = [])), params(("id" = String, Path)),
     responses((status = 200, body = ConnectSessionToken), (status = "4XX", body = super::error::ErrorBody)))]

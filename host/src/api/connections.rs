@@ -159,6 +159,19 @@ async fn find(state: &AppState, id: &str) -> Result<Connection, ApiError> {
 }
 
 /// Connect an account: verifies the credentials with the system, takes a credit.
+///
+/// # Errors
+///
+/// - `adapter_not_found` when no adapter `adapter` is loaded;
+/// - `invalid_config` when the config or credentials do not fit it, each
+///   problem in `details.errors`;
+/// - `connection_not_found` when the connection `replaces` names does not
+///   exist;
+/// - `no_credits` when every credit is held;
+/// - `credentials_rejected` when the system refused the credentials, or the
+///   code of the adapter's failure when its `connect` failed otherwise
+///   (`upstream_error`, `adapter_timeout`, `busy`, ...);
+/// - `internal` when the database failed.
 #[utoipa::path(post, path = "/v1/connections", request_body = CreateConnection, tag = "connections",
     security(("admin_key" = [])),
     responses((status = 201, body = ConnectionCreated), (status = "4XX", body = super::error::ErrorBody)))]
@@ -183,6 +196,10 @@ pub async fn create(
 }
 
 /// Every connection, newest first.
+///
+/// # Errors
+///
+/// `internal` when the database failed.
 #[utoipa::path(get, path = "/v1/connections", tag = "connections", security(("admin_key" = [])),
     responses((status = 200, body = ConnectionList), (status = 401, body = super::error::ErrorBody)))]
 pub async fn list(
@@ -197,6 +214,11 @@ pub async fn list(
 }
 
 /// One connection: status, permissions, last error, stored records.
+///
+/// # Errors
+///
+/// `connection_not_found` when there is no connection `id`; `internal` when
+/// the database failed.
 #[utoipa::path(get, path = "/v1/connections/{id}", tag = "connections", security(("admin_key" = [])),
     params(("id" = String, Path)),
     responses((status = 200, body = ConnectionView), (status = 404, body = super::error::ErrorBody)))]
@@ -210,6 +232,11 @@ pub async fn get(
 }
 
 /// Disconnect: the token stops working at once, the credit returns, stored records stay.
+///
+/// # Errors
+///
+/// `connection_not_found` when there is no connection `id`; `internal` when
+/// the database failed.
 #[utoipa::path(post, path = "/v1/connections/{id}/disconnect", tag = "connections", security(("admin_key" = [])),
     params(("id" = String, Path)),
     responses((status = 200, body = ConnectionView), (status = 404, body = super::error::ErrorBody)))]
@@ -228,6 +255,11 @@ pub async fn disconnect(
 }
 
 /// Delete the records stored for a connection and its kv store (cached access tokens); the connection stays.
+///
+/// # Errors
+///
+/// `connection_not_found` when there is no connection `id`; `internal` when
+/// the database failed.
 #[utoipa::path(delete, path = "/v1/connections/{id}/data", tag = "connections", security(("admin_key" = [])),
     params(("id" = String, Path)),
     responses((status = 200, body = DataDeleted), (status = 404, body = super::error::ErrorBody)))]
@@ -246,6 +278,10 @@ pub async fn delete_data(
 }
 
 /// The connection credit pool.
+///
+/// # Errors
+///
+/// `internal` when the database failed.
 #[utoipa::path(get, path = "/v1/credits", tag = "connections", security(("admin_key" = [])),
     responses((status = 200, body = Credits), (status = 401, body = super::error::ErrorBody)))]
 pub async fn credits(_: Admin, State(state): State<AppState>) -> Result<Json<Credits>, ApiError> {

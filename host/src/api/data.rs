@@ -63,6 +63,24 @@ pub struct ListResponse {
 }
 
 /// A page of records.
+///
+/// # Errors
+///
+/// - `insufficient_scope` when the token may not read `entity`;
+/// - `invalid_query` for a page size out of bounds or a `modified_after`
+///   that is not an RFC 3339 timestamp; `invalid_record_id` for a cursor
+///   too long or with control characters;
+/// - `adapter_unavailable`, `unknown_entity`, `operation_not_supported` or
+///   `insufficient_permissions` when the connection's adapter is not
+///   loaded, does not serve the entity or the operation on it, or the
+///   account lacks the operation's permissions;
+/// - `too_many_requests` when the connection is at its limits;
+/// - the code of a failed adapter call: the system's answer
+///   (`record_not_found`, `rate_limited` once retries are spent,
+///   `upstream_error`, `connection_requires_reauthorization`, ...) or the
+///   adapter's failure (`adapter_timeout`, `adapter_crashed`,
+///   `adapter_invalid_output`, `outbound_denied`, `busy`, ...);
+/// - `internal` when the database failed.
 #[utoipa::path(get, path = "/v1/{entity}", tag = "data", security(("connection_token" = [])),
     params(("entity" = String, Path, description = "vendors, items, purchase-orders, ..."), ListQuery),
     responses((status = 200, body = ListResponse), (status = "4XX", body = super::error::ErrorBody)))]
@@ -113,6 +131,12 @@ pub fn list_request(entity: String, query: ListQuery) -> Result<ListRequest, Api
 }
 
 /// One record.
+///
+/// # Errors
+///
+/// `insufficient_scope` when the token may not read `entity`;
+/// `invalid_record_id` when `id` is not a record id; then those of
+/// `GET /v1/{entity}` from the adapter on.
 #[utoipa::path(get, path = "/v1/{entity}/{id}", tag = "data", security(("connection_token" = [])),
     params(RecordPath),
     responses((status = 200, body = UnifiedRecord), (status = "4XX", body = super::error::ErrorBody)))]

@@ -105,6 +105,11 @@ pub struct FailedRequestList {
 
 /// The latest failed requests (any 4xx or 5xx answer of the API), newest
 /// first; the newest 10,000 are kept.
+///
+/// # Errors
+///
+/// `invalid_query` when `limit` is not 1 to 500; `internal` when the
+/// database failed.
 #[utoipa::path(get, path = "/v1/failed-requests", tag = "connections", security(("admin_key" = [])),
     params(FailedRequestQuery),
     responses((status = 200, body = FailedRequestList), (status = "4XX", body = super::error::ErrorBody)))]

@@ -49,6 +49,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
 /// An optional whole number as JSON Schema's `integer` allows it: `5` and
 /// `5.0` alike (`#[serde(default, deserialize_with = "whole_number")]`).
+///
+/// # Errors
+///
+/// `D`'s error when the value is neither null nor a number, or is a
+/// negative, fractional or too large one.
 pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     use serde::Deserialize;
     let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {

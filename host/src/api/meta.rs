@@ -43,6 +43,12 @@ pub struct EntityMeta {
 /// The rules of an entity for the calling connection: each field's access,
 /// required and custom flags; child collections; state locks; what each
 /// operation needs and whether the connection holds it; rate limits.
+///
+/// # Errors
+///
+/// `insufficient_scope` when the token may not read `entity`;
+/// `adapter_unavailable` when the connection's adapter is not loaded,
+/// `unknown_entity` when it does not serve `entity`.
 #[utoipa::path(get, path = "/v1/{entity}/meta", tag = "data", security(("connection_token" = [])),
     params(("entity" = String, Path)),
     responses((status = 200, body = EntityMeta), (status = "4XX", body = super::error::ErrorBody)))]

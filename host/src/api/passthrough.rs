@@ -65,6 +65,21 @@ fn method(method: &Method) -> Result<PassthroughMethod, ApiError> {
 /// counts against the connection's write budget. `Prefer: dry-run` is
 /// refused (400 `dry_run_unsupported`, nothing sent) for any method but
 /// `GET` and `HEAD`: the host cannot rehearse a request it cannot read.
+///
+/// # Errors
+///
+/// - `insufficient_scope` when the token lacks the `passthrough` scope;
+///   `method_not_allowed` for a method other than `GET`, `HEAD`, `POST`,
+///   `PUT`, `PATCH` and `DELETE`;
+/// - `adapter_unavailable` when the connection's adapter is not loaded,
+///   `passthrough_not_supported` when it declares no passthrough;
+/// - `dry_run_unsupported` as above; `invalid_passthrough_path` when the
+///   path breaks a rule (the message says which);
+/// - `rate_limited` when a request that may change the system finds the
+///   connection's write budget spent;
+/// - those of `GET /v1/{entity}` for the call, its limits and the database;
+///   `adapter_invalid_output` when the adapter answers a status that is not
+///   an HTTP status.
 #[utoipa::path(method(get, post, put, patch, delete), path = "/v1/passthrough/{path}",
     tag = "passthrough", security(("connection_token" = [])),
     params(("path" = String, Path, description = "The system's own path, with its query")),

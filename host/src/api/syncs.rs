@@ -129,6 +129,16 @@ impl From<Run> for RunView {
 /// Creates or replaces the sync schedule of an entity. Its first run starts
 /// at once. Needs the `syncs` scope and the entity's `read` (as every sync
 /// route: a token sees the syncs of what it may read).
+///
+/// # Errors
+///
+/// - `insufficient_scope` when the token lacks `syncs` or the entity's
+///   `read`;
+/// - `unknown_entity` when the connection's adapter is not loaded, or does
+///   not list `entity`;
+/// - `invalid_schedule` when `interval_seconds`, `page_size` or
+///   `backfill_since` is out of its range or not a time;
+/// - `internal` when the database failed.
 #[utoipa::path(put, path = "/v1/syncs/{entity}", tag = "syncs", security(("connection_token" = [])),
     params(("entity" = String, Path)), request_body = ScheduleBody,
     responses((status = 200, body = ScheduleView), (status = "4XX", body = super::error::ErrorBody)))]
@@ -154,6 +164,12 @@ pub async fn put(
 }
 
 /// Removes the sync schedule of an entity. Stored records stay.
+///
+/// # Errors
+///
+/// `insufficient_scope` when the token lacks `syncs` or the entity's
+/// `read`; `no_sync_schedule` when the entity has no schedule; `internal`
+/// when the database failed.
 #[utoipa::path(delete, path = "/v1/syncs/{entity}", tag = "syncs", security(("connection_token" = [])),
     params(("entity" = String, Path)),
     responses((status = 204), (status = "4XX", body = super::error::ErrorBody)))]
@@ -185,6 +201,13 @@ pub struct RunQuery {
 }
 
 /// Starts a run of an entity's schedule now.
+///
+/// # Errors
+///
+/// `insufficient_scope` when the token lacks `syncs` or the entity's
+/// `read`; `no_sync_schedule` when the entity has no schedule;
+/// `sync_running` when a run of it is running (or the connection stopped
+/// being active meanwhile); `internal` when the database failed.
 #[utoipa::path(post, path = "/v1/syncs/{entity}/run", tag = "syncs", security(("connection_token" = [])),
     params(("entity" = String, Path), RunQuery),
     responses((status = 202, body = RunView), (status = "4XX", body = super::error::ErrorBody)))]
@@ -214,6 +237,11 @@ pub struct SyncStatus {
 
 /// The connection's sync schedules and its latest 50 runs, of the entities
 /// the token may read.
+///
+/// # Errors
+///
+/// `insufficient_scope` when the token lacks `syncs`; `internal` when the
+/// database failed.
 #[utoipa::path(get, path = "/v1/sync-status", tag = "syncs", security(("connection_token" = [])),
     responses((status = 200, body = SyncStatus), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn status(
@@ -230,6 +258,11 @@ pub async fn status(
 
 /// The sync schedules and latest runs of any connection, disconnected ones
 /// included (their token no longer works).
+///
+/// # Errors
+///
+/// `internal` when the database failed. A connection that does not exist
+/// has no schedules and no runs.
 #[utoipa::path(get, path = "/v1/connections/{id}/sync-status", tag = "syncs", security(("admin_key" = [])),
     params(("id" = String, Path)),
     responses((status = 200, body = SyncStatus), (status = "4XX", body = super::error::ErrorBody)))]
@@ -304,6 +337,13 @@ fn invalid(message: &str) -> ApiError {
 
 /// Stored records of an entity, oldest change first, without calling the
 /// system.
+///
+/// # Errors
+///
+/// `insufficient_scope` when the token may not read `entity`;
+/// `invalid_query` for a page size out of bounds, a cursor this endpoint
+/// did not make, or a `modified_after` that is not an RFC 3339 timestamp;
+/// `internal` when the database failed.
 #[utoipa::path(get, path = "/v1/synced/{entity}", tag = "syncs", security(("connection_token" = [])),
     params(("entity" = String, Path), SyncedQuery),
     responses((status = 200, body = SyncedPage), (status = "4XX", body = super::error::ErrorBody)))]

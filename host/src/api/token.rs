@@ -70,6 +70,11 @@ impl ConnectionAuth {
 
     /// Refuses the request unless the token holds the scope for `access`
     /// (to `entity`, for reads and writes).
+    ///
+    /// # Errors
+    ///
+    /// `insufficient_scope` when it does not, with the scope needed and the
+    /// token's scopes in `details`.
     pub fn require(&self, access: Access, entity: Option<&str>) -> Result<(), ApiError> {
         if self.allows(access, entity) {
             return Ok(());

@@ -131,6 +131,15 @@ impl From<TokenError> for ApiError {
 
 /// Issue another token for a connection, with a name, scopes and an
 /// optional expiry.
+///
+/// # Errors
+///
+/// - `connection_not_found` when there is no connection `id`;
+///   `connection_disconnected` (409) when it is disconnected;
+/// - `invalid_token` when the name, a scope (or an entity it names) or
+///   `expires_at` is refused;
+/// - `too_many_tokens` when the connection holds as many tokens as it may;
+/// - `internal` when the database failed.
 #[utoipa::path(post, path = "/v1/connections/{id}/tokens", tag = "connections",
     security(("admin_key" = [])), params(("id" = String, Path)), request_body = CreateToken,
     responses((status = 201, body = TokenCreated), (status = "4XX", body = super::error::ErrorBody)))]
@@ -156,6 +165,11 @@ pub async fn create(
 }
 
 /// A connection's tokens, with their scopes and last use.
+///
+/// # Errors
+///
+/// `connection_not_found` when there is no connection `id`; `internal` when
+/// the database failed.
 #[utoipa::path(get, path = "/v1/connections/{id}/tokens", tag = "connections",
     security(("admin_key" = [])), params(("id" = String, Path)),
     responses((status = 200, body = TokenList), (status = 404, body = super::error::ErrorBody)))]
@@ -171,6 +185,12 @@ pub async fn list(
 }
 
 /// Revoke a token: the very next request with it gets 401 `token_invalid`.
+///
+/// # Errors
+///
+/// `connection_not_found` when there is no connection `id`,
+/// `token_not_found` when it has no token `token_id`; `internal` when the
+/// database failed.
 #[utoipa::path(delete, path = "/v1/connections/{id}/tokens/{token_id}", tag = "connections",
     security(("admin_key" = [])), params(("id" = String, Path), ("token_id" = String, Path)),
     responses((status = 200, body = TokenView), (status = 404, body = super::error::ErrorBody)))]

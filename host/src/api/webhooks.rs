@@ -111,6 +111,16 @@ pub struct Subscribed {
 }
 
 /// Subscribes the connection to events.
+///
+/// # Errors
+///
+/// - `insufficient_scope` when the token lacks `webhooks`;
+/// - `invalid_subscription` when the URL is not an absolute http or https
+///   URL, its host does not resolve or is an address receivers may not be
+///   at, the events are none or unknown, or the secret is not `whsec_` and
+///   the base64 of 24 to 64 bytes;
+/// - `too_many_subscriptions` when the connection has as many as it may;
+/// - `internal` when the database failed.
 #[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", security(("connection_token" = [])),
     request_body = SubscribeBody,
     responses((status = 201, body = Subscribed), (status = "4XX", body = super::error::ErrorBody)))]
@@ -146,6 +156,11 @@ pub struct SubscriptionList {
 }
 
 /// The connection's subscriptions.
+///
+/// # Errors
+///
+/// `insufficient_scope` when the token lacks `webhooks`; `internal` when
+/// the database failed.
 #[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", security(("connection_token" = [])),
     responses((status = 200, body = SubscriptionList), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn list(
@@ -172,6 +187,12 @@ fn no_subscription(id: &str) -> ApiError {
 }
 
 /// Removes a subscription and its deliveries.
+///
+/// # Errors
+///
+/// `insufficient_scope` when the token lacks `webhooks`;
+/// `subscription_not_found` when the connection has no subscription `id`;
+/// `internal` when the database failed.
 #[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", security(("connection_token" = [])),
     params(("id" = String, Path)),
     responses((status = 204), (status = "4XX", body = super::error::ErrorBody)))]
@@ -218,6 +239,12 @@ pub struct DeliveryList {
 
 /// A subscription's latest 100 deliveries, newest first, with every
 /// attempt; those about entities the token may not read are left out.
+///
+/// # Errors
+///
+/// `insufficient_scope` when the token lacks `webhooks`;
+/// `subscription_not_found` when the connection has no subscription `id`;
+/// `internal` when the database failed.
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("connection_token" = [])),
     params(("id" = String, Path)),
     responses((status = 200, body = DeliveryList), (status = "4XX", body = super::error::ErrorBody)))]
@@ -293,6 +320,14 @@ pub struct RotateSecretBody {
 
 /// Gives a subscription a new signing secret, shown only in this answer.
 /// The old one signs deliveries too until `previous_secret_expires_at`.
+///
+/// # Errors
+///
+/// `insufficient_scope` when the token lacks `webhooks`;
+/// `subscription_not_found` when the connection has no subscription `id`;
+/// `invalid_subscription` when the grace period is over 7 days or the
+/// secret is not `whsec_` and the base64 of 24 to 64 bytes; `internal` when
+/// the database failed.
 #[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks", security(("connection_token" = [])),
     params(("id" = String, Path)), request_body = RotateSecretBody,
     responses((status = 200, body = Subscribed), (status = "4XX", body = super::error::ErrorBody)))]
@@ -326,6 +361,13 @@ pub struct Replayed {
 
 /// Sends a delivery again (delivered, failed or pending): the same
 /// `webhook-id` and event, signed afresh, retried like a new one.
+///
+/// # Errors
+///
+/// `insufficient_scope` when the token lacks `webhooks`;
+/// `subscription_not_found` when the connection has no subscription `id`;
+/// `delivery_not_found` when it has no delivery `delivery_id`, or that
+/// delivery was dropped; `internal` when the database failed.
 #[utoipa::path(post, path = "/v1/webhooks/{id}/deliveries/{delivery_id}/replay", tag = "webhooks",
     security(("connection_token" = [])),
     params(("id" = String, Path), ("delivery_id" = String, Path)),

@@ -116,6 +116,22 @@ fn dry_run(requests: Vec<HeldRequest>) -> Response {
 }
 
 /// Create a record (with its children).
+///
+/// # Errors
+///
+/// - `insufficient_scope` when the token may not write `entity`;
+///   `invalid_idempotency_key` when the `Idempotency-Key` is not 1 to 255
+///   visible characters;
+/// - `invalid_body` when the body is not a JSON object;
+/// - those of `GET /v1/{entity}` for the adapter, the entity and the
+///   operation;
+/// - the first violation's code when the body breaks field rules
+///   (`field_required`, `field_read_only`, `unknown_field`, `invalid_type`,
+///   ...), every violation in `details.errors`;
+/// - `idempotency_key_in_flight` while a request with the key runs,
+///   `idempotency_key_reused` when the key was used with another body;
+/// - `rate_limited` when the connection's write budget is spent;
+/// - those of `GET /v1/{entity}` for the call, its limits and the database.
 #[utoipa::path(post, path = "/v1/{entity}", tag = "data", security(("connection_token" = [])),
     params(("entity" = String, Path), ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
         pattern = "^[!-~]+$",
@@ -154,6 +170,22 @@ pub async fn create(
 }
 
 /// Change the fields present in the body.
+///
+/// # Errors
+///
+/// - `insufficient_scope` when the token may not write `entity`;
+///   `invalid_record_id` when `id` is not a record id; `invalid_body` when
+///   the body is not a JSON object;
+/// - those of `GET /v1/{entity}` for the adapter, the entity and the
+///   operation;
+/// - the first violation's code when the body breaks field rules
+///   (`field_read_only`, `field_create_only`, `unknown_field`,
+///   `invalid_type`, ...), every violation in `details.errors`;
+/// - `state_locked` when the record's state locks the update or a field it
+///   changes;
+/// - `rate_limited` when the connection's write budget is spent;
+/// - those of `GET /v1/{entity}` for the calls (the record is read first
+///   when a lock can apply), their limits and the database.
 #[utoipa::path(patch, path = "/v1/{entity}/{id}", tag = "data", security(("connection_token" = [])),
     params(RecordPath, ("Prefer" = Option<String>, Header,
         description = "`dry-run`: run every check and the adapter, and answer the request that would change the system instead of sending it")),
@@ -179,6 +211,17 @@ pub async fn update(
 }
 
 /// Delete a record.
+///
+/// # Errors
+///
+/// - `insufficient_scope` when the token may not write `entity`;
+///   `invalid_record_id` when `id` is not a record id;
+/// - those of `GET /v1/{entity}` for the adapter, the entity and the
+///   operation;
+/// - `state_locked` when the record's state locks the delete;
+/// - `rate_limited` when the connection's write budget is spent;
+/// - those of `GET /v1/{entity}` for the calls (the record is read first
+///   when a lock can apply), their limits and the database.
 #[utoipa::path(delete, path = "/v1/{entity}/{id}", tag = "data", security(("connection_token" = [])),
     params(RecordPath, ("Prefer" = Option<String>, Header,
         description = "`dry-run`: run every check and the adapter, and answer the request that would change the system instead of sending it")),

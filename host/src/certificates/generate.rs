@@ -32,6 +32,12 @@ pub struct KeyPair {
 
 /// Makes a key pair and a certificate for `common_name`, valid for `days`
 /// (at most 730, NetSuite's limit). RSA 4096 takes a few seconds.
+///
+/// # Errors
+///
+/// [`KeyError::ValidityTooLong`] when `days` is 0 or over 730;
+/// [`KeyError::Generate`] when `common_name` does not make a certificate
+/// name, or making the key or the certificate fails.
 pub fn generate(algorithm: Algorithm, days: u32, common_name: &str) -> Result<KeyPair, KeyError> {
     let validity_length = Duration::from_secs(u64::from(days) * 86400);
     if days == 0 || validity_length > MAX_VALIDITY {

@@ -100,6 +100,17 @@ fn blocks(text: &str) -> Vec<(String, Vec<u8>)> {
 /// would refuse: RSA keys other than 3072 or 4096 bits, curves other than
 /// P-256 and P-384, certificates valid for over two years, expired or for
 /// another key.
+///
+/// # Errors
+///
+/// - [`KeyError::NoPrivateKey`] when `text` holds no private key,
+///   [`KeyError::Encrypted`] when it is encrypted;
+/// - [`KeyError::Unsupported`] when it is neither RSA nor EC on P-256 or
+///   P-384, or does not decode; [`KeyError::RsaSize`] for an RSA key of
+///   other than 3072 or 4096 bits;
+/// - [`KeyError::Certificate`] when the certificate cannot be read,
+///   [`KeyError::Mismatch`] when it is for another key, and those of
+///   [`check_validity`].
 pub fn parse_private_key(text: &str) -> Result<PrivateKey, KeyError> {
     let blocks = blocks(text);
     let mut key = None;
@@ -162,6 +173,11 @@ pub fn parse_private_key(text: &str) -> Result<PrivateKey, KeyError> {
 
 /// A certificate's validity, refused when longer than NetSuite accepts or
 /// already over.
+///
+/// # Errors
+///
+/// [`KeyError::ValidityTooLong`] when it is valid for over two years (and a
+/// day of slack); [`KeyError::Expired`] when it no longer is.
 pub fn check_validity(cert: &Certificate) -> Result<Validity, KeyError> {
     let validity = &cert.tbs_certificate.validity;
     let validity = Validity {

@@ -45,6 +45,14 @@ fn paths(dir: &Path) -> (PathBuf, PathBuf) {
 impl PlatformCertificate {
     /// Loads the platform certificate from `dir`, or makes one with
     /// `algorithm` when there is none yet (its key file is mode 0600).
+    ///
+    /// # Errors
+    ///
+    /// The key pair cannot be made, or its files written or read; the key
+    /// file's key is refused, or the certificate is not for it, is valid
+    /// for too long or has expired (the message says to move both files
+    /// away to make new ones); the certificate file holds no PEM
+    /// certificate.
     pub fn load_or_create(dir: &Path, algorithm: Algorithm) -> anyhow::Result<Self> {
         let (key_path, cert_path) = paths(dir);
         if !key_path.exists() {

@@ -70,6 +70,12 @@ pub struct CheckArgs {
 }
 
 /// Runs one of the commands.
+///
+/// # Errors
+///
+/// The command failed; its error says why (a file that cannot be read or
+/// written, a build that failed, a component the host would not load, a
+/// rule that failed, ...).
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::New(args) => super::template::new(args),

@@ -43,6 +43,12 @@ pub struct ConformArgs {
 }
 
 /// `interlink adapter conform`.
+///
+/// # Errors
+///
+/// The component cannot be read or does not load; a value's file cannot be
+/// read, or the values (or the `--wrong` ones) are refused by the adapter's
+/// config; a rule failed, or was skipped without `--allow-skip`.
 pub async fn conform(args: ConformArgs) -> anyhow::Result<()> {
     let bytes =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;

@@ -125,6 +125,13 @@ fn context(config: BTreeMap<String, String>, secrets: BTreeMap<String, String>) 
 }
 
 /// `interlink adapter test`.
+///
+/// # Errors
+///
+/// The component or the cassette cannot be read, or the component does not
+/// load; a call fails; recording: the cassette cannot be written;
+/// replaying: the adapter sends a request the cassette did not record, or
+/// answers differently from the recording.
 pub async fn test(args: TestArgs) -> anyhow::Result<()> {
     let bytes =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;

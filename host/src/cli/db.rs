@@ -22,6 +22,13 @@ pub enum Command {
     },
 }
 
+/// Runs one of the commands.
+///
+/// # Errors
+///
+/// `copy`: `--from` is not an `sqlite://` URL, or `--to` not a PostgreSQL
+/// one; the copy failed ([`storage::copy::sqlite_to_postgres`]), and
+/// nothing was copied.
 pub async fn run(command: Command) -> Result<()> {
     match command {
         Command::Copy { from, to } => {

@@ -89,6 +89,12 @@ fn fill(text: &str, id: &str, sdk: &str) -> String {
 }
 
 /// `interlink adapter new ID [--dir D] [--sdk S]`.
+///
+/// # Errors
+///
+/// The id is not an adapter id; the folder exists and is not empty; the SDK
+/// given is not one, or none is found beside this binary; a file cannot be
+/// written.
 pub fn new(args: NewArgs) -> anyhow::Result<()> {
     if !is_valid_id(&args.id) {
         bail!(

@@ -97,6 +97,14 @@ fn private_key(
 /// For each private key `k`, the public values gain `k.algorithm`: the JWS
 /// algorithm it signs with (`PS256`, `ES256`, `ES384`), for the adapter to
 /// ask for. `platform` is the kind of the host's platform key, if any.
+///
+/// # Errors
+///
+/// A [`ConfigError`] with every problem, each a [`FieldError`] at its path:
+/// `required`, `misplaced` (in the other object), `invalid_type`,
+/// `invalid_value`, `unknown_field`, `key_refused` (a private key that does
+/// not parse, or is refused) or `no_platform_certificate` (a private key
+/// `platform` where `platform` is `None`).
 pub fn split_config(
     fields: &[ConfigField],
     config: &Map<String, Value>,

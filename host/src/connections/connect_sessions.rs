@@ -173,6 +173,13 @@ impl Connections {
     }
 
     /// The session behind a link, if the link can still be used.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectSessionError::Unknown`] when no session has this link,
+    /// `Locked` when it had [`MAX_FAILED_ATTEMPTS`] failed attempts, `Used`
+    /// when it was used (or a submission through it is running), `Expired`
+    /// when its time is over; `Storage` when the database failed.
     pub async fn open_connect_session(
         &self,
         secret: &str,
@@ -196,6 +203,14 @@ impl Connections {
     /// is used once: two submissions cannot both connect, and a failed
     /// connect leaves it open for another try, up to
     /// [`MAX_FAILED_ATTEMPTS`].
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Connections::open_connect_session`]; `Used` too when
+    /// another submission took the link first;
+    /// [`ConnectSessionError::Connect`] with why the connection was not
+    /// created ([`Connections::create`]), which counts as a failed attempt;
+    /// `Storage` when the database failed.
     pub async fn connect_through_session(
         &self,
         secret: &str,
@@ -237,12 +252,22 @@ impl Connections {
         Ok(connection)
     }
 
+    /// The session `id`, in whatever status, or `None`.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
     pub async fn connect_session(&self, id: &str) -> Result<Option<ConnectSession>, StorageError> {
         self.storage.connect_session(id).await
     }
 
     /// The token of the connection made through session `id`: once, for
     /// the operator.
+    ///
+    /// # Errors
+    ///
+    /// The database failed. A token already claimed, or one that no longer
+    /// opens, is `None`.
     pub async fn claim_connect_token(&self, id: &str) -> Result<Option<String>, StorageError> {
         let Some(sealed) = self.storage.take_connect_token(id).await? else {
             return Ok(None);

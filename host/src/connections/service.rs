@@ -285,6 +285,24 @@ impl Connections {
     /// Verifies the credentials with the adapter's `connect`, then stores the
     /// connection and takes a credit. Answers it with its API token, which is
     /// not stored and cannot be shown again.
+    ///
+    /// # Errors
+    ///
+    /// - [`ConnectError::UnknownAdapter`] when no adapter `request.adapter`
+    ///   is loaded;
+    /// - [`ConnectError::Config`] when the config or credentials do not fit
+    ///   the adapter ([`split_config`]), a private key is the platform key
+    ///   where `request.platform_key` does not allow it
+    ///   (`platform_key_not_enrolled`), or a URL value points at an address
+    ///   the adapter's network policy refuses (`address_refused`);
+    /// - [`ConnectError::UnknownReplaced`] when the connection
+    ///   `request.replaces` names does not exist;
+    /// - [`ConnectError::NoCredits`] when every credit is held, and the
+    ///   replaced connection, if any, holds none;
+    /// - [`ConnectError::CredentialsRejected`] when the adapter's `connect`
+    ///   answers that the system refused the credentials,
+    ///   [`ConnectError::Call`] when it fails otherwise;
+    /// - [`ConnectError::Storage`] when the database failed.
     pub async fn create(
         &self,
         request: NewConnection,
@@ -390,6 +408,10 @@ impl Connections {
     /// at its next page), its pending webhook deliveries are dropped and its
     /// kv store deleted; its stored records stay. Answers the connection as
     /// it is now, or `None` if there is no such connection.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
     pub async fn disconnect(&self, id: &str) -> Result<Option<Connection>, StorageError> {
         if self.storage.disconnect(id, SystemTime::now()).await? {
             tracing::info!(connection = %id, "connection disconnected");
@@ -413,6 +435,10 @@ impl Connections {
     /// Deletes what the host keeps for `id`'s calls: its stored records and
     /// its kv store (cached access tokens are fetched again). Answers how
     /// many records.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
     pub async fn delete_data(&self, id: &str) -> Result<u64, StorageError> {
         let records = self.storage.delete_records(id).await?;
         let keys = self.storage.kv_clear(id).await?;
@@ -424,6 +450,12 @@ impl Connections {
     /// memory when it was read before and has not changed since (revoked and
     /// expired tokens too: the caller refuses them). An active connection
     /// comes with its secrets opened, ready for calls.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::Storage`] when the database failed;
+    /// [`LookupError::Secrets`] when an active connection's credentials
+    /// cannot be opened ([`Connections::open`]).
     pub async fn by_token(
         &self,
         token_hash: &[u8; 32],
@@ -465,6 +497,10 @@ impl Connections {
 
     /// The connection `id`, read from the database, with its secrets opened
     /// if it is active; `None` if it is not (anymore).
+    ///
+    /// # Errors
+    ///
+    /// As [`Connections::by_token`].
     pub async fn open_active(&self, id: &str) -> Result<Option<OpenConnection>, LookupError> {
         match self.storage.connection(id).await? {
             Some(connection) if connection.status == Status::Active => {
@@ -475,6 +511,11 @@ impl Connections {
     }
 
     /// `connection` with its secrets opened, ready for calls.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretBoxError::Decrypt`] when its credentials do not open with
+    /// this host's secret key, or do not hold a map of secrets.
     pub fn open(&self, connection: Connection) -> Result<OpenConnection, SecretBoxError> {
         let plain = self
             .secret_box
@@ -492,6 +533,10 @@ impl Connections {
 
     /// Records a failed request; when the system rejected the credentials,
     /// the connection now requires reauthorization.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
     pub async fn request_failed(
         &self,
         connection: &Connection,

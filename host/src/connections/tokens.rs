@@ -75,6 +75,23 @@ pub enum TokenError {
 impl Connections {
     /// Issues another token for `connection`. Answers it as stored, with
     /// the token itself, which is not stored and cannot be shown again.
+    ///
+    /// # Errors
+    ///
+    /// - [`TokenError::UnknownConnection`] when there is no connection
+    ///   `connection`, [`TokenError::Disconnected`] when it is
+    ///   disconnected;
+    /// - [`TokenError::Name`] when the trimmed name is empty or longer than
+    ///   [`MAX_NAME_CHARS`];
+    /// - [`TokenError::Scope`] when the scopes are none or one is not a
+    ///   scope, [`TokenError::UnknownEntity`] when one names an entity the
+    ///   connection's adapter (when loaded) does not serve;
+    /// - [`TokenError::InvalidExpiry`] when `expires_at` is not an RFC 3339
+    ///   timestamp, [`TokenError::ExpiresInThePast`] when it is not in the
+    ///   future;
+    /// - [`TokenError::TooMany`] when the connection holds
+    ///   [`MAX_TOKENS_PER_CONNECTION`] tokens that are not revoked;
+    /// - [`TokenError::Storage`] when the database failed.
     pub async fn issue_token(
         &self,
         connection: &str,
@@ -147,6 +164,11 @@ impl Connections {
     }
 
     /// The tokens of `connection`, oldest first, with their last use.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::UnknownConnection`] when there is no connection
+    /// `connection`; [`TokenError::Storage`] when the database failed.
     pub async fn tokens(&self, connection: &str) -> Result<Vec<StoredToken>, TokenError> {
         if self.storage.connection(connection).await?.is_none() {
             return Err(TokenError::UnknownConnection(connection.into()));
@@ -157,6 +179,12 @@ impl Connections {
 
     /// Revokes a token of `connection`: the very next request with it is
     /// refused. Revoking a revoked token changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::UnknownConnection`] when there is no connection
+    /// `connection`, [`TokenError::UnknownToken`] when it has no token
+    /// `token`; [`TokenError::Storage`] when the database failed.
     pub async fn revoke_token(
         &self,
         connection: &str,
@@ -186,6 +214,10 @@ impl Connections {
     }
 
     /// Writes the last uses noted since the last write.
+    ///
+    /// # Errors
+    ///
+    /// The database failed; the uses taken for this write are not written.
     pub async fn write_token_use(&self) -> Result<(), StorageError> {
         let used = self.token_use.take();
         if used.is_empty() {
@@ -325,6 +357,11 @@ impl Scopes {
 
     /// Parses written scopes; an empty list is refused (a token that may
     /// do nothing is a mistake).
+    ///
+    /// # Errors
+    ///
+    /// A [`ScopeError`] naming the first text that is not a scope, or the
+    /// empty text when `written` is empty.
     pub fn parse<S: AsRef<str>>(written: &[S]) -> Result<Self, ScopeError> {
         if written.is_empty() {
             return Err(ScopeError(String::new()));

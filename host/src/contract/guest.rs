@@ -53,6 +53,13 @@ impl<T: Send + 'static> GuestPre<T> {
         })
     }
 
+    /// Instantiates the component in `store`.
+    ///
+    /// # Errors
+    ///
+    /// Instantiating fails: the instance pool has no slot left, or the
+    /// component's start traps, or the store's deadline or memory limit
+    /// stops it.
     pub async fn instantiate(&self, store: impl AsContextMut<Data = T>) -> wasmtime::Result<Guest> {
         Ok(match self {
             GuestPre::V0_1_0(pre) => Guest::V0_1_0(pre.instantiate_async(store).await?),
@@ -105,6 +112,11 @@ fn host<W, H: From<W>>(answer: Result<W, impl Into<AdapterError>>) -> Result<H, 
 }
 
 impl Guest {
+    /// Calls `describe`: the adapter's manifest.
+    ///
+    /// # Errors
+    ///
+    /// The call traps, or the store's deadline or memory limit stops it.
     pub async fn describe<S>(&self, store: S) -> wasmtime::Result<Manifest>
     where
         S: AsContextMut<Data: Send>,
@@ -116,6 +128,13 @@ impl Guest {
             .into()))
     }
 
+    /// Calls `connect` for `ctx`.
+    ///
+    /// # Errors
+    ///
+    /// As the outer error, the call trapped or the store's deadline or
+    /// memory limit stopped it; as the inner one, the adapter's own
+    /// [`AdapterError`].
     pub async fn connect<S>(&self, store: S, ctx: CallFor<'_>) -> Answer<Account>
     where
         S: AsContextMut<Data: Send>,
@@ -123,6 +142,11 @@ impl Guest {
         call_export!(self, store, ctx, call_connect())
     }
 
+    /// Calls `list` for `ctx`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Guest::connect`].
     pub async fn list<S>(
         &self,
         store: S,
@@ -140,6 +164,11 @@ impl Guest {
         )
     }
 
+    /// Calls `get` for `ctx`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Guest::connect`].
     pub async fn get<S>(&self, store: S, ctx: CallFor<'_>, entity: &str, id: &str) -> Answer<String>
     where
         S: AsContextMut<Data: Send>,
@@ -147,6 +176,11 @@ impl Guest {
         call_export!(self, store, ctx, call_get(entity, id))
     }
 
+    /// Calls `create` for `ctx`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Guest::connect`].
     pub async fn create<S>(
         &self,
         store: S,
@@ -160,6 +194,11 @@ impl Guest {
         call_export!(self, store, ctx, call_create(entity, &record))
     }
 
+    /// Calls `update` for `ctx`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Guest::connect`].
     pub async fn update<S>(
         &self,
         store: S,
@@ -174,6 +213,11 @@ impl Guest {
         call_export!(self, store, ctx, call_update(entity, id, &patch))
     }
 
+    /// Calls `delete` for `ctx`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Guest::connect`].
     pub async fn delete<S>(&self, store: S, ctx: CallFor<'_>, entity: &str, id: &str) -> Answer<()>
     where
         S: AsContextMut<Data: Send>,
@@ -182,6 +226,11 @@ impl Guest {
     }
 
     /// A passthrough request; versions before 0.3.0 have none.
+    ///
+    /// # Errors
+    ///
+    /// As [`Guest::connect`]; an instance of a version before 0.3.0 answers
+    /// [`AdapterError::Unsupported`].
     pub async fn passthrough<S>(
         &self,
         store: S,

@@ -237,6 +237,15 @@ impl Admission {
 
     /// Admits one call of `connection`, whose adapter allows `concurrency`
     /// requests in flight.
+    ///
+    /// # Errors
+    ///
+    /// [`Refused::Storage`] when the shared database cannot be asked for an
+    /// upstream slot. With [`Wait::Refuse`] also [`Refused::ShareFull`] when
+    /// the connection has its share of calls admitted already, and
+    /// [`Refused::GateTimeout`] when no place at the gate (or, on a shared
+    /// database, no upstream slot) frees within the queue timeout; with
+    /// [`Wait::Queue`] it waits for them instead.
     pub async fn enter(
         &self,
         connection: &str,

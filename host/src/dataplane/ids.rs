@@ -54,6 +54,11 @@ pub fn check_record_id(id: &str) -> Result<(), DataError> {
 
 /// A page cursor, as a client sends it back: at most 2,048 characters, no
 /// control characters.
+///
+/// # Errors
+///
+/// [`DataError::InvalidReference`] (`invalid_record_id`) when it is longer
+/// than [`MAX_CURSOR_BYTES`] characters or holds a control character.
 pub fn check_cursor(cursor: &str) -> Result<(), DataError> {
     // Adapters make cursors of at most this many bytes, so no cursor of
     // theirs has more characters.

@@ -230,6 +230,22 @@ impl DataPlane {
     }
 
     /// A page of records.
+    ///
+    /// # Errors
+    ///
+    /// - [`DataError::InvalidReference`] when the cursor is too long or
+    ///   holds control characters;
+    /// - [`DataError::AdapterUnavailable`], [`DataError::UnknownEntity`],
+    ///   [`DataError::OperationNotSupported`] or
+    ///   [`DataError::InsufficientPermissions`] when the connection's
+    ///   adapter is not loaded, does not serve the entity or the operation
+    ///   on it, or the account lacks the operation's permissions;
+    /// - the errors of a call: [`DataError::TooManyRequests`] or
+    ///   [`DataError::QueueTimeout`] at the connection's limits (for a
+    ///   caller that does not wait, [`Wait::Refuse`]); [`DataError::Call`]
+    ///   when the adapter call fails, after up to three tries more while
+    ///   the system rate-limits (the failure is recorded on the
+    ///   connection); [`DataError::Internal`] when the database failed.
     pub async fn list(&self, caller: &Caller, request: &ListRequest) -> Result<Page, DataError> {
         if let Some(cursor) = &request.cursor {
             ids::check_cursor(cursor)?;
@@ -245,6 +261,11 @@ impl DataPlane {
     }
 
     /// One record.
+    ///
+    /// # Errors
+    ///
+    /// As [`DataPlane::list`], with [`DataError::InvalidReference`] for an
+    /// `id` that is not a record id, rather than for a cursor.
     pub async fn get(
         &self,
         caller: &Caller,

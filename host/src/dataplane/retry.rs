@@ -19,6 +19,12 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// rate-limiting (`rate-limited`): after the system's `Retry-After` when it
 /// gave one, else 250 ms doubling, never more than [`MAX_RETRY_WAIT`], at
 /// most [`MAX_RETRIES`] times. Answers the last try's result.
+///
+/// # Errors
+///
+/// The last try's error: any error but the system's rate limit at once, or
+/// [`DataError::Call`] with [`AdapterError::RateLimited`] when the retries
+/// are spent.
 pub async fn on_rate_limit<T, F, Fut>(mut once: F) -> Result<T, DataError>
 where
     F: FnMut() -> Fut,

@@ -156,6 +156,20 @@ impl DataPlane {
     /// Creates a record (with its children). With an idempotency `key`, the
     /// first answer of the key and body is kept for 24 hours and answered
     /// again instead of creating twice.
+    ///
+    /// # Errors
+    ///
+    /// - [`DataError::NotAnObject`] when `body` is not a JSON object;
+    /// - those [`DataPlane::list`] has for the adapter, the entity and the
+    ///   operation;
+    /// - [`DataError::FieldRules`] with every field rule `body` breaks;
+    /// - with `key`, unless in a dry run:
+    ///   [`DataError::IdempotencyKeyInFlight`] while a request with the key
+    ///   runs, [`DataError::IdempotencyKeyReused`] when it was used with
+    ///   another entity or body;
+    /// - [`DataError::WriteBudget`] when the connection's write budget is
+    ///   spent (a dry run checks it too);
+    /// - the errors of a call, as [`DataPlane::list`].
     pub async fn create(
         &self,
         caller: &Caller,
@@ -225,6 +239,21 @@ impl DataPlane {
     }
 
     /// Changes the fields present in `body`.
+    ///
+    /// # Errors
+    ///
+    /// - [`DataError::InvalidReference`] when `id` is not a record id,
+    ///   [`DataError::NotAnObject`] when `body` is not a JSON object;
+    /// - those [`DataPlane::list`] has for the adapter, the entity and the
+    ///   operation;
+    /// - [`DataError::FieldRules`] with every field rule `body` breaks;
+    /// - [`DataError::StateLocked`] when the record's state locks a field
+    ///   `body` changes, or the update (the record is read first, when a
+    ///   lock can apply);
+    /// - [`DataError::WriteBudget`] when the connection's write budget is
+    ///   spent (a dry run checks it too);
+    /// - the errors of a call, the read's or the update's, as
+    ///   [`DataPlane::list`].
     pub async fn update(
         &self,
         caller: &Caller,
@@ -257,6 +286,18 @@ impl DataPlane {
     }
 
     /// Deletes a record.
+    ///
+    /// # Errors
+    ///
+    /// - [`DataError::InvalidReference`] when `id` is not a record id;
+    /// - those [`DataPlane::list`] has for the adapter, the entity and the
+    ///   operation;
+    /// - [`DataError::StateLocked`] when the record's state locks the
+    ///   delete (the record is read first, when a lock can apply);
+    /// - [`DataError::WriteBudget`] when the connection's write budget is
+    ///   spent (a dry run checks it too);
+    /// - the errors of a call, the read's or the delete's, as
+    ///   [`DataPlane::list`].
     pub async fn delete(
         &self,
         caller: &Caller,

@@ -103,6 +103,13 @@ impl Walk {
 }
 
 /// Checks every bound, in one pass over the manifest.
+///
+/// # Errors
+///
+/// [`ManifestError::TooLarge`] for the first bound the manifest passes:
+/// more entities, config fields, outbound hosts, child collections, state
+/// locks, fields, permissions or enumeration values than allowed, or more
+/// than [`MAX_TEXT_BYTES`] of text.
 pub fn check(manifest: &Manifest) -> Result<(), ManifestError> {
     let mut walk = Walk { text: 0 };
     walk.list(&manifest.entities, "entities", MAX_ENTITIES)?;

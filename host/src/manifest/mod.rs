@@ -235,6 +235,14 @@ impl Manifest {
     /// or every problem found (only the first when the manifest is past the
     /// host's size bounds, which are checked first: every check after them is
     /// then linear in a bounded size).
+    ///
+    /// # Errors
+    ///
+    /// [`ManifestProblems`]: only a [`ManifestError::TooLarge`] when a size
+    /// bound is passed; else every one of an invalid id or version, a
+    /// contract version other than `exported`, no concurrency, a config
+    /// name not in snake_case, a name declared twice, a state lock on an
+    /// unknown field, and an outbound host that does not parse.
     pub fn validate(&self, exported: &str) -> Result<Vec<OriginTemplate>, ManifestProblems> {
         limits::check(self).map_err(|e| ManifestProblems(vec![e]))?;
         let mut problems = Vec::new();

@@ -43,6 +43,13 @@ fn http_url(text: &str) -> Result<Url, String> {
 
 impl OriginTemplate {
     /// Parses `template`; every `{name}` must be a non-secret config field.
+    ///
+    /// # Errors
+    ///
+    /// A message saying why: a `{` is not closed, a placeholder names no
+    /// config field or a secret one, or the template (with a stand-in value
+    /// for each placeholder) is not an http or https origin without a path
+    /// or credentials.
     pub fn parse(template: &str, config: &[ConfigField]) -> Result<Self, String> {
         let mut parts = Vec::new();
         let mut rest = template;
@@ -100,6 +107,10 @@ impl OriginTemplate {
     /// the URL the connection supplies. Inside a larger template a value may
     /// only be a host label (letters, digits, `-`, `_`), so that no value can
     /// move the request to another host (`evil.example#`).
+    ///
+    /// # Errors
+    ///
+    /// As [`render_with_base`](Self::render_with_base).
     pub fn render(&self, config: &BTreeMap<String, String>) -> Result<Origin, String> {
         self.render_with_base(config).map(|(origin, _)| origin)
     }
@@ -108,6 +119,14 @@ impl OriginTemplate {
     /// path requests to it stay under in a passthrough call: the path of
     /// the connection's URL for a template that is one placeholder
     /// (`https://erp.example/api/` gives `/api`), none (`""`) otherwise.
+    ///
+    /// # Errors
+    ///
+    /// A message saying why: `config` has no value for a placeholder; a
+    /// whole-placeholder value is not an http or https URL without
+    /// credentials; a value inside a larger template is not a host label;
+    /// or the rendered text is not an http or https origin without a path
+    /// or credentials.
     pub fn render_with_base(
         &self,
         config: &BTreeMap<String, String>,

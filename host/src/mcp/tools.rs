@@ -132,6 +132,13 @@ pub enum Hidden {
 }
 
 /// Whether the request `auth` makes sees `call` on `manifest`.
+///
+/// # Errors
+///
+/// Why not: [`Hidden::NotServed`] when `manifest` does not declare the
+/// entity or the operation; [`Hidden::ReadOnly`] for a write when
+/// `read_only`; [`Hidden::Scope`] with the scope the token lacks (`syncs`
+/// for the sync status, else the entity's `read` or `write`).
 pub fn visible(
     call: &Call,
     manifest: &Manifest,

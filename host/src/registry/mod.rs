@@ -186,6 +186,12 @@ impl Registry {
 
     /// Loads every `.wasm` file of the folder, then, on a shared database,
     /// the versions it serves ([`Registry::sync_shared`]).
+    ///
+    /// # Errors
+    ///
+    /// The folder cannot be made or listed. A file that does not load is
+    /// recorded ([`Registry::load_errors`]), and a failure to read the
+    /// shared database logged, not answered.
     pub async fn load_dir(&self) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         let mut paths: Vec<PathBuf> = std::fs::read_dir(&self.dir)?
@@ -239,11 +245,26 @@ impl Registry {
 
     /// Validates and swaps in an uploaded adapter, which must be `id`, and
     /// stores it in the folder.
+    ///
+    /// # Errors
+    ///
+    /// - [`RegistryError::Load`] when `bytes` is not a usable adapter,
+    ///   [`RegistryError::IdMismatch`] when it is another adapter than
+    ///   `id`;
+    /// - [`RegistryError::Storage`] when it cannot be published to the
+    ///   shared database, [`RegistryError::Io`] when it cannot be written
+    ///   into the folder;
+    /// - [`RegistryError::IdTaken`] when another file of the folder serves
+    ///   its id.
     pub async fn upload(&self, id: &str, bytes: Vec<u8>) -> Result<Loaded, RegistryError> {
         self.upload_checked(Some(id), bytes).await
     }
 
     /// Like [`Registry::upload`], for whichever adapter the component is.
+    ///
+    /// # Errors
+    ///
+    /// As [`Registry::upload`], but for [`RegistryError::IdMismatch`].
     pub async fn upload_any(&self, bytes: Vec<u8>) -> Result<Loaded, RegistryError> {
         self.upload_checked(None, bytes).await
     }

@@ -64,6 +64,12 @@ impl Registry {
     /// loads the versions published since the last time, and publishes the
     /// adapters it does not know yet. Does nothing on a database of one's
     /// own.
+    ///
+    /// # Errors
+    ///
+    /// The database failed. A published component that does not load is
+    /// recorded as a file that does not ([`Registry::load_errors`]), not
+    /// answered.
     pub async fn sync_shared(&self) -> Result<(), StorageError> {
         let Some(shared) = &self.shared else {
             return Ok(());

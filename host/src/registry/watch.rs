@@ -37,6 +37,10 @@ impl Drop for FolderWatch {
 }
 
 /// Starts watching the registry's folder.
+///
+/// # Errors
+///
+/// The watcher cannot be made, or the folder cannot be made or watched.
 pub fn start(registry: Arc<Registry>) -> notify::Result<FolderWatch> {
     let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
     let mut watcher =

@@ -113,6 +113,13 @@ fn locked(selection: &FieldSelection, field: &str) -> bool {
 
 /// Checks `operation` (with `patch` for updates) against the locks of
 /// `entity`, given the record as it is now.
+///
+/// # Errors
+///
+/// A [`StateLocked`] for the first lock that applies: the record's state
+/// locks `operation` itself (with `operation` set), or, for an update,
+/// fields `patch` changes of the record or of a child in a locked state
+/// (with `locked_fields`).
 pub fn check(
     entity: &Entity,
     current: &Value,

@@ -17,6 +17,11 @@ pub struct ArtifactCache {
 }
 
 impl ArtifactCache {
+    /// A cache in `dir`, created if missing, of compilations for `engine`.
+    ///
+    /// # Errors
+    ///
+    /// `dir` cannot be made.
     pub fn new(dir: &Path, engine: &Engine) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let mut hasher = DefaultHasher::new();

@@ -25,6 +25,11 @@ const KEEP_RESIDENT: usize = 4 << 20;
 
 /// Builds the engine: `max_instances` adapter instances alive at once, each
 /// with at most `memory_limit` bytes of linear memory.
+///
+/// # Errors
+///
+/// `max_instances` is too large for the pool's counts, or wasmtime refuses
+/// the configuration or cannot set up the pool.
 pub fn build(max_instances: u32, memory_limit: usize) -> anyhow::Result<Engine> {
     let per_instance = |n: u32| {
         max_instances

@@ -227,6 +227,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 impl Runtime {
     /// A runtime whose compiled artifacts are cached in `cache_dir`, if given.
+    ///
+    /// # Errors
+    ///
+    /// `config.max_instances` is too large for the instance pool, wasmtime
+    /// cannot build the engine or link the host's imports, or `cache_dir`
+    /// cannot be made.
     pub fn new(
         config: RuntimeConfig,
         services: Services,
@@ -429,6 +435,10 @@ impl Adapter {
     /// The instance for a call made for `ctx`: a warm one made for the same
     /// `ctx`, when this adapter keeps them, or a fresh one. It returns to
     /// the warm pool when dropped, if the calls on it finished cleanly.
+    ///
+    /// # Errors
+    ///
+    /// As [`Adapter::instantiate_fresh`], when no warm instance serves.
     pub async fn instantiate(&self, ctx: CallContext) -> Result<Lease, CallError> {
         if let Some(pool) = &self.inner.warm {
             if let Some(instance) = pool.take(&ctx) {
@@ -443,6 +453,13 @@ impl Adapter {
     /// A fresh instance for calls made for `ctx`, which may reach the
     /// origins the manifest allows for `ctx`'s config: the adapter's spare,
     /// if it has one ready, or one instantiated now.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::Busy`] when every slot of the instance pool is taken;
+    /// [`CallError::DeadlineExceeded`], [`CallError::MemoryLimitExceeded`]
+    /// or [`CallError::Trap`] when instantiating the component runs out of
+    /// time or memory, or traps.
     pub async fn instantiate_fresh(&self, ctx: CallContext) -> Result<AdapterInstance, CallError> {
         let allow = AllowList::render(&self.inner.templates, &ctx.config)
             .within(self.inner.network.clone());
@@ -489,16 +506,31 @@ impl Adapter {
     }
 
     /// `connect` on a fresh instance.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Adapter::instantiate`], then those of the call
+    /// ([`AdapterInstance::connect`]).
     pub async fn connect(&self, ctx: CallContext) -> Result<Account, CallError> {
         self.instantiate(ctx).await?.connect().await
     }
 
     /// `list` on a fresh instance.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Adapter::instantiate`], then those of the call
+    /// ([`AdapterInstance::list`]).
     pub async fn list(&self, ctx: CallContext, request: &ListRequest) -> Result<Page, CallError> {
         self.instantiate(ctx).await?.list(request).await
     }
 
     /// `get` on a fresh instance.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Adapter::instantiate`], then those of the call
+    /// ([`AdapterInstance::get`]).
     pub async fn get(
         &self,
         ctx: CallContext,
@@ -509,6 +541,11 @@ impl Adapter {
     }
 
     /// `create` on a fresh instance.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Adapter::instantiate`], then those of the call
+    /// ([`AdapterInstance::create`]).
     pub async fn create(
         &self,
         ctx: CallContext,
@@ -519,6 +556,11 @@ impl Adapter {
     }
 
     /// `update` on a fresh instance.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Adapter::instantiate`], then those of the call
+    /// ([`AdapterInstance::update`]).
     pub async fn update(
         &self,
         ctx: CallContext,
@@ -530,11 +572,21 @@ impl Adapter {
     }
 
     /// `delete` on a fresh instance.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Adapter::instantiate`], then those of the call
+    /// ([`AdapterInstance::delete`]).
     pub async fn delete(&self, ctx: CallContext, entity: &str, id: &str) -> Result<(), CallError> {
         self.instantiate(ctx).await?.delete(entity, id).await
     }
 
     /// `passthrough` on a fresh instance.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Adapter::instantiate`], then those of the call
+    /// ([`AdapterInstance::passthrough`]).
     pub async fn passthrough(
         &self,
         ctx: CallContext,

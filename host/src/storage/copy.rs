@@ -64,6 +64,14 @@ pub type Copied = Vec<(&'static str, u64)>;
 /// Copies the SQLite database at `from` into the PostgreSQL database at `to`,
 /// which must hold no data yet (its tables are created if needed). Both are
 /// migrated to the current schema first.
+///
+/// # Errors
+///
+/// `from` does not exist, or either database cannot be opened or migrated;
+/// the PostgreSQL database holds data already; a value cannot be read or
+/// converted (a time that is not one), or a column has a type the copy does
+/// not know; a query failed. The transaction is then rolled back: nothing
+/// is copied.
 pub async fn sqlite_to_postgres(from: &Path, to: &str) -> Result<Copied> {
     if !from.exists() {
         bail!("{} does not exist", from.display());

@@ -180,6 +180,11 @@ pub enum DatabaseUrl {
 impl DatabaseUrl {
     /// A `--database-url`: `postgres://` or `postgresql://`, or `sqlite://`
     /// and a path.
+    ///
+    /// # Errors
+    ///
+    /// `url` starts with none of `postgres://`, `postgresql://` and
+    /// `sqlite://` (the message shows it without its password).
     pub fn parse(url: &str) -> anyhow::Result<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(DatabaseUrl::Postgres(url.to_string()))

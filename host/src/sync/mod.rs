@@ -187,6 +187,14 @@ impl Syncs {
     }
 
     /// Creates or replaces the schedule of `entity`; its first run is due now.
+    ///
+    /// # Errors
+    ///
+    /// [`SyncError::NotListable`] when the connection's adapter is not
+    /// loaded, or does not list `entity`; [`SyncError::InvalidInterval`],
+    /// [`SyncError::InvalidPageSize`] or [`SyncError::InvalidTime`] when
+    /// the interval, the page size or `backfill_since` is out of its range
+    /// or not a time; [`SyncError::Storage`] when the database failed.
     pub async fn put_schedule(
         &self,
         connection: &Connection,
@@ -243,6 +251,13 @@ impl Syncs {
 
     /// Starts a run of `entity` now (`full`: read everything, and mark what
     /// is gone as deleted).
+    ///
+    /// # Errors
+    ///
+    /// [`SyncError::NoSchedule`] when `entity` has no schedule;
+    /// [`SyncError::AlreadyRunning`] when a run of it is running, or the
+    /// connection is no longer active; [`SyncError::Storage`] when the
+    /// database failed.
     pub async fn trigger(
         self: &Arc<Self>,
         connection: &Connection,

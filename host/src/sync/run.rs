@@ -131,7 +131,15 @@ async fn pages(syncs: &Syncs, run: &mut Run) -> Result<Stop, Stop> {
 }
 
 /// Fetches page n+1 while page n is committed: fetching and storing overlap,
-/// and commits stay in order, each with its cursor.
+/// and commits stay in order, each with its cursor. Each round:
+/// 1. [`caller`]: the connection, opened again, so that a disconnect stops
+///    the run at its next page;
+/// 2. [`next_page`]: the page fetched ahead (or now), and the fetch of the
+///    one after it started;
+/// 3. [`heads`] and [`records_of`]: the page's records by id (the last
+///    wins), and its newest change;
+/// 4. [`commit`]: the records and the run's new position in one
+///    transaction, then the run's counts.
 async fn pipelined(
     syncs: &Syncs,
     run: &mut Run,
@@ -161,14 +169,6 @@ async fn pipelined(
     }
 }
 
-/// Emits `records.changed` with the ids the run changed.
-async fn changed(syncs: &Syncs, run: &Run) {
-    let changes = match syncs.store.run_changes(&run.id).await {
-        Ok(changes) => changes,
-        Err(e) => {
-            tracing::error!(error = %e, "could not read a run's changes");
-            return;
-        }
 /// The run's caller: its connection, if it is still active.
 async fn caller(syncs: &Syncs, run: &Run) -> Result<Option<Caller>, Stop> {
     let open = syncs
@@ -328,6 +328,14 @@ impl Progress {
     }
 }
 
+/// Emits `records.changed` with the ids the run changed.
+async fn changed(syncs: &Syncs, run: &Run) {
+    let changes = match syncs.store.run_changes(&run.id).await {
+        Ok(changes) => changes,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read a run's changes");
+            return;
+        }
     };
     let ids = |kind: Change| -> Vec<&str> {
         changes
@@ -358,14 +366,6 @@ impl Progress {
 mod tests {
     use super::*;
 
-    fn run(started: &str, high_water: Option<&str>, modified_after: Option<&str>) -> Run {
-        Run {
-            modified_after: modified_after.map(String::from),
-            high_water: high_water.map(String::from),
-            started_at: humantime::parse_rfc3339(started).unwrap(),
-            ..Run::sample("r", RunKind::Incremental)
-        }
-    }
     use serde_json::value::RawValue;
 
     /// A page's records: by id, the last of an id wins, one without an id
@@ -400,6 +400,14 @@ mod tests {
         assert_eq!(unchanged.as_deref(), Some("2026-02-01T00:00:00Z"));
     }
 
+    fn run(started: &str, high_water: Option<&str>, modified_after: Option<&str>) -> Run {
+        Run {
+            modified_after: modified_after.map(String::from),
+            high_water: high_water.map(String::from),
+            started_at: humantime::parse_rfc3339(started).unwrap(),
+            ..Run::sample("r", RunKind::Incremental)
+        }
+    }
 
     #[test]
     fn the_next_run_starts_after_the_newest_record_unless_records_changed_during_this_one() {

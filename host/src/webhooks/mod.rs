@@ -156,6 +156,20 @@ impl Webhooks {
     /// about `entities` only (`None`: every entity; the entities the
     /// subscribing token may read). Without a `secret`, one is made; it is
     /// answered once and stored encrypted.
+    ///
+    /// # Errors
+    ///
+    /// - [`WebhookError::InvalidUrl`] when `url` is not an absolute http or
+    ///   https URL with a host; [`WebhookError::Refused`] when its host is,
+    ///   or resolves to, an address the receivers' network policy refuses;
+    ///   [`WebhookError::Unresolvable`] when it does not resolve;
+    /// - [`WebhookError::NoEvents`] when `events` is empty,
+    ///   [`WebhookError::UnknownEvent`] when one is not in [`EVENTS`];
+    /// - [`WebhookError::InvalidSecret`] when `secret` is not `whsec_` and
+    ///   the base64 of 24 to 64 bytes;
+    /// - [`WebhookError::TooMany`] when the connection has as many
+    ///   subscriptions as [`Limits::max_subscriptions`] allows;
+    /// - [`WebhookError::Storage`] when the database failed.
     pub async fn subscribe(
         &self,
         connection: &str,
@@ -208,6 +222,14 @@ impl Webhooks {
     /// Gives subscription `id` of `connection` a new secret (`secret`, or
     /// one made), answered once. The old secret signs deliveries too for
     /// `grace` (none when zero).
+    ///
+    /// # Errors
+    ///
+    /// [`WebhookError::UnknownSubscription`] when `connection` has no
+    /// subscription `id`; [`WebhookError::GraceTooLong`] when `grace` is
+    /// over [`MAX_GRACE`]; [`WebhookError::InvalidSecret`] when `secret` is
+    /// not `whsec_` and the base64 of 24 to 64 bytes;
+    /// [`WebhookError::Storage`] when the database failed.
     pub async fn rotate_secret(
         &self,
         connection: &str,
@@ -250,6 +272,13 @@ impl Webhooks {
 
     /// Sends delivery `delivery` of subscription `id` again, now: the same
     /// `webhook-id` and event, signed afresh, retried as a new delivery is.
+    ///
+    /// # Errors
+    ///
+    /// [`WebhookError::UnknownSubscription`] when `connection` has no
+    /// subscription `id`; [`WebhookError::UnknownDelivery`] when it has no
+    /// delivery `delivery`, or that delivery was dropped;
+    /// [`WebhookError::Storage`] when the database failed.
     pub async fn replay(
         &self,
         connection: &str,
@@ -315,6 +344,10 @@ impl Webhooks {
     }
 
     /// Drops the connection's pending deliveries (it was disconnected).
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
     pub async fn drop_pending(&self, connection: &str) -> Result<u64, StorageError> {
         let dropped = self.store.drop_deliveries(connection).await?;
         if dropped > 0 {

@@ -131,6 +131,11 @@ impl FromRequestParts<AppState> for Operator {
 
 impl Operator {
     /// Refuses a form whose CSRF token is not this session's.
+    ///
+    /// # Errors
+    ///
+    /// [`CsrfRefused`] (a 403 page) when `csrf` is not this session's
+    /// token.
     pub fn check(&self, csrf: &str) -> Result<(), CsrfRefused> {
         // Compared by hash, so the comparison takes the same time whatever
         // the bytes.
@@ -174,6 +179,10 @@ impl IntoResponse for CsrfRefused {
 
 /// Starts a session for an operator who gave the admin key; answers the
 /// cookie to set.
+///
+/// # Errors
+///
+/// A 500 page ([`internal`]) when the database failed.
 pub async fn sign_in(state: &AppState) -> Result<CookieJar, Response> {
     let id = new_secret("ilk_sess_");
     let now = SystemTime::now();

@@ -26,6 +26,11 @@ use crate::runtime::state::HostState;
 pub const MAX_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// Signs `claims` (a JSON object) with the PEM private key `pem`.
+///
+/// # Errors
+///
+/// A message saying why: `pem` is not a key of `algorithm`'s kind (EC for
+/// `ES256` and `ES384`, RSA otherwise), or signing failed.
 pub fn sign_jwt(
     pem: &str,
     algorithm: Algorithm,

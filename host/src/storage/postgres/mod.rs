@@ -136,6 +136,12 @@ impl PostgresStorage {
     /// Makes a new, empty database on the server at `admin_url` (whose
     /// user may create databases) and answers its URL: how the tests and
     /// benchmarks get a database of their own.
+    ///
+    /// # Errors
+    ///
+    /// The server at `admin_url` cannot be reached or refuses the
+    /// connection, the database cannot be created (its user may not create
+    /// databases, say), or `admin_url` does not parse as a URL.
     pub async fn new_database(admin_url: &str) -> anyhow::Result<String> {
         use sqlx::Connection as _;
         let name = format!("interlink_{}", uuid::Uuid::now_v7().simple());

@@ -52,6 +52,11 @@ fn collect<T>(
 
 impl SqliteStorage {
     /// Opens (creating if needed) the database file and migrates it.
+    ///
+    /// # Errors
+    ///
+    /// The path does not make an SQLite URL, the file cannot be opened or
+    /// created, or a migration fails.
     pub async fn open(path: &Path) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
             .create_if_missing(true)
