@@ -2,7 +2,6 @@
 //! connection lifecycle (a layer above) works with.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -20,28 +19,11 @@ pub enum Status {
     Disconnected,
 }
 
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Active => "active",
-            Status::RequiresReauthorization => "requires_reauthorization",
-            Status::Disconnected => "disconnected",
-        }
-    }
-}
-
-impl FromStr for Status {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "active" => Ok(Status::Active),
-            "requires_reauthorization" => Ok(Status::RequiresReauthorization),
-            "disconnected" => Ok(Status::Disconnected),
-            _ => Err(()),
-        }
-    }
-}
+stored_as_text!(Status {
+    Active = "active",
+    RequiresReauthorization = "requires_reauthorization",
+    Disconnected = "disconnected",
+});
 
 /// The last error a connection's requests met.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -97,7 +79,9 @@ mod tests {
             Status::RequiresReauthorization,
             Status::Disconnected,
         ] {
-            assert_eq!(s.as_str().parse(), Ok(s));
+            assert_eq!(s.as_str().parse::<Status>().unwrap(), s);
         }
+        let unknown = "paused".parse::<Status>().unwrap_err();
+        assert_eq!(unknown.to_string(), "`paused` is no Status");
     }
 }

@@ -1,10 +1,41 @@
 //! The host's database, behind one interface ([`Store`]) with two
 //! implementations: [`sqlite::SqliteStorage`], the embedded default, and
 //! [`postgres::PostgresStorage`], which several nodes can share. The same
-//! tests (`tests.rs`) run against both.
+//! tests (`tests/`) run against both.
 //!
 //! Storage sits below every domain module: its types ([`Connection`],
 //! [`syncs::Run`], ...) are its own, and it imports only the manifest model.
+
+/// An enum the database keeps as text, written once: `as_str` gives its
+/// stored form, and `FromStr` reads it back, refusing text it does not know
+/// ([`UnknownText`]: a damaged row, or a newer host's value) rather than
+/// guessing.
+macro_rules! stored_as_text {
+    ($name:ident { $($variant:ident = $text:literal,)+ }) => {
+        impl $name {
+            /// How the database stores it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $crate::storage::UnknownText;
+
+            fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
+                match text {
+                    $($text => Ok(Self::$variant),)+
+                    _ => Err($crate::storage::UnknownText {
+                        kind: stringify!($name),
+                        text: text.to_string(),
+                    }),
+                }
+            }
+        }
+    };
+}
 
 pub mod adapters;
 pub mod confirmations;
@@ -48,6 +79,31 @@ pub use webhooks::WebhookStorage;
 pub struct StorageError(#[from] pub sqlx::Error);
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// Text in a column that no value of its enum is stored as.
+#[derive(Debug, Error)]
+#[error("`{text}` is no {kind}")]
+pub struct UnknownText {
+    pub kind: &'static str,
+    pub text: String,
+}
+
+/// The value of enum `T` stored as `text` in `column`, or a decode error
+/// naming the column.
+///
+/// # Errors
+///
+/// `text` is not how any value of `T` is stored.
+pub fn decode_text<T>(column: &str, text: &str) -> std::result::Result<T, sqlx::Error>
+where
+    T: std::str::FromStr<Err = UnknownText>,
+{
+    text.parse()
+        .map_err(|e: UnknownText| sqlx::Error::ColumnDecode {
+            index: column.into(),
+            source: Box::new(e),
+        })
+}
 
 /// How long an unfinished idempotency claim holds its key: longer than any
 /// call may take.

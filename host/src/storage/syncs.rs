@@ -33,25 +33,12 @@ pub enum RunStatus {
     Cancelled,
 }
 
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-            RunStatus::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(text: &str) -> Self {
-        match text {
-            "running" => RunStatus::Running,
-            "succeeded" => RunStatus::Succeeded,
-            "failed" => RunStatus::Failed,
-            _ => RunStatus::Cancelled,
-        }
-    }
-}
+stored_as_text!(RunStatus {
+    Running = "running",
+    Succeeded = "succeeded",
+    Failed = "failed",
+    Cancelled = "cancelled",
+});
 
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -61,21 +48,10 @@ pub enum Trigger {
     Manual,
 }
 
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Schedule => "schedule",
-            Trigger::Manual => "manual",
-        }
-    }
-
-    pub fn parse(text: &str) -> Self {
-        match text {
-            "manual" => Trigger::Manual,
-            _ => Trigger::Schedule,
-        }
-    }
-}
+stored_as_text!(Trigger {
+    Schedule = "schedule",
+    Manual = "manual",
+});
 
 /// A full run reads everything and marks what it did not see as deleted; an
 /// incremental run reads what changed after a point in time.
@@ -86,21 +62,10 @@ pub enum RunKind {
     Incremental,
 }
 
-impl RunKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunKind::Full => "full",
-            RunKind::Incremental => "incremental",
-        }
-    }
-
-    pub fn parse(text: &str) -> Self {
-        match text {
-            "full" => RunKind::Full,
-            _ => RunKind::Incremental,
-        }
-    }
-}
+stored_as_text!(RunKind {
+    Full = "full",
+    Incremental = "incremental",
+});
 
 /// Why a run failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -213,23 +178,11 @@ pub enum Change {
     Deleted,
 }
 
-impl Change {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Change::Added => "added",
-            Change::Updated => "updated",
-            Change::Deleted => "deleted",
-        }
-    }
-
-    pub fn parse(text: &str) -> Self {
-        match text {
-            "added" => Change::Added,
-            "deleted" => Change::Deleted,
-            _ => Change::Updated,
-        }
-    }
-}
+stored_as_text!(Change {
+    Added = "added",
+    Updated = "updated",
+    Deleted = "deleted",
+});
 
 #[async_trait]
 pub trait SyncStorage: Send + Sync + 'static {

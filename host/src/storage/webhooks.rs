@@ -38,25 +38,12 @@ pub enum DeliveryStatus {
     Dropped,
 }
 
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::Failed => "failed",
-            DeliveryStatus::Dropped => "dropped",
-        }
-    }
-
-    pub fn parse(text: &str) -> Self {
-        match text {
-            "pending" => DeliveryStatus::Pending,
-            "delivered" => DeliveryStatus::Delivered,
-            "failed" => DeliveryStatus::Failed,
-            _ => DeliveryStatus::Dropped,
-        }
-    }
-}
+stored_as_text!(DeliveryStatus {
+    Pending = "pending",
+    Delivered = "delivered",
+    Failed = "failed",
+    Dropped = "dropped",
+});
 
 /// Whether a subscription told of `entities` (its stored JSON list; `None`
 /// for every entity) is told of an event about `entity` (`None`: an event

@@ -20,6 +20,7 @@ use super::{
     Connection, ConnectionStorage, IdempotencyClaim, LastError, Result, STALE_CLAIM, Status,
     StorageError, StoredToken,
 };
+use crate::storage::decode_text;
 
 mod adapters;
 mod confirmations;
@@ -194,10 +195,7 @@ fn connection_from_row(row: &PgRow) -> std::result::Result<Connection, sqlx::Err
         id: row.try_get("id")?,
         adapter_id: row.try_get("adapter_id")?,
         adapter_version: row.try_get("adapter_version")?,
-        status: status.parse().map_err(|_| sqlx::Error::ColumnDecode {
-            index: "status".into(),
-            source: format!("unknown status {status}").into(),
-        })?,
+        status: decode_text("status", &status)?,
         config: serde_json::from_str(&config).map_err(|e| decode("config", e))?,
         credentials: row.try_get("credentials")?,
         account_id: row.try_get("account_id")?,

@@ -8,6 +8,7 @@ use sqlx::{QueryBuilder, Row};
 use time::OffsetDateTime;
 
 use super::{PostgresStorage, collect, optional_time_at, time_at, ts};
+use crate::storage::decode_text;
 use crate::storage::syncs::*;
 use crate::storage::{Result, StorageError};
 use crate::timestamps;
@@ -35,9 +36,9 @@ fn run_from_row(row: &PgRow) -> std::result::Result<Run, sqlx::Error> {
         id: row.try_get("id")?,
         connection_id: row.try_get("connection_id")?,
         entity: row.try_get("entity")?,
-        trigger: Trigger::parse(&row.try_get::<String, _>("trigger")?),
-        kind: RunKind::parse(&row.try_get::<String, _>("kind")?),
-        status: RunStatus::parse(&row.try_get::<String, _>("status")?),
+        trigger: decode_text("trigger", &row.try_get::<String, _>("trigger")?)?,
+        kind: decode_text("kind", &row.try_get::<String, _>("kind")?)?,
+        status: decode_text("status", &row.try_get::<String, _>("status")?)?,
         request_id: row.try_get("request_id")?,
         page_size: row.try_get::<i64, _>("page_size")? as u32,
         modified_after: row.try_get("modified_after")?,
@@ -464,10 +465,11 @@ impl SyncStorage for PostgresStorage {
         .bind(run)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
+        let changes = rows
             .into_iter()
-            .map(|(id, change)| (id, Change::parse(&change)))
-            .collect())
+            .map(|(id, change)| Ok((id, decode_text("change", &change)?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        Ok(changes)
     }
 
     async fn synced_records(

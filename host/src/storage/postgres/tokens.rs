@@ -10,6 +10,7 @@ use super::{
     CONNECTION_COLUMNS, PostgresStorage, collect, connection_from_row, optional_time_at, time_at,
     ts,
 };
+use crate::storage::decode_text;
 use crate::storage::tokens::{StoredToken, TokenStorage};
 use crate::storage::{Connection, Result, Status};
 
@@ -127,10 +128,7 @@ impl TokenStorage for PostgresStorage {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let status: String = row.try_get("status")?;
-        let status = status.parse().map_err(|()| sqlx::Error::ColumnDecode {
-            index: "status".into(),
-            source: format!("unknown status `{status}`").into(),
-        })?;
+        let status = decode_text("status", &status)?;
         Ok(Some((status, row.try_get("revoked")?)))
     }
 

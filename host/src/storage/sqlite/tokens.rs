@@ -7,6 +7,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::{CONNECTION_COLUMNS, SqliteStorage, collect, connection_from_row, parse_time, time};
+use crate::storage::decode_text;
 use crate::storage::tokens::{StoredToken, TokenStorage};
 use crate::storage::{Connection, Result, Status};
 
@@ -123,10 +124,7 @@ impl TokenStorage for SqliteStorage {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let status: String = row.try_get("status")?;
-        let status = status.parse().map_err(|()| sqlx::Error::ColumnDecode {
-            index: "status".into(),
-            source: format!("unknown status `{status}`").into(),
-        })?;
+        let status = decode_text("status", &status)?;
         Ok(Some((status, row.try_get("revoked")?)))
     }
 

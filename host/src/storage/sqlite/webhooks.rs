@@ -8,6 +8,7 @@ use sqlx::sqlite::SqliteRow;
 
 use super::{SqliteStorage, collect, parse_time, time};
 use crate::storage::Result;
+use crate::storage::decode_text;
 use crate::storage::webhooks::*;
 
 fn subscription_from_row(row: &SqliteRow) -> std::result::Result<Subscription, sqlx::Error> {
@@ -39,7 +40,7 @@ fn delivery_from_row(row: &SqliteRow) -> std::result::Result<Delivery, sqlx::Err
         connection_id: row.try_get("d_connection_id")?,
         event: row.try_get("event")?,
         payload: row.try_get("payload")?,
-        status: DeliveryStatus::parse(&row.try_get::<String, _>("status")?),
+        status: decode_text("status", &row.try_get::<String, _>("status")?)?,
         attempts: row.try_get::<i64, _>("attempts")? as u32,
         next_attempt_at: parse_time(&row.try_get::<String, _>("next_attempt_at")?),
         created_at: parse_time(&row.try_get::<String, _>("d_created_at")?),
