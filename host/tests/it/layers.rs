@@ -96,6 +96,19 @@ fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
+/// Every file of `host/src`: its path there, and its text.
+fn host_sources() -> Vec<(std::path::PathBuf, String)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    files(&src, &mut all);
+    all.into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).unwrap();
+            (path.strip_prefix(&src).unwrap().to_path_buf(), text)
+        })
+        .collect()
+}
+
 #[test]
 fn no_module_imports_its_own_layer_or_above() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -213,16 +226,11 @@ fn reach_throughs(text: &str) -> Vec<String> {
 /// root hands out handles.
 #[test]
 fn no_service_hands_out_another_services_handle() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut all = Vec::new();
-    files(&src, &mut all);
     let mut problems = Vec::new();
-    for path in all {
-        let relative = path.strip_prefix(&src).unwrap();
+    for (relative, text) in host_sources() {
         if relative == Path::new("host.rs") || relative.starts_with("storage") {
             continue; // the root wires services; storage opens the database
         }
-        let text = std::fs::read_to_string(&path).unwrap();
         for accessor in reach_throughs(&text) {
             problems.push(format!("{}: {accessor}", relative.display()));
         }
@@ -236,13 +244,8 @@ fn no_service_hands_out_another_services_handle() {
 /// where `api/tokens.rs` documents why.
 #[test]
 fn every_api_error_is_built_from_a_code() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut all = Vec::new();
-    files(&src, &mut all);
     let mut problems = Vec::new();
-    for path in all {
-        let relative = path.strip_prefix(&src).unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
+    for (relative, text) in host_sources() {
         if relative == Path::new("api/error.rs") {
             continue; // where `ApiError::new` builds it
         }
@@ -273,20 +276,11 @@ fn every_api_error_is_built_from_a_code() {
 /// 1,374); a subject of its own gets a file of its own.
 #[test]
 fn no_file_of_the_host_is_over_800_lines() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut all = Vec::new();
-    files(&src, &mut all);
-    let long: Vec<String> = all
-        .iter()
-        .filter_map(|path| {
-            let lines = std::fs::read_to_string(path).unwrap().lines().count();
-            (lines > 800).then(|| {
-                format!(
-                    "{}: {lines} lines",
-                    path.strip_prefix(&src).unwrap().display()
-                )
-            })
-        })
+    let long: Vec<String> = host_sources()
+        .into_iter()
+        .map(|(relative, text)| (relative, text.lines().count()))
+        .filter(|&(_, lines)| lines > 800)
+        .map(|(relative, lines)| format!("{}: {lines} lines", relative.display()))
         .collect();
     assert!(long.is_empty(), "{}", long.join("\n"));
 }

@@ -3,6 +3,12 @@
 //! calls the newest import and converts the answer back. The versions since
 //! 0.1.0 share the imports' shapes; only what `http.request.read-only` is
 //! differs, so one macro serves them.
+//!
+//! bindgen's `with:` cannot share the unchanged interfaces instead (tried
+//! with `clock`): a mapped module links its functions under its own
+//! version's name, `interlink:adapter/clock@0.3.0`, so an old guest's
+//! `clock@0.2.0` import would go unserved, and linking both worlds fails
+//! with "map entry `now-ms` defined twice".
 
 /// Implements the imports of an older version (its `clock`, `http`, `kv`,
 /// `log`, `secrets` and `types` modules in scope) on
