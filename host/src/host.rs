@@ -110,9 +110,8 @@ impl Config {
 
 /// A host: its services, wired, and their background work.
 pub struct Host {
+    /// The services, as the HTTP surface holds them.
     state: AppState,
-    registry: Arc<Registry>,
-    connections: Arc<Connections>,
     store: Arc<dyn Store>,
     mcp: crate::mcp::Options,
     background: Vec<JoinHandle<()>>,
@@ -208,7 +207,7 @@ impl Host {
             dataplane.clone(),
             webhooks.clone(),
         );
-        let services = api::Services {
+        let app_services = api::AppServices {
             dataplane,
             connections: connections.clone(),
             registry: registry.clone(),
@@ -219,7 +218,7 @@ impl Host {
             platform_certificate: Some(platform),
             public_url: config.public_url.unwrap_or_default(),
             api_requests_per_minute: config.api_requests_per_minute,
-            ..AppState::new(services, store.clone(), &admin.key)
+            ..AppState::new(app_services, store.clone(), &admin.key)
         };
 
         let watch = watch::start(registry.clone()).context("watching the adapters folder")?;
@@ -230,8 +229,6 @@ impl Host {
         ];
         Ok(Host {
             state,
-            registry,
-            connections,
             store,
             mcp: config.mcp,
             background,
@@ -243,7 +240,7 @@ impl Host {
     /// other nodes (on PostgreSQL). A folder that cannot be read is logged,
     /// not fatal: adapters can still be uploaded.
     pub async fn load_adapters(&self) {
-        load(&self.registry).await;
+        load(&self.state.registry).await;
     }
 
     /// Serves the whole HTTP surface (the API, the pages, MCP) on
@@ -267,12 +264,12 @@ impl Host {
         }
         tracing::info!(
             %addr,
-            adapters_dir = %self.registry.dir().display(),
-            credits = self.connections.credits(),
+            adapters_dir = %self.state.registry.dir().display(),
+            credits = self.state.connections.credits(),
             ?limits,
             "interlink listening; loading adapters"
         );
-        let (registry, syncs) = (self.registry.clone(), self.state.syncs.clone());
+        let (registry, syncs) = (self.state.registry.clone(), self.state.syncs.clone());
         self.background.push(tokio::spawn(async move {
             load(&registry).await;
             syncs.schedule().await;
@@ -297,12 +294,12 @@ impl Host {
 
     /// Connections and their tokens.
     pub fn connections(&self) -> &Arc<Connections> {
-        &self.connections
+        &self.state.connections
     }
 
     /// The loaded adapters.
     pub fn registry(&self) -> &Arc<Registry> {
-        &self.registry
+        &self.state.registry
     }
 
     /// Syncs: schedules, runs, synced records.

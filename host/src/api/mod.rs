@@ -80,7 +80,7 @@ pub struct AppState {
 }
 
 /// The services an [`AppState`] serves from.
-pub struct Services {
+pub struct AppServices {
     pub dataplane: Arc<crate::dataplane::DataPlane>,
     pub connections: Arc<crate::connections::Connections>,
     pub registry: Arc<crate::registry::Registry>,
@@ -91,8 +91,12 @@ pub struct Services {
 impl AppState {
     /// The state of an API over `services`, keeping failed requests and
     /// dashboard sessions in `store`, for operators who hold `admin_key`.
-    pub fn new(services: Services, store: Arc<dyn crate::storage::Store>, admin_key: &str) -> Self {
-        let Services {
+    pub fn new(
+        services: AppServices,
+        store: Arc<dyn crate::storage::Store>,
+        admin_key: &str,
+    ) -> Self {
+        let AppServices {
             dataplane,
             connections,
             registry,

@@ -32,6 +32,7 @@ pub struct DashboardSessions {
 }
 
 impl DashboardSessions {
+    /// The sessions kept in `store`.
     pub fn new(store: Arc<dyn Store>) -> Self {
         DashboardSessions { store }
     }
