@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState, edge};
 use crate::certificates::{Algorithm, PlatformCertificate};
-use crate::connections::Connections;
+use crate::connections::{Connections, TokenRate};
 use crate::data_dir::DataDir;
 use crate::dataplane::{self, DataPlane};
 use crate::outbound::{AdapterGrants, HttpClient, network};
@@ -217,7 +217,9 @@ impl Host {
         let state = AppState {
             platform_certificate: Some(platform),
             public_url: config.public_url.unwrap_or_default(),
-            api_requests_per_minute: config.api_requests_per_minute,
+            api_rate: config
+                .api_requests_per_minute
+                .map(|per_minute| Arc::new(TokenRate::new(per_minute, store.clone()))),
             ..AppState::new(app_services, store.clone(), &admin.key)
         };
 

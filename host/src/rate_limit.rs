@@ -18,6 +18,9 @@ struct Bucket {
 /// What is left of a bucket after a take.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Left {
+    /// How many the take took: its cost, or as many whole ones as were
+    /// free when fewer were.
+    pub taken: u32,
     /// Whole requests that may follow at once.
     pub now: u32,
     /// Until the bucket is full again.
@@ -104,8 +107,10 @@ impl Buckets {
 
 /// The arithmetic of one bucket, wherever it is kept (here, or in the
 /// database when nodes share it): refills `tokens` for `elapsed` at
-/// `per_minute`, up to `per_minute`; if one is free, takes `cost` (1 or 0)
-/// and says what is left, or else how long until one is free.
+/// `per_minute`, up to `per_minute`; if one is free, takes `cost` whole
+/// ones (1, 0 to only check, or a batch a node leases: see
+/// `connections::token_rate`), or as many as are free when fewer are, and
+/// says what is left, or else how long until one is free.
 ///
 /// # Errors
 ///
@@ -124,8 +129,10 @@ pub fn spend(
     let rate = capacity / 60.0;
     *tokens = (*tokens + elapsed.as_secs_f64() * rate).min(capacity);
     if *tokens >= 1.0 {
-        *tokens -= cost;
+        let taken = cost.min(tokens.floor());
+        *tokens -= taken;
         Ok(Left {
+            taken: taken as u32,
             now: *tokens as u32,
             full_in: Duration::from_secs_f64((capacity - *tokens) / rate),
         })
@@ -196,6 +203,19 @@ mod tests {
         buckets.take("e", 60, t1).unwrap();
         buckets.forget_full(60, t0 + Duration::from_secs(2), 0);
         assert_eq!(len(), 0);
+    }
+
+    #[test]
+    fn a_batch_takes_what_is_free_and_never_more() {
+        let mut tokens = 5.5;
+        let left = spend(&mut tokens, Duration::ZERO, 60, 3.0).unwrap();
+        assert_eq!((left.taken, left.now), (3, 2));
+        let left = spend(&mut tokens, Duration::ZERO, 60, 3.0).unwrap();
+        assert_eq!((left.taken, left.now), (2, 0), "two were free");
+        assert!((tokens - 0.5).abs() < 1e-9, "{tokens}");
+        let wait = spend(&mut tokens, Duration::ZERO, 60, 3.0).unwrap_err();
+        assert_eq!(wait, Duration::from_millis(500), "until one is free");
+        assert_eq!(spend(&mut tokens, Duration::ZERO, 60, 0.0).ok(), None);
     }
 
     #[test]

@@ -70,11 +70,9 @@ pub struct AppState {
     pub public_url: String,
     /// The log of failed requests.
     pub failed_requests: Arc<failed_requests::FailedRequests>,
-    /// Requests a minute each connection token may make (a burst of as
-    /// many), or no limit.
-    pub api_requests_per_minute: Option<u32>,
-    /// The tokens' rate limits, by token id.
-    pub api_rate: Arc<crate::rate_limit::Buckets>,
+    /// The rate limit of each connection token
+    /// (`--api-requests-per-minute`), or none.
+    pub api_rate: Option<Arc<crate::connections::TokenRate>>,
     /// Failed dashboard sign-ins, by client address.
     pub sign_in_attempts: Arc<crate::rate_limit::Buckets>,
 }
@@ -114,8 +112,7 @@ impl AppState {
             admin_key_hash: auth::key_hash(admin_key),
             platform_certificate: None,
             public_url: String::new(),
-            api_requests_per_minute: None,
-            api_rate: Default::default(),
+            api_rate: None,
             sign_in_attempts: Default::default(),
         }
     }

@@ -13,7 +13,7 @@
 //! refused.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -93,13 +93,15 @@ impl ConnectionAuth {
 
 /// Takes one request from the token's rate limit, announcing the policy
 /// and what is left on the answer (draft-ietf-httpapi-ratelimit-headers).
-fn rate_limit(state: &AppState, grant: &Grant, parts: &Parts) -> Result<(), ApiError> {
-    let Some(per_minute) = state.api_requests_per_minute else {
+async fn rate_limit(state: &AppState, grant: &Grant, parts: &Parts) -> Result<(), ApiError> {
+    let Some(rate) = &state.api_rate else {
         return Ok(());
     };
-    let taken = state
-        .api_rate
-        .take(&grant.token_id, per_minute, Instant::now());
+    let per_minute = rate.per_minute();
+    let taken = rate
+        .take(&grant.token_id)
+        .await
+        .map_err(ApiError::internal)?;
     if let Some(headers) = parts.extensions.get::<ResponseHeaders>() {
         let (left, reset) = match taken {
             Ok(left) => (left.now, left.full_in.as_secs_f64().ceil() as u64),
@@ -175,7 +177,7 @@ impl FromRequestParts<AppState> for ConnectionAuth {
                 .with_details(json!({"connection_id": connection.id})));
             }
         };
-        rate_limit(state, &grant, parts)?;
+        rate_limit(state, &grant, parts).await?;
         state.connections.token_used(&grant.token_id);
         let request_id = parts
             .extensions

@@ -15,6 +15,7 @@ mod cache;
 mod config;
 pub mod connect_sessions;
 mod service;
+pub mod token_rate;
 pub mod tokens;
 
 use rand::RngCore;
@@ -24,6 +25,7 @@ pub use crate::storage::connections::{Connection, LastError, Status};
 pub use cache::{Authenticated, TokenOwner};
 pub use config::{ConfigError, split_config};
 pub use service::{ConnectError, Connections, LookupError, NewConnection, PlatformKeyUse};
+pub use token_rate::TokenRate;
 
 use crate::runtime::CallContext;
 

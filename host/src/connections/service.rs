@@ -386,18 +386,31 @@ impl Connections {
             revoked_at: None,
         };
         let _creating = self.creating.lock().await;
-        if let Some(old) = &replaced {
-            self.storage.disconnect(&old.id, now).await?;
-            self.disconnected(&old.id).await?;
-        }
+        // The replaced connection is disconnected in the insert's own
+        // transaction: its credit cannot go to a create on another node in
+        // between, leaving the customer with neither connection.
+        let replaces = replaced.as_ref().map(|old| old.id.as_str());
         if !self
             .storage
-            .insert_connection(&connection, &first, &token_hash(&token), self.credits)
+            .create_connection(
+                &connection,
+                &first,
+                &token_hash(&token),
+                self.credits,
+                replaces,
+            )
             .await?
         {
             return Err(ConnectError::NoCredits {
                 total: self.credits,
             });
+        }
+        // The new connection exists: a failure now must not hide its token.
+        // (The kv purge deletes a disconnected connection's store anyway.)
+        if let Some(old) = replaces
+            && let Err(e) = self.disconnected(old).await
+        {
+            tracing::warn!(connection = %old, error = %e, "could not clear the replaced connection");
         }
         tracing::info!(connection = %connection.id, adapter = %connection.adapter_id, account = %connection.account_id, "connection created");
         Ok((connection, token))

@@ -3,7 +3,9 @@
 //! key (an access token is fetched once, not by every call that missed it).
 //!
 //! A connection holds at most `max_keys` rows: values, and keys being
-//! filled (a miss makes a row, so misses count too). Rows no call will read
+//! filled (a miss makes a row, so misses count too). The rows are counted
+//! and added one call at a time per connection, across every node sharing
+//! the database, so racing calls cannot pass the bound. Rows no call will read
 //! again go: a fill that ended without a value at once ([`kv_release`]),
 //! expired values and lapsed fills at the connection's next miss or write
 //! and at every [`kv_purge`], and a connection's whole store when it is
@@ -50,8 +52,9 @@ pub trait KvStorage: Send + Sync + 'static {
     ) -> Result<KvRead>;
     /// Stores `value` (which ends any fill of the key), unless the
     /// connection already holds `max_keys` other live keys (values or
-    /// fills); answers whether it did. The bound is a guard, checked rather
-    /// than locked: calls racing on several nodes may pass it by a few keys.
+    /// fills); answers whether it did. The bound holds however many calls
+    /// race on however many nodes: keys are added one at a time per
+    /// connection.
     async fn kv_set(
         &self,
         connection: &str,

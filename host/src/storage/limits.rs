@@ -12,7 +12,8 @@ use crate::rate_limit::Left;
 #[async_trait]
 pub trait LimitStorage: Send + Sync + 'static {
     /// Refills the bucket `key` of `per_minute` to `now` and, if one is
-    /// free, takes `cost` (1, or 0 to only check) of it: what is left, or
+    /// free, takes `cost` whole ones (1, 0 to only check, or a batch), or as
+    /// many as are free when fewer are: what it took and what is left, or
     /// how long until one is free ([`crate::rate_limit::spend`]). Takes on
     /// several nodes are serialized per bucket.
     async fn spend_budget(

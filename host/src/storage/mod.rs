@@ -127,13 +127,31 @@ pub enum IdempotencyClaim {
 pub trait ConnectionStorage: Send + Sync + 'static {
     /// Stores a new connection with its first token if fewer than
     /// `credits` connections hold a credit (any not disconnected); answers
-    /// whether it did.
+    /// whether it did. Creates on every node sharing the database are
+    /// counted in turn: two never both take the last credit.
     async fn insert_connection(
         &self,
         connection: &Connection,
         token: &StoredToken,
         token_hash: &[u8; 32],
         credits: u32,
+    ) -> Result<bool> {
+        self.create_connection(connection, token, token_hash, credits, None)
+            .await
+    }
+    /// As [`Self::insert_connection`]; with `replaces`, that connection is
+    /// disconnected in the same transaction, before the credits are
+    /// counted: its credit goes to this connection and no other create's.
+    /// When no credit is free even so, nothing changes (`replaces` stays
+    /// as it was). What follows a disconnect is the caller's, once this
+    /// answers.
+    async fn create_connection(
+        &self,
+        connection: &Connection,
+        token: &StoredToken,
+        token_hash: &[u8; 32],
+        credits: u32,
+        replaces: Option<&str>,
     ) -> Result<bool>;
     async fn connection(&self, id: &str) -> Result<Option<Connection>>;
     /// Every connection, newest first.

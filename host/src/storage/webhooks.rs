@@ -105,7 +105,11 @@ impl Outcome {
 
 #[async_trait]
 pub trait WebhookStorage: Send + Sync + 'static {
-    async fn insert_subscription(&self, subscription: &Subscription) -> Result<()>;
+    /// Stores `subscription` unless its connection has `max` subscriptions
+    /// already; answers whether it did. Subscribes on every node sharing
+    /// the database are counted in turn, so the cap holds however many
+    /// race.
+    async fn insert_subscription(&self, subscription: &Subscription, max: u32) -> Result<bool>;
     async fn subscriptions(&self, connection: &str) -> Result<Vec<Subscription>>;
     /// Every connection's subscriptions, oldest first.
     async fn all_subscriptions(&self) -> Result<Vec<Subscription>>;

@@ -130,8 +130,6 @@ pub struct Webhooks {
     http: HttpClient,
     limits: Limits,
     wake: tokio::sync::Notify,
-    /// Subscribes are serialized, so the cap cannot be passed by racing.
-    subscribing: tokio::sync::Mutex<()>,
 }
 
 impl Webhooks {
@@ -148,7 +146,6 @@ impl Webhooks {
             http,
             limits,
             wake: tokio::sync::Notify::new(),
-            subscribing: Default::default(),
         }
     }
 
@@ -199,11 +196,6 @@ impl Webhooks {
             return Err(WebhookError::UnknownEvent(unknown.clone()));
         }
         let secret = secret_or_new(secret)?;
-        let _one_at_a_time = self.subscribing.lock().await;
-        let existing = self.store.subscriptions(connection).await?.len();
-        if existing >= self.limits.max_subscriptions as usize {
-            return Err(WebhookError::TooMany(self.limits.max_subscriptions));
-        }
         let id = format!("wh_{}", uuid::Uuid::now_v7().simple());
         let subscription = Subscription {
             sealed_secret: self.secret_box.seal(secret.as_bytes(), &id),
@@ -215,7 +207,12 @@ impl Webhooks {
             entities,
             created_at: SystemTime::now(),
         };
-        self.store.insert_subscription(&subscription).await?;
+        // Counted and stored in one step of the database, which every node
+        // takes in turn: the cap holds however many subscribes race.
+        let max = self.limits.max_subscriptions;
+        if !self.store.insert_subscription(&subscription, max).await? {
+            return Err(WebhookError::TooMany(max));
+        }
         Ok((subscription, secret))
     }
 

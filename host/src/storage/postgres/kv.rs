@@ -1,11 +1,15 @@
-//! [`KvStorage`] on PostgreSQL.
+//! [`KvStorage`] on PostgreSQL. A row is added only under the connection's
+//! kv lock ([`KV_KEYS_LOCK`]), after the connection's rows are counted:
+//! calls on every node add keys in turn, so the quota holds. A write of a
+//! key that holds a live row changes it in place, without the lock (it
+//! adds no row).
 
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::{PostgresStorage, optional_time_at, ts};
+use super::{KV_KEYS_LOCK, PostgresStorage, lock_connection, optional_time_at, ts};
 use crate::storage::Result;
 use crate::storage::kv::{KvRead, KvStorage};
 
@@ -70,11 +74,12 @@ impl KvStorage for PostgresStorage {
         if let Some(value) = self.kv_value(connection, key, now).await? {
             return Ok(KvRead::Value(value));
         }
-        self.kv_purge_connection(&self.pool, connection, now)
-            .await?;
-        // A new row only while the connection has room for it. Racing
-        // fillers: the upsert of the second waits for the first's row, then
-        // finds it filled (its condition is checked again).
+        let mut tx = self.begin().await?;
+        lock_connection(&mut tx, KV_KEYS_LOCK, connection).await?;
+        self.kv_purge_connection(&mut *tx, connection, now).await?;
+        // A new row only while the connection has room for it (counted
+        // under the lock, so no other call adds one meanwhile). A fill of a
+        // row another call fills: only once that fill's time ran out.
         let filled = sqlx::query(
             "INSERT INTO kv (connection_id, key, filler, filling_until) \
              SELECT $1, $2, $3, $4 \
@@ -90,8 +95,9 @@ impl KvStorage for PostgresStorage {
         .bind(ts(fill_until))
         .bind(ts(now))
         .bind(max_keys as i64)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         if filled.rows_affected() == 1 {
             return Ok(KvRead::Fill);
         }
@@ -120,7 +126,24 @@ impl KvStorage for PostgresStorage {
         now: SystemTime,
         max_keys: usize,
     ) -> Result<bool> {
+        // A live row (not one of [`DEAD`]) is written in place.
+        let rewritten = sqlx::query(
+            "UPDATE kv SET value = $3, expires_at = $4, filler = NULL, filling_until = NULL \
+             WHERE connection_id = $1 AND key = $2 AND (expires_at IS NULL OR expires_at > $5) \
+             AND (value IS NOT NULL OR filling_until > $5)",
+        )
+        .bind(connection)
+        .bind(key)
+        .bind(value)
+        .bind(expires_at.map(ts))
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await?;
+        if rewritten.rows_affected() == 1 {
+            return Ok(true);
+        }
         let mut tx = self.begin().await?;
+        lock_connection(&mut tx, KV_KEYS_LOCK, connection).await?;
         self.kv_purge_connection(&mut *tx, connection, now).await?;
         let others: i64 =
             sqlx::query_scalar("SELECT count(*) FROM kv WHERE connection_id = $1 AND key <> $2")

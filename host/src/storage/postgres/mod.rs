@@ -2,7 +2,9 @@
 //!
 //! The guarantees the SQLite store gets from its single writer hold here
 //! across processes: connection credits are counted under a transaction-level
-//! advisory lock, a sync run's page is committed with its run row locked and
+//! advisory lock (a replace disconnects the old connection under it too),
+//! a connection's new kv keys and webhook subscriptions are counted against
+//! their caps under an advisory lock of the connection, a sync run's page is committed with its run row locked and
 //! its connection row shared (a disconnect waits for the page, and the next
 //! page sees the disconnect), at most one run per connection and entity is
 //! running (a unique index), and webhook deliveries are claimed with
@@ -35,6 +37,17 @@ mod webhooks;
 
 /// The advisory lock that serializes connection creates (credit counts).
 const CREDITS_LOCK: i64 = 0x696c_6b5f_6372_6564; // "ilk_cred"
+
+/// The classes of the advisory locks held per connection
+/// ([`lock_connection`]): the two-key form, whose keys never meet the
+/// one-key [`CREDITS_LOCK`].
+const KV_KEYS_LOCK: i32 = 0x696c_6b76; // "ilkv"
+const SUBSCRIPTIONS_LOCK: i32 = 0x696c_7773; // "ilws"
+
+/// The statement that disconnects connection `$2` at `$1`, unless it was.
+const DISCONNECT: &str = "UPDATE connections SET status = 'disconnected', \
+     status_reason = 'disconnected by the customer', status_changed_at = $1, disconnected_at = $1 \
+     WHERE id = $2 AND status != 'disconnected'";
 
 /// Rows a node adds to `records` between two `ANALYZE`s of the table.
 const ANALYZE_EVERY: u64 = 20_000;
@@ -165,6 +178,24 @@ impl PostgresStorage {
     }
 }
 
+/// Takes, until `tx` ends, the advisory lock of `class` for `connection`:
+/// transactions on every node that count one kind of a connection's rows
+/// against a cap take it in turn, so two cannot both see room for the
+/// last one. (Two connections whose ids share a hash share a lock: they
+/// wait for each other, nothing more.)
+async fn lock_connection(
+    tx: &mut Transaction<'_, Postgres>,
+    class: i32,
+    connection: &str,
+) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind(class)
+        .bind(connection)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 const CONNECTION_COLUMNS: &str = "id, adapter_id, adapter_version, status, config, credentials, account_id, account_name, \
      permissions, custom_fields, status_reason, status_changed_at, last_error_code, last_error_message, last_error_at, \
      last_error_request_id, created_at, disconnected_at";
@@ -213,12 +244,13 @@ fn connection_from_row(row: &PgRow) -> std::result::Result<Connection, sqlx::Err
 
 #[async_trait]
 impl ConnectionStorage for PostgresStorage {
-    async fn insert_connection(
+    async fn create_connection(
         &self,
         c: &Connection,
         token: &StoredToken,
         token_hash: &[u8; 32],
         credits: u32,
+        replaces: Option<&str>,
     ) -> Result<bool> {
         let mut tx = self.begin().await?;
         // Creates on every node take this lock in turn, so two cannot both
@@ -227,6 +259,16 @@ impl ConnectionStorage for PostgresStorage {
             .bind(CREDITS_LOCK)
             .execute(&mut *tx)
             .await?;
+        // The replaced connection's credit is free to this create only: no
+        // other create counts until this one commits (both rows) or rolls
+        // back (the old connection still active).
+        if let Some(old) = replaces {
+            sqlx::query(DISCONNECT)
+                .bind(ts(c.created_at))
+                .bind(old)
+                .execute(&mut *tx)
+                .await?;
+        }
         let used: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM connections WHERE status != 'disconnected'")
                 .fetch_one(&mut *tx)
@@ -321,14 +363,11 @@ impl ConnectionStorage for PostgresStorage {
     }
 
     async fn disconnect(&self, id: &str, at: SystemTime) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE connections SET status = 'disconnected', status_reason = 'disconnected by the customer', \
-             status_changed_at = $1, disconnected_at = $1 WHERE id = $2 AND status != 'disconnected'",
-        )
-        .bind(ts(at))
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        let done = sqlx::query(DISCONNECT)
+            .bind(ts(at))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
-use super::{PostgresStorage, collect, optional_time_at, time_at, ts};
+use super::{
+    PostgresStorage, SUBSCRIPTIONS_LOCK, collect, lock_connection, optional_time_at, time_at, ts,
+};
 use crate::storage::Result;
 use crate::storage::decode_text;
 use crate::storage::webhooks::*;
@@ -59,7 +61,18 @@ fn entities(s: &Subscription) -> Option<String> {
 
 #[async_trait]
 impl WebhookStorage for PostgresStorage {
-    async fn insert_subscription(&self, s: &Subscription) -> Result<()> {
+    async fn insert_subscription(&self, s: &Subscription, max: u32) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        lock_connection(&mut tx, SUBSCRIPTIONS_LOCK, &s.connection_id).await?;
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM webhook_subscriptions WHERE connection_id = $1",
+        )
+        .bind(&s.connection_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if count >= i64::from(max) {
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT INTO webhook_subscriptions (id, connection_id, url, events, secret, created_at, entities) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -71,9 +84,10 @@ impl WebhookStorage for PostgresStorage {
         .bind(&s.sealed_secret)
         .bind(ts(s.created_at))
         .bind(entities(s))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn subscriptions(&self, connection: &str) -> Result<Vec<Subscription>> {

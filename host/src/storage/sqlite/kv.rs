@@ -1,4 +1,7 @@
-//! [`KvStorage`] on SQLite.
+//! [`KvStorage`] on SQLite. SQLite has one writer at a time, which keeps
+//! the quota without a lock of its own: a fill's count and insert are one
+//! statement, and a write's count and upsert share one `BEGIN IMMEDIATE`
+//! transaction (no other write between them).
 
 use std::time::SystemTime;
 

@@ -88,6 +88,11 @@ impl SqliteStorage {
     }
 }
 
+/// The statement that disconnects connection `?2` at `?1`, unless it was.
+const DISCONNECT: &str = "UPDATE connections SET status = 'disconnected', \
+     status_reason = 'disconnected by the customer', status_changed_at = ?1, disconnected_at = ?1 \
+     WHERE id = ?2 AND status != 'disconnected'";
+
 const CONNECTION_COLUMNS: &str = "id, adapter_id, adapter_version, status, config, credentials, account_id, account_name, \
      permissions, custom_fields, status_reason, status_changed_at, last_error_code, last_error_message, last_error_at, \
      last_error_request_id, created_at, disconnected_at";
@@ -141,17 +146,26 @@ fn connection_from_row(row: &SqliteRow) -> std::result::Result<Connection, sqlx:
 
 #[async_trait]
 impl ConnectionStorage for SqliteStorage {
-    async fn insert_connection(
+    async fn create_connection(
         &self,
         c: &Connection,
         token: &StoredToken,
         token_hash: &[u8; 32],
         credits: u32,
+        replaces: Option<&str>,
     ) -> Result<bool> {
+        // The disconnect, the count and the insert share one write
+        // transaction (`BEGIN IMMEDIATE`: one writer at a time), so two
+        // creates cannot both take the last credit, nor another create the
+        // replaced connection's.
         let mut tx = self.begin().await?;
-        // The count and the insert share one transaction; callers serialize
-        // creates (see `connections::Connections::create`), so two creates
-        // cannot both take the last credit.
+        if let Some(old) = replaces {
+            sqlx::query(DISCONNECT)
+                .bind(time(c.created_at))
+                .bind(old)
+                .execute(&mut *tx)
+                .await?;
+        }
         let used: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM connections WHERE status != 'disconnected'")
                 .fetch_one(&mut *tx)
@@ -271,14 +285,11 @@ impl ConnectionStorage for SqliteStorage {
     }
 
     async fn disconnect(&self, id: &str, at: SystemTime) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE connections SET status = 'disconnected', status_reason = 'disconnected by the customer', \
-             status_changed_at = ?1, disconnected_at = ?1 WHERE id = ?2 AND status != 'disconnected'",
-        )
-        .bind(time(at))
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        let done = sqlx::query(DISCONNECT)
+            .bind(time(at))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -59,7 +59,19 @@ fn entities(s: &Subscription) -> Option<String> {
 
 #[async_trait]
 impl WebhookStorage for SqliteStorage {
-    async fn insert_subscription(&self, s: &Subscription) -> Result<()> {
+    async fn insert_subscription(&self, s: &Subscription, max: u32) -> Result<bool> {
+        // One write transaction (`BEGIN IMMEDIATE`): no other subscribe
+        // between the count and the insert.
+        let mut tx = self.begin().await?;
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM webhook_subscriptions WHERE connection_id = ?",
+        )
+        .bind(&s.connection_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if count >= i64::from(max) {
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT INTO webhook_subscriptions (id, connection_id, url, events, secret, created_at, entities) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -71,9 +83,10 @@ impl WebhookStorage for SqliteStorage {
         .bind(&s.sealed_secret)
         .bind(time(s.created_at))
         .bind(entities(s))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn subscriptions(&self, connection: &str) -> Result<Vec<Subscription>> {

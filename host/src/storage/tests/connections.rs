@@ -142,6 +142,55 @@ async fn credits_are_never_oversold(db: Backend) {
     assert_eq!(nodes[0].credits_used().await.unwrap(), 5);
 }
 
+/// A replace takes the replaced connection's credit, whatever creates race
+/// it on other nodes for the last one: the old connection is disconnected
+/// and the new one stored, or, when no credit is free even so, nothing
+/// changes.
+async fn a_replace_keeps_its_credit_against_racing_creates(db: Backend) {
+    let nodes = db.nodes(3).await;
+    assert!(insert(nodes[0].as_ref(), "old", 1, 2).await);
+    let replace = {
+        let node = nodes[0].clone();
+        async move {
+            node.create_connection(
+                &connection("new"),
+                &token("tok_new", "new"),
+                &[2; 32],
+                2,
+                Some("old"),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let creates = (0..12u8).map(|i| {
+        let node = nodes[1 + usize::from(i) % 2].clone();
+        async move { insert(node.as_ref(), &format!("c{i}"), 10 + i, 2).await }
+    });
+    let (replaced, made) = futures::join!(replace, join_all(creates));
+    assert!(replaced, "the old connection's credit is the replace's");
+    assert_eq!(made.iter().filter(|m| **m).count(), 1, "the free credit");
+    let old = nodes[1].connection("old").await.unwrap().unwrap();
+    assert_eq!(old.status, Status::Disconnected);
+    assert_eq!(nodes[2].credits_used().await.unwrap(), 2);
+
+    // No credit free even with the old one's: nothing changes.
+    let refused = nodes[0]
+        .create_connection(
+            &connection("newer"),
+            &token("tok_newer", "newer"),
+            &[3; 32],
+            1,
+            Some("new"),
+        )
+        .await
+        .unwrap();
+    assert!(!refused);
+    let new = nodes[1].connection("new").await.unwrap().unwrap();
+    assert_eq!(new.status, Status::Active, "still the customer's");
+    assert!(nodes[1].connection("newer").await.unwrap().is_none());
+}
+
 async fn idempotency_claims_replay_refuse_and_expire(db: Backend) {
     let store = db.node().await;
     assert!(insert(store.as_ref(), "c1", 7, 1).await);
@@ -212,6 +261,7 @@ on_both_backends!(
     connections_and_tokens_round_trip,
     a_connections_tokens_stay_within_the_cap_across_nodes,
     credits_are_never_oversold,
+    a_replace_keeps_its_credit_against_racing_creates,
     idempotency_claims_replay_refuse_and_expire,
     one_claim_per_idempotency_key,
 );

@@ -145,7 +145,37 @@ async fn kv_fills_count_in_the_quota_and_rows_no_call_reads_go(db: Backend) {
     assert_eq!(store.kv_purge(at(40)).await.unwrap(), 0, "nothing left");
 }
 
+/// New keys written and missed at once on three nodes: the connection
+/// holds the quota, no more; a key it holds is written again although the
+/// store is full.
+async fn a_kv_quota_holds_across_nodes(db: Backend) {
+    let nodes = db.nodes(3).await;
+    let now = SystemTime::now();
+    let adds = (0..48).map(|i| {
+        let node = nodes[i % nodes.len()].clone();
+        async move {
+            let key = format!("k{i}");
+            if i % 2 == 0 {
+                node.kv_set("c1", &key, b"v", None, now, 8).await.unwrap()
+            } else {
+                let until = now + Duration::from_secs(60);
+                node.kv_get("c1", &key, "h", now, until, 8).await.unwrap() == KvRead::Fill
+            }
+        }
+    });
+    let added = join_all(adds).await;
+    assert_eq!(added.iter().filter(|a| **a).count(), 8, "{added:?}");
+    // The values stored are written again, the others still refused.
+    for i in (0..48).step_by(2) {
+        let key = format!("k{i}");
+        let written = nodes[1].kv_set("c1", &key, b"w", None, now, 8);
+        assert_eq!(written.await.unwrap(), added[i], "{key}");
+    }
+    assert_eq!(nodes[2].kv_clear("c1").await.unwrap(), 8);
+}
+
 on_both_backends!(
+    a_kv_quota_holds_across_nodes,
     kv_values_expire_and_one_call_fills_a_missing_key,
     kv_fills_count_in_the_quota_and_rows_no_call_reads_go,
 );

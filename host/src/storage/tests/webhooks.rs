@@ -19,7 +19,7 @@ async fn webhook_deliveries_round_trip(db: Backend) {
     let store = db.node().await;
     assert!(insert(store.as_ref(), "c1", 7, 1).await);
     store
-        .insert_subscription(&subscription("s1"))
+        .insert_subscription(&subscription("s1"), 16)
         .await
         .unwrap();
     assert!(
@@ -118,14 +118,14 @@ async fn events_reach_only_subscriptions_told_of_their_entity(db: Backend) {
     let store = db.node().await;
     assert!(insert(store.as_ref(), "c1", 7, 1).await);
     store
-        .insert_subscription(&subscription("s1"))
+        .insert_subscription(&subscription("s1"), 16)
         .await
         .unwrap();
     let vendors_only = Subscription {
         entities: Some(vec!["vendors".into()]),
         ..subscription("s2")
     };
-    store.insert_subscription(&vendors_only).await.unwrap();
+    assert!(store.insert_subscription(&vendors_only, 16).await.unwrap());
     let stored = store.subscriptions("c1").await.unwrap();
     assert_eq!(stored[1].entities, vendors_only.entities);
     let enqueue = |event, entity| store.enqueue("c1", event, entity, "{}", at(1));
@@ -153,7 +153,7 @@ async fn each_delivery_goes_to_one_node(db: Backend) {
     let nodes = db.nodes(3).await;
     assert!(insert(nodes[0].as_ref(), "c1", 7, 1).await);
     nodes[0]
-        .insert_subscription(&subscription("s1"))
+        .insert_subscription(&subscription("s1"), 16)
         .await
         .unwrap();
     for i in 0..30 {
@@ -190,7 +190,46 @@ async fn each_delivery_goes_to_one_node(db: Backend) {
     assert_eq!(distinct.len(), 30);
 }
 
+/// Of subscriptions made at once on three nodes, no more are stored than
+/// the cap allows.
+async fn a_connections_subscriptions_stay_within_the_cap_across_nodes(db: Backend) {
+    let nodes = db.nodes(3).await;
+    assert!(insert(nodes[0].as_ref(), "c1", 7, 1).await);
+    let subscribes = (0..24).map(|i| {
+        let node = nodes[i % nodes.len()].clone();
+        async move {
+            node.insert_subscription(&subscription(&format!("s{i}")), 5)
+                .await
+                .unwrap()
+        }
+    });
+    let stored = join_all(subscribes).await;
+    assert_eq!(stored.iter().filter(|s| **s).count(), 5, "{stored:?}");
+    let kept = nodes[1].subscriptions("c1").await.unwrap();
+    assert_eq!(kept.len(), 5);
+    assert!(
+        nodes[2]
+            .delete_subscription("c1", &kept[0].id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        nodes[0]
+            .insert_subscription(&subscription("late"), 5)
+            .await
+            .unwrap(),
+        "a deleted subscription frees its place"
+    );
+    assert!(
+        !nodes[0]
+            .insert_subscription(&subscription("later"), 5)
+            .await
+            .unwrap()
+    );
+}
+
 on_both_backends!(
+    a_connections_subscriptions_stay_within_the_cap_across_nodes,
     webhook_deliveries_round_trip,
     events_reach_only_subscriptions_told_of_their_entity,
     each_delivery_goes_to_one_node,
