@@ -27,6 +27,7 @@ mod layers;
 mod mcp;
 mod netsuite;
 mod nodes;
+mod nodes_limits;
 mod openapi_contract;
 mod outbound;
 mod passthrough;

@@ -22,14 +22,14 @@ const SHARED_FILES: &[&str] = &[
 
 /// Three nodes on a new database: the first makes the keys, the others get
 /// copies of them.
-struct Cluster {
-    database: String,
-    nodes: Vec<Server>,
+pub(crate) struct Cluster {
+    pub(crate) database: String,
+    pub(crate) nodes: Vec<Server>,
     _data: Vec<tempfile::TempDir>,
 }
 
 impl Cluster {
-    async fn start(adapters: &[&str], extra: &[&str]) -> Cluster {
+    pub(crate) async fn start(adapters: &[&str], extra: &[&str]) -> Cluster {
         let database = postgres_database().await;
         let mut args = vec!["--database-url", database.as_str()];
         args.extend_from_slice(extra);
@@ -62,11 +62,11 @@ impl Cluster {
         }
     }
 
-    fn client(&self, node: usize) -> Client {
+    pub(crate) fn client(&self, node: usize) -> Client {
         Client::new(&self.nodes[node])
     }
 
-    async fn db(&self) -> sqlx::PgConnection {
+    pub(crate) async fn db(&self) -> sqlx::PgConnection {
         sqlx::PgConnection::connect(&self.database).await.unwrap()
     }
 }

@@ -20,6 +20,8 @@
 //!   keys of 1 MiB and as many unique short ones (past the connection's
 //!   quota), then holds the call (and the keys it fills) for `page_size`
 //!   seconds in the upstream's `/api/ping`; answers how many it found.
+//!   With the cursor `set:<tag>`, it writes [`KV_MISSES`] unique keys
+//!   (`<tag>-<n>`) instead, and answers how many the host stored.
 //!
 //! Its passthrough sends the connection's API key to whatever URL the path
 //! names (`/http://elsewhere/...`), as a careless adapter would.
@@ -192,6 +194,18 @@ impl interlink_sdk::Adapter for Hostile {
                 }))
             }
             "kv-flood" => {
+                let set = request
+                    .cursor
+                    .as_deref()
+                    .and_then(|c| c.strip_prefix("set:"));
+                if let Some(tag) = set {
+                    let stored = (0..KV_MISSES)
+                        .filter(|i| {
+                            interlink_sdk::kv::set(&format!("{tag}-{i}"), b"v", None).is_ok()
+                        })
+                        .count();
+                    return one(json!({"stored": stored}));
+                }
                 for i in 0..KV_KEPT {
                     interlink_sdk::kv::set(&format!("kept-{i}"), b"v", None)
                         .map_err(|e| Error::upstream(0, e))?;
