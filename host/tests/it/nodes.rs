@@ -228,6 +228,53 @@ async fn a_token_revoked_on_one_node_is_refused_by_every_node_within_the_bound()
     }
 }
 
+/// A node that lost its notices (its listening connection to the database
+/// cut, as a failover or a proxy's idle timeout does) still refuses a token
+/// revoked meanwhile within the bound: it forgets what it remembered when
+/// it listens again, and checks each token with the database until its
+/// beats return.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_listener_was_cut_still_refuses_a_revoked_token_within_the_bound() {
+    let cluster = Cluster::start(&["example"], &[]).await;
+    let up = demo(5).await;
+    let (token, id) = cluster.client(0).connect_demo(&up).await;
+    for node in 0..3 {
+        let page = cluster
+            .client(node)
+            .call(&token, M::GET, "/v1/vendors?page_size=1", None)
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "node {node}: {}", page.body);
+    }
+    let tokens = cluster
+        .client(0)
+        .admin(M::GET, &format!("/v1/connections/{id}/tokens"), None)
+        .await;
+    let token_id = tokens.body["tokens"][0]["id"].as_str().unwrap().to_string();
+
+    let mut db = cluster.db().await;
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%interlink_notices%'",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(cut, 3, "each node listens on one connection");
+    let revoked = cluster
+        .client(0)
+        .admin(
+            M::DELETE,
+            &format!("/v1/connections/{id}/tokens/{token_id}"),
+            None,
+        )
+        .await;
+    let since = std::time::Instant::now();
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    for node in [1, 2] {
+        refused_within_the_bound(&cluster.client(node), &token, since, "token_invalid").await;
+    }
+}
+
 /// A connection's upstream concurrency (the example adapter's
 /// `max-concurrent-requests`, 4) holds across nodes that each lease slots
 /// for their calls: 24 reads sent to two nodes at once while the system
