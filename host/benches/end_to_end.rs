@@ -304,12 +304,37 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// CPU time the processes `pids` have used so far.
+fn cpu_times(pids: &[u32]) -> Duration {
+    pids.iter().map(|&pid| cpu_time(pid)).sum()
+}
+
+/// Every process named `name` (on this machine), such as a database
+/// server's.
+fn processes_named(name: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|pid: &u32| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == name)
+        })
+        .collect()
+}
+
 /// What one path sends, again and again.
 #[derive(Clone, Copy)]
 enum Target<'a> {
     /// `GET path` on `base`, with a bearer token.
     Get {
         base: &'a str,
+        path: &'a str,
+        bearer: &'a str,
+    },
+    /// `GET path` with a bearer token, the connections spread over the
+    /// nodes at `bases` (each keep-alive connection to one).
+    Nodes {
+        bases: &'a [String],
         path: &'a str,
         bearer: &'a str,
     },
@@ -323,9 +348,15 @@ enum Target<'a> {
 }
 
 impl Target<'_> {
-    async fn open(self) -> Connection {
+    /// The `n`th connection of this path.
+    async fn open(self, n: usize) -> Connection {
         match self {
             Target::Get { base, path, bearer } => Connection::open(base, path, bearer).await,
+            Target::Nodes {
+                bases,
+                path,
+                bearer,
+            } => Connection::open(&bases[n % bases.len()], path, bearer).await,
             Target::Mcp {
                 base,
                 bearer,
@@ -338,18 +369,19 @@ impl Target<'_> {
 
 /// Runs the paths in alternating slices of
 /// `SLICE`, `seconds` each in all, after a warm-up slice of each, so that
-/// the machine's drift hits all alike.
+/// the machine's drift hits all alike. `servers[i]`: the processes that
+/// answer path `i`, whose CPU time is its server CPU.
 async fn compare(
     paths: &[Target<'_>],
-    servers: &[u32],
+    servers: &[Vec<u32>],
     in_flight: usize,
     seconds: f64,
 ) -> Vec<Measured> {
     let mut connections = Vec::new();
     for target in paths {
         let mut open = Vec::new();
-        for _ in 0..in_flight {
-            open.push(target.open().await);
+        for n in 0..in_flight {
+            open.push(target.open(n).await);
         }
         connections.push(open);
     }
@@ -368,10 +400,10 @@ async fn compare(
     for _ in 0..slices {
         for (i, c) in connections.iter_mut().enumerate() {
             let started = Instant::now();
-            let cpu = cpu_time(servers[i]);
+            let cpu = cpu_times(&servers[i]);
             let latencies = load(c, SLICE).await;
             measured[i].elapsed += started.elapsed();
-            measured[i].server_cpu += cpu_time(servers[i]) - cpu;
+            measured[i].server_cpu += cpu_times(&servers[i]) - cpu;
             measured[i].latencies.extend(latencies);
         }
     }
@@ -424,19 +456,34 @@ fn main() {
     let adapters = dir.path().join("adapters");
     std::fs::create_dir_all(&adapters).unwrap();
     std::fs::copy(&example, adapters.join("example.wasm")).unwrap();
-    let mut hosts = vec![Host::start(
-        env!("CARGO_BIN_EXE_interlink"),
-        &adapters,
-        &dir.path().join("data"),
-    )];
-    if let Ok(other) = std::env::var("INTERLINK_BENCH_OTHER") {
-        hosts.push(Host::start(&other, &adapters, &dir.path().join("other")));
-    }
+    let binary = env!("CARGO_BIN_EXE_interlink");
+    let mut hosts = vec![Host::start(binary, &adapters, &dir.path().join("data"))];
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
+    // With PostgreSQL: a node on a new database, the same host as the
+    // SQLite one otherwise.
+    let database = std::env::var("INTERLINK_TEST_POSTGRES_URL")
+        .ok()
+        .map(|admin| {
+            rt.block_on(interlink::storage::postgres::PostgresStorage::new_database(&admin))
+                .unwrap()
+        });
+    let pg_data = dir.path().join("node1");
+    if let Some(database) = &database {
+        hosts.push(Host::start_with(
+            binary,
+            &adapters,
+            &pg_data,
+            &["--database-url", database],
+        ));
+    }
+    if let Ok(other) = std::env::var("INTERLINK_BENCH_OTHER") {
+        hosts.push(Host::start(&other, &adapters, &dir.path().join("other")));
+    }
+
     rt.block_on(async {
         let mut tokens = Vec::new();
         for host in &hosts {
@@ -445,14 +492,17 @@ fn main() {
 
         println!(
             "GET a page of 10 suppliers: directly, forwarded by a bare proxy, and as unified \
-             vendors through Interlink (example adapter); {seconds} s per path and level"
+             vendors through Interlink (example adapter){}; {seconds} s per path and level",
+            if database.is_some() {
+                ", on SQLite and on PostgreSQL"
+            } else {
+                ""
+            }
         );
         println!(
             "{:<12} {:>9} {:>10} {:>10} {:>10} {:>14}",
             "path", "in flight", "p50 us", "p99 us", "req/s", "server CPU us"
         );
-        let mut p50 = [[Duration::ZERO; 4]; 2];
-        let mut rates = [[0.0; 4]; 2];
         let mut paths = vec![
             Target::Get {
                 base: &upstream_base,
@@ -465,19 +515,25 @@ fn main() {
                 bearer: "none",
             },
         ];
-        let mut servers = vec![up.0.id(), bare.0.id()];
+        let mut servers = vec![vec![up.0.id()], vec![bare.0.id()]];
+        let mut names = vec!["direct", "bare proxy", "interlink"];
+        if database.is_some() {
+            names.push("postgres");
+        }
+        names.push("other");
         for (host, token) in hosts.iter().zip(&tokens) {
             paths.push(Target::Get {
                 base: &host.base,
                 path: "/v1/vendors?page_size=10",
                 bearer: token,
             });
-            servers.push(host.process.0.id());
+            servers.push(vec![host.process.0.id()]);
         }
-        let names = ["direct", "bare proxy", "interlink", "other"];
+        let mut p50 = vec![vec![Duration::ZERO; paths.len()]; 2];
+        let mut rates = vec![vec![0.0; paths.len()]; 2];
         for (i, in_flight) in [1, 16].into_iter().enumerate() {
             let measured = compare(&paths, &servers, in_flight, seconds).await;
-            for (j, (name, mut m)) in names.into_iter().zip(measured).enumerate() {
+            for (j, (name, mut m)) in names.iter().zip(measured).enumerate() {
                 p50[i][j] = m.percentile(0.5);
                 rates[i][j] = m.rate();
                 println!(
@@ -490,10 +546,11 @@ fn main() {
             }
         }
         let (direct, floor, interlink) = (0, 1, 2);
+        let added = |path: usize| us(p50[0][path]) - us(p50[0][direct]);
         println!(
             "added latency at 1 in flight: {:.0} us p50 (target <= 200); the bare proxy adds {:.0}",
-            us(p50[0][interlink]) - us(p50[0][direct]),
-            us(p50[0][floor]) - us(p50[0][direct]),
+            added(interlink),
+            added(floor),
         );
         println!(
             "through Interlink at 16 in flight: {:.0} req/s (target >= 5000), {:.2}x direct, \
@@ -502,18 +559,56 @@ fn main() {
             rates[1][interlink] / rates[1][direct],
             rates[1][interlink] / rates[1][floor],
         );
+        if database.is_some() {
+            let postgres = 3;
+            println!(
+                "one node on PostgreSQL: {:.0} us added at 1 in flight ({:.2}x SQLite's, target \
+                 <= 1.3), {:.0} req/s at 16 in flight ({:.2}x SQLite's, target >= 0.77)",
+                added(postgres),
+                added(postgres) / added(interlink),
+                rates[1][postgres],
+                rates[1][postgres] / rates[1][interlink],
+            );
+        }
         mcp_next_to_http(&hosts[0], &tokens[0], seconds).await;
+        if let Some(database) = &database {
+            two_nodes(
+                binary,
+                database,
+                &adapters,
+                &hosts[1],
+                &tokens[1],
+                seconds,
+            )
+            .await;
+        }
+        println!();
+        println!(
+            "database statements per request, counted in a node's log (`sqlx::query` at \
+             `debug`), after 50 requests of warm-up"
+        );
+        println!(
+            "{:<12} {:>12} {:>12} {:>24}",
+            "database", "per read", "per write", "beats per node (per s)"
+        );
+        let sqlite = Counting::start(binary, &adapters, &dir.path().join("count-sqlite"), &[]);
+        let token = sqlite.host.connect(&upstream_base).await;
+        sqlite.report("sqlite", &token).await;
+        drop(sqlite);
+        if let Some(database) = &database {
+            let counting = dir.path().join("count-postgres");
+            share_keys(&pg_data, &counting);
+            let node = Counting::start(
+                binary,
+                &adapters,
+                &counting,
+                &["--database-url", database],
+            );
+            node.host.wait_ready().await;
+            node.report("postgres", &tokens[1]).await;
+        }
     });
     drop(hosts);
-    if let Ok(admin) = std::env::var("INTERLINK_TEST_POSTGRES_URL") {
-        rt.block_on(nodes_on_postgres(
-            &admin,
-            &adapters,
-            dir.path(),
-            &upstream_base,
-            seconds,
-        ));
-    }
     drop(bare);
     drop(up);
 }
@@ -538,7 +633,7 @@ async fn mcp_next_to_http(host: &Host, token: &str, seconds: f64) {
             arguments: r#"{"page_size":10}"#,
         },
     ];
-    let mut check = paths[1].open().await;
+    let mut check = paths[1].open(0).await;
     assert_eq!(check.round_trip().await, 200, "{}", check.text());
     let answer = check.text();
     assert!(
@@ -554,7 +649,7 @@ async fn mcp_next_to_http(host: &Host, token: &str, seconds: f64) {
         "{:<12} {:>9} {:>10} {:>10} {:>10} {:>14}",
         "path", "in flight", "p50 us", "p99 us", "req/s", "server CPU us"
     );
-    let servers = [host.process.0.id(); 2];
+    let servers = [vec![host.process.0.id()], vec![host.process.0.id()]];
     for in_flight in [1, 16] {
         let measured = compare(&paths, &servers, in_flight, seconds).await;
         let mut p50 = [0.0; 2];
@@ -583,70 +678,185 @@ const SHARED_FILES: &[&str] = &[
     "platform-cert.pem",
 ];
 
-/// The page through one node on PostgreSQL, then through two nodes sharing
-/// the database.
-async fn nodes_on_postgres(
-    admin: &str,
-    adapters: &std::path::Path,
-    dir: &std::path::Path,
-    upstream: &str,
-    seconds: f64,
-) {
-    let database = interlink::storage::postgres::PostgresStorage::new_database(admin)
-        .await
-        .unwrap();
-    let binary = env!("CARGO_BIN_EXE_interlink");
-    let args = ["--database-url", database.as_str()];
-    let first = Host::start_with(binary, adapters, &dir.join("node1"), &args);
-    let token = first.connect(upstream).await;
-    let second_data = dir.join("node2");
-    std::fs::create_dir_all(&second_data).unwrap();
+/// Gives the node whose data folder is `to` the keys of the node at
+/// `from`.
+fn share_keys(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
     for file in SHARED_FILES {
-        std::fs::copy(dir.join("node1").join(file), second_data.join(file)).unwrap();
+        std::fs::copy(from.join(file), to.join(file)).unwrap();
     }
-    println!();
-    println!("the same page through nodes on one PostgreSQL database; {seconds} s per line");
-    println!(
-        "{:<12} {:>9} {:>10} {:>10} {:>10}",
-        "nodes", "in flight", "p50 us", "p99 us", "req/s"
-    );
-    let mut bases = vec![first.base.clone()];
-    let report = |nodes: usize, in_flight: usize, mut m: Measured| {
-        println!(
-            "{nodes:<12} {in_flight:>9} {:>10.0} {:>10.0} {:>10.0}",
-            us(m.percentile(0.5)),
-            us(m.percentile(0.99)),
-            m.rate()
-        );
-    };
-    for in_flight in [1, 16] {
-        report(
-            1,
-            in_flight,
-            spread(&bases, &token, in_flight, seconds).await,
-        );
-    }
-    let second = Host::start_with(binary, adapters, &second_data, &args);
-    second.wait_ready().await;
-    bases.push(second.base.clone());
-    report(2, 16, spread(&bases, &token, 16, seconds).await);
 }
 
-/// `in_flight` connections spread over `bases`, all sending at once for
-/// `seconds` (after a warm-up slice).
-async fn spread(bases: &[String], token: &str, in_flight: usize, seconds: f64) -> Measured {
-    let mut connections = Vec::new();
-    for i in 0..in_flight {
-        let base = &bases[i % bases.len()];
-        connections.push(Connection::open(base, "/v1/vendors?page_size=10", token).await);
+/// The page through `first`, a node on PostgreSQL, and through it and a
+/// second node on the same database (the requests in flight spread over
+/// both), interleaved, at 16 in flight; with the CPU each takes per
+/// request, the nodes' and the database server's.
+async fn two_nodes(
+    binary: &str,
+    database: &str,
+    adapters: &std::path::Path,
+    first: &Host,
+    token: &str,
+    seconds: f64,
+) {
+    let second_data = first.data.with_file_name("node2");
+    share_keys(&first.data, &second_data);
+    let second = Host::start_with(binary, adapters, &second_data, &["--database-url", database]);
+    second.wait_ready().await;
+    let one = [first.base.clone()];
+    let both = [first.base.clone(), second.base.clone()];
+    let paths = [
+        Target::Nodes {
+            bases: &one,
+            path: "/v1/vendors?page_size=10",
+            bearer: token,
+        },
+        Target::Nodes {
+            bases: &both,
+            path: "/v1/vendors?page_size=10",
+            bearer: token,
+        },
+    ];
+    let (a, b) = (first.process.0.id(), second.process.0.id());
+    let servers = [vec![a], vec![a, b]];
+    let database_server = processes_named("postgres");
+    println!();
+    println!(
+        "the same page through one node on PostgreSQL and through two nodes sharing the \
+         database, interleaved; {seconds} s per line"
+    );
+    println!(
+        "{:<12} {:>9} {:>10} {:>10} {:>10} {:>18} {:>18}",
+        "nodes", "in flight", "p50 us", "p99 us", "req/s", "nodes' CPU us/req", "database CPU us/req"
+    );
+    let database_cpu = cpu_times(&database_server);
+    let mut measured = compare(&paths, &servers, 16, seconds).await;
+    let database_cpu = cpu_times(&database_server) - database_cpu;
+    let requests: usize = measured.iter().map(|m| m.latencies.len()).sum();
+    let per_request = us(database_cpu) / requests.max(1) as f64;
+    for (nodes, m) in [1, 2].into_iter().zip(measured.iter_mut()) {
+        println!(
+            "{nodes:<12} {:>9} {:>10.0} {:>10.0} {:>10.0} {:>18.0} {:>18.1}",
+            16,
+            us(m.percentile(0.5)),
+            us(m.percentile(0.99)),
+            m.rate(),
+            us(m.cpu_per_request()),
+            per_request,
+        );
     }
-    load(&mut connections, SLICE).await;
-    let started = Instant::now();
-    let latencies = load(&mut connections, Duration::from_secs_f64(seconds)).await;
-    Measured {
-        latencies,
-        elapsed: started.elapsed(),
-        server_cpu: Duration::ZERO,
+    println!(
+        "two nodes: {:.2}x one node's req/s on these shared cores (target >= 1.6 with a core \
+         each)",
+        measured[1].rate() / measured[0].rate()
+    );
+}
+
+/// A node whose log counts its database statements.
+struct Counting {
+    host: Host,
+    log: PathBuf,
+}
+
+impl Counting {
+    /// Starts `binary` logging each database statement (`sqlx::query` at
+    /// `debug`) and nothing else below `warn`.
+    fn start(
+        binary: &str,
+        adapters: &std::path::Path,
+        data: &std::path::Path,
+        args: &[&str],
+    ) -> Counting {
+        let host = Host::start_logging(binary, adapters, data, args, "warn,sqlx::query=debug");
+        Counting {
+            host,
+            log: data.with_extension("log"),
+        }
+    }
+
+    /// Statements logged so far, and how many of them were beats.
+    fn statements(&self) -> (usize, usize) {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines = log.lines().filter(|l| l.contains(" sqlx::query:"));
+        lines.fold((0, 0), |(all, beats), line| {
+            (all + 1, beats + usize::from(line.contains("pg_notify")))
+        })
+    }
+
+    /// Statements `requests` took, beats excluded: counted once the log
+    /// stops growing (a call frees its upstream slot after it answers).
+    async fn counted(&self, requests: impl Future<Output = ()>) -> (f64, f64) {
+        let (before, beats_before) = self.statements();
+        let started = Instant::now();
+        requests.await;
+        let mut last = self.statements();
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = self.statements();
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let beats = last.1 - beats_before;
+        ((last.0 - before - beats) as f64, beats as f64 / elapsed)
+    }
+
+    /// Counts the statements of 500 reads and 100 writes (each with an
+    /// idempotency key) with `token`, and prints them per request.
+    async fn report(&self, name: &str, token: &str) {
+        let http = reqwest::Client::new();
+        let base = &self.host.base;
+        let read = || async {
+            let status = http
+                .get(format!("{base}/v1/vendors?page_size=10"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status, 200);
+        };
+        let write = |n: usize| {
+            let http = http.clone();
+            async move {
+                let status = http
+                    .post(format!("{base}/v1/vendors"))
+                    .bearer_auth(token)
+                    .header("Idempotency-Key", format!("{name}-{n}"))
+                    .json(&serde_json::json!({"name": format!("Counted vendor {n}")}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status();
+                assert_eq!(status, 201);
+            }
+        };
+        for n in 0..50 {
+            read().await;
+            write(n).await;
+        }
+        let (reads, beats) = self
+            .counted(async {
+                for _ in 0..500 {
+                    read().await;
+                }
+            })
+            .await;
+        let (writes, _) = self
+            .counted(async {
+                for n in 50..150 {
+                    write(n).await;
+                }
+            })
+            .await;
+        println!(
+            "{name:<12} {:>12.2} {:>12.2} {:>24.1}",
+            reads / 500.0,
+            writes / 100.0,
+            beats
+        );
     }
 }
 
@@ -670,6 +880,18 @@ impl Host {
         adapters: &std::path::Path,
         data: &std::path::Path,
         args: &[&str],
+    ) -> Host {
+        let log = std::env::var("INTERLINK_BENCH_LOG").unwrap_or_else(|_| "info".into());
+        Host::start_logging(binary, adapters, data, args, &log)
+    }
+
+    /// [`Host::start_with`] logging what `log` (`RUST_LOG`) says.
+    fn start_logging(
+        binary: &str,
+        adapters: &std::path::Path,
+        data: &std::path::Path,
+        args: &[&str],
+        log: &str,
     ) -> Host {
         // Builds before the network policy had no such flag (and no
         // policy); before the per-purpose policies, one flag for all.
@@ -698,10 +920,7 @@ impl Host {
                 // The token's rate limit is checked (its cost is measured)
                 // but set past what the load generator sends.
                 .env("INTERLINK_API_REQUESTS_PER_MINUTE", "1000000000")
-                .env(
-                    "RUST_LOG",
-                    std::env::var("INTERLINK_BENCH_LOG").unwrap_or_else(|_| "info".into()),
-                )
+                .env("RUST_LOG", log)
                 .stdout(Stdio::piped())
                 .stderr(std::fs::File::create(data.with_extension("log")).unwrap())
                 .spawn()

@@ -37,7 +37,7 @@ use crate::outbound::{AdapterGrants, HttpClient, network};
 use crate::registry::{Registry, watch};
 use crate::runtime::{DatabaseKv, Runtime, RuntimeConfig, Services};
 use crate::secret_box::SecretBox;
-use crate::storage::{self, DatabaseUrl, Store};
+use crate::storage::{self, DatabaseUrl, Heard, Store};
 use crate::sync::Syncs;
 use crate::webhooks::{self, Webhooks};
 
@@ -189,8 +189,10 @@ impl Host {
             // A receiver's answer is read only for its status.
             http.with_max_response(64 << 10),
         ));
+        let heard = Arc::new(Heard::new(dataplane::notices::STALENESS));
         let connections = Arc::new(
             Connections::new(store.clone(), registry.clone(), secret_box, config.credits)
+                .hearing(heard.clone())
                 .with_platform_certificate(platform.kind)
                 .with_webhooks(webhooks.clone())
                 .with_outbound(http),
@@ -207,6 +209,7 @@ impl Host {
             dataplane.clone(),
             webhooks.clone(),
         );
+        let follower = dataplane.follow_other_nodes(heard);
         let app_services = api::AppServices {
             dataplane,
             connections: connections.clone(),
@@ -225,6 +228,7 @@ impl Host {
 
         let watch = watch::start(registry.clone()).context("watching the adapters folder")?;
         let background = vec![
+            follower,
             kv.start_purging(),
             webhooks.start(),
             connections.start_token_use_writer(),

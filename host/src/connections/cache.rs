@@ -10,10 +10,15 @@
 //! not store what it read: entries carry the cache's generation, bumped by
 //! every invalidation, and an insert of an older generation is dropped.
 //!
-//! On a database other nodes share, a change may come from any of them, so
-//! a remembered entry is checked against the database before each use
-//! (`Connections::by_token`): one indexed read of the token's revocation
-//! and its connection's status.
+//! On a database other nodes share, a change may come from any of them:
+//! every change of a connection or token is announced to every node
+//! ([`crate::storage::notices`]), which forgets that connection's entries
+//! ([`TokenCache::invalidate`]), or all of them when it may have missed a
+//! notice ([`TokenCache::forget_all`]). A remembered entry is used as it is
+//! while the node is known to have heard every notice up to a moment at
+//! most the accepted staleness ago; otherwise it is checked against the
+//! database before use (`Connections::by_token`): one indexed read of the
+//! token's revocation and its connection's status.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -90,6 +95,13 @@ impl TokenCache {
         entries.by_token.insert(token_hash, entry);
     }
 
+    /// Forgets every token.
+    pub fn forget_all(&self) {
+        let mut entries = self.entries.write().unwrap();
+        entries.generation += 1;
+        entries.by_token.clear();
+    }
+
     /// Forgets every token of `connection`.
     pub fn invalidate(&self, connection: &str) {
         let mut entries = self.entries.write().unwrap();
@@ -152,5 +164,14 @@ mod tests {
         assert!(cache.get(&[1; 32]).is_none());
         cache.insert(cache.generation(), [1; 32], connection("a"));
         assert!(cache.get(&[1; 32]).is_some());
+
+        let before = cache.generation();
+        cache.forget_all();
+        assert!(cache.get(&[1; 32]).is_none() && cache.get(&[2; 32]).is_none());
+        cache.insert(before, [1; 32], connection("a"));
+        assert!(
+            cache.get(&[1; 32]).is_none(),
+            "a read from before is not kept"
+        );
     }
 }

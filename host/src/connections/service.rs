@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 use thiserror::Error;
@@ -18,7 +18,7 @@ use crate::outbound::{HttpClient, OutboundError};
 use crate::registry::Registry;
 use crate::runtime::{Adapter, CallContext, CallError, PLATFORM_KEY, Secrets};
 use crate::secret_box::{SecretBox, SecretBoxError};
-use crate::storage::{StorageError, Store, StoredToken};
+use crate::storage::{Heard, StorageError, Store, StoredToken};
 use crate::webhooks::Webhooks;
 
 /// A request to connect an account.
@@ -148,6 +148,9 @@ pub struct Connections {
     creating: tokio::sync::Mutex<()>,
     /// Connections by token hash, for the request path.
     pub(super) cache: TokenCache,
+    /// Until when the cache is known to hold every other node's changes
+    /// (on a shared database; never otherwise).
+    heard: Arc<Heard>,
     /// When tokens were last used, until written.
     pub(super) token_use: TokenUse,
 }
@@ -178,8 +181,29 @@ impl Connections {
             outbound: None,
             creating: Default::default(),
             cache: TokenCache::default(),
+            heard: Arc::new(Heard::new(Duration::ZERO)),
             token_use: TokenUse::default(),
         }
+    }
+
+    /// On a shared database: remembered tokens are used without asking
+    /// the database while `heard` says every other node's change has been
+    /// applied ([`Connections::changed`], [`Connections::forget_all`]).
+    pub fn hearing(mut self, heard: Arc<Heard>) -> Self {
+        self.heard = heard;
+        self
+    }
+
+    /// Another node changed `connection` or one of its tokens: what this
+    /// node remembers of it is forgotten.
+    pub fn changed(&self, connection: &str) {
+        self.cache.invalidate(connection);
+    }
+
+    /// This node may have missed another node's change: everything it
+    /// remembers is forgotten.
+    pub fn forget_all(&self) {
+        self.cache.forget_all();
     }
 
     /// Lets connections use the platform certificate, whose key is `kind`.
@@ -464,6 +488,11 @@ impl Connections {
     /// expired tokens too: the caller refuses them). An active connection
     /// comes with its secrets opened, ready for calls.
     ///
+    /// On a shared database, a remembered token is used without a statement
+    /// while this node has heard the other nodes' changes recently enough
+    /// ([`Connections::hearing`]), and checked against the database first
+    /// otherwise.
+    ///
     /// # Errors
     ///
     /// [`LookupError::Storage`] when the database failed;
@@ -474,7 +503,10 @@ impl Connections {
         token_hash: &[u8; 32],
     ) -> Result<Option<Authenticated>, LookupError> {
         if let Some(entry) = self.cache.get(token_hash) {
-            if !self.storage.shared() || self.still_holds(token_hash, &entry).await? {
+            if !self.storage.shared()
+                || self.heard.current(tokio::time::Instant::now())
+                || self.still_holds(token_hash, &entry).await?
+            {
                 return Ok(Some(entry));
             }
             self.cache.invalidate(&entry.owner.connection().id);

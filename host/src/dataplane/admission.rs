@@ -17,26 +17,44 @@
 //! connection's waiting calls never take slots from other connections.
 //!
 //! On a database other nodes share, the gate holds across them: past the
-//! node's own gate, a call also takes one of the connection's **upstream
-//! slots** in the database ([`crate::storage::LimitStorage`]), leased for
-//! [`SLOT_LEASE`] and renewed while the call runs, so a node that dies frees
-//! its slots within the lease. A call waiting for a slot polls for it.
+//! node's own gate, a call also needs one of the connection's **upstream
+//! slots** in the database ([`crate::storage::LimitStorage`]). A node
+//! **leases** slots ([`Leases`]): it takes one from the database when it
+//! has none free, keeps it when its call ends, and gives it to its next
+//! call of that connection, so that a node serving a connection steadily
+//! takes no slot from the database per call. It renews all its slots in one
+//! statement every [`SLOT_RENEW`], so that a node that dies frees them
+//! within [`SLOT_LEASE`]. Slots it keeps unused go back to the database:
+//! after [`IDLE_RETURN`], at once when another node announces it waits for
+//! one ([`Notice::SlotWanted`]), and, for [`CONTENDED_FOR`] after such a
+//! notice, as soon as each call ends. A call waiting for a slot polls for
+//! it, and announces its wait at most every [`ASK_EVERY`].
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use crate::storage::Store;
+use crate::storage::{Notice, Store};
 
 /// How long an upstream slot is held without a renewal: how long a dead
 /// node's slot stays taken.
 pub const SLOT_LEASE: Duration = Duration::from_secs(30);
 
-/// How often a running call renews its slot's lease.
+/// How often a node renews its slots' leases.
 const SLOT_RENEW: Duration = Duration::from_secs(10);
+
+/// How long a node keeps a slot no call of its uses.
+const IDLE_RETURN: Duration = Duration::from_secs(10);
+
+/// How long after another node asked for a connection's slot this node
+/// frees each slot of it when its call ends.
+const CONTENDED_FOR: Duration = Duration::from_secs(1);
+
+/// How often a waiting node announces its wait, per connection.
+const ASK_EVERY: Duration = Duration::from_millis(100);
 
 /// The longest pause between two tries for a slot.
 const SLOT_POLL: Duration = Duration::from_millis(50);
@@ -72,105 +90,265 @@ pub struct Admitted {
 }
 
 impl Admitted {
-    /// Frees the call's upstream slot in the shared database, if it holds
-    /// one, waiting for it so that the next call of this node finds it
-    /// free. The node's permits stay until this is dropped. Dropping it
-    /// without this frees the slot in the background instead.
+    /// Gives the call's upstream slot back, if it holds one: to the node's
+    /// lease, or, when another node waits for one, to the database, waiting
+    /// for that so that the other node finds it free. The node's permits
+    /// stay until this is dropped. Dropping it without this gives the slot
+    /// back too (freeing it in the background).
     pub async fn free_upstream_slot(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            slot.free().await;
+        if let Some(mut slot) = self.slot.take() {
+            slot.returned = true;
+            if let Some(free) = slot.leases.give_back(&slot.connection, slot.slot) {
+                free.await;
+            }
         }
     }
 }
 
-/// A connection's upstream slot in a shared database, renewed until it is
-/// dropped, then freed.
+/// One of a connection's upstream slots, held by a call of this node.
 struct UpstreamSlot {
-    store: Arc<dyn Store>,
+    leases: Arc<Leases>,
     connection: String,
-    holder: String,
-    renewal: tokio::task::JoinHandle<()>,
-    /// Freed already: nothing is left to do when dropped.
-    freed: bool,
+    slot: u32,
+    /// Given back already.
+    returned: bool,
 }
 
-impl UpstreamSlot {
-    /// Takes one of `connection`'s `concurrency` slots, trying until
-    /// `deadline` (if any).
+impl Drop for UpstreamSlot {
+    fn drop(&mut self) {
+        if !self.returned
+            && let Some(free) = self.leases.give_back(&self.connection, self.slot)
+        {
+            tokio::spawn(free);
+        }
+    }
+}
+
+/// The slots this node holds of one connection.
+#[derive(Default)]
+struct Lease {
+    /// Slots no call uses now, each with when its last call ended.
+    idle: Vec<(u32, Instant)>,
+    /// When another node last announced it waits for a slot.
+    wanted_at: Option<Instant>,
+    /// When this node last announced it waits for one.
+    asked_at: Option<Instant>,
+}
+
+impl Lease {
+    /// Whether another node asked for a slot less than [`CONTENDED_FOR`]
+    /// ago.
+    fn contended(&self, now: Instant) -> bool {
+        self.wanted_at.is_some_and(|at| now < at + CONTENDED_FOR)
+    }
+}
+
+/// The upstream slots this node holds in the shared database, by
+/// connection.
+struct Leases {
+    store: Arc<dyn Store>,
+    /// This node, as the holder of its slots.
+    holder: String,
+    by_connection: Mutex<HashMap<String, Lease>>,
+    /// Until when the slots this node holds are surely still its own: the
+    /// lease of the last take or renewal.
+    held_until: Mutex<Instant>,
+}
+
+impl Leases {
+    /// The leases of node `holder`, renewed in the background while they
+    /// are in use.
+    fn start(store: Arc<dyn Store>, holder: String) -> Arc<Leases> {
+        let leases = Arc::new(Leases {
+            store,
+            holder,
+            by_connection: Mutex::default(),
+            held_until: Mutex::new(Instant::now()),
+        });
+        let weak = Arc::downgrade(&leases);
+        tokio::spawn(renew(weak));
+        leases
+    }
+
+    /// Takes one of `connection`'s `concurrency` slots, from this node's
+    /// idle ones or from the database, trying until `deadline` (if any).
     async fn take(
-        store: &Arc<dyn Store>,
+        self: &Arc<Self>,
         connection: &str,
         concurrency: u32,
         deadline: Option<Instant>,
     ) -> Result<Option<UpstreamSlot>, crate::storage::StorageError> {
-        let holder = uuid::Uuid::now_v7().to_string();
         let mut pause = Duration::from_millis(2);
         loop {
-            let now = SystemTime::now();
-            if store
-                .take_upstream_slot(connection, concurrency, &holder, now, now + SLOT_LEASE)
-                .await?
-            {
-                break;
+            let slot = match self.reuse(connection) {
+                Some(slot) => Some(slot),
+                None => {
+                    let (now, instant) = (SystemTime::now(), Instant::now());
+                    let taken = self
+                        .store
+                        .take_upstream_slot(
+                            connection,
+                            concurrency,
+                            &self.holder,
+                            now,
+                            now + SLOT_LEASE,
+                        )
+                        .await?;
+                    if taken.is_some() {
+                        self.held(instant + SLOT_LEASE);
+                    }
+                    taken
+                }
+            };
+            if let Some(slot) = slot {
+                return Ok(Some(UpstreamSlot {
+                    leases: self.clone(),
+                    connection: connection.to_string(),
+                    slot,
+                    returned: false,
+                }));
             }
+            self.ask(connection).await;
             if deadline.is_some_and(|d| Instant::now() + pause > d) {
                 return Ok(None);
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(SLOT_POLL);
         }
-        let renewal = {
-            let (store, connection, holder) =
-                (store.clone(), connection.to_string(), holder.clone());
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(SLOT_RENEW).await;
-                    let now = SystemTime::now();
-                    if let Err(e) = store
-                        .renew_upstream_slot(&connection, &holder, now + SLOT_LEASE)
-                        .await
-                    {
-                        tracing::warn!(connection, error = %e, "could not renew an upstream slot");
-                    }
-                }
-            })
-        };
-        Ok(Some(UpstreamSlot {
-            store: store.clone(),
-            connection: connection.to_string(),
-            holder,
-            renewal,
-            freed: false,
-        }))
     }
 
-    async fn free(mut self) {
-        self.renewal.abort();
-        self.freed = true;
-        free_slot(&*self.store, &self.connection, &self.holder).await;
-    }
-}
-
-/// Frees `holder`'s slot of `connection`; if the database cannot be told,
-/// the slot's lease ends it.
-async fn free_slot(store: &dyn Store, connection: &str, holder: &str) {
-    if let Err(e) = store.free_upstream_slot(connection, holder).await {
-        tracing::warn!(connection, error = %e, "could not free an upstream slot; its lease ends it");
-    }
-}
-
-impl Drop for UpstreamSlot {
-    fn drop(&mut self) {
-        self.renewal.abort();
-        if self.freed {
-            return;
+    /// An idle slot of `connection`, if this node has one it surely still
+    /// holds.
+    fn reuse(&self, connection: &str) -> Option<u32> {
+        if *self.held_until.lock().unwrap() < Instant::now() + SLOT_RENEW {
+            // A renewal failed: the database may have given these slots to
+            // another node. Take anew.
+            self.by_connection.lock().unwrap().clear();
+            return None;
         }
-        let (store, connection, holder) = (
-            self.store.clone(),
-            std::mem::take(&mut self.connection),
-            std::mem::take(&mut self.holder),
-        );
-        tokio::spawn(async move { free_slot(&*store, &connection, &holder).await });
+        let mut all = self.by_connection.lock().unwrap();
+        all.get_mut(connection)?.idle.pop().map(|(slot, _)| slot)
+    }
+
+    fn held(&self, until: Instant) {
+        let mut held = self.held_until.lock().unwrap();
+        *held = (*held).max(until);
+    }
+
+    /// Announces that this node waits for one of `connection`'s slots,
+    /// unless it did less than [`ASK_EVERY`] ago.
+    async fn ask(&self, connection: &str) {
+        let now = Instant::now();
+        {
+            let mut all = self.by_connection.lock().unwrap();
+            let lease = all.entry(connection.to_string()).or_default();
+            if lease.asked_at.is_some_and(|at| now < at + ASK_EVERY) {
+                return;
+            }
+            lease.asked_at = Some(now);
+        }
+        let notice = Notice::SlotWanted {
+            from: self.holder.clone(),
+            connection: connection.to_string(),
+        };
+        if let Err(e) = self.store.announce(&notice).await {
+            tracing::warn!(connection, error = %e, "could not announce a wait for an upstream slot");
+        }
+    }
+
+    /// Takes `slot` of `connection` back from its call: kept idle, or,
+    /// when another node waits for one, the freeing to run.
+    fn give_back(
+        self: &Arc<Self>,
+        connection: &str,
+        slot: u32,
+    ) -> Option<impl Future<Output = ()> + Send + 'static> {
+        let now = Instant::now();
+        {
+            let mut all = self.by_connection.lock().unwrap();
+            let lease = all.entry(connection.to_string()).or_default();
+            if !lease.contended(now) {
+                lease.idle.push((slot, now));
+                return None;
+            }
+        }
+        Some(self.clone().free(connection.to_string(), vec![slot]))
+    }
+
+    /// Another node waits for one of `connection`'s slots: the idle ones go
+    /// back to the database now, and the busy ones when their calls end.
+    async fn wanted(self: &Arc<Self>, connection: &str) {
+        let idle: Vec<u32> = {
+            let mut all = self.by_connection.lock().unwrap();
+            let Some(lease) = all.get_mut(connection) else {
+                return;
+            };
+            lease.wanted_at = Some(Instant::now());
+            lease.idle.drain(..).map(|(slot, _)| slot).collect()
+        };
+        if !idle.is_empty() {
+            self.clone().free(connection.to_string(), idle).await;
+        }
+    }
+
+    /// Frees `slots` of `connection` in the database; if it cannot be
+    /// told, their lease ends them.
+    async fn free(self: Arc<Self>, connection: String, slots: Vec<u32>) {
+        if let Err(e) = self
+            .store
+            .free_upstream_slots(&connection, &self.holder, &slots)
+            .await
+        {
+            tracing::warn!(connection, error = %e, "could not free upstream slots; their lease ends them");
+        }
+    }
+
+    /// Renews every slot this node holds, and frees those idle for
+    /// [`IDLE_RETURN`].
+    async fn tend(self: &Arc<Self>) {
+        let now = Instant::now();
+        let mut unused = Vec::new();
+        {
+            let mut all = self.by_connection.lock().unwrap();
+            for (connection, lease) in all.iter_mut() {
+                let (old, kept): (Vec<_>, Vec<_>) = lease
+                    .idle
+                    .drain(..)
+                    .partition(|(_, since)| now >= *since + IDLE_RETURN);
+                lease.idle = kept;
+                if !old.is_empty() {
+                    unused.push((
+                        connection.clone(),
+                        old.into_iter().map(|(s, _)| s).collect(),
+                    ));
+                }
+            }
+            all.retain(|_, lease| !lease.idle.is_empty() || lease.contended(now));
+        }
+        for (connection, slots) in unused {
+            self.clone().free(connection, slots).await;
+        }
+        // One statement renews the slots of every connection, idle or in
+        // use.
+        match self
+            .store
+            .renew_upstream_slots(&self.holder, SystemTime::now() + SLOT_LEASE)
+            .await
+        {
+            Ok(_) => self.held(now + SLOT_LEASE),
+            Err(e) => tracing::warn!(error = %e, "could not renew this node's upstream slots"),
+        }
+    }
+}
+
+/// Tends `leases` every [`SLOT_RENEW`] while they exist.
+async fn renew(leases: Weak<Leases>) {
+    loop {
+        tokio::time::sleep(SLOT_RENEW).await;
+        let Some(leases) = leases.upgrade() else {
+            return;
+        };
+        leases.tend().await;
     }
 }
 
@@ -187,9 +365,9 @@ pub struct Admission {
     max_calls: u32,
     queue_timeout: Duration,
     slots: Mutex<HashMap<String, Slots>>,
-    /// The database other nodes share, whose upstream slots hold the gate
-    /// across them.
-    shared: Option<Arc<dyn Store>>,
+    /// The slots this node leases in the database other nodes share, which
+    /// hold the gate across them.
+    shared: Option<Arc<Leases>>,
 }
 
 impl Admission {
@@ -205,10 +383,19 @@ impl Admission {
     }
 
     /// Holds each connection's gate across the nodes that share `store`
-    /// too.
-    pub fn shared(mut self, store: Arc<dyn Store>) -> Self {
-        self.shared = Some(store);
+    /// too, this one leasing slots as `node` (a name no other node has).
+    pub fn shared(mut self, store: Arc<dyn Store>, node: String) -> Self {
+        self.shared = Some(Leases::start(store, node));
         self
+    }
+
+    /// Another node waits for one of `connection`'s upstream slots: this
+    /// node gives back those it keeps idle, and, for a while, each one as
+    /// its call ends.
+    pub async fn slot_wanted(&self, connection: &str) {
+        if let Some(leases) = &self.shared {
+            leases.wanted(connection).await;
+        }
     }
 
     /// The most calls one connection may have admitted.
@@ -273,8 +460,9 @@ impl Admission {
         };
         let slot = match &self.shared {
             None => None,
-            Some(store) => Some(
-                UpstreamSlot::take(store, connection, concurrency, deadline)
+            Some(leases) => Some(
+                leases
+                    .take(connection, concurrency, deadline)
                     .await
                     .map_err(|e| Refused::Storage(e.to_string()))?
                     .ok_or(Refused::GateTimeout {
@@ -346,22 +534,45 @@ mod tests {
                 .await
                 .unwrap(),
         );
-        let node = || Admission::new(8, Duration::from_millis(200)).shared(store.clone());
-        let (a, b) = (node(), node());
+        let node = |name: &str| {
+            Admission::new(8, Duration::from_millis(200)).shared(store.clone(), name.into())
+        };
+        let (a, b) = (node("a"), Arc::new(node("b")));
         let running = a.enter("c", 1, Wait::Refuse).await.unwrap();
         assert!(matches!(
             b.enter("c", 1, Wait::Refuse).await.err(),
             Some(Refused::GateTimeout { concurrency: 1, .. })
         ));
         assert!(b.enter("other", 1, Wait::Refuse).await.is_ok());
-        let waiting = tokio::spawn(async move { b.enter("c", 1, Wait::Queue).await.is_ok() });
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let waiting = {
+            let b = b.clone();
+            tokio::spawn(async move { b.enter("c", 1, Wait::Queue).await.is_ok() })
+        };
+        tokio::time::sleep(Duration::from_millis(60)).await;
         assert!(!waiting.is_finished(), "node B waits for node A's call");
         drop(running);
+        // A keeps the slot for its next call: B, which polls for it at
+        // least every 50 ms, still waits.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert!(!waiting.is_finished(), "node A leases the slot");
+        let again = a.enter("c", 1, Wait::Refuse).await.unwrap();
+        drop(again);
+        // B's wait is announced; A, hearing it, gives the slot back.
+        a.slot_wanted("c").await;
         assert!(
-            waiting.await.unwrap(),
-            "the slot was freed when A's call ended"
+            tokio::time::timeout(Duration::from_secs(5), waiting)
+                .await
+                .expect("B gets the slot")
+                .unwrap(),
+            "the slot was freed when another node asked for it"
         );
+        // For a while after, A frees each slot as its call ends.
+        b.slot_wanted("c").await;
+        let b2 = node("b2");
+        let mut running = a.enter("c", 1, Wait::Refuse).await.unwrap();
+        running.free_upstream_slot().await;
+        drop(running);
+        assert!(b2.enter("c", 1, Wait::Refuse).await.is_ok());
     }
 
     #[tokio::test]

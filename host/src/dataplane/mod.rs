@@ -20,11 +20,16 @@
 //!
 //! Errors are [`DataError`]s, each with its stable code; the HTTP API maps
 //! codes to statuses, a sync run records them.
+//!
+//! On a database other nodes share, [`notices`] keeps what this node
+//! remembers (tokens, upstream slots) in step with them, so that a call
+//! asks the database nothing it already knows.
 
 pub mod admission;
 mod confirmations;
 mod error;
 mod ids;
+pub mod notices;
 pub mod passthrough;
 pub mod retry;
 mod writes;
@@ -127,6 +132,9 @@ pub struct DataPlane {
     store: Arc<dyn Store>,
     admission: Admission,
     limits: Limits,
+    /// This process among the nodes sharing the database (its slots' holder
+    /// and its beats' sender).
+    node: String,
 }
 
 impl DataPlane {
@@ -139,11 +147,13 @@ impl DataPlane {
         store: Arc<dyn Store>,
         limits: Limits,
     ) -> Self {
+        let node = uuid::Uuid::new_v4().simple().to_string();
         let mut admission = Admission::new(limits.max_calls_per_connection, limits.queue_timeout);
         if store.shared() {
-            admission = admission.shared(store.clone());
+            admission = admission.shared(store.clone(), node.clone());
         }
         DataPlane {
+            node,
             admission,
             connections,
             registry,

@@ -24,7 +24,8 @@ pub trait LimitStorage: Send + Sync + 'static {
         cost: f64,
     ) -> Result<std::result::Result<Left, Duration>>;
     /// Takes a free slot of `connection`'s `slots` (or one whose holder's
-    /// time ran out) for `holder` until `until`; answers whether it did.
+    /// time ran out) for `holder` until `until`: the slot's number, or
+    /// `None` when every slot is held.
     async fn take_upstream_slot(
         &self,
         connection: &str,
@@ -32,15 +33,15 @@ pub trait LimitStorage: Send + Sync + 'static {
         holder: &str,
         now: SystemTime,
         until: SystemTime,
-    ) -> Result<bool>;
-    /// Holds `holder`'s slot until `until`; answers whether it still held
-    /// one.
-    async fn renew_upstream_slot(
+    ) -> Result<Option<u32>>;
+    /// Holds every slot `holder` took, of any connection, until `until`;
+    /// answers how many it still held.
+    async fn renew_upstream_slots(&self, holder: &str, until: SystemTime) -> Result<u64>;
+    /// Frees the slots `slots` of `connection` that `holder` took.
+    async fn free_upstream_slots(
         &self,
         connection: &str,
         holder: &str,
-        until: SystemTime,
-    ) -> Result<bool>;
-    /// Frees the slot `holder` took.
-    async fn free_upstream_slot(&self, connection: &str, holder: &str) -> Result<()>;
+        slots: &[u32],
+    ) -> Result<()>;
 }

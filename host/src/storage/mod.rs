@@ -43,6 +43,7 @@ pub mod connections;
 pub mod copy;
 pub mod kv;
 pub mod limits;
+pub mod notices;
 pub mod postgres;
 pub mod requests;
 pub mod sessions;
@@ -68,6 +69,7 @@ pub use confirmations::ConfirmationStorage;
 pub use connections::{Connection, LastError, Status};
 pub use kv::{KvRead, KvStorage};
 pub use limits::LimitStorage;
+pub use notices::{Heard, Notice, NoticeListener, NoticeStorage};
 pub use requests::RequestLogStorage;
 pub use sessions::SessionStorage;
 pub use syncs::SyncStorage;
@@ -195,8 +197,9 @@ pub trait ConnectionStorage: Send + Sync + 'static {
     /// Gives a claimed key up (the request failed; a retry may run again).
     async fn release_idempotency_key(&self, connection: &str, key: &str) -> Result<()>;
     /// Whether several nodes may share this database: then what a node
-    /// remembers (a token's connection) is checked against it before use,
-    /// and limits are kept in it ([`LimitStorage`]).
+    /// remembers (a token's connection) is kept current by the notices of
+    /// the others ([`NoticeStorage`]), and limits are kept in it
+    /// ([`LimitStorage`]).
     fn shared(&self) -> bool;
     /// A value the host keeps about itself.
     async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>>;
@@ -217,6 +220,7 @@ pub trait Store:
     + RequestLogStorage
     + KvStorage
     + LimitStorage
+    + NoticeStorage
     + AdapterStorage
     + ConfirmationStorage
 {
@@ -231,6 +235,7 @@ impl<T> Store for T where
         + RequestLogStorage
         + KvStorage
         + LimitStorage
+        + NoticeStorage
         + AdapterStorage
         + ConfirmationStorage
 {

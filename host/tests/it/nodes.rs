@@ -78,9 +78,49 @@ fn node_id(data_dir: &Path) -> String {
         .to_string()
 }
 
+/// How stale what a node remembers may be: a change on one node reaches
+/// the requests of every other within it.
+const STALENESS: Duration = interlink::dataplane::notices::STALENESS;
+
+/// Reads through `client` with `token` until a read is refused with
+/// `code`, each sent after the one before answered. A read still served
+/// must have been sent within [`STALENESS`] of `since`, when the change
+/// that refuses the token answered (so had committed): the node handled it
+/// no earlier than it was sent. Answers how long after `since` the first
+/// refused read was sent.
+async fn refused_within_the_bound(
+    client: &Client,
+    token: &str,
+    since: std::time::Instant,
+    code: &str,
+) -> Duration {
+    let reads = async {
+        loop {
+            let sent = std::time::Instant::now();
+            let reply = client
+                .call(token, M::GET, "/v1/vendors?page_size=1", None)
+                .await;
+            if reply.status == StatusCode::OK {
+                assert!(
+                    sent < since + STALENESS,
+                    "a read sent {:?} after the change was still served",
+                    sent - since
+                );
+                continue;
+            }
+            reply.assert_error(StatusCode::UNAUTHORIZED, code);
+            return sent.saturating_duration_since(since);
+        }
+    };
+    tokio::time::timeout(STALENESS * 10, reads)
+        .await
+        .expect("the token is refused")
+}
+
 /// A connection made on one node is used through the others, and a
-/// disconnect on one refuses the token on another at once (each node had
-/// served the token just before, so each remembered it).
+/// disconnect on one refuses its token on that node at once and on the
+/// others within the staleness bound (each node had served the token just
+/// before, so each remembered it, without asking the database since).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_made_on_one_node_works_on_all_and_a_disconnect_anywhere_refuses_it_everywhere()
  {
@@ -99,14 +139,188 @@ async fn a_connection_made_on_one_node_works_on_all_and_a_disconnect_anywhere_re
         .client(1)
         .admin(M::POST, &format!("/v1/connections/{id}/disconnect"), None)
         .await;
+    let since = std::time::Instant::now();
     assert_eq!(disconnected.status, StatusCode::OK, "{}", disconnected.body);
-    for node in [0, 2, 1] {
-        cluster
-            .client(node)
-            .call(&token, M::GET, "/v1/vendors", None)
-            .await
-            .assert_error(StatusCode::UNAUTHORIZED, "connection_disconnected");
+    cluster
+        .client(1)
+        .call(&token, M::GET, "/v1/vendors", None)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "connection_disconnected");
+    for node in [0, 2] {
+        let after = refused_within_the_bound(
+            &cluster.client(node),
+            &token,
+            since,
+            "connection_disconnected",
+        )
+        .await;
+        eprintln!("node {node} refused the disconnected connection's token {after:?} after");
     }
+}
+
+/// A token revoked on one node stops working there at once and on every
+/// other node within the staleness bound, while another token of the same
+/// connection goes on working everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_on_one_node_is_refused_by_every_node_within_the_bound() {
+    let cluster = Cluster::start(&["example"], &[]).await;
+    let up = demo(5).await;
+    let (token, id) = cluster.client(0).connect_demo(&up).await;
+    let issued = cluster
+        .client(0)
+        .admin(
+            M::POST,
+            &format!("/v1/connections/{id}/tokens"),
+            Some(json!({"name": "second"})),
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
+    let second = issued.body["token"].as_str().unwrap().to_string();
+    let tokens = cluster
+        .client(0)
+        .admin(M::GET, &format!("/v1/connections/{id}/tokens"), None)
+        .await;
+    let first_id = tokens.body["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "default")
+        .expect("the connection's first token")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for node in 0..3 {
+        for token in [&token, &second] {
+            let page = cluster
+                .client(node)
+                .call(token, M::GET, "/v1/vendors?page_size=1", None)
+                .await;
+            assert_eq!(page.status, StatusCode::OK, "node {node}: {}", page.body);
+        }
+    }
+
+    let revoked = cluster
+        .client(2)
+        .admin(
+            M::DELETE,
+            &format!("/v1/connections/{id}/tokens/{first_id}"),
+            None,
+        )
+        .await;
+    let since = std::time::Instant::now();
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    cluster
+        .client(2)
+        .call(&token, M::GET, "/v1/vendors", None)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "token_invalid");
+    for node in [0, 1] {
+        let after =
+            refused_within_the_bound(&cluster.client(node), &token, since, "token_invalid").await;
+        eprintln!("node {node} refused the revoked token {after:?} after");
+    }
+    for node in 0..3 {
+        let page = cluster
+            .client(node)
+            .call(&second, M::GET, "/v1/vendors?page_size=1", None)
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "node {node}: {}", page.body);
+    }
+}
+
+/// A node that lost its notices (its listening connection to the database
+/// cut, as a failover or a proxy's idle timeout does) still refuses a token
+/// revoked meanwhile within the bound: it forgets what it remembered when
+/// it listens again, and checks each token with the database until its
+/// beats return.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_listener_was_cut_still_refuses_a_revoked_token_within_the_bound() {
+    let cluster = Cluster::start(&["example"], &[]).await;
+    let up = demo(5).await;
+    let (token, id) = cluster.client(0).connect_demo(&up).await;
+    for node in 0..3 {
+        let page = cluster
+            .client(node)
+            .call(&token, M::GET, "/v1/vendors?page_size=1", None)
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "node {node}: {}", page.body);
+    }
+    let tokens = cluster
+        .client(0)
+        .admin(M::GET, &format!("/v1/connections/{id}/tokens"), None)
+        .await;
+    let token_id = tokens.body["tokens"][0]["id"].as_str().unwrap().to_string();
+
+    let mut db = cluster.db().await;
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%interlink_notices%'",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(cut, 3, "each node listens on one connection");
+    let revoked = cluster
+        .client(0)
+        .admin(
+            M::DELETE,
+            &format!("/v1/connections/{id}/tokens/{token_id}"),
+            None,
+        )
+        .await;
+    let since = std::time::Instant::now();
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    for node in [1, 2] {
+        refused_within_the_bound(&cluster.client(node), &token, since, "token_invalid").await;
+    }
+}
+
+/// A connection's upstream concurrency (the example adapter's
+/// `max-concurrent-requests`, 4) holds across nodes that each lease slots
+/// for their calls: 24 reads sent to two nodes at once while the system
+/// holds its requests never have more than 4 requests in flight there, and
+/// once it answers, every read is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connections_upstream_concurrency_holds_across_nodes_that_lease_slots() {
+    let cluster = Cluster::start(&["example"], &[]).await;
+    let up = demo(5).await;
+    let (token, _) = cluster.client(0).connect_demo(&up).await;
+    up.pause();
+    let reads: Vec<_> = (0..24)
+        .map(|i| {
+            let client = cluster.client(i % 2);
+            let token = token.clone();
+            tokio::spawn(async move {
+                let reply = client
+                    .call(&token, M::GET, "/v1/vendors?page_size=1", None)
+                    .await;
+                (i % 2, reply.status, reply.body)
+            })
+        })
+        .collect();
+    eventually(
+        Duration::from_secs(20),
+        "the connection's slots to fill",
+        || async { (up.in_flight() == 4).then_some(()) },
+    )
+    .await;
+    up.resume();
+    let answers = tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(reads))
+        .await
+        .expect("every read is answered");
+    let mut served = [0; 2];
+    for answer in answers {
+        let (node, status, body) = answer.unwrap();
+        assert_eq!(status, StatusCode::OK, "node {node}: {body}");
+        served[node] += 1;
+    }
+    assert_eq!(served, [12, 12]);
+    assert!(
+        up.max_in_flight() <= 4,
+        "{} requests were in flight at once",
+        up.max_in_flight()
+    );
+    assert_eq!(up.max_in_flight(), 4, "the slots were used");
 }
 
 /// A connection's write budget holds across the nodes its writes are

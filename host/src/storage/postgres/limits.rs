@@ -54,8 +54,8 @@ impl LimitStorage for PostgresStorage {
         holder: &str,
         now: SystemTime,
         until: SystemTime,
-    ) -> Result<bool> {
-        let taken = sqlx::query(
+    ) -> Result<Option<u32>> {
+        let taken: Option<i32> = sqlx::query_scalar(
             "WITH free AS (SELECT s FROM generate_series(0, $2 - 1) AS s \
                  WHERE NOT EXISTS (SELECT 1 FROM upstream_slots u \
                      WHERE u.connection_id = $1 AND u.slot = s AND u.until > $4) \
@@ -63,41 +63,43 @@ impl LimitStorage for PostgresStorage {
              INSERT INTO upstream_slots (connection_id, slot, holder, until) \
              SELECT $1, s, $3, $5 FROM free \
              ON CONFLICT (connection_id, slot) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until \
-             WHERE upstream_slots.until <= $4",
+             WHERE upstream_slots.until <= $4 \
+             RETURNING slot",
         )
         .bind(connection)
         .bind(i64::from(slots))
         .bind(holder)
         .bind(ts(now))
         .bind(ts(until))
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(taken.rows_affected() == 1)
+        Ok(taken.map(|slot| slot as u32))
     }
 
-    async fn renew_upstream_slot(
-        &self,
-        connection: &str,
-        holder: &str,
-        until: SystemTime,
-    ) -> Result<bool> {
-        let renewed = sqlx::query(
-            "UPDATE upstream_slots SET until = $1 WHERE connection_id = $2 AND holder = $3",
-        )
-        .bind(ts(until))
-        .bind(connection)
-        .bind(holder)
-        .execute(&self.pool)
-        .await?;
-        Ok(renewed.rows_affected() == 1)
-    }
-
-    async fn free_upstream_slot(&self, connection: &str, holder: &str) -> Result<()> {
-        sqlx::query("DELETE FROM upstream_slots WHERE connection_id = $1 AND holder = $2")
-            .bind(connection)
+    async fn renew_upstream_slots(&self, holder: &str, until: SystemTime) -> Result<u64> {
+        let renewed = sqlx::query("UPDATE upstream_slots SET until = $1 WHERE holder = $2")
+            .bind(ts(until))
             .bind(holder)
             .execute(&self.pool)
             .await?;
+        Ok(renewed.rows_affected())
+    }
+
+    async fn free_upstream_slots(
+        &self,
+        connection: &str,
+        holder: &str,
+        slots: &[u32],
+    ) -> Result<()> {
+        let slots: Vec<i32> = slots.iter().map(|&s| s as i32).collect();
+        sqlx::query(
+            "DELETE FROM upstream_slots WHERE connection_id = $1 AND holder = $2 AND slot = ANY($3)",
+        )
+        .bind(connection)
+        .bind(holder)
+        .bind(&slots)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }

@@ -28,6 +28,7 @@ mod adapters;
 mod confirmations;
 mod kv;
 mod limits;
+mod notices;
 mod requests;
 mod sessions;
 mod syncs;

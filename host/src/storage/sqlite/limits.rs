@@ -50,52 +50,55 @@ impl LimitStorage for SqliteStorage {
         holder: &str,
         now: SystemTime,
         until: SystemTime,
-    ) -> Result<bool> {
+    ) -> Result<Option<u32>> {
         if slots == 0 {
-            return Ok(false);
+            return Ok(None);
         }
-        let taken = sqlx::query(
+        let taken: Option<i64> = sqlx::query_scalar(
             "WITH RECURSIVE series (slot) AS (SELECT 0 UNION ALL SELECT slot + 1 FROM series WHERE slot + 1 < ?2), \
              free AS (SELECT slot FROM series WHERE NOT EXISTS (SELECT 1 FROM upstream_slots u \
                  WHERE u.connection_id = ?1 AND u.slot = series.slot AND u.until > ?4) LIMIT 1) \
              INSERT INTO upstream_slots (connection_id, slot, holder, until) \
              SELECT ?1, slot, ?3, ?5 FROM free WHERE true \
              ON CONFLICT (connection_id, slot) DO UPDATE SET holder = excluded.holder, until = excluded.until \
-             WHERE upstream_slots.until <= ?4",
+             WHERE upstream_slots.until <= ?4 \
+             RETURNING slot",
         )
         .bind(connection)
         .bind(i64::from(slots))
         .bind(holder)
         .bind(time(now))
         .bind(time(until))
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(taken.rows_affected() == 1)
+        Ok(taken.map(|slot| slot as u32))
     }
 
-    async fn renew_upstream_slot(
-        &self,
-        connection: &str,
-        holder: &str,
-        until: SystemTime,
-    ) -> Result<bool> {
-        let renewed = sqlx::query(
-            "UPDATE upstream_slots SET until = ? WHERE connection_id = ? AND holder = ?",
-        )
-        .bind(time(until))
-        .bind(connection)
-        .bind(holder)
-        .execute(&self.pool)
-        .await?;
-        Ok(renewed.rows_affected() == 1)
-    }
-
-    async fn free_upstream_slot(&self, connection: &str, holder: &str) -> Result<()> {
-        sqlx::query("DELETE FROM upstream_slots WHERE connection_id = ? AND holder = ?")
-            .bind(connection)
+    async fn renew_upstream_slots(&self, holder: &str, until: SystemTime) -> Result<u64> {
+        let renewed = sqlx::query("UPDATE upstream_slots SET until = ? WHERE holder = ?")
+            .bind(time(until))
             .bind(holder)
             .execute(&self.pool)
             .await?;
+        Ok(renewed.rows_affected())
+    }
+
+    async fn free_upstream_slots(
+        &self,
+        connection: &str,
+        holder: &str,
+        slots: &[u32],
+    ) -> Result<()> {
+        let slots = serde_json::to_string(slots).expect("numbers serialize");
+        sqlx::query(
+            "DELETE FROM upstream_slots WHERE connection_id = ? AND holder = ? \
+             AND slot IN (SELECT value FROM json_each(?))",
+        )
+        .bind(connection)
+        .bind(holder)
+        .bind(slots)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }

@@ -22,6 +22,7 @@ mod adapters;
 mod confirmations;
 mod kv;
 mod limits;
+mod notices;
 mod requests;
 mod sessions;
 mod syncs;

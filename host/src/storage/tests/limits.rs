@@ -50,19 +50,23 @@ async fn upstream_slots_hold_across_nodes(db: Backend) {
     let nodes = db.nodes(3).await;
     let now = SystemTime::now();
     let until = now + Duration::from_secs(60);
-    let holders: Vec<String> = (0..12).map(|i| format!("h{i}")).collect();
-    let takes = holders.iter().enumerate().map(|(i, holder)| {
+    // Twelve takes by three nodes at once, for three slots.
+    let takes = (0..12).map(|i| {
         let node = nodes[i % nodes.len()].clone();
+        let holder = format!("node{}", i % nodes.len());
         async move {
             let taken = node
-                .take_upstream_slot("c1", 3, holder, now, until)
+                .take_upstream_slot("c1", 3, &holder, now, until)
                 .await
                 .unwrap();
-            taken.then_some(holder.as_str())
+            taken.map(|slot| (holder, slot))
         }
     });
-    let holding: Vec<&str> = join_all(takes).await.into_iter().flatten().collect();
+    let holding: Vec<(String, u32)> = join_all(takes).await.into_iter().flatten().collect();
     assert_eq!(holding.len(), 3, "{holding:?}");
+    let mut slots: Vec<u32> = holding.iter().map(|(_, slot)| *slot).collect();
+    slots.sort();
+    assert_eq!(slots, [0, 1, 2], "each slot is taken once");
     let take = |holder: &'static str, now: SystemTime| {
         let node = nodes[0].clone();
         async move {
@@ -71,35 +75,45 @@ async fn upstream_slots_hold_across_nodes(db: Backend) {
                 .unwrap()
         }
     };
-    assert!(!take("x", now).await);
+    assert_eq!(take("x", now).await, None);
     assert!(
         nodes[1]
             .take_upstream_slot("c2", 3, "y", now, until)
             .await
-            .unwrap(),
+            .unwrap()
+            .is_some(),
         "slots are per connection"
     );
-    // A freed slot is taken again.
-    nodes[2].free_upstream_slot("c1", holding[0]).await.unwrap();
-    assert!(take("x", now).await);
-    assert!(!take("z", now).await);
+    // A freed slot is taken again; freeing another holder's slot frees
+    // nothing.
+    let (holder, slot) = &holding[0];
+    nodes[2]
+        .free_upstream_slots("c1", "someone else", &[*slot])
+        .await
+        .unwrap();
+    assert_eq!(take("x", now).await, None);
+    nodes[2]
+        .free_upstream_slots("c1", holder, &[*slot])
+        .await
+        .unwrap();
+    assert_eq!(take("x", now).await, Some(*slot));
+    assert_eq!(take("z", now).await, None);
     // So is a slot whose holder's time ran out (its node died), unless
-    // its holder renewed it.
-    assert!(
+    // its holder renewed it: one renewal covers all of a holder's slots.
+    assert_eq!(
         nodes[1]
-            .renew_upstream_slot("c1", "x", until + Duration::from_secs(1))
+            .renew_upstream_slots("x", until + Duration::from_secs(1))
             .await
-            .unwrap()
+            .unwrap(),
+        1
     );
-    assert!(
-        !nodes[1]
-            .renew_upstream_slot("c1", "gone", until)
-            .await
-            .unwrap()
+    assert_eq!(
+        nodes[1].renew_upstream_slots("gone", until).await.unwrap(),
+        0
     );
-    assert!(take("z", until).await);
-    assert!(take("w", until).await);
-    assert!(!take("v", until).await, "x renewed its slot");
+    assert!(take("z", until).await.is_some());
+    assert!(take("w", until).await.is_some());
+    assert_eq!(take("v", until).await, None, "x renewed its slot");
 }
 
 on_both_backends!(
