@@ -18,7 +18,8 @@
 //!    of them. One lease at a time per token on a node: requests that
 //!    arrive meanwhile wait for it, then take from it.
 //! 3. The size follows the node's demand, up to the batch
-//!    (`Limit::batch`, a twentieth of `per_minute`, between 1 and 100): a
+//!    (`Limit::batch`, a second's refill: a sixtieth of `per_minute`, at
+//!    least 1): a
 //!    lease used up is followed by one twice as large; one that lapsed with
 //!    tokens left, by twice what was used of it. A node that sees one
 //!    request a second takes two at a time, not a batch it would mostly
@@ -37,8 +38,8 @@
 //! batch, at any moment the tokens out on leases are at most what the
 //! bucket refilled since the oldest of them was taken: over any interval,
 //! the nodes together admit at most one batch more than one bucket in
-//! memory would (at the default 6,000 a minute: 100 more than the burst,
-//! once).
+//! memory would: a second's worth of the limit (at the default 6,000 a
+//! minute, 100 more than the burst, once).
 //!
 //! What is left (the `RateLimit` header's `r` and `t`) is what this node
 //! knows: its lease's tokens and the shared bucket's as of its last lease.
@@ -50,8 +51,8 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::rate_limit::{Buckets, Left};
 use crate::storage::{StorageError, Store};
 
-/// The most one lease takes.
-const MAX_BATCH: u32 = 100;
+/// How many tokens' leases a node keeps before it drops the lapsed ones.
+const PRUNE_AT: usize = 4096;
 
 /// The rate limit of every connection token.
 pub struct TokenRate {
@@ -66,8 +67,36 @@ enum Kept {
     /// In the shared database, leased by this node per token.
     Shared {
         store: Arc<dyn Store>,
-        leases: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Lease>>>>,
+        leases: Mutex<Leases>,
     },
+}
+
+/// This node's lease of each token it served.
+#[derive(Default)]
+struct Leases {
+    by_token: HashMap<String, Arc<tokio::sync::Mutex<Lease>>>,
+    /// How many leases [`Leases::get`] lets there be before it drops the
+    /// lapsed ones (twice what the last look left, at least
+    /// [`PRUNE_AT`]).
+    look_at: usize,
+}
+
+impl Leases {
+    /// `token_id`'s lease, made if the node has none.
+    fn get(&mut self, token_id: &str, limit: Limit) -> Arc<tokio::sync::Mutex<Lease>> {
+        if self.by_token.len() >= self.look_at.max(PRUNE_AT) {
+            let now = Instant::now();
+            self.by_token.retain(|_, lease| {
+                Arc::strong_count(lease) > 1
+                    || lease.try_lock().map_or(true, |lease| lease.live(limit, now))
+            });
+            self.look_at = self.by_token.len() * 2;
+        }
+        self.by_token
+            .entry(token_id.to_string())
+            .or_default()
+            .clone()
+    }
 }
 
 /// A bucket's size and what leases of it may hold.
@@ -77,12 +106,12 @@ struct Limit {
 }
 
 impl Limit {
-    /// The most one lease takes: a twentieth of `per_minute` (3 s of
-    /// refill), at least 1 and at most 100 (a second's at 6,000 a minute),
-    /// so that a node's statements stay a small fraction of its requests
-    /// while what leases may add to a burst stays small.
+    /// The most one lease takes: what the bucket refills in a second (a
+    /// sixtieth of `per_minute`), at least 1. A node serving a token at
+    /// a high rate asks the database about once per batch; what leases may
+    /// add to a burst stays a second's worth of the limit.
     fn batch(self) -> u32 {
-        (self.per_minute / 20).clamp(1, MAX_BATCH)
+        (self.per_minute / 60).max(1)
     }
 
     /// How long a lease may be used: the time the bucket takes to refill
@@ -122,6 +151,15 @@ impl Lease {
             now: (self.left + self.shared_left).min(limit.per_minute),
             full_in: self.full_in.saturating_sub(age),
         })
+    }
+
+    /// Whether the lease still holds anything: tokens it may use, or a
+    /// refusal that is not over.
+    fn live(&self, limit: Limit, now: Instant) -> bool {
+        let young = self
+            .at
+            .is_some_and(|at| now.saturating_duration_since(at) < limit.lease_for());
+        young || self.refused_until.is_some_and(|until| now < until)
     }
 
     /// The size of the next lease (see the module's step 3).
@@ -169,12 +207,7 @@ impl TokenRate {
             }
             Kept::Shared { store, leases } => (store, leases),
         };
-        let lease = leases
-            .lock()
-            .unwrap()
-            .entry(token_id.to_string())
-            .or_default()
-            .clone();
+        let lease = leases.lock().unwrap().get(token_id, limit);
         let mut lease = lease.lock().await;
         let now = Instant::now();
         if let Some(left) = lease.take(limit, now) {
@@ -219,13 +252,14 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_is_a_twentieth_of_the_limit_and_lasts_its_refill() {
+    fn a_batch_is_a_seconds_refill_and_lasts_that_second() {
         assert_eq!(limit(3).batch(), 1);
         assert_eq!(limit(3).lease_for(), Duration::from_secs(20));
-        assert_eq!(limit(600).batch(), 30);
-        assert_eq!(limit(600).lease_for(), Duration::from_secs(3));
+        assert_eq!(limit(600).batch(), 10);
+        assert_eq!(limit(600).lease_for(), Duration::from_secs(1));
         assert_eq!(limit(6_000).batch(), 100);
         assert_eq!(limit(6_000).lease_for(), Duration::from_secs(1));
+        assert_eq!(limit(6_000_000).batch(), 100_000);
     }
 
     #[test]
@@ -248,6 +282,8 @@ mod tests {
         lease.size = 80;
         lease.left = 0;
         assert_eq!(lease.next_size(limit), 100, "at most a batch");
+        assert!(lease.live(limit, t0));
+        assert!(!lease.live(limit, t0 + limit.lease_for()));
         lease.left = 77;
         assert_eq!(lease.next_size(limit), 6, "twice the three used");
         assert!(
