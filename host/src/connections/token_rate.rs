@@ -88,7 +88,9 @@ impl Leases {
             let now = Instant::now();
             self.by_token.retain(|_, lease| {
                 Arc::strong_count(lease) > 1
-                    || lease.try_lock().map_or(true, |lease| lease.live(limit, now))
+                    || lease
+                        .try_lock()
+                        .map_or(true, |lease| lease.live(limit, now))
             });
             self.look_at = self.by_token.len() * 2;
         }

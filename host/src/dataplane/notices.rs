@@ -75,7 +75,7 @@ impl DataPlane {
                     Ok(Notice::SlotWanted { from, connection }) if from != self.node => {
                         let dataplane = self.clone();
                         tokio::spawn(async move {
-                            dataplane.admission.slot_wanted(&connection).await;
+                            dataplane.admission.slot_wanted(&connection, &from).await;
                         });
                     }
                     Ok(Notice::SlotWanted { .. }) => {}

@@ -18,46 +18,21 @@
 //!
 //! On a database other nodes share, the gate holds across them: past the
 //! node's own gate, a call also needs one of the connection's **upstream
-//! slots** in the database ([`crate::storage::LimitStorage`]). A node
-//! **leases** slots ([`Leases`]): it takes one from the database when it
-//! has none free, keeps it when its call ends, and gives it to its next
-//! call of that connection, so that a node serving a connection steadily
-//! takes no slot from the database per call. It renews all its slots in one
-//! statement every [`SLOT_RENEW`], so that a node that dies frees them
-//! within [`SLOT_LEASE`]. Slots it keeps unused go back to the database:
-//! after [`IDLE_RETURN`], at once when another node announces it waits for
-//! one ([`Notice::SlotWanted`]), and, for [`CONTENDED_FOR`] after such a
-//! notice, as soon as each call ends. A call waiting for a slot polls for
-//! it, and announces its wait at most every [`ASK_EVERY`].
+//! slots** in the database, which nodes lease ([`leases`]): a node keeps
+//! the slots its calls took for its next calls, and holds no more than its
+//! share while other nodes wait.
+
+mod leases;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use crate::storage::{Notice, Store};
-
-/// How long an upstream slot is held without a renewal: how long a dead
-/// node's slot stays taken.
-pub const SLOT_LEASE: Duration = Duration::from_secs(30);
-
-/// How often a node renews its slots' leases.
-const SLOT_RENEW: Duration = Duration::from_secs(10);
-
-/// How long a node keeps a slot no call of its uses.
-const IDLE_RETURN: Duration = Duration::from_secs(10);
-
-/// How long after another node asked for a connection's slot this node
-/// frees each slot of it when its call ends.
-const CONTENDED_FOR: Duration = Duration::from_secs(1);
-
-/// How often a waiting node announces its wait, per connection.
-const ASK_EVERY: Duration = Duration::from_millis(100);
-
-/// The longest pause between two tries for a slot.
-const SLOT_POLL: Duration = Duration::from_millis(50);
+use crate::storage::Store;
+use leases::{Leases, UpstreamSlot};
 
 /// What a caller does when its connection is at its limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,259 +71,9 @@ impl Admitted {
     /// stay until this is dropped. Dropping it without this gives the slot
     /// back too (freeing it in the background).
     pub async fn free_upstream_slot(&mut self) {
-        if let Some(mut slot) = self.slot.take() {
-            slot.returned = true;
-            if let Some(free) = slot.leases.give_back(&slot.connection, slot.slot) {
-                free.await;
-            }
+        if let Some(slot) = self.slot.take() {
+            slot.give_back().await;
         }
-    }
-}
-
-/// One of a connection's upstream slots, held by a call of this node.
-struct UpstreamSlot {
-    leases: Arc<Leases>,
-    connection: String,
-    slot: u32,
-    /// Given back already.
-    returned: bool,
-}
-
-impl Drop for UpstreamSlot {
-    fn drop(&mut self) {
-        if !self.returned
-            && let Some(free) = self.leases.give_back(&self.connection, self.slot)
-        {
-            tokio::spawn(free);
-        }
-    }
-}
-
-/// The slots this node holds of one connection.
-#[derive(Default)]
-struct Lease {
-    /// Slots no call uses now, each with when its last call ended.
-    idle: Vec<(u32, Instant)>,
-    /// When another node last announced it waits for a slot.
-    wanted_at: Option<Instant>,
-    /// When this node last announced it waits for one.
-    asked_at: Option<Instant>,
-}
-
-impl Lease {
-    /// Whether another node asked for a slot less than [`CONTENDED_FOR`]
-    /// ago.
-    fn contended(&self, now: Instant) -> bool {
-        self.wanted_at.is_some_and(|at| now < at + CONTENDED_FOR)
-    }
-}
-
-/// The upstream slots this node holds in the shared database, by
-/// connection.
-struct Leases {
-    store: Arc<dyn Store>,
-    /// This node, as the holder of its slots.
-    holder: String,
-    by_connection: Mutex<HashMap<String, Lease>>,
-    /// Until when the slots this node holds are surely still its own: the
-    /// lease of the last take or renewal.
-    held_until: Mutex<Instant>,
-}
-
-impl Leases {
-    /// The leases of node `holder`, renewed in the background while they
-    /// are in use.
-    fn start(store: Arc<dyn Store>, holder: String) -> Arc<Leases> {
-        let leases = Arc::new(Leases {
-            store,
-            holder,
-            by_connection: Mutex::default(),
-            held_until: Mutex::new(Instant::now()),
-        });
-        let weak = Arc::downgrade(&leases);
-        tokio::spawn(renew(weak));
-        leases
-    }
-
-    /// Takes one of `connection`'s `concurrency` slots, from this node's
-    /// idle ones or from the database, trying until `deadline` (if any).
-    async fn take(
-        self: &Arc<Self>,
-        connection: &str,
-        concurrency: u32,
-        deadline: Option<Instant>,
-    ) -> Result<Option<UpstreamSlot>, crate::storage::StorageError> {
-        let mut pause = Duration::from_millis(2);
-        loop {
-            let slot = match self.reuse(connection) {
-                Some(slot) => Some(slot),
-                None => {
-                    let (now, instant) = (SystemTime::now(), Instant::now());
-                    let taken = self
-                        .store
-                        .take_upstream_slot(
-                            connection,
-                            concurrency,
-                            &self.holder,
-                            now,
-                            now + SLOT_LEASE,
-                        )
-                        .await?;
-                    if taken.is_some() {
-                        self.held(instant + SLOT_LEASE);
-                    }
-                    taken
-                }
-            };
-            if let Some(slot) = slot {
-                return Ok(Some(UpstreamSlot {
-                    leases: self.clone(),
-                    connection: connection.to_string(),
-                    slot,
-                    returned: false,
-                }));
-            }
-            self.ask(connection).await;
-            if deadline.is_some_and(|d| Instant::now() + pause > d) {
-                return Ok(None);
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(SLOT_POLL);
-        }
-    }
-
-    /// An idle slot of `connection`, if this node has one it surely still
-    /// holds.
-    fn reuse(&self, connection: &str) -> Option<u32> {
-        if *self.held_until.lock().unwrap() < Instant::now() + SLOT_RENEW {
-            // A renewal failed: the database may have given these slots to
-            // another node. Take anew.
-            self.by_connection.lock().unwrap().clear();
-            return None;
-        }
-        let mut all = self.by_connection.lock().unwrap();
-        all.get_mut(connection)?.idle.pop().map(|(slot, _)| slot)
-    }
-
-    fn held(&self, until: Instant) {
-        let mut held = self.held_until.lock().unwrap();
-        *held = (*held).max(until);
-    }
-
-    /// Announces that this node waits for one of `connection`'s slots,
-    /// unless it did less than [`ASK_EVERY`] ago.
-    async fn ask(&self, connection: &str) {
-        let now = Instant::now();
-        {
-            let mut all = self.by_connection.lock().unwrap();
-            let lease = all.entry(connection.to_string()).or_default();
-            if lease.asked_at.is_some_and(|at| now < at + ASK_EVERY) {
-                return;
-            }
-            lease.asked_at = Some(now);
-        }
-        let notice = Notice::SlotWanted {
-            from: self.holder.clone(),
-            connection: connection.to_string(),
-        };
-        if let Err(e) = self.store.announce(&notice).await {
-            tracing::warn!(connection, error = %e, "could not announce a wait for an upstream slot");
-        }
-    }
-
-    /// Takes `slot` of `connection` back from its call: kept idle, or,
-    /// when another node waits for one, the freeing to run.
-    fn give_back(
-        self: &Arc<Self>,
-        connection: &str,
-        slot: u32,
-    ) -> Option<impl Future<Output = ()> + Send + 'static> {
-        let now = Instant::now();
-        {
-            let mut all = self.by_connection.lock().unwrap();
-            let lease = all.entry(connection.to_string()).or_default();
-            if !lease.contended(now) {
-                lease.idle.push((slot, now));
-                return None;
-            }
-        }
-        Some(self.clone().free(connection.to_string(), vec![slot]))
-    }
-
-    /// Another node waits for one of `connection`'s slots: the idle ones go
-    /// back to the database now, and the busy ones when their calls end.
-    async fn wanted(self: &Arc<Self>, connection: &str) {
-        let idle: Vec<u32> = {
-            let mut all = self.by_connection.lock().unwrap();
-            let Some(lease) = all.get_mut(connection) else {
-                return;
-            };
-            lease.wanted_at = Some(Instant::now());
-            lease.idle.drain(..).map(|(slot, _)| slot).collect()
-        };
-        if !idle.is_empty() {
-            self.clone().free(connection.to_string(), idle).await;
-        }
-    }
-
-    /// Frees `slots` of `connection` in the database; if it cannot be
-    /// told, their lease ends them.
-    async fn free(self: Arc<Self>, connection: String, slots: Vec<u32>) {
-        if let Err(e) = self
-            .store
-            .free_upstream_slots(&connection, &self.holder, &slots)
-            .await
-        {
-            tracing::warn!(connection, error = %e, "could not free upstream slots; their lease ends them");
-        }
-    }
-
-    /// Renews every slot this node holds, and frees those idle for
-    /// [`IDLE_RETURN`].
-    async fn tend(self: &Arc<Self>) {
-        let now = Instant::now();
-        let mut unused = Vec::new();
-        {
-            let mut all = self.by_connection.lock().unwrap();
-            for (connection, lease) in all.iter_mut() {
-                let (old, kept): (Vec<_>, Vec<_>) = lease
-                    .idle
-                    .drain(..)
-                    .partition(|(_, since)| now >= *since + IDLE_RETURN);
-                lease.idle = kept;
-                if !old.is_empty() {
-                    unused.push((
-                        connection.clone(),
-                        old.into_iter().map(|(s, _)| s).collect(),
-                    ));
-                }
-            }
-            all.retain(|_, lease| !lease.idle.is_empty() || lease.contended(now));
-        }
-        for (connection, slots) in unused {
-            self.clone().free(connection, slots).await;
-        }
-        // One statement renews the slots of every connection, idle or in
-        // use.
-        match self
-            .store
-            .renew_upstream_slots(&self.holder, SystemTime::now() + SLOT_LEASE)
-            .await
-        {
-            Ok(_) => self.held(now + SLOT_LEASE),
-            Err(e) => tracing::warn!(error = %e, "could not renew this node's upstream slots"),
-        }
-    }
-}
-
-/// Tends `leases` every [`SLOT_RENEW`] while they exist.
-async fn renew(leases: Weak<Leases>) {
-    loop {
-        tokio::time::sleep(SLOT_RENEW).await;
-        let Some(leases) = leases.upgrade() else {
-            return;
-        };
-        leases.tend().await;
     }
 }
 
@@ -389,12 +114,12 @@ impl Admission {
         self
     }
 
-    /// Another node waits for one of `connection`'s upstream slots: this
-    /// node gives back those it keeps idle, and, for a while, each one as
-    /// its call ends.
-    pub async fn slot_wanted(&self, connection: &str) {
+    /// The node `from` waits for one of `connection`'s upstream slots:
+    /// this node holds no more than its share for a while
+    /// ([`leases`]).
+    pub async fn slot_wanted(&self, connection: &str, from: &str) {
         if let Some(leases) = &self.shared {
-            leases.wanted(connection).await;
+            leases.wanted(connection, from).await;
         }
     }
 
@@ -558,7 +283,7 @@ mod tests {
         let again = a.enter("c", 1, Wait::Refuse).await.unwrap();
         drop(again);
         // B's wait is announced; A, hearing it, gives the slot back.
-        a.slot_wanted("c").await;
+        a.slot_wanted("c", "b").await;
         assert!(
             tokio::time::timeout(Duration::from_secs(5), waiting)
                 .await
@@ -567,12 +292,54 @@ mod tests {
             "the slot was freed when another node asked for it"
         );
         // For a while after, A frees each slot as its call ends.
-        b.slot_wanted("c").await;
+        b.slot_wanted("c", "a").await;
         let b2 = node("b2");
         let mut running = a.enter("c", 1, Wait::Refuse).await.unwrap();
         running.free_upstream_slot().await;
         drop(running);
         assert!(b2.enter("c", 1, Wait::Refuse).await.is_ok());
+    }
+
+    /// Two nodes that want more of a connection's slots than there are
+    /// settle at an even share each, and keep it.
+    #[tokio::test]
+    async fn nodes_that_contend_for_slots_hold_an_even_share() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            crate::storage::sqlite::SqliteStorage::open(&dir.path().join("test.db"))
+                .await
+                .unwrap(),
+        );
+        let node = |name: &str| {
+            Admission::new(8, Duration::from_millis(200)).shared(store.clone(), name.into())
+        };
+        let (a, b) = (node("a"), node("b"));
+        let mut held: Vec<Admitted> = Vec::new();
+        for _ in 0..4 {
+            held.push(a.enter("c", 4, Wait::Refuse).await.unwrap());
+        }
+        drop(held);
+        assert!(
+            b.enter("c", 4, Wait::Refuse).await.is_err(),
+            "A keeps its four slots while nobody asks"
+        );
+        // B's wait reaches A: A keeps two, gives two back.
+        a.slot_wanted("c", "b").await;
+        let b_calls = [
+            b.enter("c", 4, Wait::Refuse).await.unwrap(),
+            b.enter("c", 4, Wait::Refuse).await.unwrap(),
+        ];
+        assert!(b.enter("c", 4, Wait::Refuse).await.is_err());
+        let a_calls = [
+            a.enter("c", 4, Wait::Refuse).await.unwrap(),
+            a.enter("c", 4, Wait::Refuse).await.unwrap(),
+        ];
+        drop(a_calls);
+        assert!(
+            b.enter("c", 4, Wait::Refuse).await.is_err(),
+            "A keeps its share when its calls end"
+        );
+        drop(b_calls);
     }
 
     #[tokio::test]
