@@ -1,5 +1,6 @@
-//! [`LimitStorage`] on PostgreSQL: a bucket's row is locked while it is
-//! spent, and slots are taken with an upsert that checks the slot again
+//! [`LimitStorage`] on PostgreSQL: a bucket is spent by a read and a
+//! write that applies only if the row is still as read (else it is read
+//! again), and slots are taken with an upsert that checks the slot again
 //! once a racing taker's row is committed.
 
 use std::time::{Duration, SystemTime};
@@ -20,31 +21,51 @@ impl LimitStorage for PostgresStorage {
         now: SystemTime,
         cost: f64,
     ) -> Result<std::result::Result<Left, Duration>> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO budgets (key, tokens, at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(f64::from(per_minute))
-        .bind(ts(now))
-        .execute(&mut *tx)
-        .await?;
-        let row = sqlx::query("SELECT tokens, at FROM budgets WHERE key = $1 FOR UPDATE")
-            .bind(key)
-            .fetch_one(&mut *tx)
-            .await?;
-        let mut tokens: f64 = sqlx::Row::try_get(&row, "tokens")?;
-        let at = time_at(&row, "at")?;
-        let elapsed = now.duration_since(at).unwrap_or_default();
-        let spent = rate_limit::spend(&mut tokens, elapsed, per_minute, cost);
-        sqlx::query("UPDATE budgets SET tokens = $1, at = $2 WHERE key = $3")
+        // Optimistic: read the bucket, and write it back only if no other
+        // spend changed it meanwhile (else read again). Two statements, no
+        // transaction, where a locked read takes five.
+        loop {
+            let row = sqlx::query("SELECT tokens, at FROM budgets WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+            let Some(row) = row else {
+                sqlx::query(
+                    "INSERT INTO budgets (key, tokens, at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(key)
+                .bind(f64::from(per_minute))
+                .bind(ts(now))
+                .execute(&self.pool)
+                .await?;
+                continue;
+            };
+            let read: f64 = sqlx::Row::try_get(&row, "tokens")?;
+            let at = time_at(&row, "at")?;
+            let mut tokens = read;
+            let elapsed = now.duration_since(at).unwrap_or_default();
+            let spent = rate_limit::spend(&mut tokens, elapsed, per_minute, cost);
+            if !spent.as_ref().is_ok_and(|left| left.taken > 0) {
+                // Nothing taken (a check, or none free): the bucket as it
+                // is stored refills to the same.
+                return Ok(spent);
+            }
+            let written = sqlx::query(
+                "UPDATE budgets SET tokens = $1, at = $2 \
+                 WHERE key = $3 AND tokens = $4 AND at = $5",
+            )
             .bind(tokens)
             .bind(ts(now.max(at)))
             .bind(key)
-            .execute(&mut *tx)
+            .bind(read)
+            .bind(ts(at))
+            .execute(&self.pool)
             .await?;
-        tx.commit().await?;
-        Ok(spent)
+            if written.rows_affected() == 1 {
+                return Ok(spent);
+            }
+        }
     }
 
     async fn take_upstream_slot(

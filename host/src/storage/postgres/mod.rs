@@ -401,6 +401,22 @@ impl ConnectionStorage for PostgresStorage {
         now: SystemTime,
         expired_before: SystemTime,
     ) -> Result<IdempotencyClaim> {
+        // A new key, the usual case, is one statement; one in use is
+        // looked at (and replaced when its claim has lapsed) in a
+        // transaction.
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (connection_id, key, request_hash, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (connection_id, key) DO NOTHING",
+        )
+        .bind(connection)
+        .bind(key)
+        .bind(request_hash)
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(IdempotencyClaim::Claimed);
+        }
         let mut tx = self.begin().await?;
         let stale = expired_before.max(now - STALE_CLAIM);
         sqlx::query(
