@@ -25,13 +25,22 @@
 //! so that the machine's drift hits all alike.
 //!
 //! With `INTERLINK_TEST_POSTGRES_URL` set (`cargo xtask with-postgres cargo
-//! bench -p interlink --bench end_to_end`), it then measures the same page
-//! through one node on PostgreSQL, and through two nodes sharing the
-//! database (the requests in flight spread over both).
+//! bench -p interlink --bench end_to_end`), a node on a new PostgreSQL
+//! database is one more path, interleaved with the others: SQLite and
+//! PostgreSQL side by side.
 //!
 //! Then the same page over the HTTP API and as the MCP tool `vendors_list`
 //! (`POST /mcp`, a stateless MCP 2026-07-28 request), interleaved on the
 //! same host, at 1 and 16 in flight: what the MCP door adds.
+//!
+//! With PostgreSQL, then the page through the PostgreSQL node alone and
+//! through it and a second node on the same database (the requests in
+//! flight spread over both), interleaved at 16 in flight, with the CPU the
+//! nodes and the database server take per request.
+//!
+//! Last, the database statements of a read and of a write, on each
+//! backend: a node started with `sqlx::query` logged at `debug` counts them
+//! in its log (its beats, which do not depend on requests, apart).
 //!
 //! `INTERLINK_BENCH_SECONDS` changes the measured time of each path;
 //! `INTERLINK_BENCH_OTHER=<path to another interlink binary>` adds it as a
@@ -579,7 +588,7 @@ fn main() {
         println!();
         println!(
             "database statements per request, counted in a node's log (`sqlx::query` at \
-             `debug`) over 500 reads and 50 writes, after a warm-up"
+             `debug`) over 5,000 reads and 50 writes, after a warm-up"
         );
         println!(
             "{:<12} {:>12} {:>12} {:>24}",
@@ -803,22 +812,16 @@ impl Counting {
         ((last.0 - before - beats) as f64, beats as f64 / elapsed)
     }
 
-    /// Counts the statements of 500 reads and 50 writes (each with an
-    /// idempotency key; the example adapter allows 120 writes a minute)
-    /// with `token`, and prints them per request.
+    /// Counts the statements of 5,000 reads (back to back on one
+    /// keep-alive connection, so that what a node does per second, not
+    /// per request, weighs little) and 50 writes (each with an idempotency
+    /// key; the example adapter allows 120 writes a minute) with `token`,
+    /// and prints them per request.
     async fn report(&self, name: &str, token: &str) {
         let http = reqwest::Client::new();
         let base = &self.host.base;
-        let read = || async {
-            let status = http
-                .get(format!("{base}/v1/vendors?page_size=10"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .status();
-            assert_eq!(status, 200);
-        };
+        let mut reader = Connection::open(base, "/v1/vendors?page_size=10", token).await;
+        let mut read = async || assert_eq!(reader.round_trip().await, 200);
         let write = |n: usize| {
             let http = http.clone();
             async move {
@@ -842,7 +845,7 @@ impl Counting {
         }
         let (reads, beats) = self
             .counted(async {
-                for _ in 0..500 {
+                for _ in 0..5_000 {
                     read().await;
                 }
             })
@@ -855,8 +858,8 @@ impl Counting {
             })
             .await;
         println!(
-            "{name:<12} {:>12.2} {:>12.2} {:>24.1}",
-            reads / 500.0,
+            "{name:<12} {:>12.3} {:>12.2} {:>24.1}",
+            reads / 5_000.0,
             writes / 50.0,
             beats
         );
