@@ -117,6 +117,39 @@ async fn refused_within_the_bound(
         .expect("the token is refused")
 }
 
+/// Reads a page with `token` through every node: each answers it (and
+/// remembers the token).
+async fn served_by_every_node(cluster: &Cluster, token: &str) {
+    for node in 0..cluster.nodes.len() {
+        let page = cluster
+            .client(node)
+            .call(token, M::GET, "/v1/vendors?page_size=1", None)
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "node {node}: {}", page.body);
+    }
+}
+
+/// Revokes token `token_id` of `connection` through `node`; answers when
+/// the revocation answered.
+async fn revoke(
+    cluster: &Cluster,
+    node: usize,
+    connection: &str,
+    token_id: &str,
+) -> std::time::Instant {
+    let revoked = cluster
+        .client(node)
+        .admin(
+            M::DELETE,
+            &format!("/v1/connections/{connection}/tokens/{token_id}"),
+            None,
+        )
+        .await;
+    let since = std::time::Instant::now();
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    since
+}
+
 /// A connection made on one node is used through the others, and a
 /// disconnect on one refuses its token on that node at once and on the
 /// others within the staleness bound (each node had served the token just
@@ -189,26 +222,10 @@ async fn a_token_revoked_on_one_node_is_refused_by_every_node_within_the_bound()
         .as_str()
         .unwrap()
         .to_string();
-    for node in 0..3 {
-        for token in [&token, &second] {
-            let page = cluster
-                .client(node)
-                .call(token, M::GET, "/v1/vendors?page_size=1", None)
-                .await;
-            assert_eq!(page.status, StatusCode::OK, "node {node}: {}", page.body);
-        }
-    }
+    served_by_every_node(&cluster, &token).await;
+    served_by_every_node(&cluster, &second).await;
 
-    let revoked = cluster
-        .client(2)
-        .admin(
-            M::DELETE,
-            &format!("/v1/connections/{id}/tokens/{first_id}"),
-            None,
-        )
-        .await;
-    let since = std::time::Instant::now();
-    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    let since = revoke(&cluster, 2, &id, &first_id).await;
     cluster
         .client(2)
         .call(&token, M::GET, "/v1/vendors", None)
@@ -219,13 +236,7 @@ async fn a_token_revoked_on_one_node_is_refused_by_every_node_within_the_bound()
             refused_within_the_bound(&cluster.client(node), &token, since, "token_invalid").await;
         eprintln!("node {node} refused the revoked token {after:?} after");
     }
-    for node in 0..3 {
-        let page = cluster
-            .client(node)
-            .call(&second, M::GET, "/v1/vendors?page_size=1", None)
-            .await;
-        assert_eq!(page.status, StatusCode::OK, "node {node}: {}", page.body);
-    }
+    served_by_every_node(&cluster, &second).await;
 }
 
 /// A node that lost its notices (its listening connection to the database
@@ -238,13 +249,7 @@ async fn a_node_whose_listener_was_cut_still_refuses_a_revoked_token_within_the_
     let cluster = Cluster::start(&["example"], &[]).await;
     let up = demo(5).await;
     let (token, id) = cluster.client(0).connect_demo(&up).await;
-    for node in 0..3 {
-        let page = cluster
-            .client(node)
-            .call(&token, M::GET, "/v1/vendors?page_size=1", None)
-            .await;
-        assert_eq!(page.status, StatusCode::OK, "node {node}: {}", page.body);
-    }
+    served_by_every_node(&cluster, &token).await;
     let tokens = cluster
         .client(0)
         .admin(M::GET, &format!("/v1/connections/{id}/tokens"), None)
@@ -260,16 +265,7 @@ async fn a_node_whose_listener_was_cut_still_refuses_a_revoked_token_within_the_
     .await
     .unwrap();
     assert_eq!(cut, 3, "each node listens on one connection");
-    let revoked = cluster
-        .client(0)
-        .admin(
-            M::DELETE,
-            &format!("/v1/connections/{id}/tokens/{token_id}"),
-            None,
-        )
-        .await;
-    let since = std::time::Instant::now();
-    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    let since = revoke(&cluster, 0, &id, &token_id).await;
     for node in [1, 2] {
         refused_within_the_bound(&cluster.client(node), &token, since, "token_invalid").await;
     }

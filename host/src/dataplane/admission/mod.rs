@@ -249,16 +249,21 @@ mod tests {
         );
     }
 
+    /// A database that the tests' nodes share (SQLite, which keeps slots as
+    /// PostgreSQL does).
+    async fn shared_database() -> (Arc<dyn Store>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::storage::sqlite::SqliteStorage::open(&dir.path().join("test.db"))
+            .await
+            .unwrap();
+        (Arc::new(store), dir)
+    }
+
     /// Two nodes' admissions on one database hold a connection's gate
     /// between them.
     #[tokio::test]
     async fn the_gate_holds_across_nodes_that_share_the_database() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(
-            crate::storage::sqlite::SqliteStorage::open(&dir.path().join("test.db"))
-                .await
-                .unwrap(),
-        );
+        let (store, _dir) = shared_database().await;
         let node = |name: &str| {
             Admission::new(8, Duration::from_millis(200)).shared(store.clone(), name.into())
         };
@@ -304,12 +309,7 @@ mod tests {
     /// settle at an even share each, and keep it.
     #[tokio::test]
     async fn nodes_that_contend_for_slots_hold_an_even_share() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(
-            crate::storage::sqlite::SqliteStorage::open(&dir.path().join("test.db"))
-                .await
-                .unwrap(),
-        );
+        let (store, _dir) = shared_database().await;
         let node = |name: &str| {
             Admission::new(8, Duration::from_millis(200)).shared(store.clone(), name.into())
         };

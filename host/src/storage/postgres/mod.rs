@@ -79,6 +79,24 @@ fn optional_time_at(
         .map(Into::into))
 }
 
+/// The statement that claims idempotency key `key` of `connection` for a
+/// request whose body hashes to `request_hash`, if no row holds the key.
+fn claim_new_key<'q>(
+    connection: &'q str,
+    key: &'q str,
+    request_hash: &'q str,
+    now: SystemTime,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(
+        "INSERT INTO idempotency_keys (connection_id, key, request_hash, created_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (connection_id, key) DO NOTHING",
+    )
+    .bind(connection)
+    .bind(key)
+    .bind(request_hash)
+    .bind(ts(now))
+}
+
 /// Each of `rows`, read by `from`.
 fn collect<T>(
     rows: Vec<PgRow>,
@@ -404,16 +422,9 @@ impl ConnectionStorage for PostgresStorage {
         // A new key, the usual case, is one statement; one in use is
         // looked at (and replaced when its claim has lapsed) in a
         // transaction.
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (connection_id, key, request_hash, created_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (connection_id, key) DO NOTHING",
-        )
-        .bind(connection)
-        .bind(key)
-        .bind(request_hash)
-        .bind(ts(now))
-        .execute(&self.pool)
-        .await?;
+        let inserted = claim_new_key(connection, key, request_hash, now)
+            .execute(&self.pool)
+            .await?;
         if inserted.rows_affected() == 1 {
             return Ok(IdempotencyClaim::Claimed);
         }
@@ -431,16 +442,9 @@ impl ConnectionStorage for PostgresStorage {
         .await?;
         // A second claim of the same key waits here for the first one's
         // transaction, then finds its row.
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (connection_id, key, request_hash, created_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (connection_id, key) DO NOTHING",
-        )
-        .bind(connection)
-        .bind(key)
-        .bind(request_hash)
-        .bind(ts(now))
-        .execute(&mut *tx)
-        .await?;
+        let inserted = claim_new_key(connection, key, request_hash, now)
+            .execute(&mut *tx)
+            .await?;
         let claim = if inserted.rows_affected() == 1 {
             IdempotencyClaim::Claimed
         } else {
