@@ -20,7 +20,7 @@
 //!   keys of 1 MiB and as many unique short ones (past the connection's
 //!   quota), then holds the call (and the keys it fills) for `page_size`
 //!   seconds in the upstream's `/api/ping`; answers how many it found.
-//!   With the cursor `set:<tag>`, it writes [`KV_MISSES`] unique keys
+//!   With the cursor `set:<tag>`, it writes `page_size` unique keys
 //!   (`<tag>-<n>`) instead, and answers how many the host stored.
 //!
 //! Its passthrough sends the connection's API key to whatever URL the path
@@ -199,7 +199,7 @@ impl interlink_sdk::Adapter for Hostile {
                     .as_deref()
                     .and_then(|c| c.strip_prefix("set:"));
                 if let Some(tag) = set {
-                    let stored = (0..KV_MISSES)
+                    let stored = (0..request.page_size)
                         .filter(|i| {
                             interlink_sdk::kv::set(&format!("{tag}-{i}"), b"v", None).is_ok()
                         })
