@@ -141,7 +141,8 @@ impl Leases {
             store,
             holder,
             by_connection: Mutex::default(),
-            held_until: Mutex::new(Instant::now()),
+            // Nothing is held yet, so nothing can have lapsed.
+            held_until: Mutex::new(Instant::now() + SLOT_LEASE),
         });
         tokio::spawn(renew(Arc::downgrade(&leases)));
         leases
