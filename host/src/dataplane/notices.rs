@@ -106,6 +106,8 @@ impl DataPlane {
     async fn beat(&self, sent: &Mutex<BTreeMap<u64, Instant>>) {
         let mut every = tokio::time::interval(BEAT);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Said once when beats start failing, and once when they pass again.
+        let mut failing = false;
         for seq in 0u64.. {
             every.tick().await;
             {
@@ -119,9 +121,19 @@ impl DataPlane {
                 from: self.node.clone(),
                 seq,
             };
-            if let Err(e) = self.store.announce(&beat).await {
-                tracing::warn!(error = %e, "could not send this node's beat");
-                sent.lock().unwrap().remove(&seq);
+            match self.store.announce(&beat).await {
+                Ok(()) if failing => {
+                    tracing::info!("this node's beats reach the database again");
+                    failing = false;
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    sent.lock().unwrap().remove(&seq);
+                    if !failing {
+                        tracing::warn!(error = %e, "cannot send this node's beat; asking the database on each request until it passes");
+                        failing = true;
+                    }
+                }
             }
         }
     }
