@@ -29,6 +29,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState, edge};
+use crate::audit::{self, Audit};
 use crate::certificates::{Algorithm, PlatformCertificate};
 use crate::connections::{Connections, TokenRate};
 use crate::data_dir::DataDir;
@@ -82,6 +83,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// The MCP endpoint's options.
     pub mcp: crate::mcp::Options,
+    /// The audit trail: on or off, and how long it is kept.
+    pub audit: audit::Settings,
 }
 
 impl Config {
@@ -104,6 +107,7 @@ impl Config {
             api_requests_per_minute: Some(6_000),
             public_url: None,
             mcp: crate::mcp::Options::default(),
+            audit: audit::Settings::default(),
         }
     }
 }
@@ -167,7 +171,9 @@ impl Host {
         let http = HttpClient::new(config.max_response_bytes, config.outbound_ca.as_deref())
             .context("setting up outbound TLS")?;
         let kv = Arc::new(DatabaseKv::new(store.clone(), secret_box.clone()));
+        let audit = Audit::start(store.clone(), config.audit);
         let services = Services::new(Arc::new(http.clone()), kv.clone())
+            .with_audit(audit.clone())
             .with_platform_key(platform.private_key_pem())
             .with_adapter_grants(AdapterGrants::new(config.adapter_grants));
         let cache_dir = config.cache_dir.unwrap_or_else(|| data.cache_dir());
@@ -202,6 +208,7 @@ impl Host {
             registry.clone(),
             store.clone(),
             config.limits,
+            audit.clone(),
         ));
         let syncs = Syncs::new(
             store.clone(),
@@ -216,6 +223,7 @@ impl Host {
             registry: registry.clone(),
             syncs: Arc::new(syncs.with_node(node)),
             webhooks: webhooks.clone(),
+            audit,
         };
         let state = AppState {
             platform_certificate: Some(platform),

@@ -32,6 +32,7 @@
 //! - [`code`]: every error code a client can see, with its HTTP status.
 
 pub mod api;
+pub mod audit;
 pub mod certificates;
 pub mod code;
 pub mod conformance;
@@ -52,4 +53,5 @@ pub mod secret_box;
 pub mod storage;
 pub mod sync;
 pub mod timestamps;
+pub mod timing;
 pub mod webhooks;

@@ -241,6 +241,21 @@ struct ServeArgs {
     /// The MCP door (`/mcp`) lists and runs only read tools.
     #[arg(long, env = "INTERLINK_MCP_READ_ONLY")]
     mcp_read_only: bool,
+    /// The audit trail (`GET /v1/audit`): every data-plane call, upstream
+    /// request, credential use, write decision, admin action and MCP tool
+    /// call, recorded in the database.
+    #[arg(long, env = "INTERLINK_AUDIT_LOG", default_value = "on")]
+    audit_log: Switch,
+    /// How long audit entries are kept; older ones are deleted.
+    #[arg(long, env = "INTERLINK_AUDIT_RETENTION", default_value = "90d", value_parser = duration::seconds)]
+    audit_retention: Duration,
+}
+
+/// A feature's switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Switch {
+    On,
+    Off,
 }
 
 /// The log filter `--log` (`RUST_LOG`) gives. `rmcp` logs at `info` the
@@ -398,6 +413,10 @@ impl ServeArgs {
             public_url: public_url(self.listen, self.public_url.as_ref())?,
             mcp: interlink::mcp::Options {
                 read_only: self.mcp_read_only,
+            },
+            audit: interlink::audit::Settings {
+                enabled: self.audit_log == Switch::On,
+                retention: Some(self.audit_retention),
             },
             ..Config::new(&self.data_dir)
         })

@@ -131,7 +131,7 @@ pub async fn get(
         description = "The adapter's .wasm component"),
     responses((status = 200, body = AdapterDetail), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn upload(
-    _: Admin,
+    admin: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
@@ -163,8 +163,15 @@ pub async fn upload(
             RegistryError::Io(e) => ApiError::internal(e),
             RegistryError::Storage(e) => ApiError::internal(e),
         })?;
+    let summary: AdapterSummary = (&loaded).into();
+    state.audit.admin(
+        &admin.actor(),
+        "adapter.uploaded",
+        None,
+        json!({"adapter": id, "version": summary.version, "sha256": summary.sha256}),
+    );
     Ok(Json(AdapterDetail {
-        summary: (&loaded).into(),
+        summary,
         manifest: loaded.adapter.manifest().clone(),
     }))
 }

@@ -7,10 +7,25 @@ use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::error::ApiError;
+use super::request_id::RequestId;
+use crate::audit::Actor;
 use crate::code::Code;
 
-/// Proof that the request carries the admin key.
-pub struct Admin;
+/// Proof that the request carries the admin key, with the request's id
+/// (for the audit trail's entries of the operator's actions).
+pub struct Admin {
+    request_id: String,
+}
+
+impl Admin {
+    /// The operator, as the audit trail names them.
+    pub fn actor(&self) -> Actor<'_> {
+        Actor {
+            name: "admin",
+            request_id: &self.request_id,
+        }
+    }
+}
 
 /// The SHA-256 of a key. Keys are compared by hash, so the comparison takes
 /// the same time whatever the bytes.
@@ -45,6 +60,11 @@ impl FromRequestParts<AppState> for Admin {
                 "the admin key is not valid",
             ));
         }
-        Ok(Admin)
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        Ok(Admin { request_id })
     }
 }

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 
 use super::AppState;
@@ -153,7 +154,7 @@ async fn find(state: &AppState, id: &str) -> Result<ConnectSession, ApiError> {
     tag = "connect-sessions", security(("admin_key" = [])),
     responses((status = 201, body = ConnectSessionCreated), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn create(
-    _: Admin,
+    admin: Admin,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateConnectSession>,
 ) -> Result<(StatusCode, Json<ConnectSessionCreated>), ApiError> {
@@ -166,6 +167,12 @@ pub async fn create(
             body.platform_key_for,
         )
         .await?;
+    state.audit.admin(
+        &admin.actor(),
+        "connect_link.created",
+        session.replaces.as_deref(),
+        json!({"session": session.id, "adapter": session.adapter_id}),
+    );
     let url = state.public_url(&format!("/connect/{secret}"));
     Ok((
         StatusCode::CREATED,

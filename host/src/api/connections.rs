@@ -75,6 +75,9 @@ pub struct ConnectionView {
     /// Records stored for this connection, per entity; they stay after a
     /// disconnect until `DELETE /v1/connections/{id}/data`.
     pub stored_records: BTreeMap<String, u64>,
+    /// The audit trail keeps the (redacted) bodies of the connection's
+    /// upstream exchanges (`PUT /v1/connections/{id}/audit`).
+    pub audit_bodies: bool,
 }
 
 /// A new connection and its API token, which is shown only here.
@@ -124,6 +127,7 @@ pub(super) async fn view(state: &AppState, c: Connection) -> Result<ConnectionVi
         created_at: c.created_at,
         disconnected_at: c.disconnected_at,
         stored_records,
+        audit_bodies: c.audit_bodies,
     })
 }
 
@@ -176,10 +180,11 @@ async fn find(state: &AppState, id: &str) -> Result<Connection, ApiError> {
     security(("admin_key" = [])),
     responses((status = 201, body = ConnectionCreated), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn create(
-    _: Admin,
+    admin: Admin,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateConnection>,
 ) -> Result<(StatusCode, Json<ConnectionCreated>), ApiError> {
+    let replaces = body.replaces.clone();
     let request = NewConnection {
         adapter: body.adapter,
         config: body.config,
@@ -188,6 +193,12 @@ pub async fn create(
         platform_key: PlatformKeyUse::Operator,
     };
     let (connection, token) = state.connections.create(request).await?;
+    state.audit.admin(
+        &admin.actor(),
+        "connection.created",
+        Some(&connection.id),
+        json!({"adapter": connection.adapter_id, "replaces": replaces}),
+    );
     let connection = view(&state, connection).await?;
     Ok((
         StatusCode::CREATED,
@@ -241,7 +252,7 @@ pub async fn get(
     params(("id" = String, Path)),
     responses((status = 200, body = ConnectionView), (status = 404, body = super::error::ErrorBody)))]
 pub async fn disconnect(
-    _: Admin,
+    admin: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<ConnectionView>, ApiError> {
@@ -251,6 +262,12 @@ pub async fn disconnect(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| not_found(&id))?;
+    state.audit.admin(
+        &admin.actor(),
+        "connection.disconnected",
+        Some(&id),
+        json!({}),
+    );
     Ok(Json(view(&state, c).await?))
 }
 
@@ -264,7 +281,7 @@ pub async fn disconnect(
     params(("id" = String, Path)),
     responses((status = 200, body = DataDeleted), (status = 404, body = super::error::ErrorBody)))]
 pub async fn delete_data(
-    _: Admin,
+    admin: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<DataDeleted>, ApiError> {
@@ -274,6 +291,12 @@ pub async fn delete_data(
         .delete_data(&id)
         .await
         .map_err(ApiError::internal)?;
+    state.audit.admin(
+        &admin.actor(),
+        "connection.data_deleted",
+        Some(&id),
+        json!({"deleted_records": deleted_records}),
+    );
     Ok(Json(DataDeleted { deleted_records }))
 }
 

@@ -12,6 +12,7 @@
 //! [`edge`] serves them: the connections, within their timeouts and cap.
 
 mod adapters;
+mod audit;
 pub mod auth;
 mod certificates;
 mod connect_sessions;
@@ -75,6 +76,8 @@ pub struct AppState {
     pub api_rate: Option<Arc<crate::connections::TokenRate>>,
     /// Failed dashboard sign-ins, by client address.
     pub sign_in_attempts: Arc<crate::rate_limit::Buckets>,
+    /// The audit trail: where actions are recorded, and read from.
+    pub audit: Arc<crate::audit::Audit>,
 }
 
 /// The services an [`AppState`] serves from.
@@ -84,6 +87,7 @@ pub struct AppServices {
     pub registry: Arc<crate::registry::Registry>,
     pub syncs: Arc<crate::sync::Syncs>,
     pub webhooks: Arc<crate::webhooks::Webhooks>,
+    pub audit: Arc<crate::audit::Audit>,
 }
 
 impl AppState {
@@ -100,6 +104,7 @@ impl AppState {
             registry,
             syncs,
             webhooks,
+            audit,
         } = services;
         AppState {
             failed_requests: failed_requests::FailedRequests::start(store.clone()),
@@ -114,6 +119,7 @@ impl AppState {
             public_url: String::new(),
             api_rate: None,
             sign_in_attempts: Default::default(),
+            audit,
         }
     }
 
@@ -166,6 +172,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/credits", get(connections::credits))
         .route("/v1/failed-requests", get(failed_requests::list))
+        .route("/v1/audit", get(audit::list))
+        .route("/v1/audit/export", get(audit::export))
+        .route(
+            "/v1/connections/{id}/audit",
+            axum::routing::put(audit::settings),
+        )
         .route("/v1/connect-sessions", post(connect_sessions::create))
         .route("/v1/connect-sessions/{id}", get(connect_sessions::get))
         .route(

@@ -2,7 +2,9 @@
 //! every error body carries it, and every log line of the request carries it
 //! (with the connection and adapter ids, once known) in the `request` span.
 //! Every error response is also kept in the failed-request log
-//! ([`super::failed_requests`]).
+//! ([`super::failed_requests`]), and every answer to a connection token's
+//! request carries `Server-Timing`: where its time went
+//! ([`crate::timing`]).
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
@@ -19,8 +21,10 @@ use super::edge::BodyDeadline;
 use super::error::ApiError;
 use crate::code::Code;
 use crate::storage::requests::FailedRequest;
+use crate::timing::Timing;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 
 /// The id of the request being served, for handlers that log or store it.
 #[derive(Debug, Clone)]
@@ -90,6 +94,8 @@ pub async fn middleware(
     request.extensions_mut().insert(RequestId(id.clone()));
     let connection = RequestConnection::default();
     request.extensions_mut().insert(connection.clone());
+    let timing = Arc::new(Timing::default());
+    request.extensions_mut().insert(timing.clone());
     let extra_headers = ResponseHeaders::default();
     request.extensions_mut().insert(extra_headers.clone());
     let body_deadline = request.extensions().get::<BodyDeadline>().cloned();
@@ -164,6 +170,11 @@ pub async fn middleware(
     }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID.clone(), value);
+    }
+    if connection.0.get().is_some() {
+        let value = timing.header(started.elapsed());
+        let value = HeaderValue::from_str(&value).expect("the header is ASCII");
+        response.headers_mut().insert(SERVER_TIMING.clone(), value);
     }
     response
         .headers_mut()

@@ -28,6 +28,7 @@ use crate::code::Code;
 use crate::connections::tokens::{Access, Grant, Scopes};
 use crate::connections::{Connection, Status, TokenOwner, token_hash};
 use crate::dataplane::{Caller, Wait};
+use crate::timing::Timing;
 
 static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
@@ -184,12 +185,17 @@ impl FromRequestParts<AppState> for ConnectionAuth {
             .get::<RequestId>()
             .map(|r| r.0.clone())
             .unwrap_or_default();
+        let timing = parts
+            .extensions
+            .get::<Arc<Timing>>()
+            .cloned()
+            .unwrap_or_default();
+        let actor = (
+            format!("token:{}", grant.token_id),
+            Some(grant.token_id.clone()),
+        );
         Ok(ConnectionAuth {
-            caller: Caller {
-                open,
-                request_id,
-                wait: Wait::Refuse,
-            },
+            caller: Caller::new(open, request_id, actor, timing, Wait::Refuse),
             grant,
         })
     }

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 
 use super::AppState;
@@ -29,7 +30,7 @@ pub struct CreateToken {
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// What it may do: `read`, `write`, `passthrough`, `syncs`, `webhooks`,
-    /// or reading or writing one entity (`vendors:read`,
+    /// `audit`, or reading or writing one entity (`vendors:read`,
     /// `purchase-orders:write`). Every scope when absent.
     #[schema(min_items = 1, value_type = Option<Vec<ScopeName>>)]
     pub scopes: Option<Vec<String>>,
@@ -47,7 +48,7 @@ impl utoipa::PartialSchema for ScopeName {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
             .pattern(Some(
-                "^(read|write|passthrough|syncs|webhooks|[!-9;-~]{1,64}:(read|write))$",
+                "^(read|write|passthrough|syncs|webhooks|audit|[!-9;-~]{1,64}:(read|write))$",
             ))
             .into()
     }
@@ -144,7 +145,7 @@ impl From<TokenError> for ApiError {
     security(("admin_key" = [])), params(("id" = String, Path)), request_body = CreateToken,
     responses((status = 201, body = TokenCreated), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn create(
-    _: Admin,
+    admin: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CreateToken>,
@@ -155,6 +156,12 @@ pub async fn create(
         expires_at: body.expires_at,
     };
     let (stored, token) = state.connections.issue_token(&id, new).await?;
+    state.audit.admin(
+        &admin.actor(),
+        "token.issued",
+        Some(&id),
+        json!({"token_id": stored.id, "name": stored.name, "scopes": stored.scopes}),
+    );
     Ok((
         StatusCode::CREATED,
         Json(TokenCreated {
@@ -195,10 +202,16 @@ pub async fn list(
     security(("admin_key" = [])), params(("id" = String, Path), ("token_id" = String, Path)),
     responses((status = 200, body = TokenView), (status = 404, body = super::error::ErrorBody)))]
 pub async fn revoke(
-    _: Admin,
+    admin: Admin,
     State(state): State<AppState>,
     Path((id, token_id)): Path<(String, String)>,
 ) -> Result<Json<TokenView>, ApiError> {
     let token = state.connections.revoke_token(&id, &token_id).await?;
+    state.audit.admin(
+        &admin.actor(),
+        "token.revoked",
+        Some(&id),
+        json!({"token_id": token_id}),
+    );
     Ok(Json(token.into()))
 }

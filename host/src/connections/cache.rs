@@ -137,6 +137,7 @@ mod tests {
             last_error: None,
             created_at: SystemTime::now(),
             disconnected_at: None,
+            audit_bodies: false,
         }));
         let grant = Arc::new(Grant {
             token_id: format!("tok_{id}"),

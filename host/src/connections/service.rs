@@ -397,6 +397,7 @@ impl Connections {
             last_error: None,
             created_at: now,
             disconnected_at: None,
+            audit_bodies: false,
         };
         let token = new_token();
         let first = StoredToken {
@@ -454,6 +455,26 @@ impl Connections {
             tracing::info!(connection = %id, "connection disconnected");
         }
         self.disconnected(id).await?;
+        self.storage.connection(id).await
+    }
+
+    /// Sets whether the audit trail keeps the (redacted) bodies of `id`'s
+    /// upstream exchanges; the next call follows it (on every node: the
+    /// change is announced like a status change). Answers the connection,
+    /// or `None` when there is none.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn set_audit_bodies(
+        &self,
+        id: &str,
+        on: bool,
+    ) -> Result<Option<Connection>, StorageError> {
+        if !self.storage.set_audit_bodies(id, on).await? {
+            return Ok(None);
+        }
+        self.cache.invalidate(id);
         self.storage.connection(id).await
     }
 
@@ -670,6 +691,7 @@ mod tests {
             last_error: None,
             created_at: now,
             disconnected_at: None,
+            audit_bodies: false,
         };
         let token = StoredToken {
             id: "tok_1".into(),

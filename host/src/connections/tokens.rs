@@ -4,7 +4,8 @@
 //! and revoking the old one, without reconnecting.
 //!
 //! A scope is an access (`read`, `write`, `passthrough`, `syncs`,
-//! `webhooks`), or `read` or `write` of one entity (`vendors:read`).
+//! `webhooks`, `audit`), or `read` or `write` of one entity
+//! (`vendors:read`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -258,15 +259,18 @@ pub enum Access {
     Syncs,
     /// Managing webhook subscriptions and their deliveries.
     Webhooks,
+    /// Reading the connection's own audit trail (`GET /v1/audit`).
+    Audit,
 }
 
 impl Access {
-    const ALL: [Access; 5] = [
+    const ALL: [Access; 6] = [
         Access::Read,
         Access::Write,
         Access::Passthrough,
         Access::Syncs,
         Access::Webhooks,
+        Access::Audit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -276,6 +280,7 @@ impl Access {
             Access::Passthrough => "passthrough",
             Access::Syncs => "syncs",
             Access::Webhooks => "webhooks",
+            Access::Audit => "audit",
         }
     }
 }
@@ -292,7 +297,7 @@ pub struct Scope {
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error(
     "`{0}` is not a scope: scopes are `read`, `write`, `passthrough`, `syncs`, `webhooks`, \
-     `<entity>:read` and `<entity>:write`"
+     `audit`, `<entity>:read` and `<entity>:write`"
 )]
 pub struct ScopeError(pub String);
 

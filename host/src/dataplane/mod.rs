@@ -35,14 +35,16 @@ pub mod retry;
 mod writes;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::value::RawValue;
+use serde_json::{Value, json};
 
 pub use admission::Wait;
 pub use error::DataError;
 pub use writes::{Created, Written};
 
+use crate::audit::{Audit, Trail};
 use crate::connections::{Connection, Connections, LastError, OpenConnection};
 use crate::manifest::{Entity, Operation};
 use crate::registry::Registry;
@@ -51,6 +53,8 @@ use crate::runtime::{
     Adapter, CallError, HeldRequest, Lease, ListRequest, PassthroughRequest, PassthroughResponse,
 };
 use crate::storage::Store;
+use crate::storage::audit::{AuditKind, AuditOutcome};
+use crate::timing::{Part, Timing};
 use admission::{Admission, Admitted, Refused};
 
 /// The data plane's limits.
@@ -76,19 +80,59 @@ impl Default for Limits {
     }
 }
 
-/// Who is calling: a connection ready for calls, the request id its logs
-/// and errors carry, and how it waits at the connection's limits.
+/// Who is calling: a connection ready for calls, the request its logs,
+/// errors and audit entries carry (its [`Trail`]), and how it waits at the
+/// connection's limits.
 #[derive(Clone)]
 pub struct Caller {
     pub open: Arc<OpenConnection>,
-    pub request_id: String,
+    pub trail: Arc<Trail>,
     pub wait: Wait,
 }
 
 impl Caller {
+    /// The caller of `open`'s connection, for `actor` (and the token it
+    /// used) on request `request_id`; its durations go to `timing`.
+    pub fn new(
+        open: Arc<OpenConnection>,
+        request_id: String,
+        (actor, token_id): (String, Option<String>),
+        timing: Arc<Timing>,
+        wait: Wait,
+    ) -> Caller {
+        let trail = Arc::new(Trail {
+            request_id,
+            connection_id: open.connection.id.clone(),
+            token_id,
+            actor,
+            bodies: open.connection.audit_bodies,
+            timing,
+        });
+        Caller { open, trail, wait }
+    }
+
     /// The calling connection, as stored.
     pub fn connection(&self) -> &Connection {
         &self.open.connection
+    }
+
+    /// The request the call belongs to.
+    pub fn request_id(&self) -> &str {
+        &self.trail.request_id
+    }
+
+    /// Records an entry of this caller's request in `audit`.
+    fn audit(
+        &self,
+        audit: &Audit,
+        kind: AuditKind,
+        outcome: AuditOutcome,
+        action: String,
+        detail: Value,
+    ) {
+        if audit.on() {
+            audit.record(self.trail.entry(kind, outcome, action, detail));
+        }
     }
 }
 
@@ -114,6 +158,24 @@ enum Op<'a> {
     Passthrough(&'a PassthroughRequest),
 }
 
+impl Op<'_> {
+    /// The operation as the audit trail names it (`get vendor`), and the
+    /// record it concerns.
+    fn audited(&self) -> (String, Value) {
+        match *self {
+            Op::List(request) => (format!("list {}", request.entity), json!({})),
+            Op::Get(entity, id) => (format!("get {entity}"), json!({"id": id})),
+            Op::Create(entity, _) => (format!("create {entity}"), json!({})),
+            Op::Update(entity, id, _) => (format!("update {entity}"), json!({"id": id})),
+            Op::Delete(entity, id) => (format!("delete {entity}"), json!({"id": id})),
+            Op::Passthrough(request) => (
+                format!("passthrough {:?}", request.method).to_lowercase(),
+                json!({"path": request.path}),
+            ),
+        }
+    }
+}
+
 /// What an operation answers.
 enum Answer {
     Page(Page),
@@ -135,17 +197,21 @@ pub struct DataPlane {
     /// This process among the nodes sharing the database (its slots' holder
     /// and its beats' sender).
     node: String,
+    /// Where calls and write decisions are recorded.
+    audit: Arc<Audit>,
 }
 
 impl DataPlane {
     /// The data plane over `connections` and the adapters of `registry`,
     /// keeping its own state (write budgets, idempotency keys,
-    /// confirmations, and the call slots shared between nodes) in `store`.
+    /// confirmations, and the call slots shared between nodes) in `store`,
+    /// and recording calls and write decisions in `audit`.
     pub fn new(
         connections: Arc<Connections>,
         registry: Arc<Registry>,
         store: Arc<dyn Store>,
         limits: Limits,
+        audit: Arc<Audit>,
     ) -> Self {
         let node = uuid::Uuid::new_v4().simple().to_string();
         let mut admission = Admission::new(limits.max_calls_per_connection, limits.queue_timeout);
@@ -154,6 +220,7 @@ impl DataPlane {
         }
         DataPlane {
             node,
+            audit,
             admission,
             connections,
             registry,
@@ -291,7 +358,7 @@ impl DataPlane {
 
     /// Calls `op` on a fresh instance, admitted at the connection's limits,
     /// again while the system answers 429 ([`retry::on_rate_limit`]). A
-    /// failure is recorded on the connection.
+    /// failure is recorded on the connection; the call, in the audit trail.
     async fn call(
         &self,
         caller: &Caller,
@@ -299,10 +366,31 @@ impl DataPlane {
         op: Op<'_>,
         mode: Mode,
     ) -> Result<Answer, DataError> {
-        match retry::on_rate_limit(|| self.call_once(caller, adapter, &op, mode)).await {
+        let started = Instant::now();
+        let answer = match retry::on_rate_limit(|| self.call_once(caller, adapter, &op, mode)).await
+        {
             Err(DataError::Call(error)) => Err(self.failed(caller, error).await),
             other => other,
+        };
+        if self.audit.on() {
+            let (action, mut detail) = op.audited();
+            detail["adapter"] = json!(adapter.id());
+            detail["duration_ms"] = json!(started.elapsed().as_secs_f64() * 1000.0);
+            let outcome = match &answer {
+                Ok(_) if mode == Mode::DryRun => AuditOutcome::DryRun,
+                Ok(_) => AuditOutcome::Ok,
+                Err(error) => {
+                    detail["code"] = json!(error.code());
+                    if matches!(error, DataError::Call(_)) {
+                        AuditOutcome::Error
+                    } else {
+                        AuditOutcome::Refused
+                    }
+                }
+            };
+            caller.audit(&self.audit, AuditKind::Call, outcome, action, detail);
         }
+        answer
     }
 
     /// One try: admission, then the call on a fresh instance.
@@ -336,10 +424,15 @@ impl DataPlane {
                 },
                 Refused::Storage(e) => DataError::Internal(e),
             })?;
+        let timing = &caller.trail.timing;
+        let started = Instant::now();
         let mut instance = adapter.instantiate(caller.open.ctx.clone()).await?;
+        timing.add(Part::Instantiate, started.elapsed());
+        instance.trail(caller.trail.clone());
         if mode == Mode::DryRun {
             instance.dry_run();
         }
+        let started = Instant::now();
         let answer = match *op {
             Op::List(request) => instance.list(request).await.map(Answer::Page),
             Op::Get(entity, id) => instance.get(entity, id).await.map(Answer::Record),
@@ -356,6 +449,7 @@ impl DataPlane {
                 instance.passthrough(request).await.map(Answer::Passthrough)
             }
         };
+        timing.add(Part::Call, started.elapsed());
         admitted.free_upstream_slot().await;
         let answer = match (mode, answer) {
             // Stopped at a held request, or done without one: either way
@@ -377,7 +471,7 @@ impl DataPlane {
             code: error.code().to_string(),
             message: error.to_string(),
             at: SystemTime::now(),
-            request_id: caller.request_id.clone(),
+            request_id: caller.request_id().to_string(),
         };
         if let Err(e) = self
             .connections

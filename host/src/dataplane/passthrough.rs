@@ -86,8 +86,7 @@ impl DataPlane {
         }
         check_path(&request.path)?;
         if !request.method.reads() {
-            self.take_write(&adapter, caller.connection(), Mode::Send)
-                .await?;
+            self.take_write(&adapter, caller, Mode::Send).await?;
         }
         match self
             .call(caller, &adapter, Op::Passthrough(request), Mode::Send)

@@ -13,10 +13,10 @@
 //! the adapter, which reads what it needs; its answer is the first request
 //! that would have changed the system, held instead of sent.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{Answer, Caller, DataError, DataPlane, Mode, Op, declared, record};
@@ -26,6 +26,8 @@ use crate::rules::fields::{Schema, Write, check};
 use crate::rules::state;
 use crate::runtime::{Adapter, HeldRequest};
 use crate::storage::IdempotencyClaim;
+use crate::storage::audit::{AuditKind, AuditOutcome};
+use crate::timing::Part;
 
 /// How long an idempotency key is remembered.
 const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
@@ -121,9 +123,10 @@ impl DataPlane {
     pub(super) async fn take_write(
         &self,
         adapter: &Adapter,
-        connection: &Connection,
+        caller: &Caller,
         mode: Mode,
     ) -> Result<(), DataError> {
+        let (connection, timing) = (caller.connection(), &caller.trail.timing);
         let Some(per_minute) = self.writes_per_minute(adapter) else {
             return Ok(());
         };
@@ -131,9 +134,13 @@ impl DataPlane {
             Mode::Send => 1.0,
             Mode::DryRun => 0.0,
         };
-        self.store
+        let started = Instant::now();
+        let spent = self
+            .store
             .spend_budget(&connection.id, per_minute, SystemTime::now(), cost)
-            .await?
+            .await;
+        timing.add(Part::Db, started.elapsed());
+        spent?
             .map(drop)
             .map_err(|retry_after| DataError::WriteBudget {
                 per_minute,
@@ -148,8 +155,7 @@ impl DataPlane {
         adapter: &Adapter,
         op: Op<'_>,
     ) -> Result<Written<T>, DataError> {
-        self.take_write(adapter, caller.connection(), Mode::DryRun)
-            .await?;
+        self.take_write(adapter, caller, Mode::DryRun).await?;
         self.call(caller, adapter, op, Mode::DryRun).await.map(held)
     }
 
@@ -178,6 +184,21 @@ impl DataPlane {
         key: Option<&str>,
         mode: Mode,
     ) -> Result<Written<Created>, DataError> {
+        let written = self.create_checked(caller, entity, body, key, mode).await;
+        let replayed = matches!(&written, Ok(Written::Done(c)) if c.replayed);
+        let decision = Decision::new("create", entity, None, mode).replayed(replayed);
+        self.decided(caller, decision, &written);
+        written
+    }
+
+    async fn create_checked(
+        &self,
+        caller: &Caller,
+        entity: &str,
+        body: Value,
+        key: Option<&str>,
+        mode: Mode,
+    ) -> Result<Written<Created>, DataError> {
         let connection = caller.connection();
         let fields = object(body)?;
         let adapter = self.prepare(connection, entity, Operation::Create)?;
@@ -193,10 +214,12 @@ impl DataPlane {
         if let Some(key) = key {
             let hash = hex::encode(Sha256::digest(format!("{entity}\n{text}").as_bytes()));
             let now = SystemTime::now();
+            let started = Instant::now();
             let claim = storage
                 .claim_idempotency_key(&connection.id, key, &hash, now, now - IDEMPOTENCY_WINDOW)
-                .await?;
-            match claim {
+                .await;
+            caller.trail.timing.add(Part::Db, started.elapsed());
+            match claim? {
                 IdempotencyClaim::Claimed => {}
                 IdempotencyClaim::Replay { status, response } => {
                     return Ok(Written::Done(Created {
@@ -210,7 +233,7 @@ impl DataPlane {
                 IdempotencyClaim::Mismatch => return Err(DataError::IdempotencyKeyReused),
             }
         }
-        let outcome = match self.take_write(&adapter, connection, Mode::Send).await {
+        let outcome = match self.take_write(&adapter, caller, Mode::Send).await {
             Err(refused) => Err(refused),
             Ok(()) => self
                 .call(caller, &adapter, Op::Create(entity, &text), Mode::Send)
@@ -262,6 +285,23 @@ impl DataPlane {
         body: Value,
         mode: Mode,
     ) -> Result<Written<Box<RawValue>>, DataError> {
+        let written = self.update_checked(caller, entity, id, body, mode).await;
+        self.decided(
+            caller,
+            Decision::new("update", entity, Some(id), mode),
+            &written,
+        );
+        written
+    }
+
+    async fn update_checked(
+        &self,
+        caller: &Caller,
+        entity: &str,
+        id: &str,
+        body: Value,
+        mode: Mode,
+    ) -> Result<Written<Box<RawValue>>, DataError> {
         let connection = caller.connection();
         super::ids::check_record_id(id)?;
         let patch = object(body)?;
@@ -280,7 +320,7 @@ impl DataPlane {
         if mode == Mode::DryRun {
             return self.dry_run(caller, &adapter, op).await;
         }
-        self.take_write(&adapter, connection, Mode::Send).await?;
+        self.take_write(&adapter, caller, Mode::Send).await?;
         let answer = self.call(caller, &adapter, op, Mode::Send).await?;
         Ok(Written::Done(record(answer)))
     }
@@ -305,6 +345,22 @@ impl DataPlane {
         id: &str,
         mode: Mode,
     ) -> Result<Written<()>, DataError> {
+        let written = self.delete_checked(caller, entity, id, mode).await;
+        self.decided(
+            caller,
+            Decision::new("delete", entity, Some(id), mode),
+            &written,
+        );
+        written
+    }
+
+    async fn delete_checked(
+        &self,
+        caller: &Caller,
+        entity: &str,
+        id: &str,
+        mode: Mode,
+    ) -> Result<Written<()>, DataError> {
         let connection = caller.connection();
         super::ids::check_record_id(id)?;
         let adapter = self.prepare(connection, entity, Operation::Delete)?;
@@ -314,11 +370,87 @@ impl DataPlane {
         if mode == Mode::DryRun {
             return self.dry_run(caller, &adapter, op).await;
         }
-        self.take_write(&adapter, connection, Mode::Send).await?;
+        self.take_write(&adapter, caller, Mode::Send).await?;
         match self.call(caller, &adapter, op, Mode::Send).await? {
             Answer::Done => Ok(Written::Done(())),
             _ => unreachable!("delete answers nothing"),
         }
+    }
+}
+
+/// A write, as its decision is recorded in the audit trail.
+struct Decision<'a> {
+    operation: &'static str,
+    entity: &'a str,
+    id: Option<&'a str>,
+    mode: Mode,
+    replayed: bool,
+}
+
+impl<'a> Decision<'a> {
+    fn new(operation: &'static str, entity: &'a str, id: Option<&'a str>, mode: Mode) -> Self {
+        Decision {
+            operation,
+            entity,
+            id,
+            mode,
+            replayed: false,
+        }
+    }
+
+    fn replayed(self, replayed: bool) -> Self {
+        Decision { replayed, ..self }
+    }
+}
+
+impl DataPlane {
+    /// Records a write's decision: accepted (and how the call went),
+    /// refused (by which rule, with its details), or a dry run (how many
+    /// requests it held).
+    fn decided<T>(
+        &self,
+        caller: &Caller,
+        decision: Decision<'_>,
+        written: &Result<Written<T>, DataError>,
+    ) {
+        if !self.audit.on() {
+            return;
+        }
+        let mut detail = json!({"decision": "accepted", "dry_run": decision.mode == Mode::DryRun});
+        if let Some(id) = decision.id {
+            detail["id"] = json!(id);
+        }
+        let outcome = match written {
+            Ok(Written::DryRun(held)) => {
+                detail["held_requests"] = json!(held.len());
+                AuditOutcome::DryRun
+            }
+            Ok(Written::Done(_)) => {
+                if decision.replayed {
+                    detail["decision"] = json!("replayed");
+                }
+                AuditOutcome::Ok
+            }
+            Err(DataError::Call(error)) => {
+                detail["code"] = json!(error.code().to_string());
+                AuditOutcome::Error
+            }
+            Err(DataError::Internal(_)) => {
+                detail["decision"] = json!("failed");
+                AuditOutcome::Error
+            }
+            Err(refused) => {
+                detail["decision"] = json!("refused");
+                detail["rule"] = json!(refused.code().to_string());
+                detail["message"] = json!(refused.to_string());
+                if let Some(details) = refused.details() {
+                    detail["details"] = details;
+                }
+                AuditOutcome::Refused
+            }
+        };
+        let action = format!("{} {}", decision.operation, decision.entity);
+        caller.audit(&self.audit, AuditKind::Write, outcome, action, detail);
     }
 }
 

@@ -31,6 +31,7 @@ use crate::api::data::{ListQuery, list_request};
 use crate::api::error::ApiError;
 use crate::api::token::ConnectionAuth;
 use crate::api::writes::DryRunRequest;
+use crate::audit::{AuditKind, AuditOutcome};
 use crate::code::Code;
 use crate::dataplane::{Mode, Written};
 
@@ -52,31 +53,76 @@ pub async fn call(
 ) -> Result<CallToolResponse, McpError> {
     let unknown = || McpError::invalid_params(format!("no tool `{}`", request.name), None);
     let call = Call::parse(&request.name).ok_or_else(unknown)?;
-    let request_id = auth.caller.request_id.clone();
+    let answer = run(state, options, &auth, &call, &request, context).await;
+    let answer = match answer {
+        Err(Outcome::Unknown) => return Err(unknown()),
+        Err(Outcome::Failed(error)) => Err(error),
+        Ok(answer) => Ok(answer),
+    };
+    if state.audit.on() {
+        let (outcome, detail) = match &answer {
+            Ok(_) => (AuditOutcome::Ok, json!({})),
+            Err(error) if error.code.status().is_server_error() => {
+                (AuditOutcome::Error, json!({"code": error.code}))
+            }
+            Err(error) => (AuditOutcome::Refused, json!({"code": error.code})),
+        };
+        let action = format!("tool {}", request.name);
+        let entry = auth
+            .caller
+            .trail
+            .entry(AuditKind::Mcp, outcome, action, detail);
+        state.audit.record(entry);
+    }
+    let request_id = auth.caller.request_id();
+    Ok(answer.unwrap_or_else(|error| failed(error, request_id).into()))
+}
+
+/// Why a tool call has no answer: the tool does not exist for this request,
+/// or it failed as the HTTP API would.
+enum Outcome {
+    Unknown,
+    Failed(ApiError),
+}
+
+impl From<ApiError> for Outcome {
+    fn from(error: ApiError) -> Self {
+        Outcome::Failed(error)
+    }
+}
+
+/// Runs `call` for `auth`.
+async fn run(
+    state: &AppState,
+    options: Options,
+    auth: &ConnectionAuth,
+    call: &Call,
+    request: &CallToolRequestParams,
+    context: &RequestContext<RoleServer>,
+) -> Result<CallToolResponse, Outcome> {
     let connection = auth.connection();
     let Some(adapter) = state.registry.get(&connection.adapter_id) else {
         let missing =
             crate::dataplane::DataError::AdapterUnavailable(connection.adapter_id.clone());
-        return Ok(failed(missing.into(), &request_id).into());
+        return Err(ApiError::from(missing).into());
     };
-    match tools::visible(&call, adapter.manifest(), &auth, options.read_only) {
+    match tools::visible(call, adapter.manifest(), auth, options.read_only) {
         Ok(()) => {}
-        Err(Hidden::NotServed) => return Err(unknown()),
+        Err(Hidden::NotServed) => return Err(Outcome::Unknown),
         Err(Hidden::Scope(access, entity)) => {
-            let refused = auth.require(access, entity.as_deref()).unwrap_err();
-            return Ok(failed(refused, &request_id).into());
+            return Err(auth.require(access, entity.as_deref()).unwrap_err().into());
         }
         Err(Hidden::ReadOnly) => {
-            let refused = ApiError::new(
+            return Err(ApiError::new(
                 Code::McpReadOnly,
                 "this host's MCP door serves only reads (--mcp-read-only); \
                  write over the HTTP API",
-            );
-            return Ok(failed(refused, &request_id).into());
+            )
+            .into());
         }
     }
     let arguments = request.arguments.clone().unwrap_or_default();
-    let answer = match &call {
+    let answer = match call {
         Call::SyncStatus => match no_arguments(&arguments) {
             Ok(()) => crate::api::syncs::sync_status(state, &connection.id)
                 .await
@@ -85,13 +131,13 @@ pub async fn call(
             Err(invalid) => Err(invalid),
         },
         Call::Entity(entity, verb) if verb.writes() => {
-            write(state, &auth, &request, entity, *verb, arguments, context).await
+            write(state, auth, request, entity, *verb, arguments, context).await
         }
-        Call::Entity(entity, verb) => read(state, &auth, entity, *verb, arguments)
+        Call::Entity(entity, verb) => read(state, auth, entity, *verb, arguments)
             .await
             .map(Into::into),
     };
-    Ok(answer.unwrap_or_else(|error| failed(error, &request_id).into()))
+    answer.map_err(Outcome::Failed)
 }
 
 /// The error body of the HTTP API, as a tool's failed result; with

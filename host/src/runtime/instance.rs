@@ -114,6 +114,13 @@ impl AdapterInstance {
         self.store.data_mut().dry_run = true;
     }
 
+    /// The request this instance's calls now belong to: their upstream
+    /// requests and credential uses go to its audit trail, their waits to
+    /// its timing.
+    pub fn trail(&mut self, trail: Arc<crate::audit::Trail>) {
+        self.store.data_mut().trail = Some(trail);
+    }
+
     /// The requests a dry run held.
     pub fn held(&self) -> &[HeldRequest] {
         &self.store.data().held

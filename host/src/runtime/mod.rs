@@ -40,6 +40,7 @@ pub use spare::MAX_SPARES;
 pub use state::{CallContext, Secrets};
 pub use warm::{InstanceReuse, Lease};
 
+use crate::audit::Audit;
 use crate::contract::{self, Account, AdapterError, CallFor, Guest, GuestPre, RawPage};
 use crate::manifest::{Manifest, OriginTemplate};
 use crate::outbound::{AdapterGrants, AllowList, NetworkPolicy, Outbound};
@@ -90,6 +91,9 @@ pub struct Services {
     /// The restricted networks the operator granted adapters
     /// (`--adapter-allow-network`); none by default.
     pub adapter_grants: AdapterGrants,
+    /// Where calls' upstream requests and credential uses are recorded;
+    /// nowhere by default.
+    pub audit: Arc<Audit>,
 }
 
 /// The stored value of a private-key config field that stands for the
@@ -104,10 +108,17 @@ impl Services {
             platform_key: None,
             fixed_clock_ms: None,
             adapter_grants: AdapterGrants::default(),
+            audit: Audit::off(),
         }
     }
 
     /// Lets adapters reach the restricted networks `grants` name for them.
+    /// Calls record their upstream requests and credential uses in
+    /// `audit`.
+    pub fn with_audit(self, audit: Arc<Audit>) -> Self {
+        Services { audit, ..self }
+    }
+
     pub fn with_adapter_grants(mut self, grants: AdapterGrants) -> Self {
         self.adapter_grants = grants;
         self
@@ -368,6 +379,7 @@ impl Runtime {
             held: Vec::new(),
             call_id: String::new(),
             filling: false,
+            trail: None,
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| s);

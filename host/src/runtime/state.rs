@@ -103,6 +103,9 @@ pub struct HostState {
     pub(super) call_id: String,
     /// The call missed a kv key, so it may be filling it.
     pub(super) filling: bool,
+    /// The request the calls belong to: their upstream requests and
+    /// credential uses go to its audit trail, their waits to its timing.
+    pub(super) trail: Option<Arc<crate::audit::Trail>>,
 }
 
 impl Drop for HostState {

@@ -55,6 +55,9 @@ pub struct Connection {
     pub last_error: Option<LastError>,
     pub created_at: SystemTime,
     pub disconnected_at: Option<SystemTime>,
+    /// The audit trail keeps the (redacted) bodies of this connection's
+    /// upstream exchanges.
+    pub audit_bodies: bool,
 }
 
 impl Connection {

@@ -35,6 +35,7 @@ const TABLES: &[&str] = &[
     "connect_sessions",
     "dashboard_sessions",
     "failed_requests",
+    "audit_log",
 ];
 
 /// Rows per `INSERT`: well under PostgreSQL's 65,535 parameters for the
@@ -93,8 +94,9 @@ pub async fn sqlite_to_postgres(from: &Path, to: &str) -> Result<Copied> {
     for table in TABLES {
         let columns = columns(&mut tx, table).await?;
         let names: Vec<&str> = columns.iter().map(|(name, _)| name.as_str()).collect();
-        // `failed_requests.seq` is generated again, in the same order.
-        let order = if *table == "failed_requests" {
+        // `seq` (of the failed requests and the audit trail) is generated
+        // again, in the same order.
+        let order = if ["failed_requests", "audit_log"].contains(table) {
             " ORDER BY seq"
         } else {
             ""

@@ -38,6 +38,7 @@ macro_rules! stored_as_text {
 }
 
 pub mod adapters;
+pub mod audit;
 pub mod confirmations;
 pub mod connections;
 pub mod copy;
@@ -65,6 +66,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 pub use adapters::AdapterStorage;
+pub use audit::AuditStorage;
 pub use confirmations::ConfirmationStorage;
 pub use connections::{Connection, LastError, Status};
 pub use kv::{KvRead, KvStorage};
@@ -172,6 +174,9 @@ pub trait ConnectionStorage: Send + Sync + 'static {
     /// Disconnects; answers false if it already was.
     async fn disconnect(&self, id: &str, at: SystemTime) -> Result<bool>;
     /// Stored records per entity.
+    /// Sets whether the audit trail keeps the bodies of the connection's
+    /// upstream exchanges; answers whether the connection exists.
+    async fn set_audit_bodies(&self, id: &str, on: bool) -> Result<bool>;
     async fn record_counts(&self, connection: &str) -> Result<BTreeMap<String, u64>>;
     /// Deletes every stored record of a connection; answers how many.
     async fn delete_records(&self, connection: &str) -> Result<u64>;
@@ -210,7 +215,7 @@ pub trait ConnectionStorage: Send + Sync + 'static {
 /// Everything the host keeps: connections and their tokens and records,
 /// syncs, webhooks, connect and dashboard sessions, failed requests, and
 /// the state calls share (kv stores, budgets, upstream slots), uploaded
-/// adapters, and the MCP door's confirm tokens.
+/// adapters, the MCP door's confirm tokens, and the audit trail.
 pub trait Store:
     ConnectionStorage
     + TokenStorage
@@ -223,6 +228,7 @@ pub trait Store:
     + NoticeStorage
     + AdapterStorage
     + ConfirmationStorage
+    + AuditStorage
 {
 }
 
@@ -238,6 +244,7 @@ impl<T> Store for T where
         + NoticeStorage
         + AdapterStorage
         + ConfirmationStorage
+        + AuditStorage
 {
 }
 

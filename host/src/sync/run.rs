@@ -176,10 +176,14 @@ async fn caller(syncs: &Syncs, run: &Run) -> Result<Option<Caller>, Stop> {
         .open_active(&run.connection_id)
         .await
         .map_err(DataError::from)?;
-    Ok(open.map(|open| Caller {
-        open: Arc::new(open),
-        request_id: run.request_id.clone(),
-        wait: Wait::Queue,
+    Ok(open.map(|open| {
+        Caller::new(
+            Arc::new(open),
+            run.request_id.clone(),
+            ("sync".to_string(), None),
+            Arc::default(),
+            Wait::Queue,
+        )
     }))
 }
 

@@ -108,11 +108,14 @@ impl Plane {
         let TokenOwner::Active(open) = self.owner(token).await else {
             panic!("the connection is not active");
         };
-        Caller {
+        let actor = ("test".to_string(), None);
+        Caller::new(
             open,
-            request_id: request_id.into(),
-            wait: Wait::Refuse,
-        }
+            request_id.into(),
+            actor,
+            Default::default(),
+            Wait::Refuse,
+        )
     }
 }
 

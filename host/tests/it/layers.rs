@@ -22,11 +22,14 @@ const LAYERS: &[&[&str]] = &[
     &["connections", "rules"],
     &["webhooks", "registry", "certificates", "conformance"],
     &["runtime"],
+    // The audit trail, which the runtime and every layer above record to.
+    &["audit"],
     &["outbound", "storage", "secret_box"],
     &[
         "data_dir",
         "contract",
         "timestamps",
+        "timing",
         "rate_limit",
         "duration",
     ],

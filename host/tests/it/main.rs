@@ -9,6 +9,7 @@
 mod common;
 
 mod adapter_cli;
+mod audit;
 mod component_wit;
 mod config;
 mod conformance;

@@ -15,16 +15,20 @@
 //!   `HEAD`, and not marked `read-only`) is held: kept, with its secrets
 //!   redacted, as the dry run's answer, and the call stops there.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use serde_json::json;
 use url::Url;
 
+use crate::audit::redact::{MASK, MIN_SECRET_LEN, Redactor, mask};
 use crate::contract::latest::interlink::adapter::http::{
     self, Error, Header, Method, Request, Response,
 };
-use crate::outbound::{OutboundError, OutboundRequest};
+use crate::outbound::{OutboundError, OutboundRequest, OutboundResponse};
 use crate::runtime::state::{Held, HostState};
+use crate::storage::audit::{AuditKind, AuditOutcome};
+use crate::timing::Part;
 
 /// Headers the host owns (besides `Proxy-*`).
 const RESERVED_HEADERS: &[&str] = &[
@@ -55,9 +59,6 @@ fn settable(name: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// What replaces a secret in a response or a held request.
-const MASK: &[u8] = b"[redacted]";
-
 /// Headers whose whole value is a credential: a held request shows them
 /// redacted, whoever set them (a secret header, or a token from `kv`).
 const CREDENTIAL_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
@@ -82,10 +83,6 @@ const MAX_SHOWN_ORIGIN: usize = 256;
 fn shown_origin(url: &Url) -> String {
     super::log::clean(&url.origin().ascii_serialization(), MAX_SHOWN_ORIGIN).into_owned()
 }
-
-/// Secrets shorter than this are not masked in responses: a short value
-/// would be found in unrelated text and garble it.
-const MIN_MASKED: usize = 8;
 
 impl HostState {
     /// Checks `request` and turns it into what the client sends.
@@ -192,23 +189,8 @@ impl HostState {
 
     /// `bytes` with every secret value of the connection masked.
     fn masked(&self, bytes: Vec<u8>) -> Vec<u8> {
-        let mut out = bytes;
-        for secret in self.ctx.secrets.values() {
-            let secret = secret.as_bytes();
-            if secret.len() < MIN_MASKED || memchr::memmem::find(&out, secret).is_none() {
-                continue;
-            }
-            let mut masked = Vec::with_capacity(out.len());
-            let mut rest = out.as_slice();
-            while let Some(at) = memchr::memmem::find(rest, secret) {
-                masked.extend_from_slice(&rest[..at]);
-                masked.extend_from_slice(MASK);
-                rest = &rest[at + secret.len()..];
-            }
-            masked.extend_from_slice(rest);
-            out = masked;
-        }
-        out
+        let secrets = self.ctx.secrets.values().map(str::as_bytes);
+        mask(bytes, secrets.filter(|s| s.len() >= MIN_SECRET_LEN))
     }
 }
 
@@ -221,6 +203,14 @@ fn may_write(method: Method) -> bool {
 impl http::Host for HostState {
     async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, Error>> {
         let holds = self.dry_run && may_write(request.method) && !request.read_only;
+        let secrets_used: Vec<(String, String)> = match &self.trail {
+            Some(_) if self.services.audit.on() => request
+                .secret_headers
+                .iter()
+                .map(|h| (h.secret.clone(), h.name.clone()))
+                .collect(),
+            _ => Vec::new(),
+        };
         let sent = match self.prepare(request) {
             Ok(request) if holds => {
                 let held = self.held(request);
@@ -228,18 +218,26 @@ impl http::Host for HostState {
                 self.held.push(held);
                 return Err(Held.into());
             }
-            Ok(request) => self
-                .services
-                .outbound
-                .send(request)
-                .await
-                .map_err(|e| match e {
-                    OutboundError::InvalidRequest(m) => Error::InvalidRequest(m),
-                    OutboundError::Timeout => Error::Timeout,
-                    OutboundError::TooLarge(n) => Error::TooLarge(n),
-                    OutboundError::Transport(m) => Error::Transport(m),
-                    OutboundError::Refused(m) => Error::Denied(m),
-                }),
+            Ok(request) => {
+                let exchange = self.trail.is_some().then(|| Exchange::of(&request, self));
+                let started = Instant::now();
+                let sent = self
+                    .services
+                    .outbound
+                    .send(request)
+                    .await
+                    .map_err(|e| match e {
+                        OutboundError::InvalidRequest(m) => Error::InvalidRequest(m),
+                        OutboundError::Timeout => Error::Timeout,
+                        OutboundError::TooLarge(n) => Error::TooLarge(n),
+                        OutboundError::Transport(m) => Error::Transport(m),
+                        OutboundError::Refused(m) => Error::Denied(m),
+                    });
+                if let Some(exchange) = exchange {
+                    self.audit_exchange(exchange, started.elapsed(), &sent, &secrets_used);
+                }
+                sent
+            }
             Err(e) => Err(e),
         };
         if let Err(Error::Denied(reason)) = &sent {
@@ -263,6 +261,105 @@ impl http::Host for HostState {
             headers,
             body: self.masked(response.body),
         }))
+    }
+}
+
+/// What the audit trail keeps of a request on its way out.
+struct Exchange {
+    method: String,
+    origin: String,
+    path: String,
+    bytes_out: usize,
+    /// The request's body, when the connection's bodies are kept.
+    body: Option<Vec<u8>>,
+}
+
+impl Exchange {
+    fn of(request: &OutboundRequest, state: &HostState) -> Self {
+        let bodies = state.trail.as_ref().is_some_and(|t| t.bodies);
+        Exchange {
+            method: request.method.to_string(),
+            origin: request.url.origin().ascii_serialization(),
+            path: path_template(request.url.path()),
+            bytes_out: request.body.as_ref().map_or(0, Vec::len),
+            body: request.body.clone().filter(|_| bodies),
+        }
+    }
+}
+
+/// The most of a body the trail keeps.
+const MAX_AUDITED_BODY: usize = 64 * 1024;
+
+/// `path` with the segments that look like record ids (all digits, or
+/// eight characters or more with a digit) replaced by `{id}`: what was
+/// called, without whom it was about.
+fn path_template(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            let digits = segment.bytes().filter(u8::is_ascii_digit).count();
+            let id = digits > 0 && (digits == segment.len() || segment.len() >= 8);
+            if id { "{id}" } else { segment }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+impl HostState {
+    /// Records a request sent for this call, and the secrets it carried.
+    fn audit_exchange(
+        &self,
+        exchange: Exchange,
+        took: Duration,
+        sent: &Result<OutboundResponse, Error>,
+        secrets_used: &[(String, String)],
+    ) {
+        let Some(trail) = &self.trail else { return };
+        trail.timing.add(Part::Upstream, took);
+        let audit = &self.services.audit;
+        if !audit.on() {
+            return;
+        }
+        let redactor = exchange
+            .body
+            .is_some()
+            .then(|| Redactor::new(self.ctx.secrets.values()));
+        let body = |bytes: &[u8]| {
+            let cut = &bytes[..bytes.len().min(MAX_AUDITED_BODY)];
+            redactor.as_ref().map(|r| r.text(cut))
+        };
+        let (outcome, mut detail) = match sent {
+            Ok(response) => (
+                if response.status < 400 {
+                    AuditOutcome::Ok
+                } else {
+                    AuditOutcome::Error
+                },
+                json!({"status": response.status, "bytes_in": response.body.len()}),
+            ),
+            Err(Error::Denied(reason)) => (AuditOutcome::Refused, json!({"error": reason})),
+            Err(error) => (AuditOutcome::Error, json!({"error": error.to_string()})),
+        };
+        detail["method"] = json!(exchange.method);
+        detail["origin"] = json!(exchange.origin);
+        detail["path"] = json!(exchange.path);
+        detail["duration_ms"] = json!(took.as_secs_f64() * 1000.0);
+        detail["bytes_out"] = json!(exchange.bytes_out);
+        if let Some(request) = exchange.body.as_deref().and_then(body) {
+            detail["request_body"] = json!(request);
+        }
+        if let (Ok(response), true) = (sent, redactor.is_some()) {
+            detail["response_body"] = json!(body(&response.body));
+        }
+        let action = format!("{} {}{}", exchange.method, exchange.origin, exchange.path);
+        audit.record(trail.entry(AuditKind::Upstream, outcome, action, detail));
+        for (secret, header) in secrets_used {
+            audit.record(trail.entry(
+                AuditKind::Credential,
+                AuditOutcome::Ok,
+                format!("secret {secret}"),
+                json!({"use": "header", "header": header, "origin": exchange.origin}),
+            ));
+        }
     }
 }
 
@@ -302,6 +399,7 @@ mod tests {
             call_id: String::new(),
             filling: false,
             passthrough: false,
+            trail: None,
         }
     }
 

@@ -16,11 +16,12 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::contract::latest::interlink::adapter::secrets::{self, JwtAlgorithm, JwtRequest};
 use crate::runtime::PLATFORM_KEY;
 use crate::runtime::state::HostState;
+use crate::storage::audit::{AuditKind, AuditOutcome};
 
 /// The longest an assertion may live.
 pub const MAX_LIFETIME: Duration = Duration::from_secs(3600);
@@ -123,6 +124,14 @@ impl secrets::Host for HostState {
             JwtAlgorithm::Es256 => Algorithm::ES256,
             JwtAlgorithm::Es384 => Algorithm::ES384,
         };
+        if let Some(trail) = self.trail.as_ref().filter(|_| self.services.audit.on()) {
+            self.services.audit.record(trail.entry(
+                AuditKind::Credential,
+                AuditOutcome::Ok,
+                format!("secret {}", request.key),
+                json!({"use": "sign-jwt", "algorithm": format!("{algorithm:?}"), "audience": claims.get("aud")}),
+            ));
+        }
         // RSA signing takes milliseconds: keep it off the async workers.
         tokio::task::spawn_blocking(move || sign_jwt(&pem, algorithm, request.key_id, &claims))
             .await

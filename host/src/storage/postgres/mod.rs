@@ -25,6 +25,7 @@ use super::{
 use crate::storage::decode_text;
 
 mod adapters;
+mod audit;
 mod confirmations;
 mod kv;
 mod limits;
@@ -217,7 +218,7 @@ async fn lock_connection(
 
 const CONNECTION_COLUMNS: &str = "id, adapter_id, adapter_version, status, config, credentials, account_id, account_name, \
      permissions, custom_fields, status_reason, status_changed_at, last_error_code, last_error_message, last_error_at, \
-     last_error_request_id, created_at, disconnected_at";
+     last_error_request_id, created_at, disconnected_at, audit_bodies";
 
 fn connection_from_row(row: &PgRow) -> std::result::Result<Connection, sqlx::Error> {
     let config: String = row.try_get("config")?;
@@ -258,6 +259,7 @@ fn connection_from_row(row: &PgRow) -> std::result::Result<Connection, sqlx::Err
         last_error,
         created_at: time_at(row, "created_at")?,
         disconnected_at: optional_time_at(row, "disconnected_at")?,
+        audit_bodies: row.try_get::<i64, _>("audit_bodies")? != 0,
     })
 }
 
@@ -384,6 +386,15 @@ impl ConnectionStorage for PostgresStorage {
     async fn disconnect(&self, id: &str, at: SystemTime) -> Result<bool> {
         let done = sqlx::query(DISCONNECT)
             .bind(ts(at))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_audit_bodies(&self, id: &str, on: bool) -> Result<bool> {
+        let done = sqlx::query("UPDATE connections SET audit_bodies = $1 WHERE id = $2")
+            .bind(i64::from(on))
             .bind(id)
             .execute(&self.pool)
             .await?;

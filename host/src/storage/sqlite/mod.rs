@@ -19,6 +19,7 @@ use super::{
 use crate::storage::decode_text;
 
 mod adapters;
+mod audit;
 mod confirmations;
 mod kv;
 mod limits;
@@ -96,7 +97,7 @@ const DISCONNECT: &str = "UPDATE connections SET status = 'disconnected', \
 
 const CONNECTION_COLUMNS: &str = "id, adapter_id, adapter_version, status, config, credentials, account_id, account_name, \
      permissions, custom_fields, status_reason, status_changed_at, last_error_code, last_error_message, last_error_at, \
-     last_error_request_id, created_at, disconnected_at";
+     last_error_request_id, created_at, disconnected_at, audit_bodies";
 
 fn connection_from_row(row: &SqliteRow) -> std::result::Result<Connection, sqlx::Error> {
     let decode = |column: &str, e: serde_json::Error| sqlx::Error::ColumnDecode {
@@ -142,6 +143,7 @@ fn connection_from_row(row: &SqliteRow) -> std::result::Result<Connection, sqlx:
         disconnected_at: row
             .try_get::<Option<String>, _>("disconnected_at")?
             .map(|t| parse_time(&t)),
+        audit_bodies: row.try_get::<i64, _>("audit_bodies")? != 0,
     })
 }
 
@@ -294,6 +296,15 @@ impl ConnectionStorage for SqliteStorage {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn set_audit_bodies(&self, id: &str, on: bool) -> Result<bool> {
+        let done = sqlx::query("UPDATE connections SET audit_bodies = ? WHERE id = ?")
+            .bind(i64::from(on))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn record_counts(&self, connection: &str) -> Result<BTreeMap<String, u64>> {
         let rows = sqlx::query(
             "SELECT entity, COUNT(*) AS n FROM records WHERE connection_id = ? GROUP BY entity",
@@ -431,6 +442,7 @@ mod tests {
             last_error: None,
             created_at: now,
             disconnected_at: None,
+            audit_bodies: false,
         };
         let token = |id: &str, connection: &str| StoredToken {
             id: id.into(),

@@ -84,6 +84,7 @@ fn connection(id: &str) -> Connection {
         last_error: None,
         created_at: at(0),
         disconnected_at: None,
+        audit_bodies: false,
     }
 }
 
@@ -177,6 +178,7 @@ macro_rules! on_both_backends {
 }
 
 mod adapters;
+mod audit;
 mod connections;
 mod kv;
 mod limits;
