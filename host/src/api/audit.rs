@@ -69,6 +69,7 @@ pub struct AuditQuery {
     pub kind: Option<AuditKind>,
     pub outcome: Option<AuditOutcome>,
     /// The `next_cursor` of the page before (the list only).
+    #[param(pattern = "^[0-9]{1,19}$")]
     pub cursor: Option<String>,
     /// At most this many, 1 to 1,000 (default 100; the list only).
     #[param(minimum = 1, maximum = 1000)]
@@ -76,11 +77,26 @@ pub struct AuditQuery {
 }
 
 impl AuditQuery {
-    /// The filter the query asks for, as `reader` may read it.
-    fn filter(&self, reader: &Reader) -> Result<AuditFilter, ApiError> {
+    /// The filter the query asks for, as `reader` may read it, and the
+    /// cursor it gives.
+    fn filter(&self, reader: &Reader) -> Result<(AuditFilter, Option<u64>), ApiError> {
+        let cursor = match self.cursor.as_deref() {
+            None => None,
+            Some(cursor) => Some(
+                cursor
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|c| *c < 1 << 63)
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            Code::InvalidCursor,
+                            "`cursor` must be the `next_cursor` of an earlier page",
+                        )
+                    })?,
+            ),
+        };
         let time = |name: &str, text: &Option<String>| {
             text.as_deref()
-                .filter(|t| !t.is_empty())
                 .map(|t| {
                     crate::timestamps::parse(t).map(|t| micros(t.into())).ok_or_else(|| {
                         ApiError::new(
@@ -91,18 +107,31 @@ impl AuditQuery {
                 })
                 .transpose()
         };
+        if self.limit.is_some_and(|l| !(1..=MAX_LIMIT).contains(&l)) {
+            return Err(ApiError::new(
+                Code::InvalidQuery,
+                "`limit` must be 1 to 1000",
+            ));
+        }
+        if self.request_id.as_ref().is_some_and(|r| r.len() > 128) {
+            return Err(ApiError::new(
+                Code::InvalidQuery,
+                "`request_id` is at most 128 characters",
+            ));
+        }
         let connection_id = match reader {
             Reader::Admin => self.connection_id.clone().filter(|c| !c.is_empty()),
             Reader::Connection(own) => Some(own.clone()),
         };
-        Ok(AuditFilter {
+        let filter = AuditFilter {
             from_us: time("from", &self.from)?,
             to_us: time("to", &self.to)?,
             connection_id,
             request_id: self.request_id.clone().filter(|r| !r.is_empty()),
             kind: self.kind,
             outcome: self.outcome,
-        })
+        };
+        Ok((filter, cursor))
     }
 }
 
@@ -119,8 +148,8 @@ pub struct AuditList {
 ///
 /// # Errors
 ///
-/// `invalid_query` for a time that is not RFC 3339 or a `limit` that is not
-/// 1 to 1,000; `invalid_cursor` for a cursor this API did not give;
+/// `invalid_query` for a time that is not RFC 3339, a `request_id` longer
+/// than 128 characters or a `limit` that is not 1 to 1,000; `invalid_cursor` for a cursor this API did not give;
 /// `insufficient_scope` for a token without `audit`; `internal` when the
 /// database failed.
 #[utoipa::path(get, path = "/v1/audit", tag = "audit",
@@ -132,23 +161,8 @@ pub async fn list(
     State(state): State<AppState>,
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<AuditList>, ApiError> {
-    let filter = query.filter(&reader)?;
+    let (filter, before) = query.filter(&reader)?;
     let limit = query.limit.unwrap_or(100);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::new(
-            Code::InvalidQuery,
-            "`limit` must be 1 to 1000",
-        ));
-    }
-    let before = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
-        None => None,
-        Some(cursor) => Some(cursor.parse::<u64>().map_err(|_| {
-            ApiError::new(
-                Code::InvalidCursor,
-                "`cursor` must be the `next_cursor` of an earlier page",
-            )
-        })?),
-    };
     let entries = state
         .audit
         .read(&filter, AuditPage::Before(before), limit)
@@ -179,7 +193,7 @@ pub async fn export(
     State(state): State<AppState>,
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, ApiError> {
-    let filter = query.filter(&reader)?;
+    let (filter, _) = query.filter(&reader)?;
     let audit = state.audit.clone();
     // Each step reads the next page after the last entry sent; `None` once
     // the range is done (or failed).

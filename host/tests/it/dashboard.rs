@@ -1419,6 +1419,21 @@ async fn an_operator_issues_a_scoped_token_and_revokes_it() {
     call(&http, M::GET, server.url("/v1/vendors"), &token, None)
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "token_invalid");
+
+    // The audit trail names the operator's actions at the dashboard, and
+    // filters by kind.
+    browser
+        .goto(&server.url("/dashboard/audit?kind=admin"))
+        .await;
+    let trail = browser.text().await;
+    for action in ["token.revoked", "token.issued", "connection.created"] {
+        assert!(trail.contains(action), "{action}: {trail}");
+    }
+    assert!(trail.contains("dashboard"), "{trail}");
+    assert!(
+        !trail.contains("list vendors"),
+        "only admin actions: {trail}"
+    );
     browser.close().await;
 }
 

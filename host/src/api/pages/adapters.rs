@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Serialize;
+use serde_json::json;
 
 use super::layout::{self, Section, page, path};
 use super::session::Operator;
@@ -243,12 +244,19 @@ pub async fn upload(
         return failed("Choose a .wasm file to upload.".into());
     };
     match state.registry.upload_any(bytes.to_vec()).await {
-        Ok(loaded) => Redirect::to(&path(&[
-            "dashboard",
-            "adapters",
-            &loaded.adapter.manifest().id,
-        ]))
-        .into_response(),
+        Ok(loaded) => {
+            let manifest = loaded.adapter.manifest();
+            let detail = json!({"adapter": manifest.id, "version": manifest.version, "sha256": loaded.adapter.sha256()});
+            state
+                .audit
+                .admin(&operator.actor(), "adapter.uploaded", None, detail);
+            Redirect::to(&path(&[
+                "dashboard",
+                "adapters",
+                &loaded.adapter.manifest().id,
+            ]))
+            .into_response()
+        }
         Err(e) => failed(e.to_string()),
     }
 }

@@ -12,13 +12,16 @@
 //! system", "the system did not accept these credentials") and the log
 //! keeps the detail, with the session's id.
 
+use crate::api::request_id::RequestId;
+use crate::audit::Actor;
 use std::collections::BTreeMap;
 
+use axum::Extension;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::layout::{self, Section, page};
 use super::session::internal;
@@ -324,6 +327,7 @@ fn in_plain_words(e: &ConnectError) -> (String, Vec<String>) {
 pub async fn submit(
     State(state): State<AppState>,
     Path(secret): Path<String>,
+    Extension(request_id): Extension<RequestId>,
     multipart: Multipart,
 ) -> Response {
     let session = match open(&state, &secret).await {
@@ -351,7 +355,17 @@ pub async fn submit(
         .connect_through_session(&secret, config, credentials)
         .await
     {
-        Ok(connection) => page(
+        Ok(connection) => {
+            let actor = format!("connect-link:{}", session.id);
+            let by = Actor {
+                name: &actor,
+                request_id: &request_id.0,
+            };
+            let detail = json!({"adapter": connection.adapter_id, "replaces": session.replaces});
+            state
+                .audit
+                .admin(&by, "connection.created", Some(&connection.id), detail);
+            page(
             "Connected",
             Section::None,
             None,
@@ -362,7 +376,8 @@ pub async fn submit(
                 }
             },
         )
-        .into_response(),
+        .into_response()
+        }
         Err(ConnectSessionError::Connect(e)) => {
             tracing::info!(session = %session.id, adapter = %session.adapter_id, error = %e, "a connect attempt through a link failed");
             let (text, details) = in_plain_words(&e);

@@ -12,6 +12,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
+use serde_json::json;
 
 use super::connection::{confirm, find, not_found};
 use super::layout::{self, Section, connection_path, page, status_badge, when, with_query};
@@ -347,7 +348,13 @@ pub async fn disconnect(
         return refused.into_response();
     }
     match state.connections.disconnect(&id).await {
-        Ok(Some(c)) => Redirect::to(&connection_path(&c, &[])).into_response(),
+        Ok(Some(c)) => {
+            let actor = operator.actor();
+            state
+                .audit
+                .admin(&actor, "connection.disconnected", Some(&id), json!({}));
+            Redirect::to(&connection_path(&c, &[])).into_response()
+        }
         Ok(None) => not_found(&id),
         Err(e) => internal(&e),
     }
@@ -387,7 +394,14 @@ pub async fn delete_data(
         Err(page) => return page,
     };
     match state.connections.delete_data(&c.id).await {
-        Ok(_) => Redirect::to(&connection_path(&c, &[])).into_response(),
+        Ok(deleted_records) => {
+            let detail = json!({"deleted_records": deleted_records});
+            let actor = operator.actor();
+            state
+                .audit
+                .admin(&actor, "connection.data_deleted", Some(&c.id), detail);
+            Redirect::to(&connection_path(&c, &[])).into_response()
+        }
         Err(e) => internal(&e),
     }
 }

@@ -86,17 +86,19 @@ pub enum Section {
     Syncs,
     Webhooks,
     Requests,
+    Audit,
     /// A page outside the dashboard (signing in, the customer's page).
     None,
 }
 
 /// The navigation: each section's page.
-const NAVIGATION: [(Section, &str, &str); 5] = [
+const NAVIGATION: [(Section, &str, &str); 6] = [
     (Section::Connections, "/dashboard", "Connections"),
     (Section::Adapters, "/dashboard/adapters", "Adapters"),
     (Section::Syncs, "/dashboard/syncs", "Syncs"),
     (Section::Webhooks, "/dashboard/webhooks", "Webhooks"),
     (Section::Requests, "/dashboard/requests", "Failed requests"),
+    (Section::Audit, "/dashboard/audit", "Audit trail"),
 ];
 
 /// What a path segment keeps as it is: the URL standard's unreserved

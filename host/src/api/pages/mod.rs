@@ -4,6 +4,7 @@
 //! the API underneath.
 
 mod adapters;
+mod audit;
 mod connect;
 mod connection;
 mod dashboard;
@@ -67,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/dashboard/syncs/run", post(syncs::run_now))
         .route("/dashboard/webhooks", get(webhooks::list))
         .route("/dashboard/requests", get(requests::list))
+        .route("/dashboard/audit", get(audit::list))
         .layer(DefaultBodyLimit::max(connect::MAX_FORM_BYTES))
         .merge(
             Router::new()

@@ -6,6 +6,8 @@
 //! key's hash ([`session_hash`]): a host started with another admin key
 //! (a rotation) finds none of the sessions signed in with the old one.
 
+use crate::api::request_id::RequestId;
+use crate::audit::Actor;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -103,6 +105,9 @@ fn session_hash(state: &AppState, id: &str) -> [u8; 32] {
 pub struct Operator {
     pub csrf: String,
     id_hash: [u8; 32],
+    /// The request's id, for the audit trail's entries of the operator's
+    /// actions.
+    request_id: String,
 }
 
 impl FromRequestParts<AppState> for Operator {
@@ -124,6 +129,10 @@ impl FromRequestParts<AppState> for Operator {
             Some(session) => Ok(Operator {
                 csrf: session.csrf_token,
                 id_hash,
+                request_id: parts
+                    .extensions
+                    .get::<RequestId>()
+                    .map_or_else(|| uuid::Uuid::now_v7().to_string(), |r| r.0.clone()),
             }),
             None => Err(sign_in()),
         }
@@ -131,6 +140,14 @@ impl FromRequestParts<AppState> for Operator {
 }
 
 impl Operator {
+    /// The operator at the dashboard, as the audit trail names them.
+    pub fn actor(&self) -> Actor<'_> {
+        Actor {
+            name: "dashboard",
+            request_id: &self.request_id,
+        }
+    }
+
     /// Refuses a form whose CSRF token is not this session's.
     ///
     /// # Errors

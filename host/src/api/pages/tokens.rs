@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
+use serde_json::json;
 
 use super::connection::{confirm, find};
 use super::layout::{self, Section, connection_path, page, path, when};
@@ -102,7 +103,13 @@ pub async fn issue(
         expires_at: Some(form.expires_at.trim().to_string()).filter(|e| !e.is_empty()),
     };
     let (token, secret) = match state.connections.issue_token(&id, new).await {
-        Ok(issued) => issued,
+        Ok(issued) => {
+            let detail =
+                json!({"token_id": issued.0.id, "name": issued.0.name, "scopes": issued.0.scopes});
+            let actor = operator.actor();
+            state.audit.admin(&actor, "token.issued", Some(&id), detail);
+            issued
+        }
         Err(TokenError::Storage(e)) => return internal(&e),
         Err(e) => {
             return (
@@ -182,6 +189,13 @@ pub async fn revoke(
     }
     match state.connections.revoke_token(&id, &token).await {
         Ok(t) => {
+            let actor = operator.actor();
+            state.audit.admin(
+                &actor,
+                "token.revoked",
+                Some(&id),
+                json!({"token_id": token}),
+            );
             Redirect::to(&path(&["dashboard", "connections", &t.connection_id])).into_response()
         }
         Err(TokenError::Storage(e)) => internal(&e),
