@@ -491,6 +491,14 @@ fn main() {
             &["--database-url", database],
         ));
     }
+    // The SQLite host again, with the audit trail off.
+    let audit_off = hosts.len();
+    hosts.push(Host::start_with(
+        binary,
+        &adapters,
+        &dir.path().join("audit-off"),
+        &["--audit-log", "off"],
+    ));
     if let Ok(other) = std::env::var("INTERLINK_BENCH_OTHER") {
         hosts.push(Host::start(&other, &adapters, &dir.path().join("other")));
     }
@@ -531,6 +539,7 @@ fn main() {
         if database.is_some() {
             names.push("postgres");
         }
+        names.push("audit off");
         names.push("other");
         for (host, token) in hosts.iter().zip(&tokens) {
             paths.push(Target::Get {
@@ -581,6 +590,17 @@ fn main() {
                 rates[1][postgres] / rates[1][interlink],
             );
         }
+        let off = audit_off + 2;
+        println!(
+            "the audit trail on (the default) against off: {:.0} against {:.0} us added at 1 in \
+             flight ({:.2}x, target <= 1.2), {:.0} against {:.0} req/s at 16 ({:.2}x)",
+            added(interlink),
+            added(off),
+            added(interlink) / added(off),
+            rates[1][interlink],
+            rates[1][off],
+            rates[1][off] / rates[1][interlink],
+        );
         mcp_next_to_http(&hosts[0], &tokens[0], seconds).await;
         if let Some(database) = &database {
             two_nodes(binary, database, &adapters, &hosts[1], &tokens[1], seconds).await;

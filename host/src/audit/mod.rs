@@ -15,7 +15,9 @@
 //! Entries of one request carry its [`Trail`]: the request id, connection,
 //! token id and actor, so that `GET /v1/audit?request_id=` shows a write
 //! whole. Recording never waits on the database: entries queue in memory
-//! and one task appends them in batches (one statement per batch). When the
+//! and one task appends them in batches, one statement per batch and at
+//! most one batch per 100 ms under load (so a read costs no statement of
+//! its own). When the
 //! queue is full (the database far behind), entries are dropped, counted,
 //! and the count logged: the trail is evidence, but not at the price of
 //! the calls it records. A second task deletes entries past the retention.
@@ -37,8 +39,11 @@ use crate::timing::Timing;
 
 /// Entries waiting in memory for the writer.
 const QUEUE: usize = 16_384;
-/// Entries the writer appends in one statement.
+/// Entries the writer appends in one statement, at most.
 const BATCH: usize = 1_000;
+/// How long the writer lets a batch gather: entries reach the database at
+/// most this much later than they happen.
+const LINGER: Duration = Duration::from_millis(100);
 /// How often the purge runs, at most.
 const MAX_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -169,6 +174,17 @@ fn writer(store: Arc<dyn Store>) -> mpsc::Sender<AuditEntry> {
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(BATCH);
         while receiver.recv_many(&mut batch, BATCH).await > 0 {
+            // Let the batch gather for a moment: under load, one statement
+            // per `LINGER` rather than one per request.
+            let gathered = tokio::time::Instant::now() + LINGER;
+            while batch.len() < BATCH {
+                let room = BATCH - batch.len();
+                let more = receiver.recv_many(&mut batch, room);
+                match tokio::time::timeout_at(gathered, more).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
             if let Err(e) = store.append_audit(&batch).await {
                 tracing::error!(error = %e, lost = batch.len(), "could not append to the audit trail");
             }

@@ -990,6 +990,34 @@ async fn a_customer_connects_through_a_link_and_the_operator_gets_the_token() {
         .await
         .assert_error(StatusCode::CONFLICT, "token_claimed");
 
+    // The audit trail names who did what: the operator made the link, the
+    // link's holder the connection.
+    let url = server.url("/v1/audit?kind=admin");
+    let trail = eventually(Duration::from_secs(10), "two admin entries", || {
+        let (http, url, admin) = (&http, url.clone(), admin.clone());
+        async move {
+            let trail = call(http, M::GET, url, &admin, None).await;
+            (trail.body["entries"].as_array().unwrap().len() == 2).then_some(trail)
+        }
+    })
+    .await;
+    let actions: Vec<(&str, &str)> = trail.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    let by_link = format!("connect-link:{session}");
+    assert_eq!(
+        actions,
+        [
+            ("connection.created", by_link.as_str()),
+            ("connect_link.created", "admin")
+        ],
+        "{}",
+        trail.body
+    );
+
     // ... and in the dashboard.
     browser.sign_in(&server).await;
     let list = browser.text().await;

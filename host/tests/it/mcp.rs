@@ -309,10 +309,36 @@ async fn a_write_the_rules_refuse_is_the_http_apis_error_and_reaches_nothing() {
     let http = demo.call(M::POST, "/v1/vendors", Some(body)).await;
     http.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "field_read_only");
     assert_eq!(
-        without_request_id(refused),
+        without_request_id(refused.clone()),
         without_request_id(http.body["error"].clone())
     );
     assert_eq!(demo.up.writes(), 0);
+
+    // The audit trail has the tool call, refused, and under its request the
+    // write's decision naming the rule.
+    let admin = demo.server.admin_key();
+    let url = demo.server.url("/v1/audit?kind=mcp");
+    let tool = eventually(Duration::from_secs(10), "the tool call's entry", || {
+        let (http, url, admin) = (&demo.http, url.clone(), admin.clone());
+        async move {
+            let trail = call(http, M::GET, url, &admin, None).await;
+            trail.body["entries"].as_array().unwrap().first().cloned()
+        }
+    })
+    .await;
+    assert_eq!(tool["action"], "tool vendors_create", "{tool}");
+    assert_eq!(tool["outcome"], "refused", "{tool}");
+    assert_eq!(tool["detail"]["code"], "field_read_only", "{tool}");
+    assert_eq!(tool["request_id"], refused["request_id"], "{tool}");
+    let url = demo.server.url(&format!(
+        "/v1/audit?request_id={}&kind=write",
+        tool["request_id"].as_str().unwrap()
+    ));
+    let decision = call(&demo.http, M::GET, url, &admin, None).await;
+    assert_eq!(
+        decision.body["entries"][0]["detail"]["rule"],
+        "field_read_only"
+    );
 }
 
 /// A valid write is first a plan (the held request, redacted as the HTTP
