@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use super::{Answer, Caller, DataError, DataPlane, Mode, Op, declared, record};
 use crate::connections::Connection;
@@ -26,6 +27,7 @@ use crate::rules::fields::{Schema, Write, check};
 use crate::rules::state;
 use crate::runtime::{Adapter, HeldRequest};
 use crate::storage::IdempotencyClaim;
+use crate::telemetry::trace::SPANS;
 
 /// How long an idempotency key is remembered.
 const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
@@ -80,6 +82,7 @@ fn check_fields(
     body: &Map<String, Value>,
     write: Write,
 ) -> Result<(), DataError> {
+    let _span = tracing::info_span!(target: SPANS, "rule check", entity).entered();
     let extra = account_fields(connection, entity);
     let violations = check(&Schema::new(declared(adapter, entity), &extra), body, write);
     if violations.is_empty() {
@@ -133,6 +136,7 @@ impl DataPlane {
         };
         self.store
             .spend_budget(&connection.id, per_minute, SystemTime::now(), cost)
+            .instrument(tracing::info_span!(target: SPANS, "write budget"))
             .await?
             .map(drop)
             .map_err(|retry_after| DataError::WriteBudget {
@@ -195,6 +199,7 @@ impl DataPlane {
             let now = SystemTime::now();
             let claim = storage
                 .claim_idempotency_key(&connection.id, key, &hash, now, now - IDEMPOTENCY_WINDOW)
+                .instrument(tracing::info_span!(target: SPANS, "idempotency claim"))
                 .await?;
             match claim {
                 IdempotencyClaim::Claimed => {}
@@ -221,6 +226,7 @@ impl DataPlane {
             (Ok(record), Some(key)) => {
                 if let Err(e) = storage
                     .complete_idempotency_key(&connection.id, key, 201, record.get())
+                    .instrument(tracing::info_span!(target: SPANS, "idempotency complete"))
                     .await
                 {
                     tracing::error!(error = %e, "could not record the idempotent result");

@@ -43,6 +43,7 @@ pub use warm::{InstanceReuse, Lease};
 use crate::contract::{self, Account, AdapterError, CallFor, Guest, GuestPre, RawPage};
 use crate::manifest::{Manifest, OriginTemplate};
 use crate::outbound::{AdapterGrants, AllowList, NetworkPolicy, Outbound};
+use crate::telemetry::Metrics;
 use spare::{SpareCount, SpareSlot};
 use state::{DeadlineExceeded, HostState, classify};
 use warm::WarmPool;
@@ -90,6 +91,8 @@ pub struct Services {
     /// The restricted networks the operator granted adapters
     /// (`--adapter-allow-network`); none by default.
     pub adapter_grants: AdapterGrants,
+    /// Where the adapters' requests are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The stored value of a private-key config field that stands for the
@@ -104,7 +107,14 @@ impl Services {
             platform_key: None,
             fixed_clock_ms: None,
             adapter_grants: AdapterGrants::default(),
+            metrics: Arc::default(),
         }
+    }
+
+    /// Counts the adapters' requests in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Lets adapters reach the restricted networks `grants` name for them.
@@ -260,6 +270,18 @@ impl Runtime {
                 _ticker: ticker,
             }),
         })
+    }
+
+    /// Adapter instances alive in the pool now (calls' and spares), and
+    /// the pool's size (`max_instances` and the spares' room).
+    pub fn instances(&self) -> (u64, u64) {
+        let in_use = self
+            .inner
+            .engine
+            .pooling_allocator_metrics()
+            .map_or(0, |m| m.component_instances());
+        let size = u64::from(self.inner.config.max_instances) + u64::from(MAX_SPARES);
+        (in_use, size)
     }
 
     /// Compiles `bytes`, or takes them from the cache. Blocking: run it off

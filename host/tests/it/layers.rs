@@ -29,6 +29,8 @@ const LAYERS: &[&[&str]] = &[
         "timestamps",
         "rate_limit",
         "duration",
+        // Metrics and trace spans, which every layer above reports to.
+        "telemetry",
     ],
     &["manifest"],
     // Every error code a client can see.

@@ -38,6 +38,7 @@ mod sap;
 mod soak;
 mod suite;
 mod syncs;
+mod telemetry;
 mod tokens;
 mod tryton;
 mod write_rules;
