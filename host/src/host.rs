@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::Router;
+use axum::{Router, middleware};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -40,6 +40,7 @@ use crate::runtime::{DatabaseKv, Runtime, RuntimeConfig, Services};
 use crate::secret_box::SecretBox;
 use crate::storage::{self, DatabaseUrl, Heard, Store};
 use crate::sync::Syncs;
+use crate::telemetry::Metrics;
 use crate::webhooks::{self, Webhooks};
 
 /// Everything a host is built from: `interlink serve`'s flags, as values.
@@ -85,6 +86,9 @@ pub struct Config {
     pub mcp: crate::mcp::Options,
     /// The audit trail: on or off, and how long it is kept.
     pub audit: audit::Settings,
+    /// Where `/metrics` is served without a key (a private network), if
+    /// anywhere: `--metrics-listen`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -108,6 +112,7 @@ impl Config {
             public_url: None,
             mcp: crate::mcp::Options::default(),
             audit: audit::Settings::default(),
+            metrics_listen: None,
         }
     }
 }
@@ -118,6 +123,7 @@ pub struct Host {
     state: AppState,
     store: Arc<dyn Store>,
     mcp: crate::mcp::Options,
+    metrics_listen: Option<SocketAddr>,
     background: Vec<JoinHandle<()>>,
     _watch: watch::FolderWatch,
 }
@@ -172,12 +178,24 @@ impl Host {
             .context("setting up outbound TLS")?;
         let kv = Arc::new(DatabaseKv::new(store.clone(), secret_box.clone()));
         let audit = Audit::start(store.clone(), config.audit);
+        let metrics = Arc::new(Metrics::new());
         let services = Services::new(Arc::new(http.clone()), kv.clone())
             .with_audit(audit.clone())
             .with_platform_key(platform.private_key_pem())
-            .with_adapter_grants(AdapterGrants::new(config.adapter_grants));
+            .with_adapter_grants(AdapterGrants::new(config.adapter_grants))
+            .with_metrics(metrics.clone());
         let cache_dir = config.cache_dir.unwrap_or_else(|| data.cache_dir());
         let runtime = Runtime::new(config.runtime, services, Some(&cache_dir))?;
+        let pool = runtime.clone();
+        metrics.sample(
+            "instances_in_use",
+            "Adapter instances alive in the pool (calls' and spares)",
+            move || pool.instances().0 as i64,
+        );
+        let pool = runtime.clone();
+        metrics.sample("instances_max", "The instance pool's size", move || {
+            pool.instances().1 as i64
+        });
         let adapters_dir = match config.adapters_dir {
             Some(dir) => dir,
             None => data.adapters_dir().context("making the adapters folder")?,
@@ -217,11 +235,30 @@ impl Host {
             webhooks.clone(),
         );
         let follower = dataplane.follow_other_nodes(heard);
+        let calls = dataplane.clone();
+        metrics.sample(
+            "calls_admitted",
+            "Calls admitted at their connection's share (running or waiting at its gate)",
+            move || calls.calls().0 as i64,
+        );
+        let calls = dataplane.clone();
+        metrics.sample(
+            "calls_upstream",
+            "Calls past their connection's gate (holding an upstream slot)",
+            move || calls.calls().1 as i64,
+        );
+        let syncs = Arc::new(syncs.with_node(node));
+        let runs = syncs.clone();
+        metrics.sample(
+            "sync_runs_running",
+            "Sync runs this node drives",
+            move || runs.running(),
+        );
         let app_services = api::AppServices {
             dataplane,
             connections: connections.clone(),
             registry: registry.clone(),
-            syncs: Arc::new(syncs.with_node(node)),
+            syncs,
             webhooks: webhooks.clone(),
             audit,
         };
@@ -231,6 +268,7 @@ impl Host {
             api_rate: config
                 .api_requests_per_minute
                 .map(|per_minute| Arc::new(TokenRate::new(per_minute, store.clone()))),
+            metrics,
             ..AppState::new(app_services, store.clone(), &admin.key)
         };
 
@@ -245,6 +283,7 @@ impl Host {
             state,
             store,
             mcp: config.mcp,
+            metrics_listen: config.metrics_listen,
             background,
             _watch: watch,
         })
@@ -263,9 +302,13 @@ impl Host {
     /// start with `http://` and the listening address when the
     /// configuration names no public URL.
     ///
+    /// With `--metrics-listen`, `/metrics` is served there too, without a
+    /// key, with the same limits.
+    ///
     /// # Errors
     ///
-    /// The listener has no local address.
+    /// The listener has no local address, or the metrics listener cannot
+    /// listen.
     pub async fn serve(
         mut self,
         listener: TcpListener,
@@ -288,6 +331,20 @@ impl Host {
             load(&registry).await;
             syncs.schedule().await;
         }));
+        if let Some(metrics_addr) = self.metrics_listen {
+            let metrics = TcpListener::bind(metrics_addr)
+                .await
+                .with_context(|| format!("--metrics-listen {metrics_addr}"))?;
+            tracing::info!(addr = %metrics.local_addr()?, "metrics listening (no key: keep it on a private network)");
+            let router =
+                api::metrics::router(self.state.metrics.clone(), self.state.webhooks.clone());
+            self.background.push(tokio::spawn(edge::serve(
+                metrics,
+                router,
+                limits,
+                std::future::pending(),
+            )));
+        }
         println!("interlink listening on http://{addr}");
         edge::serve(listener, self.router(), limits, shutdown).await;
         Ok(())
@@ -296,9 +353,14 @@ impl Host {
     /// The HTTP surface: the API, the pages and the MCP endpoint.
     pub fn router(&self) -> Router {
         let state = self.state.clone();
+        let metrics = state.metrics.clone();
         api::pages::router(state.clone())
             .merge(api::router(state.clone()))
             .merge(crate::mcp::router(state, self.mcp))
+            .layer(middleware::from_fn_with_state(
+                metrics,
+                api::metrics::observe,
+            ))
     }
 
     /// The one path to adapters, which every door calls through.

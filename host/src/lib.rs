@@ -27,6 +27,7 @@
 //!   [`timestamps`]: timestamps as clients write them;
 //!   [`rate_limit`]: token buckets (write budgets, the API's rate limit);
 //!   [`duration`]: durations as flags and environment variables give them;
+//!   [`telemetry`]: the metrics and trace spans every layer reports to;
 //! - [`contract`]: the WIT contract versions the host serves;
 //! - [`manifest`]: what adapters declare, and its validation;
 //! - [`code`]: every error code a client can see, with its HTTP status.
@@ -52,6 +53,7 @@ pub mod runtime;
 pub mod secret_box;
 pub mod storage;
 pub mod sync;
+pub mod telemetry;
 pub mod timestamps;
 pub mod timing;
 pub mod webhooks;

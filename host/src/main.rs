@@ -15,8 +15,11 @@ use interlink::host::{Config, Host};
 use interlink::outbound::{NetworkPolicy, network};
 use interlink::runtime::{InstanceReuse, RuntimeConfig};
 use interlink::storage::DatabaseUrl;
+use interlink::telemetry::trace;
 use interlink::webhooks;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::prelude::*;
 
 mod cli;
 
@@ -241,6 +244,12 @@ struct ServeArgs {
     /// The MCP door (`/mcp`) lists and runs only read tools.
     #[arg(long, env = "INTERLINK_MCP_READ_ONLY")]
     mcp_read_only: bool,
+    /// Also serve Prometheus metrics (`GET /metrics`) on this address,
+    /// without the admin key (the API's listener serves them with it). Off
+    /// by default; keep it on a private network, where only the scraper
+    /// reaches it (`127.0.0.1:9464`).
+    #[arg(long, env = "INTERLINK_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// The audit trail (`GET /v1/audit`): every data-plane call, upstream
     /// request, credential use, write decision, admin action and MCP tool
     /// call, recorded in the database.
@@ -269,6 +278,12 @@ enum Switch {
 fn log_filter(given: &str) -> anyhow::Result<EnvFilter> {
     let filter = EnvFilter::try_new(given)
         .with_context(|| format!("--log (RUST_LOG) `{given}` is not a log filter"))?;
+    // The trace spans are for the trace exporter, not the log.
+    let filter = if given.contains(trace::SPANS) {
+        filter
+    } else {
+        filter.add_directive(format!("{}=off", trace::SPANS).parse()?)
+    };
     if given.contains("rmcp") {
         return Ok(filter);
     }
@@ -278,12 +293,23 @@ fn log_filter(given: &str) -> anyhow::Result<EnvFilter> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(log_filter(&cli.log)?)
+    let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    match cli.command {
+        .with_filter(log_filter(&cli.log)?);
+    // OpenTelemetry, when the OTEL_* variables configure it: the spans of
+    // the trace target only.
+    let tracing = trace::Tracing::from_env(tokio::runtime::Handle::current())?;
+    let spans = tracing.as_ref().map(|tracing| {
+        tracing_opentelemetry::layer()
+            .with_tracer(tracing.tracer())
+            .with_location(false)
+            .with_threads(false)
+            .with_tracked_inactivity(false)
+            .with_filter(Targets::new().with_target(trace::SPANS, tracing::Level::TRACE))
+    });
+    tracing_subscriber::registry().with(log).with(spans).init();
+    let done = match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::Cert(CertCommand::Generate(args)) => generate(args),
         Command::Adapter(command) => cli::adapter::run(command).await,
@@ -292,7 +318,11 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", cli::reference::markdown(&Cli::command()));
             Ok(())
         }
+    };
+    if let Some(tracing) = tracing {
+        tracing.shutdown().await;
     }
+    done
 }
 
 fn generate(args: GenerateArgs) -> anyhow::Result<()> {
@@ -418,6 +448,7 @@ impl ServeArgs {
                 enabled: self.audit_log == Switch::On,
                 retention: Some(self.audit_retention),
             },
+            metrics_listen: self.metrics_listen,
             ..Config::new(&self.data_dir)
         })
     }

@@ -3,7 +3,8 @@
 //!
 //! - admin plane (admin key): `/v1/adapters` uploads, `/v1/connections` (and their
 //!   tokens), `/v1/credits`,
-//!   `/v1/connect-sessions`, `/v1/certificates/platform`, `/v1/failed-requests`;
+//!   `/v1/connect-sessions`, `/v1/certificates/platform`, `/v1/failed-requests`,
+//!   `/metrics` ([`metrics`]);
 //! - data plane (connection token): `/v1/{entity}`, `/v1/passthrough/{path}`; syncs (`/v1/syncs/{entity}`,
 //!   `/v1/sync-status`, `/v1/synced/{entity}`) and webhooks (`/v1/webhooks`);
 //! - `/healthz`, `/openapi.json`;
@@ -23,6 +24,7 @@ pub mod error;
 pub mod failed_requests;
 mod json;
 pub mod meta;
+pub mod metrics;
 pub mod openapi;
 pub mod pages;
 mod passthrough;
@@ -78,6 +80,8 @@ pub struct AppState {
     pub sign_in_attempts: Arc<crate::rate_limit::Buckets>,
     /// The audit trail: where actions are recorded, and read from.
     pub audit: Arc<crate::audit::Audit>,
+    /// What `/metrics` shows.
+    pub metrics: Arc<crate::telemetry::Metrics>,
 }
 
 /// The services an [`AppState`] serves from.
@@ -120,6 +124,7 @@ impl AppState {
             api_rate: None,
             sign_in_attempts: Default::default(),
             audit,
+            metrics: Arc::default(),
         }
     }
 
@@ -144,6 +149,7 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(MAX_UPLOAD_BYTES));
     let json = Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::scrape))
         .route(
             "/openapi.json",
             get(|| async { Json(openapi::ApiDoc::openapi()) }),

@@ -165,6 +165,7 @@ impl Modify for Security {
     ),
     paths(
         super::healthz,
+        super::metrics::scrape,
         super::adapters::list,
         super::adapters::get,
         super::adapters::upload,

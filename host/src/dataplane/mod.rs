@@ -15,6 +15,8 @@
 //! 4. the call on a fresh instance, retried while the system answers 429; in
 //!    a dry run ([`Mode::DryRun`]), the instance holds the requests that may
 //!    change the system instead of sending them, and they are the answer;
+//!    (each step a span of [`crate::telemetry::trace`]: instantiate, guest
+//!    call);
 //! 5. on failure, the error recorded on the connection (a rejected
 //!    credential makes it require reauthorization).
 //!
@@ -39,6 +41,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 pub use admission::Wait;
 pub use error::DataError;
@@ -54,6 +57,7 @@ use crate::runtime::{
 };
 use crate::storage::Store;
 use crate::storage::audit::{AuditKind, AuditOutcome};
+use crate::telemetry::trace::SPANS;
 use crate::timing::{Part, Timing};
 use admission::{Admission, Admitted, Refused};
 
@@ -174,6 +178,18 @@ impl Op<'_> {
             ),
         }
     }
+
+    /// The operation's name, as a trace shows it.
+    fn name(&self) -> &'static str {
+        match self {
+            Op::List(_) => "list",
+            Op::Get(..) => "get",
+            Op::Create(..) => "create",
+            Op::Update(..) => "update",
+            Op::Delete(..) => "delete",
+            Op::Passthrough(_) => "passthrough",
+        }
+    }
 }
 
 /// What an operation answers.
@@ -231,6 +247,12 @@ impl DataPlane {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Calls admitted now, and of them those past their connection's gate
+    /// ([`Admission::usage`]).
+    pub fn calls(&self) -> (u64, u64) {
+        self.admission.usage()
     }
 
     /// The adapter serving `connection`, which must declare `entity`.
@@ -426,29 +448,43 @@ impl DataPlane {
             })?;
         let timing = &caller.trail.timing;
         let started = Instant::now();
-        let mut instance = adapter.instantiate(caller.open.ctx.clone()).await?;
+        let mut instance = adapter
+            .instantiate(caller.open.ctx.clone())
+            .instrument(tracing::info_span!(target: SPANS, "instantiate"))
+            .await?;
         timing.add(Part::Instantiate, started.elapsed());
         instance.trail(caller.trail.clone());
         if mode == Mode::DryRun {
             instance.dry_run();
         }
+        let guest_call = tracing::info_span!(
+            target: SPANS,
+            "guest call",
+            adapter = adapter.id(),
+            operation = op.name(),
+            dry_run = mode == Mode::DryRun,
+        );
         let started = Instant::now();
-        let answer = match *op {
-            Op::List(request) => instance.list(request).await.map(Answer::Page),
-            Op::Get(entity, id) => instance.get(entity, id).await.map(Answer::Record),
-            Op::Create(entity, record) => instance
-                .create(entity, record.to_string())
-                .await
-                .map(Answer::Record),
-            Op::Update(entity, id, patch) => instance
-                .update(entity, id, patch.to_string())
-                .await
-                .map(Answer::Record),
-            Op::Delete(entity, id) => instance.delete(entity, id).await.map(|()| Answer::Done),
-            Op::Passthrough(request) => {
-                instance.passthrough(request).await.map(Answer::Passthrough)
+        let answer = async {
+            match *op {
+                Op::List(request) => instance.list(request).await.map(Answer::Page),
+                Op::Get(entity, id) => instance.get(entity, id).await.map(Answer::Record),
+                Op::Create(entity, record) => instance
+                    .create(entity, record.to_string())
+                    .await
+                    .map(Answer::Record),
+                Op::Update(entity, id, patch) => instance
+                    .update(entity, id, patch.to_string())
+                    .await
+                    .map(Answer::Record),
+                Op::Delete(entity, id) => instance.delete(entity, id).await.map(|()| Answer::Done),
+                Op::Passthrough(request) => {
+                    instance.passthrough(request).await.map(Answer::Passthrough)
+                }
             }
-        };
+        }
+        .instrument(guest_call)
+        .await;
         timing.add(Part::Call, started.elapsed());
         admitted.free_upstream_slot().await;
         let answer = match (mode, answer) {

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use super::{Answer, Caller, DataError, DataPlane, Mode, Op, declared, record};
 use crate::connections::Connection;
@@ -27,6 +28,7 @@ use crate::rules::state;
 use crate::runtime::{Adapter, HeldRequest};
 use crate::storage::IdempotencyClaim;
 use crate::storage::audit::{AuditKind, AuditOutcome};
+use crate::telemetry::trace::SPANS;
 use crate::timing::Part;
 
 /// How long an idempotency key is remembered.
@@ -82,6 +84,7 @@ fn check_fields(
     body: &Map<String, Value>,
     write: Write,
 ) -> Result<(), DataError> {
+    let _span = tracing::info_span!(target: SPANS, "rule check", entity).entered();
     let extra = account_fields(connection, entity);
     let violations = check(&Schema::new(declared(adapter, entity), &extra), body, write);
     if violations.is_empty() {
@@ -138,6 +141,7 @@ impl DataPlane {
         let spent = self
             .store
             .spend_budget(&connection.id, per_minute, SystemTime::now(), cost)
+            .instrument(tracing::info_span!(target: SPANS, "write budget"))
             .await;
         timing.add(Part::Db, started.elapsed());
         spent?
@@ -217,6 +221,7 @@ impl DataPlane {
             let started = Instant::now();
             let claim = storage
                 .claim_idempotency_key(&connection.id, key, &hash, now, now - IDEMPOTENCY_WINDOW)
+                .instrument(tracing::info_span!(target: SPANS, "idempotency claim"))
                 .await;
             caller.trail.timing.add(Part::Db, started.elapsed());
             match claim? {
@@ -244,6 +249,7 @@ impl DataPlane {
             (Ok(record), Some(key)) => {
                 if let Err(e) = storage
                     .complete_idempotency_key(&connection.id, key, 201, record.get())
+                    .instrument(tracing::info_span!(target: SPANS, "idempotency complete"))
                     .await
                 {
                     tracing::error!(error = %e, "could not record the idempotent result");

@@ -44,6 +44,7 @@ use crate::audit::Audit;
 use crate::contract::{self, Account, AdapterError, CallFor, Guest, GuestPre, RawPage};
 use crate::manifest::{Manifest, OriginTemplate};
 use crate::outbound::{AdapterGrants, AllowList, NetworkPolicy, Outbound};
+use crate::telemetry::Metrics;
 use spare::{SpareCount, SpareSlot};
 use state::{DeadlineExceeded, HostState, classify};
 use warm::WarmPool;
@@ -94,6 +95,8 @@ pub struct Services {
     /// Where calls' upstream requests and credential uses are recorded;
     /// nowhere by default.
     pub audit: Arc<Audit>,
+    /// Where the adapters' requests are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The stored value of a private-key config field that stands for the
@@ -109,16 +112,23 @@ impl Services {
             fixed_clock_ms: None,
             adapter_grants: AdapterGrants::default(),
             audit: Audit::off(),
+            metrics: Arc::default(),
         }
     }
 
-    /// Lets adapters reach the restricted networks `grants` name for them.
+    /// Counts the adapters' requests in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     /// Calls record their upstream requests and credential uses in
     /// `audit`.
     pub fn with_audit(self, audit: Arc<Audit>) -> Self {
         Services { audit, ..self }
     }
 
+    /// Lets adapters reach the restricted networks `grants` name for them.
     pub fn with_adapter_grants(mut self, grants: AdapterGrants) -> Self {
         self.adapter_grants = grants;
         self
@@ -271,6 +281,18 @@ impl Runtime {
                 _ticker: ticker,
             }),
         })
+    }
+
+    /// Adapter instances alive in the pool now (calls' and spares), and
+    /// the pool's size (`max_instances` and the spares' room).
+    pub fn instances(&self) -> (u64, u64) {
+        let in_use = self
+            .inner
+            .engine
+            .pooling_allocator_metrics()
+            .map_or(0, |m| m.component_instances());
+        let size = u64::from(self.inner.config.max_instances) + u64::from(MAX_SPARES);
+        (in_use, size)
     }
 
     /// Compiles `bytes`, or takes them from the cache. Blocking: run it off

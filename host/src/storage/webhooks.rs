@@ -174,4 +174,7 @@ pub trait WebhookStorage: Send + Sync + 'static {
     ) -> Result<Vec<(Delivery, Vec<Attempt>)>>;
     /// Drops the connection's pending deliveries; answers how many.
     async fn drop_deliveries(&self, connection: &str) -> Result<u64>;
+    /// How many deliveries are pending, of every connection (on the index
+    /// of pending deliveries: `/metrics` asks at each scrape).
+    async fn pending_deliveries(&self) -> Result<u64>;
 }

@@ -83,6 +83,8 @@ pub struct Syncs {
     wake: tokio::sync::Notify,
     /// This node's name in run leases.
     node: String,
+    /// Runs this node drives now.
+    running: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// A timestamp or a date, as RFC 3339 in UTC.
@@ -107,6 +109,7 @@ impl Syncs {
             webhooks,
             wake: tokio::sync::Notify::new(),
             node: format!("node_{}", uuid::Uuid::now_v7().simple()),
+            running: Arc::default(),
         }
     }
 
@@ -324,8 +327,33 @@ impl Syncs {
             return Ok(None);
         }
         tracing::info!(run = %run.id, connection = %run.connection_id, entity = %run.entity, kind = ?run.kind, ?trigger, "sync run started");
-        tokio::spawn(run::execute(self.clone(), run.clone()));
+        self.drive(run.clone());
         Ok(Some(run))
+    }
+
+    /// Drives `run` on a task of its own, counted in [`Syncs::running`]
+    /// until it ends.
+    fn drive(self: &Arc<Self>, run: Run) {
+        use std::sync::atomic::Ordering;
+
+        struct Counted(Arc<std::sync::atomic::AtomicI64>);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        self.running.fetch_add(1, Ordering::Relaxed);
+        let counted = Counted(self.running.clone());
+        let syncs = self.clone();
+        tokio::spawn(async move {
+            let _counted = counted;
+            run::execute(syncs, run).await;
+        });
+    }
+
+    /// The runs this node drives now.
+    pub fn running(&self) -> i64 {
+        self.running.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Resumes the runs this node left running when it was killed, then,
@@ -379,7 +407,7 @@ impl Syncs {
             Ok(runs) => {
                 for run in runs {
                     tracing::info!(run = %run.id, connection = %run.connection_id, entity = %run.entity, pages = run.pages, "resuming a sync run");
-                    tokio::spawn(run::execute(self.clone(), run));
+                    self.drive(run);
                 }
             }
             Err(e) => tracing::error!(error = %e, "could not take over interrupted sync runs"),

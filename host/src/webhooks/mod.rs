@@ -353,6 +353,15 @@ impl Webhooks {
         Ok(dropped)
     }
 
+    /// How many deliveries are pending, of every connection.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn pending(&self) -> Result<u64, StorageError> {
+        self.store.pending_deliveries().await
+    }
+
     /// The subscriptions of `connection`.
     ///
     /// # Errors

@@ -32,6 +32,8 @@ const LAYERS: &[&[&str]] = &[
         "timing",
         "rate_limit",
         "duration",
+        // Metrics and trace spans, which every layer above reports to.
+        "telemetry",
     ],
     &["manifest"],
     // Every error code a client can see.

@@ -39,6 +39,7 @@ mod sap;
 mod soak;
 mod suite;
 mod syncs;
+mod telemetry;
 mod tokens;
 mod tryton;
 mod write_rules;

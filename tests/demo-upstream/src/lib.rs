@@ -99,6 +99,7 @@ struct Shared {
     received: Mutex<Vec<Write>>,
     collections: Mutex<BTreeMap<&'static str, Collection>>,
     requests: AtomicU64,
+    traceparents: Mutex<Vec<String>>,
 }
 
 /// A create or update the upstream received.
@@ -156,6 +157,7 @@ impl DemoUpstream {
                     .collect(),
             ),
             requests: AtomicU64::new(0),
+            traceparents: Mutex::default(),
         });
         if seed {
             seed_data(&shared);
@@ -175,6 +177,11 @@ impl DemoUpstream {
     /// How many requests reached the server.
     pub fn requests(&self) -> u64 {
         self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// The `traceparent` header of each request that had one, in order.
+    pub fn traceparents(&self) -> Vec<String> {
+        self.shared.traceparents.lock().unwrap().clone()
     }
 
     /// Replaces the accepted API key: clients holding the old one are
@@ -372,6 +379,13 @@ async fn authenticate(
     next: Next,
 ) -> Response {
     shared.requests.fetch_add(1, Ordering::SeqCst);
+    if let Some(traceparent) = headers.get("traceparent").and_then(|v| v.to_str().ok()) {
+        shared
+            .traceparents
+            .lock()
+            .unwrap()
+            .push(traceparent.to_string());
+    }
     if request.method() != axum::http::Method::GET {
         shared.writes.fetch_add(1, Ordering::SeqCst);
     }

@@ -128,6 +128,21 @@ impl Admission {
         self.max_calls
     }
 
+    /// The calls admitted now, of every connection, and of them those past
+    /// their connection's gate (running, or holding a place to).
+    pub fn usage(&self) -> (u64, u64) {
+        let all = self.slots.lock().unwrap();
+        all.values().fold((0, 0), |(admitted, past_gate), slots| {
+            let held = |semaphore: &Semaphore, of: u32| {
+                u64::from(of).saturating_sub(semaphore.available_permits() as u64)
+            };
+            (
+                admitted + held(&slots.share, self.max_calls),
+                past_gate + held(&slots.gate, slots.gate_limit),
+            )
+        })
+    }
+
     /// The share and the gate of `connection`, whose adapter allows
     /// `concurrency` requests in flight.
     /// Answers the gate's concurrency too (the adapter's, within the share).

@@ -13,12 +13,15 @@
 //!   hand a secret to the adapter;
 //! - in a dry run, a request that may change the system (not a `GET` or
 //!   `HEAD`, and not marked `read-only`) is held: kept, with its secrets
-//!   redacted, as the dry run's answer, and the call stops there.
+//!   redacted, as the dry run's answer, and the call stops there;
+//! - a request sent is counted (by adapter and status) and traced: it
+//!   carries the `traceparent` of its span when traces are exported.
 
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::json;
+use tracing::Instrument;
 use url::Url;
 
 use crate::audit::redact::{MASK, MIN_SECRET_LEN, Redactor, mask};
@@ -28,6 +31,8 @@ use crate::contract::latest::interlink::adapter::http::{
 use crate::outbound::{OutboundError, OutboundRequest, OutboundResponse};
 use crate::runtime::state::{Held, HostState};
 use crate::storage::audit::{AuditKind, AuditOutcome};
+use crate::telemetry::metrics::Upstream;
+use crate::telemetry::trace::{self, SPANS};
 use crate::timing::Part;
 
 /// Headers the host owns (besides `Proxy-*`).
@@ -194,6 +199,52 @@ impl HostState {
     }
 }
 
+impl HostState {
+    /// Sends `request` in a span of its own, whose `traceparent` it
+    /// carries (when traces are exported: replacing any the adapter set),
+    /// and counts it.
+    async fn sent(&self, mut request: OutboundRequest) -> Result<OutboundResponse, OutboundError> {
+        let span = tracing::info_span!(
+            target: SPANS,
+            "upstream request",
+            otel.kind = "client",
+            adapter = &*self.adapter_id,
+            http.request.method = %request.method,
+            server.address = request.url.host_str().unwrap_or_default(),
+            http.response.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        trace::inject(&span, &mut request.headers);
+        let started = Instant::now();
+        let sent = self
+            .services
+            .outbound
+            .send(request)
+            .instrument(span.clone())
+            .await;
+        let outcome = match &sent {
+            Ok(response) => {
+                span.record("http.response.status_code", response.status);
+                Upstream::Status(response.status)
+            }
+            Err(e) => {
+                span.record("otel.status_code", "ERROR");
+                match e {
+                    OutboundError::InvalidRequest(_) => Upstream::Invalid,
+                    OutboundError::Timeout => Upstream::Timeout,
+                    OutboundError::TooLarge(_) => Upstream::TooLarge,
+                    OutboundError::Transport(_) => Upstream::Transport,
+                    OutboundError::Refused(_) => Upstream::Refused,
+                }
+            }
+        };
+        self.services
+            .metrics
+            .upstream(&self.adapter_id, outcome, started.elapsed());
+        sent
+    }
+}
+
 /// Whether a request of `method` may change the system, unless the adapter
 /// marked it `read-only`.
 fn may_write(method: Method) -> bool {
@@ -221,18 +272,13 @@ impl http::Host for HostState {
             Ok(request) => {
                 let exchange = self.trail.is_some().then(|| Exchange::of(&request, self));
                 let started = Instant::now();
-                let sent = self
-                    .services
-                    .outbound
-                    .send(request)
-                    .await
-                    .map_err(|e| match e {
-                        OutboundError::InvalidRequest(m) => Error::InvalidRequest(m),
-                        OutboundError::Timeout => Error::Timeout,
-                        OutboundError::TooLarge(n) => Error::TooLarge(n),
-                        OutboundError::Transport(m) => Error::Transport(m),
-                        OutboundError::Refused(m) => Error::Denied(m),
-                    });
+                let sent = self.sent(request).await.map_err(|e| match e {
+                    OutboundError::InvalidRequest(m) => Error::InvalidRequest(m),
+                    OutboundError::Timeout => Error::Timeout,
+                    OutboundError::TooLarge(n) => Error::TooLarge(n),
+                    OutboundError::Transport(m) => Error::Transport(m),
+                    OutboundError::Refused(m) => Error::Denied(m),
+                });
                 if let Some(exchange) = exchange {
                     self.audit_exchange(exchange, started.elapsed(), &sent, &secrets_used);
                 }

@@ -330,4 +330,12 @@ impl WebhookStorage for PostgresStorage {
         .await?;
         Ok(done.rows_affected())
     }
+
+    async fn pending_deliveries(&self) -> Result<u64> {
+        let pending: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(pending as u64)
+    }
 }

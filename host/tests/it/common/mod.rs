@@ -122,6 +122,8 @@ pub struct ServerOptions<'a> {
     pub database_url: Option<&'a str>,
     /// More `interlink serve` flags.
     pub args: &'a [&'a str],
+    /// Environment variables of the server's process.
+    pub env: &'a [(&'a str, &'a str)],
     /// Do not let outbound requests reach loopback, where the tests'
     /// upstreams run (allowed otherwise, to every adapter and to webhook
     /// receivers).
@@ -211,6 +213,7 @@ impl Server {
                 .arg(target_dir().join("test-compile-cache"));
         }
         command.args(options.args);
+        command.envs(options.env.iter().copied());
         if let Some(cwd) = &options.working_dir {
             command.current_dir(cwd);
         }
