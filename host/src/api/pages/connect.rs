@@ -327,7 +327,7 @@ fn in_plain_words(e: &ConnectError) -> (String, Vec<String>) {
 pub async fn submit(
     State(state): State<AppState>,
     Path(secret): Path<String>,
-    Extension(request_id): Extension<RequestId>,
+    request_id: Option<Extension<RequestId>>,
     multipart: Multipart,
 ) -> Response {
     let session = match open(&state, &secret).await {
@@ -357,9 +357,11 @@ pub async fn submit(
     {
         Ok(connection) => {
             let actor = format!("connect-link:{}", session.id);
+            let request_id =
+                request_id.map_or_else(|| uuid::Uuid::now_v7().to_string(), |Extension(id)| id.0);
             let by = Actor {
                 name: &actor,
-                request_id: &request_id.0,
+                request_id: &request_id,
             };
             let detail = json!({"adapter": connection.adapter_id, "replaces": session.replaces});
             state
