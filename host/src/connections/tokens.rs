@@ -488,7 +488,7 @@ mod tests {
         assert_eq!(scopes.written(), ["read", "vendors:write", "syncs"]);
         assert_eq!(
             Scopes::full().written(),
-            ["read", "write", "passthrough", "syncs", "webhooks"]
+            ["read", "write", "passthrough", "syncs", "webhooks", "audit"]
         );
         for wrong in [
             "admin",
