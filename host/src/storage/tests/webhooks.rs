@@ -35,12 +35,18 @@ async fn webhook_deliveries_round_trip(db: Backend) {
     );
     assert!(!store.rotate_secret("c2", "s1", &[3], None).await.unwrap());
 
+    assert_eq!(store.pending_deliveries().await.unwrap(), 0);
     assert_eq!(
         store
             .enqueue("c1", "records.changed", None, "{}", at(1))
             .await
             .unwrap(),
         1
+    );
+    assert_eq!(
+        store.pending_deliveries().await.unwrap(),
+        1,
+        "what /metrics shows"
     );
     let claimed = store.claim_deliveries(at(2), at(32), 10, 4).await.unwrap();
     assert_eq!(claimed.len(), 1);
@@ -88,6 +94,7 @@ async fn webhook_deliveries_round_trip(db: Backend) {
         .record_attempt(&delivery.id, &attempt, Outcome::Delivered)
         .await
         .unwrap();
+    assert_eq!(store.pending_deliveries().await.unwrap(), 0);
     let listed = store.deliveries("s1", 10).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].0.status, DeliveryStatus::Delivered);
