@@ -6,9 +6,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
 use utoipa::ToSchema;
 
-use super::Result;
+use super::{Result, decode_text};
 
 /// What an entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -138,4 +139,60 @@ pub trait AuditStorage: Send + Sync + 'static {
     ) -> Result<Vec<AuditEntry>>;
     /// Deletes the entries older than `before`; answers how many.
     async fn purge_audit(&self, before: SystemTime) -> Result<u64>;
+}
+
+/// Rows per `INSERT`: 9 parameters each, under SQLite's 32,766 and
+/// PostgreSQL's 65,535.
+pub(super) const ROWS_PER_INSERT: usize = 1000;
+
+/// An entry from a row of `audit_log`, on either database.
+pub(super) fn entry_from_row<'r, R: Row>(row: &'r R) -> std::result::Result<AuditEntry, sqlx::Error>
+where
+    &'static str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let detail: String = row.try_get("detail")?;
+    Ok(AuditEntry {
+        seq: row.try_get::<i64, _>("seq")? as u64,
+        at_us: row.try_get("at_us")?,
+        kind: decode_text("kind", &row.try_get::<String, _>("kind")?)?,
+        outcome: decode_text("outcome", &row.try_get::<String, _>("outcome")?)?,
+        request_id: row.try_get("request_id")?,
+        connection_id: row.try_get("connection_id")?,
+        token_id: row.try_get("token_id")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+    })
+}
+
+/// One `INSERT` of `entries` (at most [`ROWS_PER_INSERT`]), on either
+/// database.
+pub(super) fn insert_entries<'a, DB: Database>(entries: &'a [AuditEntry]) -> QueryBuilder<'a, DB>
+where
+    DB::Arguments<'a>: Default,
+    i64: Encode<'a, DB> + Type<DB>,
+    &'a str: Encode<'a, DB> + Type<DB>,
+    &'a String: Encode<'a, DB> + Type<DB>,
+    &'a Option<String>: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let mut insert = QueryBuilder::new(
+        "INSERT INTO audit_log (at_us, kind, outcome, request_id, connection_id, \
+         token_id, actor, action, detail) ",
+    );
+    insert.push_values(entries, |mut row, e| {
+        row.push_bind(e.at_us)
+            .push_bind(e.kind.as_str())
+            .push_bind(e.outcome.as_str())
+            .push_bind(&e.request_id)
+            .push_bind(&e.connection_id)
+            .push_bind(&e.token_id)
+            .push_bind(&e.actor)
+            .push_bind(&e.action)
+            .push_bind(e.detail.to_string());
+    });
+    insert
 }

@@ -2,7 +2,9 @@
 //! purged by age; a connection's body setting.
 
 use super::*;
-use crate::storage::audit::*;
+use crate::storage::audit::{
+    AuditEntry, AuditFilter, AuditKind, AuditOutcome, AuditPage, from_micros,
+};
 
 fn entry(at_us: i64, kind: AuditKind, connection: &str, request: &str) -> AuditEntry {
     AuditEntry {
