@@ -270,7 +270,8 @@ impl http::Host for HostState {
                 return Err(Held.into());
             }
             Ok(request) => {
-                let exchange = self.trail.is_some().then(|| Exchange::of(&request, self));
+                let audited = self.trail.is_some() && self.services.audit.on();
+                let exchange = audited.then(|| Exchange::of(&request, self));
                 let started = Instant::now();
                 let sent = self.sent(request).await.map_err(|e| match e {
                     OutboundError::InvalidRequest(m) => Error::InvalidRequest(m),
@@ -279,8 +280,12 @@ impl http::Host for HostState {
                     OutboundError::Transport(m) => Error::Transport(m),
                     OutboundError::Refused(m) => Error::Denied(m),
                 });
+                let took = started.elapsed();
+                if let Some(trail) = &self.trail {
+                    trail.timing.add(Part::Upstream, took);
+                }
                 if let Some(exchange) = exchange {
-                    self.audit_exchange(exchange, started.elapsed(), &sent, &secrets_used);
+                    self.audit_exchange(exchange, took, &sent, &secrets_used);
                 }
                 sent
             }
@@ -351,7 +356,8 @@ fn path_template(path: &str) -> String {
 }
 
 impl HostState {
-    /// Records a request sent for this call, and the secrets it carried.
+    /// Records a request sent for this call (the trail is on), and the
+    /// secrets it carried.
     fn audit_exchange(
         &self,
         exchange: Exchange,
@@ -360,11 +366,7 @@ impl HostState {
         secrets_used: &[(String, String)],
     ) {
         let Some(trail) = &self.trail else { return };
-        trail.timing.add(Part::Upstream, took);
         let audit = &self.services.audit;
-        if !audit.on() {
-            return;
-        }
         let redactor = exchange
             .body
             .is_some()
