@@ -173,8 +173,8 @@ impl Op<'_> {
             Op::Update(entity, id, _) => (format!("update {entity}"), json!({"id": id})),
             Op::Delete(entity, id) => (format!("delete {entity}"), json!({"id": id})),
             Op::Passthrough(request) => (
-                format!("passthrough {:?}", request.method).to_lowercase(),
-                json!({"path": request.path}),
+                format!("passthrough {:?}", request.method).to_uppercase(),
+                json!({"path": passthrough::without_query(&request.path)}),
             ),
         }
     }

@@ -8,12 +8,15 @@
 //! that may change the system is taken from the connection's write budget.
 //! It bypasses the write rules: the host cannot know what a request to the
 //! system's own API writes. Only adapters that declare passthrough are
-//! asked.
+//! asked. A request that may write leaves its decision in the audit trail
+//! (accepted, or refused by the budget), as every write does; the trail
+//! keeps its path, never its query.
 
 use percent_encoding::percent_decode_str;
 
+use super::writes::Decision;
 use super::{Answer, Caller, DataError, DataPlane, Mode, Op};
-use crate::runtime::{PassthroughRequest, PassthroughResponse};
+use crate::runtime::{Adapter, PassthroughRequest, PassthroughResponse};
 
 /// The longest passthrough path, query included.
 pub const MAX_PATH_CHARS: usize = 2048;
@@ -85,17 +88,41 @@ impl DataPlane {
             return Err(DataError::PassthroughDryRun);
         }
         check_path(&request.path)?;
-        if !request.method.reads() {
-            self.take_write(&adapter, caller, Mode::Send).await?;
+        if request.method.reads() {
+            return self.relay(caller, &adapter, request).await;
         }
+        let answer = match self.take_write(&adapter, caller, Mode::Send).await {
+            Ok(()) => self.relay(caller, &adapter, request).await,
+            Err(refused) => Err(refused),
+        };
+        let method = format!("{:?}", request.method).to_uppercase();
+        let target = format!("{method} {}", without_query(&request.path));
+        let decision = Decision::new("passthrough", &target, None, mode);
+        self.decided(caller, decision, answer.as_ref().map(|_| None));
+        answer
+    }
+
+    /// Sends `request` through the connection's adapter.
+    async fn relay(
+        &self,
+        caller: &Caller,
+        adapter: &Adapter,
+        request: &PassthroughRequest,
+    ) -> Result<PassthroughResponse, DataError> {
         match self
-            .call(caller, &adapter, Op::Passthrough(request), Mode::Send)
+            .call(caller, adapter, Op::Passthrough(request), Mode::Send)
             .await?
         {
             Answer::Passthrough(response) => Ok(response),
             _ => unreachable!("passthrough answers a response"),
         }
     }
+}
+
+/// `path` without its query, which the audit trail does not keep (a client
+/// may carry values there that are not the trail's to keep).
+pub(super) fn without_query(path: &str) -> &str {
+    path.split_once('?').map_or(path, |(path, _)| path)
 }
 
 #[cfg(test)]

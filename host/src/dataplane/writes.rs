@@ -191,7 +191,7 @@ impl DataPlane {
         let written = self.create_checked(caller, entity, body, key, mode).await;
         let replayed = matches!(&written, Ok(Written::Done(c)) if c.replayed);
         let decision = Decision::new("create", entity, None, mode).replayed(replayed);
-        self.decided(caller, decision, &written);
+        self.decided(caller, decision, held_count(&written));
         written
     }
 
@@ -292,11 +292,8 @@ impl DataPlane {
         mode: Mode,
     ) -> Result<Written<Box<RawValue>>, DataError> {
         let written = self.update_checked(caller, entity, id, body, mode).await;
-        self.decided(
-            caller,
-            Decision::new("update", entity, Some(id), mode),
-            &written,
-        );
+        let decision = Decision::new("update", entity, Some(id), mode);
+        self.decided(caller, decision, held_count(&written));
         written
     }
 
@@ -352,11 +349,8 @@ impl DataPlane {
         mode: Mode,
     ) -> Result<Written<()>, DataError> {
         let written = self.delete_checked(caller, entity, id, mode).await;
-        self.decided(
-            caller,
-            Decision::new("delete", entity, Some(id), mode),
-            &written,
-        );
+        let decision = Decision::new("delete", entity, Some(id), mode);
+        self.decided(caller, decision, held_count(&written));
         written
     }
 
@@ -384,8 +378,18 @@ impl DataPlane {
     }
 }
 
+/// How many requests a dry run held (`None` for a write done), or why it
+/// failed: what [`DataPlane::decided`] records.
+fn held_count<T>(written: &Result<Written<T>, DataError>) -> Result<Option<usize>, &DataError> {
+    match written {
+        Ok(Written::DryRun(requests)) => Ok(Some(requests.len())),
+        Ok(Written::Done(_)) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
 /// A write, as its decision is recorded in the audit trail.
-struct Decision<'a> {
+pub(super) struct Decision<'a> {
     operation: &'static str,
     entity: &'a str,
     id: Option<&'a str>,
@@ -394,7 +398,12 @@ struct Decision<'a> {
 }
 
 impl<'a> Decision<'a> {
-    fn new(operation: &'static str, entity: &'a str, id: Option<&'a str>, mode: Mode) -> Self {
+    pub(super) fn new(
+        operation: &'static str,
+        entity: &'a str,
+        id: Option<&'a str>,
+        mode: Mode,
+    ) -> Self {
         Decision {
             operation,
             entity,
@@ -411,13 +420,13 @@ impl<'a> Decision<'a> {
 
 impl DataPlane {
     /// Records a write's decision: accepted (and how the call went),
-    /// refused (by which rule, with its details), or a dry run (how many
-    /// requests it held).
-    fn decided<T>(
+    /// refused (by which rule, with its details), or a dry run (`Ok` with
+    /// how many requests it held; `Ok(None)` for a write done).
+    pub(super) fn decided(
         &self,
         caller: &Caller,
         decision: Decision<'_>,
-        written: &Result<Written<T>, DataError>,
+        written: Result<Option<usize>, &DataError>,
     ) {
         if !self.audit.on() {
             return;
@@ -427,11 +436,11 @@ impl DataPlane {
             detail["id"] = json!(id);
         }
         let outcome = match written {
-            Ok(Written::DryRun(held)) => {
-                detail["held_requests"] = json!(held.len());
+            Ok(Some(held)) => {
+                detail["held_requests"] = json!(held);
                 AuditOutcome::DryRun
             }
-            Ok(Written::Done(_)) => {
+            Ok(None) => {
                 if decision.replayed {
                     detail["decision"] = json!("replayed");
                 }

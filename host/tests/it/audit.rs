@@ -300,6 +300,25 @@ async fn a_token_reads_only_its_own_connections_trail_and_only_with_the_audit_sc
         );
     }
 
+    // A write through the passthrough door leaves its decision too; the
+    // trail keeps its path, not its query.
+    let through = demo
+        .call(
+            M::POST,
+            "/v1/passthrough/api/suppliers?note=kept-out",
+            Some(json!({"displayName": "Through the wall", "email": "wall@example.com"})),
+        )
+        .await;
+    assert_eq!(through.status, StatusCode::CREATED, "{}", through.body);
+    let entries = entries_of(&demo, &through.request_id, &["write", "call", "upstream"]).await;
+    let decision = of_kind(&entries, "write");
+    assert_eq!(
+        decision[0]["action"], "passthrough POST /api/suppliers",
+        "{entries:?}"
+    );
+    assert_eq!(decision[0]["outcome"], "ok");
+    assert!(!format!("{entries:?}").contains("kept-out"), "{entries:?}");
+
     // A token without `audit` is refused.
     let issued = demo
         .issue_token(&connection, json!({"name": "reader", "scopes": ["read"]}))
