@@ -578,6 +578,10 @@ async fn every_page_carries_the_security_headers() {
     let wrong = sign_in_with(&anonymous, &server, "not-the-admin-key").await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     wrong.assert_guarded("a wrong admin key");
+    // The audit trail is the operator's: without a session, the sign-in.
+    let trail = get(server.url("/dashboard/audit")).await;
+    assert_eq!(trail.status, StatusCode::SEE_OTHER, "{}", trail.body);
+    assert_eq!(trail.headers["location"], "/dashboard/sign-in");
 
     let operator = Operator::sign_in(&server).await;
     for (path, status) in [
@@ -600,6 +604,7 @@ async fn every_page_carries_the_security_headers() {
         ("/dashboard/syncs".to_string(), StatusCode::OK),
         ("/dashboard/webhooks".to_string(), StatusCode::OK),
         ("/dashboard/requests".to_string(), StatusCode::OK),
+        ("/dashboard/audit".to_string(), StatusCode::OK),
         (
             "/dashboard/connections/conn_none".to_string(),
             StatusCode::NOT_FOUND,
