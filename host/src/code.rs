@@ -133,6 +133,8 @@ codes! {
     Conflict = "conflict" => CONFLICT,
     /// A request with this idempotency key is still running.
     IdempotencyKeyInFlight = "idempotency_key_in_flight" => CONFLICT,
+    /// The connection is disconnected: what was asked needs a live one.
+    ConnectionNotActive = "connection_not_active" => CONFLICT,
     /// The connect session has no connection yet.
     NotConnected = "not_connected" => CONFLICT,
     /// The connect session's token was already claimed.
@@ -201,6 +203,16 @@ codes! {
     InvalidType = "invalid_type" => UNPROCESSABLE_ENTITY,
     /// A create lacks a required field.
     FieldRequired = "field_required" => UNPROCESSABLE_ENTITY,
+    /// A field mapping is invalid (`details.violations`), or a target
+    /// cannot be one.
+    InvalidMapping = "invalid_mapping" => UNPROCESSABLE_ENTITY,
+    /// A writable mapping of a field the system does not let anyone write.
+    MappingSourceReadOnly = "mapping_source_read_only" => UNPROCESSABLE_ENTITY,
+    /// A mapped field the system no longer has, or has with another type.
+    MappingDrift = "mapping_drift" => UNPROCESSABLE_ENTITY,
+    /// A field mapped twice, or written both under its own name and its
+    /// mapped one.
+    MappingConflict = "mapping_conflict" => UNPROCESSABLE_ENTITY,
     /// A record has fewer lines than it must.
     TooFewChildren = "too_few_children" => UNPROCESSABLE_ENTITY,
     /// Lines are created only with their header.

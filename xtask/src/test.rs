@@ -141,6 +141,9 @@ fn tools() -> Result<PathBuf> {
     // The MCP door's independent client (`tests/mcp/driver.py`): its
     // Streamable HTTP client is `mcp.client.streamable_http`.
     python::tool("mcp", "mcp==2.3.0")?;
+    // The metrics tests' independent OpenMetrics parser
+    // (`tests/prometheus/parse.py`).
+    python::tool("prometheus-client", "prometheus-client==0.23.1")?;
     chromium()?;
     Ok(nextest)
 }

@@ -6,8 +6,9 @@
 //! is called: ids, document numbers, statuses and totals are read-only;
 //! lines are created with their order; orders that are Fully Billed, Closed
 //! or Rejected cannot be edited; each operation needs its role permission;
-//! the account takes at most 5 requests at once. Which `custbody_*` fields
-//! are writable is the connection's choice (`writable_custom_fields`).
+//! the account takes at most 5 requests at once. The account's `custbody_*`
+//! fields come from its metadata catalog; which are writable is the
+//! connection's choice (`writable_custom_fields`).
 
 mod auth;
 mod mapping;
@@ -63,25 +64,43 @@ impl interlink_sdk::Adapter for NetSuite {
             Err(e) => return Err(e),
         };
         let mut account = Account::new(account, account).permissions(permissions);
-        for name in ctx
+        let writable: Vec<&str> = ctx
             .config_opt("writable_custom_fields")
             .unwrap_or_default()
             .split(',')
             .map(str::trim)
             .filter(|n| !n.is_empty())
-        {
-            if !name.starts_with("custbody_") {
-                return Err(Error::invalid(
-                    "/config/writable_custom_fields",
-                    "invalid_value",
-                    format!("`{name}` is not a custom body field (custbody_...)"),
-                ));
-            }
+            .collect();
+        if let Some(name) = writable.iter().find(|n| !n.starts_with("custbody_")) {
+            return Err(Error::invalid(
+                "/config/writable_custom_fields",
+                "invalid_value",
+                format!("`{name}` is not a custom body field (custbody_...)"),
+            ));
+        }
+        // The account's own custom body fields, from its metadata catalog:
+        // readable all, writable those the connection names. A role that
+        // may not read the catalog gets the named ones, as text.
+        let fields = match netsuite::custom_fields(ctx, "purchaseorder") {
+            Ok(fields) => fields
+                .into_iter()
+                .filter(|(name, _)| name.starts_with("custbody_"))
+                .map(|(name, schema)| {
+                    let writable = writable.contains(&name.as_str());
+                    (custom_field(&name, &schema), writable)
+                })
+                .collect(),
+            Err(Error::Forbidden(_) | Error::NotFound(_)) => writable
+                .iter()
+                .map(|name| (Field::text(&format!("custom_fields.{name}")), true))
+                .collect::<Vec<_>>(),
+            Err(e) => return Err(e),
+        };
+        for (field, writable) in fields {
+            let field = field.custom();
             account = account.custom_field(
                 "purchase-orders",
-                Field::text(&format!("custom_fields.{name}"))
-                    .custom()
-                    .description("A custom body field this connection may write"),
+                if writable { field } else { field.read_only() },
             );
         }
         Ok(account)
@@ -147,6 +166,24 @@ impl interlink_sdk::Adapter for NetSuite {
         Err(Error::unsupported(format!(
             "the NetSuite adapter does not delete {entity}"
         )))
+    }
+}
+
+/// A custom body field as the metadata catalog describes it (JSON Schema:
+/// `type`, `format`, `title`), declared as `custom_fields.<name>`.
+fn custom_field(name: &str, schema: &Value) -> Field {
+    let name = format!("custom_fields.{name}");
+    let field = match (schema["type"].as_str(), schema["format"].as_str()) {
+        (Some("integer"), _) => Field::integer(&name),
+        (Some("number"), _) => Field::decimal(&name),
+        (Some("boolean"), _) => Field::boolean(&name),
+        (Some("string"), Some("date")) => Field::date(&name),
+        (Some("string"), Some("date-time")) => Field::date_time(&name),
+        _ => Field::text(&name),
+    };
+    match schema["title"].as_str() {
+        Some(title) => field.description(title),
+        None => field,
     }
 }
 

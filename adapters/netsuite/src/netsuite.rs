@@ -73,6 +73,24 @@ fn missing_permission(message: &str) -> Vec<String> {
     }
 }
 
+/// The custom fields of `record_type` in the account's metadata catalog
+/// (`GET .../metadata-catalog/{record_type}`, JSON Schema): each name with
+/// its schema (`type`, `format`, `title`).
+pub fn custom_fields(ctx: &Context, record_type: &str) -> Result<Vec<(String, Value)>> {
+    let url = format!("{}/metadata-catalog/{record_type}", records(ctx)?);
+    let schema: Value = send(ctx, || {
+        Ok(Request::get(&url).header("Accept", "application/schema+json"))
+    })?
+    .json()?;
+    Ok(schema["properties"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, field)| field["x-ns-custom-field"] == Value::Bool(true))
+        .map(|(name, field)| (name.clone(), field.clone()))
+        .collect())
+}
+
 /// One page of record ids, and whether more follow.
 pub fn list_ids(
     ctx: &Context,

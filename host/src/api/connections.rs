@@ -16,8 +16,9 @@ use super::error::ApiError;
 use super::json::ApiJson;
 use crate::code::Code;
 use crate::connections::{
-    ConnectError, Connection, LastError, NewConnection, PlatformKeyUse, Status,
+    ConnectError, Connection, FieldMapping, LastError, NewConnection, PlatformKeyUse, Status,
 };
+use crate::rules::mapping::MappingIssue;
 
 /// `POST /v1/connections`
 #[derive(Deserialize, ToSchema)]
@@ -78,6 +79,11 @@ pub struct ConnectionView {
     /// The audit trail keeps the (redacted) bodies of the connection's
     /// upstream exchanges (`PUT /v1/connections/{id}/audit`).
     pub audit_bodies: bool,
+    /// Fields of the system shown under the customer's names
+    /// (`PUT /v1/connections/{id}/mappings`).
+    pub field_mappings: Vec<FieldMapping>,
+    /// Mappings whose source the system no longer has as it was mapped.
+    pub mapping_issues: Vec<MappingIssue>,
 }
 
 /// A new connection and its API token, which is shown only here.
@@ -110,7 +116,10 @@ pub(super) async fn view(state: &AppState, c: Connection) -> Result<ConnectionVi
         .record_counts(&c.id)
         .await
         .map_err(ApiError::internal)?;
+    let mapping_issues = state.connections.mapping_issues(&c);
     Ok(ConnectionView {
+        mapping_issues,
+        field_mappings: c.field_mappings,
         id: c.id,
         adapter: c.adapter_id,
         adapter_version: c.adapter_version,

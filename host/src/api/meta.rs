@@ -10,8 +10,10 @@ use super::AppState;
 use super::error::ApiError;
 use super::token::ConnectionAuth;
 use crate::connections::Connection;
+use crate::connections::mappings::account_fields;
 use crate::connections::tokens::Access;
 use crate::manifest::{ChildCollection, Field, Operation, RateLimits, StateLock};
+use crate::rules::mapping;
 
 /// An operation, what it needs, and whether this connection has it.
 #[derive(Serialize, ToSchema)]
@@ -23,6 +25,19 @@ pub struct OperationMeta {
     pub missing_permissions: Vec<String>,
 }
 
+/// A field of the system under the name this connection uses.
+#[derive(Serialize, ToSchema)]
+pub struct MappedField {
+    /// The declaration the target inherits (its `name` is the target);
+    /// absent when the source has drifted.
+    pub field: Option<Field>,
+    /// The system's field it shows.
+    pub source: String,
+    /// Why the mapping does not work now: the system no longer has the
+    /// source, or has it with another type.
+    pub issue: Option<String>,
+}
+
 /// The rules of one entity, for one connection.
 #[derive(Serialize, ToSchema)]
 pub struct EntityMeta {
@@ -32,6 +47,10 @@ pub struct EntityMeta {
     pub description: String,
     /// Standard fields, then the custom fields the account adds.
     pub fields: Vec<Field>,
+    /// The connection's mapped fields: each with its source's type,
+    /// access (read-only unless the mapping is writable) and required flag,
+    /// under its mapped name; writes to them follow the source's rules.
+    pub mapped_fields: Vec<MappedField>,
     pub children: Vec<ChildCollection>,
     pub state_locks: Vec<StateLock>,
     pub operations: Vec<OperationMeta>,
@@ -75,14 +94,17 @@ pub fn entity_meta(
     let adapter = state.dataplane.resolve(connection, entity)?;
     let manifest = adapter.manifest();
     let declared = manifest.entity(entity).expect("resolve checked the entity");
+    let extra = account_fields(connection, entity);
+    let mapped_fields = mapping::resolve(&connection.field_mappings, declared, &extra)
+        .iter()
+        .map(|r| MappedField {
+            field: mapping::target_field(r),
+            source: r.mapping.source.clone(),
+            issue: r.drift.as_ref().map(|d| d.message(r.mapping)),
+        })
+        .collect();
     let mut fields = declared.fields.clone();
-    fields.extend(
-        connection
-            .custom_fields
-            .iter()
-            .filter(|c| c.entity == entity)
-            .map(|c| c.field.clone()),
-    );
+    fields.extend(extra);
     let operations = declared
         .operations
         .iter()
@@ -107,6 +129,7 @@ pub fn entity_meta(
         adapter_version: manifest.version.clone(),
         description: declared.description.clone(),
         fields,
+        mapped_fields,
         children: declared.children.clone(),
         state_locks: declared.state_locks.clone(),
         operations,

@@ -23,6 +23,7 @@ pub mod edge;
 pub mod error;
 pub mod failed_requests;
 mod json;
+mod mappings;
 pub mod meta;
 pub mod metrics;
 pub mod openapi;
@@ -184,6 +185,11 @@ pub fn router(state: AppState) -> Router {
             "/v1/connections/{id}/audit",
             axum::routing::put(audit::settings),
         )
+        .route(
+            "/v1/connections/{id}/mappings",
+            get(mappings::get).put(mappings::set),
+        )
+        .route("/v1/connections/{id}/refresh", post(mappings::refresh))
         .route("/v1/connect-sessions", post(connect_sessions::create))
         .route("/v1/connect-sessions/{id}", get(connect_sessions::get))
         .route(

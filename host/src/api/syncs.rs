@@ -394,12 +394,22 @@ pub async fn synced(
         .await
         .map_err(ApiError::internal)?;
     let more = records.len() > page_size as usize;
+    let mut records: Vec<_> = records.into_iter().take(page_size as usize).collect();
+    // Stored as the system answered: the connection's mappings as they are
+    // now apply on the way out.
+    let raw = records
+        .iter_mut()
+        .map(|r| {
+            RawValue::from_string(std::mem::take(&mut r.data))
+                .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"))
+        })
+        .collect();
+    let raw = state.dataplane.mapped_records(connection, &entity, raw)?;
     let data: Vec<SyncedRecordView> = records
         .into_iter()
-        .take(page_size as usize)
-        .map(|r| SyncedRecordView {
-            record: RawValue::from_string(r.data)
-                .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON")),
+        .zip(raw)
+        .map(|(r, record)| SyncedRecordView {
+            record,
             id: r.id,
             first_seen_at: r.first_seen_at,
             last_modified_at: r.last_modified_at,

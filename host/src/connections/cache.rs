@@ -138,6 +138,7 @@ mod tests {
             created_at: SystemTime::now(),
             disconnected_at: None,
             audit_bodies: false,
+            field_mappings: vec![],
         }));
         let grant = Arc::new(Grant {
             token_id: format!("tok_{id}"),

@@ -14,6 +14,7 @@
 mod cache;
 mod config;
 pub mod connect_sessions;
+pub mod mappings;
 mod service;
 pub mod token_rate;
 pub mod tokens;
@@ -21,7 +22,7 @@ pub mod tokens;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-pub use crate::storage::connections::{Connection, LastError, Status};
+pub use crate::storage::connections::{Connection, FieldMapping, LastError, Status};
 pub use cache::{Authenticated, TokenOwner};
 pub use config::{ConfigError, split_config};
 pub use service::{ConnectError, Connections, LookupError, NewConnection, PlatformKeyUse};

@@ -398,6 +398,11 @@ impl Connections {
             created_at: now,
             disconnected_at: None,
             audit_bodies: false,
+            // A connection made again keeps the names its customer uses.
+            field_mappings: replaced
+                .as_ref()
+                .map(|old| old.field_mappings.clone())
+                .unwrap_or_default(),
         };
         let token = new_token();
         let first = StoredToken {
@@ -692,6 +697,7 @@ mod tests {
             created_at: now,
             disconnected_at: None,
             audit_bodies: false,
+            field_mappings: vec![],
         };
         let token = StoredToken {
             id: "tok_1".into(),

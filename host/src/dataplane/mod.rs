@@ -8,8 +8,9 @@
 //!
 //! 1. resolve the connection's adapter and the entity, and check that the
 //!    operation is declared and that the account holds its permissions;
-//! 2. for writes, the write rules ([`writes`]): field rules, state locks,
-//!    the idempotency key, the write budget;
+//! 2. for writes, the write rules ([`writes`]): field rules (a mapped field
+//!    checked as the system's field it is, [`crate::rules::mapping`]), state
+//!    locks, the idempotency key, the write budget;
 //! 3. admission ([`admission`]): the connection's share of the host and its
 //!    upstream gate, before an instance is taken;
 //! 4. the call on a fresh instance, retried while the system answers 429; in
@@ -18,7 +19,9 @@
 //!    (each step a span of [`crate::telemetry::trace`]: instantiate, guest
 //!    call);
 //! 5. on failure, the error recorded on the connection (a rejected
-//!    credential makes it require reauthorization).
+//!    credential makes it require reauthorization);
+//! 6. the records answered, through the connection's field mappings
+//!    ([`mapped`]).
 //!
 //! Errors are [`DataError`]s, each with its stable code; the HTTP API maps
 //! codes to statuses, a sync run records them.
@@ -31,6 +34,7 @@ pub mod admission;
 mod confirmations;
 mod error;
 mod ids;
+mod mapped;
 pub mod notices;
 pub mod passthrough;
 pub mod retry;
@@ -346,6 +350,26 @@ impl DataPlane {
     ///   the system rate-limits (the failure is recorded on the
     ///   connection); [`DataError::Internal`] when the database failed.
     pub async fn list(&self, caller: &Caller, request: &ListRequest) -> Result<Page, DataError> {
+        let page = self.list_unmapped(caller, request).await?;
+        Ok(Page {
+            records: self.mapped_records(caller.connection(), &request.entity, page.records)?,
+            ..page
+        })
+    }
+
+    /// A page of records as the system answers them, the connection's field
+    /// mappings not applied: what a sync stores (its records are mapped
+    /// when they are read, [`DataPlane::mapped_records`], so that a changed
+    /// mapping needs no new sync).
+    ///
+    /// # Errors
+    ///
+    /// As [`DataPlane::list`].
+    pub async fn list_unmapped(
+        &self,
+        caller: &Caller,
+        request: &ListRequest,
+    ) -> Result<Page, DataError> {
         if let Some(cursor) = &request.cursor {
             ids::check_cursor(cursor)?;
         }
@@ -373,9 +397,11 @@ impl DataPlane {
     ) -> Result<Box<RawValue>, DataError> {
         ids::check_record_id(id)?;
         let adapter = self.prepare(caller.connection(), entity, Operation::Get)?;
-        self.call(caller, &adapter, Op::Get(entity, id), Mode::Send)
-            .await
-            .map(record)
+        let found = record(
+            self.call(caller, &adapter, Op::Get(entity, id), Mode::Send)
+                .await?,
+        );
+        self.mapped(caller.connection(), entity, found)
     }
 
     /// Calls `op` on a fresh instance, admitted at the connection's limits,

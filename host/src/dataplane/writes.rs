@@ -22,8 +22,10 @@ use tracing::Instrument;
 
 use super::{Answer, Caller, DataError, DataPlane, Mode, Op, declared, record};
 use crate::connections::Connection;
-use crate::manifest::{Field, Operation};
+use crate::connections::mappings::account_fields;
+use crate::manifest::Operation;
 use crate::rules::fields::{Schema, Write, check};
+use crate::rules::mapping::{self, Writes};
 use crate::rules::state;
 use crate::runtime::{Adapter, HeldRequest};
 use crate::storage::IdempotencyClaim;
@@ -66,34 +68,33 @@ fn object(body: Value) -> Result<Map<String, Value>, DataError> {
     }
 }
 
-/// The custom fields the connection's account adds to `entity`.
-fn account_fields(connection: &Connection, entity: &str) -> Vec<Field> {
-    connection
-        .custom_fields
-        .iter()
-        .filter(|c| c.entity == entity)
-        .map(|c| c.field.clone())
-        .collect()
-}
-
-/// Checks the field rules; every violation comes back in one error.
+/// Checks the field rules, through the connection's mappings of `entity`:
+/// mapped fields move to their sources first (`body` is left as the system
+/// gets it), and what they break is reported under their mapped names.
+/// Every violation comes back in one error.
 fn check_fields(
     adapter: &Adapter,
     connection: &Connection,
     entity: &str,
-    body: &Map<String, Value>,
+    body: &mut Map<String, Value>,
     write: Write,
 ) -> Result<(), DataError> {
     let _span = tracing::info_span!(target: SPANS, "rule check", entity).entered();
+    let refused = |violations| DataError::FieldRules {
+        entity: entity.to_string(),
+        violations,
+    };
     let extra = account_fields(connection, entity);
-    let violations = check(&Schema::new(declared(adapter, entity), &extra), body, write);
+    let declared = declared(adapter, entity);
+    let resolved = mapping::resolve(&connection.field_mappings, declared, &extra);
+    let writes = Writes::new(&resolved);
+    writes.translate(body).map_err(refused)?;
+    let mut violations = check(&Schema::new(declared, &extra), body, write);
     if violations.is_empty() {
         Ok(())
     } else {
-        Err(DataError::FieldRules {
-            entity: entity.to_string(),
-            violations,
-        })
+        writes.rename(&mut violations);
+        Err(refused(violations))
     }
 }
 
@@ -117,7 +118,14 @@ impl DataPlane {
         );
         let current: Value =
             serde_json::from_str(current.get()).map_err(|e| DataError::Internal(e.to_string()))?;
-        state::check(declared, &current, operation, patch).map_err(DataError::StateLocked)
+        state::check(declared, &current, operation, patch).map_err(|mut locked| {
+            // Named as the caller wrote them.
+            let mappings = &caller.connection().field_mappings;
+            for field in &mut locked.locked_fields {
+                *field = mapping::shown_as(mappings, entity, field).to_string();
+            }
+            DataError::StateLocked(locked)
+        })
     }
 
     /// Takes one write from the connection's budget, which the database
@@ -188,7 +196,12 @@ impl DataPlane {
         key: Option<&str>,
         mode: Mode,
     ) -> Result<Written<Created>, DataError> {
-        let written = self.create_checked(caller, entity, body, key, mode).await;
+        let written = match self.create_checked(caller, entity, body, key, mode).await {
+            Ok(Written::Done(created)) => self
+                .mapped(caller.connection(), entity, created.record)
+                .map(|record| Written::Done(Created { record, ..created })),
+            other => other,
+        };
         let replayed = matches!(&written, Ok(Written::Done(c)) if c.replayed);
         let decision = Decision::new("create", entity, None, mode).replayed(replayed);
         self.decided(caller, decision, held_count(&written));
@@ -204,9 +217,9 @@ impl DataPlane {
         mode: Mode,
     ) -> Result<Written<Created>, DataError> {
         let connection = caller.connection();
-        let fields = object(body)?;
+        let mut fields = object(body)?;
         let adapter = self.prepare(connection, entity, Operation::Create)?;
-        check_fields(&adapter, connection, entity, &fields, Write::Create)?;
+        check_fields(&adapter, connection, entity, &mut fields, Write::Create)?;
         let text = Value::Object(fields).to_string();
         if mode == Mode::DryRun {
             return self
@@ -291,7 +304,12 @@ impl DataPlane {
         body: Value,
         mode: Mode,
     ) -> Result<Written<Box<RawValue>>, DataError> {
-        let written = self.update_checked(caller, entity, id, body, mode).await;
+        let written = match self.update_checked(caller, entity, id, body, mode).await {
+            Ok(Written::Done(record)) => self
+                .mapped(caller.connection(), entity, record)
+                .map(Written::Done),
+            other => other,
+        };
         let decision = Decision::new("update", entity, Some(id), mode);
         self.decided(caller, decision, held_count(&written));
         written
@@ -307,9 +325,9 @@ impl DataPlane {
     ) -> Result<Written<Box<RawValue>>, DataError> {
         let connection = caller.connection();
         super::ids::check_record_id(id)?;
-        let patch = object(body)?;
+        let mut patch = object(body)?;
         let adapter = self.prepare(connection, entity, Operation::Update)?;
-        check_fields(&adapter, connection, entity, &patch, Write::Update)?;
+        check_fields(&adapter, connection, entity, &mut patch, Write::Update)?;
         self.check_state(
             caller,
             &adapter,

@@ -4,7 +4,9 @@
 //! - [`fields`]: field access (read-only, create-only, custom fields that are
 //!   not writable, unknown fields), required fields, child collections that
 //!   must be created with their parent and their minimum counts;
-//! - [`state`]: workflow-state locks on updates and deletes.
+//! - [`state`]: workflow-state locks on updates and deletes;
+//! - [`mapping`]: a connection's field mappings, which show a field of the
+//!   system under the customer's name and keep its rules.
 //!
 //! The per-connection write budget is a token bucket of
 //! [`crate::rate_limit`], kept in the database
@@ -14,6 +16,7 @@
 //! tested here and benchmarked in `benches/write_rules.rs`.
 
 pub mod fields;
+pub mod mapping;
 pub mod state;
 
 use serde::Serialize;

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::manifest::CustomField;
+use crate::manifest::{CustomField, FieldType};
 
 /// Where a connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -58,6 +58,29 @@ pub struct Connection {
     /// The audit trail keeps the (redacted) bodies of this connection's
     /// upstream exchanges.
     pub audit_bodies: bool,
+    /// Fields of the system shown under the names this connection's
+    /// customer uses ([`crate::rules::mapping`]).
+    pub field_mappings: Vec<FieldMapping>,
+}
+
+/// One field of the connection's system, shown (and written) under another
+/// name: `custom_fields.custbody_cc` as `custom.cost_center`, say.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FieldMapping {
+    /// The entity (`purchase-orders`).
+    pub entity: String,
+    /// The system's field, as the adapter or the account declares it
+    /// (`custom_fields.custbody_cc`, `memo`).
+    pub source: String,
+    /// Where the field appears in this connection's records:
+    /// `custom.<name>` (in the record's `custom` object) or a field of the
+    /// unified model (`reference`).
+    pub target: String,
+    /// Writes to `target` go to `source`, under `source`'s rules.
+    pub writable: bool,
+    /// The source's type when it was mapped: another type later is drift.
+    #[serde(rename = "type")]
+    pub kind: FieldType,
 }
 
 impl Connection {

@@ -39,7 +39,7 @@ const TABLES: &[&str] = &[
 ];
 
 /// Rows per `INSERT`: well under PostgreSQL's 65,535 parameters for the
-/// widest table (18 columns).
+/// widest table (21 columns).
 const BATCH: usize = 1000;
 
 /// A column's value on its way from SQLite to PostgreSQL.

@@ -65,10 +65,12 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::manifest::CustomField;
+
 pub use adapters::AdapterStorage;
 pub use audit::AuditStorage;
 pub use confirmations::ConfirmationStorage;
-pub use connections::{Connection, LastError, Status};
+pub use connections::{Connection, FieldMapping, LastError, Status};
 pub use kv::{KvRead, KvStorage};
 pub use limits::LimitStorage;
 pub use notices::{Heard, Notice, NoticeListener, NoticeStorage};
@@ -173,10 +175,22 @@ pub trait ConnectionStorage: Send + Sync + 'static {
     async fn record_error(&self, id: &str, error: &LastError) -> Result<()>;
     /// Disconnects; answers false if it already was.
     async fn disconnect(&self, id: &str, at: SystemTime) -> Result<bool>;
-    /// Stored records per entity.
     /// Sets whether the audit trail keeps the bodies of the connection's
     /// upstream exchanges; answers whether the connection exists.
     async fn set_audit_bodies(&self, id: &str, on: bool) -> Result<bool>;
+    /// Replaces the connection's field mappings; answers whether the
+    /// connection exists.
+    async fn set_field_mappings(&self, id: &str, mappings: &[FieldMapping]) -> Result<bool>;
+    /// Keeps what the account says of itself now (its permissions and
+    /// custom fields, described again); answers whether the connection
+    /// exists.
+    async fn set_account_fields(
+        &self,
+        id: &str,
+        permissions: &[String],
+        custom_fields: &[CustomField],
+    ) -> Result<bool>;
+    /// Stored records per entity.
     async fn record_counts(&self, connection: &str) -> Result<BTreeMap<String, u64>>;
     /// Deletes every stored record of a connection; answers how many.
     async fn delete_records(&self, connection: &str) -> Result<u64>;

@@ -208,15 +208,15 @@ async fn next_page(
         None => {
             syncs
                 .dataplane
-                .list(&caller, &request(run.cursor.clone()))
+                .list_unmapped(&caller, &request(run.cursor.clone()))
                 .await?
         }
     };
     if let Some(next) = &page.next_cursor {
         let (dataplane, next) = (syncs.dataplane.clone(), request(Some(next.clone())));
-        *prefetch = Some(tokio::spawn(
-            async move { dataplane.list(&caller, &next).await },
-        ));
+        *prefetch = Some(tokio::spawn(async move {
+            dataplane.list_unmapped(&caller, &next).await
+        }));
     }
     Ok(page)
 }

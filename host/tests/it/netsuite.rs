@@ -933,3 +933,208 @@ async fn a_link_uses_the_platform_key_only_for_the_account_the_operator_bound_it
     assert!(page.contains("is connected"), "{page}");
     assert!(s.sim.token_requests() >= 1);
 }
+
+/// Per-connection field mappings on NetSuite: the account's custom body
+/// fields come from its metadata catalog; a mapped field reads and writes
+/// under the customer's name with NetSuite's rules (access, type, state
+/// locks), a dry run shows the request NetSuite would get, and a field the
+/// account drops shows as the connection's issue and fails only where it
+/// is mapped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapped_custom_field_reads_writes_and_keeps_netsuites_rules() {
+    let s = Setup::start().await;
+    let cert = s.admin(M::GET, "/v1/certificates/platform", None).await;
+    s.sim
+        .register_certificate(
+            "platform-cert",
+            CLIENT_ID,
+            cert.body["certificate"].as_str().unwrap(),
+            full_role(),
+        )
+        .unwrap();
+    let connected = s
+        .connect(
+            "platform-cert",
+            "platform",
+            json!({"writable_custom_fields": "custbody_cc"}),
+        )
+        .await;
+    let token = token(&connected);
+    let mappings = format!(
+        "/v1/connections/{}/mappings",
+        connected.body["connection"]["id"].as_str().unwrap()
+    );
+    let meta = s
+        .call(&token, M::GET, "/v1/purchase-orders/meta", None)
+        .await;
+    let field = |name: &str| {
+        meta.body["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {}", meta.body))
+    };
+    assert_eq!(field("custom_fields.custbody_cc")["access"], "updatable");
+    assert_eq!(
+        field("custom_fields.custbody_cc")["description"],
+        "Cost Center"
+    );
+    assert_eq!(
+        field("custom_fields.custbody_approver")["access"],
+        "read_only"
+    );
+
+    // A mapping never makes a read-only field writable.
+    let refused = s
+        .admin(
+            M::PUT,
+            &mappings,
+            Some(json!({"mappings": [
+                {"entity": "purchase-orders", "source": "custom_fields.custbody_approver",
+                 "target": "custom.approver", "writable": true},
+                {"entity": "purchase-orders", "source": "total",
+                 "target": "custom.order_total", "writable": true},
+            ]})),
+        )
+        .await;
+    refused.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "mapping_source_read_only");
+    let violations = &refused.body["error"]["details"]["violations"];
+    assert_eq!(
+        violations[0]["path"], "/mappings/0/writable",
+        "{violations}"
+    );
+    assert_eq!(
+        violations[1]["path"], "/mappings/1/writable",
+        "{violations}"
+    );
+    let set = s
+        .admin(
+            M::PUT,
+            &mappings,
+            Some(json!({"mappings": [
+                {"entity": "purchase-orders", "source": "custom_fields.custbody_cc",
+                 "target": "custom.cost_center", "writable": true},
+                {"entity": "purchase-orders", "source": "total", "target": "custom.order_total"},
+            ]})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(set.body["issues"], json!([]));
+
+    // Written under its mapped name, sent to NetSuite as custbody_cc.
+    let mut order = s.order();
+    order["custom"] = json!({"cost_center": "CC-7"});
+    let created = s
+        .call(&token, M::POST, "/v1/purchase-orders", Some(order))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["custom"]["cost_center"], "CC-7");
+    assert_eq!(created.body["custom"]["order_total"], 12.5);
+    let id: u64 = created.body["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        s.sim.record("purchaseOrder", id).unwrap()["custbody_cc"],
+        "CC-7"
+    );
+    let path = format!("/v1/purchase-orders/{id}");
+    let read = s.call(&token, M::GET, &path, None).await;
+    assert_eq!(read.body["custom"]["cost_center"], "CC-7", "{}", read.body);
+    let meta = s
+        .call(&token, M::GET, "/v1/purchase-orders/meta", None)
+        .await;
+    let mapped = &meta.body["mapped_fields"];
+    assert_eq!(mapped[0]["field"]["name"], "custom.cost_center", "{mapped}");
+    assert_eq!(mapped[0]["field"]["access"], "updatable");
+    assert_eq!(mapped[0]["source"], "custom_fields.custbody_cc");
+    assert_eq!(mapped[1]["field"]["access"], "read_only");
+
+    // The source's rules, at the mapped names.
+    let refused = s
+        .call(
+            &token,
+            M::PATCH,
+            &path,
+            Some(json!({"custom": {"order_total": 1, "colour": "red"}})),
+        )
+        .await;
+    refused.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "unknown_field");
+    let errors = &refused.body["error"]["details"]["errors"];
+    assert_eq!(errors[0]["path"], "/custom/colour", "{errors}");
+    assert_eq!(errors[1]["path"], "/custom/order_total", "{errors}");
+    assert_eq!(errors[1]["code"], "field_read_only", "{errors}");
+    let refused = s
+        .call(
+            &token,
+            M::PATCH,
+            &path,
+            Some(json!({"custom": {"cost_center": 5}})),
+        )
+        .await;
+    refused.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_type");
+    assert_eq!(
+        refused.body["error"]["details"]["errors"][0]["path"],
+        "/custom/cost_center"
+    );
+
+    // A dry run shows the request NetSuite would get.
+    let held = s
+        .dry_run(
+            &token,
+            M::PATCH,
+            &path,
+            json!({"custom": {"cost_center": "CC-8"}}),
+        )
+        .await;
+    assert_eq!(held["body"]["custbody_cc"], "CC-8", "{held}");
+    assert_eq!(
+        s.sim.record("purchaseOrder", id).unwrap()["custbody_cc"],
+        "CC-7"
+    );
+
+    // Fully Billed: the lock holds for the mapped field, before NetSuite.
+    s.sim.set_purchase_order_status(id, "G");
+    let patches = s.requests("PATCH ");
+    let locked = s
+        .call(
+            &token,
+            M::PATCH,
+            &path,
+            Some(json!({"custom": {"cost_center": "CC-9"}})),
+        )
+        .await;
+    locked.assert_error(StatusCode::CONFLICT, "state_locked");
+    assert_eq!(s.requests("PATCH "), patches, "NetSuite saw no PATCH");
+
+    // The account drops the field: once the connection is described again,
+    // the mapping is its issue, and only the mapped field fails.
+    s.sim.drop_custom_field("custbody_cc");
+    let id_path = mappings.trim_end_matches("/mappings");
+    let refreshed = s.admin(M::POST, &format!("{id_path}/refresh"), None).await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+    let issues = &refreshed.body["mapping_issues"];
+    assert_eq!(issues[0]["target"], "custom.cost_center", "{issues}");
+    assert_eq!(issues[0]["code"], "mapping_drift");
+    assert_eq!(issues.as_array().unwrap().len(), 1, "{issues}");
+    let listed = s.admin(M::GET, &mappings, None).await;
+    assert_eq!(listed.body["issues"], *issues);
+    let read = s.call(&token, M::GET, &path, None).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    assert_eq!(read.body["custom"]["cost_center"], Value::Null);
+    assert_eq!(read.body["custom"]["order_total"], 12.5);
+    assert_eq!(
+        read.body["mapping_errors"][0]["field"],
+        "custom.cost_center"
+    );
+    assert_eq!(read.body["mapping_errors"][0]["code"], "mapping_drift");
+    s.sim.set_purchase_order_status(id, "B");
+    let drifted = s
+        .call(
+            &token,
+            M::PATCH,
+            &path,
+            Some(json!({"custom": {"cost_center": "CC-10"}})),
+        )
+        .await;
+    drifted.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "mapping_drift");
+}

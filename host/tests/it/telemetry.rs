@@ -3,6 +3,7 @@
 //! project's own protobuf types), with the `traceparent` the upstream saw;
 //! and Prometheus metrics, scraped and parsed by an OpenMetrics text parser.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,8 +11,6 @@ use crate::common::*;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
-use openmetrics_parser::openmetrics::parse_openmetrics;
-use openmetrics_parser::{MetricsExposition, OpenMetricsType, OpenMetricsValue};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{Span, span::SpanKind};
 use prost::Message;
@@ -246,66 +245,109 @@ async fn a_read_and_a_write_are_traced_to_the_upstream_through_the_callers_trace
     );
 }
 
-/// A scrape, parsed by an OpenMetrics parser.
-struct Scrape(MetricsExposition<OpenMetricsType, OpenMetricsValue>);
+/// A scrape, parsed by an independent OpenMetrics parser: the Prometheus
+/// project's Python client (`tests/prometheus/parse.py`, installed by the
+/// tools stage).
+struct Scrape(Vec<Family>);
+
+#[derive(serde::Deserialize)]
+struct Family {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    samples: Vec<Sample>,
+}
+
+#[derive(serde::Deserialize)]
+struct Sample {
+    name: String,
+    labels: std::collections::BTreeMap<String, String>,
+    value: f64,
+}
 
 impl Scrape {
     fn parse(text: &str) -> Scrape {
-        Scrape(parse_openmetrics(text).unwrap_or_else(|e| panic!("{e:?} in\n{text}")))
+        use std::io::Write;
+        let python = crate::common::target_dir().join("prometheus-client/bin/python");
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/prometheus/parse.py");
+        let mut child = std::process::Command::new(&python)
+            .arg(script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e} (cargo xtask test installs it)", python.display()));
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "not OpenMetrics: {}\nin\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Scrape(serde_json::from_slice(&out.stdout).unwrap())
     }
 
-    /// The samples of the family `name` whose labels include `labels`.
+    fn family(&self, name: &str) -> Option<&Family> {
+        self.0.iter().find(|f| f.name == name)
+    }
+
+    /// The samples named `sample` of the family `name` whose labels include
+    /// `labels`, each with how many labels it has besides `le`.
     fn samples<'a>(
         &'a self,
         name: &str,
+        sample: &'a str,
         labels: &'a [(&str, &str)],
-    ) -> impl Iterator<Item = (usize, &'a OpenMetricsValue)> + 'a {
-        self.0
-            .families
-            .get(name)
+    ) -> impl Iterator<Item = (usize, &'a Sample)> + 'a {
+        self.family(name)
             .into_iter()
-            .flat_map(|family| family.iter_samples())
-            .filter_map(move |sample| {
-                let set = sample.get_labelset().unwrap();
+            .flat_map(|family| &family.samples)
+            .filter(move |s| s.name == sample)
+            .filter(move |s| {
                 labels
                     .iter()
-                    .all(|(k, v)| set.get_label_value(k) == Some(*v))
-                    .then(|| (set.iter().count(), &sample.value))
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
             })
+            .map(|s| (s.labels.keys().filter(|k| *k != "le").count(), s))
     }
 
     /// The value of the counter or gauge `name` with exactly `labels`.
     fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        self.samples(name, labels)
+        let sample = match self.family(name)?.kind.as_str() {
+            "counter" => format!("{name}_total"),
+            "gauge" => name.to_string(),
+            other => panic!("{name} is a {other}"),
+        };
+        self.samples(name, &sample, labels)
             .find(|(count, _)| *count == labels.len())
-            .map(|(_, value)| match value {
-                OpenMetricsValue::Counter(c) => c.value.as_f64(),
-                OpenMetricsValue::Gauge(n) => n.as_f64(),
-                other => panic!("{name} is {other:?}"),
-            })
+            .map(|(_, s)| s.value)
     }
 
     /// The observations of the histogram `name` with exactly `labels`.
     fn observations(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        self.samples(name, labels)
+        let family = self.family(name)?;
+        assert_eq!(family.kind, "histogram", "{name}");
+        let buckets = self
+            .samples(name, &format!("{name}_bucket"), labels)
+            .filter(|(count, _)| *count == labels.len())
+            .count();
+        assert!(buckets > 10, "{name} has its buckets");
+        self.samples(name, &format!("{name}_count"), labels)
             .find(|(count, _)| *count == labels.len())
-            .map(|(_, value)| match value {
-                OpenMetricsValue::Histogram(h) => {
-                    assert!(h.buckets.len() > 10, "{name} has its buckets");
-                    h.count.expect("a count") as f64
-                }
-                other => panic!("{name} is {other:?}"),
-            })
+            .map(|(_, s)| s.value)
     }
 
     /// The sum of the counter `name` over every sample whose labels
     /// include `labels`.
     fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        self.samples(name, labels)
-            .map(|(_, value)| match value {
-                OpenMetricsValue::Counter(c) => c.value.as_f64(),
-                other => panic!("{name} is {other:?}"),
-            })
+        assert_eq!(self.family(name).map(|f| f.kind.as_str()), Some("counter"));
+        self.samples(name, &format!("{name}_total"), labels)
+            .map(|(_, s)| s.value)
             .sum()
     }
 }

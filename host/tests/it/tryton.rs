@@ -530,3 +530,117 @@ async fn tryton_conforms_against_a_real_server() {
     }
     assert!(report.contains(" 0 failed, 0 skipped"), "{report}");
 }
+
+/// Per-connection field mappings on a real Tryton: Tryton's comment and
+/// description under the customer's names, written through to Tryton; a
+/// dry run shows the mapped request; once the purchase leaves draft, the
+/// mapped description is locked like the description itself (before Tryton
+/// is called) while the mapped comment stays writable, as Tryton's is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mapped_fields_keep_trytons_rules_and_reach_tryton() {
+    let s = Setup::start();
+    let connected = s.connect("buyer").await;
+    let token = token(&connected);
+    let mappings = s.server.url(&format!(
+        "/v1/connections/{}/mappings",
+        connected.body["connection"]["id"].as_str().unwrap()
+    ));
+    let key = s.server.admin_key();
+    let put = |body: Value| call(&s.http, M::PUT, mappings.clone(), &key, Some(body));
+    let refused = put(json!({"mappings": [
+        {"entity": "purchase-orders", "source": "total", "target": "custom.grand_total",
+         "writable": true},
+    ]}))
+    .await;
+    refused.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "mapping_source_read_only");
+    let set = put(json!({"mappings": [
+        {"entity": "purchase-orders", "source": "custom_fields.comment", "target": "custom.note",
+         "writable": true},
+        {"entity": "purchase-orders", "source": "memo", "target": "custom.description",
+         "writable": true},
+        {"entity": "purchase-orders", "source": "total", "target": "custom.grand_total"},
+    ]}))
+    .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+
+    let order = json!({
+        "vendor_id": s.tryton.info["supplier"].to_string(),
+        "custom": {"note": "deliver to dock 4", "description": "bolts"},
+        "lines": [{"description": "hex bolts", "quantity": 5, "unit_price": "7.50"}],
+    });
+    let created = s
+        .call(&token, M::POST, "/v1/purchase-orders", Some(order))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["custom"]["note"], "deliver to dock 4");
+    assert_eq!(created.body["custom"]["grand_total"], "37.50");
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let in_tryton = format!("model/purchase.purchase/{id}?f=comment&f=description&f=write_date");
+    let stored = s.tryton.rest(M::GET, &in_tryton, None).await;
+    assert_eq!(stored["comment"], "deliver to dock 4");
+    assert_eq!(stored["description"], "bolts");
+
+    let path = format!("/v1/purchase-orders/{id}");
+    let held = call_with(
+        &s.http,
+        M::PATCH,
+        s.server.url(&path),
+        &token,
+        Some(json!({"custom": {"note": "dock 5"}})),
+        &[("prefer", "dry-run")],
+    )
+    .await;
+    assert_eq!(held.status, StatusCode::OK, "{}", held.body);
+    let requests = held.body["requests"].to_string();
+    assert!(
+        requests.contains("dock 5") && requests.contains("comment"),
+        "{requests}"
+    );
+    assert_eq!(
+        s.tryton.rest(M::GET, &in_tryton, None).await["comment"],
+        "deliver to dock 4"
+    );
+
+    for action in ["quote", "confirm"] {
+        s.tryton
+            .rest(
+                M::POST,
+                &format!("model/purchase.purchase/{id}/{action}"),
+                Some(json!({})),
+            )
+            .await;
+    }
+    let confirmed = s.tryton.rest(M::GET, &in_tryton, None).await;
+    let locked = s
+        .call(
+            &token,
+            M::PATCH,
+            &path,
+            Some(json!({"custom": {"description": "nuts"}})),
+        )
+        .await;
+    locked.assert_error(StatusCode::CONFLICT, "state_locked");
+    assert_eq!(
+        locked.body["error"]["details"]["locked_fields"],
+        json!(["custom.description"])
+    );
+    assert_eq!(
+        s.tryton.rest(M::GET, &in_tryton, None).await["write_date"],
+        confirmed["write_date"],
+        "no write reached Tryton"
+    );
+    let noted = s
+        .call(
+            &token,
+            M::PATCH,
+            &path,
+            Some(json!({"custom": {"note": "dock 6"}})),
+        )
+        .await;
+    assert_eq!(noted.status, StatusCode::OK, "{}", noted.body);
+    assert_eq!(noted.body["custom"]["note"], "dock 6");
+    assert_eq!(
+        s.tryton.rest(M::GET, &in_tryton, None).await["comment"],
+        "dock 6"
+    );
+}

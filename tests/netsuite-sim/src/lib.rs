@@ -107,6 +107,8 @@ struct Inner {
     delay: Mutex<Duration>,
     requests: Mutex<Vec<String>>,
     writes: Mutex<Vec<Write>>,
+    /// The account's custom fields: record type, field id, JSON Schema.
+    custom_fields: Mutex<Vec<(&'static str, String, Value)>>,
 }
 
 /// A record write the simulator received (a create or an update), as sent.
@@ -200,6 +202,7 @@ impl Simulator {
             delay: Mutex::new(Duration::ZERO),
             requests: Default::default(),
             writes: Default::default(),
+            custom_fields: Mutex::new(records::default_custom_fields()),
         }));
         let records = "/services/rest/record/v1/{record_type}";
         let app = Router::new()
@@ -210,6 +213,10 @@ impl Simulator {
                 get(records::read).patch(records::update),
             )
             .route("/services/rest/query/v1/suiteql", post(records::suiteql))
+            .route(
+                "/services/rest/record/v1/metadata-catalog/{record_type}",
+                get(records::metadata),
+            )
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -369,6 +376,27 @@ impl Simulator {
     /// Every REST request so far, as `METHOD /path?query`.
     pub fn requests(&self) -> Vec<String> {
         self.shared.0.requests.lock().unwrap().clone()
+    }
+
+    /// Adds a custom field to `record_type` (`purchaseOrder`), described
+    /// by its JSON Schema (`{"type": "string", "title": "..."}`), as an
+    /// administrator does under Customization > Lists, Records & Fields.
+    pub fn add_custom_field(&self, record_type: &str, name: &str, schema: Value) {
+        let kind = records::kind(record_type).expect("a record type the simulator serves");
+        let mut fields = self.shared.0.custom_fields.lock().unwrap();
+        fields.retain(|(k, n, _)| !(*k == kind && n == name));
+        fields.push((kind, name.to_string(), schema));
+    }
+
+    /// Deletes the custom field `name` from every record type: the metadata
+    /// catalog no longer lists it, reads no longer show it, writes refuse it.
+    pub fn drop_custom_field(&self, name: &str) {
+        self.shared
+            .0
+            .custom_fields
+            .lock()
+            .unwrap()
+            .retain(|(_, n, _)| n != name);
     }
 
     /// Every record write received so far (whether it succeeded or not).

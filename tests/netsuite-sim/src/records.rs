@@ -34,6 +34,66 @@ pub fn kind(record_type: &str) -> Option<&'static str> {
         .find(|k| *k == record_type)
 }
 
+/// The custom fields a new account has: body fields of purchase orders.
+pub fn default_custom_fields() -> Vec<(&'static str, String, Value)> {
+    [
+        ("custbody_approver", "Approver"),
+        ("custbody_cc", "Cost Center"),
+        ("custbody_internal", "Internal note"),
+    ]
+    .into_iter()
+    .map(|(name, title)| {
+        let schema = json!({"title": title, "type": "string", "nullable": true,
+            "x-ns-custom-field": true});
+        ("purchaseOrder", name.to_string(), schema)
+    })
+    .collect()
+}
+
+fn is_custom_field(shared: &Shared, kind: &str, name: &str) -> bool {
+    shared
+        .0
+        .custom_fields
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(k, n, _)| *k == kind && n == name)
+}
+
+/// `GET /services/rest/record/v1/metadata-catalog/{record_type}` with
+/// `Accept: application/schema+json`: the record type's fields as JSON
+/// Schema, custom fields marked `x-ns-custom-field` (record types are
+/// matched without regard to case, as NetSuite does).
+pub async fn metadata(
+    State(shared): State<Shared>,
+    Path(record_type): Path<String>,
+    request: Parts,
+) -> Result<Response, Failure> {
+    let session = Session::begin(&shared, &request).await?;
+    let kind = ["vendor", "inventoryItem", "purchaseOrder"]
+        .into_iter()
+        .find(|k| k.eq_ignore_ascii_case(&record_type))
+        .ok_or_else(|| known(&record_type).unwrap_err())?;
+    session.require(permission(kind), Level::View)?;
+    let mut properties: Map<String, Value> = writable(kind)
+        .iter()
+        .chain(&READ_ONLY)
+        .map(|name| (name.to_string(), json!({"title": name, "type": "string"})))
+        .collect();
+    for (k, name, schema) in shared.0.custom_fields.lock().unwrap().iter() {
+        if *k == kind {
+            properties.insert(name.clone(), schema.clone());
+        }
+    }
+    let schema = json!({"type": "object", "properties": properties,
+        "$schema": "https://json-schema.org/draft-06/hyper-schema#"});
+    Ok((
+        [(header::CONTENT_TYPE, "application/schema+json")],
+        schema.to_string(),
+    )
+        .into_response())
+}
+
 fn permission(kind: &str) -> &'static str {
     match kind {
         "vendor" => "Vendors",
@@ -483,6 +543,12 @@ pub async fn read(
             .cloned()
             .ok_or_else(not_found)?
     };
+    // A custom field deleted from the account is gone from its records.
+    if let Some(fields) = record.as_object_mut() {
+        fields.retain(|name, _| {
+            !name.starts_with(custom_prefix(kind)) || is_custom_field(&shared, kind, name)
+        });
+    }
     let href = format!("{}/{kind}/{id}", base(&request.headers));
     record["links"] = json!([{"rel": "self", "href": href}]);
     if kind == "purchaseOrder"
@@ -523,7 +589,8 @@ fn check_fields(shared: &Shared, kind: &str, body: &Map<String, Value>) -> Resul
                 name,
             ));
         }
-        if !writable(kind).contains(&name.as_str()) && !name.starts_with(custom_prefix(kind)) {
+        let custom = name.starts_with(custom_prefix(kind)) && is_custom_field(shared, kind, name);
+        if !writable(kind).contains(&name.as_str()) && !custom {
             return Err(error(
                 StatusCode::BAD_REQUEST,
                 "INVALID_CONTENT",

@@ -19,9 +19,10 @@ use sqlx::{Postgres, Row, Transaction};
 use time::OffsetDateTime;
 
 use super::{
-    Connection, ConnectionStorage, IdempotencyClaim, LastError, Result, STALE_CLAIM, Status,
-    StorageError, StoredToken,
+    Connection, ConnectionStorage, FieldMapping, IdempotencyClaim, LastError, Result, STALE_CLAIM,
+    Status, StorageError, StoredToken,
 };
+use crate::manifest::CustomField;
 use crate::storage::decode_text;
 
 mod adapters;
@@ -218,12 +219,13 @@ async fn lock_connection(
 
 const CONNECTION_COLUMNS: &str = "id, adapter_id, adapter_version, status, config, credentials, account_id, account_name, \
      permissions, custom_fields, status_reason, status_changed_at, last_error_code, last_error_message, last_error_at, \
-     last_error_request_id, created_at, disconnected_at, audit_bodies";
+     last_error_request_id, created_at, disconnected_at, audit_bodies, field_mappings";
 
 fn connection_from_row(row: &PgRow) -> std::result::Result<Connection, sqlx::Error> {
     let config: String = row.try_get("config")?;
     let permissions: String = row.try_get("permissions")?;
     let custom_fields: String = row.try_get("custom_fields")?;
+    let field_mappings: String = row.try_get("field_mappings")?;
     let decode = |column: &str, e: serde_json::Error| sqlx::Error::ColumnDecode {
         index: column.into(),
         source: Box::new(e),
@@ -260,6 +262,8 @@ fn connection_from_row(row: &PgRow) -> std::result::Result<Connection, sqlx::Err
         created_at: time_at(row, "created_at")?,
         disconnected_at: optional_time_at(row, "disconnected_at")?,
         audit_bodies: row.try_get::<i64, _>("audit_bodies")? != 0,
+        field_mappings: serde_json::from_str(&field_mappings)
+            .map_err(|e| decode("field_mappings", e))?,
     })
 }
 
@@ -299,8 +303,8 @@ impl ConnectionStorage for PostgresStorage {
         }
         sqlx::query(
             "INSERT INTO connections (id, adapter_id, adapter_version, status, config, credentials, \
-             account_id, account_name, permissions, custom_fields, status_changed_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             account_id, account_name, permissions, custom_fields, status_changed_at, created_at, \
+             field_mappings) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&c.id)
         .bind(&c.adapter_id)
@@ -314,6 +318,7 @@ impl ConnectionStorage for PostgresStorage {
         .bind(serde_json::to_string(&c.custom_fields).expect("lists serialize"))
         .bind(ts(c.status_changed_at))
         .bind(ts(c.created_at))
+        .bind(serde_json::to_string(&c.field_mappings).expect("lists serialize"))
         .execute(&mut *tx)
         .await?;
         tokens::insert(&mut *tx, token, token_hash).await?;
@@ -398,6 +403,32 @@ impl ConnectionStorage for PostgresStorage {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_field_mappings(&self, id: &str, mappings: &[FieldMapping]) -> Result<bool> {
+        let done = sqlx::query("UPDATE connections SET field_mappings = $1 WHERE id = $2")
+            .bind(serde_json::to_string(mappings).expect("lists serialize"))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_account_fields(
+        &self,
+        id: &str,
+        permissions: &[String],
+        custom_fields: &[CustomField],
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE connections SET permissions = $1, custom_fields = $2 WHERE id = $3",
+        )
+        .bind(serde_json::to_string(permissions).expect("lists serialize"))
+        .bind(serde_json::to_string(custom_fields).expect("lists serialize"))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 

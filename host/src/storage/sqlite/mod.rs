@@ -13,9 +13,10 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
-    Connection, ConnectionStorage, IdempotencyClaim, LastError, Result, STALE_CLAIM, Status,
-    StorageError, StoredToken,
+    Connection, ConnectionStorage, FieldMapping, IdempotencyClaim, LastError, Result, STALE_CLAIM,
+    Status, StorageError, StoredToken,
 };
+use crate::manifest::CustomField;
 use crate::storage::decode_text;
 
 mod adapters;
@@ -97,7 +98,7 @@ const DISCONNECT: &str = "UPDATE connections SET status = 'disconnected', \
 
 const CONNECTION_COLUMNS: &str = "id, adapter_id, adapter_version, status, config, credentials, account_id, account_name, \
      permissions, custom_fields, status_reason, status_changed_at, last_error_code, last_error_message, last_error_at, \
-     last_error_request_id, created_at, disconnected_at, audit_bodies";
+     last_error_request_id, created_at, disconnected_at, audit_bodies, field_mappings";
 
 fn connection_from_row(row: &SqliteRow) -> std::result::Result<Connection, sqlx::Error> {
     let decode = |column: &str, e: serde_json::Error| sqlx::Error::ColumnDecode {
@@ -107,6 +108,7 @@ fn connection_from_row(row: &SqliteRow) -> std::result::Result<Connection, sqlx:
     let config: String = row.try_get("config")?;
     let permissions: String = row.try_get("permissions")?;
     let custom_fields: String = row.try_get("custom_fields")?;
+    let field_mappings: String = row.try_get("field_mappings")?;
     let status: String = row.try_get("status")?;
     let last_error = match row.try_get::<Option<String>, _>("last_error_code")? {
         Some(code) => Some(LastError {
@@ -144,6 +146,8 @@ fn connection_from_row(row: &SqliteRow) -> std::result::Result<Connection, sqlx:
             .try_get::<Option<String>, _>("disconnected_at")?
             .map(|t| parse_time(&t)),
         audit_bodies: row.try_get::<i64, _>("audit_bodies")? != 0,
+        field_mappings: serde_json::from_str(&field_mappings)
+            .map_err(|e| decode("field_mappings", e))?,
     })
 }
 
@@ -178,8 +182,8 @@ impl ConnectionStorage for SqliteStorage {
         }
         sqlx::query(
             "INSERT INTO connections (id, adapter_id, adapter_version, status, config, credentials, \
-             account_id, account_name, permissions, custom_fields, status_changed_at, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             account_id, account_name, permissions, custom_fields, status_changed_at, created_at, \
+             field_mappings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&c.id)
         .bind(&c.adapter_id)
@@ -193,6 +197,7 @@ impl ConnectionStorage for SqliteStorage {
         .bind(serde_json::to_string(&c.custom_fields).expect("lists serialize"))
         .bind(time(c.status_changed_at))
         .bind(time(c.created_at))
+        .bind(serde_json::to_string(&c.field_mappings).expect("lists serialize"))
         .execute(&mut *tx)
         .await?;
         tokens::insert(&mut *tx, token, token_hash).await?;
@@ -302,6 +307,31 @@ impl ConnectionStorage for SqliteStorage {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_field_mappings(&self, id: &str, mappings: &[FieldMapping]) -> Result<bool> {
+        let done = sqlx::query("UPDATE connections SET field_mappings = ? WHERE id = ?")
+            .bind(serde_json::to_string(mappings).expect("lists serialize"))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_account_fields(
+        &self,
+        id: &str,
+        permissions: &[String],
+        custom_fields: &[CustomField],
+    ) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE connections SET permissions = ?, custom_fields = ? WHERE id = ?")
+                .bind(serde_json::to_string(permissions).expect("lists serialize"))
+                .bind(serde_json::to_string(custom_fields).expect("lists serialize"))
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -443,6 +473,7 @@ mod tests {
             created_at: now,
             disconnected_at: None,
             audit_bodies: false,
+            field_mappings: vec![],
         };
         let token = |id: &str, connection: &str| StoredToken {
             id: id.into(),

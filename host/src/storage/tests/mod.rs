@@ -85,6 +85,7 @@ fn connection(id: &str) -> Connection {
         created_at: at(0),
         disconnected_at: None,
         audit_bodies: false,
+        field_mappings: vec![],
     }
 }
 
