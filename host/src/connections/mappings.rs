@@ -108,9 +108,23 @@ impl Connections {
                 .entity(name)
                 .map(|e| (e, account_fields(&connection, name)))
         };
+        // A mapping the connection has already stays as it is, drifted or
+        // not: removing one mapping never needs another fixed first.
+        let kept = |m: &NewMapping| {
+            connection.field_mappings.iter().find(|o| {
+                o.entity == m.entity
+                    && o.source == m.source
+                    && o.target == m.target
+                    && o.writable == m.writable
+            })
+        };
+        let kept_at: Vec<bool> = mappings.iter().map(|m| kept(m).is_some()).collect();
         let mappings: Vec<FieldMapping> = mappings
             .into_iter()
             .map(|m| {
+                if let Some(old) = kept(&m) {
+                    return old.clone();
+                }
                 let kind = entity(&m.entity)
                     .and_then(|(e, extra)| source_kind(e, &extra, &m.source))
                     .unwrap_or(FieldType::Text);
@@ -123,7 +137,10 @@ impl Connections {
                 }
             })
             .collect();
-        let problems = mapping::check(&mappings, entity);
+        let problems: Vec<Violation> = mapping::check(&mappings, entity)
+            .into_iter()
+            .filter(|v| v.code == crate::code::Code::MappingConflict || !kept_at[index_of(v)])
+            .collect();
         if !problems.is_empty() {
             return Err(MappingError::Invalid(problems));
         }
@@ -230,6 +247,17 @@ pub fn account_fields(connection: &Connection, entity: &str) -> Vec<Field> {
         .filter(|c| c.entity == entity)
         .map(|c| c.field.clone())
         .collect()
+}
+
+/// The mapping a violation of [`mapping::check`] is about
+/// (`/mappings/3/source`).
+fn index_of(violation: &Violation) -> usize {
+    violation
+        .path
+        .split('/')
+        .nth(2)
+        .and_then(|i| i.parse().ok())
+        .expect("mapping::check names the mapping")
 }
 
 fn source_kind(entity: &Entity, extra: &[Field], name: &str) -> Option<FieldType> {

@@ -897,6 +897,37 @@ async fn backfill_since_is_where_the_first_run_starts(backend: Backend) {
     assert_eq!(client.synced(&token, "vendors").await.len(), 3);
 }
 
+/// Stored records are mapped when they are read: a mapping set after a run
+/// shows in the stored copy at once, with no new run (the stored data is
+/// the system's, so a mapping can change any time). Catches a sync that
+/// stores mapped records (the stored copy would keep the old names) and a
+/// stored read that skips the mappings.
+async fn a_new_mapping_shows_in_stored_records_without_a_new_run(backend: Backend) {
+    let (_up, _server, client, token, id) = sync_setup(backend, 3).await;
+    client.schedule(&token, "vendors", json!({})).await;
+    client.wait_for_run(&id, 1, succeeded).await;
+    let stored = client.synced(&token, "vendors").await;
+    assert!(stored[0]["record"].get("custom").is_none(), "{stored:?}");
+
+    let set = client
+        .admin(
+            M::PUT,
+            &format!("/v1/connections/{id}/mappings"),
+            Some(json!({"mappings": [{"entity": "vendors", "source": "email",
+                "target": "custom.contact"}]})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let stored = client.synced(&token, "vendors").await;
+    assert_eq!(stored.len(), 3);
+    for r in &stored {
+        let record = &r["record"];
+        assert_eq!(record["custom"]["contact"], record["email"], "{record}");
+        assert!(record["custom"]["contact"].is_string(), "{record}");
+    }
+    assert_eq!(client.runs(&id).await.len(), 1, "no new run");
+}
+
 on_both_backends!(
     a_schedule_syncs_netsuite_and_an_incremental_run_picks_up_only_the_changes,
     a_disconnect_stops_a_running_sync_and_no_later_run_starts_but_the_data_stays,
@@ -907,4 +938,5 @@ on_both_backends!(
     a_run_beside_a_running_one_is_refused_with_sync_running,
     a_deleted_schedule_runs_no_more_and_its_records_stay,
     backfill_since_is_where_the_first_run_starts,
+    a_new_mapping_shows_in_stored_records_without_a_new_run,
 );

@@ -297,6 +297,7 @@ pub async fn connection(
                 a href=(with_query("/dashboard/requests", &[("connection", &c.id)])) { "Failed requests" }
             }
             (super::tokens::section(&c, &tokens, &operator.csrf))
+            (super::mappings::section(&state, &c, &operator.csrf))
             h2 { "Actions" }
             div.card {
                 @if c.status != Status::Disconnected {

@@ -9,6 +9,7 @@ mod connect;
 mod connection;
 mod dashboard;
 mod layout;
+mod mappings;
 mod requests;
 mod session;
 pub use session::DashboardSessions;
@@ -46,6 +47,15 @@ pub fn router(state: AppState) -> Router {
             get(dashboard::delete_data_form).post(dashboard::delete_data),
         )
         .route("/dashboard/connections/{id}/tokens", post(tokens::issue))
+        .route("/dashboard/connections/{id}/mappings", post(mappings::add))
+        .route(
+            "/dashboard/connections/{id}/mappings/remove",
+            post(mappings::remove),
+        )
+        .route(
+            "/dashboard/connections/{id}/refresh",
+            post(mappings::refresh),
+        )
         .route(
             "/dashboard/connections/{id}/tokens/{token}/revoke",
             get(tokens::revoke_form).post(tokens::revoke),
