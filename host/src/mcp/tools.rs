@@ -18,8 +18,10 @@ use serde_json::{Map, Value, json};
 
 use crate::api::token::ConnectionAuth;
 use crate::connections::Connection;
+use crate::connections::mappings::account_fields;
 use crate::connections::tokens::Access;
 use crate::manifest::{Entity, Field, FieldAccess, FieldType, Manifest, Operation};
+use crate::rules::mapping;
 
 /// The longest entity name that gets tools: with `_` and the longest verb,
 /// a tool's name stays within the 64 characters clients accept.
@@ -484,6 +486,28 @@ fn record_schema(entity: &Entity, connection: &Connection, write: Write) -> Valu
                 json!({"type": "array", "items": {"type": "object", "properties": properties}})
             });
         properties.insert(child.name.clone(), items);
+    }
+    // The connection's mapped fields, under their mapped names, as their
+    // sources are declared (a drifted one is left out: it refuses writes).
+    let extra = account_fields(connection, &entity.name);
+    for resolved in mapping::resolve(&connection.field_mappings, entity, &extra) {
+        let Some(target) = mapping::target_field(&resolved) else {
+            continue;
+        };
+        let schema = field_schema(&target, None, &[]);
+        match target.name.strip_prefix("custom.") {
+            Some(name) => {
+                let custom = properties
+                    .entry(mapping::CUSTOM)
+                    .or_insert_with(|| json!({"type": "object", "properties": {}}));
+                if let Some(members) = custom.get_mut("properties").and_then(Value::as_object_mut) {
+                    members.insert(name.to_string(), schema);
+                }
+            }
+            None => {
+                properties.insert(target.name.clone(), schema);
+            }
+        }
     }
     json!({
         "type": "object",
