@@ -1,16 +1,22 @@
 //! The one error shape of the API:
-//! `{"error": {"code", "message", "request_id", "details"?}}`.
+//! `{"error": {"code", "message", "request_id", "details"?}}`, and a read's
+//! or a write's exchanges with the system beside it when the client asked
+//! (`"upstream"`, [`super::prefer`]).
 //!
 //! Handlers return [`ApiError`]; the request-id middleware
 //! ([`super::request_id`]) writes the body, since only it knows the id. Error
 //! responses that axum itself produces (unknown routes, wrong methods, bodies
 //! too large) are rewritten into the same shape there.
 
+use std::sync::Arc;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::prefer::INCLUDE_UPSTREAM;
+use crate::audit::upstream::Upstream;
 use crate::code::Code;
 use crate::dataplane::DataError;
 use crate::runtime::CallError;
@@ -19,6 +25,10 @@ use crate::runtime::CallError;
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
+    /// With `Prefer: include-upstream`, on reads and writes: the request's
+    /// exchanges with the system until it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<Upstream>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -58,6 +68,10 @@ pub struct ApiError {
     /// Sent as `Retry-After` (whole seconds, rounded up).
     #[serde(skip)]
     pub retry_after: Option<std::time::Duration>,
+    /// The request's exchanges with the system (`Prefer:
+    /// include-upstream`), beside `error` in the body.
+    #[serde(skip)]
+    pub upstream: Option<Arc<Upstream>>,
 }
 
 impl ApiError {
@@ -69,6 +83,7 @@ impl ApiError {
             message: message.into(),
             details: None,
             retry_after: None,
+            upstream: None,
         }
     }
 
@@ -129,6 +144,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, seconds.max(1).into());
+        }
+        if self.upstream.is_some() {
+            response
+                .headers_mut()
+                .insert("preference-applied", INCLUDE_UPSTREAM);
         }
         response.extensions_mut().insert(self);
         response

@@ -111,6 +111,7 @@ impl Caller {
             actor,
             bodies: open.connection.audit_bodies,
             timing,
+            upstream: Default::default(),
         });
         Caller { open, trail, wait }
     }
