@@ -10,16 +10,19 @@
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::prefer::INCLUDE_UPSTREAM;
 use crate::audit::upstream::Upstream;
 use crate::code::Code;
 use crate::dataplane::DataError;
 use crate::runtime::CallError;
+
+/// `Preference-Applied` of an answer that carries its exchanges with the
+/// system, an error's too ([`super::prefer`]).
+pub const INCLUDE_UPSTREAM: HeaderValue = HeaderValue::from_static("include-upstream");
 
 /// Every error the API answers.
 #[derive(Serialize, utoipa::ToSchema)]

@@ -18,14 +18,11 @@ use axum::response::Response;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::error::ApiError;
+use super::error::{ApiError, INCLUDE_UPSTREAM};
 use super::token::ConnectionAuth;
 use crate::audit::upstream::{Capture, Upstream};
 use crate::connections::tokens::Access;
 use crate::dataplane::Mode;
-
-/// `Preference-Applied` of an answer that carries its exchanges.
-pub const INCLUDE_UPSTREAM: HeaderValue = HeaderValue::from_static("include-upstream");
 
 /// What a request's `Prefer` headers ask for.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

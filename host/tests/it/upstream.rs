@@ -66,36 +66,7 @@ fn body(bytes: &[u8]) -> Value {
 /// A host with the example adapter on a demo upstream whose key is
 /// `SECRET`.
 async fn start() -> Demo {
-    let up = demo_upstream::DemoUpstream::start(
-        "127.0.0.1:0".parse().unwrap(),
-        demo_upstream::Options {
-            api_key: SECRET.into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let server = Server::start(&["example"]);
-    let http = http();
-    let created = call(
-        &http,
-        M::POST,
-        server.url("/v1/connections"),
-        &server.admin_key(),
-        Some(
-            json!({"adapter": "example", "config": {"base_url": up.base_url()},
-            "credentials": {"api_key": SECRET}}),
-        ),
-    )
-    .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    let token = created.body["token"].as_str().unwrap().to_string();
-    Demo {
-        up,
-        server,
-        http,
-        token,
-    }
+    Demo::with_key(SECRET, &[]).await.0
 }
 
 const INCLUDE: &[(&str, &str)] = &[("prefer", "include-upstream")];
