@@ -18,8 +18,9 @@
 //! request knew when the exchange was kept, and once more, with all of the
 //! call's, when the answer is made (an access token a token endpoint
 //! answered is masked once a later request carried it). Bodies are masked
-//! whole, then cut to [`MAX_BODY`] bytes (`truncated`); past
-//! [`MAX_EXCHANGES`] exchanges, only their number is kept (`omitted`).
+//! whole, then cut to [`MAX_BODY`] bytes, and the URL to [`MAX_URL`]
+//! (`truncated`); past [`MAX_EXCHANGES`] exchanges, only their number is
+//! kept (`omitted`): a request keeps at most about 13 MiB.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -34,6 +35,8 @@ use super::redact::{MIN_SECRET_LEN, Redactor};
 
 /// The most of one body an exchange shows.
 pub const MAX_BODY: usize = 64 * 1024;
+/// The most of a URL an exchange shows.
+pub const MAX_URL: usize = 8 * 1024;
 /// The most exchanges one answer shows.
 pub const MAX_EXCHANGES: usize = 100;
 
@@ -122,9 +125,14 @@ impl Capture {
             Ok((status, bytes)) => (Some(status), body(bytes), None),
             Err(error) => (None, Vec::new(), Some(masked(error.as_bytes()))),
         };
+        let mut url = masked(sent.url.as_bytes());
+        if url.len() > MAX_URL {
+            url.truncate(MAX_URL);
+            truncated = true;
+        }
         let exchange = Raw {
             method: sent.method.to_string(),
-            url: masked(sent.url.as_bytes()),
+            url,
             status,
             error,
             request_body,
@@ -217,7 +225,7 @@ pub struct Upstream {
 pub struct Exchange {
     /// `GET`, `POST`, ...
     pub method: String,
-    /// The URL as sent, query included.
+    /// The URL as sent, query included (cut at 8 KiB).
     pub url: String,
     /// The answer's status; absent when none came (see `error`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -243,7 +251,7 @@ pub struct Exchange {
     /// From sending the request to the answer's last byte.
     pub duration_ms: f64,
     /// A body was longer than 64 KiB and is cut there (then shown as text,
-    /// or base64, never as JSON).
+    /// or base64, never as JSON), or the URL longer than 8 KiB.
     pub truncated: bool,
 }
 
@@ -314,12 +322,14 @@ mod tests {
         cut.extend_from_slice("é".repeat(MAX_BODY / 2 + 1).as_bytes());
         capture.record(sent("https://erp.example/", &long, &cut));
         capture.record(sent("https://erp.example/", b"", &[0xff, 0xfe, 0x00]));
+        let long_url = format!("https://erp.example/{}", "x".repeat(MAX_URL));
+        capture.record(sent(&long_url, b"", b""));
         for _ in 0..MAX_EXCHANGES + 5 {
             capture.record(sent("https://erp.example/", b"", b""));
         }
         let upstream = capture.finish("req-2");
         assert_eq!(upstream.exchanges.len(), MAX_EXCHANGES);
-        assert_eq!(upstream.omitted, 7);
+        assert_eq!(upstream.omitted, 8);
         let first = &upstream.exchanges[0];
         assert!(first.truncated);
         let Some(Value::String(request)) = &first.request_body else {
@@ -339,5 +349,7 @@ mod tests {
         assert!(!second.truncated);
         assert_eq!(second.response_body, None);
         assert_eq!(second.response_body_base64.as_deref(), Some("//4A"));
+        let third = &upstream.exchanges[2];
+        assert!(third.truncated && third.url.len() == MAX_URL);
     }
 }
