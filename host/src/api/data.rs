@@ -1,9 +1,13 @@
 //! Reads: `GET /v1/{entity}` and `GET /v1/{entity}/{id}`, live from the
 //! system through the data plane. Nothing is stored on the way: the stored
-//! copy of a connection's records is what its syncs write.
+//! copy of a connection's records is what its syncs write. With
+//! `Prefer: include-upstream` ([`super::prefer`]), the answer carries the
+//! read's exchanges with the system.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::openapi::schema::{AnyOfBuilder, Schema};
@@ -12,7 +16,9 @@ use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::AppState;
 use super::error::ApiError;
+use super::prefer::{Prefer, with_upstream};
 use super::token::ConnectionAuth;
+use crate::audit::upstream::Upstream;
 use crate::code::Code;
 use crate::connections::tokens::Access;
 use crate::runtime::ListRequest;
@@ -60,13 +66,18 @@ pub struct ListResponse {
     pub data: Vec<Box<RawValue>>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
+    /// With `Prefer: include-upstream`: the read's exchanges with the
+    /// system.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<Upstream>,
 }
 
 /// A page of records.
 ///
 /// # Errors
 ///
-/// - `insufficient_scope` when the token may not read `entity`;
+/// - `insufficient_scope` when the token may not read `entity`, or asks
+///   for `include-upstream` without the `upstream` scope;
 /// - `invalid_query` for a page size out of bounds or a `modified_after`
 ///   that is not an RFC 3339 timestamp; `invalid_record_id` for a cursor
 ///   too long or with control characters;
@@ -82,22 +93,36 @@ pub struct ListResponse {
 ///   `adapter_invalid_output`, `outbound_denied`, `busy`, ...);
 /// - `internal` when the database failed.
 #[utoipa::path(get, path = "/v1/{entity}", tag = "data", security(("connection_token" = [])),
-    params(("entity" = String, Path, description = "vendors, items, purchase-orders, ..."), ListQuery),
+    params(("entity" = String, Path, description = "vendors, items, purchase-orders, ..."), ListQuery,
+        ("Prefer" = Option<String>, Header, description = PREFER_READ)),
     responses((status = 200, body = ListResponse), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn list(
     auth: ConnectionAuth,
     State(state): State<AppState>,
     Path(entity): Path<String>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<ListResponse>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     auth.require(Access::Read, Some(&entity))?;
-    let request = list_request(entity, query)?;
-    let page = state.dataplane.list(&auth.caller, &request).await?;
-    Ok(Json(ListResponse {
+    let prefer = Prefer::checked(&headers, &auth)?;
+    let page = async {
+        let request = list_request(entity, query)?;
+        Ok::<_, ApiError>(state.dataplane.list(&auth.caller, &request).await?)
+    }
+    .await
+    .map_err(|e| prefer.failed(&auth, e))?;
+    let answer = Json(ListResponse {
         data: page.records,
         next_cursor: page.next_cursor,
-    }))
+        upstream: prefer.upstream(&auth),
+    });
+    Ok(prefer.applied(answer.into_response(), false))
 }
+
+/// The `Prefer` header of a read, as the OpenAPI document describes it.
+const PREFER_READ: &str = "`include-upstream` (with the token's `upstream` scope): the \
+    answer carries the read's exchanges with the system in `upstream` (method, URL, status, \
+    bodies; no header, the connection's secrets redacted)";
 
 /// The list request `query` makes of `entity`, checked.
 ///
@@ -134,19 +159,27 @@ pub fn list_request(entity: String, query: ListQuery) -> Result<ListRequest, Api
 ///
 /// # Errors
 ///
-/// `insufficient_scope` when the token may not read `entity`;
-/// `invalid_record_id` when `id` is not a record id; then those of
-/// `GET /v1/{entity}` from the adapter on.
+/// `insufficient_scope` when the token may not read `entity` (or asks for
+/// `include-upstream` without `upstream`); `invalid_record_id` when `id` is
+/// not a record id; then those of `GET /v1/{entity}` from the adapter on.
 #[utoipa::path(get, path = "/v1/{entity}/{id}", tag = "data", security(("connection_token" = [])),
-    params(RecordPath),
+    params(RecordPath, ("Prefer" = Option<String>, Header, description = PREFER_READ)),
     responses((status = 200, body = UnifiedRecord), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn get(
     auth: ConnectionAuth,
     State(state): State<AppState>,
     Path(RecordPath { entity, id }): Path<RecordPath>,
-) -> Result<Json<Box<RawValue>>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     auth.require(Access::Read, Some(&entity))?;
-    Ok(Json(state.dataplane.get(&auth.caller, &entity, &id).await?))
+    let prefer = Prefer::checked(&headers, &auth)?;
+    let record = state
+        .dataplane
+        .get(&auth.caller, &entity, &id)
+        .await
+        .map_err(|e| prefer.failed(&auth, e))?;
+    let record = with_upstream(record, prefer.upstream(&auth))?;
+    Ok(prefer.applied(Json(record).into_response(), false))
 }
 
 /// A record of the unified model (`interlink-model`): the one of the path's
@@ -163,7 +196,9 @@ impl PartialSchema for UnifiedRecord {
                 "The record of the path's entity, in the unified model: a `Vendor` for \
                  `vendors`, an `Item` for `items`, a `PurchaseOrder` for `purchase-orders`. \
                  Which fields an adapter serves, and how each may be written, is in \
-                 `GET /v1/{entity}/meta`.",
+                 `GET /v1/{entity}/meta`. With `Prefer: include-upstream`, the record \
+                 has one member more, `upstream` (an `Upstream`): the call's exchanges \
+                 with the system.",
             ))
             .into()
     }

@@ -1,24 +1,37 @@
 //! The one error shape of the API:
-//! `{"error": {"code", "message", "request_id", "details"?}}`.
+//! `{"error": {"code", "message", "request_id", "details"?}}`, and a read's
+//! or a write's exchanges with the system beside it when the client asked
+//! (`"upstream"`, [`super::prefer`]).
 //!
 //! Handlers return [`ApiError`]; the request-id middleware
 //! ([`super::request_id`]) writes the body, since only it knows the id. Error
 //! responses that axum itself produces (unknown routes, wrong methods, bodies
 //! too large) are rewritten into the same shape there.
 
-use axum::http::StatusCode;
+use std::sync::Arc;
+
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::audit::upstream::Upstream;
 use crate::code::Code;
 use crate::dataplane::DataError;
 use crate::runtime::CallError;
+
+/// `Preference-Applied` of an answer that carries its exchanges with the
+/// system, an error's too ([`super::prefer`]).
+pub const INCLUDE_UPSTREAM: HeaderValue = HeaderValue::from_static("include-upstream");
 
 /// Every error the API answers.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
+    /// With `Prefer: include-upstream`, on reads and writes: the request's
+    /// exchanges with the system until it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<Upstream>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -58,6 +71,10 @@ pub struct ApiError {
     /// Sent as `Retry-After` (whole seconds, rounded up).
     #[serde(skip)]
     pub retry_after: Option<std::time::Duration>,
+    /// The request's exchanges with the system (`Prefer:
+    /// include-upstream`), beside `error` in the body.
+    #[serde(skip)]
+    pub upstream: Option<Arc<Upstream>>,
 }
 
 impl ApiError {
@@ -69,6 +86,7 @@ impl ApiError {
             message: message.into(),
             details: None,
             retry_after: None,
+            upstream: None,
         }
     }
 
@@ -129,6 +147,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, seconds.max(1).into());
+        }
+        if self.upstream.is_some() {
+            response
+                .headers_mut()
+                .insert("preference-applied", INCLUDE_UPSTREAM);
         }
         response.extensions_mut().insert(self);
         response

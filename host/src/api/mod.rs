@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pages;
 mod passthrough;
+mod prefer;
 pub mod request_id;
 pub mod syncs;
 pub mod token;

@@ -221,6 +221,8 @@ impl Modify for Security {
         ActiveStatus,
         ItemType,
         PurchaseOrderStatus,
+        super::writes::DryRun,
+        super::writes::Deleted,
     )),
     modifiers(&Security),
 )]

@@ -117,7 +117,11 @@ pub async fn forward(
     };
     let answer = state
         .dataplane
-        .passthrough(&auth.caller, &request, super::writes::mode(&headers))
+        .passthrough(
+            &auth.caller,
+            &request,
+            super::prefer::Prefer::of(&headers).mode(),
+        )
         .await?;
     let status = StatusCode::from_u16(answer.status).map_err(|_| {
         ApiError::new(

@@ -153,6 +153,9 @@ pub async fn middleware(
         if let Some(details) = error.details {
             body["error"]["details"] = details;
         }
+        if let Some(upstream) = error.upstream {
+            body["upstream"] = json!(*upstream);
+        }
         let mut rewritten = (status, axum::Json(body)).into_response();
         for (name, value) in response.headers() {
             if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {

@@ -30,7 +30,7 @@ pub struct CreateToken {
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// What it may do: `read`, `write`, `passthrough`, `syncs`, `webhooks`,
-    /// `audit`, or reading or writing one entity (`vendors:read`,
+    /// `audit`, `upstream`, or reading or writing one entity (`vendors:read`,
     /// `purchase-orders:write`). Every scope when absent.
     #[schema(min_items = 1, value_type = Option<Vec<ScopeName>>)]
     pub scopes: Option<Vec<String>>,
@@ -48,7 +48,7 @@ impl utoipa::PartialSchema for ScopeName {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
             .pattern(Some(
-                "^(read|write|passthrough|syncs|webhooks|audit|[!-9;-~]{1,64}:(read|write))$",
+                "^(read|write|passthrough|syncs|webhooks|audit|upstream|[!-9;-~]{1,64}:(read|write))$",
             ))
             .into()
     }

@@ -4,7 +4,9 @@
 //!
 //! With `Prefer: dry-run` (RFC 7240), a write passes every check and runs the
 //! adapter, but the first request that would change the system is answered
-//! instead of sent ([`DryRun`]), with `Preference-Applied: dry-run`.
+//! instead of sent ([`DryRun`]), with `Preference-Applied: dry-run`. With
+//! `Prefer: include-upstream` ([`super::prefer`]), the answer carries the
+//! write's exchanges with the system (a delete's answers 200 with them).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -19,10 +21,12 @@ use super::AppState;
 use super::data::RecordPath;
 use super::error::ApiError;
 use super::json::ApiJson;
+use super::prefer::{Prefer, with_upstream};
 use super::token::ConnectionAuth;
+use crate::audit::upstream::Upstream;
 use crate::code::Code;
 use crate::connections::tokens::Access;
-use crate::dataplane::{Mode, Written};
+use crate::dataplane::Written;
 use crate::runtime::HeldRequest;
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
@@ -40,22 +44,6 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     }
 }
 
-/// [`Mode::DryRun`] when a `Prefer` header asks for `dry-run` (among other
-/// preferences, with or without parameters); preferences the host does not
-/// know are ignored, as RFC 7240 says.
-pub(super) fn mode(headers: &HeaderMap) -> Mode {
-    let dry_run = headers
-        .get_all("prefer")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|preference| {
-            let token = preference.split([';', '=']).next().unwrap_or_default();
-            token.trim().eq_ignore_ascii_case("dry-run")
-        });
-    if dry_run { Mode::DryRun } else { Mode::Send }
-}
-
 /// What a dry-run write would have sent.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DryRun {
@@ -65,6 +53,17 @@ pub struct DryRun {
     /// changed the system (the adapter stops there, since it would need its
     /// answer), or none when the adapter changed nothing.
     pub requests: Vec<DryRunRequest>,
+    /// With `Prefer: include-upstream`: the requests the dry run sent (those
+    /// that only read), with their answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<Upstream>,
+}
+
+/// A delete's answer with `Prefer: include-upstream`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deleted {
+    /// The delete's exchanges with the system.
+    pub upstream: Upstream,
 }
 
 /// One request a dry run held, with the connection's secrets and its
@@ -102,18 +101,22 @@ impl From<HeldRequest> for DryRunRequest {
     }
 }
 
-/// The answer of a dry run: 200, the held requests, `Preference-Applied`.
-fn dry_run(requests: Vec<HeldRequest>) -> Response {
+/// The answer of a dry run: 200, the held requests (and the exchanges, when
+/// asked for), `Preference-Applied`.
+fn dry_run(requests: Vec<HeldRequest>, prefer: Prefer, auth: &ConnectionAuth) -> Response {
     let body = DryRun {
         dry_run: true,
         requests: requests.into_iter().map(Into::into).collect(),
+        upstream: prefer.upstream(auth),
     };
-    let mut reply = Json(body).into_response();
-    reply
-        .headers_mut()
-        .insert("preference-applied", HeaderValue::from_static("dry-run"));
-    reply
+    prefer.applied(Json(body).into_response(), true)
 }
+
+/// The `Prefer` header of a write, as the OpenAPI document describes it.
+const PREFER_WRITE: &str = "`dry-run`: run every check and the adapter, and answer the \
+    request that would change the system instead of sending it. `include-upstream` (with the \
+    token's `upstream` scope): the answer carries the write's exchanges with the system in \
+    `upstream` (method, URL, status, bodies; no header, the connection's secrets redacted)";
 
 /// Create a record (with its children).
 ///
@@ -136,8 +139,7 @@ fn dry_run(requests: Vec<HeldRequest>) -> Response {
     params(("entity" = String, Path), ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
         pattern = "^[!-~]+$",
         description = "1 to 255 visible ASCII characters; replays the first result of a key for 24 h instead of creating again"),
-        ("Prefer" = Option<String>, Header,
-        description = "`dry-run`: run every check and the adapter, and answer the request that would change the system instead of sending it")),
+        ("Prefer" = Option<String>, Header, description = PREFER_WRITE)),
     request_body = super::data::UnifiedRecord,
     responses((status = 201, body = super::data::UnifiedRecord),
         (status = 200, description = "`Prefer: dry-run`: what the create would send", body = DryRun),
@@ -150,17 +152,25 @@ pub async fn create(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     auth.require(Access::Write, Some(&entity))?;
-    let key = idempotency_key(&headers)?;
-    let written = state
-        .dataplane
-        .create(&auth.caller, &entity, body, key, mode(&headers))
-        .await?;
+    let prefer = Prefer::checked(&headers, &auth)?;
+    let written = async {
+        let key = idempotency_key(&headers)?;
+        Ok::<_, ApiError>(
+            state
+                .dataplane
+                .create(&auth.caller, &entity, body, key, prefer.mode())
+                .await?,
+        )
+    }
+    .await
+    .map_err(|e| prefer.failed(&auth, e))?;
     let created = match written {
         Written::Done(created) => created,
-        Written::DryRun(requests) => return Ok(dry_run(requests)),
+        Written::DryRun(requests) => return Ok(dry_run(requests, prefer, &auth)),
     };
     let status = StatusCode::from_u16(created.status).map_err(ApiError::internal)?;
-    let mut reply = (status, Json(created.record)).into_response();
+    let record = with_upstream(created.record, prefer.upstream(&auth))?;
+    let mut reply = prefer.applied((status, Json(record)).into_response(), false);
     if created.replayed {
         reply
             .headers_mut()
@@ -187,8 +197,7 @@ pub async fn create(
 /// - those of `GET /v1/{entity}` for the calls (the record is read first
 ///   when a lock can apply), their limits and the database.
 #[utoipa::path(patch, path = "/v1/{entity}/{id}", tag = "data", security(("connection_token" = [])),
-    params(RecordPath, ("Prefer" = Option<String>, Header,
-        description = "`dry-run`: run every check and the adapter, and answer the request that would change the system instead of sending it")),
+    params(RecordPath, ("Prefer" = Option<String>, Header, description = PREFER_WRITE)),
     request_body = super::data::UnifiedRecord,
     responses((status = 200, description = "The record as stored; with `Prefer: dry-run`, a `DryRun`", body = Object),
         (status = "4XX", body = super::error::ErrorBody)))]
@@ -200,13 +209,18 @@ pub async fn update(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     auth.require(Access::Write, Some(&entity))?;
+    let prefer = Prefer::checked(&headers, &auth)?;
     let written = state
         .dataplane
-        .update(&auth.caller, &entity, &id, body, mode(&headers))
-        .await?;
+        .update(&auth.caller, &entity, &id, body, prefer.mode())
+        .await
+        .map_err(|e| prefer.failed(&auth, e))?;
     Ok(match written {
-        Written::Done(record) => Json::<Box<RawValue>>(record).into_response(),
-        Written::DryRun(requests) => dry_run(requests),
+        Written::Done(record) => {
+            let record = with_upstream(record, prefer.upstream(&auth))?;
+            prefer.applied(Json::<Box<RawValue>>(record).into_response(), false)
+        }
+        Written::DryRun(requests) => dry_run(requests, prefer, &auth),
     })
 }
 
@@ -223,10 +237,10 @@ pub async fn update(
 /// - those of `GET /v1/{entity}` for the calls (the record is read first
 ///   when a lock can apply), their limits and the database.
 #[utoipa::path(delete, path = "/v1/{entity}/{id}", tag = "data", security(("connection_token" = [])),
-    params(RecordPath, ("Prefer" = Option<String>, Header,
-        description = "`dry-run`: run every check and the adapter, and answer the request that would change the system instead of sending it")),
+    params(RecordPath, ("Prefer" = Option<String>, Header, description = PREFER_WRITE)),
     responses((status = 204),
-        (status = 200, description = "`Prefer: dry-run`: what the delete would send", body = DryRun),
+        (status = 200, description = "`Prefer: dry-run`: what the delete would send (a `DryRun`); \
+            `Prefer: include-upstream` alone: the delete's exchanges (a `Deleted`)", body = Object),
         (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn delete(
     auth: ConnectionAuth,
@@ -235,35 +249,17 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     auth.require(Access::Write, Some(&entity))?;
+    let prefer = Prefer::checked(&headers, &auth)?;
     let written = state
         .dataplane
-        .delete(&auth.caller, &entity, &id, mode(&headers))
-        .await?;
-    Ok(match written {
-        Written::Done(()) => StatusCode::NO_CONTENT.into_response(),
-        Written::DryRun(requests) => dry_run(requests),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn prefer(values: &[&str]) -> Mode {
-        let mut headers = HeaderMap::new();
-        for v in values {
-            headers.append("prefer", HeaderValue::from_str(v).unwrap());
+        .delete(&auth.caller, &entity, &id, prefer.mode())
+        .await
+        .map_err(|e| prefer.failed(&auth, e))?;
+    Ok(match (written, prefer.upstream(&auth)) {
+        (Written::Done(()), None) => StatusCode::NO_CONTENT.into_response(),
+        (Written::Done(()), Some(upstream)) => {
+            prefer.applied(Json(Deleted { upstream }).into_response(), false)
         }
-        mode(&headers)
-    }
-
-    #[test]
-    fn dry_run_is_one_preference_among_others() {
-        assert_eq!(prefer(&[]), Mode::Send);
-        assert_eq!(prefer(&["dry-run"]), Mode::DryRun);
-        assert_eq!(prefer(&["return=minimal, Dry-Run"]), Mode::DryRun);
-        assert_eq!(prefer(&["respond-async", "dry-run; x=1"]), Mode::DryRun);
-        assert_eq!(prefer(&["return=dry-run"]), Mode::Send);
-        assert_eq!(prefer(&["dry-running"]), Mode::Send);
-    }
+        (Written::DryRun(requests), _) => dry_run(requests, prefer, &auth),
+    })
 }

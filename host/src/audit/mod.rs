@@ -14,7 +14,9 @@
 //!
 //! Entries of one request carry its [`Trail`]: the request id, connection,
 //! token id and actor, so that `GET /v1/audit?request_id=` shows a write
-//! whole. Recording never waits on the database: entries queue in memory
+//! whole. A request that asks for its exchanges with the system in its
+//! answer (`Prefer: include-upstream`) keeps them in its trail too
+//! ([`upstream`]): for the answer only, never recorded. Recording never waits on the database: entries queue in memory
 //! and one task appends them in batches, one statement per batch and at
 //! most one batch per 100 ms under load (so a read costs no statement of
 //! its own). When the
@@ -23,11 +25,12 @@
 //! the calls it records. A second task deletes entries past the retention.
 
 pub mod redact;
+pub mod upstream;
 
 pub use crate::storage::audit::{AuditKind, AuditOutcome};
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
@@ -236,6 +239,9 @@ pub struct Trail {
     /// The operator keeps this connection's upstream bodies (redacted).
     pub bodies: bool,
     pub timing: Arc<Timing>,
+    /// The request's exchanges with the system, kept for its answer: set
+    /// only when the request asks (`Prefer: include-upstream`).
+    pub upstream: OnceLock<upstream::Capture>,
 }
 
 impl Trail {

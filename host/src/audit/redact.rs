@@ -1,9 +1,11 @@
 //! Secrets out of text: what the runtime hands an adapter (a response that
-//! echoes a credential) and what the audit trail keeps (an exchange's
-//! bodies) pass through [`mask`].
+//! echoes a credential), what the audit trail keeps (an exchange's bodies)
+//! and what a client sees of the exchanges (`Prefer: include-upstream`,
+//! [`super::upstream`]) pass through [`mask`].
 //!
 //! The trail masks more than the raw value ([`Redactor`]): a secret also
-//! travels URL-encoded (a form body), JSON-escaped, or in base64 (inside a
+//! travels URL-encoded (a form body, a path segment or query value),
+//! JSON-escaped, or in base64 (inside a
 //! longer encoded string too, so at each of the three byte alignments: what
 //! is masked is the part of the encoding that only the secret's bytes
 //! determine).
@@ -13,6 +15,15 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 
 /// What replaces a secret.
 pub const MASK: &[u8] = b"[redacted]";
+
+/// Every character but RFC 3986's unreserved ones (letters, digits,
+/// `-._~`): how a URL component is most often percent-encoded (the SDK's
+/// `encode` and `segment`).
+const UNRESERVED_KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Secrets shorter than this are not masked: a short value would be found
 /// in unrelated text and garble it.
@@ -56,10 +67,10 @@ impl Redactor {
             needles.push(secret.as_bytes().to_vec());
             let url: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
             needles.push(url.into_bytes());
-            let percent =
-                percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
-                    .to_string();
-            needles.push(percent.into_bytes());
+            for set in [percent_encoding::NON_ALPHANUMERIC, UNRESERVED_KEPT] {
+                let percent = percent_encoding::utf8_percent_encode(secret, set).to_string();
+                needles.push(percent.into_bytes());
+            }
             let json = serde_json::to_string(secret).expect("a string serializes");
             needles.push(json.as_bytes()[1..json.len() - 1].to_vec());
             for engine in [STANDARD, URL_SAFE] {
@@ -78,8 +89,12 @@ impl Redactor {
     /// `bytes` as text (lossy for bytes that are not UTF-8), every form of
     /// every secret masked.
     pub fn text(&self, bytes: &[u8]) -> String {
-        let masked = mask(bytes.to_vec(), self.needles.iter().map(Vec::as_slice));
-        String::from_utf8_lossy(&masked).into_owned()
+        String::from_utf8_lossy(&self.bytes(bytes.to_vec())).into_owned()
+    }
+
+    /// `bytes` with every form of every secret masked.
+    pub fn bytes(&self, bytes: Vec<u8>) -> Vec<u8> {
+        mask(bytes, self.needles.iter().map(Vec::as_slice))
     }
 }
 
@@ -98,7 +113,7 @@ fn base64_core(engine: &impl Engine, secret: &[u8], offset: usize) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    const SECRET: &str = "s3cr3t/va+lue=&more";
+    const SECRET: &str = "s3cr3t/va+lue=&more-_~";
 
     fn forms(secret: &str) -> Vec<String> {
         vec![
@@ -108,6 +123,7 @@ mod tests {
             url::form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
             percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
                 .to_string(),
+            percent_encoding::utf8_percent_encode(secret, UNRESERVED_KEPT).to_string(),
         ]
     }
 

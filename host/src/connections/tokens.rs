@@ -4,7 +4,7 @@
 //! and revoking the old one, without reconnecting.
 //!
 //! A scope is an access (`read`, `write`, `passthrough`, `syncs`,
-//! `webhooks`, `audit`), or `read` or `write` of one entity
+//! `webhooks`, `audit`, `upstream`), or `read` or `write` of one entity
 //! (`vendors:read`).
 
 use std::collections::HashMap;
@@ -261,16 +261,20 @@ pub enum Access {
     Webhooks,
     /// Reading the connection's own audit trail (`GET /v1/audit`).
     Audit,
+    /// Seeing a read's or a write's exchanges with the system
+    /// (`Prefer: include-upstream`), besides the scope of the read or write.
+    Upstream,
 }
 
 impl Access {
-    const ALL: [Access; 6] = [
+    const ALL: [Access; 7] = [
         Access::Read,
         Access::Write,
         Access::Passthrough,
         Access::Syncs,
         Access::Webhooks,
         Access::Audit,
+        Access::Upstream,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -281,6 +285,7 @@ impl Access {
             Access::Syncs => "syncs",
             Access::Webhooks => "webhooks",
             Access::Audit => "audit",
+            Access::Upstream => "upstream",
         }
     }
 }
@@ -297,7 +302,7 @@ pub struct Scope {
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error(
     "`{0}` is not a scope: scopes are `read`, `write`, `passthrough`, `syncs`, `webhooks`, \
-     `audit`, `<entity>:read` and `<entity>:write`"
+     `audit`, `upstream`, `<entity>:read` and `<entity>:write`"
 )]
 pub struct ScopeError(pub String);
 
@@ -488,7 +493,15 @@ mod tests {
         assert_eq!(scopes.written(), ["read", "vendors:write", "syncs"]);
         assert_eq!(
             Scopes::full().written(),
-            ["read", "write", "passthrough", "syncs", "webhooks", "audit"]
+            [
+                "read",
+                "write",
+                "passthrough",
+                "syncs",
+                "webhooks",
+                "audit",
+                "upstream"
+            ]
         );
         for wrong in [
             "admin",

@@ -115,6 +115,7 @@ impl Caller {
             actor,
             bodies: open.connection.audit_bodies,
             timing,
+            upstream: Default::default(),
         });
         Caller { open, trail, wait }
     }

@@ -32,54 +32,13 @@ fn forms(secret: &str) -> Vec<String> {
 /// A host with the example adapter on a demo upstream whose key is
 /// `SECRET`, with `args`; answers the demo, the connection's id and token.
 async fn start(args: &'static [&'static str]) -> (Demo, String) {
-    let up = demo_upstream::DemoUpstream::start(
-        "127.0.0.1:0".parse().unwrap(),
-        demo_upstream::Options {
-            api_key: SECRET.into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let server = Server::start_with(ServerOptions {
-        adapters: &["example"],
-        args,
-        ..Default::default()
-    });
-    let http = http();
-    let (id, token) = connect(&http, &server, &up.base_url()).await;
-    (
-        Demo {
-            up,
-            server,
-            http,
-            token,
-        },
-        id,
-    )
+    Demo::with_key(SECRET, args).await
 }
 
 /// Connects the example adapter to the upstream at `base_url` with the key
 /// `SECRET`; answers the connection's id and token.
 async fn connect(http: &reqwest::Client, server: &Server, base_url: &str) -> (String, String) {
-    let created = call(
-        http,
-        M::POST,
-        server.url("/v1/connections"),
-        &server.admin_key(),
-        Some(
-            json!({"adapter": "example", "config": {"base_url": base_url},
-            "credentials": {"api_key": SECRET}}),
-        ),
-    )
-    .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    let id = created.body["connection"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let token = created.body["token"].as_str().unwrap().to_string();
-    (id, token)
+    connect_demo_with_key(http, server, "example", base_url, SECRET).await
 }
 
 /// `GET /v1/audit?<query>` with `bearer`.

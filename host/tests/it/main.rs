@@ -42,4 +42,5 @@ mod syncs;
 mod telemetry;
 mod tokens;
 mod tryton;
+mod upstream;
 mod write_rules;

@@ -162,7 +162,15 @@ async fn a_token_is_rotated_without_reconnecting() {
     assert_eq!(listed[0]["name"], "default");
     assert_eq!(
         listed[0]["scopes"],
-        json!(["read", "write", "passthrough", "syncs", "webhooks", "audit"])
+        json!([
+            "read",
+            "write",
+            "passthrough",
+            "syncs",
+            "webhooks",
+            "audit",
+            "upstream"
+        ])
     );
     let old_id = listed[0]["id"].as_str().unwrap().to_string();
     let used = demo.call(M::GET, "/v1/vendors", None).await;

@@ -100,6 +100,19 @@ struct Shared {
     collections: Mutex<BTreeMap<&'static str, Collection>>,
     requests: AtomicU64,
     traceparents: Mutex<Vec<String>>,
+    /// Every request answered, in order.
+    log: Mutex<Vec<Received>>,
+}
+
+/// A request the upstream answered, as it arrived, and its answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Received {
+    pub method: String,
+    /// The path and query, as sent: `/api/suppliers?offset=0&limit=2`.
+    pub path_and_query: String,
+    pub body: Vec<u8>,
+    pub status: u16,
+    pub response_body: Vec<u8>,
 }
 
 /// A create or update the upstream received.
@@ -158,6 +171,7 @@ impl DemoUpstream {
             ),
             requests: AtomicU64::new(0),
             traceparents: Mutex::default(),
+            log: Mutex::default(),
         });
         if seed {
             seed_data(&shared);
@@ -177,6 +191,12 @@ impl DemoUpstream {
     /// How many requests reached the server.
     pub fn requests(&self) -> u64 {
         self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// Every request answered so far, in order (those still held by
+    /// [`pause`](Self::pause) once answered).
+    pub fn received(&self) -> Vec<Received> {
+        self.shared.log.lock().unwrap().clone()
     }
 
     /// The `traceparent` header of each request that had one, in order.
@@ -391,9 +411,32 @@ async fn authenticate(
     }
     let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let mut received = Received {
+        method: parts.method.to_string(),
+        path_and_query: parts
+            .uri
+            .path_and_query()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        body: body.to_vec(),
+        status: 0,
+        response_body: Vec::new(),
+    };
+    let request = Request::from_parts(parts, axum::body::Body::from(body));
     let response = serve(&shared, headers, request, next).await;
     shared.in_flight.fetch_sub(1, Ordering::SeqCst);
-    response
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    received.status = parts.status.as_u16();
+    received.response_body = body.to_vec();
+    shared.log.lock().unwrap().push(received);
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 async fn serve(shared: &Shared, headers: HeaderMap, request: Request, next: Next) -> Response {

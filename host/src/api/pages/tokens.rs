@@ -61,7 +61,7 @@ pub fn section(c: &Connection, tokens: &[StoredToken], csrf: &str) -> Markup {
                     label for="token-expires" { "Expires" }
                     input #token-expires name="expires_at" placeholder="never; or e.g. 2027-01-31T00:00:00Z";
                     button.secondary type="submit" { "Issue a token" }
-                    span.hint { "Scopes: read, write, passthrough, syncs, webhooks, audit, or an entity's read or write (vendors:read). The token is shown once." }
+                    span.hint { "Scopes: read, write, passthrough, syncs, webhooks, audit, upstream, or an entity's read or write (vendors:read). The token is shown once." }
                 }
             }
         }

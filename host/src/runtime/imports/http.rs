@@ -16,6 +16,10 @@
 //!   redacted, as the dry run's answer, and the call stops there;
 //! - a request sent is counted (by adapter and status) and traced: it
 //!   carries the `traceparent` of its span when traces are exported.
+//! - when the request's client asked for its exchanges
+//!   (`Prefer: include-upstream`), a request sent is kept for its answer
+//!   ([`crate::audit::upstream`]: no header, secrets and the credentials
+//!   it carried masked).
 
 use std::time::{Duration, Instant};
 
@@ -25,6 +29,7 @@ use tracing::Instrument;
 use url::Url;
 
 use crate::audit::redact::{MASK, MIN_SECRET_LEN, Redactor, mask};
+use crate::audit::upstream::{Capture, Sent};
 use crate::contract::latest::interlink::adapter::http::{
     self, Error, Header, Method, Request, Response,
 };
@@ -272,6 +277,8 @@ impl http::Host for HostState {
             Ok(request) => {
                 let audited = self.trail.is_some() && self.services.audit.on();
                 let exchange = audited.then(|| Exchange::of(&request, self));
+                let capture = self.trail.as_ref().and_then(|t| t.upstream.get());
+                let shown = capture.map(|capture| Shown::of(&request, capture));
                 let started = Instant::now();
                 let sent = self.sent(request).await.map_err(|e| match e {
                     OutboundError::InvalidRequest(m) => Error::InvalidRequest(m),
@@ -286,6 +293,18 @@ impl http::Host for HostState {
                 }
                 if let Some(exchange) = exchange {
                     self.audit_exchange(exchange, took, &sent, &secrets_used);
+                }
+                if let (Some(capture), Some(shown)) = (capture, shown) {
+                    capture.record(Sent {
+                        method: &shown.method,
+                        url: &shown.url,
+                        body: shown.body.as_deref(),
+                        answer: match &sent {
+                            Ok(response) => Ok((response.status, &response.body)),
+                            Err(error) => Err(error.to_string()),
+                        },
+                        took,
+                    });
                 }
                 sent
             }
@@ -312,6 +331,34 @@ impl http::Host for HostState {
             headers,
             body: self.masked(response.body),
         }))
+    }
+}
+
+/// What a request's answer shows of a request on its way out
+/// (`Prefer: include-upstream`), before the client takes the request.
+struct Shown {
+    method: String,
+    url: String,
+    body: Option<Vec<u8>>,
+}
+
+impl Shown {
+    /// `request` as shown, after noting the credentials its headers carry
+    /// with `capture`, which masks them.
+    fn of(request: &OutboundRequest, capture: &Capture) -> Self {
+        for (name, value) in &request.headers {
+            if CREDENTIAL_HEADERS
+                .iter()
+                .any(|c| name.eq_ignore_ascii_case(c))
+            {
+                capture.credential(value);
+            }
+        }
+        Shown {
+            method: request.method.to_string(),
+            url: request.url.to_string(),
+            body: request.body.clone(),
+        }
     }
 }
 

@@ -133,8 +133,15 @@ impl secrets::Host for HostState {
             ));
         }
         // RSA signing takes milliseconds: keep it off the async workers.
-        tokio::task::spawn_blocking(move || sign_jwt(&pem, algorithm, request.key_id, &claims))
-            .await
-            .map_err(|e| format!("signing failed: {e}"))?
+        let jwt =
+            tokio::task::spawn_blocking(move || sign_jwt(&pem, algorithm, request.key_id, &claims))
+                .await
+                .map_err(|e| format!("signing failed: {e}"))??;
+        // An assertion gets tokens until it expires: a client that sees the
+        // request's exchanges does not see it.
+        if let Some(capture) = self.trail.as_ref().and_then(|t| t.upstream.get()) {
+            capture.credential(&jwt);
+        }
+        Ok(jwt)
     }
 }

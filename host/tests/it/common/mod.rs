@@ -420,8 +420,19 @@ pub async fn connect_demo(
     adapter: &str,
     base_url: &str,
 ) -> (String, String) {
+    connect_demo_with_key(http, server, adapter, base_url, "demo-key").await
+}
+
+/// [`connect_demo`] with the API key `key`.
+pub async fn connect_demo_with_key(
+    http: &reqwest::Client,
+    server: &Server,
+    adapter: &str,
+    base_url: &str,
+    key: &str,
+) -> (String, String) {
     let body = serde_json::json!({"adapter": adapter, "config": {"base_url": base_url},
-        "credentials": {"api_key": "demo-key"}});
+        "credentials": {"api_key": key}});
     let url = server.url("/v1/connections");
     let reply = call(
         http,
@@ -472,6 +483,34 @@ impl Demo {
             http,
             token,
         }
+    }
+
+    /// The example adapter, with the host's `args`, against a demo
+    /// upstream whose API key is `key`; answers the demo and the
+    /// connection's id.
+    pub async fn with_key(key: &str, args: &'static [&'static str]) -> (Demo, String) {
+        let options = demo_upstream::Options {
+            api_key: key.into(),
+            ..Default::default()
+        };
+        let up = demo_upstream::DemoUpstream::start("127.0.0.1:0".parse().unwrap(), options)
+            .await
+            .unwrap();
+        let server = Server::start_with(ServerOptions {
+            adapters: &["example"],
+            args,
+            ..Default::default()
+        });
+        let http = http();
+        let base_url = up.base_url();
+        let (id, token) = connect_demo_with_key(&http, &server, "example", &base_url, key).await;
+        let demo = Demo {
+            up,
+            server,
+            http,
+            token,
+        };
+        (demo, id)
     }
 
     /// The example adapter against a demo upstream with its defaults.
