@@ -19,7 +19,8 @@ const LAYERS: &[&[&str]] = &[
     &["api"],
     &["sync"],
     &["dataplane"],
-    &["connections", "rules"],
+    &["connections"],
+    &["rules"],
     &["webhooks", "registry", "certificates", "conformance"],
     &["runtime"],
     // The audit trail, which the runtime and every layer above record to.
