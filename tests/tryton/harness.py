@@ -103,7 +103,7 @@ def prepare():
     if not (VENV / "bin" / "trytond").exists():
         print("tryton harness: installing trytond into", VENV, file=sys.stderr)
         run(sys.executable, "-m", "venv", VENV)
-        run(VENV / "bin" / "pip", "install", "--quiet", "--disable-pip-version-check", *PACKAGES)
+        run(VENV / "bin" / "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check", *PACKAGES)
     if (TEMPLATE / "seed.json").exists():
         return
     print("tryton harness: creating the template database (about a minute)", file=sys.stderr)
