@@ -49,6 +49,129 @@ pub fn mask<'a>(bytes: Vec<u8>, needles: impl IntoIterator<Item = &'a [u8]>) -> 
     out
 }
 
+/// Names of members and form fields whose value is a credential, whoever
+/// issued it (OAuth 2.0's tokens and client assertion, passwords, keys):
+/// masked in bodies whatever their value, so that a token a system answers
+/// is masked before any request has carried it.
+const CREDENTIAL_FIELDS: [&str; 12] = [
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "client_assertion",
+    "client_secret",
+    "assertion",
+    "password",
+    "api_key",
+    "apikey",
+    "private_key",
+    "secret",
+    "token",
+];
+
+fn is_credential_field(name: &str) -> bool {
+    CREDENTIAL_FIELDS
+        .iter()
+        .any(|f| name.eq_ignore_ascii_case(f))
+}
+
+/// `body` with the credentials it carries by name masked: the string value
+/// of every member named as [`CREDENTIAL_FIELDS`] at any depth of a JSON
+/// body, or of every such field of a form body; then every JSON Web Token
+/// in it, wherever it is ([`mask_jwts`]). Bodies of other kinds are only
+/// searched for JWTs.
+pub fn credentials(body: Vec<u8>) -> Vec<u8> {
+    fn walk(value: &mut serde_json::Value) -> bool {
+        let mut changed = false;
+        match value {
+            serde_json::Value::Object(members) => {
+                for (name, member) in members.iter_mut() {
+                    if member.is_string() && is_credential_field(name) {
+                        *member = serde_json::Value::String("[redacted]".into());
+                        changed = true;
+                    } else {
+                        changed |= walk(member);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    changed |= walk(item);
+                }
+            }
+            _ => {}
+        }
+        changed
+    }
+    let body = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(mut json) => {
+            if walk(&mut json) {
+                json.to_string().into_bytes()
+            } else {
+                body
+            }
+        }
+        Err(_) if is_form(&body) => {
+            // Field by field, each kept as it was sent but a credential's
+            // value.
+            let mut changed = false;
+            let fields: Vec<Vec<u8>> = body
+                .split(|b| *b == b'&')
+                .map(|field| {
+                    let name = url::form_urlencoded::parse(field).next().map(|(k, _)| k);
+                    match field.iter().position(|b| *b == b'=') {
+                        Some(at) if name.is_some_and(|k| is_credential_field(&k)) => {
+                            changed = true;
+                            [&field[..=at], MASK].concat()
+                        }
+                        _ => field.to_vec(),
+                    }
+                })
+                .collect();
+            if changed { fields.join(&b'&') } else { body }
+        }
+        Err(_) => body,
+    };
+    mask_jwts(body)
+}
+
+/// Whether `body` reads as `application/x-www-form-urlencoded`: printable
+/// ASCII without spaces, with a `=`.
+fn is_form(body: &[u8]) -> bool {
+    !body.is_empty() && body.contains(&b'=') && body.iter().all(|b| b.is_ascii_graphic())
+}
+
+/// `bytes` with every JSON Web Token masked: `eyJ` (the base64url of a
+/// JSON header's `{"`), then three base64url segments.
+pub fn mask_jwts(bytes: Vec<u8>) -> Vec<u8> {
+    let base64url = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    if memchr::memmem::find(&bytes, b"eyJ").is_none() {
+        return bytes;
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while let Some(found) = memchr::memmem::find(&bytes[at..], b"eyJ") {
+        let start = at + found;
+        // The token: segments of base64url joined by two dots.
+        let (mut end, mut dots) = (start, 0);
+        while end < bytes.len() && (base64url(bytes[end]) || (bytes[end] == b'.' && dots < 2)) {
+            if bytes[end] == b'.' {
+                dots += 1;
+            }
+            end += 1;
+        }
+        let before_ok = start == 0 || !base64url(bytes[start - 1]);
+        if dots == 2 && before_ok && bytes[end - 1] != b'.' {
+            out.extend_from_slice(&bytes[at..start]);
+            out.extend_from_slice(MASK);
+        } else {
+            out.extend_from_slice(&bytes[at..end.max(start + 3)]);
+        }
+        at = end.max(start + 3);
+    }
+    out.extend_from_slice(&bytes[at..]);
+    out
+}
+
 /// The forms of a connection's secrets that the trail masks.
 #[derive(Debug, Default)]
 pub struct Redactor {
@@ -112,6 +235,36 @@ fn base64_core(engine: &impl Engine, secret: &[u8], offset: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_by_name_and_every_jwt_are_masked() {
+        let jwt = "eyJhbGciOiJQUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
+        let answer = format!(
+            r#"{{"access_token":"opaque-token-1","expires_in":3600,"nested":[{{"refresh_token":"r-2"}}],"note":"{jwt}"}}"#
+        );
+        let masked: serde_json::Value =
+            serde_json::from_slice(&credentials(answer.into_bytes())).unwrap();
+        assert_eq!(masked["access_token"], "[redacted]");
+        assert_eq!(masked["expires_in"], 3600);
+        assert_eq!(masked["nested"][0]["refresh_token"], "[redacted]");
+        assert_eq!(masked["note"], "[redacted]");
+
+        let form = format!("grant_type=client_credentials&client_assertion={jwt}&scope=rest");
+        let masked = String::from_utf8(credentials(form.into_bytes())).unwrap();
+        assert_eq!(
+            masked,
+            "grant_type=client_credentials&client_assertion=[redacted]&scope=rest"
+        );
+
+        let text = format!("Bearer {jwt}, and eyJ alone, and x{jwt}");
+        let masked = String::from_utf8(credentials(text.into_bytes())).unwrap();
+        assert!(
+            masked.starts_with("Bearer [redacted], and eyJ alone"),
+            "{masked}"
+        );
+        let plain = br#"{"name":"Acme","email":"a@b.example"}"#.to_vec();
+        assert_eq!(credentials(plain.clone()), plain, "untouched");
+    }
 
     const SECRET: &str = "s3cr3t/va+lue=&more-_~";
 

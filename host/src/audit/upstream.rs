@@ -31,7 +31,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::redact::{MIN_SECRET_LEN, Redactor};
+use super::redact::{self, MIN_SECRET_LEN, Redactor};
 
 /// The most of one body an exchange shows.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -110,7 +110,9 @@ impl Capture {
             return;
         }
         let credentials = Redactor::new(kept.credentials.iter().map(String::as_str));
-        let masked = |bytes: &[u8]| credentials.bytes(self.secrets.bytes(bytes.to_vec()));
+        let masked = |bytes: &[u8]| {
+            redact::credentials(credentials.bytes(self.secrets.bytes(bytes.to_vec())))
+        };
         let mut truncated = false;
         let mut body = |bytes: &[u8]| {
             let mut bytes = masked(bytes);

@@ -7,6 +7,8 @@
 //! upstream receives nothing; without the preference, answers are
 //! unchanged.
 
+use std::time::Duration;
+
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use netsuite_sim::{Simulator, full_role};
@@ -388,4 +390,31 @@ async fn netsuite_shows_the_token_exchange_without_the_assertion_or_the_token() 
     assert_eq!(renewal["response_body"]["access_token"], "[redacted]");
     let text = read.body.to_string();
     assert!(!text.contains("eyJ"), "no JWT anywhere: {text}");
+
+    // The audit trail keeps bodies when the operator asks: not the
+    // assertion, nor the access token the renewal answered (which the
+    // connection's own `audit` tokens could otherwise read).
+    let id = created.body["connection"]["id"].as_str().unwrap();
+    let url = server.url(&format!("/v1/connections/{id}/audit"));
+    let on = call(&http, M::PUT, url, &admin, Some(json!({"bodies": true}))).await;
+    assert_eq!(on.status, StatusCode::OK, "{}", on.body);
+    sim.expire_tokens();
+    let minted = sim.token_requests();
+    let url = server.url(&format!("/v1/vendors/{vendor}"));
+    let read = call(&http, M::GET, url, token, None).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    assert_eq!(sim.token_requests(), minted + 1, "the token was renewed");
+    let export = eventually(Duration::from_secs(10), "the renewal's bodies", || async {
+        let url = server.url(&format!("/v1/audit/export?connection_id={id}"));
+        let response = http.get(url).bearer_auth(&admin).send().await.unwrap();
+        let text = response.text().await.unwrap();
+        text.contains("client_assertion=").then_some(text)
+    })
+    .await;
+    assert!(export.contains("client_assertion=[redacted]"), "{export}");
+    assert!(
+        export.contains(r#"\"access_token\":\"[redacted]\""#),
+        "{export}"
+    );
+    assert!(!export.contains("eyJ"), "no JWT in the trail: {export}");
 }

@@ -28,7 +28,7 @@ use serde_json::json;
 use tracing::Instrument;
 use url::Url;
 
-use crate::audit::redact::{MASK, MIN_SECRET_LEN, Redactor, mask};
+use crate::audit::redact::{self, MASK, MIN_SECRET_LEN, Redactor, mask};
 use crate::audit::upstream::{Capture, Sent};
 use crate::contract::latest::interlink::adapter::http::{
     self, Error, Header, Method, Request, Response,
@@ -418,9 +418,14 @@ impl HostState {
             .body
             .is_some()
             .then(|| Redactor::new(self.ctx.secrets.values()));
+        // Masked whole (the secrets, then the credentials a body carries
+        // by name and every JWT), then cut.
         let body = |bytes: &[u8]| {
-            let cut = &bytes[..bytes.len().min(MAX_AUDITED_BODY)];
-            redactor.as_ref().map(|r| r.text(cut))
+            redactor.as_ref().map(|r| {
+                let masked = redact::credentials(r.bytes(bytes.to_vec()));
+                let cut = &masked[..masked.len().min(MAX_AUDITED_BODY)];
+                String::from_utf8_lossy(cut).into_owned()
+            })
         };
         let (outcome, mut detail) = match sent {
             Ok(response) => (
