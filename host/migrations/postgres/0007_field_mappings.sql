@@ -4,6 +4,9 @@
 -- the others.
 ALTER TABLE connections ADD COLUMN field_mappings TEXT NOT NULL DEFAULT '[]';
 
+-- The fields a connect link asks the customer to map (a JSON list).
+ALTER TABLE connect_sessions ADD COLUMN field_requests TEXT NOT NULL DEFAULT '[]';
+
 DROP TRIGGER connections_changed ON connections;
 CREATE TRIGGER connections_changed AFTER UPDATE ON connections FOR EACH ROW
     WHEN (OLD.status IS DISTINCT FROM NEW.status

@@ -19,7 +19,7 @@ use super::error::ApiError;
 use super::json::ApiJson;
 use crate::code::Code;
 use crate::connections::connect_sessions::{
-    ConnectSession, ConnectSessionError, SessionStatus, status,
+    ConnectSession, ConnectSessionError, FieldRequest, SessionStatus, status,
 };
 
 impl From<ConnectSessionError> for ApiError {
@@ -55,6 +55,12 @@ pub struct CreateConnectSession {
     /// link offers the platform certificate only when it replaces a
     /// connection that signs with it, for that connection's values.
     pub platform_key_for: Option<BTreeMap<String, String>>,
+    /// The fields your application needs, which the customer maps to their
+    /// own once connected (each becomes a field mapping of the new
+    /// connection, with `writable` as asked): at most 20.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub fields: Vec<FieldRequest>,
 }
 
 /// A connect session, as the operator sees it.
@@ -77,6 +83,8 @@ pub struct ConnectSessionView {
     /// Attempts to connect through the link that failed; at 10 it is
     /// locked.
     pub failed_attempts: u32,
+    /// The fields the link asks the customer to map.
+    pub fields: Vec<FieldRequest>,
 }
 
 /// A new connect session and its link, shown once.
@@ -121,6 +129,7 @@ async fn session_view(
         connection,
         platform_key_for: session.platform_key_for,
         failed_attempts: session.failed_attempts,
+        fields: session.field_requests,
     })
 }
 
@@ -165,6 +174,7 @@ pub async fn create(
             body.replaces,
             body.expires_in.map(Duration::from_secs),
             body.platform_key_for,
+            body.fields,
         )
         .await?;
     state.audit.admin(

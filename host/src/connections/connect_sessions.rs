@@ -21,14 +21,16 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+use super::mappings::{MappingError, NewMapping};
 use super::{
     ConnectError, Connection, Connections, NewConnection, PlatformKeyUse, new_secret, token_hash,
 };
 use crate::code::Code;
 use crate::manifest::ConfigType;
+use crate::rules::mapping;
 use crate::runtime::PLATFORM_KEY;
-use crate::storage::StorageError;
-pub use crate::storage::sessions::ConnectSession;
+pub use crate::storage::sessions::{ConnectSession, FieldRequest};
+use crate::storage::{FieldMapping, StorageError};
 
 /// How long a link is valid when the operator does not say.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
@@ -38,6 +40,8 @@ pub const MAX_TTL: Duration = Duration::from_secs(7 * 86_400);
 /// needs a new one (so a link is not a way to try passwords, or addresses,
 /// without end).
 pub const MAX_FAILED_ATTEMPTS: u32 = 10;
+/// The most fields a link asks the customer to map.
+pub const MAX_FIELD_REQUESTS: usize = 20;
 
 /// Why a connect session could not be created or used.
 #[derive(Debug, Error)]
@@ -59,6 +63,12 @@ pub enum ConnectSessionError {
     /// The platform-key binding of a new session does not fit the adapter.
     #[error("{0}")]
     InvalidPlatformKeyBinding(String),
+    /// A field a new session asks for cannot be mapped.
+    #[error("{0}")]
+    InvalidFieldRequest(String),
+    /// The customer's mapping of the asked-for fields was refused.
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
     #[error(transparent)]
     Connect(#[from] ConnectError),
     #[error(transparent)]
@@ -77,6 +87,8 @@ impl ConnectSessionError {
             ConnectSessionError::Used => Code::ConnectLinkUsed,
             ConnectSessionError::Locked => Code::ConnectLinkLocked,
             ConnectSessionError::InvalidPlatformKeyBinding(_) => Code::InvalidBody,
+            ConnectSessionError::InvalidFieldRequest(_) => Code::InvalidMapping,
+            ConnectSessionError::Mapping(_) => Code::InvalidMapping,
             ConnectSessionError::Connect(_) => Code::ConnectFailed,
             ConnectSessionError::Storage(_) => Code::Internal,
         }
@@ -118,18 +130,26 @@ impl Connections {
     /// platform key is bound to that connection's values; any other link
     /// does not offer the platform certificate.
     ///
+    /// `field_requests` are the fields the operator's application needs:
+    /// once connected, the customer picks which of their fields holds each
+    /// ([`Connections::map_through_session`]).
+    ///
     /// # Errors
     ///
     /// [`ConnectSessionError::InvalidTtl`], `UnknownAdapter`,
     /// `UnknownReplaced`, `InvalidPlatformKeyBinding` (the adapter takes no
     /// private key, or the values name no field that picks the system, or
-    /// another field), and storage errors.
+    /// another field), `InvalidFieldRequest` (more than
+    /// [`MAX_FIELD_REQUESTS`], an entity the adapter does not serve, a
+    /// target that cannot be one or is asked twice, a label that is empty,
+    /// over 100 characters or has control characters), and storage errors.
     pub async fn create_connect_session(
         &self,
         adapter: &str,
         replaces: Option<String>,
         ttl: Option<Duration>,
         platform_key_for: Option<BTreeMap<String, String>>,
+        field_requests: Vec<FieldRequest>,
     ) -> Result<(ConnectSession, String), ConnectSessionError> {
         let ttl = ttl.unwrap_or(DEFAULT_TTL);
         if !(Duration::from_secs(1)..=MAX_TTL).contains(&ttl) {
@@ -147,6 +167,7 @@ impl Connections {
             ),
             None => None,
         };
+        check_field_requests(&loaded, &field_requests)?;
         let platform_key_for = match (platform_key_for, replaced) {
             (Some(values), _) => Some(check_binding(&loaded, values)?),
             (None, Some(old)) => self.binding_of(&loaded, old),
@@ -164,6 +185,7 @@ impl Connections {
             sealed_token: None,
             failed_attempts: 0,
             platform_key_for,
+            field_requests,
         };
         let secret = new_secret("ilk_link_");
         self.storage
@@ -250,6 +272,100 @@ impl Connections {
             .complete_connect_session(&session.id, &connection.id, &sealed)
             .await?;
         Ok(connection)
+    }
+
+    /// Maps the fields the link `secret` asked for, as the customer who
+    /// connected through it picked them: `choices` pairs a requested
+    /// target with one of the new connection's fields (a target left out
+    /// is not mapped). The connection's other mappings stay; the chosen
+    /// ones replace any of the same targets. Possible while the link has
+    /// not expired, once it connected.
+    ///
+    /// # Errors
+    ///
+    /// `Unknown`, `Expired`; `Used` when the link has not connected (there
+    /// is nothing to map yet) or asks for no fields;
+    /// `InvalidFieldRequest` for a target the link did not ask for;
+    /// [`ConnectSessionError::Mapping`] when the mapping is refused (a
+    /// read-only field picked for a field the application writes, a field
+    /// of another type); `Storage`.
+    pub async fn map_through_session(
+        &self,
+        secret: &str,
+        choices: Vec<(String, String)>,
+    ) -> Result<Connection, ConnectSessionError> {
+        let session = self
+            .storage
+            .connect_session_by_secret(&token_hash(secret))
+            .await?
+            .ok_or(ConnectSessionError::Unknown)?;
+        let connection_id = match status(&session, SystemTime::now()) {
+            _ if SystemTime::now() >= session.expires_at => {
+                return Err(ConnectSessionError::Expired);
+            }
+            SessionStatus::Connected if !session.field_requests.is_empty() => session
+                .connection_id
+                .clone()
+                .ok_or(ConnectSessionError::Used)?,
+            _ => return Err(ConnectSessionError::Used),
+        };
+        let mut chosen = Vec::new();
+        for (target, source) in choices {
+            let request = session
+                .field_requests
+                .iter()
+                .find(|r| r.target == target)
+                .ok_or_else(|| {
+                    ConnectSessionError::InvalidFieldRequest(format!(
+                        "this link does not ask for `{target}`"
+                    ))
+                })?;
+            chosen.push(NewMapping {
+                entity: request.entity.clone(),
+                source,
+                target,
+                writable: request.writable,
+            });
+        }
+        let connection = self
+            .storage
+            .connection(&connection_id)
+            .await?
+            .ok_or(ConnectSessionError::Used)?;
+        let asked = |m: &FieldMapping| {
+            session
+                .field_requests
+                .iter()
+                .any(|r| r.entity == m.entity && r.target == m.target)
+        };
+        let mappings = connection
+            .field_mappings
+            .iter()
+            .filter(|m| !asked(m))
+            .map(|m| NewMapping {
+                entity: m.entity.clone(),
+                source: m.source.clone(),
+                target: m.target.clone(),
+                writable: m.writable,
+            })
+            .chain(chosen)
+            .collect();
+        Ok(self.set_mappings(&connection_id, mappings).await?)
+    }
+
+    /// The session behind the link `secret`, in whatever status, or
+    /// `None`.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn connect_session_by_link(
+        &self,
+        secret: &str,
+    ) -> Result<Option<ConnectSession>, StorageError> {
+        self.storage
+            .connect_session_by_secret(&token_hash(secret))
+            .await
     }
 
     /// The session `id`, in whatever status, or `None`.
@@ -369,6 +485,7 @@ mod tests {
             sealed_token: None,
             failed_attempts: 0,
             platform_key_for: None,
+            field_requests: vec![],
         }
     }
 
@@ -383,4 +500,42 @@ mod tests {
             "a used link stays connected after its time"
         );
     }
+}
+
+/// Refuses field requests a connection of `adapter` could not map (see
+/// [`Connections::create_connect_session`]).
+fn check_field_requests(
+    adapter: &crate::runtime::Adapter,
+    requests: &[FieldRequest],
+) -> Result<(), ConnectSessionError> {
+    let refuse = |message: String| Err(ConnectSessionError::InvalidFieldRequest(message));
+    if requests.len() > MAX_FIELD_REQUESTS {
+        return refuse(format!(
+            "a link asks for at most {MAX_FIELD_REQUESTS} fields"
+        ));
+    }
+    for (i, r) in requests.iter().enumerate() {
+        let Some(entity) = adapter.manifest().entity(&r.entity) else {
+            return refuse(format!(
+                "fields/{i}: the adapter serves no entity `{}`",
+                r.entity
+            ));
+        };
+        if let Some((_, message)) = mapping::target_problem(entity, &r.target) {
+            return refuse(format!("fields/{i}: {message}"));
+        }
+        if requests[..i]
+            .iter()
+            .any(|o| o.target == r.target && o.entity == r.entity)
+        {
+            return refuse(format!("fields/{i}: `{}` is asked twice", r.target));
+        }
+        let label = r.label.trim();
+        if label.is_empty() || label.chars().count() > 100 || label.chars().any(char::is_control) {
+            return refuse(format!(
+                "fields/{i}: a label is 1 to 100 characters, without control characters"
+            ));
+        }
+    }
+    Ok(())
 }

@@ -430,52 +430,57 @@ pub fn check<'a>(
                 ),
             );
         }
-        match m.target.strip_prefix("custom.") {
-            Some(name) if !is_custom_name(name) => refuse(
+        if let Some((code, message)) = target_problem(declared_entity, &m.target) {
+            refuse(i, "target", code, message);
+        } else if let Some(target) = declared_entity.fields.iter().find(|f| f.name == m.target)
+            && !compatible(&source.kind, &target.kind)
+        {
+            refuse(
                 i,
                 "target",
-                Code::InvalidMapping,
+                Code::InvalidType,
                 format!(
-                    "`{name}` is not a custom name: 1-64 lowercase letters, digits or `_`, starting with a letter"
+                    "`{}` is {} and `{}` is {}",
+                    m.source,
+                    type_name(&source.kind),
+                    m.target,
+                    type_name(&target.kind)
                 ),
-            ),
-            Some(_) => {}
-            None => match declared_entity.fields.iter().find(|f| f.name == m.target) {
-                None => refuse(
-                    i,
-                    "target",
-                    Code::UnknownField,
-                    format!(
-                        "`{}` is neither `custom.<name>` nor a field of `{}`",
-                        m.target, m.entity
-                    ),
-                ),
-                Some(target) if target.custom || target.kind == FieldType::Object => refuse(
-                    i,
-                    "target",
-                    Code::InvalidMapping,
-                    format!(
-                        "`{}` cannot be a target: name a field of the unified model or `custom.<name>`",
-                        m.target
-                    ),
-                ),
-                Some(target) if !compatible(&source.kind, &target.kind) => refuse(
-                    i,
-                    "target",
-                    Code::InvalidType,
-                    format!(
-                        "`{}` is {} and `{}` is {}",
-                        m.source,
-                        type_name(&source.kind),
-                        m.target,
-                        type_name(&target.kind)
-                    ),
-                ),
-                Some(_) => {}
-            },
+            );
         }
     }
     out
+}
+
+/// Why `target` cannot be a mapping's target on `entity`, if it cannot:
+/// it must be `custom.<name>` or a standard field of the entity that is not
+/// an object.
+pub fn target_problem(entity: &Entity, target: &str) -> Option<(Code, String)> {
+    match target.strip_prefix("custom.") {
+        Some(name) if !is_custom_name(name) => Some((
+            Code::InvalidMapping,
+            format!(
+                "`{name}` is not a custom name: 1-64 lowercase letters, digits or `_`, starting with a letter"
+            ),
+        )),
+        Some(_) => None,
+        None => match entity.fields.iter().find(|f| f.name == target) {
+            None => Some((
+                Code::UnknownField,
+                format!(
+                    "`{target}` is neither `custom.<name>` nor a field of `{}`",
+                    entity.name
+                ),
+            )),
+            Some(field) if field.custom || field.kind == FieldType::Object => Some((
+                Code::InvalidMapping,
+                format!(
+                    "`{target}` cannot be a target: name a field of the unified model or `custom.<name>`"
+                ),
+            )),
+            Some(_) => None,
+        },
+    }
 }
 
 /// Whether values of `source` fit a unified field of type `target`.

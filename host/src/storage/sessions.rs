@@ -27,6 +27,30 @@ pub struct ConnectSession {
     /// The config values the operator bound the platform certificate to for
     /// this link; `None`: the link does not offer it.
     pub platform_key_for: Option<BTreeMap<String, String>>,
+    /// The fields the operator's application needs, which the customer
+    /// maps to their own on the connect page.
+    pub field_requests: Vec<FieldRequest>,
+}
+
+/// A field an application needs, asked of the customer on the connect
+/// page: which of their system's fields holds it. Their answer becomes a
+/// field mapping of the new connection.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldRequest {
+    /// The entity (`purchase-orders`).
+    #[schema(max_length = 64)]
+    pub entity: String,
+    /// `custom.<name>` or a field of the unified model.
+    #[schema(max_length = 128)]
+    pub target: String,
+    /// What the customer is asked, in their words ("Cost center").
+    #[schema(max_length = 100)]
+    pub label: String,
+    /// The application writes it too: only a field the system lets the
+    /// API write may be picked.
+    #[serde(default)]
+    pub writable: bool,
 }
 
 /// An operator signed in to the dashboard.

@@ -1610,3 +1610,135 @@ async fn an_operator_maps_a_field_and_the_api_shows_it_under_that_name() {
     );
     browser.close().await;
 }
+
+/// A connect link that asks for fields: once connected, the customer picks
+/// which of their fields holds each, among those the system lets the API
+/// write where the application writes; their picks become the
+/// connection's mappings, under the system's rules (a read-only field for a
+/// field the application writes is refused, and nothing is mapped).
+/// Catches a page that offers read-only fields for writes, and picks that
+/// bypass the mapping rules. Broken once (the page offering every field
+/// and the check of writable picks off), the test failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_maps_the_fields_a_link_asks_for() {
+    let (up, server, http) = setup().await;
+    let bad = call(
+        &http,
+        M::POST,
+        server.url("/v1/connect-sessions"),
+        &server.admin_key(),
+        Some(json!({"adapter": "example", "fields": [
+            {"entity": "vendors", "target": "custom.Bad", "label": "Bad"}]})),
+    )
+    .await;
+    bad.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_mapping");
+    let (link, session) = connect_link(
+        &http,
+        &server,
+        json!({"adapter": "example", "fields": [
+            {"entity": "vendors", "target": "custom.contact", "label": "Contact e-mail"},
+            {"entity": "vendors", "target": "custom.region", "label": "Sales region",
+             "writable": true}]}),
+    )
+    .await;
+
+    let asked = submit_connect_form(&link, &up.base_url(), "demo-key").await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    assert!(asked.body.contains("Your fields") && asked.body.contains("Sales region"));
+    let region = asked.body.split("id=\"field-1\"").nth(1).unwrap();
+    let region = region.split("</select>").next().unwrap();
+    assert!(region.contains("custom_fields.region"), "{region}");
+    assert!(
+        !region.contains("custom_fields.rating") && !region.contains("value=\"id\""),
+        "read-only fields are not offered for a field the application writes: {region}"
+    );
+
+    let post = |fields: Vec<(&'static str, &'static str)>| {
+        let url = format!("{link}/fields");
+        async move {
+            Page::read(
+                page_client(None)
+                    .post(url)
+                    .form(&fields)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let refused = post(vec![
+        ("field_0", "email"),
+        ("field_1", "custom_fields.rating"),
+    ])
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("read-only in the system"),
+        "{}",
+        refused.body
+    );
+    let view = call(
+        &http,
+        M::GET,
+        server.url(&format!("/v1/connect-sessions/{session}")),
+        &server.admin_key(),
+        None,
+    )
+    .await;
+    assert_eq!(
+        view.body["connection"]["field_mappings"],
+        json!([]),
+        "nothing mapped"
+    );
+
+    let saved = post(vec![
+        ("field_0", "email"),
+        ("field_1", "custom_fields.region"),
+    ])
+    .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert!(saved.body.contains("is connected"), "{}", saved.body);
+    let view = call(
+        &http,
+        M::GET,
+        server.url(&format!("/v1/connect-sessions/{session}")),
+        &server.admin_key(),
+        None,
+    )
+    .await;
+    let mappings = &view.body["connection"]["field_mappings"];
+    assert_eq!(mappings[0]["target"], "custom.contact", "{mappings}");
+    assert_eq!(mappings[0]["writable"], false);
+    assert_eq!(mappings[1]["source"], "custom_fields.region");
+    assert_eq!(mappings[1]["writable"], true);
+
+    let claimed = call(
+        &http,
+        M::POST,
+        server.url(&format!("/v1/connect-sessions/{session}/token")),
+        &server.admin_key(),
+        None,
+    )
+    .await;
+    let token = claimed.body["token"].as_str().unwrap();
+    let read = call(&http, M::GET, server.url("/v1/vendors"), token, None).await;
+    let vendor = &read.body["data"][0];
+    assert_eq!(vendor["custom"]["contact"], vendor["email"], "{vendor}");
+
+    let forged = Page::read(
+        page_client(None)
+            .post(server.url("/connect/ilk_link_forged/fields"))
+            .form(&[("field_0", "email")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::NOT_FOUND);
+}

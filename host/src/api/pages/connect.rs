@@ -17,6 +17,7 @@ use crate::audit::Actor;
 use std::collections::BTreeMap;
 
 use axum::Extension;
+use axum::Form;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -26,9 +27,10 @@ use serde_json::{Map, Value, json};
 use super::layout::{self, Section, page};
 use super::session::internal;
 use crate::api::AppState;
-use crate::connections::ConnectError;
-use crate::connections::connect_sessions::{ConnectSession, ConnectSessionError};
-use crate::manifest::{ConfigField, ConfigType};
+use crate::connections::connect_sessions::{ConnectSession, ConnectSessionError, FieldRequest};
+use crate::connections::mappings::{MappingError, account_fields};
+use crate::connections::{ConnectError, Connection};
+use crate::manifest::{ConfigField, ConfigType, Field, FieldAccess, FieldType};
 
 /// The largest value of one form field (a PEM key is a few KiB).
 const MAX_FIELD_BYTES: usize = 64 << 10;
@@ -367,24 +369,160 @@ pub async fn submit(
             state
                 .audit
                 .admin(&by, "connection.created", Some(&connection.id), detail);
-            page(
-            "Connected",
-            Section::None,
-            None,
-            html! {
-                div.card.wide role="status" {
-                    h1 { "Connected" }
-                    p.notice.ok { "Your account " strong { (connection.account_name) } " is connected. You can close this page." }
-                }
-            },
-        )
-        .into_response()
+            if session.field_requests.is_empty() {
+                connected(&connection)
+            } else {
+                fields_page(&state, &secret, &session, &connection, None)
+            }
         }
         Err(ConnectSessionError::Connect(e)) => {
             tracing::info!(session = %session.id, adapter = %session.adapter_id, error = %e, "a connect attempt through a link failed");
             let (text, details) = in_plain_words(&e);
             form_page(&state, &secret, &session, &values, Some((&text, details)))
         }
+        Err(e) => refused(&e),
+    }
+}
+
+/// The page that says the account is connected.
+fn connected(connection: &Connection) -> Response {
+    page(
+        "Connected",
+        Section::None,
+        None,
+        html! {
+            div.card.wide role="status" {
+                h1 { "Connected" }
+                p.notice.ok { "Your account " strong { (connection.account_name) } " is connected. You can close this page." }
+            }
+        },
+    )
+    .into_response()
+}
+
+/// After connecting: for each field the link asks for, which of the
+/// account's fields holds it (those the application writes, among the
+/// fields the system lets the API write).
+fn fields_page(
+    state: &AppState,
+    secret: &str,
+    session: &ConnectSession,
+    connection: &Connection,
+    problem: Option<&str>,
+) -> Response {
+    let manifest = state
+        .registry
+        .get(&session.adapter_id)
+        .map(|adapter| adapter.manifest().clone());
+    let candidates = |request: &FieldRequest| -> Vec<Field> {
+        let Some(entity) = manifest.as_ref().and_then(|m| m.entity(&request.entity)) else {
+            return Vec::new();
+        };
+        entity
+            .fields
+            .iter()
+            .cloned()
+            .chain(account_fields(connection, &request.entity))
+            .filter(|f| f.kind != FieldType::Object)
+            .filter(|f| !request.writable || f.access != FieldAccess::ReadOnly)
+            .collect()
+    };
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let body = html! {
+        div.card.wide {
+            h1 { "Your fields" }
+            p.notice.ok role="status" { "Your account " strong { (connection.account_name) } " is connected." }
+            @if let Some(text) = problem {
+                div.notice.error role="alert" { p.flush { (text) } }
+            }
+            p { "Which of your fields holds each of these? Leave one unset if your system does not have it." }
+            form #map-fields method="post" action=(format!("/connect/{secret}/fields")) {
+                @for (i, request) in session.field_requests.iter().enumerate() {
+                    label for=(format!("field-{i}")) { (request.label) }
+                    select id=(format!("field-{i}")) name=(format!("field_{i}")) {
+                        option value="" { "Not in my system" }
+                        @for f in candidates(request) {
+                            option value=(f.name) {
+                                (f.name)
+                                @if !f.description.is_empty() { " (" (f.description) ")" }
+                            }
+                        }
+                    }
+                }
+                button type="submit" { "Save" }
+            }
+        }
+    };
+    (status, page("Your fields", Section::None, None, body)).into_response()
+}
+
+/// `POST /connect/{secret}/fields`: the customer's picks, each the field
+/// `field_{i}` holds for the link's `i`-th requested field.
+pub async fn map_fields(
+    State(state): State<AppState>,
+    Path(secret): Path<String>,
+    request_id: Option<Extension<RequestId>>,
+    Form(picked): Form<BTreeMap<String, String>>,
+) -> Response {
+    let session = match state.connections.connect_session_by_link(&secret).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return refused(&ConnectSessionError::Unknown),
+        Err(e) => return internal(&e),
+    };
+    let choices: Vec<(String, String)> = session
+        .field_requests
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let source = picked.get(&format!("field_{i}"))?.trim();
+            (!source.is_empty()).then(|| (r.target.clone(), source.to_string()))
+        })
+        .collect();
+    match state
+        .connections
+        .map_through_session(&secret, choices)
+        .await
+    {
+        Ok(connection) => {
+            let actor = format!("connect-link:{}", session.id);
+            let request_id =
+                request_id.map_or_else(|| uuid::Uuid::now_v7().to_string(), |Extension(id)| id.0);
+            let by = Actor {
+                name: &actor,
+                request_id: &request_id,
+            };
+            let detail = json!({"mappings": connection.field_mappings});
+            state
+                .audit
+                .admin(&by, "connection.mappings_set", Some(&connection.id), detail);
+            connected(&connection)
+        }
+        Err(ConnectSessionError::Mapping(MappingError::Invalid(violations))) => {
+            let connection = match session.connection_id.as_deref() {
+                Some(id) => state.connections.get(id).await.ok().flatten(),
+                None => None,
+            };
+            let Some(connection) = connection else {
+                return refused(&ConnectSessionError::Used);
+            };
+            let text: Vec<&str> = violations.iter().map(|v| v.message.as_str()).collect();
+            fields_page(
+                &state,
+                &secret,
+                &session,
+                &connection,
+                Some(&text.join("; ")),
+            )
+        }
+        Err(e @ ConnectSessionError::InvalidFieldRequest(_)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            layout::message("Not saved", &e.to_string()),
+        )
+            .into_response(),
         Err(e) => refused(&e),
     }
 }

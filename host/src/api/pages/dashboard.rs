@@ -428,7 +428,7 @@ pub async fn create_connect_link(
     let replaces = form.replaces.filter(|r| !r.is_empty());
     let created = state
         .connections
-        .create_connect_session(&form.adapter, replaces.clone(), None, None)
+        .create_connect_session(&form.adapter, replaces.clone(), None, None, vec![])
         .await;
     let (session, secret) = match created {
         Ok(created) => created,

@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router {
             "/connect/{secret}",
             get(connect::form).post(connect::submit),
         )
+        .route("/connect/{secret}/fields", post(connect::map_fields))
         .route(
             "/connect/{secret}/platform-certificate.pem",
             get(connect::platform_certificate),

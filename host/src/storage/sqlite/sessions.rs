@@ -11,7 +11,7 @@ use crate::storage::Result;
 use crate::storage::sessions::*;
 
 const CONNECT_COLUMNS: &str = "id, adapter_id, replaces, created_at, expires_at, used_at, \
-     connection_id, sealed_token, failed_attempts, platform_key_for";
+     connection_id, sealed_token, failed_attempts, platform_key_for, field_requests";
 
 fn connect_session(row: &SqliteRow) -> std::result::Result<ConnectSession, sqlx::Error> {
     Ok(ConnectSession {
@@ -34,6 +34,8 @@ fn connect_session(row: &SqliteRow) -> std::result::Result<ConnectSession, sqlx:
             .map(|json| serde_json::from_str(&json))
             .transpose()
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        field_requests: serde_json::from_str(&row.try_get::<String, _>("field_requests")?)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
     })
 }
 
@@ -53,8 +55,8 @@ impl SessionStorage for SqliteStorage {
     ) -> Result<()> {
         sqlx::query(
             "INSERT INTO connect_sessions \
-             (id, secret_hash, adapter_id, replaces, created_at, expires_at, platform_key_for) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             (id, secret_hash, adapter_id, replaces, created_at, expires_at, platform_key_for, \
+             field_requests) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&s.id)
         .bind(&secret_hash[..])
@@ -63,6 +65,7 @@ impl SessionStorage for SqliteStorage {
         .bind(time(s.created_at))
         .bind(time(s.expires_at))
         .bind(platform_key_for(s))
+        .bind(serde_json::to_string(&s.field_requests).expect("a list serializes"))
         .execute(&self.pool)
         .await?;
         Ok(())

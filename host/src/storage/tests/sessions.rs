@@ -16,6 +16,12 @@ async fn sessions_round_trip(db: Backend) {
         sealed_token: None,
         failed_attempts: 0,
         platform_key_for: Some([("account_id".to_string(), "123".to_string())].into()),
+        field_requests: vec![FieldRequest {
+            entity: "vendors".into(),
+            target: "custom.region".into(),
+            label: "Sales region".into(),
+            writable: true,
+        }],
     };
     store
         .insert_connect_session(&session, &[1; 32])
@@ -28,6 +34,7 @@ async fn sessions_round_trip(db: Backend) {
         .unwrap();
     assert_eq!(read.id, "cs1");
     assert_eq!(read.platform_key_for, session.platform_key_for);
+    assert_eq!(read.field_requests, session.field_requests);
     assert!(store.use_connect_session("cs1", at(5), 2).await.unwrap());
     assert!(!store.use_connect_session("cs1", at(6), 2).await.unwrap());
     store.fail_connect_session("cs1").await.unwrap();
