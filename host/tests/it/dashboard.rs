@@ -1617,8 +1617,8 @@ async fn an_operator_maps_a_field_and_the_api_shows_it_under_that_name() {
 /// connection's mappings, under the system's rules (a read-only field for a
 /// field the application writes is refused, and nothing is mapped).
 /// Catches a page that offers read-only fields for writes, and picks that
-/// bypass the mapping rules. Broken once (the page offering every field
-/// and the check of writable picks off), the test failed.
+/// bypass the mapping rules. Broken once (the page offering read-only
+/// fields for the field the application writes), the test failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_maps_the_fields_a_link_asks_for() {
     let (up, server, http) = setup().await;
