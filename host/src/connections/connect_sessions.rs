@@ -464,44 +464,6 @@ fn check_binding(
     Ok(values)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn session(expires_in: i64, connection: Option<&str>) -> ConnectSession {
-        let now = SystemTime::now();
-        ConnectSession {
-            id: "cs_1".into(),
-            adapter_id: "example".into(),
-            replaces: None,
-            created_at: now,
-            expires_at: if expires_in >= 0 {
-                now + Duration::from_secs(expires_in as u64)
-            } else {
-                now - Duration::from_secs((-expires_in) as u64)
-            },
-            used_at: None,
-            connection_id: connection.map(Into::into),
-            sealed_token: None,
-            failed_attempts: 0,
-            platform_key_for: None,
-            field_requests: vec![],
-        }
-    }
-
-    #[test]
-    fn a_session_is_open_until_it_connects_or_expires() {
-        let now = SystemTime::now();
-        assert_eq!(status(&session(60, None), now), SessionStatus::Open);
-        assert_eq!(status(&session(-1, None), now), SessionStatus::Expired);
-        assert_eq!(
-            status(&session(-1, Some("conn_1")), now),
-            SessionStatus::Connected,
-            "a used link stays connected after its time"
-        );
-    }
-}
-
 /// Refuses field requests a connection of `adapter` could not map (see
 /// [`Connections::create_connect_session`]).
 fn check_field_requests(
@@ -538,4 +500,42 @@ fn check_field_requests(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(expires_in: i64, connection: Option<&str>) -> ConnectSession {
+        let now = SystemTime::now();
+        ConnectSession {
+            id: "cs_1".into(),
+            adapter_id: "example".into(),
+            replaces: None,
+            created_at: now,
+            expires_at: if expires_in >= 0 {
+                now + Duration::from_secs(expires_in as u64)
+            } else {
+                now - Duration::from_secs((-expires_in) as u64)
+            },
+            used_at: None,
+            connection_id: connection.map(Into::into),
+            sealed_token: None,
+            failed_attempts: 0,
+            platform_key_for: None,
+            field_requests: vec![],
+        }
+    }
+
+    #[test]
+    fn a_session_is_open_until_it_connects_or_expires() {
+        let now = SystemTime::now();
+        assert_eq!(status(&session(60, None), now), SessionStatus::Open);
+        assert_eq!(status(&session(-1, None), now), SessionStatus::Expired);
+        assert_eq!(
+            status(&session(-1, Some("conn_1")), now),
+            SessionStatus::Connected,
+            "a used link stays connected after its time"
+        );
+    }
 }
