@@ -22,6 +22,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::{Router, middleware};
@@ -89,6 +90,9 @@ pub struct Config {
     /// Where `/metrics` is served without a key (a private network), if
     /// anywhere: `--metrics-listen`.
     pub metrics_listen: Option<SocketAddr>,
+    /// How often connections that map fields are described again, so that
+    /// a mapped field the system dropped shows as drift; never when `None`.
+    pub describe_every: Option<Duration>,
 }
 
 impl Config {
@@ -113,6 +117,7 @@ impl Config {
             mcp: crate::mcp::Options::default(),
             audit: audit::Settings::default(),
             metrics_listen: None,
+            describe_every: Some(Duration::from_secs(6 * 3600)),
         }
     }
 }
@@ -273,12 +278,15 @@ impl Host {
         };
 
         let watch = watch::start(registry.clone()).context("watching the adapters folder")?;
-        let background = vec![
+        let mut background = vec![
             follower,
             kv.start_purging(),
             webhooks.start(),
             connections.start_token_use_writer(),
         ];
+        if let Some(every) = config.describe_every {
+            background.push(connections.start_describing(every));
+        }
         Ok(Host {
             state,
             store,

@@ -258,6 +258,12 @@ struct ServeArgs {
     /// How long audit entries are kept; older ones are deleted.
     #[arg(long, env = "INTERLINK_AUDIT_RETENTION", default_value = "90d", value_parser = duration::seconds)]
     audit_retention: Duration,
+    /// How often each connection that maps fields is described again (its
+    /// account's custom fields asked of the system), so that a mapped field
+    /// the system dropped or retyped shows as the connection's mapping
+    /// issue (`POST /v1/connections/{id}/refresh` does it at once).
+    #[arg(long, env = "INTERLINK_DESCRIBE_EVERY", default_value = "6h", value_parser = duration::seconds)]
+    describe_every: Duration,
 }
 
 /// A feature's switch.
@@ -449,6 +455,7 @@ impl ServeArgs {
                 retention: Some(self.audit_retention),
             },
             metrics_listen: self.metrics_listen,
+            describe_every: Some(self.describe_every),
             ..Config::new(&self.data_dir)
         })
     }

@@ -3,6 +3,9 @@
 //! so that a mapping whose field the system dropped shows as drift.
 //! What a mapping does to reads and writes is [`crate::rules::mapping`].
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -197,6 +200,40 @@ impl Connections {
         let drifted = self.mapping_issues(&updated).len();
         tracing::info!(connection = %id, drifted, "account described again");
         Ok(updated)
+    }
+
+    /// Describes again, every `every`, each active connection that maps
+    /// fields, so that a field its system dropped or retyped shows as the
+    /// connection's mapping issue without an operator asking
+    /// (`--describe-every`). A connection the system refuses, or whose
+    /// adapter fails, is logged and tried again next time. Every node does
+    /// it (a few calls per mapped connection and interval).
+    pub fn start_describing(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let connections = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(connections) = connections.upgrade() else {
+                    return;
+                };
+                let mapped = match connections.list().await {
+                    Ok(all) => all
+                        .into_iter()
+                        .filter(|c| c.status == Status::Active && !c.field_mappings.is_empty()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not list the connections to describe");
+                        continue;
+                    }
+                };
+                for connection in mapped.collect::<Vec<_>>() {
+                    if let Err(e) = connections.describe_again(&connection.id).await {
+                        tracing::warn!(connection = %connection.id, error = %e, "could not describe the account again");
+                    }
+                }
+            }
+        })
     }
 
     /// The mappings of `connection` whose source the system no longer has

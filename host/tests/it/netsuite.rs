@@ -1138,3 +1138,57 @@ async fn a_mapped_custom_field_reads_writes_and_keeps_netsuites_rules() {
         .await;
     drifted.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "mapping_drift");
 }
+
+/// A field the account drops shows as the connection's mapping issue
+/// without anyone asking: the host describes mapped connections again
+/// every `--describe-every`. Broken once (the periodic task not started),
+/// the test failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_mapped_field_shows_as_drift_on_the_hosts_own_schedule() {
+    let sim = Simulator::start(ACCOUNT).await.unwrap();
+    let server = Server::start_with(ServerOptions {
+        adapters: &["netsuite"],
+        args: &["--describe-every", "1s"],
+        ..Default::default()
+    });
+    let s = Setup {
+        vendor: 0,
+        item: 0,
+        sim,
+        server,
+        http: crate::common::http(),
+    };
+    let cert = s.admin(M::GET, "/v1/certificates/platform", None).await;
+    s.sim
+        .register_certificate(
+            "platform-cert",
+            CLIENT_ID,
+            cert.body["certificate"].as_str().unwrap(),
+            full_role(),
+        )
+        .unwrap();
+    let connected = s.connect("platform-cert", "platform", json!({})).await;
+    let id = connected.body["connection"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let set = s
+        .admin(
+            M::PUT,
+            &format!("/v1/connections/{id}/mappings"),
+            Some(json!({"mappings": [{"entity": "purchase-orders",
+                "source": "custom_fields.custbody_cc", "target": "custom.cost_center"}]})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    s.sim.drop_custom_field("custbody_cc");
+    let issues = eventually(Duration::from_secs(20), "the drift", || async {
+        let c = s
+            .admin(M::GET, &format!("/v1/connections/{id}"), None)
+            .await;
+        let issues = c.body["mapping_issues"].clone();
+        (issues.as_array().is_some_and(|i| !i.is_empty())).then_some(issues)
+    })
+    .await;
+    assert_eq!(issues[0]["target"], "custom.cost_center", "{issues}");
+}
