@@ -1582,6 +1582,14 @@ async fn an_operator_maps_a_field_and_the_api_shows_it_under_that_name() {
     assert_eq!(browser.path().await, format!("/dashboard/connections/{id}"));
     let listed = browser.text().await;
     assert!(listed.contains("custom.contact_email"), "{listed}");
+    browser
+        .client
+        .execute(
+            "document.getElementById('mappings').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .unwrap();
     browser.screenshot("dashboard-mappings").await;
 
     let read = call(&http, M::GET, server.url("/v1/vendors"), &token, None).await;

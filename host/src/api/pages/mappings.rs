@@ -64,7 +64,7 @@ pub fn section(state: &AppState, c: &Connection, csrf: &str) -> Markup {
                 }
             }
             table #mappings {
-                thead { tr { th { "Entity" } th { "System field" } th { "Shown as" } th { "Writes" } th { "State" } } }
+                thead { tr { th { "Entity" } th { "System field" } th { "Shown as" } th { "Writes" } th { "State" } th {} } }
                 tbody {
                     @for (i, m) in c.field_mappings.iter().enumerate() {
                         tr data-target=(m.target) {
@@ -74,8 +74,10 @@ pub fn section(state: &AppState, c: &Connection, csrf: &str) -> Markup {
                             td { @if m.writable { "yes" } @else { span.muted { "read only" } } }
                             td {
                                 @if let Some(issue) = issue(m) {
-                                    span { code { (issue.code) } " " (issue.message) }
+                                    code { (issue.code) } div.small { (issue.message) }
                                 } @else { "ok" }
+                            }
+                            td {
                                 @if c.status != Status::Disconnected {
                                     form.inline method="post" action=(connection_path(c, &["mappings", "remove"])) {
                                         input type="hidden" name="csrf" value=(csrf);
