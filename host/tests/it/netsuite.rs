@@ -25,6 +25,11 @@ struct Setup {
 
 impl Setup {
     async fn start() -> Setup {
+        Setup::start_with(&[]).await
+    }
+
+    /// [`Setup::start`], the host started with `args`.
+    async fn start_with(args: &[&str]) -> Setup {
         let sim = Simulator::start(ACCOUNT).await.unwrap();
         let vendor = sim.insert("vendor", json!({"companyName": "Acme Supplies"}));
         let item = sim.insert(
@@ -33,7 +38,11 @@ impl Setup {
         );
         Setup {
             sim,
-            server: Server::start(&["netsuite"]),
+            server: Server::start_with(ServerOptions {
+                adapters: &["netsuite"],
+                args,
+                ..Default::default()
+            }),
             http: crate::common::http(),
             vendor,
             item,
@@ -63,8 +72,9 @@ impl Setup {
         self.admin(M::POST, "/v1/connections", Some(body)).await
     }
 
-    /// Registers the platform certificate in the simulator and connects with it.
-    async fn connect_with_platform(&self, permissions: Permissions) -> String {
+    /// Registers the host's platform certificate in the simulator, for a
+    /// role with `permissions`, as `platform-cert`.
+    async fn register_platform(&self, permissions: Permissions) {
         let cert = self.admin(M::GET, "/v1/certificates/platform", None).await;
         assert_eq!(cert.status, StatusCode::OK, "{}", cert.body);
         self.sim
@@ -75,6 +85,11 @@ impl Setup {
                 permissions,
             )
             .unwrap();
+    }
+
+    /// Registers the platform certificate in the simulator and connects with it.
+    async fn connect_with_platform(&self, permissions: Permissions) -> String {
+        self.register_platform(permissions).await;
         token(&self.connect("platform-cert", "platform", json!({})).await)
     }
 
@@ -507,15 +522,7 @@ async fn netsuite_validation_errors_come_back_with_the_unified_path() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writable_custom_fields_come_from_the_connection_config() {
     let s = Setup::start().await;
-    let cert = s.admin(M::GET, "/v1/certificates/platform", None).await;
-    s.sim
-        .register_certificate(
-            "platform-cert",
-            CLIENT_ID,
-            cert.body["certificate"].as_str().unwrap(),
-            full_role(),
-        )
-        .unwrap();
+    s.register_platform(full_role()).await;
     let token = token(
         &s.connect(
             "platform-cert",
@@ -869,15 +876,7 @@ async fn connect_link(s: &Setup, body: Value) -> String {
 async fn a_link_uses_the_platform_key_only_for_the_account_the_operator_bound_it_to() {
     let s = Setup::start().await;
     // Account A (the simulator's) trusts the platform certificate.
-    let cert = s.admin(M::GET, "/v1/certificates/platform", None).await;
-    s.sim
-        .register_certificate(
-            "platform-cert",
-            CLIENT_ID,
-            cert.body["certificate"].as_str().unwrap(),
-            full_role(),
-        )
-        .unwrap();
+    s.register_platform(full_role()).await;
 
     // Customer B's link, bound to B's account, naming A's.
     let b = connect_link(
@@ -943,15 +942,7 @@ async fn a_link_uses_the_platform_key_only_for_the_account_the_operator_bound_it
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mapped_custom_field_reads_writes_and_keeps_netsuites_rules() {
     let s = Setup::start().await;
-    let cert = s.admin(M::GET, "/v1/certificates/platform", None).await;
-    s.sim
-        .register_certificate(
-            "platform-cert",
-            CLIENT_ID,
-            cert.body["certificate"].as_str().unwrap(),
-            full_role(),
-        )
-        .unwrap();
+    s.register_platform(full_role()).await;
     let connected = s
         .connect(
             "platform-cert",
@@ -1145,28 +1136,8 @@ async fn a_mapped_custom_field_reads_writes_and_keeps_netsuites_rules() {
 /// the test failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_mapped_field_shows_as_drift_on_the_hosts_own_schedule() {
-    let sim = Simulator::start(ACCOUNT).await.unwrap();
-    let server = Server::start_with(ServerOptions {
-        adapters: &["netsuite"],
-        args: &["--describe-every", "1s"],
-        ..Default::default()
-    });
-    let s = Setup {
-        vendor: 0,
-        item: 0,
-        sim,
-        server,
-        http: crate::common::http(),
-    };
-    let cert = s.admin(M::GET, "/v1/certificates/platform", None).await;
-    s.sim
-        .register_certificate(
-            "platform-cert",
-            CLIENT_ID,
-            cert.body["certificate"].as_str().unwrap(),
-            full_role(),
-        )
-        .unwrap();
+    let s = Setup::start_with(&["--describe-every", "1s"]).await;
+    s.register_platform(full_role()).await;
     let connected = s.connect("platform-cert", "platform", json!({})).await;
     let id = connected.body["connection"]["id"]
         .as_str()
