@@ -40,19 +40,14 @@ pub struct SetMappings {
 
 impl From<MappingError> for ApiError {
     fn from(e: MappingError) -> Self {
-        let message = e.to_string();
+        let (code, message) = (e.code(), e.to_string());
         match e {
             MappingError::NotFound(id) => not_found(&id),
             MappingError::Disconnected(_) => ApiError::new(Code::ConnectionNotActive, message),
             MappingError::AdapterUnavailable(_) => ApiError::new(Code::AdapterUnavailable, message),
-            MappingError::Invalid(violations) => ApiError::new(
-                violations
-                    .iter()
-                    .find(|v| v.code == Code::MappingSourceReadOnly)
-                    .map_or(Code::InvalidMapping, |v| v.code),
-                message,
-            )
-            .with_details(json!({"violations": violations})),
+            MappingError::Invalid(violations) => {
+                ApiError::new(code, message).with_details(json!({"violations": violations}))
+            }
             MappingError::CredentialsRejected(_) => {
                 ApiError::new(Code::CredentialsRejected, message)
             }

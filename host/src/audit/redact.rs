@@ -49,34 +49,47 @@ pub fn mask<'a>(bytes: Vec<u8>, needles: impl IntoIterator<Item = &'a [u8]>) -> 
     out
 }
 
-/// Names of members and form fields whose value is a credential, whoever
-/// issued it (OAuth 2.0's tokens and client assertion, passwords, keys):
-/// masked in bodies whatever their value, so that a token a system answers
-/// is masked before any request has carried it.
-const CREDENTIAL_FIELDS: [&str; 12] = [
-    "access_token",
-    "refresh_token",
-    "id_token",
-    "client_assertion",
-    "client_secret",
+/// Names of members, form fields and headers whose value is a credential,
+/// whoever issued it (OAuth 2.0's tokens and client assertion, session
+/// tokens, passwords, keys), compared without case, `_` or `-`
+/// (`accessToken`, `x-api-key`): masked whatever their value, so that a
+/// token a system answers is masked before any request has carried it.
+const CREDENTIAL_NAMES: [&str; 20] = [
+    "accesstoken",
+    "refreshtoken",
+    "idtoken",
+    "clientassertion",
+    "clientsecret",
     "assertion",
     "password",
-    "api_key",
+    "passwd",
     "apikey",
-    "private_key",
+    "xapikey",
+    "privatekey",
     "secret",
     "token",
+    "sessiontoken",
+    "sessionid",
+    "authtoken",
+    "xauthtoken",
+    "oauthtoken",
+    "oauthtokensecret",
+    "authorization",
 ];
 
-fn is_credential_field(name: &str) -> bool {
-    CREDENTIAL_FIELDS
-        .iter()
-        .any(|f| name.eq_ignore_ascii_case(f))
+/// Whether `name` names a credential ([`CREDENTIAL_NAMES`]).
+pub fn is_credential_name(name: &str) -> bool {
+    let folded: String = name
+        .chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    CREDENTIAL_NAMES.contains(&folded.as_str())
 }
 
-/// `body` with the credentials it carries by name masked: the string value
-/// of every member named as [`CREDENTIAL_FIELDS`] at any depth of a JSON
-/// body, or of every such field of a form body; then every JSON Web Token
+/// `body` with the credentials it carries by name masked: the value of
+/// every member named as [`CREDENTIAL_NAMES`] at any depth of a JSON body,
+/// or of every such field of a form body; then every JSON Web Token
 /// in it, wherever it is ([`mask_jwts`]). Bodies of other kinds are only
 /// searched for JWTs.
 pub fn credentials(body: Vec<u8>) -> Vec<u8> {
@@ -85,7 +98,7 @@ pub fn credentials(body: Vec<u8>) -> Vec<u8> {
         match value {
             serde_json::Value::Object(members) => {
                 for (name, member) in members.iter_mut() {
-                    if member.is_string() && is_credential_field(name) {
+                    if !member.is_null() && is_credential_name(name) {
                         *member = serde_json::Value::String("[redacted]".into());
                         changed = true;
                     } else {
@@ -119,7 +132,7 @@ pub fn credentials(body: Vec<u8>) -> Vec<u8> {
                 .map(|field| {
                     let name = url::form_urlencoded::parse(field).next().map(|(k, _)| k);
                     match field.iter().position(|b| *b == b'=') {
-                        Some(at) if name.is_some_and(|k| is_credential_field(&k)) => {
+                        Some(at) if name.is_some_and(|k| is_credential_name(&k)) => {
                             changed = true;
                             [&field[..=at], MASK].concat()
                         }
@@ -141,7 +154,7 @@ fn is_form(body: &[u8]) -> bool {
 }
 
 /// `bytes` with every JSON Web Token masked: `eyJ` (the base64url of a
-/// JSON header's `{"`), then three base64url segments.
+/// JSON header's `{"`), then three base64url segments, wherever it starts.
 pub fn mask_jwts(bytes: Vec<u8>) -> Vec<u8> {
     let base64url = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
     if memchr::memmem::find(&bytes, b"eyJ").is_none() {
@@ -159,8 +172,9 @@ pub fn mask_jwts(bytes: Vec<u8>) -> Vec<u8> {
             }
             end += 1;
         }
-        let before_ok = start == 0 || !base64url(bytes[start - 1]);
-        if dots == 2 && before_ok && bytes[end - 1] != b'.' {
+        // Glued to what precedes it or not (`\\neyJ`, `%20eyJ`): masking
+        // too much is the safe side.
+        if dots == 2 && bytes[end - 1] != b'.' {
             out.extend_from_slice(&bytes[at..start]);
             out.extend_from_slice(MASK);
         } else {

@@ -111,7 +111,9 @@ impl Capture {
         }
         let credentials = Redactor::new(kept.credentials.iter().map(String::as_str));
         let masked = |bytes: &[u8]| {
-            redact::credentials(credentials.bytes(self.secrets.bytes(bytes.to_vec())))
+            // By name first: re-serializing JSON may spell a secret in
+            // another escape than the system did.
+            credentials.bytes(self.secrets.bytes(redact::credentials(bytes.to_vec())))
         };
         let mut truncated = false;
         let mut body = |bytes: &[u8]| {

@@ -88,7 +88,7 @@ impl ConnectSessionError {
             ConnectSessionError::Locked => Code::ConnectLinkLocked,
             ConnectSessionError::InvalidPlatformKeyBinding(_) => Code::InvalidBody,
             ConnectSessionError::InvalidFieldRequest(_) => Code::InvalidMapping,
-            ConnectSessionError::Mapping(_) => Code::InvalidMapping,
+            ConnectSessionError::Mapping(e) => e.code(),
             ConnectSessionError::Connect(_) => Code::ConnectFailed,
             ConnectSessionError::Storage(_) => Code::Internal,
         }
@@ -167,6 +167,13 @@ impl Connections {
             ),
             None => None,
         };
+        let field_requests: Vec<FieldRequest> = field_requests
+            .into_iter()
+            .map(|r| FieldRequest {
+                label: r.label.trim().to_string(),
+                ..r
+            })
+            .collect();
         check_field_requests(&loaded, &field_requests)?;
         let platform_key_for = match (platform_key_for, replaced) {
             (Some(values), _) => Some(check_binding(&loaded, values)?),
@@ -275,24 +282,25 @@ impl Connections {
     }
 
     /// Maps the fields the link `secret` asked for, as the customer who
-    /// connected through it picked them: `choices` pairs a requested
-    /// target with one of the new connection's fields (a target left out
-    /// is not mapped). The connection's other mappings stay; the chosen
-    /// ones replace any of the same targets. Possible while the link has
-    /// not expired, once it connected.
+    /// connected through it picked them: `choices` pairs the index of a
+    /// requested field with one of the new connection's fields (a request
+    /// left out is not mapped). The chosen mappings replace any of the same
+    /// targets; the connection's other mappings stay. Once, after the link
+    /// connected and before it expires: a saved choice uses the link's
+    /// requests up.
     ///
     /// # Errors
     ///
     /// `Unknown`, `Expired`; `Used` when the link has not connected (there
-    /// is nothing to map yet) or asks for no fields;
-    /// `InvalidFieldRequest` for a target the link did not ask for;
-    /// [`ConnectSessionError::Mapping`] when the mapping is refused (a
+    /// is nothing to map yet), asks for no fields, or its choices were
+    /// saved already; `InvalidFieldRequest` for an index the link did not
+    /// ask; [`ConnectSessionError::Mapping`] when the mapping is refused (a
     /// read-only field picked for a field the application writes, a field
     /// of another type); `Storage`.
     pub async fn map_through_session(
         &self,
         secret: &str,
-        choices: Vec<(String, String)>,
+        choices: Vec<(usize, String)>,
     ) -> Result<Connection, ConnectSessionError> {
         let session = self
             .storage
@@ -310,20 +318,16 @@ impl Connections {
             _ => return Err(ConnectSessionError::Used),
         };
         let mut chosen = Vec::new();
-        for (target, source) in choices {
-            let request = session
-                .field_requests
-                .iter()
-                .find(|r| r.target == target)
-                .ok_or_else(|| {
-                    ConnectSessionError::InvalidFieldRequest(format!(
-                        "this link does not ask for `{target}`"
-                    ))
-                })?;
+        for (index, source) in choices {
+            let request = session.field_requests.get(index).ok_or_else(|| {
+                ConnectSessionError::InvalidFieldRequest(format!(
+                    "this link asks for no field {index}"
+                ))
+            })?;
             chosen.push(NewMapping {
                 entity: request.entity.clone(),
                 source,
-                target,
+                target: request.target.clone(),
                 writable: request.writable,
             });
         }
@@ -332,25 +336,26 @@ impl Connections {
             .connection(&connection_id)
             .await?
             .ok_or(ConnectSessionError::Used)?;
-        let asked = |m: &FieldMapping| {
-            session
-                .field_requests
+        let replaced = |m: &FieldMapping| {
+            chosen
                 .iter()
-                .any(|r| r.entity == m.entity && r.target == m.target)
+                .any(|c| c.entity == m.entity && c.target == m.target)
         };
         let mappings = connection
             .field_mappings
             .iter()
-            .filter(|m| !asked(m))
+            .filter(|m| !replaced(m))
             .map(|m| NewMapping {
                 entity: m.entity.clone(),
                 source: m.source.clone(),
                 target: m.target.clone(),
                 writable: m.writable,
             })
-            .chain(chosen)
+            .chain(chosen.iter().cloned())
             .collect();
-        Ok(self.set_mappings(&connection_id, mappings).await?)
+        let connection = self.set_mappings(&connection_id, mappings).await?;
+        self.storage.clear_field_requests(&session.id).await?;
+        Ok(connection)
     }
 
     /// The session behind the link `secret`, in whatever status, or

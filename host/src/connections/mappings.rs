@@ -10,6 +10,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use super::{Connection, Connections, Status};
+use crate::code::Code;
 use crate::contract::AdapterError;
 use crate::manifest::{Entity, Field, FieldType};
 use crate::rules::Violation;
@@ -61,6 +62,24 @@ pub enum MappingError {
     Storage(#[from] StorageError),
 }
 
+impl MappingError {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> Code {
+        match self {
+            MappingError::NotFound(_) => Code::ConnectionNotFound,
+            MappingError::Disconnected(_) => Code::ConnectionNotActive,
+            MappingError::AdapterUnavailable(_) => Code::AdapterUnavailable,
+            MappingError::Invalid(violations) => violations
+                .iter()
+                .find(|v| v.code == Code::MappingSourceReadOnly)
+                .map_or(Code::InvalidMapping, |v| v.code),
+            MappingError::CredentialsRejected(_) => Code::CredentialsRejected,
+            MappingError::Call(e) => e.code(),
+            MappingError::Secrets | MappingError::Storage(_) => Code::Internal,
+        }
+    }
+}
+
 impl Connections {
     /// The connection `id`, which must not be disconnected.
     async fn live(&self, id: &str) -> Result<Connection, MappingError> {
@@ -98,10 +117,24 @@ impl Connections {
             .registry
             .get(&connection.adapter_id)
             .ok_or_else(|| MappingError::AdapterUnavailable(connection.adapter_id.clone()))?;
+        if let Some((i, m)) = mappings
+            .iter()
+            .enumerate()
+            .find(|(_, m)| m.entity.len() > 64 || m.source.len() > 256 || m.target.len() > 128)
+        {
+            return Err(MappingError::Invalid(vec![Violation {
+                path: format!("/mappings/{i}"),
+                code: Code::InvalidMapping,
+                message: format!(
+                    "an entity is at most 64 bytes, a source 256, a target 128 (`{}`)",
+                    m.target.chars().take(40).collect::<String>()
+                ),
+            }]));
+        }
         if mappings.len() > MAX_MAPPINGS {
             return Err(MappingError::Invalid(vec![Violation {
                 path: "/mappings".into(),
-                code: crate::code::Code::InvalidMapping,
+                code: Code::InvalidMapping,
                 message: format!("a connection holds at most {MAX_MAPPINGS} mappings"),
             }]));
         }
@@ -142,7 +175,7 @@ impl Connections {
             .collect();
         let problems: Vec<Violation> = mapping::check(&mappings, entity)
             .into_iter()
-            .filter(|v| v.code == crate::code::Code::MappingConflict || !kept_at[index_of(v)])
+            .filter(|v| v.code == Code::MappingConflict || !kept_at[index_of(v)])
             .collect();
         if !problems.is_empty() {
             return Err(MappingError::Invalid(problems));
@@ -210,6 +243,8 @@ impl Connections {
     /// it (a few calls per mapped connection and interval).
     pub fn start_describing(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
         let connections = Arc::downgrade(self);
+        // At most yearly: a longer period overflows the clock.
+        let every = every.min(Duration::from_secs(365 * 86_400));
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -267,7 +302,7 @@ impl Connections {
                     entity: m.entity.clone(),
                     target: m.target.clone(),
                     source: m.source.clone(),
-                    code: crate::code::Code::MappingDrift,
+                    code: Code::MappingDrift,
                     message: mapping::Drift::Missing.message(m),
                 });
             }

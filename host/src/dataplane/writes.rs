@@ -88,12 +88,12 @@ fn check_fields(
     let declared = declared(adapter, entity);
     let resolved = mapping::resolve(&connection.field_mappings, declared, &extra);
     let writes = Writes::new(&resolved);
-    writes.translate(body).map_err(refused)?;
+    let renames = writes.translate(body).map_err(refused)?;
     let mut violations = check(&Schema::new(declared, &extra), body, write);
     if violations.is_empty() {
         Ok(())
     } else {
-        writes.rename(&mut violations);
+        renames.apply(&mut violations);
         Err(refused(violations))
     }
 }
@@ -218,6 +218,9 @@ impl DataPlane {
     ) -> Result<Written<Created>, DataError> {
         let connection = caller.connection();
         let mut fields = object(body)?;
+        // The idempotency key stands for the body the client sent, before
+        // the connection's mappings (which may change between retries).
+        let sent = key.map(|_| Value::Object(fields.clone()).to_string());
         let adapter = self.prepare(connection, entity, Operation::Create)?;
         check_fields(&adapter, connection, entity, &mut fields, Write::Create)?;
         let text = Value::Object(fields).to_string();
@@ -229,7 +232,8 @@ impl DataPlane {
 
         let storage = &self.store;
         if let Some(key) = key {
-            let hash = hex::encode(Sha256::digest(format!("{entity}\n{text}").as_bytes()));
+            let sent = sent.as_deref().unwrap_or(&text);
+            let hash = hex::encode(Sha256::digest(format!("{entity}\n{sent}").as_bytes()));
             let now = SystemTime::now();
             let started = Instant::now();
             let claim = storage

@@ -104,9 +104,15 @@ pub fn resolve<'a>(
             let source = declared(entity, extra, &mapping.source);
             let drift = match source {
                 None => Some(Drift::Missing),
-                Some(field) if field.kind != mapping.kind => Some(Drift::TypeChanged {
-                    now: field.kind.clone(),
-                }),
+                // A list whose options changed is still a list.
+                Some(field)
+                    if std::mem::discriminant(&field.kind)
+                        != std::mem::discriminant(&mapping.kind) =>
+                {
+                    Some(Drift::TypeChanged {
+                        now: field.kind.clone(),
+                    })
+                }
                 Some(_) => None,
             };
             Resolved {
@@ -242,7 +248,7 @@ impl<'a> Writes<'a> {
     /// mapping names (`unknown_field`), a target mapped read-only
     /// (`field_read_only`), a drifted one (`mapping_drift`), a source also
     /// written under its own name (`mapping_conflict`).
-    pub fn translate(&self, body: &mut Map<String, Value>) -> Result<(), Vec<Violation>> {
+    pub fn translate(&self, body: &mut Map<String, Value>) -> Result<Renames<'a>, Vec<Violation>> {
         let mut refused = Vec::new();
         let custom = match body.remove(CUSTOM) {
             None => Map::new(),
@@ -268,6 +274,7 @@ impl<'a> Writes<'a> {
         }
         let mut custom = custom;
         let mut moves = Vec::new();
+        let mut renamed = Vec::new();
         for r in self.resolved {
             let target = &r.mapping.target;
             let value = match target.strip_prefix("custom.") {
@@ -305,27 +312,47 @@ impl<'a> Writes<'a> {
                 continue;
             }
             put(body, &mapping.source, value);
+            renamed.push(mapping);
         }
-        if refused.is_empty() {
-            Ok(())
-        } else {
-            Err(refused)
+        if !refused.is_empty() {
+            return Err(refused);
         }
+        // A writable mapping whose source the body leaves out: what the
+        // rules say of it (`field_required`) is said of the target, which
+        // the client sends.
+        for r in self.resolved {
+            if r.drift.is_none()
+                && r.mapping.writable
+                && get(body, &r.mapping.source).is_none()
+                && !renamed.iter().any(|m| std::ptr::eq(*m, r.mapping))
+            {
+                renamed.push(r.mapping);
+            }
+        }
+        Ok(Renames(renamed))
     }
+}
 
+/// The mappings whose sources a translated body's violations are reported
+/// under their targets: those moved, and the writable ones the body left
+/// out (a source the client wrote under its own name keeps its name).
+#[derive(Debug, Default)]
+pub struct Renames<'a>(Vec<&'a FieldMapping>);
+
+impl Renames<'_> {
     /// Reports `violations` of the translated body at the targets' paths.
-    pub fn rename(&self, violations: &mut [Violation]) {
+    pub fn apply(&self, violations: &mut [Violation]) {
         for violation in violations {
-            for r in self.resolved.iter().filter(|r| r.drift.is_none()) {
-                let source = pointer(&r.mapping.source);
+            for mapping in &self.0 {
+                let source = pointer(&mapping.source);
                 let Some(rest) = violation.path.strip_prefix(&source) else {
                     continue;
                 };
                 if rest.is_empty() || rest.starts_with('/') {
-                    violation.path = format!("{}{rest}", pointer(&r.mapping.target));
+                    violation.path = format!("{}{rest}", pointer(&mapping.target));
                     violation.message = format!(
                         "{} (`{}` is mapped from `{}`)",
-                        violation.message, r.mapping.target, r.mapping.source
+                        violation.message, mapping.target, mapping.source
                     );
                     break;
                 }
@@ -334,12 +361,12 @@ impl<'a> Writes<'a> {
     }
 }
 
-/// The name `connection`'s customer uses for the field `source` of
-/// `entity`: its mapped target, or `source` itself.
+/// The name `connection`'s customer writes the field `source` of `entity`
+/// under: the target of its writable mapping, or `source` itself.
 pub fn shown_as<'a>(mappings: &'a [FieldMapping], entity: &str, source: &'a str) -> &'a str {
     mappings
         .iter()
-        .find(|m| m.entity == entity && m.source == source)
+        .find(|m| m.entity == entity && m.source == source && m.writable)
         .map_or(source, |m| m.target.as_str())
 }
 
@@ -454,7 +481,7 @@ pub fn check<'a>(
 
 /// Why `target` cannot be a mapping's target on `entity`, if it cannot:
 /// it must be `custom.<name>` or a standard field of the entity that is not
-/// an object.
+/// an object, nor required, nor set only at creation.
 pub fn target_problem(entity: &Entity, target: &str) -> Option<(Code, String)> {
     match target.strip_prefix("custom.") {
         Some(name) if !is_custom_name(name) => Some((
@@ -476,6 +503,14 @@ pub fn target_problem(entity: &Entity, target: &str) -> Option<(Code, String)> {
                 Code::InvalidMapping,
                 format!(
                     "`{target}` cannot be a target: name a field of the unified model or `custom.<name>`"
+                ),
+            )),
+            // Its own rules would still be asked of the client, who can no
+            // longer send it: a create could never pass.
+            Some(field) if field.required || field.access == FieldAccess::CreateOnly => Some((
+                Code::InvalidMapping,
+                format!(
+                    "`{target}` is required or set only at creation in the unified model: map to `custom.<name>` instead"
                 ),
             )),
             Some(_) => None,
@@ -547,6 +582,10 @@ mod tests {
                 field("reference", FieldType::Text, FieldAccess::Updatable),
                 field("memo", FieldType::Text, FieldAccess::Updatable),
                 field("total", FieldType::Decimal, FieldAccess::ReadOnly),
+                Field {
+                    required: true,
+                    ..field("vendor_id", FieldType::Text, FieldAccess::CreateOnly)
+                },
                 field("custom_fields", FieldType::Object, FieldAccess::Updatable),
             ],
             children: vec![],
@@ -624,7 +663,7 @@ mod tests {
             .as_object()
             .cloned()
             .unwrap();
-        writes.translate(&mut body).unwrap();
+        let renames = writes.translate(&mut body).unwrap();
         assert_eq!(
             body,
             *json!({"memo": "x", "custom_fields": {"custbody_cc": "CC-9"}})
@@ -663,7 +702,7 @@ mod tests {
             code: Code::InvalidType,
             message: "must be text".into(),
         }];
-        writes.rename(&mut found);
+        renames.apply(&mut found);
         assert_eq!(found[0].path, "/custom/cost_center");
         assert!(found[0].message.contains("mapped from"));
     }
@@ -689,6 +728,7 @@ mod tests {
             mapping("memo", "total", false, FieldType::Text),
             mapping("custom_fields", "custom.all", false, FieldType::Object),
             mapping("reference", "custom.Bad", false, FieldType::Text),
+            mapping("custom_fields.custbody_cc", "vendor_id", true, FieldType::Text),
             FieldMapping {
                 entity: "ghosts".into(),
                 ..mapping("memo", "custom.m", false, FieldType::Text)
@@ -706,7 +746,8 @@ mod tests {
                 ("/mappings/2/target".into(), Code::InvalidType),
                 ("/mappings/3/source".into(), Code::InvalidType),
                 ("/mappings/4/target".into(), Code::InvalidMapping),
-                ("/mappings/5/entity".into(), Code::UnknownEntity),
+                ("/mappings/5/target".into(), Code::InvalidMapping),
+                ("/mappings/6/entity".into(), Code::UnknownEntity),
             ]
         );
     }

@@ -80,6 +80,9 @@ pub trait SessionStorage: Send + Sync + 'static {
     /// Gives a session back after a failed attempt, counting it (the
     /// customer may retry, up to the limit).
     async fn fail_connect_session(&self, id: &str) -> Result<()>;
+    /// Forgets the fields session `id` asks the customer to map: the
+    /// customer's choice was saved, once.
+    async fn clear_field_requests(&self, id: &str) -> Result<()>;
     /// Records the connection made through a used session.
     async fn complete_connect_session(
         &self,

@@ -1650,7 +1650,8 @@ async fn a_customer_maps_the_fields_a_link_asks_for() {
         json!({"adapter": "example", "fields": [
             {"entity": "vendors", "target": "custom.contact", "label": "Contact e-mail"},
             {"entity": "vendors", "target": "custom.region", "label": "Sales region",
-             "writable": true}]}),
+             "writable": true},
+            {"entity": "items", "target": "custom.contact", "label": "Product contact"}]}),
     )
     .await;
 
@@ -1712,6 +1713,7 @@ async fn a_customer_maps_the_fields_a_link_asks_for() {
     let saved = post(vec![
         ("field_0", "email"),
         ("field_1", "custom_fields.region"),
+        ("field_2", "name"),
     ])
     .await;
     assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
@@ -1729,6 +1731,12 @@ async fn a_customer_maps_the_fields_a_link_asks_for() {
     assert_eq!(mappings[0]["writable"], false);
     assert_eq!(mappings[1]["source"], "custom_fields.region");
     assert_eq!(mappings[1]["writable"], true);
+    // The same name asked for two entities: each pick lands on its own.
+    assert_eq!(mappings[2]["entity"], "items", "{mappings}");
+    assert_eq!(mappings[2]["source"], "name");
+    // Saved once: the link's fields are used up.
+    let again = post(vec![("field_0", "phone")]).await;
+    assert_eq!(again.status, StatusCode::GONE, "{}", again.body);
 
     let claimed = call(
         &http,

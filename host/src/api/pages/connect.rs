@@ -473,13 +473,10 @@ pub async fn map_fields(
         Ok(None) => return refused(&ConnectSessionError::Unknown),
         Err(e) => return internal(&e),
     };
-    let choices: Vec<(String, String)> = session
-        .field_requests
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| {
+    let choices: Vec<(usize, String)> = (0..session.field_requests.len())
+        .filter_map(|i| {
             let source = picked.get(&format!("field_{i}"))?.trim();
-            (!source.is_empty()).then(|| (r.target.clone(), source.to_string()))
+            (!source.is_empty()).then(|| (i, source.to_string()))
         })
         .collect();
     match state

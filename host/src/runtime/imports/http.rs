@@ -347,10 +347,10 @@ impl Shown {
     /// with `capture`, which masks them.
     fn of(request: &OutboundRequest, capture: &Capture) -> Self {
         for (name, value) in &request.headers {
-            if CREDENTIAL_HEADERS
+            let named = CREDENTIAL_HEADERS
                 .iter()
-                .any(|c| name.eq_ignore_ascii_case(c))
-            {
+                .any(|c| name.eq_ignore_ascii_case(c));
+            if named || redact::is_credential_name(name) {
                 capture.credential(value);
             }
         }
@@ -422,7 +422,9 @@ impl HostState {
         // by name and every JWT), then cut.
         let body = |bytes: &[u8]| {
             redactor.as_ref().map(|r| {
-                let masked = redact::credentials(r.bytes(bytes.to_vec()));
+                // By name first: re-serializing JSON may spell a secret
+                // in another escape than the system did.
+                let masked = r.bytes(redact::credentials(bytes.to_vec()));
                 let cut = &masked[..masked.len().min(MAX_AUDITED_BODY)];
                 String::from_utf8_lossy(cut).into_owned()
             })

@@ -105,6 +105,14 @@ impl SessionStorage for PostgresStorage {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn clear_field_requests(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE connect_sessions SET field_requests = '[]' WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn fail_connect_session(&self, id: &str) -> Result<()> {
         sqlx::query(
             "UPDATE connect_sessions SET used_at = NULL, failed_attempts = failed_attempts + 1 \
