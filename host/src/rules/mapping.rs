@@ -728,7 +728,12 @@ mod tests {
             mapping("memo", "total", false, FieldType::Text),
             mapping("custom_fields", "custom.all", false, FieldType::Object),
             mapping("reference", "custom.Bad", false, FieldType::Text),
-            mapping("custom_fields.custbody_cc", "vendor_id", true, FieldType::Text),
+            mapping(
+                "custom_fields.custbody_cc",
+                "vendor_id",
+                true,
+                FieldType::Text,
+            ),
             FieldMapping {
                 entity: "ghosts".into(),
                 ..mapping("memo", "custom.m", false, FieldType::Text)
