@@ -1612,7 +1612,7 @@ async fn an_operator_maps_a_field_and_the_api_shows_it_under_that_name() {
         .click("tr[data-target='custom.contact_email'] button")
         .await;
     assert_eq!(browser.path().await, format!("/dashboard/connections/{id}"));
-    let mappings = call(&http, M::GET, url, &server.admin_key(), None).await;
+    let mappings = call(&http, M::GET, url.clone(), &server.admin_key(), None).await;
     assert_eq!(mappings.body["mappings"], json!([]));
     let read = call(&http, M::GET, server.url("/v1/vendors"), &token, None).await;
     assert!(
@@ -1620,6 +1620,30 @@ async fn an_operator_maps_a_field_and_the_api_shows_it_under_that_name() {
         "{}",
         read.body
     );
+
+    // Each mapping form, posted with the operator's session but without its
+    // CSRF token (as another site would), changes nothing.
+    let cookie = browser
+        .client
+        .get_named_cookie("interlink_session")
+        .await
+        .unwrap();
+    for action in ["mappings", "mappings/remove", "refresh"] {
+        let forged = crate::common::http()
+            .post(server.url(&format!("/dashboard/connections/{id}/{action}")))
+            .header("cookie", format!("interlink_session={}", cookie.value()))
+            .form(&[
+                ("entity", "vendors"),
+                ("source", "email"),
+                ("target", "custom.x"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN, "{action}");
+    }
+    let mappings = call(&http, M::GET, url, &server.admin_key(), None).await;
+    assert_eq!(mappings.body["mappings"], json!([]), "nothing was mapped");
     browser.close().await;
 }
 
