@@ -120,9 +120,9 @@ pub async fn set(
     Ok(Json(mappings(&state, connection)))
 }
 
-/// Asks the system again what the account holds (its permissions and
-/// custom fields) and keeps the answer; a mapped field the system no
-/// longer has then shows in `mapping_issues`.
+/// Asks the system again which custom fields the account has and keeps
+/// them (the permissions stay those it held when it connected); a mapped
+/// field the system no longer has then shows in `mapping_issues`.
 ///
 /// # Errors
 ///

@@ -191,9 +191,11 @@ impl Connections {
         })
     }
 
-    /// Asks the system again what the account holds (its permissions and
-    /// custom fields, through the adapter's `connect`) and keeps the answer:
-    /// a mapped field the system dropped or retyped then shows as drift.
+    /// Asks the system again which custom fields the account has (through
+    /// the adapter's `connect`) and keeps them: a mapped field the system
+    /// dropped or retyped then shows as drift. The permissions stay those
+    /// the account held when it connected (a passing failure to read them
+    /// must not refuse the connection's calls until the next describe).
     /// Answers the connection.
     ///
     /// # Errors
@@ -219,14 +221,13 @@ impl Connections {
         let connection = open.connection;
         if !self
             .storage
-            .set_account_fields(id, &account.permissions, &account.custom_fields)
+            .set_custom_fields(id, &account.custom_fields)
             .await?
         {
             return Err(MappingError::NotFound(id.to_string()));
         }
         self.cache.invalidate(id);
         let updated = Connection {
-            permissions: account.permissions,
             custom_fields: account.custom_fields,
             ..connection
         };

@@ -181,15 +181,9 @@ pub trait ConnectionStorage: Send + Sync + 'static {
     /// Replaces the connection's field mappings; answers whether the
     /// connection exists.
     async fn set_field_mappings(&self, id: &str, mappings: &[FieldMapping]) -> Result<bool>;
-    /// Keeps what the account says of itself now (its permissions and
-    /// custom fields, described again); answers whether the connection
-    /// exists.
-    async fn set_account_fields(
-        &self,
-        id: &str,
-        permissions: &[String],
-        custom_fields: &[CustomField],
-    ) -> Result<bool>;
+    /// Keeps the custom fields the account has now (described again);
+    /// answers whether the connection exists.
+    async fn set_custom_fields(&self, id: &str, custom_fields: &[CustomField]) -> Result<bool>;
     /// Stored records per entity.
     async fn record_counts(&self, connection: &str) -> Result<BTreeMap<String, u64>>;
     /// Deletes every stored record of a connection; answers how many.

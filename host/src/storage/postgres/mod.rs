@@ -415,20 +415,12 @@ impl ConnectionStorage for PostgresStorage {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn set_account_fields(
-        &self,
-        id: &str,
-        permissions: &[String],
-        custom_fields: &[CustomField],
-    ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE connections SET permissions = $1, custom_fields = $2 WHERE id = $3",
-        )
-        .bind(serde_json::to_string(permissions).expect("lists serialize"))
-        .bind(serde_json::to_string(custom_fields).expect("lists serialize"))
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+    async fn set_custom_fields(&self, id: &str, custom_fields: &[CustomField]) -> Result<bool> {
+        let done = sqlx::query("UPDATE connections SET custom_fields = $1 WHERE id = $2")
+            .bind(serde_json::to_string(custom_fields).expect("lists serialize"))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -319,19 +319,12 @@ impl ConnectionStorage for SqliteStorage {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn set_account_fields(
-        &self,
-        id: &str,
-        permissions: &[String],
-        custom_fields: &[CustomField],
-    ) -> Result<bool> {
-        let done =
-            sqlx::query("UPDATE connections SET permissions = ?, custom_fields = ? WHERE id = ?")
-                .bind(serde_json::to_string(permissions).expect("lists serialize"))
-                .bind(serde_json::to_string(custom_fields).expect("lists serialize"))
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
+    async fn set_custom_fields(&self, id: &str, custom_fields: &[CustomField]) -> Result<bool> {
+        let done = sqlx::query("UPDATE connections SET custom_fields = ? WHERE id = ?")
+            .bind(serde_json::to_string(custom_fields).expect("lists serialize"))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
