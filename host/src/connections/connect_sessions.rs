@@ -345,12 +345,7 @@ impl Connections {
             .field_mappings
             .iter()
             .filter(|m| !replaced(m))
-            .map(|m| NewMapping {
-                entity: m.entity.clone(),
-                source: m.source.clone(),
-                target: m.target.clone(),
-                writable: m.writable,
-            })
+            .map(NewMapping::from)
             .chain(chosen.iter().cloned())
             .collect();
         let connection = self.set_mappings(&connection_id, mappings).await?;

@@ -38,6 +38,18 @@ pub struct NewMapping {
     pub writable: bool,
 }
 
+impl From<&FieldMapping> for NewMapping {
+    /// A mapping the connection has, as it would be asked for again.
+    fn from(m: &FieldMapping) -> Self {
+        NewMapping {
+            entity: m.entity.clone(),
+            source: m.source.clone(),
+            target: m.target.clone(),
+            writable: m.writable,
+        }
+    }
+}
+
 /// The most mappings a connection holds.
 pub const MAX_MAPPINGS: usize = 200;
 

@@ -146,15 +146,6 @@ pub struct RemoveForm {
     target: String,
 }
 
-fn as_new(m: &FieldMapping) -> NewMapping {
-    NewMapping {
-        entity: m.entity.clone(),
-        source: m.source.clone(),
-        target: m.target.clone(),
-        writable: m.writable,
-    }
-}
-
 /// Answers a change of mappings: back to the connection, or why not.
 fn answer(
     state: &AppState,
@@ -215,7 +206,7 @@ pub async fn add(
         Ok(c) => c,
         Err(page) => return page,
     };
-    let mut mappings: Vec<NewMapping> = c.field_mappings.iter().map(as_new).collect();
+    let mut mappings: Vec<NewMapping> = c.field_mappings.iter().map(NewMapping::from).collect();
     mappings.push(NewMapping {
         entity: form.entity,
         source: form.source.trim().to_string(),
@@ -255,7 +246,7 @@ pub async fn remove(
         .iter()
         .enumerate()
         .filter(|(i, _)| *i != form.index)
-        .map(|(_, m)| as_new(m))
+        .map(|(_, m)| NewMapping::from(m))
         .collect();
     let done = state.connections.set_mappings(&id, mappings).await;
     answer(&state, &operator, &id, done)
