@@ -156,6 +156,25 @@ struct Connection {
     stream: TcpStream,
     request: Vec<u8>,
     buf: Vec<u8>,
+    /// The `Server-Timing` metrics of the answers so far, summed by name
+    /// (ms), and how many answers carried them.
+    timing: Vec<(String, f64)>,
+    timed: usize,
+}
+
+/// Adds the metrics of `header` (a `Server-Timing` value: `name;dur=ms, ...`)
+/// to `sums`.
+fn add_timing(sums: &mut Vec<(String, f64)>, header: &str) {
+    for metric in header.split(',') {
+        let Some((name, ms)) = metric.trim().split_once(";dur=") else {
+            continue;
+        };
+        let ms: f64 = ms.parse().unwrap_or(0.0);
+        match sums.iter_mut().find(|(n, _)| n == name) {
+            Some((_, sum)) => *sum += ms,
+            None => sums.push((name.to_string(), ms)),
+        }
+    }
 }
 
 /// The value of `Content-Length` in a response head, without allocating.
@@ -187,6 +206,8 @@ impl Connection {
             stream,
             request,
             buf: Vec::with_capacity(16 << 10),
+            timing: Vec::new(),
+            timed: 0,
         }
     }
 
@@ -231,10 +252,25 @@ impl Connection {
             assert!(n > 0, "the server closed the connection");
         }
         assert_eq!(self.buf.len(), total, "one response at a time");
+        self.add_server_timing();
         std::str::from_utf8(&self.buf[9..12])
             .unwrap()
             .parse()
             .unwrap()
+    }
+
+    /// Adds the answer's `Server-Timing`, if it has one, to the sums.
+    fn add_server_timing(&mut self) {
+        let end = self.buf.windows(4).position(|w| w == b"\r\n\r\n");
+        let head = std::str::from_utf8(&self.buf[..end.unwrap_or(0)]).unwrap_or("");
+        let header = head.split("\r\n").find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("server-timing").then_some(value)
+        });
+        if let Some(header) = header {
+            add_timing(&mut self.timing, header);
+            self.timed += 1;
+        }
     }
 
     fn text(&self) -> String {
@@ -277,6 +313,9 @@ struct Measured {
     elapsed: Duration,
     /// CPU the server that answered used meanwhile.
     server_cpu: Duration,
+    /// The answers' `Server-Timing` metrics, averaged (µs), when they
+    /// carry it.
+    timing: Vec<(String, f64)>,
 }
 
 impl Measured {
@@ -396,6 +435,10 @@ async fn compare(
     }
     for c in connections.iter_mut() {
         load(c, SLICE).await;
+        for connection in c.iter_mut() {
+            connection.timing.clear();
+            connection.timed = 0;
+        }
     }
     let mut measured: Vec<Measured> = paths
         .iter()
@@ -403,6 +446,7 @@ async fn compare(
             latencies: Vec::new(),
             elapsed: Duration::ZERO,
             server_cpu: Duration::ZERO,
+            timing: Vec::new(),
         })
         .collect();
     let slices = (seconds / SLICE.as_secs_f64()).ceil() as usize;
@@ -416,7 +460,27 @@ async fn compare(
             measured[i].latencies.extend(latencies);
         }
     }
+    for (m, c) in measured.iter_mut().zip(&connections) {
+        let timed: usize = c.iter().map(|c| c.timed).sum();
+        for connection in c {
+            for (name, ms) in &connection.timing {
+                add_timing(&mut m.timing, &format!("{name};dur={ms}"));
+            }
+        }
+        for (_, sum) in &mut m.timing {
+            *sum *= 1000.0 / timed.max(1) as f64;
+        }
+    }
     measured
+}
+
+/// The `Server-Timing` averages of `m`, in µs, on one line.
+fn breakdown(m: &Measured) -> String {
+    m.timing
+        .iter()
+        .map(|(name, us)| format!("{name} {us:.0}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn us(d: Duration) -> f64 {
@@ -551,6 +615,7 @@ fn main() {
         }
         let mut p50 = vec![vec![Duration::ZERO; paths.len()]; 2];
         let mut rates = vec![vec![0.0; paths.len()]; 2];
+        let mut breakdowns = Vec::new();
         for (i, in_flight) in [1, 16].into_iter().enumerate() {
             let measured = compare(&paths, &servers, in_flight, seconds).await;
             for (j, (name, mut m)) in names.iter().zip(measured).enumerate() {
@@ -563,7 +628,14 @@ fn main() {
                     rates[i][j],
                     us(m.cpu_per_request())
                 );
+                if !m.timing.is_empty() {
+                    breakdowns.push(format!("{name:<12} {in_flight:>9}  {}", breakdown(&m)));
+                }
             }
+        }
+        println!("where a request's time went, by its Server-Timing (mean, us):");
+        for line in &breakdowns {
+            println!("{line}");
         }
         let (direct, floor, interlink) = (0, 1, 2);
         let added = |path: usize| us(p50[0][path]) - us(p50[0][direct]);

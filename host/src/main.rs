@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
-use interlink::api::edge;
+use interlink::api::{self, edge};
 use interlink::certificates::{self, Algorithm};
 use interlink::data_dir::write_private;
 use interlink::dataplane;
@@ -36,6 +36,18 @@ struct Cli {
     /// directives (`info,interlink::sync=debug`). The log goes to stderr.
     #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
     log: String,
+    /// A log line for every request served (method, path, status,
+    /// latency), at `info`. Off by default: refused and failed requests are
+    /// logged either way, and a line per request costs each request a
+    /// formatted write.
+    #[arg(
+        long,
+        env = "INTERLINK_ACCESS_LOG",
+        value_enum,
+        default_value = "off",
+        global = true
+    )]
+    access_log: Switch,
 }
 
 #[derive(Subcommand)]
@@ -273,23 +285,25 @@ enum Switch {
     Off,
 }
 
-/// The log filter `--log` (`RUST_LOG`) gives. `rmcp` logs at `info` the
-/// start and end of its service for every stateless MCP request (with the
-/// client's whole description): it logs at `warn` unless the filter names
-/// it.
+/// The log filter `--log` (`RUST_LOG`) gives, with the access log
+/// (`--access-log`) or without. `rmcp` logs at `info` the start and end of
+/// its service for every stateless MCP request (with the client's whole
+/// description): it logs at `warn` unless the filter names it.
 ///
 /// # Errors
 ///
 /// The filter is not one of tracing's.
-fn log_filter(given: &str) -> anyhow::Result<EnvFilter> {
-    let filter = EnvFilter::try_new(given)
+fn log_filter(given: &str, access_log: Switch) -> anyhow::Result<EnvFilter> {
+    let mut filter = EnvFilter::try_new(given)
         .with_context(|| format!("--log (RUST_LOG) `{given}` is not a log filter"))?;
-    // The trace spans are for the trace exporter, not the log.
-    let filter = if given.contains(trace::SPANS) {
-        filter
-    } else {
-        filter.add_directive(format!("{}=off", trace::SPANS).parse()?)
-    };
+    // The trace spans are for the trace exporter, not the log; the access
+    // log is there when asked for (by the flag, or named in the filter).
+    if !given.contains(trace::SPANS) {
+        filter = filter.add_directive(format!("{}=off", trace::SPANS).parse()?);
+    }
+    if access_log == Switch::Off && !given.contains(api::ACCESS_LOG) {
+        filter = filter.add_directive(format!("{}=off", api::ACCESS_LOG).parse()?);
+    }
     if given.contains("rmcp") {
         return Ok(filter);
     }
@@ -302,7 +316,7 @@ async fn main() -> anyhow::Result<()> {
     let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_filter(log_filter(&cli.log)?);
+        .with_filter(log_filter(&cli.log, cli.access_log)?);
     // OpenTelemetry, when the OTEL_* variables configure it: the spans of
     // the trace target only.
     let tracing = trace::Tracing::from_env(tokio::runtime::Handle::current())?;

@@ -7,10 +7,16 @@
 //! - `instantiate`: making the call's fresh instance;
 //! - `db`: the database's statements on the path (idempotency keys, write
 //!   budgets);
+//! - `auth`: finding the token and its connection, and its rate limit;
+//! - `admission`: entering the connection's share of the host and its
+//!   upstream gate (waiting at the gate included);
+//! - `encode`: writing a read's answer (its records into one JSON body);
 //! - `host`: the rest, what Interlink itself adds (`total` less `guest` and
-//!   `upstream`; `instantiate` and `db` are part of it);
+//!   `upstream`; `instantiate`, `db`, `auth`, `admission` and `encode` are
+//!   part of it);
 //! - `total`: from the request's arrival to its answer.
 
+use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -22,6 +28,9 @@ pub struct Timing {
     guest: AtomicU64,
     instantiate: AtomicU64,
     db: AtomicU64,
+    auth: AtomicU64,
+    admission: AtomicU64,
+    encode: AtomicU64,
 }
 
 /// What a duration is added to.
@@ -33,6 +42,9 @@ pub enum Part {
     Upstream,
     Instantiate,
     Db,
+    Auth,
+    Admission,
+    Encode,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -46,27 +58,41 @@ impl Timing {
             Part::Upstream => &self.upstream,
             Part::Instantiate => &self.instantiate,
             Part::Db => &self.db,
+            Part::Auth => &self.auth,
+            Part::Admission => &self.admission,
+            Part::Encode => &self.encode,
         };
         counter.fetch_add(micros(took), Ordering::Relaxed);
     }
 
     /// The `Server-Timing` header's value for a request that took `total`.
     pub fn header(&self, total: Duration) -> String {
-        let ms = |us: u64| us as f64 / 1000.0;
         let total = micros(total);
-        let upstream = self.upstream.load(Ordering::Relaxed);
-        let call = self.guest.load(Ordering::Relaxed);
-        let guest = call.saturating_sub(upstream);
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let upstream = load(&self.upstream);
+        let guest = load(&self.guest).saturating_sub(upstream);
         let host = total.saturating_sub(guest + upstream);
-        format!(
-            "host;dur={:.3}, guest;dur={:.3}, upstream;dur={:.3}, instantiate;dur={:.3}, db;dur={:.3}, total;dur={:.3}",
-            ms(host),
-            ms(guest),
-            ms(upstream),
-            ms(self.instantiate.load(Ordering::Relaxed)),
-            ms(self.db.load(Ordering::Relaxed)),
-            ms(total),
-        )
+        let metrics = [
+            ("host", host),
+            ("guest", guest),
+            ("upstream", upstream),
+            ("instantiate", load(&self.instantiate)),
+            ("db", load(&self.db)),
+            ("auth", load(&self.auth)),
+            ("admission", load(&self.admission)),
+            ("encode", load(&self.encode)),
+            ("total", total),
+        ];
+        // Milliseconds with three decimals, written from the integer
+        // microseconds (every answer carries it: no float formatting).
+        let mut header = String::with_capacity(160);
+        for (i, (name, us)) in metrics.into_iter().enumerate() {
+            if i > 0 {
+                header.push_str(", ");
+            }
+            let _ = write!(header, "{name};dur={}.{:03}", us / 1000, us % 1000);
+        }
+        header
     }
 }
 
@@ -81,9 +107,13 @@ mod tests {
         timing.add(Part::Upstream, Duration::from_micros(600));
         timing.add(Part::Instantiate, Duration::from_micros(50));
         timing.add(Part::Db, Duration::from_micros(20));
+        timing.add(Part::Auth, Duration::from_micros(7));
+        timing.add(Part::Admission, Duration::from_micros(3));
+        timing.add(Part::Encode, Duration::from_micros(11));
         assert_eq!(
             timing.header(Duration::from_micros(1_500)),
-            "host;dur=0.600, guest;dur=0.300, upstream;dur=0.600, instantiate;dur=0.050, db;dur=0.020, total;dur=1.500"
+            "host;dur=0.600, guest;dur=0.300, upstream;dur=0.600, instantiate;dur=0.050, \
+             db;dur=0.020, auth;dur=0.007, admission;dur=0.003, encode;dur=0.011, total;dur=1.500"
         );
     }
 }

@@ -84,8 +84,11 @@ fn parse_record(json: &str) -> Result<Value> {
     serde_json::from_str(json).map_err(|e| Error::invalid("", "invalid_json", e.to_string()))
 }
 
+/// `value` as JSON text. Not `value.to_string()`: `Display` writes through
+/// `fmt::Formatter` piece by piece, about three times slower (the
+/// end-to-end benchmark's profile, docs/benchmarks.md).
 fn to_json(value: &Value) -> String {
-    value.to_string()
+    serde_json::to_string(value).expect("a JSON value always serializes")
 }
 
 impl<T: Exports> exports::Guest for T {

@@ -116,7 +116,7 @@ impl interlink_sdk::Adapter for Example {
             .send()?
             .error_for_status()?
             .json()?;
-        Ok(map.to_unified(&record))
+        Ok(map.to_unified(record))
     }
 
     fn create(ctx: &Context, entity_name: &str, record: Value) -> Result<Value> {
@@ -124,7 +124,7 @@ impl interlink_sdk::Adapter for Example {
         let body = map.to_upstream(&record)?;
         let request = authed(Request::post(url(ctx, map.collection)?)).json(&body);
         let created: Value = request.send()?.error_for_status()?.json()?;
-        Ok(map.to_unified(&created))
+        Ok(map.to_unified(created))
     }
 
     fn update(ctx: &Context, entity_name: &str, id: &str, patch: Value) -> Result<Value> {
@@ -133,7 +133,7 @@ impl interlink_sdk::Adapter for Example {
         let path = format!("{}/{}", map.collection, segment(id)?);
         let request = authed(Request::patch(url(ctx, &path)?)).json(&body);
         let updated: Value = request.send()?.error_for_status()?.json()?;
-        Ok(map.to_unified(&updated))
+        Ok(map.to_unified(updated))
     }
 
     fn delete(ctx: &Context, entity_name: &str, id: &str) -> Result<()> {

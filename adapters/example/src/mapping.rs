@@ -102,9 +102,13 @@ pub fn entity(name: &str) -> Option<&'static EntityMap> {
     }
 }
 
-fn lookup<'a>(record: &'a Value, path: &str) -> Option<&'a Value> {
+/// Takes the value at `path` (dotted for nested objects) out of `record`:
+/// the record is the system's answer, owned, so its values move into the
+/// unified record instead of being copied.
+fn take(record: &mut Value, path: &str) -> Option<Value> {
     path.split('.')
-        .try_fold(record, |v, key| v.get(key))
+        .try_fold(record, |v, key| v.get_mut(key))
+        .map(Value::take)
         .filter(|v| !v.is_null())
 }
 
@@ -122,17 +126,17 @@ fn insert(record: &mut Map<String, Value>, path: &str, value: Value) {
     }
 }
 
-fn to_unified_fields(fields: &[FieldMap], record: &Value) -> Map<String, Value> {
+fn to_unified_fields(fields: &[FieldMap], mut record: Value) -> Map<String, Value> {
     let mut out = Map::new();
     for FieldMap(unified, upstream, conv) in fields {
-        let Some(value) = lookup(record, upstream) else {
+        let Some(value) = take(&mut record, upstream) else {
             continue;
         };
         let value = match conv {
-            Plain => value.clone(),
+            Plain => value,
             Id => match value {
                 Value::Number(n) => Value::String(n.to_string()),
-                other => other.clone(),
+                other => other,
             },
             Active => json!(if value.as_bool() == Some(false) {
                 "inactive"
@@ -186,12 +190,17 @@ fn to_upstream_fields(
 
 impl EntityMap {
     /// A system record as a unified record.
-    pub fn to_unified(&self, record: &Value) -> Value {
+    pub fn to_unified(&self, mut record: Value) -> Value {
+        let children: Vec<_> = self
+            .children
+            .iter()
+            .map(|(unified, upstream, fields)| (unified, take(&mut record, upstream), fields))
+            .collect();
         let mut out = to_unified_fields(self.fields, record);
-        for (unified, upstream, fields) in self.children {
-            if let Some(Value::Array(children)) = record.get(*upstream) {
+        for (unified, upstream, fields) in children {
+            if let Some(Value::Array(children)) = upstream {
                 let children = children
-                    .iter()
+                    .into_iter()
                     .map(|c| Value::Object(to_unified_fields(fields, c)));
                 out.insert(unified.to_string(), Value::Array(children.collect()));
             }
@@ -224,12 +233,12 @@ impl EntityMap {
 pub fn map_page(entity_name: &str, body: &[u8]) -> Result<Page> {
     let map =
         entity(entity_name).ok_or_else(|| Error::not_found(format!("no entity {entity_name}")))?;
-    let page: Value = serde_json::from_slice(body)?;
-    let items = page["items"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let records: Vec<Value> = items.iter().map(|r| map.to_unified(r)).collect();
+    let mut page: Value = serde_json::from_slice(body)?;
+    let items = match page.get_mut("items").map(Value::take) {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
+    };
+    let records: Vec<Value> = items.into_iter().map(|r| map.to_unified(r)).collect();
     let next_cursor = if page["hasMore"].as_bool() == Some(true) {
         let offset = page["offset"].as_u64().unwrap_or(0);
         Some((offset + records.len() as u64).to_string())
@@ -249,7 +258,7 @@ mod tests {
     #[test]
     fn vendor_round_trip() {
         let upstream = json!({"id": 7, "displayName": "Acme", "contact": {"email": "a@acme.example"}, "isActive": false});
-        let unified = VENDORS.to_unified(&upstream);
+        let unified = VENDORS.to_unified(upstream);
         assert_eq!(
             unified,
             json!({"id": "7", "name": "Acme", "email": "a@acme.example", "status": "inactive"})

@@ -4,6 +4,8 @@
 //! `Prefer: include-upstream` ([`super::prefer`]), the answer carries the
 //! read's exchanges with the system.
 
+use std::time::Instant;
+
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -22,6 +24,7 @@ use crate::audit::upstream::Upstream;
 use crate::code::Code;
 use crate::connections::tokens::Access;
 use crate::runtime::ListRequest;
+use crate::timing::Part;
 
 /// The largest page a client may ask for.
 pub const MAX_PAGE_SIZE: u32 = 500;
@@ -111,12 +114,15 @@ pub async fn list(
     }
     .await
     .map_err(|e| prefer.failed(&auth, e))?;
-    let answer = Json(ListResponse {
-        data: page.records,
-        next_cursor: page.next_cursor,
-        upstream: prefer.upstream(&auth),
+    let answer = encoded(&auth, || {
+        Json(ListResponse {
+            data: page.records,
+            next_cursor: page.next_cursor,
+            upstream: prefer.upstream(&auth),
+        })
+        .into_response()
     });
-    Ok(prefer.applied(answer.into_response(), false))
+    Ok(prefer.applied(answer, false))
 }
 
 /// The `Prefer` header of a read, as the OpenAPI document describes it.
@@ -179,7 +185,19 @@ pub async fn get(
         .await
         .map_err(|e| prefer.failed(&auth, e))?;
     let record = with_upstream(record, prefer.upstream(&auth))?;
-    Ok(prefer.applied(Json(record).into_response(), false))
+    let answer = encoded(&auth, || Json(record).into_response());
+    Ok(prefer.applied(answer, false))
+}
+
+/// The answer `encode` writes, its time added to the request's `encode`.
+fn encoded(auth: &ConnectionAuth, encode: impl FnOnce() -> Response) -> Response {
+    let started = Instant::now();
+    let answer = encode();
+    auth.caller
+        .trail
+        .timing
+        .add(Part::Encode, started.elapsed());
+    answer
 }
 
 /// A record of the unified model (`interlink-model`): the one of the path's

@@ -37,6 +37,8 @@ mod tokens;
 mod webhooks;
 pub mod writes;
 
+pub use request_id::ACCESS_LOG;
+
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};

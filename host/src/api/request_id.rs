@@ -23,6 +23,10 @@ use crate::code::Code;
 use crate::storage::requests::FailedRequest;
 use crate::timing::Timing;
 
+/// The target of the access log's lines, one per request served; the
+/// log leaves it out unless the operator asks for it (`--access-log`).
+pub const ACCESS_LOG: &str = "interlink::access";
+
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 
@@ -165,6 +169,7 @@ pub async fn middleware(
         response = rewritten;
     } else {
         tracing::info!(
+            target: ACCESS_LOG,
             status = status.as_u16(),
             latency_ms,
             relayed,

@@ -13,7 +13,7 @@
 //! refused.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -28,7 +28,7 @@ use crate::code::Code;
 use crate::connections::tokens::{Access, Grant, Scopes};
 use crate::connections::{Connection, Status, TokenOwner, token_hash};
 use crate::dataplane::{Caller, Wait};
-use crate::timing::Timing;
+use crate::timing::{Part, Timing};
 
 static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
@@ -127,6 +127,7 @@ impl FromRequestParts<AppState> for ConnectionAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let started = Instant::now();
         let token = bearer(parts).ok_or_else(|| {
             ApiError::new(
                 Code::TokenMissing,
@@ -190,6 +191,7 @@ impl FromRequestParts<AppState> for ConnectionAuth {
             .get::<Arc<Timing>>()
             .cloned()
             .unwrap_or_default();
+        timing.add(Part::Auth, started.elapsed());
         let actor = (
             format!("token:{}", grant.token_id),
             Some(grant.token_id.clone()),

@@ -17,9 +17,9 @@
 //! whole. A request that asks for its exchanges with the system in its
 //! answer (`Prefer: include-upstream`) keeps them in its trail too
 //! ([`upstream`]): for the answer only, never recorded. Recording never waits on the database: entries queue in memory
-//! and one task appends them in batches, one statement per batch and at
-//! most one batch per 100 ms under load (so a read costs no statement of
-//! its own). When the
+//! and one task appends them in batches, one statement per batch of up to
+//! 1,000 and one wake-up of the task per 100 ms under load (so a read costs
+//! no statement and no wake-up of its own). When the
 //! queue is full (the database far behind), entries are dropped, counted,
 //! and the count logged: the trail is evidence, but not at the price of
 //! the calls it records. A second task deletes entries past the retention.
@@ -172,26 +172,34 @@ impl Audit {
 
 /// The queue of entries, and the task that appends them to `store` in
 /// batches until the queue's last sender is dropped.
+///
+/// The task waits for an entry only while the queue is empty: then it
+/// sleeps for [`LINGER`] without listening, and takes what queued
+/// meanwhile. A recorded entry therefore wakes it at most once per batch,
+/// not once per entry: on a quiet host, a wake-up per entry is a thread
+/// woken on another core, several times per request (see
+/// docs/benchmarks.md).
 fn writer(store: Arc<dyn Store>) -> mpsc::Sender<AuditEntry> {
     let (queue, mut receiver) = mpsc::channel::<AuditEntry>(QUEUE);
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(BATCH);
         while receiver.recv_many(&mut batch, BATCH).await > 0 {
-            // Let the batch gather for a moment: under load, one statement
-            // per `LINGER` rather than one per request.
-            let gathered = tokio::time::Instant::now() + LINGER;
-            while batch.len() < BATCH {
-                let room = BATCH - batch.len();
-                let more = receiver.recv_many(&mut batch, room);
-                match tokio::time::timeout_at(gathered, more).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
+            tokio::time::sleep(LINGER).await;
+            loop {
+                while batch.len() < BATCH {
+                    match receiver.try_recv() {
+                        Ok(entry) => batch.push(entry),
+                        Err(_) => break,
+                    }
                 }
+                if batch.is_empty() {
+                    break;
+                }
+                if let Err(e) = store.append_audit(&batch).await {
+                    tracing::error!(error = %e, lost = batch.len(), "could not append to the audit trail");
+                }
+                batch.clear();
             }
-            if let Err(e) = store.append_audit(&batch).await {
-                tracing::error!(error = %e, lost = batch.len(), "could not append to the audit trail");
-            }
-            batch.clear();
         }
     });
     queue

@@ -450,6 +450,8 @@ impl DataPlane {
         op: &Op<'_>,
         mode: Mode,
     ) -> Result<Answer, DataError> {
+        let timing = &caller.trail.timing;
+        let started = Instant::now();
         let mut admitted = self
             .admission
             .enter(
@@ -473,7 +475,7 @@ impl DataPlane {
                 },
                 Refused::Storage(e) => DataError::Internal(e),
             })?;
-        let timing = &caller.trail.timing;
+        timing.add(Part::Admission, started.elapsed());
         let started = Instant::now();
         let mut instance = adapter
             .instantiate(caller.open.ctx.clone())

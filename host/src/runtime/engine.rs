@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ProfilingStrategy,
+};
 
 /// How often the epoch advances; deadlines are checked at this granularity.
 pub const TICK: Duration = Duration::from_millis(10);
@@ -22,6 +24,11 @@ pub const TICK: Duration = Duration::from_millis(10);
 /// Bytes of a recycled memory slot kept mapped. Only pages a call touched
 /// stay resident, so this bounds memory held per idle slot.
 const KEEP_RESIDENT: usize = 4 << 20;
+
+/// Set to `1`, the engine writes `/tmp/perf-<pid>.map`, which names the
+/// adapters' compiled functions for `perf report` (the recipe is in
+/// docs/benchmarks.md).
+pub const PERF_MAP: &str = "INTERLINK_PERF_MAP";
 
 /// Builds the engine: `max_instances` adapter instances alive at once, each
 /// with at most `memory_limit` bytes of linear memory.
@@ -57,6 +64,9 @@ pub fn build(max_instances: u32, memory_limit: usize) -> anyhow::Result<Engine> 
         .pagemap_scan(Enabled::Auto);
 
     let mut config = Config::new();
+    if std::env::var_os(PERF_MAP).is_some_and(|v| v == "1") {
+        config.profiler(ProfilingStrategy::PerfMap);
+    }
     config
         .wasm_component_model(true)
         .epoch_interruption(true)

@@ -192,7 +192,7 @@ where
             .push_bind(&e.token_id)
             .push_bind(&e.actor)
             .push_bind(&e.action)
-            .push_bind(e.detail.to_string());
+            .push_bind(serde_json::to_string(&e.detail).expect("a JSON value serializes"));
     });
     insert
 }

@@ -117,9 +117,19 @@ async fn a_write_leaves_its_decision_its_upstream_request_and_the_credential_it_
     let names: Vec<&str> = timing.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["host", "guest", "upstream", "instantiate", "db", "total"]
+        [
+            "host",
+            "guest",
+            "upstream",
+            "instantiate",
+            "db",
+            "auth",
+            "admission",
+            "encode",
+            "total"
+        ]
     );
-    let (upstream, total) = (timing[2].1, timing[5].1);
+    let (upstream, total) = (timing[2].1, timing[8].1);
     assert!(upstream > 0.0 && upstream < total, "{timing:?}");
 
     let entries = entries_of(

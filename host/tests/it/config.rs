@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::common::{Server, adapter_path, refused_start, spawn_listening, wait_ready};
+use crate::common::{
+    Server, ServerOptions, adapter_path, refused_start, spawn_listening, wait_ready,
+};
 
 fn workspace_file(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
@@ -113,4 +115,36 @@ async fn without_an_adapters_folder_the_host_loads_the_data_folders() {
     let _ = host.kill();
     let _ = host.wait();
     assert!(health.contains(r#""adapters":1"#), "{health}");
+}
+
+/// Catches: a formatted log line for every request served, which costs each
+/// request a write (issue 43), or an `--access-log on` that logs nothing
+/// (broken once by leaving the flag out of the log filter).
+#[tokio::test]
+async fn requests_served_are_logged_only_with_the_access_log_on() {
+    let http = crate::common::http();
+    for (args, logged) in [(&[][..], false), (&["--access-log", "on"][..], true)] {
+        let server = Server::start_with(ServerOptions {
+            args,
+            ..Default::default()
+        });
+        let served = http.get(server.url("/healthz")).send().await.unwrap();
+        assert!(served.status().is_success());
+        let refused = http.get(server.url("/v1/vendors")).send().await.unwrap();
+        assert_eq!(refused.status(), 401);
+        // Refused requests are logged either way, after the served one.
+        let log = crate::common::eventually(
+            std::time::Duration::from_secs(10),
+            "the refused request in the log",
+            || async {
+                let log = server.logs();
+                log.contains("request refused").then_some(log)
+            },
+        )
+        .await;
+        assert_eq!(log.contains("request served"), logged, "{args:?}: {log}");
+        if logged {
+            assert!(log.contains("path=/healthz"), "{log}");
+        }
+    }
 }

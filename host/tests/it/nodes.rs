@@ -453,7 +453,14 @@ async fn syncs_and_webhooks_run_once_across_nodes_and_survive_a_killed_node() {
     let before_kill = up.pages_served("suppliers").len();
     up.set_delay(0);
 
-    // Another node takes the run over once its lease lapses (30 s).
+    // Another node takes the run over once its lease lapses: the 30 s
+    // pass at once (the lease's end is moved to now, as the schedule's due
+    // time is below), which the killed node can no longer renew.
+    sqlx::query("UPDATE sync_runs SET lease_until = now() WHERE id = $1")
+        .bind(partial["id"].as_str().unwrap())
+        .execute(&mut db)
+        .await
+        .unwrap();
     let observer = cluster.client(0);
     let done = observer.wait_for_run(&id, 1, succeeded).await;
     assert_eq!(done["id"], partial["id"], "the same run finished");
