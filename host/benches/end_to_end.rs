@@ -169,11 +169,15 @@ fn add_timing(sums: &mut Vec<(String, f64)>, header: &str) {
         let Some((name, ms)) = metric.trim().split_once(";dur=") else {
             continue;
         };
-        let ms: f64 = ms.parse().unwrap_or(0.0);
-        match sums.iter_mut().find(|(n, _)| n == name) {
-            Some((_, sum)) => *sum += ms,
-            None => sums.push((name.to_string(), ms)),
-        }
+        add_metric(sums, name, ms.parse().unwrap_or(0.0));
+    }
+}
+
+/// Adds `ms` to the sum of metric `name` in `sums`.
+fn add_metric(sums: &mut Vec<(String, f64)>, name: &str, ms: f64) {
+    match sums.iter_mut().find(|(n, _)| n == name) {
+        Some((_, sum)) => *sum += ms,
+        None => sums.push((name.to_string(), ms)),
     }
 }
 
@@ -464,7 +468,7 @@ async fn compare(
         let timed: usize = c.iter().map(|c| c.timed).sum();
         for connection in c {
             for (name, ms) in &connection.timing {
-                add_timing(&mut m.timing, &format!("{name};dur={ms}"));
+                add_metric(&mut m.timing, name, *ms);
             }
         }
         for (_, sum) in &mut m.timing {
