@@ -52,8 +52,8 @@ class ExamplePython(interlink_sdk.Adapter):
             description="The demo procurement API that ships with Interlink's tests, by an adapter written in Python.",
             auth=AuthScheme.API_KEY,
             config=[
-                ConfigField.url("base_url", "The API's base URL, e.g. http://127.0.0.1:8088"),
-                ConfigField.text("api_key", "The API key, sent as a bearer token", secret=True),
+                ConfigField.url("base_url", "Where the API is served.", label="API address", placeholder="http://127.0.0.1:8088"),
+                ConfigField.text("api_key", "The API key, sent as a bearer token.", secret=True, label="API key", group="Credentials"),
             ],
             outbound_hosts=["{base_url}"],
             max_concurrent_requests=4,

@@ -93,6 +93,8 @@ pub struct Config {
     /// How often connections that map fields are described again, so that
     /// a mapped field the system dropped shows as drift; never when `None`.
     pub describe_every: Option<Duration>,
+    /// The operator's brand on the connect page.
+    pub brand: api::pages::Brand,
 }
 
 impl Config {
@@ -118,6 +120,7 @@ impl Config {
             audit: audit::Settings::default(),
             metrics_listen: None,
             describe_every: Some(Duration::from_secs(6 * 3600)),
+            brand: api::pages::Brand::default(),
         }
     }
 }
@@ -274,6 +277,7 @@ impl Host {
                 .api_requests_per_minute
                 .map(|per_minute| Arc::new(TokenRate::new(per_minute, store.clone()))),
             metrics,
+            brand: Arc::new(config.brand),
             ..AppState::new(app_services, store.clone(), &admin.key)
         };
 

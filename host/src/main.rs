@@ -276,6 +276,18 @@ struct ServeArgs {
     /// issue (`POST /v1/connections/{id}/refresh` does it at once).
     #[arg(long, env = "INTERLINK_DESCRIBE_EVERY", default_value = "6h", value_parser = duration::seconds)]
     describe_every: Duration,
+    /// The name your customers see on the connect page: whom they connect
+    /// their account to (up to 80 characters).
+    #[arg(long, env = "INTERLINK_BRAND_NAME")]
+    brand_name: Option<String>,
+    /// The connect page's accent colour (buttons, links, focus), as
+    /// #rrggbb.
+    #[arg(long, env = "INTERLINK_BRAND_COLOR")]
+    brand_color: Option<String>,
+    /// A logo for the connect page's header: a PNG, JPEG or WebP file of at
+    /// most 256 KiB, read at start and served by the host.
+    #[arg(long, env = "INTERLINK_BRAND_LOGO")]
+    brand_logo: Option<PathBuf>,
 }
 
 /// A feature's switch.
@@ -470,6 +482,16 @@ impl ServeArgs {
             },
             metrics_listen: self.metrics_listen,
             describe_every: Some(self.describe_every),
+            brand: interlink::api::pages::Brand::new(
+                self.brand_name.clone(),
+                self.brand_color.clone(),
+                self.brand_logo
+                    .as_ref()
+                    .map(|path| {
+                        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+                    })
+                    .transpose()?,
+            )?,
             ..Config::new(&self.data_dir)
         })
     }

@@ -12,7 +12,7 @@ from enum import Enum
 from wit_world.imports import types as wit
 
 #: The version of the adapter contract (`wit/`) this SDK builds against.
-CONTRACT_VERSION = "0.3.0"
+CONTRACT_VERSION = "0.4.0"
 
 
 class AuthScheme(Enum):
@@ -40,38 +40,61 @@ class Operation(Enum):
 
 @dataclass
 class ConfigField:
-    """One value a customer supplies when connecting an account."""
+    """One value a customer supplies when connecting an account.
+
+    How the connect page shows it: `label` (`Account ID`; made from the
+    name when empty), `placeholder` (an example value), `group` (the
+    heading it is shown under, `Credentials`; empty for the first group).
+    `operator_only`: set by the operator only (through the API or a connect
+    link's preset), never asked of the customer.
+    """
 
     name: str
     description: str
     type: wit.ConfigType = wit.ConfigType.TEXT
     secret: bool = False
     required: bool = True
+    label: str = ""
+    placeholder: str | None = None
+    group: str = ""
+    operator_only: bool = False
 
     @classmethod
-    def text(cls, name: str, description: str, *, secret: bool = False, required: bool = True) -> ConfigField:
-        return cls(name, description, wit.ConfigType.TEXT, secret, required)
+    def text(cls, name: str, description: str, *, secret: bool = False, required: bool = True, **shown: object) -> ConfigField:
+        return cls(name, description, wit.ConfigType.TEXT, secret, required, **shown)  # type: ignore[arg-type]
 
     @classmethod
-    def url(cls, name: str, description: str, *, required: bool = True) -> ConfigField:
+    def url(cls, name: str, description: str, *, required: bool = True, **shown: object) -> ConfigField:
         """An absolute `http` or `https` URL."""
-        return cls(name, description, wit.ConfigType.URL, False, required)
+        return cls(name, description, wit.ConfigType.URL, False, required, **shown)  # type: ignore[arg-type]
 
     @classmethod
-    def integer(cls, name: str, description: str, *, required: bool = True) -> ConfigField:
-        return cls(name, description, wit.ConfigType.INTEGER, False, required)
+    def integer(cls, name: str, description: str, *, required: bool = True, **shown: object) -> ConfigField:
+        return cls(name, description, wit.ConfigType.INTEGER, False, required, **shown)  # type: ignore[arg-type]
 
     @classmethod
-    def boolean(cls, name: str, description: str, *, required: bool = True) -> ConfigField:
-        return cls(name, description, wit.ConfigType.BOOLEAN, False, required)
+    def boolean(cls, name: str, description: str, *, required: bool = True, **shown: object) -> ConfigField:
+        return cls(name, description, wit.ConfigType.BOOLEAN, False, required, **shown)  # type: ignore[arg-type]
 
     @classmethod
-    def private_key(cls, name: str, description: str) -> ConfigField:
+    def private_key(cls, name: str, description: str, **shown: object) -> ConfigField:
         """A PEM private key; always secret, used only through `secrets.sign_jwt`."""
-        return cls(name, description, wit.ConfigType.PRIVATE_KEY, True, True)
+        return cls(name, description, wit.ConfigType.PRIVATE_KEY, True, True, **shown)  # type: ignore[arg-type]
 
     def to_wit(self) -> wit.ConfigField:
-        return wit.ConfigField(self.name, self.description, self.type, self.secret, self.required)
+        label = self.label or self.name.replace("_", " ")[:1].upper() + self.name.replace("_", " ")[1:]
+        set_by = wit.ConfigSetter.OPERATOR if self.operator_only else wit.ConfigSetter.CUSTOMER
+        return wit.ConfigField(
+            self.name,
+            self.description,
+            self.type,
+            self.secret,
+            self.required,
+            label,
+            self.placeholder,
+            self.group,
+            set_by,
+        )
 
 
 class Field:
@@ -261,6 +284,9 @@ class Manifest:
     entities: list[Entity] = field(default_factory=list)
     #: Whether `passthrough` forwards requests to the system's own API.
     passthrough: bool = False
+    #: What a customer prepares in the system before connecting, one step
+    #: each: the connect page's "Before you start" list.
+    setup_steps: list[str] = field(default_factory=list)
 
     def to_wit(self) -> wit.Manifest:
         return wit.Manifest(
@@ -275,6 +301,7 @@ class Manifest:
             limits=wit.RateLimits(self.max_concurrent_requests, self.writes_per_minute),
             entities=[e.to_wit() for e in self.entities],
             passthrough=self.passthrough,
+            setup_steps=list(self.setup_steps),
         )
 
 

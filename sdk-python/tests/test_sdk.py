@@ -68,7 +68,7 @@ class Tiny(Adapter):
 class ManifestTest(unittest.TestCase):
     def test_the_manifest_crosses_as_the_contracts_types(self) -> None:
         manifest = export(Tiny)().describe()
-        self.assertEqual(manifest.contract_version, "0.3.0")
+        self.assertEqual(manifest.contract_version, "0.4.0")
         self.assertEqual(manifest.limits, wit.RateLimits(4, None))
         entity = manifest.entities[0]
         self.assertEqual(entity.operations, [wit.OperationPermissions(wit.Operation.LIST, ["orders:read"])])

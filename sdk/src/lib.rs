@@ -68,10 +68,10 @@ pub use serves::{Patch, Records, Serves};
 
 /// The version of the adapter contract (`wit/`) this SDK builds against:
 /// the newest, or 0.1.0 with the `contract-0-1-0` feature (for hosts that
-/// serve no newer one; requests cannot be marked read-only there, and there
-/// is no passthrough).
+/// serve no newer one; requests cannot be marked read-only there, there is
+/// no passthrough, and config fields have no labels, groups or setters).
 #[cfg(not(feature = "contract-0-1-0"))]
-pub const CONTRACT_VERSION: &str = "0.3.0";
+pub const CONTRACT_VERSION: &str = "0.4.0";
 #[cfg(feature = "contract-0-1-0")]
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
@@ -81,7 +81,7 @@ pub const CONTRACT_VERSION: &str = "0.1.0";
 pub mod bindings {
     #[cfg(not(feature = "contract-0-1-0"))]
     wit_bindgen::generate!({
-        path: "../wit/since_v0.3.0",
+        path: "../wit/since_v0.4.0",
         world: "adapter-world",
         pub_export_macro: true,
         export_macro_name: "__export_adapter_world",

@@ -6,8 +6,9 @@
 //!
 //! let manifest = Manifest::new("demo", "Demo Procurement", "1.0.0")
 //!     .auth(AuthScheme::ApiKey)
-//!     .config(ConfigField::url("base_url", "Where the API lives"))
-//!     .config(ConfigField::text("api_key", "An API key").secret())
+//!     .setup_step("Create an API key under Settings > API.")
+//!     .config(ConfigField::url("base_url", "Where the API lives").placeholder("https://erp.example"))
+//!     .config(ConfigField::text("api_key", "An API key").label("API key").secret())
 //!     .outbound_host("{base_url}")
 //!     .entity(
 //!         Entity::new("vendors", "Suppliers")
@@ -19,6 +20,8 @@
 //! ```
 
 use crate::CONTRACT_VERSION;
+#[cfg(not(feature = "contract-0-1-0"))]
+pub use crate::bindings::interlink::adapter::types::ConfigSetter;
 pub use crate::bindings::interlink::adapter::types::{
     Account, AuthScheme, ChildCollection, ConfigField, ConfigType, CustomField, Entity, Field,
     FieldAccess, FieldSelection, FieldType, Manifest, Operation, OperationPermissions, RateLimits,
@@ -49,7 +52,20 @@ impl Manifest {
             entities: Vec::new(),
             #[cfg(not(feature = "contract-0-1-0"))]
             passthrough: false,
+            #[cfg(not(feature = "contract-0-1-0"))]
+            setup_steps: Vec::new(),
         }
+    }
+
+    /// Adds a step of the connect page's "Before you start" list: what a
+    /// customer prepares in the system before connecting (at most 10, each
+    /// up to 300 characters). Under contract 0.1.0 this does nothing.
+    pub fn setup_step(mut self, step: &str) -> Self {
+        #[cfg(not(feature = "contract-0-1-0"))]
+        self.setup_steps.push(step.into());
+        #[cfg(feature = "contract-0-1-0")]
+        let _ = step;
+        self
     }
 
     /// Declares that [`crate::Adapter::passthrough`] forwards requests to the
@@ -104,6 +120,19 @@ impl Manifest {
     }
 }
 
+/// A config field's label when none is given: its words, the first
+/// capitalized (`account_id` -> `Account id`; give acronyms with
+/// [`ConfigField::label`]).
+#[cfg(not(feature = "contract-0-1-0"))]
+fn label_of(name: &str) -> String {
+    let words = name.replace('_', " ");
+    let mut chars = words.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 impl ConfigField {
     fn new(name: &str, description: &str, kind: ConfigType) -> Self {
         ConfigField {
@@ -112,7 +141,64 @@ impl ConfigField {
             type_: kind,
             secret: kind == ConfigType::PrivateKey,
             required: true,
+            #[cfg(not(feature = "contract-0-1-0"))]
+            label: label_of(name),
+            #[cfg(not(feature = "contract-0-1-0"))]
+            placeholder: None,
+            #[cfg(not(feature = "contract-0-1-0"))]
+            group: String::new(),
+            #[cfg(not(feature = "contract-0-1-0"))]
+            set_by: ConfigSetter::Customer,
         }
+    }
+
+    /// How the connect page names it (`Account ID`; 1 to 100 characters).
+    /// Under contract 0.1.0 this does nothing, nor do the three below.
+    pub fn label(mut self, label: &str) -> Self {
+        #[cfg(not(feature = "contract-0-1-0"))]
+        {
+            self.label = label.into();
+        }
+        #[cfg(feature = "contract-0-1-0")]
+        let _ = label;
+        self
+    }
+
+    /// An example value, shown in the empty input (`1234567_SB1`).
+    pub fn placeholder(mut self, example: &str) -> Self {
+        #[cfg(not(feature = "contract-0-1-0"))]
+        {
+            self.placeholder = Some(example.into());
+        }
+        #[cfg(feature = "contract-0-1-0")]
+        let _ = example;
+        self
+    }
+
+    /// The heading the connect page shows it under (`Credentials`,
+    /// `Advanced`); fields without one come first, untitled.
+    pub fn group(mut self, group: &str) -> Self {
+        #[cfg(not(feature = "contract-0-1-0"))]
+        {
+            self.group = group.into();
+        }
+        #[cfg(feature = "contract-0-1-0")]
+        let _ = group;
+        self
+    }
+
+    /// Set by the operator only (through the API, or a connect link's
+    /// preset): the connect page never asks the customer for it, and
+    /// refuses a value posted for it. For values a customer must not
+    /// choose: a proxy's address, which custom fields the API may write.
+    pub fn operator_only(mut self) -> Self {
+        #[cfg(not(feature = "contract-0-1-0"))]
+        {
+            self.set_by = ConfigSetter::Operator;
+        }
+        #[cfg(feature = "contract-0-1-0")]
+        let _ = &mut self;
+        self
     }
 
     /// A required text value.

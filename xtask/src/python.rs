@@ -113,7 +113,7 @@ pub fn build(adapter: &PythonAdapter) -> Result<PathBuf> {
     let mut inputs = vec![
         adapter.dir.clone(),
         sdk.clone(),
-        root.join("wit/since_v0.3.0"),
+        root.join("wit/since_v0.4.0"),
     ];
     inputs.extend(python::project(&adapter.dir)?.python_path);
     let built = std::fs::metadata(&out).and_then(|m| m.modified()).ok();

@@ -42,11 +42,18 @@ impl interlink_sdk::Adapter for Example {
         )
         .description("The demo procurement API that ships with Interlink's tests.")
         .auth(AuthScheme::ApiKey)
-        .config(ConfigField::url(
-            "base_url",
-            "The API's base URL, e.g. http://127.0.0.1:8088",
-        ))
-        .config(ConfigField::text("api_key", "The API key, sent as a bearer token").secret())
+        .setup_step("Find your API's address and an API key in the demo's settings.")
+        .config(
+            ConfigField::url("base_url", "Where your demo procurement API is served.")
+                .label("API address")
+                .placeholder("http://127.0.0.1:8088"),
+        )
+        .config(
+            ConfigField::text("api_key", "The API key, sent as a bearer token.")
+                .label("API key")
+                .group("Credentials")
+                .secret(),
+        )
         .outbound_host("{base_url}")
         .limits(4, Some(120))
         .passthrough()

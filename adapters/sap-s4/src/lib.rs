@@ -41,8 +41,12 @@ const PRICED: &[&str] = &[
     "lines.custom_fields.NetPriceQuantity",
 ];
 
-fn optional(name: &str, description: &str) -> ConfigField {
-    ConfigField::text(name, description).optional()
+/// An optional value of the form's "Advanced" group.
+fn optional(name: &str, label: &str, description: &str) -> ConfigField {
+    ConfigField::text(name, description)
+        .label(label)
+        .group("Advanced")
+        .optional()
 }
 
 fn unknown(entity: &str) -> Error {
@@ -54,21 +58,26 @@ impl interlink_sdk::Adapter for SapS4 {
         let mut manifest = Manifest::new("sap-s4", "SAP S/4HANA", env!("CARGO_PKG_VERSION"))
             .description("SAP S/4HANA (Cloud or on-premise) through its OData V2 A2X APIs: purchase orders (API_PURCHASEORDER_PROCESS_SRV), suppliers (API_BUSINESS_PARTNER) and products (API_PRODUCT_SRV).")
             .auth(AuthScheme::Basic)
-            .config(ConfigField::url("base_url", "The S/4HANA API host, e.g. https://my000000-api.s4hana.cloud.sap"))
+            .setup_step("Create a communication user, and a communication arrangement for the scenarios of purchase orders (SAP_COM_0053), business partners (SAP_COM_0008) and products (SAP_COM_0009).")
+            .setup_step("Note the API host of your system (my000000-api.s4hana.cloud.sap).")
+            .config(ConfigField::url("base_url", "Your system's API host.").label("API host").placeholder("https://my000000-api.s4hana.cloud.sap"))
             .config(
-                ConfigField::text("credentials", "USER:PASSWORD of a communication user (basic authentication), or CLIENT_ID:CLIENT_SECRET of an OAuth 2.0 client when token_url is set, in base64: printf %s 'USER:PASSWORD' | base64")
+                ConfigField::text("credentials", "USER:PASSWORD of the communication user (basic authentication), or CLIENT_ID:CLIENT_SECRET of an OAuth 2.0 client when a token URL is set, in base64: printf %s 'USER:PASSWORD' | base64")
+                    .label("Credentials (base64)")
+                    .group("Credentials")
                     .secret(),
             )
-            .config(ConfigField::url("token_url", "The OAuth 2.0 token endpoint (client credentials), e.g. https://my000000-api.s4hana.cloud.sap/sap/bc/sec/oauth2/token; without it, basic authentication").optional())
-            .config(optional("sap_client", "The SAP client (sap-client), when not the system's default"))
-            .config(optional("company_code", "The company code of new purchase orders that name none"))
-            .config(optional("purchasing_organization", "The purchasing organization of new purchase orders that name none"))
-            .config(optional("purchasing_group", "The purchasing group of new purchase orders that name none"))
-            .config(optional("plant", "The plant of new purchase order items that name none"))
-            .config(optional("language", "The language of product descriptions (item names), default EN"));
+            .config(ConfigField::url("token_url", "The OAuth 2.0 token endpoint (client credentials); without it, basic authentication.").label("Token URL").group("Credentials").placeholder("https://my000000-api.s4hana.cloud.sap/sap/bc/sec/oauth2/token").optional())
+            .config(optional("sap_client", "SAP client", "The SAP client (sap-client), when not the system's default."))
+            .config(optional("company_code", "Company code", "Of new purchase orders that name none."))
+            .config(optional("purchasing_organization", "Purchasing organization", "Of new purchase orders that name none."))
+            .config(optional("purchasing_group", "Purchasing group", "Of new purchase orders that name none."))
+            .config(optional("plant", "Plant", "Of new purchase order items that name none."))
+            .config(optional("language", "Language", "Of product descriptions (item names); EN when unset."));
         for service in Service::ALL {
             manifest = manifest.config(optional(
                 service.path_config(),
+                &format!("Path of {}", service.name()),
                 &format!(
                     "Where {} is served, when not at /sap/opu/odata/sap/{}",
                     service.name(),

@@ -19,7 +19,7 @@ use super::error::ApiError;
 use super::json::ApiJson;
 use crate::code::Code;
 use crate::connections::connect_sessions::{
-    ConnectSession, ConnectSessionError, FieldRequest, SessionStatus, status,
+    ConnectSession, ConnectSessionError, FieldRequest, Preset, SessionStatus, status,
 };
 
 impl From<ConnectSessionError> for ApiError {
@@ -61,6 +61,14 @@ pub struct CreateConnectSession {
     #[serde(default)]
     #[schema(max_items = 20)]
     pub fields: Vec<FieldRequest>,
+    /// Config values you fix for the link, by field name: the customer
+    /// cannot change them, and sees them read-only only when `visible`
+    /// (e.g. `{"base_url": {"value": "https://proxy.example"}}`). Every
+    /// required field the adapter declares operator-only needs one; a
+    /// secret is never preset, but `platform` for a private key on a link
+    /// that offers the platform certificate.
+    #[serde(default)]
+    pub presets: BTreeMap<String, Preset>,
 }
 
 /// A connect session, as the operator sees it.
@@ -85,6 +93,8 @@ pub struct ConnectSessionView {
     pub failed_attempts: u32,
     /// The fields the link asks the customer to map.
     pub fields: Vec<FieldRequest>,
+    /// The config values fixed for the link.
+    pub presets: BTreeMap<String, Preset>,
 }
 
 /// A new connect session and its link, shown once.
@@ -130,6 +140,7 @@ async fn session_view(
         platform_key_for: session.platform_key_for,
         failed_attempts: session.failed_attempts,
         fields: session.field_requests,
+        presets: session.presets,
     })
 }
 
@@ -175,6 +186,7 @@ pub async fn create(
             body.expires_in.map(Duration::from_secs),
             body.platform_key_for,
             body.fields,
+            body.presets,
         )
         .await?;
     state.audit.admin(

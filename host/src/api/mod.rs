@@ -86,6 +86,8 @@ pub struct AppState {
     pub audit: Arc<crate::audit::Audit>,
     /// What `/metrics` shows.
     pub metrics: Arc<crate::telemetry::Metrics>,
+    /// The operator's brand on the customer's pages.
+    pub brand: Arc<pages::Brand>,
 }
 
 /// The services an [`AppState`] serves from.
@@ -129,6 +131,7 @@ impl AppState {
             sign_in_attempts: Default::default(),
             audit,
             metrics: Arc::default(),
+            brand: Arc::default(),
         }
     }
 

@@ -66,6 +66,13 @@ fn text(field: &ConfigField, value: &Value, path: &str) -> Result<String, FieldE
     Ok(text)
 }
 
+/// Why `value` cannot be `field`'s value, as text (`None`: it can).
+pub(super) fn value_problem(field: &ConfigField, value: &str) -> Option<String> {
+    text(field, &Value::String(value.into()), "")
+        .err()
+        .map(|e| e.message)
+}
+
 /// A private key as stored, and the JWT algorithm it signs with. `platform`
 /// stands for the host's platform key, whose kind is `platform`; a PEM key
 /// is checked as NetSuite would check it and stored as PKCS#8.
@@ -181,13 +188,7 @@ mod tests {
     use serde_json::json;
 
     fn fields() -> Vec<ConfigField> {
-        let field = |name: &str, kind, secret, required| ConfigField {
-            name: name.into(),
-            description: String::new(),
-            kind,
-            secret,
-            required,
-        };
+        let field = ConfigField::sample;
         vec![
             field("base_url", ConfigType::Url, false, true),
             field("page_size", ConfigType::Integer, false, false),
@@ -242,13 +243,12 @@ mod tests {
     #[test]
     fn private_keys_are_checked_and_say_how_they_sign() {
         let mut fields = fields();
-        fields.push(ConfigField {
-            name: "private_key".into(),
-            description: String::new(),
-            kind: ConfigType::PrivateKey,
-            secret: true,
-            required: true,
-        });
+        fields.push(ConfigField::sample(
+            "private_key",
+            ConfigType::PrivateKey,
+            true,
+            true,
+        ));
         let config = obj(json!({"base_url": "http://127.0.0.1:1"}));
         let credentials = |key: &str| obj(json!({"api_key": "k", "private_key": key}));
 

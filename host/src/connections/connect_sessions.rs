@@ -11,9 +11,10 @@
 //! The link's secret is stored as a hash. The new connection's token is
 //! sealed in the session until the operator claims it: the customer never
 //! sees it. A link holder is not trusted: a link takes at most
-//! [`MAX_FAILED_ATTEMPTS`] failed attempts, and offers the host's platform
+//! [`MAX_FAILED_ATTEMPTS`] failed attempts, offers the host's platform
 //! certificate only for the account the operator bound it to
-//! ([`PlatformKeyUse`]).
+//! ([`PlatformKeyUse`]), and takes no value for a field the operator sets
+//! (one the adapter declares operator-only, or one the link presets).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -21,15 +22,17 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+use super::config::{ConfigError, value_problem};
 use super::mappings::{MappingError, NewMapping};
 use super::{
     ConnectError, Connection, Connections, NewConnection, PlatformKeyUse, new_secret, token_hash,
 };
 use crate::code::Code;
-use crate::manifest::ConfigType;
+use crate::contract::FieldError;
+use crate::manifest::{ConfigSetter, ConfigType};
 use crate::rules::mapping;
 use crate::runtime::PLATFORM_KEY;
-pub use crate::storage::sessions::{ConnectSession, FieldRequest};
+pub use crate::storage::sessions::{ConnectSession, FieldRequest, Preset};
 use crate::storage::{FieldMapping, StorageError};
 
 /// How long a link is valid when the operator does not say.
@@ -42,6 +45,8 @@ pub const MAX_TTL: Duration = Duration::from_secs(7 * 86_400);
 pub const MAX_FAILED_ATTEMPTS: u32 = 10;
 /// The most fields a link asks the customer to map.
 pub const MAX_FIELD_REQUESTS: usize = 20;
+/// The longest preset value, in characters.
+pub const MAX_PRESET_CHARS: usize = 2048;
 
 /// Why a connect session could not be created or used.
 #[derive(Debug, Error)]
@@ -66,6 +71,9 @@ pub enum ConnectSessionError {
     /// A field a new session asks for cannot be mapped.
     #[error("{0}")]
     InvalidFieldRequest(String),
+    /// A preset of a new session does not fit the adapter's config.
+    #[error("{0}")]
+    InvalidPreset(String),
     /// The customer's mapping of the asked-for fields was refused.
     #[error(transparent)]
     Mapping(#[from] MappingError),
@@ -88,6 +96,7 @@ impl ConnectSessionError {
             ConnectSessionError::Locked => Code::ConnectLinkLocked,
             ConnectSessionError::InvalidPlatformKeyBinding(_) => Code::InvalidBody,
             ConnectSessionError::InvalidFieldRequest(_) => Code::InvalidMapping,
+            ConnectSessionError::InvalidPreset(_) => Code::InvalidConfig,
             ConnectSessionError::Mapping(e) => e.code(),
             ConnectSessionError::Connect(_) => Code::ConnectFailed,
             ConnectSessionError::Storage(_) => Code::Internal,
@@ -134,6 +143,14 @@ impl Connections {
     /// once connected, the customer picks which of their fields holds each
     /// ([`Connections::map_through_session`]).
     ///
+    /// `presets` fix config values for the link, hidden from the customer
+    /// or shown read-only: e.g. a proxy's address, or `platform` for a
+    /// private key on a link that offers the platform certificate. Every
+    /// required field the adapter declares operator-only needs one; a link
+    /// that replaces a connection keeps, hidden, that connection's values of
+    /// the operator-only fields it does not preset. The values the platform
+    /// key is bound to are presets too, shown to the customer.
+    ///
     /// # Errors
     ///
     /// [`ConnectSessionError::InvalidTtl`], `UnknownAdapter`,
@@ -142,7 +159,8 @@ impl Connections {
     /// another field), `InvalidFieldRequest` (more than
     /// [`MAX_FIELD_REQUESTS`], an entity the adapter does not serve, a
     /// target that cannot be one or is asked twice, a label that is empty,
-    /// over 100 characters or has control characters), and storage errors.
+    /// over 100 characters or has control characters), `InvalidPreset` (see
+    /// [`check_presets`]), and storage errors.
     pub async fn create_connect_session(
         &self,
         adapter: &str,
@@ -150,6 +168,7 @@ impl Connections {
         ttl: Option<Duration>,
         platform_key_for: Option<BTreeMap<String, String>>,
         field_requests: Vec<FieldRequest>,
+        presets: BTreeMap<String, Preset>,
     ) -> Result<(ConnectSession, String), ConnectSessionError> {
         let ttl = ttl.unwrap_or(DEFAULT_TTL);
         if !(Duration::from_secs(1)..=MAX_TTL).contains(&ttl) {
@@ -175,11 +194,24 @@ impl Connections {
             })
             .collect();
         check_field_requests(&loaded, &field_requests)?;
+        let mut presets = presets;
+        if let Some(old) = &replaced {
+            inherit_operator_values(&loaded, old, &mut presets);
+        }
         let platform_key_for = match (platform_key_for, replaced) {
             (Some(values), _) => Some(check_binding(&loaded, values)?),
             (None, Some(old)) => self.binding_of(&loaded, old),
             (None, None) => None,
         };
+        check_presets(&loaded, &presets, platform_key_for.as_ref())?;
+        // The values the platform key is bound to are the link's: shown,
+        // not asked.
+        for (name, value) in platform_key_for.iter().flatten() {
+            presets.entry(name.clone()).or_insert_with(|| Preset {
+                value: value.clone(),
+                visible: true,
+            });
+        }
         let now = SystemTime::now();
         let session = ConnectSession {
             id: format!("cs_{}", uuid::Uuid::now_v7().simple()),
@@ -193,6 +225,7 @@ impl Connections {
             failed_attempts: 0,
             platform_key_for,
             field_requests,
+            presets,
         };
         let secret = new_secret("ilk_link_");
         self.storage
@@ -228,25 +261,40 @@ impl Connections {
         }
     }
 
-    /// Connects the customer's account through the link `secret`. The link
-    /// is used once: two submissions cannot both connect, and a failed
-    /// connect leaves it open for another try, up to
-    /// [`MAX_FAILED_ATTEMPTS`].
+    /// Connects the customer's account through the link `secret` with the
+    /// values they gave and the link's presets. The link is used once: two
+    /// submissions cannot both connect, and a failed connect leaves it open
+    /// for another try, up to [`MAX_FAILED_ATTEMPTS`].
     ///
     /// # Errors
     ///
     /// Those of [`Connections::open_connect_session`]; `Used` too when
-    /// another submission took the link first;
+    /// another submission took the link first; [`ConnectSessionError::Connect`]
+    /// with a `set_by_operator` config error, before anything is tried, when
+    /// the customer gave a value for a field the operator sets;
     /// [`ConnectSessionError::Connect`] with why the connection was not
     /// created ([`Connections::create`]), which counts as a failed attempt;
     /// `Storage` when the database failed.
     pub async fn connect_through_session(
         &self,
         secret: &str,
-        config: Map<String, Value>,
-        credentials: Map<String, Value>,
+        mut config: Map<String, Value>,
+        mut credentials: Map<String, Value>,
     ) -> Result<Connection, ConnectSessionError> {
         let session = self.open_connect_session(secret).await?;
+        if let Some(adapter) = self.registry.get(&session.adapter_id) {
+            let fields = &adapter.manifest().config;
+            refuse_operator_values(fields, &session, &config, &credentials)?;
+            for (name, preset) in &session.presets {
+                let secret = fields.iter().any(|f| &f.name == name && f.secret);
+                let home = if secret {
+                    &mut credentials
+                } else {
+                    &mut config
+                };
+                home.insert(name.clone(), Value::String(preset.value.clone()));
+            }
+        }
         if !self
             .storage
             .use_connect_session(&session.id, SystemTime::now(), MAX_FAILED_ATTEMPTS)
@@ -464,6 +512,128 @@ fn check_binding(
     Ok(values)
 }
 
+/// Adds to `presets`, hidden, the values connection `old` has for the fields
+/// of `adapter` that only the operator sets and `presets` leaves out: a
+/// reconnect keeps what the operator chose.
+fn inherit_operator_values(
+    adapter: &crate::runtime::Adapter,
+    old: &Connection,
+    presets: &mut BTreeMap<String, Preset>,
+) {
+    for field in &adapter.manifest().config {
+        if field.set_by != ConfigSetter::Operator || field.secret {
+            continue;
+        }
+        if let Some(value) = old.config.get(&field.name) {
+            presets.entry(field.name.clone()).or_insert_with(|| Preset {
+                value: value.clone(),
+                visible: false,
+            });
+        }
+    }
+}
+
+/// Refuses a value the customer gave for a field the operator sets: one the
+/// adapter declares operator-only, or one the link presets.
+fn refuse_operator_values(
+    fields: &[crate::manifest::ConfigField],
+    session: &ConnectSession,
+    config: &Map<String, Value>,
+    credentials: &Map<String, Value>,
+) -> Result<(), ConnectSessionError> {
+    let operators = |name: &str| {
+        session.presets.contains_key(name)
+            || fields
+                .iter()
+                .any(|f| f.name == name && f.set_by == ConfigSetter::Operator)
+    };
+    let errors: Vec<FieldError> = [(config, "config"), (credentials, "credentials")]
+        .into_iter()
+        .flat_map(|(values, object)| {
+            values
+                .keys()
+                .filter(|name| operators(name))
+                .map(move |name| FieldError {
+                    path: format!("/{object}/{name}"),
+                    code: "set_by_operator".into(),
+                    message: format!("`{name}` is set by whoever sent this link"),
+                })
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ConnectError::Config(ConfigError(errors)).into())
+    }
+}
+
+/// Refuses presets a link of `adapter` cannot carry: a name that is not
+/// one of its config fields; a value that does not fit the field's type,
+/// is over [`MAX_PRESET_CHARS`] or has control characters; a secret (the
+/// customer types those, or the operator connects through the API), but
+/// `platform` for a private key on a link that offers the platform
+/// certificate (`binding`); a value other than the binding's for a field it
+/// binds. And every required operator-only field needs one.
+fn check_presets(
+    adapter: &crate::runtime::Adapter,
+    presets: &BTreeMap<String, Preset>,
+    binding: Option<&BTreeMap<String, String>>,
+) -> Result<(), ConnectSessionError> {
+    let refuse = |message: String| Err(ConnectSessionError::InvalidPreset(message));
+    let fields = &adapter.manifest().config;
+    for (name, preset) in presets {
+        let Some(field) = fields.iter().find(|f| &f.name == name) else {
+            return refuse(format!(
+                "presets.{name}: adapter `{}` has no config field `{name}`",
+                adapter.manifest().id
+            ));
+        };
+        let value = preset.value.as_str();
+        if value.chars().count() > MAX_PRESET_CHARS || value.chars().any(char::is_control) {
+            return refuse(format!(
+                "presets.{name}: a preset is at most {MAX_PRESET_CHARS} characters, without \
+                 control characters"
+            ));
+        }
+        if field.kind == ConfigType::PrivateKey {
+            if value != "platform" || binding.is_none() {
+                return refuse(format!(
+                    "presets.{name}: a private key is preset only to `platform`, on a link that \
+                     offers the platform certificate (`platform_key_for`)"
+                ));
+            }
+            continue;
+        }
+        if field.secret {
+            return refuse(format!(
+                "presets.{name}: a secret is never preset in a link; the customer types it, or \
+                 connect the account through `POST /v1/connections`"
+            ));
+        }
+        if let Some(problem) = value_problem(field, value) {
+            return refuse(format!("presets.{name}: {problem}"));
+        }
+        if let Some(bound) = binding.and_then(|b| b.get(name))
+            && bound != value
+        {
+            return refuse(format!(
+                "presets.{name}: differs from `platform_key_for.{name}`"
+            ));
+        }
+    }
+    if let Some(missing) = fields.iter().find(|f| {
+        f.set_by == ConfigSetter::Operator && f.required && !presets.contains_key(&f.name)
+    }) {
+        return refuse(format!(
+            "presets.{}: adapter `{}` has the operator set `{}`, which it requires: preset it",
+            missing.name,
+            adapter.manifest().id,
+            missing.name
+        ));
+    }
+    Ok(())
+}
+
 /// Refuses field requests a connection of `adapter` could not map (see
 /// [`Connections::create_connect_session`]).
 fn check_field_requests(
@@ -524,6 +694,7 @@ mod tests {
             failed_attempts: 0,
             platform_key_for: None,
             field_requests: vec![],
+            presets: BTreeMap::new(),
         }
     }
 

@@ -4,12 +4,39 @@
 //! arguments into its WIT types.
 //!
 //! Versions whose `types` interface is the same generate the same Rust
-//! types, so one macro serves them all; a version that changes a type
-//! writes that conversion in its own module instead.
+//! types, so one macro serves them all; what a version added is read by
+//! functions of its own module, which older versions answer with defaults.
+
+use crate::manifest::{ConfigSetter, label_of};
+
+/// How the connect page shows a config field (contract 0.4.0's additions
+/// to `config-field`).
+pub(super) struct Presentation {
+    pub label: String,
+    pub placeholder: Option<String>,
+    pub group: String,
+    pub set_by: ConfigSetter,
+}
+
+impl Presentation {
+    /// For a field of a version before 0.4.0: labelled from its name, in
+    /// the form's first group, set by the customer.
+    pub fn of_name(name: &str) -> Self {
+        Presentation {
+            label: label_of(name),
+            placeholder: None,
+            group: String::new(),
+            set_by: ConfigSetter::Customer,
+        }
+    }
+}
 
 /// Conversions between `types` (a version's generated `types` module, in
 /// scope where the macro is used) and the host's model. The version's
-/// module also defines `declares_passthrough(&types::Manifest) -> bool`.
+/// module also defines what came after the oldest version:
+/// `declares_passthrough(&types::Manifest) -> bool` (0.3.0),
+/// `setup_steps(&types::Manifest) -> Vec<String>` and
+/// `presentation(&types::ConfigField) -> Presentation` (0.4.0).
 macro_rules! type_conversions {
     () => {
         use $crate::contract as host;
@@ -18,6 +45,7 @@ macro_rules! type_conversions {
         impl From<types::Manifest> for m::Manifest {
             fn from(w: types::Manifest) -> Self {
                 let passthrough = declares_passthrough(&w);
+                let setup_steps = setup_steps(&w);
                 m::Manifest {
                     id: w.id,
                     name: w.name,
@@ -43,12 +71,14 @@ macro_rules! type_conversions {
                     },
                     entities: w.entities.into_iter().map(Into::into).collect(),
                     passthrough,
+                    setup_steps,
                 }
             }
         }
 
         impl From<types::ConfigField> for m::ConfigField {
             fn from(w: types::ConfigField) -> Self {
+                let shown = presentation(&w);
                 m::ConfigField {
                     name: w.name,
                     description: w.description,
@@ -61,6 +91,10 @@ macro_rules! type_conversions {
                     },
                     secret: w.secret,
                     required: w.required,
+                    label: shown.label,
+                    placeholder: shown.placeholder,
+                    group: shown.group,
+                    set_by: shown.set_by,
                 }
             }
         }
@@ -252,4 +286,46 @@ macro_rules! type_conversions {
     };
 }
 
-pub(super) use type_conversions;
+/// Conversions of a passthrough request and answer (contract 0.3.0 and
+/// later), with the version's `exported` adapter interface and `http`
+/// module in scope.
+macro_rules! passthrough_conversions {
+    () => {
+        impl From<&host::PassthroughRequest> for exported::PassthroughRequest {
+            fn from(r: &host::PassthroughRequest) -> Self {
+                exported::PassthroughRequest {
+                    method: match r.method {
+                        host::PassthroughMethod::Get => http::Method::Get,
+                        host::PassthroughMethod::Head => http::Method::Head,
+                        host::PassthroughMethod::Post => http::Method::Post,
+                        host::PassthroughMethod::Put => http::Method::Put,
+                        host::PassthroughMethod::Patch => http::Method::Patch,
+                        host::PassthroughMethod::Delete => http::Method::Delete,
+                    },
+                    path: r.path.clone(),
+                    headers: r
+                        .headers
+                        .iter()
+                        .map(|(name, value)| http::Header {
+                            name: name.clone(),
+                            value: value.clone(),
+                        })
+                        .collect(),
+                    body: r.body.clone(),
+                }
+            }
+        }
+
+        impl From<http::Response> for host::PassthroughResponse {
+            fn from(w: http::Response) -> Self {
+                host::PassthroughResponse {
+                    status: w.status,
+                    headers: w.headers.into_iter().map(|h| (h.name, h.value)).collect(),
+                    body: w.body,
+                }
+            }
+        }
+    };
+}
+
+pub(super) use {passthrough_conversions, type_conversions};

@@ -8,7 +8,7 @@ use wasmtime::component::InstancePre;
 
 use super::{
     Account, AdapterError, CallFor, ContractVersion, ListRequest, PassthroughRequest,
-    PassthroughResponse, RawPage, v0_1_0, v0_2_0, v0_3_0,
+    PassthroughResponse, RawPage, v0_1_0, v0_2_0, v0_3_0, v0_4_0,
 };
 use crate::manifest::Manifest;
 
@@ -17,6 +17,7 @@ pub enum GuestPre<T: 'static> {
     V0_1_0(v0_1_0::AdapterWorldPre<T>),
     V0_2_0(v0_2_0::AdapterWorldPre<T>),
     V0_3_0(v0_3_0::AdapterWorldPre<T>),
+    V0_4_0(v0_4_0::AdapterWorldPre<T>),
 }
 
 impl<T: 'static> Clone for GuestPre<T> {
@@ -25,6 +26,7 @@ impl<T: 'static> Clone for GuestPre<T> {
             GuestPre::V0_1_0(pre) => GuestPre::V0_1_0(pre.clone()),
             GuestPre::V0_2_0(pre) => GuestPre::V0_2_0(pre.clone()),
             GuestPre::V0_3_0(pre) => GuestPre::V0_3_0(pre.clone()),
+            GuestPre::V0_4_0(pre) => GuestPre::V0_4_0(pre.clone()),
         }
     }
 }
@@ -34,6 +36,7 @@ pub enum Guest {
     V0_1_0(v0_1_0::AdapterWorld),
     V0_2_0(v0_2_0::AdapterWorld),
     V0_3_0(v0_3_0::AdapterWorld),
+    V0_4_0(v0_4_0::AdapterWorld),
 }
 
 /// What an export call answers: a trap, or the adapter's own result.
@@ -50,6 +53,7 @@ impl<T: Send + 'static> GuestPre<T> {
             ContractVersion::V0_1_0 => GuestPre::V0_1_0(v0_1_0::AdapterWorldPre::new(pre)?),
             ContractVersion::V0_2_0 => GuestPre::V0_2_0(v0_2_0::AdapterWorldPre::new(pre)?),
             ContractVersion::V0_3_0 => GuestPre::V0_3_0(v0_3_0::AdapterWorldPre::new(pre)?),
+            ContractVersion::V0_4_0 => GuestPre::V0_4_0(v0_4_0::AdapterWorldPre::new(pre)?),
         })
     }
 
@@ -65,6 +69,7 @@ impl<T: Send + 'static> GuestPre<T> {
             GuestPre::V0_1_0(pre) => Guest::V0_1_0(pre.instantiate_async(store).await?),
             GuestPre::V0_2_0(pre) => Guest::V0_2_0(pre.instantiate_async(store).await?),
             GuestPre::V0_3_0(pre) => Guest::V0_3_0(pre.instantiate_async(store).await?),
+            GuestPre::V0_4_0(pre) => Guest::V0_4_0(pre.instantiate_async(store).await?),
         })
     }
 }
@@ -87,6 +92,11 @@ macro_rules! each_version {
             Guest::V0_3_0($world) => {
                 #[allow(unused_imports)]
                 use v0_3_0::types;
+                $body
+            }
+            Guest::V0_4_0($world) => {
+                #[allow(unused_imports)]
+                use v0_4_0::types;
                 $body
             }
         }
@@ -243,6 +253,12 @@ impl Guest {
         match self {
             Guest::V0_3_0(w) => {
                 let ctx = v0_3_0::types::CallContext::from(&ctx);
+                let request = request.into();
+                let adapter = w.interlink_adapter_adapter();
+                Ok(host(adapter.call_passthrough(store, &ctx, &request).await?))
+            }
+            Guest::V0_4_0(w) => {
+                let ctx = v0_4_0::types::CallContext::from(&ctx);
                 let request = request.into();
                 let adapter = w.interlink_adapter_adapter();
                 Ok(host(adapter.call_passthrough(store, &ctx, &request).await?))

@@ -19,6 +19,7 @@ mod model;
 pub mod v0_1_0;
 pub mod v0_2_0;
 pub mod v0_3_0;
+pub mod v0_4_0;
 
 pub use guest::{Answer, Guest, GuestPre};
 pub use model::{
@@ -26,7 +27,7 @@ pub use model::{
     PassthroughResponse, RawPage,
 };
 /// The newest version, which the host's imports implement.
-pub use v0_3_0 as latest;
+pub use v0_4_0 as latest;
 
 use thiserror::Error;
 use wasmtime::Engine;
@@ -44,18 +45,20 @@ pub enum ContractVersion {
     V0_1_0,
     V0_2_0,
     V0_3_0,
+    V0_4_0,
 }
 
 impl ContractVersion {
     /// Every version this host serves, newest first.
-    pub const ALL: [ContractVersion; 3] = [Self::V0_3_0, Self::V0_2_0, Self::V0_1_0];
+    pub const ALL: [ContractVersion; 4] = [Self::V0_4_0, Self::V0_3_0, Self::V0_2_0, Self::V0_1_0];
 
-    /// As the component's export names it (`interlink:adapter/adapter@0.3.0`).
+    /// As the component's export names it (`interlink:adapter/adapter@0.4.0`).
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::V0_1_0 => "0.1.0",
             Self::V0_2_0 => "0.2.0",
             Self::V0_3_0 => "0.3.0",
+            Self::V0_4_0 => "0.4.0",
         }
     }
 
@@ -136,7 +139,7 @@ mod tests {
         }
         assert_eq!(
             ContractVersion::ALL[0],
-            ContractVersion::V0_3_0,
+            ContractVersion::V0_4_0,
             "newest first"
         );
     }
@@ -151,7 +154,8 @@ mod tests {
             }
         );
         assert!(
-            err.to_string().contains("it serves 0.3.0, 0.2.0, 0.1.0"),
+            err.to_string()
+                .contains("it serves 0.4.0, 0.3.0, 0.2.0, 0.1.0"),
             "{err}"
         );
     }

@@ -25,3 +25,13 @@ super::convert::type_conversions!();
 fn declares_passthrough(_: &types::Manifest) -> bool {
     false
 }
+
+/// Setup steps came with 0.4.0.
+fn setup_steps(_: &types::Manifest) -> Vec<String> {
+    Vec::new()
+}
+
+/// Config fields' labels, groups and setters came with 0.4.0.
+fn presentation(w: &types::ConfigField) -> super::convert::Presentation {
+    super::convert::Presentation::of_name(&w.name)
+}

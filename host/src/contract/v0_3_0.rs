@@ -1,7 +1,6 @@
-//! Contract 0.3.0 (`wit/since_v0.3.0`), the newest: its bindings, and its
-//! types converted to and from the host's model. The host's imports
-//! (`crate::runtime::imports`) implement this version; older versions adapt
-//! to it.
+//! Contract 0.3.0 (`wit/since_v0.3.0`): its bindings, and its types
+//! converted to and from the host's model. Its imports are adapted to the
+//! newest version's in `crate::runtime::imports::v0_3_0`.
 //!
 //! New in 0.3.0: `passthrough`, which forwards a client's request to the
 //! system's own API, and the manifest's `passthrough`, which declares it.
@@ -22,42 +21,18 @@ use self::interlink::adapter::http;
 pub use self::interlink::adapter::types;
 
 super::convert::type_conversions!();
+super::convert::passthrough_conversions!();
 
 fn declares_passthrough(w: &types::Manifest) -> bool {
     w.passthrough
 }
 
-impl From<&host::PassthroughRequest> for exported::PassthroughRequest {
-    fn from(r: &host::PassthroughRequest) -> Self {
-        exported::PassthroughRequest {
-            method: match r.method {
-                host::PassthroughMethod::Get => http::Method::Get,
-                host::PassthroughMethod::Head => http::Method::Head,
-                host::PassthroughMethod::Post => http::Method::Post,
-                host::PassthroughMethod::Put => http::Method::Put,
-                host::PassthroughMethod::Patch => http::Method::Patch,
-                host::PassthroughMethod::Delete => http::Method::Delete,
-            },
-            path: r.path.clone(),
-            headers: r
-                .headers
-                .iter()
-                .map(|(name, value)| http::Header {
-                    name: name.clone(),
-                    value: value.clone(),
-                })
-                .collect(),
-            body: r.body.clone(),
-        }
-    }
+/// Setup steps came with 0.4.0.
+fn setup_steps(_: &types::Manifest) -> Vec<String> {
+    Vec::new()
 }
 
-impl From<http::Response> for host::PassthroughResponse {
-    fn from(w: http::Response) -> Self {
-        host::PassthroughResponse {
-            status: w.status,
-            headers: w.headers.into_iter().map(|h| (h.name, h.value)).collect(),
-            body: w.body,
-        }
-    }
+/// Config fields' labels, groups and setters came with 0.4.0.
+fn presentation(w: &types::ConfigField) -> super::convert::Presentation {
+    super::convert::Presentation::of_name(&w.name)
 }

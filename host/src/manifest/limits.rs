@@ -11,6 +11,8 @@ pub const MAX_FIELDS: usize = 500;
 /// Child collections, state locks, config fields, outbound hosts, and the
 /// permissions of one operation, each.
 pub const MAX_LIST: usize = 50;
+/// Steps of the manifest's "before you start" list.
+pub const MAX_SETUP_STEPS: usize = 10;
 /// Values of one enumeration.
 pub const MAX_VALUES: usize = 1000;
 /// All the manifest's text together (names, descriptions, values), in bytes.
@@ -107,7 +109,7 @@ impl Walk {
 /// # Errors
 ///
 /// [`ManifestError::TooLarge`] for the first bound the manifest passes:
-/// more entities, config fields, outbound hosts, child collections, state
+/// more entities, config fields, setup steps, outbound hosts, child collections, state
 /// locks, fields, permissions or enumeration values than allowed, or more
 /// than [`MAX_TEXT_BYTES`] of text.
 pub fn check(manifest: &Manifest) -> Result<(), ManifestError> {
@@ -124,9 +126,18 @@ pub fn check(manifest: &Manifest) -> Result<(), ManifestError> {
     ] {
         walk.text(text)?;
     }
+    walk.list(&manifest.setup_steps, "setup steps", MAX_SETUP_STEPS)?;
+    for step in &manifest.setup_steps {
+        walk.text(step)?;
+    }
     for c in &manifest.config {
         walk.text(&c.name)?;
         walk.text(&c.description)?;
+        walk.text(&c.label)?;
+        walk.text(&c.group)?;
+        if let Some(placeholder) = &c.placeholder {
+            walk.text(placeholder)?;
+        }
     }
     for h in &manifest.outbound_hosts {
         walk.text(h)?;

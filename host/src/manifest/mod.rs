@@ -33,6 +33,10 @@ pub struct Manifest {
     /// (`/v1/passthrough`); contract 0.3.0 and later.
     #[serde(default)]
     pub passthrough: bool,
+    /// What a customer prepares in the system before connecting, one step
+    /// each; contract 0.4.0 and later.
+    #[serde(default)]
+    pub setup_steps: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -63,6 +67,74 @@ pub struct ConfigField {
     pub kind: ConfigType,
     pub secret: bool,
     pub required: bool,
+    /// How the connect page names it (`Account ID`); made from the name for
+    /// adapters before contract 0.4.0 ([`label_of`]).
+    pub label: String,
+    /// An example value shown in the empty input.
+    pub placeholder: Option<String>,
+    /// The heading it is shown under; empty for the form's first group.
+    pub group: String,
+    /// Who sets the value: an operator's field is never an input of the
+    /// connect page, which refuses a value posted for it.
+    pub set_by: ConfigSetter,
+}
+
+#[cfg(test)]
+impl ConfigField {
+    /// A field the customer sets, labelled from its name, for tests.
+    pub(crate) fn sample(name: &str, kind: ConfigType, secret: bool, required: bool) -> Self {
+        ConfigField {
+            name: name.into(),
+            description: String::new(),
+            kind,
+            secret,
+            required,
+            label: label_of(name),
+            placeholder: None,
+            group: String::new(),
+            set_by: ConfigSetter::Customer,
+        }
+    }
+}
+
+/// Who sets a config value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigSetter {
+    /// The customer who connects the account (or the operator for them,
+    /// through the API).
+    Customer,
+    /// The operator only: through the API, or a connect link's preset.
+    Operator,
+}
+
+/// Words a label writes in capitals (`api_key` -> `API key`).
+const ACRONYMS: [&str; 12] = [
+    "api", "id", "url", "uri", "http", "https", "oauth", "jwt", "pem", "sso", "erp", "sql",
+];
+
+/// The label of a config field named `name` by an adapter that declares
+/// none (contracts before 0.4.0): its words, the first capitalized,
+/// acronyms in capitals (`account_id` -> `Account ID`).
+pub fn label_of(name: &str) -> String {
+    name.split('_')
+        .filter(|w| !w.is_empty())
+        .enumerate()
+        .map(|(i, word)| {
+            if ACRONYMS.contains(&word) {
+                word.to_ascii_uppercase()
+            } else if i == 0 {
+                let mut chars = word.chars();
+                chars
+                    .next()
+                    .map(|c| c.to_uppercase().chain(chars).collect())
+                    .unwrap_or_default()
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<String>>()
+        .join(" ")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -180,6 +252,10 @@ pub enum ManifestError {
     Duplicate(&'static str, String),
     #[error("config field `{0}` must be snake_case")]
     InvalidConfigName(String),
+    #[error("config field `{field}`: {reason}")]
+    InvalidConfigText { field: String, reason: String },
+    #[error("setup step {index}: {reason}")]
+    InvalidSetupStep { index: usize, reason: String },
     #[error("outbound host `{template}`: {reason}")]
     InvalidOutboundHost { template: String, reason: String },
     #[error("max_concurrent_requests must be at least 1")]
@@ -208,6 +284,42 @@ fn is_snake_case(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// The longest label of a config field, in characters.
+pub const MAX_LABEL_CHARS: usize = 100;
+/// The longest placeholder of a config field, in characters.
+pub const MAX_PLACEHOLDER_CHARS: usize = 200;
+/// The longest group of a config field, in characters.
+pub const MAX_GROUP_CHARS: usize = 50;
+/// The longest setup step, in characters.
+pub const MAX_SETUP_STEP_CHARS: usize = 300;
+
+/// Why `text` cannot be a line a page shows: shorter than `min` or longer
+/// than `max` characters, or with control characters.
+fn line_problem(text: &str, min: usize, max: usize) -> Option<String> {
+    let chars = text.chars().count();
+    if chars < min || chars > max {
+        Some(format!("must be {min} to {max} characters"))
+    } else if text.chars().any(char::is_control) {
+        Some("must not contain control characters".into())
+    } else {
+        None
+    }
+}
+
+/// Why the texts a page shows of `field` cannot be shown.
+fn config_text_problem(field: &ConfigField) -> Option<String> {
+    let labelled = |what: &str, problem: Option<String>| problem.map(|p| format!("its {what} {p}"));
+    labelled("label", line_problem(&field.label, 1, MAX_LABEL_CHARS))
+        .or_else(|| {
+            let placeholder = field.placeholder.as_deref()?;
+            labelled(
+                "placeholder",
+                line_problem(placeholder, 1, MAX_PLACEHOLDER_CHARS),
+            )
+        })
+        .or_else(|| labelled("group", line_problem(&field.group, 0, MAX_GROUP_CHARS)))
 }
 
 /// Every name of `names` seen before, as a problem.
@@ -265,6 +377,19 @@ impl Manifest {
         duplicates("config field", config, &mut problems);
         for bad in self.config.iter().filter(|c| !is_snake_case(&c.name)) {
             problems.push(ManifestError::InvalidConfigName(bad.name.clone()));
+        }
+        for field in &self.config {
+            if let Some(reason) = config_text_problem(field) {
+                problems.push(ManifestError::InvalidConfigText {
+                    field: field.name.clone(),
+                    reason,
+                });
+            }
+        }
+        for (index, step) in self.setup_steps.iter().enumerate() {
+            if let Some(reason) = line_problem(step, 1, MAX_SETUP_STEP_CHARS) {
+                problems.push(ManifestError::InvalidSetupStep { index, reason });
+            }
         }
         let entities = self.entities.iter().map(|e| e.name.as_str());
         duplicates("entity", entities, &mut problems);
@@ -341,13 +466,12 @@ pub(crate) mod tests {
             contract_version: "0.1.0".into(),
             description: String::new(),
             auth: AuthScheme::ApiKey,
-            config: vec![ConfigField {
-                name: "base_url".into(),
-                description: String::new(),
-                kind: ConfigType::Url,
-                secret: false,
-                required: true,
-            }],
+            config: vec![ConfigField::sample(
+                "base_url",
+                ConfigType::Url,
+                false,
+                true,
+            )],
             outbound_hosts: vec!["{base_url}".into()],
             limits: RateLimits {
                 max_concurrent_requests: 4,
@@ -373,7 +497,53 @@ pub(crate) mod tests {
                 state_locks: vec![],
             }],
             passthrough: false,
+            setup_steps: vec![],
         }
+    }
+
+    #[test]
+    fn labels_are_made_from_names_for_older_adapters() {
+        assert_eq!(label_of("account_id"), "Account ID");
+        assert_eq!(label_of("base_url"), "Base URL");
+        assert_eq!(label_of("api_key"), "API key");
+        assert_eq!(label_of("writable_custom_fields"), "Writable custom fields");
+        assert_eq!(label_of("x"), "X");
+    }
+
+    #[test]
+    fn refuses_labels_and_steps_a_page_cannot_show() {
+        let mut m = sample();
+        m.config[0].label = String::new();
+        assert_eq!(
+            first(&m, "0.1.0"),
+            Err(ManifestError::InvalidConfigText {
+                field: "base_url".into(),
+                reason: "its label must be 1 to 100 characters".into()
+            })
+        );
+        m.config[0].label = "Base URL".into();
+        m.config[0].placeholder = Some("https://erp.example\n".into());
+        assert_eq!(
+            first(&m, "0.1.0"),
+            Err(ManifestError::InvalidConfigText {
+                field: "base_url".into(),
+                reason: "its placeholder must not contain control characters".into()
+            })
+        );
+        m.config[0].placeholder = None;
+        m.config[0].group = "g".repeat(51);
+        assert!(first(&m, "0.1.0").is_err());
+        m.config[0].group = "Advanced".into();
+        m.setup_steps = vec!["Enable OAuth 2.0.".into(), String::new()];
+        assert_eq!(
+            first(&m, "0.1.0"),
+            Err(ManifestError::InvalidSetupStep {
+                index: 1,
+                reason: "must be 1 to 300 characters".into()
+            })
+        );
+        m.setup_steps.pop();
+        assert_eq!(first(&m, "0.1.0"), Ok(()));
     }
 
     /// The first problem `validate` finds.

@@ -167,13 +167,7 @@ mod tests {
     fn config_fields() -> Vec<ConfigField> {
         ["base_url", "account_id"]
             .iter()
-            .map(|name| ConfigField {
-                name: name.to_string(),
-                description: String::new(),
-                kind: ConfigType::Text,
-                secret: false,
-                required: true,
-            })
+            .map(|name| ConfigField::sample(name, ConfigType::Text, false, true))
             .collect()
     }
 

@@ -30,6 +30,23 @@ pub struct ConnectSession {
     /// The fields the operator's application needs, which the customer
     /// maps to their own on the connect page.
     pub field_requests: Vec<FieldRequest>,
+    /// Config values the operator fixed for this link, by field name: the
+    /// customer cannot change them.
+    pub presets: BTreeMap<String, Preset>,
+}
+
+/// A config value an operator fixes for a connect link.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Preset {
+    /// The value, as text (`https://proxy.example`, `42`, `true`); for a
+    /// private key only `platform`, the host's platform certificate.
+    #[schema(max_length = 2048)]
+    pub value: String,
+    /// Whether the connect page shows it to the customer, read-only;
+    /// hidden when false (the default).
+    #[serde(default)]
+    pub visible: bool,
 }
 
 /// A field an application needs, asked of the customer on the connect

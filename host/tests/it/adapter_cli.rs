@@ -44,7 +44,7 @@ fn the_diff_names_exactly_the_new_host_and_entity_the_widened_field_and_the_new_
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.starts_with("chaos 2.0.0 (contract 0.3.0): loads;"),
+        stdout.starts_with("chaos 2.0.0 (contract 0.4.0): loads;"),
         "{stdout}"
     );
     assert!(
@@ -139,7 +139,7 @@ fn a_crate_builds_into_the_component_the_host_loads() {
     let said = text(&built.stdout);
     assert!(
         said.starts_with(&format!("built {}", out.display()))
-            && said.contains("example 0.1.0 (contract 0.3.0)"),
+            && said.contains("example 0.1.0 (contract 0.4.0)"),
         "{said}"
     );
     let same = check(&[
@@ -210,7 +210,7 @@ async fn a_new_project_builds_loads_and_serves_records() {
     let component = project.join("target/adapters/acme.wasm");
     let checked = check(&[component.to_str().unwrap()]);
     assert!(checked.status.success(), "{}", text(&checked.stderr));
-    assert!(text(&checked.stdout).starts_with("acme 0.1.0 (contract 0.3.0): loads; 1 entities"));
+    assert!(text(&checked.stdout).starts_with("acme 0.1.0 (contract 0.4.0): loads; 1 entities"));
 
     let adapters = tempfile::tempdir().unwrap();
     std::fs::copy(&component, adapters.path().join("acme.wasm")).unwrap();
@@ -291,7 +291,7 @@ async fn a_new_python_project_builds_tests_and_conforms() {
         .unwrap();
     assert!(built.status.success(), "{}", text(&built.stderr));
     assert!(
-        text(&built.stdout).contains("acme-py 0.1.0 (contract 0.3.0)"),
+        text(&built.stdout).contains("acme-py 0.1.0 (contract 0.4.0)"),
         "{}",
         text(&built.stdout)
     );

@@ -13,7 +13,8 @@ fn world(name: &str) -> String {
 #[test]
 fn the_example_adapter_implements_the_interlink_world() {
     for (name, version) in [
-        ("example", "0.3.0"),
+        ("example", "0.4.0"),
+        ("example-contract-0.3.0", "0.3.0"),
         ("example-contract-0.2.0", "0.2.0"),
         ("example-v0_1_0", "0.1.0"),
     ] {
@@ -35,7 +36,7 @@ fn the_test_adapter_imports_every_host_interface_and_nothing_else() {
     let wit = world("chaos");
     for interface in ["http", "secrets", "kv", "log", "clock"] {
         assert!(
-            wit.contains(&format!("import interlink:adapter/{interface}@0.3.0;")),
+            wit.contains(&format!("import interlink:adapter/{interface}@0.4.0;")),
             "{wit}"
         );
     }
@@ -56,7 +57,7 @@ fn the_test_adapter_imports_every_host_interface_and_nothing_else() {
 fn the_python_adapter_imports_the_contract_and_nothing_else() {
     let wit = world("example-python");
     assert!(
-        wit.contains("export interlink:adapter/adapter@0.3.0;"),
+        wit.contains("export interlink:adapter/adapter@0.4.0;"),
         "{wit}"
     );
     let imports: Vec<&str> = wit

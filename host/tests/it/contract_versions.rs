@@ -1,7 +1,8 @@
 //! Every contract version through the real binary. The bundled adapters
-//! implement 0.3.0. A 0.2.0 build of the example adapter (made by the SDK
-//! before 0.3.0, kept in `tests/fixtures` as operators have such builds
-//! deployed) is still served, without passthrough. A 0.1.0 build (the SDK's
+//! implement 0.4.0. Builds of the example adapter made by the SDK before
+//! 0.4.0 and 0.3.0 (kept in `tests/fixtures` as operators have such builds
+//! deployed) are still served: 0.3.0 with passthrough, its config fields
+//! labelled from their names; 0.2.0 without passthrough. A 0.1.0 build (the SDK's
 //! `contract-0-1-0` feature) is too, and since a 0.1.0 request cannot be
 //! marked read-only, a dry run holds each of its requests that is not a
 //! `GET`.
@@ -128,7 +129,38 @@ async fn a_0_2_0_adapter_is_still_served_without_passthrough() {
 }
 
 #[tokio::test]
-async fn the_bundled_adapters_implement_0_3_0() {
+async fn a_0_3_0_adapter_is_served_with_labels_made_from_its_config_names() {
+    let f = start("example-contract-0.3.0").await;
+    assert_eq!(contract_version(&f).await, "0.3.0");
+    let page = f.call(M::GET, "/v1/vendors?page_size=2", None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let passed = f.call(M::GET, "/v1/passthrough/api/suppliers", None).await;
+    assert_eq!(passed.status, StatusCode::OK, "{}", passed.body);
+
+    let url = f.server.url("/v1/adapters/example");
+    let adapter = call(&f.http, M::GET, url, &f.server.admin_key(), None).await;
+    let manifest = &adapter.body["manifest"];
+    let config: Vec<(&str, &str, &str, &str)> = manifest["config"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let text = |key: &str| c[key].as_str().unwrap();
+            (text("name"), text("label"), text("group"), text("set_by"))
+        })
+        .collect();
+    assert_eq!(
+        config,
+        [
+            ("base_url", "Base URL", "", "customer"),
+            ("api_key", "API key", "", "customer")
+        ]
+    );
+    assert_eq!(manifest["setup_steps"], json!([]));
+}
+
+#[tokio::test]
+async fn the_bundled_adapters_implement_0_4_0_and_label_their_config() {
     let server = Server::start(&["example", "netsuite", "tryton"]);
     let http = crate::common::http();
     let url = server.url("/v1/adapters");
@@ -145,9 +177,44 @@ async fn the_bundled_adapters_implement_0_3_0() {
     assert_eq!(
         versions,
         [
-            ("example", "0.3.0"),
-            ("netsuite", "0.3.0"),
-            ("tryton", "0.3.0")
+            ("example", "0.4.0"),
+            ("netsuite", "0.4.0"),
+            ("tryton", "0.4.0")
         ]
     );
+    let url = server.url("/v1/adapters/netsuite");
+    let detail = call(&http, M::GET, url, &server.admin_key(), None).await;
+    let netsuite = &detail.body["manifest"];
+    let shown: Vec<(&str, &str, &str, &str)> = netsuite["config"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let text = |key: &str| c[key].as_str().unwrap();
+            (text("name"), text("label"), text("group"), text("set_by"))
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("account_id", "Account ID", "", "customer"),
+            ("client_id", "Client ID", "Credentials", "customer"),
+            (
+                "certificate_id",
+                "Certificate ID",
+                "Credentials",
+                "customer"
+            ),
+            ("private_key", "Private key", "Credentials", "customer"),
+            ("base_url", "API address", "Advanced", "operator"),
+            (
+                "writable_custom_fields",
+                "Writable custom fields",
+                "Advanced",
+                "operator"
+            ),
+        ]
+    );
+    assert_eq!(netsuite["config"][0]["placeholder"], "1234567");
+    assert_eq!(netsuite["setup_steps"].as_array().unwrap().len(), 4);
 }

@@ -976,7 +976,7 @@ async fn a_customer_connects_through_a_link_and_the_operator_gets_the_token() {
     browser.click("button[type=submit]").await;
     let refused = browser.text().await;
     assert!(
-        refused.contains("The system did not accept these credentials"),
+        refused.contains("did not accept these credentials"),
         "{refused}"
     );
     browser.screenshot("connect-page-refused").await;
@@ -1785,4 +1785,253 @@ async fn a_customer_maps_the_fields_a_link_asks_for() {
     )
     .await;
     assert_eq!(forged.status, StatusCode::NOT_FOUND);
+}
+
+/// A 4×4 PNG in the brand's colour, as an operator's logo.
+const LOGO_PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAEElEQVR4nGPgjlkLRwzEcQC2oxFBYcGPIwAAAABJRU5ErkJggg==";
+
+/// A host that connects the example adapter under the operator's brand.
+async fn branded() -> (DemoUpstream, Server, reqwest::Client, tempfile::TempDir) {
+    use base64::Engine;
+    let up = DemoUpstream::start("127.0.0.1:0".parse().unwrap(), Options::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let logo = dir.path().join("logo.png");
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(LOGO_PNG)
+        .unwrap();
+    std::fs::write(&logo, png).unwrap();
+    let logo = logo.to_str().unwrap().to_string();
+    let server = Server::start_with(ServerOptions {
+        adapters: &["example"],
+        args: &[
+            "--brand-name",
+            "Acme Procurement",
+            "--brand-color",
+            "#0b5cad",
+            "--brand-logo",
+            &logo,
+        ],
+        ..Default::default()
+    });
+    (up, server, crate::common::http(), dir)
+}
+
+/// The connect page as a customer meets it, in the operator's brand:
+/// labels and the adapter's steps; a field the link presets is neither
+/// shown nor taken; a refused credential is said next to its field; and
+/// the page works with the keyboard alone, on a 360-pixel-wide screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_connects_on_a_branded_page_with_labels_presets_and_inline_errors() {
+    let (up, server, http, _logo) = branded().await;
+    let preset = json!({"adapter": "example",
+        "presets": {"base_url": {"value": up.base_url()}}});
+    let (link, _) = connect_link(&http, &server, preset.clone()).await;
+
+    let browser = Browser::start().await;
+    browser.goto(&link).await;
+    let form = browser.text().await;
+    assert!(
+        form.contains("Connect your Demo Procurement (example) account to Acme Procurement"),
+        "{form}"
+    );
+    assert!(form.contains("Before you start"), "{form}");
+    assert!(
+        form.contains("Find your API's address and an API key"),
+        "{form}"
+    );
+    let label = browser
+        .client
+        .find(Locator::Css("label[for=f-api_key]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(label, "API key", "the adapter's label, tied to its input");
+    let legend = browser
+        .client
+        .find(Locator::Css("fieldset.group > legend"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(legend, "Credentials", "the field's group");
+    assert!(
+        browser
+            .client
+            .find(Locator::Css("#f-base_url"))
+            .await
+            .is_err(),
+        "a preset is not an input"
+    );
+    assert!(
+        !form.contains(&up.base_url()),
+        "a hidden preset is not shown: {form}"
+    );
+    // The brand: the logo loads and the colour applies, both allowed by the
+    // page policy.
+    let logo_width = browser
+        .client
+        .execute(
+            "return document.querySelector('img.logo').naturalWidth",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(logo_width, 4, "the logo loads");
+    let button = browser
+        .client
+        .execute(
+            "return getComputedStyle(document.querySelector('button')).backgroundColor",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(button, "rgb(11, 92, 173)", "the brand's colour applies");
+
+    // A refused credential: said next to its field, which is marked.
+    browser.fill("#f-api_key", "wrong-key").await;
+    browser.click("button[type=submit]").await;
+    let input = browser
+        .client
+        .find(Locator::Css("#f-api_key"))
+        .await
+        .unwrap();
+    assert_eq!(
+        input.attr("aria-invalid").await.unwrap().as_deref(),
+        Some("true")
+    );
+    let described = input.attr("aria-describedby").await.unwrap().unwrap();
+    assert!(described.contains("f-api_key-error"), "{described}");
+    let inline = browser
+        .client
+        .find(Locator::Css("#f-api_key-error"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(inline.contains("Not accepted"), "{inline}");
+    browser.screenshot("connect-page-inline-error").await;
+
+    // Keyboard only: Tab to the key, type it, Enter.
+    eventually(
+        Duration::from_secs(10),
+        "the key field focused by Tab",
+        || async {
+            let focused = browser.client.active_element().await.ok()?;
+            if focused.attr("id").await.ok()?.as_deref() == Some("f-api_key") {
+                return Some(());
+            }
+            focused
+                .send_keys(&fantoccini::key::Key::Tab.to_string())
+                .await
+                .ok()?;
+            None
+        },
+    )
+    .await;
+    let focused = browser.client.active_element().await.unwrap();
+    focused
+        .send_keys(&("demo-key".to_string() + &fantoccini::key::Key::Enter.to_string()))
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(10), "the connected page", || async {
+        let text = browser.text().await;
+        text.contains("What happens next").then_some(())
+    })
+    .await;
+    let done = browser.text().await;
+    assert!(done.contains("is connected"), "{done}");
+    assert!(done.contains("Acme Procurement reads and writes"), "{done}");
+    browser.screenshot("connect-page-connected").await;
+
+    // A phone's width: nothing wider than the screen.
+    let (narrow, _) = connect_link(&http, &server, preset).await;
+    browser.client.set_window_size(360, 800).await.unwrap();
+    browser.goto(&narrow).await;
+    let overflow = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(overflow, 0, "no horizontal scrolling at 360 px");
+    let png = browser.client.screenshot().await.unwrap();
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+    std::fs::write(docs.join("connect-page-360.png"), png).unwrap();
+    browser.close().await;
+}
+
+/// A value posted for a field the operator sets (declared operator-only,
+/// or preset by the link) is refused before anything is tried, and said
+/// next to no input: the customer cannot redirect the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_posted_value_for_a_preset_field_is_refused() {
+    let (up, server, http) = setup().await;
+    let (link, session) = connect_link(
+        &http,
+        &server,
+        json!({"adapter": "example", "presets": {"base_url": {"value": up.base_url(), "visible": true}}}),
+    )
+    .await;
+    let form = Page::read(http.get(&link).send().await.unwrap()).await;
+    assert!(
+        form.body.contains(&up.base_url()) && !form.body.contains("name=\"base_url\""),
+        "a visible preset is shown, read-only: {}",
+        form.body
+    );
+    let posted = reqwest::multipart::Form::new()
+        .text("base_url", "http://127.0.0.1:9")
+        .text("api_key", "demo-key");
+    let refused = Page::read(http.post(&link).multipart(posted).send().await.unwrap()).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("set by whoever sent this link"),
+        "{}",
+        refused.body
+    );
+    let status = call(
+        &http,
+        M::GET,
+        server.url(&format!("/v1/connect-sessions/{session}")),
+        &server.admin_key(),
+        None,
+    )
+    .await;
+    assert_eq!(status.body["status"], "open", "{}", status.body);
+    assert_eq!(status.body["failed_attempts"], 0, "nothing was tried");
+
+    // The operator's presets are checked when the link is made.
+    for (presets, says) in [
+        (json!({"nope": {"value": "x"}}), "has no config field"),
+        (json!({"api_key": {"value": "k"}}), "never preset"),
+        (
+            json!({"base_url": {"value": "not a url"}}),
+            "http or https URL",
+        ),
+    ] {
+        let made = call(
+            &http,
+            M::POST,
+            server.url("/v1/connect-sessions"),
+            &server.admin_key(),
+            Some(json!({"adapter": "example", "presets": presets})),
+        )
+        .await;
+        made.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config");
+        let message = made.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{message}");
+    }
+
+    // With the preset, the link connects the preset's system.
+    let fine = reqwest::multipart::Form::new().text("api_key", "demo-key");
+    let done = Page::read(http.post(&link).multipart(fine).send().await.unwrap()).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("is connected"), "{}", done.body);
 }

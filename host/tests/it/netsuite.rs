@@ -846,15 +846,21 @@ async fn stored_credentials(data_dir: &Path) -> Vec<(String, Vec<u8>)> {
     rows
 }
 
-/// Submits the NetSuite connect form at `link` for `account` with the
-/// platform certificate; answers the status and the page.
-async fn connect_page_with_platform(s: &Setup, link: &str, account: &str) -> (StatusCode, String) {
-    let form = reqwest::multipart::Form::new()
-        .text("account_id", account.to_string())
+/// Submits the NetSuite connect form at `link` with the platform
+/// certificate, naming `account` if given (the link presets the rest);
+/// answers the status and the page.
+async fn connect_page_with_platform(
+    s: &Setup,
+    link: &str,
+    account: Option<&str>,
+) -> (StatusCode, String) {
+    let mut form = reqwest::multipart::Form::new()
         .text("client_id", CLIENT_ID)
         .text("certificate_id", "platform-cert")
-        .text("base_url", s.sim.url())
         .text("private_key__source", "platform");
+    if let Some(account) = account {
+        form = form.text("account_id", account.to_string());
+    }
     let reply = s.http.post(link).multipart(form).send().await.unwrap();
     (reply.status(), reply.text().await.unwrap())
 }
@@ -887,11 +893,19 @@ async fn a_link_uses_the_platform_key_only_for_the_account_the_operator_bound_it
     .await;
     let form = s.http.get(&b).send().await.unwrap().text().await.unwrap();
     assert!(form.contains("value=\"platform\""), "offered to B: {form}");
-    let (status, page) = connect_page_with_platform(&s, &b, ACCOUNT).await;
+    assert!(
+        !form.contains("name=\"account_id\""),
+        "the bound account is shown, not asked: {form}"
+    );
+    let (status, page) = connect_page_with_platform(&s, &b, Some(ACCOUNT)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
-    assert!(page.contains("enrolled for another"), "{page}");
+    assert!(page.contains("set by whoever sent this link"), "{page}");
     // A link the operator did not bind offers no platform key, and takes none.
-    let unbound = connect_link(&s, json!({"adapter": "netsuite"})).await;
+    let unbound = connect_link(
+        &s,
+        json!({"adapter": "netsuite", "presets": {"base_url": {"value": s.sim.url()}}}),
+    )
+    .await;
     let form = s
         .http
         .get(&unbound)
@@ -902,7 +916,7 @@ async fn a_link_uses_the_platform_key_only_for_the_account_the_operator_bound_it
         .await
         .unwrap();
     assert!(!form.contains("value=\"platform\""), "not offered: {form}");
-    let (status, page) = connect_page_with_platform(&s, &unbound, ACCOUNT).await;
+    let (status, page) = connect_page_with_platform(&s, &unbound, Some(ACCOUNT)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
     assert!(page.contains("does not offer the service"), "{page}");
     let certificate = format!("{unbound}/platform-certificate.pem");
@@ -927,7 +941,7 @@ async fn a_link_uses_the_platform_key_only_for_the_account_the_operator_bound_it
             "platform_key_for": {"account_id": ACCOUNT, "base_url": s.sim.url()}}),
     )
     .await;
-    let (status, page) = connect_page_with_platform(&s, &a, ACCOUNT).await;
+    let (status, page) = connect_page_with_platform(&s, &a, None).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("is connected"), "{page}");
     assert!(s.sim.token_requests() >= 1);

@@ -52,7 +52,7 @@ async fn a_python_adapter_connects_reads_pages_and_writes_under_the_hosts_rules(
     .await;
     let listed = &adapters.body["adapters"][0];
     assert_eq!(listed["id"], "example-python");
-    assert_eq!(listed["contract_version"], "0.3.0");
+    assert_eq!(listed["contract_version"], "0.4.0");
 
     // Pages: three seeded suppliers and five more, by pages of 3, each once.
     for i in 0..5 {

@@ -19,7 +19,7 @@ pub const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 
 /// The contract Python adapters build against (the Python SDK's
 /// `CONTRACT_VERSION`), carried in this crate so a build needs no checkout.
-const WIT: &str = include_str!("../../../wit/since_v0.3.0/adapter.wit");
+const WIT: &str = include_str!("../../../wit/since_v0.4.0/adapter.wit");
 
 /// The world adapters implement.
 const WORLD: &str = "adapter-world";
@@ -180,6 +180,6 @@ mod tests {
         );
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(project(&dir).unwrap(), Project::default());
-        assert!(WIT.contains("package interlink:adapter@0.3.0;"));
+        assert!(WIT.contains("package interlink:adapter@0.4.0;"));
     }
 }

@@ -3,6 +3,7 @@
 //! Disconnect, Delete stored data and Reconnect (a connect link for the
 //! customer).
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -428,7 +429,14 @@ pub async fn create_connect_link(
     let replaces = form.replaces.filter(|r| !r.is_empty());
     let created = state
         .connections
-        .create_connect_session(&form.adapter, replaces.clone(), None, None, vec![])
+        .create_connect_session(
+            &form.adapter,
+            replaces.clone(),
+            None,
+            None,
+            vec![],
+            BTreeMap::new(),
+        )
         .await;
     let (session, secret) = match created {
         Ok(created) => created,

@@ -2,7 +2,6 @@
 //! stylesheet inline (no build step, no script).
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
 use axum::http::HeaderValue;
@@ -11,6 +10,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha2::Digest;
 
+use super::brand::{Brand, LOGO_PATH};
 use crate::connections::{Connection, Status};
 
 const STYLE: &str = r#"
@@ -66,17 +66,28 @@ button.danger { background: var(--bad); border-color: var(--bad); }
 "#;
 
 /// Every page's `Content-Security-Policy`: nothing loads but the stylesheet
-/// above, allowed by its hash (no script, no style attribute, no image, no
-/// font, no connection); forms post to this host only; no page may be framed
-/// (clickjacking) nor change its base URL.
-pub static CONTENT_SECURITY_POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
-    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(STYLE));
+/// above and `styles`, allowed by their hashes (no script, no style
+/// attribute, no font, no connection), and images from this host when
+/// `images` (the operator's logo; none otherwise); forms post to this host
+/// only; no page may be framed (clickjacking) nor change its base URL.
+pub fn content_security_policy(styles: &[&str], images: bool) -> HeaderValue {
+    let hashes: String = std::iter::once(STYLE)
+        .chain(styles.iter().copied())
+        .map(|style| {
+            let hash = sha2::Sha256::digest(style);
+            format!(
+                " 'sha256-{}'",
+                base64::engine::general_purpose::STANDARD.encode(hash)
+            )
+        })
+        .collect();
+    let images = if images { " img-src 'self';" } else { "" };
     let policy = format!(
-        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; \
+        "default-src 'none'; style-src{hashes};{images} form-action 'self'; \
          frame-ancestors 'none'; base-uri 'none'"
     );
     HeaderValue::try_from(policy).expect("the policy is ASCII")
-});
+}
 
 /// The dashboard's sections, for the navigation.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -229,6 +240,35 @@ pub fn page(title: &str, section: Section, csrf: Option<&str>, body: Markup) -> 
                             button.secondary.flush type="submit" { "Sign out" }
                         }
                     }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// A page of the operator's customer: the operator's brand (or none) in
+/// the header instead of the dashboard's, and `styles` after the shared
+/// stylesheet (each must be in the page policy,
+/// [`content_security_policy`]).
+pub fn customer_page(brand: &Brand, title: &str, styles: &[&str], body: Markup) -> Markup {
+    let site = brand.name.as_deref().unwrap_or("Connect an account");
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (site) }
+                style { (PreEscaped(STYLE)) }
+                @for style in styles { style { (PreEscaped(style)) } }
+            }
+            body {
+                header {
+                    @if brand.logo().is_some() {
+                        img.logo src=(LOGO_PATH) alt=(brand.name.as_deref().unwrap_or(""));
+                    }
+                    @if let Some(name) = &brand.name { span.brand { (name) } }
                 }
                 main { (body) }
             }

@@ -5,6 +5,8 @@
 
 mod adapters;
 mod audit;
+mod brand;
+pub use brand::{Brand, BrandError};
 mod connect;
 mod connection;
 mod dashboard;
@@ -26,10 +28,16 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::api::AppState;
 
 /// Every page, each answered with the same security headers: the policy
-/// of [`layout::CONTENT_SECURITY_POLICY`], no MIME sniffing, no referrer
-/// (a connect page's address is its secret), and no caching (pages show
-/// new tokens and connect links once).
+/// of [`layout::content_security_policy`] (the connect page's stylesheet
+/// and the operator's brand allowed), no MIME sniffing, no referrer (a
+/// connect page's address is its secret), and no caching (pages show new
+/// tokens and connect links once).
 pub fn router(state: AppState) -> Router {
+    let brand_style = state.brand.style();
+    let styles: Vec<&str> = std::iter::once(connect::STYLE)
+        .chain(brand_style.as_deref())
+        .collect();
+    let policy = layout::content_security_policy(&styles, state.brand.logo().is_some());
     Router::new()
         .route(
             "/dashboard/sign-in",
@@ -73,6 +81,7 @@ pub fn router(state: AppState) -> Router {
             "/connect/{secret}/platform-certificate.pem",
             get(connect::platform_certificate),
         )
+        .route(brand::LOGO_PATH, get(connect::logo))
         .route("/dashboard/adapters", get(adapters::list))
         .route("/dashboard/adapters/{id}", get(adapters::detail))
         .route("/dashboard/syncs", get(syncs::list))
@@ -88,7 +97,7 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
-            layout::CONTENT_SECURITY_POLICY.clone(),
+            policy,
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,

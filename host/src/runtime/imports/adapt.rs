@@ -6,7 +6,7 @@
 //!
 //! bindgen's `with:` cannot share the unchanged interfaces instead (tried
 //! with `clock`): a mapped module links its functions under its own
-//! version's name, `interlink:adapter/clock@0.3.0`, so an old guest's
+//! version's name, `interlink:adapter/clock@0.4.0`, so an old guest's
 //! `clock@0.2.0` import would go unserved, and linking both worlds fails
 //! with "map entry `now-ms` defined twice".
 

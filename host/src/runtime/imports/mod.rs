@@ -9,6 +9,7 @@ mod log;
 mod secrets;
 mod v0_1_0;
 mod v0_2_0;
+mod v0_3_0;
 
 use wasmtime::component::{HasSelf, Linker};
 
@@ -21,8 +22,11 @@ impl latest::interlink::adapter::types::Host for HostState {}
 pub(super) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     for version in ContractVersion::ALL {
         match version {
-            ContractVersion::V0_3_0 => {
+            ContractVersion::V0_4_0 => {
                 latest::AdapterWorld::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?
+            }
+            ContractVersion::V0_3_0 => {
+                contract::v0_3_0::AdapterWorld::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?
             }
             ContractVersion::V0_2_0 => {
                 contract::v0_2_0::AdapterWorld::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?

@@ -11,7 +11,7 @@ use crate::storage::Result;
 use crate::storage::sessions::*;
 
 const CONNECT_COLUMNS: &str = "id, adapter_id, replaces, created_at, expires_at, used_at, \
-     connection_id, sealed_token, failed_attempts, platform_key_for, field_requests";
+     connection_id, sealed_token, failed_attempts, platform_key_for, field_requests, presets";
 
 fn connect_session(row: &PgRow) -> std::result::Result<ConnectSession, sqlx::Error> {
     Ok(ConnectSession {
@@ -34,6 +34,8 @@ fn connect_session(row: &PgRow) -> std::result::Result<ConnectSession, sqlx::Err
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         field_requests: serde_json::from_str(&row.try_get::<String, _>("field_requests")?)
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        presets: serde_json::from_str(&row.try_get::<String, _>("presets")?)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
     })
 }
 
@@ -54,7 +56,7 @@ impl SessionStorage for PostgresStorage {
         sqlx::query(
             "INSERT INTO connect_sessions \
              (id, secret_hash, adapter_id, replaces, created_at, expires_at, platform_key_for, \
-             field_requests) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             field_requests, presets) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&s.id)
         .bind(&secret_hash[..])
@@ -64,6 +66,7 @@ impl SessionStorage for PostgresStorage {
         .bind(ts(s.expires_at))
         .bind(platform_key_for(s))
         .bind(serde_json::to_string(&s.field_requests).expect("a list serializes"))
+        .bind(serde_json::to_string(&s.presets).expect("a map serializes"))
         .execute(&self.pool)
         .await?;
         Ok(())

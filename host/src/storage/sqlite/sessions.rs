@@ -11,7 +11,7 @@ use crate::storage::Result;
 use crate::storage::sessions::*;
 
 const CONNECT_COLUMNS: &str = "id, adapter_id, replaces, created_at, expires_at, used_at, \
-     connection_id, sealed_token, failed_attempts, platform_key_for, field_requests";
+     connection_id, sealed_token, failed_attempts, platform_key_for, field_requests, presets";
 
 fn connect_session(row: &SqliteRow) -> std::result::Result<ConnectSession, sqlx::Error> {
     Ok(ConnectSession {
@@ -36,6 +36,8 @@ fn connect_session(row: &SqliteRow) -> std::result::Result<ConnectSession, sqlx:
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         field_requests: serde_json::from_str(&row.try_get::<String, _>("field_requests")?)
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        presets: serde_json::from_str(&row.try_get::<String, _>("presets")?)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
     })
 }
 
@@ -56,7 +58,7 @@ impl SessionStorage for SqliteStorage {
         sqlx::query(
             "INSERT INTO connect_sessions \
              (id, secret_hash, adapter_id, replaces, created_at, expires_at, platform_key_for, \
-             field_requests) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             field_requests, presets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&s.id)
         .bind(&secret_hash[..])
@@ -66,6 +68,7 @@ impl SessionStorage for SqliteStorage {
         .bind(time(s.expires_at))
         .bind(platform_key_for(s))
         .bind(serde_json::to_string(&s.field_requests).expect("a list serializes"))
+        .bind(serde_json::to_string(&s.presets).expect("a map serializes"))
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use futures::future::join_all;
 
 use super::requests::{FailedRequest, FailedRequestFilter};
-use super::sessions::{ConnectSession, DashboardSession, FieldRequest};
+use super::sessions::{ConnectSession, DashboardSession, FieldRequest, Preset};
 use super::syncs::*;
 use super::webhooks::{Attempt, DeliveryStatus, Outcome, Subscription};
 use super::*;

@@ -22,6 +22,14 @@ async fn sessions_round_trip(db: Backend) {
             label: "Sales region".into(),
             writable: true,
         }],
+        presets: [(
+            "base_url".to_string(),
+            Preset {
+                value: "https://proxy.example".into(),
+                visible: false,
+            },
+        )]
+        .into(),
     };
     store
         .insert_connect_session(&session, &[1; 32])
@@ -35,6 +43,7 @@ async fn sessions_round_trip(db: Backend) {
     assert_eq!(read.id, "cs1");
     assert_eq!(read.platform_key_for, session.platform_key_for);
     assert_eq!(read.field_requests, session.field_requests);
+    assert_eq!(read.presets, session.presets);
     assert!(store.use_connect_session("cs1", at(5), 2).await.unwrap());
     assert!(!store.use_connect_session("cs1", at(6), 2).await.unwrap());
     store.fail_connect_session("cs1").await.unwrap();
