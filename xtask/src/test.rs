@@ -4,8 +4,8 @@
 //! 1. **tools**, on a thread of its own while the builds run: the real parts
 //!    the tests use, each installed once (trytond and its template
 //!    database, mock-sap, schemathesis, standardwebhooks, the Python MCP
-//!    SDK, Chromium with its WebDriver, cargo-nextest), most of it waiting
-//!    on the network;
+//!    SDK, Chromium with its WebDriver, axe-core, cargo-nextest), most of it
+//!    waiting on the network;
 //! 2. **adapters**, on another thread beside the build: every adapter built
 //!    into `target/adapters` and `target/test-adapters` (`adapters.rs`);
 //! 3. **build**: every test binary, once (the host's integration tests are
@@ -145,6 +145,7 @@ fn tools() -> Result<PathBuf> {
     // (`tests/prometheus/parse.py`).
     python::tool("prometheus-client", "prometheus-client==0.23.1")?;
     chromium()?;
+    axe_core()?;
     Ok(nextest)
 }
 
@@ -221,6 +222,52 @@ fn chromium() -> Result<()> {
         &["chromium", "chromium-driver"],
         "the dashboard tests need Debian's chromium",
     )
+}
+
+/// The axe-core release the dashboard tests check the pages with
+/// (`host/tests/it/dashboard.rs` injects its `axe.min.js` into Chromium).
+const AXE_CORE: &str = "4.14.1";
+
+/// Installs axe-core from the npm registry into `target/axe-core`, unless
+/// that holds this release already (its `package.json` says so).
+fn axe_core() -> Result<()> {
+    let prefix = target_dir().join("axe-core");
+    let package = prefix.join("node_modules/axe-core");
+    if installed_version(&package).as_deref() == Some(AXE_CORE) {
+        return Ok(());
+    }
+    eprintln!("installing axe-core {AXE_CORE} into {}", prefix.display());
+    std::fs::create_dir_all(&prefix).with_context(|| format!("creating {}", prefix.display()))?;
+    let status = Command::new("npm")
+        .args([
+            "install",
+            "--no-save",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+        ])
+        .arg("--prefix")
+        .arg(&prefix)
+        .arg(format!("axe-core@{AXE_CORE}"))
+        .status()
+        .context("running npm (the dashboard tests' accessibility check needs Node.js and npm)")?;
+    if !status.success() {
+        bail!("npm install axe-core@{AXE_CORE} failed ({status})");
+    }
+    match installed_version(&package) {
+        Some(version) if version == AXE_CORE => Ok(()),
+        found => bail!(
+            "npm installed axe-core {found:?} into {}, not {AXE_CORE}",
+            package.display()
+        ),
+    }
+}
+
+/// The `version` of the npm package in `dir`, when it is installed.
+fn installed_version(dir: &Path) -> Option<String> {
+    let manifest = std::fs::read(dir.join("package.json")).ok()?;
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest).ok()?;
+    Some(manifest["version"].as_str()?.to_string())
 }
 
 /// Runs cargo at the workspace root with `args` and `env`, with the folder

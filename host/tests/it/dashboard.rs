@@ -1,7 +1,8 @@
 //! The dashboard and the customer's connect page, driven in a real headless
 //! Chromium (Debian's `chromium` and `chromium-driver`, installed by
 //! `cargo xtask test`) through the real binary. Screenshots of the pages go
-//! to `target/screenshots/`.
+//! to `target/screenshots/`; axe-core (also installed by `cargo xtask test`)
+//! checks each page's accessibility ([`Browser::assert_accessible`]).
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -180,6 +181,75 @@ impl Browser {
             .await
             .unwrap();
         assert_eq!(background, "rgb(246, 247, 249)", "the stylesheet applies");
+    }
+
+    /// Asserts that axe-core (installed by `cargo xtask test`) finds no
+    /// accessibility violation of impact "serious" or "critical" on the
+    /// page; a failure names `what` (the page) and, for each rule broken,
+    /// its id, its help and the elements that break it. axe-core is injected
+    /// through WebDriver, which the page's `Content-Security-Policy` does not
+    /// restrict (the page itself may run no script).
+    async fn assert_accessible(&self, what: &str) {
+        let path = target_dir().join("axe-core/node_modules/axe-core/axe.min.js");
+        let axe = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}: run `cargo xtask test`, which installs axe-core",
+                path.display()
+            )
+        });
+        self.client
+            .execute(&axe, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("{what}: injecting axe-core: {e}"));
+        let run = self.client.execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, {resultTypes: ['violations']}).then(
+                 (results) => done(results.violations
+                     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+                     .map((v) => ({id: v.id, impact: v.impact, help: v.help,
+                         nodes: v.nodes.map((n) => ({target: n.target, html: n.html}))}))),
+                 (error) => done({error: String(error)}));",
+            vec![],
+        );
+        let found = tokio::time::timeout(Duration::from_secs(20), run)
+            .await
+            .unwrap_or_else(|_| panic!("{what}: axe-core did not finish within 20 s"))
+            .unwrap_or_else(|e| panic!("{what}: running axe-core: {e}"));
+        let violations = found
+            .as_array()
+            .unwrap_or_else(|| panic!("{what}: axe-core failed: {found}"));
+        let text = |value: &serde_json::Value| match value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let report: Vec<String> = violations
+            .iter()
+            .map(|v| {
+                let nodes: Vec<String> = v["nodes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|n| {
+                        let target = n["target"].as_array().into_iter().flatten().map(text);
+                        let target: Vec<String> = target.collect();
+                        format!("    {}: {}", target.join(" "), text(&n["html"]))
+                    })
+                    .collect();
+                format!(
+                    "{} ({}): {}\n{}",
+                    text(&v["id"]),
+                    text(&v["impact"]),
+                    text(&v["help"]),
+                    nodes.join("\n")
+                )
+            })
+            .collect();
+        assert!(
+            report.is_empty(),
+            "{what}: {} serious or critical accessibility violations (axe-core):\n{}",
+            report.len(),
+            report.join("\n")
+        );
     }
 
     async fn close(mut self) {
@@ -900,6 +970,7 @@ async fn an_operator_sees_a_rejected_connection_and_disconnects_it() {
     );
     assert!(list.contains("2 of 10 connection credits in use"), "{list}");
     browser.screenshot("dashboard-connections").await;
+    browser.assert_accessible("the connections").await;
 
     browser
         .goto(&server.url("/dashboard?status=requires_reauthorization"))
@@ -920,6 +991,7 @@ async fn an_operator_sees_a_rejected_connection_and_disconnects_it() {
         "the last error: {detail}"
     );
     browser.screenshot("dashboard-connection").await;
+    browser.assert_accessible("a connection's page").await;
 
     browser
         .click(&format!("a[href='/dashboard/connections/{id}/disconnect']"))
@@ -934,6 +1006,9 @@ async fn an_operator_sees_a_rejected_connection_and_disconnects_it() {
         assert!(confirm.contains(promise), "{promise}: {confirm}");
     }
     browser.screenshot("dashboard-disconnect").await;
+    browser
+        .assert_accessible("the disconnect confirmation")
+        .await;
     browser.click("button.danger").await;
     assert_eq!(browser.path().await, format!("/dashboard/connections/{id}"));
     assert!(browser.text().await.contains("Disconnected"));
@@ -1072,6 +1147,7 @@ async fn a_customer_connects_through_a_link_and_the_operator_gets_the_token() {
             .await
             .contains(&format!("connection {first} is disconnected"))
     );
+    browser.assert_accessible("a new connect link").await;
     browser.goto(&relink).await;
     browser.fill("#f-base_url", &up.base_url()).await;
     browser.fill("#f-api_key", "demo-key").await;
@@ -1152,6 +1228,7 @@ async fn expired_links_and_forms_without_the_csrf_token_are_refused() {
     // Signing out ends the session.
     browser.click("header button").await;
     assert_eq!(browser.path().await, "/dashboard/sign-in");
+    browser.assert_accessible("the sign-in page").await;
     let after = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(REQUEST_DEADLINE)
@@ -1177,6 +1254,7 @@ async fn the_adapters_page_renders_manifests_and_takes_uploads() {
         list.contains("example") && list.contains("example.wasm"),
         "{list}"
     );
+    browser.assert_accessible("the adapters").await;
 
     browser.click("a[href='/dashboard/adapters/example']").await;
     let manifest = browser.text().await;
@@ -1193,6 +1271,7 @@ async fn the_adapters_page_renders_manifests_and_takes_uploads() {
         assert!(manifest.contains(shown), "{shown}: {manifest}");
     }
     browser.screenshot("dashboard-adapter").await;
+    browser.assert_accessible("an adapter's page").await;
 
     // An upload through the form: a new adapter, by the component's own id.
     browser.goto(&server.url("/dashboard/adapters")).await;
@@ -1290,7 +1369,9 @@ async fn the_syncs_webhooks_and_requests_pages_show_what_happened() {
         assert!(syncs.contains(shown), "{shown}: {syncs}");
     }
     up.insert("suppliers", json!({"name": "Added Before Run Now"}));
-    browser.click("button[aria-label^='Run vendors']").await;
+    browser
+        .click("button[aria-label^='Run now: vendors']")
+        .await;
     assert_eq!(browser.path().await, "/dashboard/syncs");
     assert!(browser.text().await.contains("started"));
     eventually(Duration::from_secs(30), "the manual run to end", || async {
@@ -1327,6 +1408,7 @@ async fn the_syncs_webhooks_and_requests_pages_show_what_happened() {
         "the chart is drawn in its colours"
     );
     browser.screenshot("dashboard-syncs").await;
+    browser.assert_accessible("the syncs").await;
 
     // Webhooks: the subscription, its delivery and both attempts.
     browser.click("a[href='/dashboard/webhooks']").await;
@@ -1357,6 +1439,7 @@ async fn the_syncs_webhooks_and_requests_pages_show_what_happened() {
         "{attempts}"
     );
     browser.screenshot("dashboard-webhooks").await;
+    browser.assert_accessible("the webhooks").await;
 
     // Failed requests: found by the id the client got.
     browser.click("a[href='/dashboard/requests']").await;
@@ -1379,6 +1462,7 @@ async fn the_syncs_webhooks_and_requests_pages_show_what_happened() {
         .unwrap();
     assert_eq!(rows.len(), 1, "only that request");
     browser.screenshot("dashboard-requests").await;
+    browser.assert_accessible("the failed requests").await;
     browser.fill("#request_id", "no-such-request").await;
     browser.click("form.search button[type=submit]").await;
     assert!(
@@ -1420,6 +1504,7 @@ async fn an_operator_issues_a_scoped_token_and_revokes_it() {
         .unwrap();
     assert!(token.starts_with("ilk_conn_"), "{token}");
     browser.screenshot("dashboard-token-issued").await;
+    browser.assert_accessible("the issued token").await;
     let read = call(&http, M::GET, server.url("/v1/vendors"), &token, None).await;
     assert_eq!(read.status, StatusCode::OK, "{}", read.body);
     let body = Some(json!({"name": "Not allowed"}));
@@ -1459,6 +1544,7 @@ async fn an_operator_issues_a_scoped_token_and_revokes_it() {
         confirm.contains("The very next request with it is refused"),
         "{confirm}"
     );
+    browser.assert_accessible("the revoke confirmation").await;
     browser.click("button.danger").await;
     assert_eq!(browser.path().await, format!("/dashboard/connections/{id}"));
     let after = browser.text().await;
@@ -1482,6 +1568,7 @@ async fn an_operator_issues_a_scoped_token_and_revokes_it() {
         !trail.contains("list vendors"),
         "only admin actions: {trail}"
     );
+    browser.assert_accessible("the audit trail").await;
     browser.close().await;
 }
 
@@ -1591,6 +1678,7 @@ async fn an_operator_maps_a_field_and_the_api_shows_it_under_that_name() {
         .await
         .unwrap();
     browser.screenshot("dashboard-mappings").await;
+    browser.assert_accessible("the mappings").await;
 
     let read = call(&http, M::GET, server.url("/v1/vendors"), &token, None).await;
     assert_eq!(read.status, StatusCode::OK, "{}", read.body);

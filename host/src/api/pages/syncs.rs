@@ -162,7 +162,7 @@ pub async fn list(
                                             input type="hidden" name="connection" value=(s.connection_id);
                                             input type="hidden" name="entity" value=(s.entity);
                                             button.secondary.flush type="submit"
-                                                aria-label=(format!("Run {} of {} now", s.entity, name(&s.connection_id))) { "Run now" }
+                                                aria-label=(format!("Run now: {} of {}", s.entity, name(&s.connection_id))) { "Run now" }
                                         }
                                     }
                                 }
