@@ -128,6 +128,20 @@ async fn a_0_2_0_adapter_is_still_served_without_passthrough() {
         .assert_error(StatusCode::NOT_IMPLEMENTED, "passthrough_not_supported");
 }
 
+/// Each config field of `manifest` as the connect page shows it: its
+/// name, label, group and who sets it.
+fn presentation(manifest: &Value) -> Vec<(&str, &str, &str, &str)> {
+    manifest["config"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let text = |key: &str| c[key].as_str().unwrap();
+            (text("name"), text("label"), text("group"), text("set_by"))
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn a_0_3_0_adapter_is_served_with_labels_made_from_its_config_names() {
     let f = start("example-contract-0.3.0").await;
@@ -140,17 +154,8 @@ async fn a_0_3_0_adapter_is_served_with_labels_made_from_its_config_names() {
     let url = f.server.url("/v1/adapters/example");
     let adapter = call(&f.http, M::GET, url, &f.server.admin_key(), None).await;
     let manifest = &adapter.body["manifest"];
-    let config: Vec<(&str, &str, &str, &str)> = manifest["config"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            let text = |key: &str| c[key].as_str().unwrap();
-            (text("name"), text("label"), text("group"), text("set_by"))
-        })
-        .collect();
     assert_eq!(
-        config,
+        presentation(manifest),
         [
             ("base_url", "Base URL", "", "customer"),
             ("api_key", "API key", "", "customer")
@@ -185,17 +190,8 @@ async fn the_bundled_adapters_implement_0_4_0_and_label_their_config() {
     let url = server.url("/v1/adapters/netsuite");
     let detail = call(&http, M::GET, url, &server.admin_key(), None).await;
     let netsuite = &detail.body["manifest"];
-    let shown: Vec<(&str, &str, &str, &str)> = netsuite["config"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            let text = |key: &str| c[key].as_str().unwrap();
-            (text("name"), text("label"), text("group"), text("set_by"))
-        })
-        .collect();
     assert_eq!(
-        shown,
+        presentation(netsuite),
         [
             ("account_id", "Account ID", "", "customer"),
             ("client_id", "Client ID", "Credentials", "customer"),

@@ -291,6 +291,12 @@ async fn connect_link(
     )
 }
 
+/// Connect session `id` as the operator sees it through the API.
+async fn session_view(http: &reqwest::Client, server: &Server, id: &str) -> Reply {
+    let url = server.url(&format!("/v1/connect-sessions/{id}"));
+    call(http, M::GET, url, &server.admin_key(), None).await
+}
+
 /// A page as the host answered it, over plain HTTP.
 struct Page {
     status: StatusCode,
@@ -379,22 +385,32 @@ impl Page {
     }
 
     /// [`Self::assert_headers`] on an HTML page: its policy allows its own
-    /// stylesheet, and it has no `style=` attribute, which the policy
-    /// would block.
+    /// stylesheets by their hashes, and nothing else; and it has no
+    /// `style=` attribute, which the policy would block.
     fn assert_guarded(&self, what: &str) {
         use base64::Engine;
         use sha2::Digest;
-        let style = self
+        let allowed = self.assert_headers(what);
+        let allowed: Vec<&str> = allowed.split(' ').skip(1).collect();
+        let styles: Vec<&str> = self
             .body
-            .split_once("<style>")
-            .and_then(|(_, rest)| rest.split_once("</style>"))
-            .map(|(style, _)| style)
-            .unwrap_or_else(|| panic!("{what}: no stylesheet"));
-        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(style));
-        assert_eq!(
-            self.assert_headers(what),
-            format!("style-src 'sha256-{hash}'"),
-            "{what}"
+            .split("<style>")
+            .skip(1)
+            .filter_map(|rest| rest.split_once("</style>").map(|(style, _)| style))
+            .collect();
+        assert!(!styles.is_empty(), "{what}: no stylesheet");
+        for style in styles {
+            let hash =
+                base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(style));
+            let source = format!("'sha256-{hash}'");
+            assert!(
+                allowed.contains(&source.as_str()),
+                "{what}: {source} in {allowed:?}"
+            );
+        }
+        assert!(
+            allowed.iter().all(|source| source.starts_with("'sha256-")),
+            "{what}: styles by hash only: {allowed:?}"
         );
         assert!(!self.body.contains(" style="), "{what}: a style attribute");
     }
@@ -1124,6 +1140,7 @@ async fn a_customer_connects_through_a_link_and_the_operator_gets_the_token() {
     // The link is spent.
     browser.goto(&link).await;
     assert!(browser.text().await.contains("This link was already used"));
+    browser.assert_accessible("the connect page, used").await;
     browser.screenshot("connect-link-used").await;
 
     // Reconnect from the connection's page: a new link replacing it.
@@ -1183,6 +1200,7 @@ async fn expired_links_and_forms_without_the_csrf_token_are_refused() {
             .then_some(())
     })
     .await;
+    browser.assert_accessible("the connect page, expired").await;
     let post = crate::common::http()
         .post(&link)
         .multipart(reqwest::multipart::Form::new().text("api_key", "demo-key"))
@@ -1808,14 +1826,7 @@ async fn a_customer_maps_the_fields_a_link_asks_for() {
         "{}",
         refused.body
     );
-    let view = call(
-        &http,
-        M::GET,
-        server.url(&format!("/v1/connect-sessions/{session}")),
-        &server.admin_key(),
-        None,
-    )
-    .await;
+    let view = session_view(&http, &server, &session).await;
     assert_eq!(
         view.body["connection"]["field_mappings"],
         json!([]),
@@ -1830,14 +1841,7 @@ async fn a_customer_maps_the_fields_a_link_asks_for() {
     .await;
     assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
     assert!(saved.body.contains("is connected"), "{}", saved.body);
-    let view = call(
-        &http,
-        M::GET,
-        server.url(&format!("/v1/connect-sessions/{session}")),
-        &server.admin_key(),
-        None,
-    )
-    .await;
+    let view = session_view(&http, &server, &session).await;
     let mappings = &view.body["connection"]["field_mappings"];
     assert_eq!(mappings[0]["target"], "custom.contact", "{mappings}");
     assert_eq!(mappings[0]["writable"], false);
@@ -1892,7 +1896,7 @@ async fn branded() -> (DemoUpstream, Server, reqwest::Client, tempfile::TempDir)
     std::fs::write(&logo, png).unwrap();
     let logo = logo.to_str().unwrap().to_string();
     let server = Server::start_with(ServerOptions {
-        adapters: &["example"],
+        adapters: &["example", "netsuite"],
         args: &[
             "--brand-name",
             "Acme Procurement",
@@ -1959,6 +1963,9 @@ async fn a_customer_connects_on_a_branded_page_with_labels_presets_and_inline_er
         !form.contains(&up.base_url()),
         "a hidden preset is not shown: {form}"
     );
+    browser
+        .assert_accessible("the connect page, its form")
+        .await;
     // The brand: the logo loads and the colour applies, both allowed by the
     // page policy.
     let logo_width = browser
@@ -2003,7 +2010,29 @@ async fn a_customer_connects_on_a_branded_page_with_labels_presets_and_inline_er
         .await
         .unwrap();
     assert!(inline.contains("Not accepted"), "{inline}");
+    browser
+        .assert_accessible("the connect page, a refused credential")
+        .await;
     browser.screenshot("connect-page-inline-error").await;
+
+    // A value for the preset, added to the form as a tampering customer
+    // would: refused, next to nothing, and nothing tried.
+    browser
+        .client
+        .execute(
+            "const input = document.createElement('input'); input.name = 'base_url'; \
+             input.value = 'http://127.0.0.1:9'; document.forms[0].appendChild(input);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    browser.fill("#f-api_key", "demo-key").await;
+    browser.click("button[type=submit]").await;
+    let tampered = browser.text().await;
+    assert!(
+        tampered.contains("set by whoever sent this link"),
+        "{tampered}"
+    );
 
     // Keyboard only: Tab to the key, type it, Enter.
     eventually(
@@ -2035,6 +2064,9 @@ async fn a_customer_connects_on_a_branded_page_with_labels_presets_and_inline_er
     let done = browser.text().await;
     assert!(done.contains("is connected"), "{done}");
     assert!(done.contains("Acme Procurement reads and writes"), "{done}");
+    browser
+        .assert_accessible("the connect page, connected")
+        .await;
     browser.screenshot("connect-page-connected").await;
 
     // A phone's width: nothing wider than the screen.
@@ -2050,9 +2082,42 @@ async fn a_customer_connects_on_a_branded_page_with_labels_presets_and_inline_er
         .await
         .unwrap();
     assert_eq!(overflow, 0, "no horizontal scrolling at 360 px");
+    browser
+        .assert_accessible("the connect page, 360 px wide")
+        .await;
     let png = browser.client.screenshot().await.unwrap();
     let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
     std::fs::write(docs.join("connect-page-360.png"), png).unwrap();
+
+    // NetSuite's form: the bound account shown, not asked; the key's
+    // choices; no input for the fields only the operator sets.
+    let netsuite = json!({"adapter": "netsuite",
+        "platform_key_for": {"account_id": "1234567"}});
+    let (link, _) = connect_link(&http, &server, netsuite).await;
+    browser.client.set_window_size(1280, 1700).await.unwrap();
+    browser.goto(&link).await;
+    let form = browser.text().await;
+    for shown in [
+        "Before you start",
+        "Client ID",
+        "Certificate ID",
+        "Private key",
+        "Use this service's certificate",
+        "Set by Acme Procurement",
+        "1234567",
+    ] {
+        assert!(form.contains(shown), "{shown}: {form}");
+    }
+    for operators in ["#f-base_url", "#f-writable_custom_fields", "#f-account_id"] {
+        assert!(
+            browser.client.find(Locator::Css(operators)).await.is_err(),
+            "{operators} is the operator's"
+        );
+    }
+    browser.screenshot("connect-page-netsuite").await;
+    browser
+        .assert_accessible("the connect page, NetSuite's form")
+        .await;
     browser.close().await;
 }
 
@@ -2084,14 +2149,7 @@ async fn a_posted_value_for_a_preset_field_is_refused() {
         "{}",
         refused.body
     );
-    let status = call(
-        &http,
-        M::GET,
-        server.url(&format!("/v1/connect-sessions/{session}")),
-        &server.admin_key(),
-        None,
-    )
-    .await;
+    let status = session_view(&http, &server, &session).await;
     assert_eq!(status.body["status"], "open", "{}", status.body);
     assert_eq!(status.body["failed_attempts"], 0, "nothing was tried");
 

@@ -214,45 +214,9 @@ pub fn badge(tone: &str, text: &str) -> Markup {
     html! { span class=(format!("status {tone}")) { (text) } }
 }
 
-/// A whole page: `title`, the navigation when `csrf` is given (an operator
-/// is signed in), and `body`.
-pub fn page(title: &str, section: Section, csrf: Option<&str>, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Interlink" }
-                style { (PreEscaped(STYLE)) }
-            }
-            body {
-                header {
-                    a.brand href=(if csrf.is_some() { "/dashboard" } else { "#" }) { "Interlink" }
-                    @if let Some(csrf) = csrf {
-                        nav aria-label="Dashboard" {
-                            @for (target, link, name) in NAVIGATION {
-                                a href=(link) aria-current=[(section == target).then_some("page")] { (name) }
-                            }
-                        }
-                        form.inline method="post" action="/dashboard/sign-out" {
-                            input type="hidden" name="csrf" value=(csrf);
-                            button.secondary.flush type="submit" { "Sign out" }
-                        }
-                    }
-                }
-                main { (body) }
-            }
-        }
-    }
-}
-
-/// A page of the operator's customer: the operator's brand (or none) in
-/// the header instead of the dashboard's, and `styles` after the shared
-/// stylesheet (each must be in the page policy,
-/// [`content_security_policy`]).
-pub fn customer_page(brand: &Brand, title: &str, styles: &[&str], body: Markup) -> Markup {
-    let site = brand.name.as_deref().unwrap_or("Connect an account");
+/// A page of `title` (`site` after it in the browser's title), the shared
+/// stylesheet and `styles`, `header` and `body`.
+fn frame(title: &str, site: &str, styles: &[&str], header: Markup, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -264,16 +228,46 @@ pub fn customer_page(brand: &Brand, title: &str, styles: &[&str], body: Markup) 
                 @for style in styles { style { (PreEscaped(style)) } }
             }
             body {
-                header {
-                    @if brand.logo().is_some() {
-                        img.logo src=(LOGO_PATH) alt=(brand.name.as_deref().unwrap_or(""));
-                    }
-                    @if let Some(name) = &brand.name { span.brand { (name) } }
-                }
+                header { (header) }
                 main { (body) }
             }
         }
     }
+}
+
+/// A whole page: `title`, the navigation when `csrf` is given (an operator
+/// is signed in), and `body`.
+pub fn page(title: &str, section: Section, csrf: Option<&str>, body: Markup) -> Markup {
+    let header = html! {
+        a.brand href=(if csrf.is_some() { "/dashboard" } else { "#" }) { "Interlink" }
+        @if let Some(csrf) = csrf {
+            nav aria-label="Dashboard" {
+                @for (target, link, name) in NAVIGATION {
+                    a href=(link) aria-current=[(section == target).then_some("page")] { (name) }
+                }
+            }
+            form.inline method="post" action="/dashboard/sign-out" {
+                input type="hidden" name="csrf" value=(csrf);
+                button.secondary.flush type="submit" { "Sign out" }
+            }
+        }
+    };
+    frame(title, "Interlink", &[], header, body)
+}
+
+/// A page of the operator's customer: the operator's brand (or none) in
+/// the header instead of the dashboard's, and `styles` after the shared
+/// stylesheet (each must be in the page policy,
+/// [`content_security_policy`]).
+pub fn customer_page(brand: &Brand, title: &str, styles: &[&str], body: Markup) -> Markup {
+    let site = brand.name.as_deref().unwrap_or("Connect an account");
+    let header = html! {
+        @if brand.logo().is_some() {
+            img.logo src=(LOGO_PATH) alt=(brand.name.as_deref().unwrap_or(""));
+        }
+        @if let Some(name) = &brand.name { span.brand { (name) } }
+    };
+    frame(title, site, styles, header, body)
 }
 
 /// A page that says why something cannot be done, and what to do.
