@@ -487,14 +487,24 @@ impl ServeArgs {
                 self.brand_color.clone(),
                 self.brand_logo
                     .as_ref()
-                    .map(|path| {
-                        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
-                    })
+                    .map(|path| read_logo(path))
                     .transpose()?,
             )?,
             ..Config::new(&self.data_dir)
         })
     }
+}
+
+/// The file `--brand-logo` names, read up to one byte past the largest logo
+/// (a larger file, or `/dev/zero`, is refused without reading it whole).
+fn read_logo(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let limit = interlink::api::pages::MAX_LOGO_BYTES as u64 + 1;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(limit).read_to_end(&mut bytes))
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(bytes)
 }
 
 /// Where customers and operators reach the host: `--public-url`, which a

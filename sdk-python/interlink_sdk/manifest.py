@@ -42,11 +42,11 @@ class Operation(Enum):
 class ConfigField:
     """One value a customer supplies when connecting an account.
 
-    How the connect page shows it: `label` (`Account ID`; made from the
-    name when empty), `placeholder` (an example value), `group` (the
+    How the connect page shows it: `label` (`Account ID`; the host makes
+    one from the name when empty), `placeholder` (an example value), `group` (the
     heading it is shown under, `Credentials`; empty for the first group).
     `operator_only`: set by the operator only (through the API or a connect
-    link's preset), never asked of the customer.
+    link's preset), never asked of the customer; never a secret.
     """
 
     name: str
@@ -82,7 +82,6 @@ class ConfigField:
         return cls(name, description, wit.ConfigType.PRIVATE_KEY, True, True, **shown)  # type: ignore[arg-type]
 
     def to_wit(self) -> wit.ConfigField:
-        label = self.label or self.name.replace("_", " ")[:1].upper() + self.name.replace("_", " ")[1:]
         set_by = wit.ConfigSetter.OPERATOR if self.operator_only else wit.ConfigSetter.CUSTOMER
         return wit.ConfigField(
             self.name,
@@ -90,7 +89,7 @@ class ConfigField:
             self.type,
             self.secret,
             self.required,
-            label,
+            self.label,
             self.placeholder,
             self.group,
             set_by,

@@ -120,19 +120,6 @@ impl Manifest {
     }
 }
 
-/// A config field's label when none is given: its words, the first
-/// capitalized (`account_id` -> `Account id`; give acronyms with
-/// [`ConfigField::label`]).
-#[cfg(not(feature = "contract-0-1-0"))]
-fn label_of(name: &str) -> String {
-    let words = name.replace('_', " ");
-    let mut chars = words.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
-}
-
 impl ConfigField {
     fn new(name: &str, description: &str, kind: ConfigType) -> Self {
         ConfigField {
@@ -142,7 +129,7 @@ impl ConfigField {
             secret: kind == ConfigType::PrivateKey,
             required: true,
             #[cfg(not(feature = "contract-0-1-0"))]
-            label: label_of(name),
+            label: String::new(),
             #[cfg(not(feature = "contract-0-1-0"))]
             placeholder: None,
             #[cfg(not(feature = "contract-0-1-0"))]
@@ -152,8 +139,10 @@ impl ConfigField {
         }
     }
 
-    /// How the connect page names it (`Account ID`; 1 to 100 characters).
-    /// Under contract 0.1.0 this does nothing, nor do the three below.
+    /// How the connect page names it (`Account ID`; up to 100 characters).
+    /// Without one, the host makes it from the name (`account_id` ->
+    /// `Account ID`). Under contract 0.1.0 this does nothing, nor do the
+    /// three below.
     pub fn label(mut self, label: &str) -> Self {
         #[cfg(not(feature = "contract-0-1-0"))]
         {
@@ -191,6 +180,7 @@ impl ConfigField {
     /// preset): the connect page never asks the customer for it, and
     /// refuses a value posted for it. For values a customer must not
     /// choose: a proxy's address, which custom fields the API may write.
+    /// Never a secret's: the host refuses such a manifest.
     pub fn operator_only(mut self) -> Self {
         #[cfg(not(feature = "contract-0-1-0"))]
         {

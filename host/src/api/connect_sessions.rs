@@ -53,7 +53,9 @@ pub struct CreateConnectSession {
     /// with the platform key only with exactly these values, and none for
     /// such fields left out. Without it, a
     /// link offers the platform certificate only when it replaces a
-    /// connection that signs with it, for that connection's values.
+    /// connection that signs with it, for that connection's values. The
+    /// values become the link's presets, shown to the customer read-only,
+    /// whichever key they choose.
     pub platform_key_for: Option<BTreeMap<String, String>>,
     /// The fields your application needs, which the customer maps to their
     /// own once connected (each becomes a field mapping of the new
@@ -166,6 +168,11 @@ async fn find(state: &AppState, id: &str) -> Result<ConnectSession, ApiError> {
 ///   `platform_key_for` does not fit the adapter (it takes no private key;
 ///   the values are none, name a field that does not pick the system, or
 ///   one is empty);
+/// - `invalid_config` when a preset does not fit the adapter (no such
+///   field, a value of the wrong type, empty or too long, a secret, a value
+///   other than `platform_key_for`'s) or a required field only the operator
+///   sets has none;
+/// - `invalid_mapping` when `fields` cannot be mapped;
 /// - `adapter_not_found` when no adapter `adapter` is loaded;
 /// - `connection_not_found` when the connection `replaces` names does not
 ///   exist;
@@ -193,7 +200,8 @@ pub async fn create(
         &admin.actor(),
         "connect_link.created",
         session.replaces.as_deref(),
-        json!({"session": session.id, "adapter": session.adapter_id}),
+        json!({"session": session.id, "adapter": session.adapter_id,
+            "presets": session.presets.keys().collect::<Vec<_>>()}),
     );
     let url = state.public_url(&format!("/connect/{secret}"));
     Ok((

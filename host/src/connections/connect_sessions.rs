@@ -29,7 +29,7 @@ use super::{
 };
 use crate::code::Code;
 use crate::contract::FieldError;
-use crate::manifest::{ConfigSetter, ConfigType};
+use crate::manifest::{ConfigSetter, ConfigType, is_hidden_control};
 use crate::rules::mapping;
 use crate::runtime::PLATFORM_KEY;
 pub use crate::storage::sessions::{ConnectSession, FieldRequest, Preset};
@@ -194,24 +194,17 @@ impl Connections {
             })
             .collect();
         check_field_requests(&loaded, &field_requests)?;
-        let mut presets = presets;
-        if let Some(old) = &replaced {
-            inherit_operator_values(&loaded, old, &mut presets);
-        }
+        let inherited = replaced
+            .as_ref()
+            .map(|old| operator_values(&loaded, old))
+            .unwrap_or_default();
         let platform_key_for = match (platform_key_for, replaced) {
             (Some(values), _) => Some(check_binding(&loaded, values)?),
             (None, Some(old)) => self.binding_of(&loaded, old),
             (None, None) => None,
         };
         check_presets(&loaded, &presets, platform_key_for.as_ref())?;
-        // The values the platform key is bound to are the link's: shown,
-        // not asked.
-        for (name, value) in platform_key_for.iter().flatten() {
-            presets.entry(name.clone()).or_insert_with(|| Preset {
-                value: value.clone(),
-                visible: true,
-            });
-        }
+        let presets = link_presets(&loaded, presets, inherited, platform_key_for.as_ref())?;
         let now = SystemTime::now();
         let session = ConnectSession {
             id: format!("cs_{}", uuid::Uuid::now_v7().simple()),
@@ -512,25 +505,73 @@ fn check_binding(
     Ok(values)
 }
 
-/// Adds to `presets`, hidden, the values connection `old` has for the fields
-/// of `adapter` that only the operator sets and `presets` leaves out: a
-/// reconnect keeps what the operator chose.
-fn inherit_operator_values(
+/// The values connection `old` has for the fields of `adapter` that only
+/// the operator sets (none is a secret): what a reconnect keeps.
+fn operator_values(
     adapter: &crate::runtime::Adapter,
     old: &Connection,
-    presets: &mut BTreeMap<String, Preset>,
-) {
-    for field in &adapter.manifest().config {
-        if field.set_by != ConfigSetter::Operator || field.secret {
-            continue;
-        }
-        if let Some(value) = old.config.get(&field.name) {
-            presets.entry(field.name.clone()).or_insert_with(|| Preset {
-                value: value.clone(),
+) -> BTreeMap<String, String> {
+    adapter
+        .manifest()
+        .config
+        .iter()
+        .filter(|f| f.set_by == ConfigSetter::Operator)
+        .filter_map(|f| Some((f.name.clone(), old.config.get(&f.name)?.clone())))
+        .collect()
+}
+
+/// The link's presets: the operator's (checked by [`check_presets`]); the
+/// values the platform key is bound to, shown but for fields only the
+/// operator sets (the customer sees which account, and cannot change it);
+/// and, hidden, the replaced connection's
+/// values of the operator's fields that neither names (but for a field that
+/// picks the system and that the binding leaves out: the platform key
+/// would refuse it).
+///
+/// # Errors
+///
+/// [`ConnectSessionError::InvalidPreset`]: a required field only the
+/// operator sets has no value.
+fn link_presets(
+    adapter: &crate::runtime::Adapter,
+    mut presets: BTreeMap<String, Preset>,
+    inherited: BTreeMap<String, String>,
+    binding: Option<&BTreeMap<String, String>>,
+) -> Result<BTreeMap<String, Preset>, ConnectSessionError> {
+    let operators = |name: &str| {
+        adapter
+            .manifest()
+            .config
+            .iter()
+            .any(|f| f.name == name && f.set_by == ConfigSetter::Operator)
+    };
+    for (name, value) in binding.into_iter().flatten() {
+        presets.entry(name.clone()).or_insert_with(|| Preset {
+            value: value.clone(),
+            visible: !operators(name),
+        });
+    }
+    let unbound = |name: &str| {
+        binding.is_some_and(|b| !b.contains_key(name)) && adapter.system_fields().any(|f| f == name)
+    };
+    for (name, value) in inherited {
+        if !unbound(&name) {
+            presets.entry(name).or_insert(Preset {
+                value,
                 visible: false,
             });
         }
     }
+    let manifest = adapter.manifest();
+    if let Some(missing) = manifest.config.iter().find(|f| {
+        f.set_by == ConfigSetter::Operator && f.required && !presets.contains_key(&f.name)
+    }) {
+        return Err(ConnectSessionError::InvalidPreset(format!(
+            "presets.{0}: adapter `{1}` has the operator set `{0}`, which it requires: preset it",
+            missing.name, manifest.id
+        )));
+    }
+    Ok(presets)
 }
 
 /// Refuses a value the customer gave for a field the operator sets: one the
@@ -568,12 +609,13 @@ fn refuse_operator_values(
 }
 
 /// Refuses presets a link of `adapter` cannot carry: a name that is not
-/// one of its config fields; a value that does not fit the field's type,
-/// is over [`MAX_PRESET_CHARS`] or has control characters; a secret (the
-/// customer types those, or the operator connects through the API), but
-/// `platform` for a private key on a link that offers the platform
-/// certificate (`binding`); a value other than the binding's for a field it
-/// binds. And every required operator-only field needs one.
+/// one of its config fields; a value that is empty, does not fit the
+/// field's type, is over [`MAX_PRESET_CHARS`] or has control characters; a
+/// secret (the customer types those, or the operator connects through the
+/// API), but `platform` for a private key on a link that offers the
+/// platform certificate (`binding`); with a binding, a value other than
+/// the binding's for a field it binds, or one for a field that picks the
+/// system that the binding leaves out (the platform key would be refused).
 fn check_presets(
     adapter: &crate::runtime::Adapter,
     presets: &BTreeMap<String, Preset>,
@@ -589,9 +631,12 @@ fn check_presets(
             ));
         };
         let value = preset.value.as_str();
-        if value.chars().count() > MAX_PRESET_CHARS || value.chars().any(char::is_control) {
+        if value.trim().is_empty()
+            || value.chars().count() > MAX_PRESET_CHARS
+            || value.chars().any(is_hidden_control)
+        {
             return refuse(format!(
-                "presets.{name}: a preset is at most {MAX_PRESET_CHARS} characters, without \
+                "presets.{name}: a preset is 1 to {MAX_PRESET_CHARS} characters, without \
                  control characters"
             ));
         }
@@ -613,23 +658,22 @@ fn check_presets(
         if let Some(problem) = value_problem(field, value) {
             return refuse(format!("presets.{name}: {problem}"));
         }
-        if let Some(bound) = binding.and_then(|b| b.get(name))
-            && bound != value
-        {
-            return refuse(format!(
-                "presets.{name}: differs from `platform_key_for.{name}`"
-            ));
+        if let Some(binding) = binding {
+            match binding.get(name) {
+                Some(bound) if bound != value => {
+                    return refuse(format!(
+                        "presets.{name}: differs from `platform_key_for.{name}`"
+                    ));
+                }
+                None if adapter.system_fields().any(|f| f == name) => {
+                    return refuse(format!(
+                        "presets.{name}: it picks the system, and the platform certificate is \
+                         bound without it: name it in `platform_key_for` instead"
+                    ));
+                }
+                _ => {}
+            }
         }
-    }
-    if let Some(missing) = fields.iter().find(|f| {
-        f.set_by == ConfigSetter::Operator && f.required && !presets.contains_key(&f.name)
-    }) {
-        return refuse(format!(
-            "presets.{}: adapter `{}` has the operator set `{}`, which it requires: preset it",
-            missing.name,
-            adapter.manifest().id,
-            missing.name
-        ));
     }
     Ok(())
 }

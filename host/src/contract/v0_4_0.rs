@@ -26,17 +26,26 @@ pub use self::interlink::adapter::types;
 super::convert::type_conversions!();
 super::convert::passthrough_conversions!();
 
+/// Whether the adapter declares passthrough (since 0.3.0).
 fn declares_passthrough(w: &types::Manifest) -> bool {
     w.passthrough
 }
 
+/// The connect page's "Before you start" steps (since 0.4.0).
 fn setup_steps(w: &types::Manifest) -> Vec<String> {
     w.setup_steps.clone()
 }
 
+/// How the connect page shows the field (since 0.4.0); an empty label is
+/// made from the name.
 fn presentation(w: &types::ConfigField) -> super::convert::Presentation {
+    let label = if w.label.is_empty() {
+        crate::manifest::label_of(&w.name)
+    } else {
+        w.label.clone()
+    };
     super::convert::Presentation {
-        label: w.label.clone(),
+        label,
         placeholder: w.placeholder.clone(),
         group: w.group.clone(),
         set_by: match w.set_by {

@@ -46,6 +46,18 @@ pub fn capabilities(old: &Manifest, new: &Manifest) -> Vec<Change> {
         old.config.iter().map(|c| c.name.as_str()),
         new.config.iter().map(|c| c.name.as_str()),
     );
+    for field in &new.config {
+        if let Some(before) = old.config.iter().find(|c| c.name == field.name)
+            && before.set_by != field.set_by
+        {
+            changes.push(Change::Changed(format!(
+                "config field {}: set by {} → {}",
+                field.name,
+                spelled(&before.set_by),
+                spelled(&field.set_by)
+            )));
+        }
+    }
     sets(
         &mut changes,
         "outbound host",

@@ -109,15 +109,17 @@ pub enum ConfigSetter {
 }
 
 /// Words a label writes in capitals (`api_key` -> `API key`).
-const ACRONYMS: [&str; 12] = [
-    "api", "id", "url", "uri", "http", "https", "oauth", "jwt", "pem", "sso", "erp", "sql",
+const ACRONYMS: [&str; 11] = [
+    "api", "id", "url", "uri", "http", "https", "jwt", "pem", "sso", "erp", "sql",
 ];
 
 /// The label of a config field named `name` by an adapter that declares
-/// none (contracts before 0.4.0): its words, the first capitalized,
-/// acronyms in capitals (`account_id` -> `Account ID`).
+/// none (contracts before 0.4.0, or an empty label): its words, the first
+/// capitalized, acronyms in capitals (`account_id` -> `Account ID`), at
+/// most [`MAX_LABEL_CHARS`] characters.
 pub fn label_of(name: &str) -> String {
-    name.split('_')
+    let label = name
+        .split('_')
         .filter(|w| !w.is_empty())
         .enumerate()
         .map(|(i, word)| {
@@ -134,7 +136,16 @@ pub fn label_of(name: &str) -> String {
             }
         })
         .collect::<Vec<String>>()
-        .join(" ")
+        .join(" ");
+    label.chars().take(MAX_LABEL_CHARS).collect()
+}
+
+/// Whether `c` may not be in a text a page shows: a control character, or
+/// one that changes the direction text is shown in (which can make a label
+/// read as something else).
+pub fn is_hidden_control(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -296,20 +307,28 @@ pub const MAX_GROUP_CHARS: usize = 50;
 pub const MAX_SETUP_STEP_CHARS: usize = 300;
 
 /// Why `text` cannot be a line a page shows: shorter than `min` or longer
-/// than `max` characters, or with control characters.
+/// than `max` characters, or with control characters ([`is_hidden_control`]).
 fn line_problem(text: &str, min: usize, max: usize) -> Option<String> {
     let chars = text.chars().count();
     if chars < min || chars > max {
         Some(format!("must be {min} to {max} characters"))
-    } else if text.chars().any(char::is_control) {
+    } else if text.chars().any(is_hidden_control) {
         Some("must not contain control characters".into())
     } else {
         None
     }
 }
 
-/// Why the texts a page shows of `field` cannot be shown.
+/// Why the texts a page shows of `field` cannot be shown, or why it cannot
+/// be the operator's.
 fn config_text_problem(field: &ConfigField) -> Option<String> {
+    if field.secret && field.set_by == ConfigSetter::Operator {
+        return Some(
+            "a secret is set by the customer: an operator's value would have no way to a \
+             connect link (which carries no secret)"
+                .into(),
+        );
+    }
     let labelled = |what: &str, problem: Option<String>| problem.map(|p| format!("its {what} {p}"));
     labelled("label", line_problem(&field.label, 1, MAX_LABEL_CHARS))
         .or_else(|| {
@@ -508,6 +527,10 @@ pub(crate) mod tests {
         assert_eq!(label_of("api_key"), "API key");
         assert_eq!(label_of("writable_custom_fields"), "Writable custom fields");
         assert_eq!(label_of("x"), "X");
+        assert_eq!(
+            label_of(&"long_".repeat(40)).chars().count(),
+            MAX_LABEL_CHARS
+        );
     }
 
     #[test]
@@ -542,7 +565,16 @@ pub(crate) mod tests {
                 reason: "must be 1 to 300 characters".into()
             })
         );
-        m.setup_steps.pop();
+        m.setup_steps = vec!["Open \u{202E}txt.exe".into()];
+        assert!(
+            first(&m, "0.1.0").is_err(),
+            "a direction override hides text"
+        );
+        m.setup_steps.clear();
+        m.config[0].secret = true;
+        m.config[0].set_by = ConfigSetter::Operator;
+        assert!(first(&m, "0.1.0").is_err(), "no secret is the operator's");
+        m.config[0].secret = false;
         assert_eq!(first(&m, "0.1.0"), Ok(()));
     }
 

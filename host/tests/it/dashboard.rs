@@ -1977,6 +1977,14 @@ async fn a_customer_connects_on_a_branded_page_with_labels_presets_and_inline_er
         .await
         .unwrap();
     assert_eq!(logo_width, 4, "the logo loads");
+    let logo = http
+        .get(server.url("/connect-assets/logo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logo.headers()["content-type"], "image/png");
+    assert_eq!(logo.headers()["cache-control"], "public, max-age=3600");
+    assert_eq!(logo.headers()["x-content-type-options"], "nosniff");
     let button = browser
         .client
         .execute(
@@ -2161,6 +2169,7 @@ async fn a_posted_value_for_a_preset_field_is_refused() {
             json!({"base_url": {"value": "not a url"}}),
             "http or https URL",
         ),
+        (json!({"base_url": {"value": "  "}}), "1 to 2048 characters"),
     ] {
         let made = call(
             &http,

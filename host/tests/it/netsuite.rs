@@ -947,6 +947,76 @@ async fn a_link_uses_the_platform_key_only_for_the_account_the_operator_bound_it
     assert!(s.sim.token_requests() >= 1);
 }
 
+/// A reconnect link keeps, hidden, what the operator set for the old
+/// connection (its address, the custom fields it may write), binds the
+/// platform key to the old account, and connects again through the page
+/// with the customer's credentials only. A preset of a field that picks
+/// the system must be in the binding, or the platform key would refuse it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_link_keeps_what_the_operator_set() {
+    let s = Setup::start().await;
+    s.register_platform(full_role()).await;
+    let old = s
+        .connect(
+            "platform-cert",
+            "platform",
+            json!({"writable_custom_fields": "custbody_cc"}),
+        )
+        .await;
+    assert_eq!(old.status, StatusCode::CREATED, "{}", old.body);
+    let old_id = old.body["connection"]["id"].as_str().unwrap();
+    let created = s
+        .admin(
+            M::POST,
+            "/v1/connect-sessions",
+            Some(json!({"adapter": "netsuite", "replaces": old_id})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let presets = &created.body["session"]["presets"];
+    assert_eq!(
+        presets["base_url"],
+        json!({"value": s.sim.url(), "visible": false}),
+        "{presets}"
+    );
+    assert_eq!(
+        presets["writable_custom_fields"],
+        json!({"value": "custbody_cc", "visible": false})
+    );
+    assert_eq!(
+        presets["account_id"],
+        json!({"value": ACCOUNT, "visible": true})
+    );
+    let link = created.body["url"].as_str().unwrap();
+    let form = s.http.get(link).send().await.unwrap().text().await.unwrap();
+    assert!(!form.contains(&s.sim.url()), "hidden: {form}");
+    assert!(!form.contains("custbody_cc"), "hidden: {form}");
+    let (status, page) = connect_page_with_platform(&s, link, None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("is connected"), "{page}");
+
+    // With the platform key bound to the account alone, the address
+    // cannot be preset: the key would be refused.
+    let refused = s
+        .admin(
+            M::POST,
+            "/v1/connect-sessions",
+            Some(json!({"adapter": "netsuite",
+                "platform_key_for": {"account_id": ACCOUNT},
+                "presets": {"base_url": {"value": s.sim.url()}}})),
+        )
+        .await;
+    refused.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config");
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("name it in `platform_key_for`"),
+        "{}",
+        refused.body
+    );
+}
+
 /// Per-connection field mappings on NetSuite: the account's custom body
 /// fields come from its metadata catalog; a mapped field reads and writes
 /// under the customer's name with NetSuite's rules (access, type, state

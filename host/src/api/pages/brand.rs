@@ -6,6 +6,8 @@
 
 use thiserror::Error;
 
+use crate::manifest::is_hidden_control;
+
 /// The longest display name, in characters.
 pub const MAX_NAME_CHARS: usize = 80;
 /// The largest logo file.
@@ -27,17 +29,22 @@ pub struct Brand {
 /// A logo file and its media type.
 #[derive(Debug, Clone)]
 pub struct Logo {
-    pub bytes: Vec<u8>,
+    pub bytes: bytes::Bytes,
     pub media_type: &'static str,
 }
 
 /// A brand the host refuses to start with.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Error, PartialEq)]
 pub enum BrandError {
     #[error("--brand-name is 1 to {MAX_NAME_CHARS} characters, without control characters")]
     Name,
     #[error("--brand-color is a colour as #rrggbb (such as #0b5cad), not `{0}`")]
     Color(String),
+    #[error(
+        "--brand-color {color} is too light: white text on it, and it as text on white, would \
+         be hard to read (contrast {ratio:.1}:1, at least 4.5:1 needed); pick a darker shade"
+    )]
+    LowContrast { color: String, ratio: f64 },
     #[error(
         "--brand-logo is a PNG, JPEG or WebP file of at most 256 KiB (not SVG, which can carry \
          scripts)"
@@ -61,7 +68,7 @@ impl Brand {
     ) -> Result<Brand, BrandError> {
         if let Some(name) = &name {
             let chars = name.chars().count();
-            if !(1..=MAX_NAME_CHARS).contains(&chars) || name.chars().any(char::is_control) {
+            if !(1..=MAX_NAME_CHARS).contains(&chars) || name.chars().any(is_hidden_control) {
                 return Err(BrandError::Name);
             }
         }
@@ -70,6 +77,13 @@ impl Brand {
             if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
                 return Err(BrandError::Color(color.clone()));
             }
+            let ratio = contrast_with_white(hex);
+            if ratio < 4.5 {
+                return Err(BrandError::LowContrast {
+                    color: color.clone(),
+                    ratio,
+                });
+            }
         }
         let logo = logo
             .map(|bytes| {
@@ -77,7 +91,10 @@ impl Brand {
                 if bytes.len() > MAX_LOGO_BYTES {
                     return Err(BrandError::Logo);
                 }
-                Ok(Logo { bytes, media_type })
+                Ok(Logo {
+                    bytes: bytes.into(),
+                    media_type,
+                })
             })
             .transpose()?;
         Ok(Brand {
@@ -97,6 +114,22 @@ impl Brand {
     pub fn logo(&self) -> Option<&Logo> {
         self.logo.as_ref()
     }
+}
+
+/// The contrast ratio of the colour `hex` (`rrggbb`) with white, as WCAG
+/// 2 defines it: the page shows white text on the accent (buttons) and the
+/// accent on white (links).
+fn contrast_with_white(hex: &str) -> f64 {
+    let channel = |i: usize| {
+        let value = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0)) / 255.0;
+        if value <= 0.04045 {
+            value / 12.92
+        } else {
+            ((value + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let luminance = 0.2126 * channel(0) + 0.7152 * channel(2) + 0.0722 * channel(4);
+    1.05 / (luminance + 0.05)
 }
 
 /// The media type of an image file by its first bytes: PNG, JPEG or WebP.
@@ -130,6 +163,11 @@ mod tests {
             Brand::new(None, Some("red; } body { x".into()), None).unwrap_err(),
             BrandError::Color("red; } body { x".into())
         );
+        assert!(matches!(
+            Brand::new(None, Some("#ffd700".into()), None),
+            Err(BrandError::LowContrast { .. })
+        ));
+        assert!(Brand::new(Some("Acme\u{202E}".into()), None, None).is_err());
         let svg = b"<svg onload=alert(1)>".to_vec();
         assert_eq!(
             Brand::new(None, None, Some(svg)).unwrap_err(),

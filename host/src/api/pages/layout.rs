@@ -228,7 +228,7 @@ fn frame(title: &str, site: &str, styles: &[&str], header: Markup, body: Markup)
                 @for style in styles { style { (PreEscaped(style)) } }
             }
             body {
-                header { (header) }
+                @if !header.0.is_empty() { header { (header) } }
                 main { (body) }
             }
         }
@@ -261,10 +261,9 @@ pub fn page(title: &str, section: Section, csrf: Option<&str>, body: Markup) -> 
 /// [`content_security_policy`]).
 pub fn customer_page(brand: &Brand, title: &str, styles: &[&str], body: Markup) -> Markup {
     let site = brand.name.as_deref().unwrap_or("Connect an account");
+    // The logo's text is the name beside it: said once.
     let header = html! {
-        @if brand.logo().is_some() {
-            img.logo src=(LOGO_PATH) alt=(brand.name.as_deref().unwrap_or(""));
-        }
+        @if brand.logo().is_some() { img.logo src=(LOGO_PATH) alt=""; }
         @if let Some(name) = &brand.name { span.brand { (name) } }
     };
     frame(title, site, styles, header, body)

@@ -6,7 +6,7 @@
 mod adapters;
 mod audit;
 mod brand;
-pub use brand::{Brand, BrandError};
+pub use brand::{Brand, BrandError, MAX_LOGO_BYTES};
 mod connect;
 mod connection;
 mod dashboard;
@@ -28,16 +28,30 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::api::AppState;
 
 /// Every page, each answered with the same security headers: the policy
-/// of [`layout::content_security_policy`] (the connect page's stylesheet
-/// and the operator's brand allowed), no MIME sniffing, no referrer (a
-/// connect page's address is its secret), and no caching (pages show new
-/// tokens and connect links once).
+/// of [`layout::content_security_policy`] (on the customer's pages, their
+/// stylesheets and the operator's logo allowed too), no MIME sniffing, no
+/// referrer (a connect page's address is its secret), and no caching
+/// (pages show new tokens and connect links once; the logo says otherwise).
 pub fn router(state: AppState) -> Router {
-    let brand_style = state.brand.style();
-    let styles: Vec<&str> = std::iter::once(connect::STYLE)
-        .chain(brand_style.as_deref())
-        .collect();
-    let policy = layout::content_security_policy(&styles, state.brand.logo().is_some());
+    let styles = connect::styles(&state.brand);
+    let styles: Vec<&str> = styles.iter().map(String::as_str).collect();
+    let customers = layout::content_security_policy(&styles, state.brand.logo().is_some());
+    let customer_pages = Router::new()
+        .route(
+            "/connect/{secret}",
+            get(connect::form).post(connect::submit),
+        )
+        .route("/connect/{secret}/fields", post(connect::map_fields))
+        .route(
+            "/connect/{secret}/platform-certificate.pem",
+            get(connect::platform_certificate),
+        )
+        .route(brand::LOGO_PATH, get(connect::logo))
+        .layer(DefaultBodyLimit::max(connect::MAX_FORM_BYTES))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            customers,
+        ));
     Router::new()
         .route(
             "/dashboard/sign-in",
@@ -72,16 +86,6 @@ pub fn router(state: AppState) -> Router {
             "/dashboard/connect-sessions",
             post(dashboard::create_connect_link),
         )
-        .route(
-            "/connect/{secret}",
-            get(connect::form).post(connect::submit),
-        )
-        .route("/connect/{secret}/fields", post(connect::map_fields))
-        .route(
-            "/connect/{secret}/platform-certificate.pem",
-            get(connect::platform_certificate),
-        )
-        .route(brand::LOGO_PATH, get(connect::logo))
         .route("/dashboard/adapters", get(adapters::list))
         .route("/dashboard/adapters/{id}", get(adapters::detail))
         .route("/dashboard/syncs", get(syncs::list))
@@ -97,8 +101,9 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
-            policy,
+            layout::content_security_policy(&[], false),
         ))
+        .merge(customer_pages)
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -107,7 +112,7 @@ pub fn router(state: AppState) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         ))
-        .layer(SetResponseHeaderLayer::overriding(
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))

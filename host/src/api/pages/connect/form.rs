@@ -85,15 +85,17 @@ fn field_input(
     let ids = Ids::of(field);
     let described_by = ids.described_by(field, error);
     if field.kind == ConfigType::PrivateKey {
+        // The file input has the field's id: the error summary links to it.
         let file = format!("{}__file", field.name);
         let source = format!("{}__source", field.name);
+        let own = values.get(&source).map(String::as_str) == Some("own");
         return html! {
-            fieldset.key aria-describedby=[described_by] {
+            fieldset.key {
                 legend { (field.label) }
                 (hint_and_error(field, &ids, error))
                 @if let Some(certificate) = certificate {
                     div.choice {
-                        input #(format!("{}-platform", ids.input)) type="radio" name=(source) value="platform" checked;
+                        input #(format!("{}-platform", ids.input)) type="radio" name=(source) value="platform" checked[!own];
                         label for=(format!("{}-platform", ids.input)) { "Use this service's certificate" }
                     }
                     span.hint {
@@ -102,14 +104,14 @@ fn field_input(
                         " to your system first (NetSuite: Setup > Integration > OAuth 2.0 Client Credentials)."
                     }
                     div.choice {
-                        input #(format!("{}-own", ids.input)) type="radio" name=(source) value="own";
+                        input #(format!("{}-own", ids.input)) type="radio" name=(source) value="own" checked[own];
                         label for=(format!("{}-own", ids.input)) { "Use my own key pair" }
                     }
                 }
-                label for=(file) { "Private key file (PEM)" }
+                label for=(ids.input) { "Private key file (PEM)" }
                 span.hint { "The key of the certificate you uploaded to your system. It is stored encrypted and never shown again." }
-                input #(file) type="file" name=(file) accept=".pem,.key,text/plain"
-                    aria-invalid=[error.map(|_| "true")];
+                input #(ids.input) type="file" name=(file) accept=".pem,.key,text/plain"
+                    aria-describedby=[described_by] aria-invalid=[error.map(|_| "true")];
             }
         };
     }
@@ -208,6 +210,7 @@ pub(super) fn form_page(
     let shown_presets: Vec<(&ConfigField, &str)> = manifest
         .config
         .iter()
+        .filter(|f| f.kind != ConfigType::PrivateKey)
         .filter_map(|f| {
             let preset = session.presets.get(&f.name).filter(|p| p.visible)?;
             Some((f, preset.value.as_str()))
@@ -259,8 +262,8 @@ pub(super) fn form_page(
                     }
                 }
                 @if let Some(key) = platform_preset {
-                    fieldset.group {
-                        legend { (key.label) }
+                    section.group aria-labelledby="platform-key" {
+                        h2 #platform-key { (key.label) }
                         p.flush {
                             "Signs with the certificate of " (operator(&state.brand)) ". Upload "
                             @if let Some(certificate) = &certificate { a href=(certificate) download { "its public certificate" } }
@@ -289,6 +292,7 @@ pub(super) fn in_plain_words(
     e: &ConnectError,
     manifest: &Manifest,
     session: &ConnectSession,
+    operator: &str,
 ) -> Problem {
     match e {
         ConnectError::CredentialsRejected(_) => {
@@ -323,7 +327,21 @@ pub(super) fn in_plain_words(
                             field_message(field, &error.code, &error.message),
                         );
                     }
-                    None => problem.others.push(error.message.clone()),
+                    // The customer posted it: they may hear why.
+                    None if error.code == "set_by_operator" => {
+                        problem.others.push(error.message.clone());
+                    }
+                    // A value the customer cannot see (a hidden preset):
+                    // never what was refused in it.
+                    None => {
+                        let refused = format!(
+                            "A setting made by {operator} was refused. Tell them: they can fix \
+                             it and send you a new link."
+                        );
+                        if !problem.others.contains(&refused) {
+                            problem.others.push(refused);
+                        }
+                    }
                 }
             }
             problem
@@ -438,9 +456,10 @@ mod tests {
             error("/config/base_url", "invalid_value"),
             error("/config/region", "required"),
             error("/config/proxy_url", "set_by_operator"),
-            error("/config/account_id", "set_by_operator"),
+            error("/config/account_id", "address_refused"),
+            error("/config/account_id", "address_refused"),
         ]));
-        let problem = in_plain_words(&refused, &manifest, &session);
+        let problem = in_plain_words(&refused, &manifest, &session, "Acme");
         assert_eq!(
             problem.by_field,
             BTreeMap::from([
@@ -453,12 +472,17 @@ mod tests {
         );
         assert_eq!(
             problem.others,
-            ["`proxy_url` is wrong", "`account_id` is wrong"],
-            "fields the customer does not set have no input to be said next to"
+            [
+                "`proxy_url` is wrong",
+                "A setting made by Acme was refused. Tell them: they can fix it and send you a \
+                 new link."
+            ],
+            "fields the customer does not set have no input to be said next to, and what \
+             was refused in a hidden preset is not said"
         );
 
         let rejected = ConnectError::CredentialsRejected("401 from upstream".into());
-        let problem = in_plain_words(&rejected, &manifest, &session);
+        let problem = in_plain_words(&rejected, &manifest, &session, "Acme");
         assert_eq!(
             problem.by_field.keys().collect::<Vec<_>>(),
             ["api_key"],

@@ -58,6 +58,7 @@ section.before h2 { margin-top: 0; }
 fieldset.group { border: 0; padding: 0; margin: 1.5rem 0 0; }
 fieldset.group > legend { font-weight: 700; font-size: 1.05rem; padding: 0; }
 fieldset.group label { display: block; font-weight: 600; margin: .9rem 0 .25rem; }
+section.group h2 { font-size: 1.05rem; margin: 1.5rem 0 .25rem; }
 fieldset.key { margin: .9rem 0 0; padding: .5rem .9rem .9rem; }
 fieldset.key > legend { font-weight: 600; padding: 0 .25rem; }
 fieldset.key .choice { display: flex; gap: .5rem; align-items: baseline; margin: .4rem 0; }
@@ -79,12 +80,19 @@ dl.presets { margin: 1rem 0 0; }
 /// What the customer typed, by field name (secrets are never sent back).
 type Values = BTreeMap<String, String>;
 
+/// The stylesheets of the customer's pages after the shared one: the
+/// connect page's, and the brand's colour if any. The page policy of the
+/// connect routes allows exactly these.
+pub fn styles(brand: &Brand) -> Vec<String> {
+    std::iter::once(STYLE.to_string())
+        .chain(brand.style())
+        .collect()
+}
+
 /// A page of the operator's customer, in the operator's brand.
 fn page_of(state: &AppState, title: &str, body: Markup) -> Markup {
-    let brand_style = state.brand.style();
-    let styles: Vec<&str> = std::iter::once(STYLE)
-        .chain(brand_style.as_deref())
-        .collect();
+    let styles = styles(&state.brand);
+    let styles: Vec<&str> = styles.iter().map(String::as_str).collect();
     customer_page(&state.brand, title, &styles, body)
 }
 
@@ -296,7 +304,8 @@ pub async fn submit(
         }
         Err(ConnectSessionError::Connect(e)) => {
             tracing::info!(session = %session.id, adapter = %session.adapter_id, error = %e, "a connect attempt through a link failed");
-            let problem = in_plain_words(&e, adapter.manifest(), &session);
+            let who = operator(&state.brand);
+            let problem = in_plain_words(&e, adapter.manifest(), &session, who);
             form_page(&state, &secret, &session, &values, Some(&problem))
         }
         Err(e) => refused(&state, &e),
