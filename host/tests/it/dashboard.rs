@@ -2161,6 +2161,14 @@ async fn a_posted_value_for_a_preset_field_is_refused() {
     assert_eq!(status.body["status"], "open", "{}", status.body);
     assert_eq!(status.body["failed_attempts"], 0, "nothing was tried");
 
+    // Without --brand-logo there is no logo to serve.
+    let logo = http
+        .get(server.url("/connect-assets/logo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logo.status(), StatusCode::NOT_FOUND);
+
     // The operator's presets are checked when the link is made.
     for (presets, says) in [
         (json!({"nope": {"value": "x"}}), "has no config field"),
