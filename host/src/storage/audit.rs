@@ -170,6 +170,13 @@ where
 
 /// One `INSERT` of `entries` (at most [`ROWS_PER_INSERT`]), on either
 /// database.
+///
+/// Callers keep it prepared only when it has [`ROWS_PER_INSERT`] rows: an
+/// `INSERT` of n rows is a statement of its own, and a batch's length
+/// varies, so a connection that kept each one it prepared (sqlx's statement
+/// cache, 100 a connection) held hundreds of kilobytes per length it had
+/// seen: a host under load grew by 250 MB in two minutes
+/// (docs/benchmarks.md).
 pub(super) fn insert_entries<'a, DB: Database>(entries: &'a [AuditEntry]) -> QueryBuilder<'a, DB>
 where
     DB::Arguments<'a>: Default,

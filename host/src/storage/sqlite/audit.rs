@@ -17,6 +17,7 @@ impl AuditStorage for SqliteStorage {
             if let Some(chunk) = chunks.next() {
                 insert_entries::<Sqlite>(chunk)
                     .build()
+                    .persistent(chunk.len() == ROWS_PER_INSERT)
                     .execute(&self.pool)
                     .await?;
             }
@@ -26,6 +27,7 @@ impl AuditStorage for SqliteStorage {
         for chunk in chunks {
             insert_entries::<Sqlite>(chunk)
                 .build()
+                .persistent(chunk.len() == ROWS_PER_INSERT)
                 .execute(&mut *tx)
                 .await?;
         }

@@ -66,7 +66,10 @@ fn run_from_row(row: &SqliteRow) -> std::result::Result<Run, sqlx::Error> {
     })
 }
 
-/// Rows per multi-row statement: 7 parameters each, well under SQLite's limit.
+/// Rows per multi-row statement: 10 parameters each, well under SQLite's
+/// limit. A statement of n rows is one of its own: the connection keeps
+/// the statements of a full chunk prepared, and runs a page's shorter rest
+/// unprepared, so that it does not keep one for every n it has seen.
 const CHUNK: usize = 500;
 
 #[async_trait]
@@ -253,8 +256,11 @@ impl SyncStorage for SqliteStorage {
                 ids.push_bind(record.id);
             }
             query.push(")");
-            let rows: Vec<(String, String, bool)> =
-                query.build_query_as().fetch_all(&mut *tx).await?;
+            let rows: Vec<(String, String, bool)> = query
+                .build_query_as()
+                .persistent(chunk.len() == CHUNK)
+                .fetch_all(&mut *tx)
+                .await?;
             known.extend(
                 rows.into_iter()
                     .map(|(id, hash, deleted)| (id, (hash, deleted))),
@@ -301,7 +307,11 @@ impl SyncStorage for SqliteStorage {
                  content_hash = excluded.content_hash, deleted_at = NULL, last_modified_at = excluded.last_modified_at, \
                  run_id = excluded.run_id, change = excluded.change, seen_by_run = excluded.seen_by_run",
             );
-            query.build().execute(&mut *tx).await?;
+            query
+                .build()
+                .persistent(chunk.len() == CHUNK)
+                .execute(&mut *tx)
+                .await?;
         }
         if run.kind == RunKind::Full {
             for chunk in unchanged.chunks(CHUNK) {
@@ -317,7 +327,11 @@ impl SyncStorage for SqliteStorage {
                     ids.push_bind(*id);
                 }
                 query.push(")");
-                query.build().execute(&mut *tx).await?;
+                query
+                    .build()
+                    .persistent(chunk.len() == CHUNK)
+                    .execute(&mut *tx)
+                    .await?;
             }
         }
         sqlx::query(

@@ -114,7 +114,33 @@ async fn a_connections_audit_bodies_setting_is_kept(db: Backend) {
     assert!(!store.set_audit_bodies("nope", true).await.unwrap());
 }
 
+async fn batches_of_every_length_leave_no_statement_behind(db: Backend) {
+    let (store, pool) = db.node_with_pool().await;
+    let batch = |len: i64| -> Vec<AuditEntry> {
+        (0..len)
+            .map(|i| entry(i, AuditKind::Call, "c1", "r1"))
+            .collect()
+    };
+    let _one_connection = pool.all_but_one().await;
+    store.append_audit(&batch(1)).await.unwrap();
+    let kept = pool.kept_statements().await;
+    for len in 2..=20 {
+        store.append_audit(&batch(len)).await.unwrap();
+    }
+    assert_eq!(
+        pool.kept_statements().await,
+        kept,
+        "an INSERT of n rows is a statement of its own: none may stay prepared"
+    );
+    let all = store
+        .audit(&AuditFilter::default(), AuditPage::After(0), 1_000)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), (1..=20).sum::<usize>());
+}
+
 on_both_backends!(
     audit_trail_appends_pages_filters_and_purges,
     a_connections_audit_bodies_setting_is_kept,
+    batches_of_every_length_leave_no_statement_behind,
 );

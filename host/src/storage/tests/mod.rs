@@ -53,12 +53,73 @@ impl Backend {
         }
     }
 
+    /// A node, and its pool: to count the statements its connections keep
+    /// prepared.
+    async fn node_with_pool(&self) -> (Arc<dyn Store>, Pool) {
+        match self {
+            Backend::Sqlite(dir) => {
+                let node = sqlite::SqliteStorage::open(&dir.path().join("test.db"))
+                    .await
+                    .unwrap();
+                let pool = Pool::Sqlite(node.pool().clone());
+                (Arc::new(node), pool)
+            }
+            Backend::Postgres(url) => {
+                let node = postgres::PostgresStorage::open(url).await.unwrap();
+                let pool = Pool::Postgres(node.pool().clone());
+                (Arc::new(node), pool)
+            }
+        }
+    }
+
     async fn nodes(&self, n: usize) -> Vec<Arc<dyn Store>> {
         let mut nodes = Vec::new();
         for _ in 0..n {
             nodes.push(self.node().await);
         }
         nodes
+    }
+}
+
+/// A node's connection pool.
+enum Pool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Pool {
+    /// All the pool's connections but one, held: until the answer is
+    /// dropped, the node runs every statement on that one.
+    async fn all_but_one(&self) -> Box<dyn Send> {
+        async fn take<DB: sqlx::Database>(
+            pool: &sqlx::Pool<DB>,
+        ) -> Vec<sqlx::pool::PoolConnection<DB>> {
+            let mut held = Vec::new();
+            for _ in 1..pool.options().get_max_connections() {
+                held.push(pool.acquire().await.unwrap());
+            }
+            held
+        }
+        match self {
+            Pool::Sqlite(pool) => Box::new(take(pool).await),
+            Pool::Postgres(pool) => Box::new(take(pool).await),
+        }
+    }
+
+    /// The statements the connection [`Pool::all_but_one`] left keeps
+    /// prepared (sqlx's statement cache, one per connection), once the node
+    /// gave it back.
+    async fn kept_statements(&self) -> usize {
+        async fn kept<DB: sqlx::Database + sqlx::database::HasStatementCache>(
+            pool: &sqlx::Pool<DB>,
+        ) -> usize {
+            use sqlx::Connection as _;
+            pool.acquire().await.unwrap().cached_statements_size()
+        }
+        match self {
+            Pool::Sqlite(pool) => kept(pool).await,
+            Pool::Postgres(pool) => kept(pool).await,
+        }
     }
 }
 

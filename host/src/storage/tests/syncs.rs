@@ -335,8 +335,64 @@ async fn latest_runs_are_the_newest_of_each_schedule(db: Backend) {
     assert!(!store.delete_schedule("c1", "items").await.unwrap());
 }
 
+async fn pages_of_every_length_leave_no_statement_behind(db: Backend) {
+    let (store, pool) = db.node_with_pool().await;
+    let store = store.as_ref();
+    assert!(insert(store, "c1", 7, 1).await);
+    store
+        .put_schedule(&schedule("vendors", SystemTime::now()))
+        .await
+        .unwrap();
+    let run = Run::sample("run1", RunKind::Full);
+    assert!(
+        store
+            .start_run(&run, SystemTime::now(), lease())
+            .await
+            .unwrap()
+    );
+    // Each page: `len` records the store has not seen, and the one before
+    // it again, unchanged.
+    let page = |len: usize| -> Vec<(String, String)> {
+        (0..=len)
+            .map(|i| {
+                let id = format!("{len}-{i}");
+                let id = if i == len { "0".to_string() } else { id };
+                let json = format!(r#"{{"id":"{id}"}}"#);
+                (id, json)
+            })
+            .collect()
+    };
+    let run = &run;
+    let commit_page = |len: usize| {
+        let records = page(len);
+        async move {
+            let records: Vec<(&str, &str)> = records
+                .iter()
+                .map(|(id, json)| (id.as_str(), json.as_str()))
+                .collect();
+            commit(store, run, &records).await.unwrap()
+        }
+    };
+    let _one_connection = pool.all_but_one().await;
+    // Every statement of a fixed shape, prepared once: a page of new
+    // records, then one of the same records, unchanged.
+    commit_page(1).await;
+    commit_page(1).await;
+    let kept = pool.kept_statements().await;
+    for len in 2..=12 {
+        let counts = commit_page(len).await;
+        assert_eq!((counts.added, counts.unchanged), (len as u64, 1));
+    }
+    assert_eq!(
+        pool.kept_statements().await,
+        kept,
+        "a statement of n records is one of its own: none may stay prepared"
+    );
+}
+
 on_both_backends!(
     pages_tell_added_updated_and_unchanged_and_full_runs_mark_the_rest_deleted,
+    pages_of_every_length_leave_no_statement_behind,
     a_due_schedule_starts_one_run_per_interval_across_nodes,
     a_run_whose_node_died_is_taken_over_from_its_last_page,
     latest_runs_are_the_newest_of_each_schedule,
