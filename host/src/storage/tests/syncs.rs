@@ -2,22 +2,26 @@
 
 use super::*;
 
-async fn pages_tell_added_updated_and_unchanged_and_full_runs_mark_the_rest_deleted(db: Backend) {
-    let store = db.node().await;
-    let store = store.as_ref();
+/// Connection `c1` with a schedule of vendors, and `run` started on it.
+async fn started(store: &dyn Store, run: &Run) {
     assert!(insert(store, "c1", 7, 1).await);
     store
         .put_schedule(&schedule("vendors", SystemTime::now()))
         .await
         .unwrap();
-
-    let first = Run::sample("run1", RunKind::Full);
     assert!(
         store
-            .start_run(&first, SystemTime::now(), lease())
+            .start_run(run, SystemTime::now(), lease())
             .await
             .unwrap()
     );
+}
+
+async fn pages_tell_added_updated_and_unchanged_and_full_runs_mark_the_rest_deleted(db: Backend) {
+    let store = db.node().await;
+    let store = store.as_ref();
+    let first = Run::sample("run1", RunKind::Full);
+    started(store, &first).await;
     assert!(
         !store
             .start_run(
@@ -338,20 +342,10 @@ async fn latest_runs_are_the_newest_of_each_schedule(db: Backend) {
 async fn pages_of_every_length_leave_no_statement_behind(db: Backend) {
     let (store, pool) = db.node_with_pool().await;
     let store = store.as_ref();
-    assert!(insert(store, "c1", 7, 1).await);
-    store
-        .put_schedule(&schedule("vendors", SystemTime::now()))
-        .await
-        .unwrap();
     let run = Run::sample("run1", RunKind::Full);
-    assert!(
-        store
-            .start_run(&run, SystemTime::now(), lease())
-            .await
-            .unwrap()
-    );
-    // Each page: `len` records the store has not seen, and the one before
-    // it again, unchanged.
+    started(store, &run).await;
+    // Each page: `len` records the store has not seen, and record `0`
+    // again, unchanged.
     let page = |len: usize| -> Vec<(String, String)> {
         (0..=len)
             .map(|i| {
