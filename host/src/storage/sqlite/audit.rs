@@ -41,16 +41,15 @@ impl AuditStorage for SqliteStorage {
         page: AuditPage,
         limit: u32,
     ) -> Result<Vec<AuditEntry>> {
-        let (bound, order) = match page {
-            AuditPage::Before(seq) => (
-                format!("seq < {}", seq.map_or(i64::MAX, |s| s as i64)),
-                "DESC",
-            ),
-            AuditPage::After(seq) => (format!("seq > {}", seq as i64), "ASC"),
+        // Two statements, one per direction: the cursor is a parameter, not
+        // text, so that a connection keeps no statement per page read.
+        let (cmp, order, seq) = match page {
+            AuditPage::Before(seq) => ("<", "DESC", seq.map_or(i64::MAX, |s| s as i64)),
+            AuditPage::After(seq) => (">", "ASC", seq as i64),
         };
         let rows = sqlx::query(&format!(
             "SELECT seq, at_us, kind, outcome, request_id, connection_id, token_id, actor, action, detail \
-             FROM audit_log WHERE {bound} \
+             FROM audit_log WHERE seq {cmp} ?8 \
              AND (?1 IS NULL OR at_us >= ?1) AND (?2 IS NULL OR at_us < ?2) \
              AND (?3 IS NULL OR connection_id = ?3) AND (?4 IS NULL OR request_id = ?4) \
              AND (?5 IS NULL OR kind = ?5) AND (?6 IS NULL OR outcome = ?6) \
@@ -63,6 +62,7 @@ impl AuditStorage for SqliteStorage {
         .bind(filter.kind.map(AuditKind::as_str))
         .bind(filter.outcome.map(AuditOutcome::as_str))
         .bind(i64::from(limit))
+        .bind(seq)
         .fetch_all(&self.pool)
         .await?;
         collect(rows, |row| entry_from_row(row))

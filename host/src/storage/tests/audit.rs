@@ -139,8 +139,39 @@ async fn batches_of_every_length_leave_no_statement_behind(db: Backend) {
     assert_eq!(all.len(), (1..=20).sum::<usize>());
 }
 
+async fn reading_page_after_page_leaves_no_statement_behind(db: Backend) {
+    let (store, pool) = db.node_with_pool().await;
+    let entries: Vec<AuditEntry> = (0..30)
+        .map(|i| entry(i, AuditKind::Call, "c1", "r1"))
+        .collect();
+    store.append_audit(&entries).await.unwrap();
+    let _one_connection = pool.all_but_one().await;
+    let all = AuditFilter::default();
+    store.audit(&all, AuditPage::After(0), 3).await.unwrap();
+    store.audit(&all, AuditPage::Before(None), 3).await.unwrap();
+    let kept = pool.kept_statements().await;
+    let (mut after, mut before) = (0, None);
+    for _ in 0..10 {
+        let older = store
+            .audit(&all, AuditPage::Before(before), 3)
+            .await
+            .unwrap();
+        before = Some(older[2].seq);
+        let newer = store.audit(&all, AuditPage::After(after), 3).await.unwrap();
+        after = newer[2].seq;
+    }
+    assert_eq!(after, 30, "every page read, oldest first");
+    assert_eq!(before, Some(1), "and newest first");
+    assert_eq!(
+        pool.kept_statements().await,
+        kept,
+        "a page's cursor is a parameter: no statement may stay prepared per page"
+    );
+}
+
 on_both_backends!(
     audit_trail_appends_pages_filters_and_purges,
+    reading_page_after_page_leaves_no_statement_behind,
     a_connections_audit_bodies_setting_is_kept,
     batches_of_every_length_leave_no_statement_behind,
 );
