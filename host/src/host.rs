@@ -270,7 +270,7 @@ impl Host {
             webhooks: webhooks.clone(),
             audit,
         };
-        let state = AppState {
+        let state = AppState::from(api::Shared {
             platform_certificate: Some(platform),
             public_url: config.public_url.unwrap_or_default(),
             api_rate: config
@@ -278,8 +278,8 @@ impl Host {
                 .map(|per_minute| Arc::new(TokenRate::new(per_minute, store.clone()))),
             metrics,
             brand: Arc::new(config.brand),
-            ..AppState::new(app_services, store.clone(), &admin.key)
-        };
+            ..api::Shared::new(app_services, store.clone(), &admin.key)
+        });
 
         let watch = watch::start(registry.clone()).context("watching the adapters folder")?;
         let mut background = vec![
@@ -328,9 +328,7 @@ impl Host {
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
         let addr: SocketAddr = listener.local_addr()?;
-        if self.state.public_url.is_empty() {
-            self.state.public_url = format!("http://{addr}");
-        }
+        self.state.default_public_url(|| format!("http://{addr}"));
         tracing::info!(
             %addr,
             adapters_dir = %self.state.registry.dir().display(),

@@ -56,9 +56,39 @@ pub const MAX_UPLOAD_BYTES: usize = 64 << 20;
 /// The largest JSON body.
 pub const MAX_JSON_BYTES: usize = 2 << 20;
 
-/// Everything handlers share.
+/// Everything handlers share. axum clones the state for every handler and
+/// extractor that takes it, so it is one `Arc`: a request pays one
+/// reference count, not one per service.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl From<Shared> for AppState {
+    fn from(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl AppState {
+    /// Sets where customers reach this host to `url()`, unless the
+    /// operator said (`--public-url`).
+    pub fn default_public_url(&mut self, url: impl FnOnce() -> String) {
+        if self.public_url.is_empty() {
+            Arc::make_mut(&mut self.0).public_url = url();
+        }
+    }
+}
+
+/// What an [`AppState`] holds.
+#[derive(Clone)]
+pub struct Shared {
     /// The one path to adapters, which every call takes.
     pub dataplane: Arc<crate::dataplane::DataPlane>,
     /// Connections and their tokens.
@@ -100,7 +130,7 @@ pub struct AppServices {
     pub audit: Arc<crate::audit::Audit>,
 }
 
-impl AppState {
+impl Shared {
     /// The state of an API over `services`, keeping failed requests and
     /// dashboard sessions in `store`, for operators who hold `admin_key`.
     pub fn new(
@@ -116,7 +146,7 @@ impl AppState {
             webhooks,
             audit,
         } = services;
-        AppState {
+        Shared {
             failed_requests: failed_requests::FailedRequests::start(store.clone()),
             dashboard_sessions: Arc::new(pages::DashboardSessions::new(store)),
             dataplane,
@@ -249,7 +279,7 @@ pub fn router(state: AppState) -> Router {
 #[utoipa::path(get, path = "/healthz", tag = "health",
     responses((status = 200, body = Health), (status = 503, body = error::ErrorBody)))]
 async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    let registry = state.registry;
+    let registry = &state.registry;
     let adapters = registry.loaded().len();
     if !registry.ready() {
         return Err(
