@@ -78,7 +78,9 @@ impl From<Shared> for AppState {
 
 impl AppState {
     /// Sets where customers reach this host to `url()`, unless the
-    /// operator said (`--public-url`).
+    /// operator said (`--public-url`). Call it before the state is shared
+    /// (before a router is made of it): a shared state is copied, and the
+    /// copies already handed out keep the URL they had.
     pub fn default_public_url(&mut self, url: impl FnOnce() -> String) {
         if self.public_url.is_empty() {
             Arc::make_mut(&mut self.0).public_url = url();
